@@ -1,0 +1,123 @@
+//! `App`: the handles every part shares (config, stores, metrics), and `start`, which
+//! runs the HTTP server and the workers on a given listener until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Secret};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::store::Store;
+
+/// Everything a handler or worker needs.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub queue: Queue,
+    pub metrics: Metrics,
+    /// Bearer token for the local control API (written to `data_dir/control.json`).
+    pub control_token: Secret,
+}
+
+impl App {
+    /// Opens both stores in the configured data directory.
+    pub fn open(config: Config) -> Result<App> {
+        if let Some(problems) = config.blocking_problems() {
+            return Err(Error::Invalid(format!("the configuration has problems:\n{problems}")));
+        }
+        let store = Store::open(&config.sqlite_path())?;
+        let queue = Queue::open(&config.queue_path(), &config.queue)?;
+        let control_token = Secret::new(random_token());
+        Ok(App { config, store, queue, metrics: Metrics::default(), control_token })
+    }
+}
+
+/// A running server: its address and the switch that stops it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown and waits for it.
+    pub async fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after `stop` or the shutdown token).
+    pub async fn wait(self) -> Result<()> {
+        self.task.await.map_err(|e| Error::internal("server task", e))?
+    }
+
+    /// The token that stops this server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the stores and serves on `listener` until `shutdown` is cancelled: the HTTP
+/// server drains in-flight requests, workers finish their batch, then it returns.
+pub async fn start(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
+    let app = Arc::new(App::open(config)?);
+    let addr = listener.local_addr()?;
+    let control = serde_json::json!({ "addr": addr.to_string(), "token": app.control_token.expose() });
+    write_private(&app.config.control_file_path(), &control.to_string())?;
+    match app.queue.recover_orphaned_leases().await? {
+        0 => {}
+        n => tracing::warn!(jobs = n, "recovered jobs held by a previous run that stopped abruptly"),
+    }
+    let mut workers = JoinSet::new();
+    let worker_stop = CancellationToken::new();
+    for i in 0..app.config.workers.ingest {
+        workers.spawn(crate::workers::ingest::run(app.clone(), i, worker_stop.clone()));
+    }
+    workers.spawn(crate::workers::maintenance::run(app.clone(), worker_stop.clone()));
+    let router = crate::http::router(app.clone());
+    let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
+    let http_stop = shutdown.clone();
+    let task_app = app.clone();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move { http_stop.cancelled().await });
+        let served = server.await.map_err(|e| Error::unavailable("HTTP server", e));
+        // Requests are drained; now stop the workers and let them finish their batch.
+        worker_stop.cancel();
+        if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!("workers did not stop within the grace period; their leases will expire and the jobs re-run");
+            workers.abort_all();
+        }
+        let _ = std::fs::remove_file(task_app.config.control_file_path());
+        tracing::info!("frontdesk stopped");
+        served
+    });
+    tracing::info!(%addr, "frontdesk listening");
+    Ok(Running { addr, app, shutdown, task })
+}
+
+/// A random 256-bit token as hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Writes `contents` to `path` readable by the owner only.
+pub fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path).map_err(|e| Error::unavailable(&format!("writing {}", path.display()), e))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}

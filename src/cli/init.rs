@@ -1,0 +1,52 @@
+//! `frontdesk init` (write a starter config) and `frontdesk check-config`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::Severity;
+
+/// The commented starter config; `{VERIFY_TOKEN}` and `{DATA_DIR}` are filled in.
+const TEMPLATE: &str = include_str!("../../packaging/config.example.toml");
+
+pub fn init(config_path: &Path, data_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    if config_path.exists() && !force {
+        anyhow::bail!("{} already exists; pass --force to overwrite it", config_path.display());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize().with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    let text = render_config(&data_dir, &crate::app::random_token(), "", "127.0.0.1:8080");
+    if let Some(parent) = config_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::app::write_private(config_path, &text)?;
+    println!("wrote {} (data dir {})", config_path.display(), data_dir.display());
+    println!("next: set whatsapp.app_secret and whatsapp.access_token, then run");
+    println!("  frontdesk check-config --config {}", config_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The starter config with the given values.
+pub(crate) fn render_config(data_dir: &Path, verify_token: &str, app_secret: &str, listen: &str) -> String {
+    TEMPLATE
+        .replace("{VERIFY_TOKEN}", verify_token)
+        .replace("{APP_SECRET}", app_secret)
+        .replace("{LISTEN}", listen)
+        .replace("{DATA_DIR}", &data_dir.display().to_string().replace('\\', "\\\\"))
+}
+
+pub fn check_config(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    print!("{}", config.to_redacted_toml());
+    let problems = config.problems();
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(|p| p.severity == Severity::Error) {
+        eprintln!("configuration has errors; fix them and run check-config again");
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("configuration OK");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,230 @@
+//! Typed configuration: embedded defaults < config.toml < `FRONTDESK__SECTION__KEY`
+//! environment variables. Unknown keys are errors; secrets are redacted everywhere.
+
+mod secret;
+mod validate;
+
+pub use secret::Secret;
+pub use validate::{Problem, Severity};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The whole configuration of one frontdesk instance.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub whatsapp: WhatsAppConfig,
+    pub queue: QueueConfig,
+    pub workers: WorkersConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` or `0.0.0.0:443`.
+    pub listen: String,
+    /// The URL Meta and agents use to reach this server (used in links and `doctor`).
+    pub public_url: String,
+    /// Largest accepted webhook body in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// How long shutdown waits for in-flight requests and jobs, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            body_limit_bytes: 3 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// Where the two store files live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory holding `frontdesk.db` (SQLite) and `queue.redb`. A relative path is
+    /// taken relative to the config file's directory.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data_dir: PathBuf::from("data") }
+    }
+}
+
+/// The WhatsApp Cloud API app and number(s).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsAppConfig {
+    /// Meta app secret: the HMAC key for `X-Hub-Signature-256`.
+    pub app_secret: Secret,
+    /// The token typed into the App Dashboard for the GET handshake.
+    pub verify_token: Secret,
+    /// System-user access token for the Graph API.
+    pub access_token: Secret,
+    /// Graph API base URL (tests and the demo point it at a local fake).
+    pub graph_base_url: String,
+    /// Pinned Graph API version, e.g. `v23.0`.
+    pub api_version: String,
+    /// Business phone number ids served; empty accepts every number the app receives.
+    pub phone_number_ids: Vec<String>,
+}
+
+impl Default for WhatsAppConfig {
+    fn default() -> Self {
+        WhatsAppConfig {
+            app_secret: Secret::default(),
+            verify_token: Secret::default(),
+            access_token: Secret::default(),
+            graph_base_url: "https://graph.facebook.com".into(),
+            api_version: "v23.0".into(),
+            phone_number_ids: Vec::new(),
+        }
+    }
+}
+
+/// The redb journal and job queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// How long a delivery's dedupe keys are kept (Meta retries for up to 7 days).
+    pub dedupe_ttl_hours: u64,
+    /// Attempts before a job moves to the dead-letter table.
+    pub max_attempts: u32,
+    /// How long a claimed job stays invisible to other workers unless renewed.
+    pub lease_ms: u64,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// Most operations folded into one durable commit.
+    pub group_commit_max_batch: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            dedupe_ttl_hours: 8 * 24,
+            max_attempts: 8,
+            lease_ms: 30_000,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 5 * 60_000,
+            group_commit_max_batch: 1024,
+        }
+    }
+}
+
+/// How many workers of each kind run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// Workers turning journal jobs into stored messages and statuses.
+    pub ingest: usize,
+    /// Jobs one ingest worker claims at a time (applied in one SQLite transaction).
+    pub ingest_batch: usize,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig { ingest: 2, ingest_batch: 64 }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `frontdesk=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given), then `FRONTDESK__*` variables from `env`.
+    /// A relative `storage.data_dir` is resolved against the config file's directory.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(Error::Invalid(format!(
+                    "config file {} does not exist; create one with `frontdesk init`",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("FRONTDESK__").split("__"));
+        let mut config: Config = figment.extract().map_err(|e| {
+            let mut msg = String::new();
+            for err in e {
+                if !msg.is_empty() {
+                    msg.push_str("; ");
+                }
+                msg.push_str(&err.to_string());
+            }
+            Error::Invalid(format!("configuration: {msg}"))
+        })?;
+        if let Some(path) = path {
+            if config.storage.data_dir.is_relative() {
+                let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if let Some(base) = base {
+                    config.storage.data_dir = base.join(&config.storage.data_dir);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.server.listen.parse().map_err(|e| {
+            Error::Invalid(format!(
+                "server.listen = {:?} is not an address like 127.0.0.1:8080: {e}",
+                self.server.listen
+            ))
+        })
+    }
+
+    /// Path of the SQLite database.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.storage.data_dir.join("frontdesk.db")
+    }
+
+    /// Path of the redb journal.
+    pub fn queue_path(&self) -> PathBuf {
+        self.storage.data_dir.join("queue.redb")
+    }
+
+    /// Path of the control file (address + token) the CLI uses to reach a running server.
+    pub fn control_file_path(&self) -> PathBuf {
+        self.storage.data_dir.join("control.json")
+    }
+
+    /// The merged configuration as TOML, with every secret replaced by `***`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}

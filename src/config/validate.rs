@@ -1,0 +1,172 @@
+//! Checks a loaded config for problems a running server would hit: missing secrets,
+//! a bad listen address, an unwritable data directory.
+
+use std::path::Path;
+
+use super::Config;
+
+/// How bad a problem is: errors stop `serve` and fail `check-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One thing wrong with the configuration, with what to do about it.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub severity: Severity,
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tag = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{tag}: {}: {}", self.key, self.message)
+    }
+}
+
+impl Config {
+    /// Every problem found; an empty list means the config is good to serve with.
+    /// Creates the data directory if it is missing (that is what a first start does).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut err = |key, message: String| {
+            out.push(Problem { severity: Severity::Error, key, message })
+        };
+        if self.whatsapp.app_secret.is_empty() {
+            err(
+                "whatsapp.app_secret",
+                "missing: set it to the Meta app secret (App Dashboard > App settings > Basic) \
+                 or FRONTDESK__WHATSAPP__APP_SECRET"
+                    .into(),
+            );
+        }
+        if self.whatsapp.verify_token.is_empty() {
+            err(
+                "whatsapp.verify_token",
+                "missing: set any long random string and type the same into the App Dashboard's \
+                 webhook form (`frontdesk init` generates one)"
+                    .into(),
+            );
+        }
+        if let Err(e) = self.listen_addr() {
+            err("server.listen", e.to_string());
+        }
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            err("server.public_url", format!("{:?} must start with http:// or https://", self.server.public_url));
+        }
+        if !(self.whatsapp.graph_base_url.starts_with("http://")
+            || self.whatsapp.graph_base_url.starts_with("https://"))
+        {
+            err(
+                "whatsapp.graph_base_url",
+                format!("{:?} must start with http:// or https://", self.whatsapp.graph_base_url),
+            );
+        }
+        if self.server.body_limit_bytes < 1024 {
+            err("server.body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.queue.dedupe_ttl_hours < 8 * 24 {
+            err(
+                "queue.dedupe_ttl_hours",
+                format!(
+                    "{} is too short: Meta retries deliveries for up to 7 days; use at least 192",
+                    self.queue.dedupe_ttl_hours
+                ),
+            );
+        }
+        if self.queue.max_attempts == 0 {
+            err("queue.max_attempts", "must be at least 1".into());
+        }
+        if self.queue.lease_ms < 100 {
+            err("queue.lease_ms", "must be at least 100".into());
+        }
+        if self.queue.group_commit_max_batch == 0 {
+            err("queue.group_commit_max_batch", "must be at least 1".into());
+        }
+        if self.workers.ingest == 0 || self.workers.ingest_batch == 0 {
+            err("workers.ingest", "workers.ingest and workers.ingest_batch must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            err("log.format", format!("{:?} is not one of \"text\", \"json\"", self.log.format));
+        }
+        if let Err(e) = check_writable(&self.storage.data_dir) {
+            err("storage.data_dir", e);
+        }
+        if self.whatsapp.access_token.is_empty() {
+            out.push(Problem {
+                severity: Severity::Warning,
+                key: "whatsapp.access_token",
+                message: "not set: frontdesk can receive messages but cannot send replies".into(),
+            });
+        }
+        out
+    }
+
+    /// The error-level problems joined into one message, or `None` when there are none.
+    pub fn blocking_problems(&self) -> Option<String> {
+        let errs: Vec<String> = self
+            .problems()
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect();
+        (!errs.is_empty()).then(|| errs.join("\n"))
+    }
+}
+
+/// Creates `dir` if needed and proves a file can be written in it.
+fn check_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create {}: {e}; choose a directory this user can write", dir.display()))?;
+    let probe = dir.join(".frontdesk-write-probe");
+    std::fs::write(&probe, b"ok")
+        .map_err(|e| format!("{} is not writable: {e}; fix its permissions or choose another", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn good(dir: &Path) -> Config {
+        let mut c = Config::default();
+        c.whatsapp.app_secret = Secret::new("s");
+        c.whatsapp.verify_token = Secret::new("t");
+        c.storage.data_dir = dir.to_path_buf();
+        c
+    }
+
+    #[test]
+    fn good_config_has_no_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(good(dir.path()).blocking_problems().is_none());
+    }
+
+    #[test]
+    fn each_problem_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+            ("whatsapp.app_secret", Box::new(|c| c.whatsapp.app_secret = Secret::default())),
+            ("whatsapp.verify_token", Box::new(|c| c.whatsapp.verify_token = Secret::default())),
+            ("server.listen", Box::new(|c| c.server.listen = "localhost".into())),
+            ("queue.dedupe_ttl_hours", Box::new(|c| c.queue.dedupe_ttl_hours = 24)),
+            ("log.format", Box::new(|c| c.log.format = "xml".into())),
+        ];
+        for (key, mutate) in cases {
+            let mut c = good(dir.path());
+            mutate(&mut c);
+            let msg = c.blocking_problems().unwrap_or_default();
+            assert!(msg.contains(key), "{key}: {msg}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Pure types and rules of the product: what a message is, how delivery states move,
+//! retry timing. Nothing here does I/O.
+
+pub mod backoff;
+pub mod delivery;
+pub mod event;
+pub mod message;
+
+/// Milliseconds since the Unix epoch, the one time unit stored by frontdesk.
+pub type UnixMillis = i64;
+
+/// The current wall-clock time in Unix milliseconds.
+pub fn now_ms() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

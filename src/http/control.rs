@@ -1,0 +1,70 @@
+//! The local control API: what the CLI calls while the server holds the journal open.
+//! Every route needs the bearer token from `data_dir/control.json` (an owner-only file).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::error::Error;
+
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/queue/stats", get(stats))
+        .route("/queue/dead", get(dead))
+        .route("/queue/retry/{id}", post(retry))
+        .route_layer(middleware::from_fn_with_state(app, require_token))
+}
+
+async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(app.control_token.expose().as_bytes())) {
+        next.run(req).await
+    } else {
+        (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": "missing or wrong control token" }))).into_response()
+    }
+}
+
+/// The JSON error answer for a crate error.
+pub(crate) fn error_response(e: Error) -> Response {
+    let status = match e {
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+async fn stats(State(app): State<Arc<App>>) -> Response {
+    match app.queue.stats() {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn dead(State(app): State<Arc<App>>) -> Response {
+    match app.queue.dead(10_000) {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn retry(State(app): State<Arc<App>>, Path(id): Path<u64>) -> Response {
+    match app.queue.retry_dead(id).await {
+        Ok(()) => Json(serde_json::json!({ "retried": id })).into_response(),
+        Err(e) => error_response(e),
+    }
+}

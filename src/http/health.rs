@@ -1,0 +1,48 @@
+//! `/healthz` (the process answers), `/readyz` (both stores take writes) and `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::App;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let limit = Duration::from_secs(2);
+    let sqlite = match tokio::time::timeout(limit, app.store.heartbeat()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    let queue = match tokio::time::timeout(limit, app.queue.heartbeat()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    let ready = sqlite == "ok" && queue == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue }))).into_response()
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut body = app.metrics.render();
+    if let Ok(stats) = app.queue.stats() {
+        body.push_str("# HELP frontdesk_queue_ready Jobs waiting, by queue.\n# TYPE frontdesk_queue_ready gauge\n");
+        for q in &stats.queues {
+            body.push_str(&format!("frontdesk_queue_ready{{queue=\"{}\"}} {}\n", q.queue, q.ready));
+        }
+        body.push_str(&format!(
+            "# HELP frontdesk_queue_dead Dead-lettered jobs.\n# TYPE frontdesk_queue_dead gauge\nfrontdesk_queue_dead {}\n",
+            stats.dead
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

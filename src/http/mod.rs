@@ -1,0 +1,26 @@
+//! The HTTP surface (axum only lives here): the WhatsApp webhook, health and metrics,
+//! and the local control API the CLI uses while the server runs.
+
+mod control;
+mod health;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::app::App;
+
+/// Every route of the server.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.config.server.body_limit_bytes;
+    Router::new()
+        .route("/webhook", get(webhook::handshake).post(webhook::receive).layer(DefaultBodyLimit::max(limit)))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/control", control::routes(app.clone()))
+        .with_state(app)
+}

@@ -1,0 +1,27 @@
+//! frontdesk: a WhatsApp AI front desk for small teams, in one binary.
+//!
+//! Code map (dependencies point down this list, never up):
+//! - [`cli`]: clap commands; the only place using `anyhow`.
+//! - [`app`]: `App` (shared handles) and `start`, which serves on a listener.
+//! - [`http`]: axum routes — webhook, health, metrics, local control API.
+//! - [`workers`]: background loops that claim queue jobs (ingest, maintenance).
+//! - [`store`]: SQLite (rusqlite) — migrations and one file per aggregate.
+//! - [`queue`]: redb journal — dedupe, jobs, leases, retries, dead letters, group commit.
+//! - [`whatsapp`]: Cloud API edge — signatures, payload parsing, dedupe keys.
+//! - [`config`]: layered typed config with redacted secrets.
+//! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
+//! - [`metrics`], [`error`]: counters and the one error enum.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod queue;
+pub mod store;
+pub mod whatsapp;
+pub mod workers;
+
+pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! The `frontdesk` binary: everything lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    frontdesk::cli::main()
+}

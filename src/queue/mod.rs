@@ -1,0 +1,209 @@
+//! The ingress journal and job queue in one redb file (`queue.redb`). All writes go
+//! through one writer thread that group-commits; reads open their own snapshot.
+//! A webhook is acknowledged only after `ingress` returns, i.e. after a durable commit.
+
+mod inspect;
+mod ops;
+mod tables;
+mod writer;
+
+pub use inspect::{DeadJob, QueueStats, QueueStatsRow};
+pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};
+pub use tables::JobMeta;
+pub use writer::CommitStats;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::Database;
+use tokio::sync::watch;
+
+use crate::config::QueueConfig;
+use crate::domain::backoff::backoff_ms;
+use crate::error::{Error, Result};
+use writer::Writer;
+
+/// The name of the queue holding raw webhook deliveries.
+pub const WEBHOOK_QUEUE: &str = "webhook";
+
+/// A handle to the journal; cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    db: Arc<Database>,
+    writer: Arc<Writer>,
+    config: QueueConfig,
+    /// Bumped after every commit, so idle workers wake without polling.
+    commits: watch::Receiver<u64>,
+    next_token: Arc<AtomicU64>,
+    stats: Arc<CommitStats>,
+}
+
+impl Queue {
+    /// Opens (or creates) the journal at `path` and starts its writer thread.
+    pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
+        let db = open_database(path)?;
+        let db = Arc::new(db);
+        let (tx, rx) = watch::channel(0u64);
+        let stats = Arc::new(CommitStats::default());
+        let writer = Writer::start(db.clone(), config.group_commit_max_batch, stats.clone(), move || {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        });
+        let seed = crate::domain::now_ms() as u64 ^ u64::from(std::process::id()) << 40;
+        let queue = Queue {
+            db,
+            writer: Arc::new(writer),
+            config: config.clone(),
+            commits: rx,
+            next_token: Arc::new(AtomicU64::new(seed)),
+            stats,
+        };
+        Ok(queue)
+    }
+
+    /// Returns jobs held by a previous process to their queues. Call once at start, before
+    /// any worker claims: the journal's file lock guarantees no other process holds them.
+    pub async fn recover_orphaned_leases(&self) -> Result<usize> {
+        let now = crate::domain::now_ms() as u64;
+        self.writer.submit(move |txn| ops::recover_all_leases(txn, now)).await
+    }
+
+    /// Records a webhook delivery: its dedupe keys and a job, in one durable write.
+    pub async fn ingress(&self, keys: Vec<String>, body: Vec<u8>) -> Result<Ingress> {
+        let now = crate::domain::now_ms() as u64;
+        let expires = now + self.config.dedupe_ttl_hours * 3_600_000;
+        let job = NewJob { queue: WEBHOOK_QUEUE.into(), payload: body, max_attempts: self.config.max_attempts, run_at_ms: now };
+        self.writer.submit(move |txn| ops::ingress(txn, &keys, expires, job)).await
+    }
+
+    /// Queues a job; returns its id once durable.
+    pub async fn enqueue(&self, job: NewJob) -> Result<u64> {
+        self.writer.submit(move |txn| ops::enqueue(txn, job)).await
+    }
+
+    /// Claims up to `max` due jobs of `queue`, leased for the configured time.
+    pub async fn claim(&self, queue: &str, max: usize) -> Result<Vec<ClaimedJob>> {
+        self.claim_with_lease(queue, max, self.config.lease_ms).await
+    }
+
+    /// Claims with an explicit lease length.
+    pub async fn claim_with_lease(&self, queue: &str, max: usize, lease_ms: u64) -> Result<Vec<ClaimedJob>> {
+        let queue = queue.to_string();
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let now = crate::domain::now_ms() as u64;
+        self.writer.submit(move |txn| ops::claim(txn, &queue, max, now, lease_ms, token)).await
+    }
+
+    /// Extends a lease by the configured time; `false` if it was lost.
+    pub async fn renew(&self, job: &ClaimedJob) -> Result<bool> {
+        let (id, token) = (job.id, job.lease_token);
+        let until = crate::domain::now_ms() as u64 + self.config.lease_ms;
+        self.writer.submit(move |txn| ops::renew(txn, id, token, until)).await
+    }
+
+    /// Records how jobs ended, in one write. Returns, per job, whether the lease was
+    /// still held (a lost lease means another worker owns the job now).
+    pub async fn finish_many(&self, done: Vec<(u64, u64, Outcome)>) -> Result<Vec<bool>> {
+        let now = crate::domain::now_ms() as u64;
+        self.writer
+            .submit(move |txn| done.iter().map(|(id, token, o)| ops::finish(txn, *id, *token, o, now)).collect())
+            .await
+    }
+
+    /// Records how one job ended.
+    pub async fn finish(&self, job: &ClaimedJob, outcome: Outcome) -> Result<bool> {
+        Ok(self.finish_many(vec![(job.id, job.lease_token, outcome)]).await?.remove(0))
+    }
+
+    /// A failure outcome with this queue's backoff for `attempt`.
+    pub fn retry_later(&self, attempt: u32, error: impl Into<String>) -> Outcome {
+        let delay = backoff_ms(attempt, self.config.backoff_base_ms, self.config.backoff_max_ms, rand::random::<f64>());
+        Outcome::Failed { error: error.into(), retry_in_ms: Some(delay) }
+    }
+
+    /// Gives claimed jobs back without counting the attempt (used at shutdown).
+    pub async fn release(&self, jobs: Vec<(u64, u64)>) -> Result<usize> {
+        self.writer
+            .submit(move |txn| {
+                let mut n = 0;
+                for (id, token) in jobs {
+                    n += usize::from(ops::release(txn, id, token)?);
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Returns jobs with expired leases to their queue; returns how many.
+    pub async fn reap_expired(&self) -> Result<usize> {
+        let now = crate::domain::now_ms() as u64;
+        let delay = self.config.backoff_base_ms;
+        self.writer.submit(move |txn| ops::reap_expired(txn, now, delay)).await
+    }
+
+    /// Deletes up to `limit` expired dedupe keys; returns how many.
+    pub async fn purge_dedupe(&self, limit: usize) -> Result<usize> {
+        self.purge_dedupe_at(crate::domain::now_ms() as u64, limit).await
+    }
+
+    /// As `purge_dedupe`, as if the time were `now_ms` (tests).
+    pub async fn purge_dedupe_at(&self, now_ms: u64, limit: usize) -> Result<usize> {
+        self.writer.submit(move |txn| ops::purge_dedupe(txn, now_ms, limit)).await
+    }
+
+    /// Moves a dead-lettered job back to its queue.
+    pub async fn retry_dead(&self, id: u64) -> Result<()> {
+        let now = crate::domain::now_ms() as u64;
+        if self.writer.submit(move |txn| ops::retry_dead(txn, id, now)).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no dead job with id {id}; see `frontdesk queue dead`")))
+        }
+    }
+
+    /// Proves the journal can be written (used by `/readyz`).
+    pub async fn heartbeat(&self) -> Result<()> {
+        let now = crate::domain::now_ms() as u64;
+        self.writer.submit(move |txn| ops::heartbeat(txn, now)).await
+    }
+
+    /// A receiver that changes after every commit; workers wait on it when idle.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    /// Commit and operation counts of the writer thread.
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.stats
+    }
+
+    /// Counts per queue and dead letters.
+    pub fn stats(&self) -> Result<QueueStats> {
+        inspect::stats(&self.db)
+    }
+
+    /// Dead-lettered jobs, oldest first.
+    pub fn dead(&self, limit: usize) -> Result<Vec<DeadJob>> {
+        inspect::dead(&self.db, limit)
+    }
+
+    /// Whether a dedupe key is currently held (tests and diagnostics).
+    pub fn has_dedupe_key(&self, key: &str) -> Result<bool> {
+        inspect::has_dedupe_key(&self.db, key)
+    }
+}
+
+fn open_database(path: &Path) -> Result<Database> {
+    match Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(Error::Conflict(format!(
+            "{} is open in another frontdesk process (is the server running?)",
+            path.display()
+        ))),
+        Err(e) => Err(Error::Unavailable(format!(
+            "cannot open the queue journal {}: {e}. If the file is damaged, restore it from a \
+             backup or move it aside (unacknowledged work in it would be lost)",
+            path.display()
+        ))),
+    }
+}

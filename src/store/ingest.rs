@@ -1,0 +1,211 @@
+//! Writes the events of one webhook delivery: contacts, conversations, messages,
+//! delivery statuses and raw leftovers. Every write is idempotent, so re-running a job
+//! (after a crash or a lost lease) changes nothing.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::domain::delivery::{DeliveryState, next_state};
+use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
+use crate::domain::message::{InboundMessage, MessageKind};
+use crate::error::Result;
+
+/// What one delivery changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub messages_new: usize,
+    pub messages_duplicate: usize,
+    pub statuses_applied: usize,
+    pub statuses_ignored: usize,
+    pub raw_events: usize,
+    /// Ids of conversations that got a new inbound message (for the reply worker).
+    pub conversations_touched: Vec<i64>,
+}
+
+/// Applies `events` from journal job `job_id`. `served` limits the business numbers
+/// accepted (empty = all). Call inside a transaction.
+pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], served: &[String]) -> Result<IngestReport> {
+    let now = crate::domain::now_ms();
+    let mut report = IngestReport::default();
+    for event in events {
+        match event {
+            WebhookEvent::Message { phone_number_id, .. } | WebhookEvent::Status { phone_number_id, .. }
+                if !served.is_empty() && !served.contains(phone_number_id) =>
+            {
+                let raw = serde_json::to_value(event)?;
+                let reason = format!("phone_number_id {phone_number_id:?} is not served by this instance");
+                report.raw_events += insert_raw(conn, job_id, &reason, &raw, now)?;
+            }
+            WebhookEvent::Message { phone_number_id, contact, message } => {
+                let contact_id = upsert_contact(conn, contact, message, now)?;
+                let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
+                if insert_message(conn, conversation_id, message, now)? {
+                    report.messages_new += 1;
+                    if !report.conversations_touched.contains(&conversation_id) {
+                        report.conversations_touched.push(conversation_id);
+                    }
+                    if let MessageKind::System { new_wa_id: Some(new), .. } = &message.kind {
+                        conn.execute(
+                            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
+                            params![new, now, contact_id],
+                        )?;
+                    }
+                } else {
+                    report.messages_duplicate += 1;
+                }
+            }
+            WebhookEvent::Status { phone_number_id, status } => {
+                if apply_status(conn, phone_number_id, status, now)? {
+                    report.statuses_applied += 1;
+                } else {
+                    report.statuses_ignored += 1;
+                }
+            }
+            WebhookEvent::Unhandled { reason, raw } => {
+                report.raw_events += insert_raw(conn, job_id, reason, raw, now)?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMessage, now: i64) -> Result<i64> {
+    let wa_id = if profile.wa_id.is_empty() { msg.from.as_str() } else { profile.wa_id.as_str() };
+    let user_id = profile.user_id.as_deref().or(msg.from_user_id.as_deref()).filter(|u| !u.is_empty());
+    let mut existing: Option<i64> = None;
+    if let Some(uid) = user_id {
+        existing = conn.query_row("SELECT id FROM contacts WHERE user_id = ?1", [uid], |r| r.get(0)).optional()?;
+    }
+    if existing.is_none() && !wa_id.is_empty() {
+        existing = conn.query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| r.get(0)).optional()?;
+    }
+    match existing {
+        Some(id) => {
+            conn.execute(
+                "UPDATE OR IGNORE contacts SET
+                    name = COALESCE(?1, name), username = COALESCE(?2, username),
+                    wa_id = CASE WHEN wa_id IS NULL OR wa_id = '' THEN NULLIF(?3, '') ELSE wa_id END,
+                    user_id = COALESCE(user_id, ?4), updated_at = ?5
+                 WHERE id = ?6",
+                params![profile.name, profile.username, wa_id, user_id, now, id],
+            )?;
+            Ok(id)
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO contacts (wa_id, user_id, name, username, created_at, updated_at)
+                 VALUES (NULLIF(?1, ''), ?2, ?3, ?4, ?5, ?5)",
+                params![wa_id, user_id, profile.name, profile.username, now],
+            )?;
+            Ok(conn.last_insert_rowid())
+        }
+    }
+}
+
+fn upsert_conversation(conn: &Connection, phone_number_id: &str, contact_id: i64, now: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO conversations (phone_number_id, contact_id, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (phone_number_id, contact_id) DO NOTHING",
+        params![phone_number_id, contact_id, now],
+    )?;
+    Ok(conn.query_row(
+        "SELECT id FROM conversations WHERE phone_number_id = ?1 AND contact_id = ?2",
+        params![phone_number_id, contact_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Inserts the message; `false` when that wamid is already stored.
+fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage, now: i64) -> Result<bool> {
+    let inserted = conn.execute(
+        "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json,
+                               context_wamid, status, wa_timestamp, created_at)
+         VALUES (?1, ?2, 'in', ?3, ?4, ?5, ?6, ?7, 'received', ?8, ?9)
+         ON CONFLICT (wamid) DO NOTHING",
+        params![
+            msg.wamid,
+            conversation_id,
+            if msg.from.is_empty() { msg.from_user_id.as_deref().unwrap_or("") } else { msg.from.as_str() },
+            msg.kind.type_name(),
+            msg.kind.text(),
+            serde_json::to_string(msg)?,
+            msg.context.as_ref().and_then(|c| c.replied_to.as_deref()),
+            msg.timestamp,
+            now,
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let sent_at_ms = msg.timestamp.saturating_mul(1000);
+    conn.execute(
+        "UPDATE conversations SET
+            last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
+            last_message_at = MAX(COALESCE(last_message_at, 0), ?1)
+         WHERE id = ?2",
+        params![sent_at_ms, conversation_id],
+    )?;
+    Ok(true)
+}
+
+/// Records the callback and moves the current state forward if it may. `true` when the
+/// current state changed.
+fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now: i64) -> Result<bool> {
+    let current: Option<String> = conn
+        .query_row("SELECT state FROM message_statuses WHERE wamid = ?1", [&s.wamid], |r| r.get(0))
+        .optional()?;
+    let current_state = current.as_deref().and_then(DeliveryState::parse);
+    let next = s.state.and_then(|reported| next_state(current_state, reported));
+    conn.execute(
+        "INSERT INTO status_events (wamid, status, wa_timestamp, applied, body_json, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (wamid, status) DO NOTHING",
+        params![s.wamid, s.status, s.timestamp, next.is_some(), serde_json::to_string(s)?, now],
+    )?;
+    let Some(next) = next else { return Ok(false) };
+    let err = s.errors.first();
+    conn.execute(
+        "INSERT INTO message_statuses (wamid, state, phone_number_id, recipient, callback_data,
+                                       error_code, error_title, error_detail, wa_timestamp, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (wamid) DO UPDATE SET
+            state = excluded.state,
+            callback_data = COALESCE(excluded.callback_data, message_statuses.callback_data),
+            error_code = COALESCE(excluded.error_code, message_statuses.error_code),
+            error_title = COALESCE(excluded.error_title, message_statuses.error_title),
+            error_detail = COALESCE(excluded.error_detail, message_statuses.error_detail),
+            wa_timestamp = excluded.wa_timestamp,
+            updated_at = excluded.updated_at",
+        params![
+            s.wamid,
+            next.as_str(),
+            phone_number_id,
+            s.recipient,
+            s.callback_data,
+            err.map(|e| e.code),
+            err.map(|e| e.title.as_str()),
+            err.and_then(|e| e.details.as_deref()),
+            s.timestamp,
+            now
+        ],
+    )?;
+    conn.execute(
+        "UPDATE messages SET status = ?1 WHERE wamid = ?2 AND direction = 'out'",
+        params![next.as_str(), s.wamid],
+    )?;
+    Ok(true)
+}
+
+/// Stores a leftover once (by fingerprint); returns 1 when new.
+fn insert_raw(conn: &Connection, job_id: u64, reason: &str, raw: &serde_json::Value, now: i64) -> Result<usize> {
+    let raw_text = raw.to_string();
+    let mut h = Sha256::new();
+    h.update(reason.as_bytes());
+    h.update([0]);
+    h.update(raw_text.as_bytes());
+    let fingerprint = hex::encode(h.finalize());
+    Ok(conn.execute(
+        "INSERT INTO raw_events (fingerprint, reason, raw, job_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (fingerprint) DO NOTHING",
+        params![fingerprint, reason, raw_text, job_id as i64, now],
+    )?)
+}

@@ -1,0 +1,56 @@
+//! Schema migrations, compiled into the binary and applied at start. Append-only: an
+//! applied migration whose text changed is refused rather than silently skipped.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Every migration, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+];
+
+/// Applies what is missing; checks what was applied before.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let newest_known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let newest_applied: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
+    if let Some(v) = newest_applied.filter(|v| *v > newest_known) {
+        return Err(Error::Invalid(format!(
+            "the database has schema version {v}, newer than this binary knows ({newest_known}); \
+             run a newer frontdesk or restore a backup made by this version"
+        )));
+    }
+    for &(version, name, sql) in MIGRATIONS {
+        let digest = hex::encode(Sha256::digest(sql.as_bytes()));
+        let applied: Option<String> = conn
+            .query_row("SELECT sha256 FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .optional()?;
+        match applied {
+            Some(d) if d == digest => continue,
+            Some(_) => {
+                return Err(Error::Internal(format!(
+                    "migration {version:04}_{name} differs from the one applied to this database; \
+                     migrations are append-only"
+                )));
+            }
+            None => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)
+                    .map_err(|e| Error::Internal(format!("migration {version:04}_{name} failed: {e}")))?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![version, name, digest, crate::domain::now_ms()],
+                )?;
+                tx.commit()?;
+                tracing::info!(version, name, "applied migration");
+            }
+        }
+    }
+    Ok(())
+}

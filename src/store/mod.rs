@@ -1,0 +1,149 @@
+//! SQLite (`frontdesk.db`): WAL, busy timeout, sqlite-vec and FTS5, migrations at open.
+//! One aggregate per file; every function here takes a `&Connection` or runs through
+//! `Store::call`, which moves the blocking work off the async runtime.
+
+mod ingest;
+mod messages;
+mod migrations;
+
+pub use ingest::{IngestReport, apply_events};
+pub use messages::{MessageRow, list_messages};
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+static SQLITE_VEC: Once = Once::new();
+
+/// Registers sqlite-vec for every connection this process opens.
+fn register_sqlite_vec() {
+    SQLITE_VEC.call_once(|| {
+        // SAFETY: sqlite3_vec_init has the signature SQLite expects of an extension entry
+        // point; sqlite3_auto_extension stores the pointer and calls it per connection.
+        unsafe {
+            #[allow(clippy::missing_transmute_annotations)]
+            rusqlite::ffi::sqlite3_auto_extension(Some(std::mem::transmute(
+                sqlite_vec::sqlite3_vec_init as *const (),
+            )));
+        }
+    });
+}
+
+/// Opens a connection with frontdesk's settings (no migrations).
+pub fn connect(path: &Path) -> Result<Connection> {
+    register_sqlite_vec();
+    let conn = Connection::open(path).map_err(|e| open_error(path, &e.to_string()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_error(path, &e.to_string()))?;
+    // FULL: a job is marked done in the journal only after its rows are on disk here.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, detail: &str) -> Error {
+    if detail.contains("not a database") || detail.contains("malformed") {
+        Error::Invalid(format!(
+            "{} is not a valid SQLite database ({detail}); restore it from a backup \
+             (`frontdesk restore`) or move it aside to start empty",
+            path.display()
+        ))
+    } else {
+        Error::Unavailable(format!("cannot open {}: {detail}", path.display()))
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn = connect(path)?;
+        migrations::migrate(&mut conn).map_err(|e| match e {
+            Error::Internal(msg) if msg.contains("not a database") || msg.contains("malformed") => {
+                open_error(path, &msg)
+            }
+            other => other,
+        })?;
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::internal("SQLite task", e))?
+    }
+
+    /// Runs `f` with the connection on the current thread (CLI and tests).
+    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+        f(&mut guard)
+    }
+
+    /// Proves the database can be written (used by `/readyz`).
+    pub async fn heartbeat(&self) -> Result<()> {
+        self.call(|c| {
+            c.execute(
+                "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                [crate::domain::now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_with_vec_and_fts5() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .call_blocking(|c| {
+                let v: String = c.query_row("SELECT vec_version()", [], |r| r.get(0))?;
+                assert!(v.starts_with('v'), "{v}");
+                c.execute_batch("CREATE VIRTUAL TABLE f USING fts5(body, tokenize='porter unicode61'); DROP TABLE f;")?;
+                let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                assert_eq!(mode, "wal");
+                Ok(())
+            })
+            .unwrap();
+        // Opening again applies nothing and succeeds.
+        drop(store);
+        Store::open(&dir.path().join("t.db")).unwrap();
+    }
+
+    #[test]
+    fn garbage_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.db");
+        std::fs::write(&p, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&p).err().expect("must fail").to_string();
+        assert!(err.contains("not a valid SQLite database"), "{err}");
+    }
+}

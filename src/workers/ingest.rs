@@ -1,0 +1,112 @@
+//! The ingest worker: claims webhook jobs, parses them into domain events and writes
+//! them to SQLite — a batch of jobs per transaction, a savepoint per job so one bad
+//! job cannot spoil the others — then marks the jobs done in the journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::metrics::Metrics;
+use crate::queue::{ClaimedJob, Outcome, WEBHOOK_QUEUE};
+use crate::store::{IngestReport, apply_events};
+use crate::whatsapp::parse::parse_webhook;
+
+/// Runs one ingest worker until shutdown.
+pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
+    let batch = app.config.workers.ingest_batch;
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let mut commits = super::commit_watch(&app.queue);
+        let jobs = match app.queue.claim(WEBHOOK_QUEUE, batch).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(worker, error = %e, "ingest: cannot claim jobs; retrying in 1 s");
+                if !super::wait_for_work(&mut commits, &shutdown, Duration::from_secs(1)).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            if !super::wait_for_work(&mut commits, &shutdown, Duration::from_millis(500)).await {
+                break;
+            }
+            continue;
+        }
+        let span = tracing::debug_span!("ingest_batch", worker, jobs = jobs.len());
+        process_batch(&app, jobs).instrument(span).await;
+    }
+    tracing::debug!(worker, "ingest worker stopped");
+}
+
+/// Parses and stores a batch of claimed jobs, then records their outcomes.
+pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
+    let served = app.config.whatsapp.phone_number_ids.clone();
+    let parsed: Vec<(u64, u64, u32, Vec<_>)> = jobs
+        .iter()
+        .map(|j| (j.id, j.lease_token, j.attempt, parse_webhook(&j.payload)))
+        .collect();
+    let result = app
+        .store
+        .call(move |conn| {
+            let mut tx = conn.transaction()?;
+            let mut results = Vec::with_capacity(parsed.len());
+            for (id, token, attempt, events) in &parsed {
+                let mut sp = tx.savepoint()?;
+                let r = apply_events(&sp, *id, events, &served);
+                if r.is_ok() {
+                    sp.commit()?;
+                } else {
+                    sp.rollback()?;
+                }
+                results.push((*id, *token, *attempt, r));
+            }
+            tx.commit()?;
+            Ok(results)
+        })
+        .await;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    match result {
+        Ok(results) => {
+            for (id, token, attempt, r) in results {
+                match r {
+                    Ok(report) => {
+                        record(&app.metrics, &report, id);
+                        outcomes.push((id, token, Outcome::Done));
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = id, attempt, error = %e, "ingest: job failed; will retry");
+                        Metrics::add(&app.metrics.jobs_failed_total, 1);
+                        outcomes.push((id, token, app.queue.retry_later(attempt, e.to_string())));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, jobs = jobs.len(), "ingest: SQLite write failed; jobs will retry");
+            for j in &jobs {
+                Metrics::add(&app.metrics.jobs_failed_total, 1);
+                outcomes.push((j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string())));
+            }
+        }
+    }
+    let done = outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Done)).count();
+    match app.queue.finish_many(outcomes).await {
+        Ok(_) => Metrics::add(&app.metrics.jobs_done_total, done as u64),
+        Err(e) => tracing::error!(error = %e, "ingest: could not record job outcomes; the jobs will be re-run (idempotent)"),
+    }
+}
+
+fn record(metrics: &Metrics, report: &IngestReport, job: u64) {
+    Metrics::add(&metrics.ingest_messages_total, report.messages_new as u64);
+    Metrics::add(&metrics.ingest_statuses_total, report.statuses_applied as u64);
+    if report.raw_events > 0 {
+        tracing::warn!(job, raw_events = report.raw_events, "ingest: kept webhook parts raw (not understood or not handled)");
+        Metrics::add(&metrics.ingest_raw_events_total, report.raw_events as u64);
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server on 127.0.0.1 port 0 with a temp data dir, spoken
+//! to over HTTP; the real binary where a process boundary matters (kill -9, signals, CLI).
+//! One test binary on purpose: linking is the slow part on small machines.
+
+mod support;
+
+mod cli;
+mod crash;
+mod dedupe;
+mod fixtures;
+mod handshake;
+mod lifecycle;
+mod queue_jobs;
+mod signature;

@@ -1,0 +1,192 @@
+//! Test helpers: an in-process server on port 0, signed webhook posts, waiting for
+//! workers, and a handle on the real binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use frontdesk::app::Running;
+use frontdesk::config::{Config, Secret};
+use frontdesk::store::{MessageRow, Store, list_messages};
+use frontdesk::whatsapp::signature::sign;
+use tempfile::TempDir;
+
+pub const SECRET: &str = "test-app-secret";
+pub const VERIFY: &str = "test-verify-token";
+
+/// A config for tests: temp data dir, port 0, known secrets, quick retries.
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.listen = "127.0.0.1:0".into();
+    c.storage.data_dir = dir.to_path_buf();
+    c.whatsapp.app_secret = Secret::new(SECRET);
+    c.whatsapp.verify_token = Secret::new(VERIFY);
+    c.queue.backoff_base_ms = 20;
+    c.queue.backoff_max_ms = 200;
+    c
+}
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub dir: TempDir,
+    pub base: String,
+    pub running: Option<Running>,
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = frontdesk::app::start(config, listener, Default::default()).await.unwrap();
+        TestServer {
+            base: format!("http://{}", running.addr),
+            running: Some(running),
+            dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn app(&self) -> &frontdesk::app::App {
+        &self.running.as_ref().unwrap().app
+    }
+
+    /// POSTs `body` signed with the test secret; returns the status code.
+    pub async fn post_webhook(&self, body: &[u8]) -> u16 {
+        self.post_raw(body, Some(&sign(SECRET.as_bytes(), body))).await
+    }
+
+    /// POSTs `body` with the given signature header (or none).
+    pub async fn post_raw(&self, body: &[u8], signature: Option<&str>) -> u16 {
+        let mut req = self.client.post(format!("{}/webhook", self.base)).header("content-type", "application/json").body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(format!("{}{}", self.base, path)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Every stored message.
+    pub fn messages(&self) -> Vec<MessageRow> {
+        let store = &self.app().store;
+        store.call_blocking(|c| list_messages(c, 0, 1_000_000)).unwrap()
+    }
+
+    /// A single-value SQL query against the live database.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        self.app().store.call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    }
+
+    /// Waits until the webhook queue is empty and no job is held.
+    pub async fn drain(&self) {
+        let start = Instant::now();
+        loop {
+            let s = self.app().queue.stats().unwrap();
+            if s.leased == 0 && s.queues.iter().all(|q| q.ready == 0) {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "queue did not drain: {s:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = self.app().metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("frontdesk_{name} ")).map(|v| v.parse().unwrap()))
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
+    pub async fn stop(mut self) {
+        self.running.take().unwrap().stop().await.unwrap();
+    }
+}
+
+/// A one-message text webhook for `phone_number_id`, from `from`, with id `wamid`.
+pub fn text_webhook(phone_number_id: &str, from: &str, wamid: &str, body: &str) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": phone_number_id },
+            "contacts": [{ "profile": { "name": "Customer" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": "1700000000", "type": "text", "text": { "body": body } }]
+        }}]}]
+    })
+    .to_string()
+}
+
+/// Path to the built binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_frontdesk"))
+}
+
+/// Writes a config file for the real binary into `dir`, returning its path.
+pub fn write_config_file(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[whatsapp]\napp_secret = \"{SECRET}\"\nverify_token = \"{VERIFY}\"\n{extra}",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The real binary serving `config`, with its address read from its first stdout line.
+pub struct BinServer {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl BinServer {
+    pub fn start(config: &Path) -> BinServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("FRONTDESK_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("frontdesk listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        BinServer { child, base: format!("http://{addr}") }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for BinServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens the database of a data dir read-write (WAL lets this run beside a server).
+pub fn open_store(data_dir: &Path) -> Store {
+    Store::open(&data_dir.join("frontdesk.db")).unwrap()
+}
