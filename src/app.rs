@@ -10,10 +10,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secret};
+use crate::domain::rate::SendLimiter;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
+use crate::whatsapp::graph::GraphClient;
 
 /// Everything a handler or worker needs.
 pub struct App {
@@ -23,6 +25,46 @@ pub struct App {
     pub metrics: Metrics,
     /// Bearer token for the local control API (written to `data_dir/control.json`).
     pub control_token: Secret,
+    /// The Graph API client (its token can be replaced live).
+    pub graph: GraphClient,
+    /// Per-number and per-recipient send limits, shared by all send workers.
+    pub limiter: std::sync::Mutex<SendLimiter>,
+    /// Set while sending is paused (e.g. the access token was refused).
+    pub send_pause: SendPause,
+    /// The config file this instance was started from (re-read to pick up a fixed token).
+    pub config_path: Option<std::path::PathBuf>,
+    /// A business number to check the token against while sending is paused.
+    pub probe_number: std::sync::Mutex<Option<String>>,
+    /// Set in demo mode: the simulator's business number and this server's address.
+    pub demo: Option<DemoInfo>,
+}
+
+/// What the demo routes need.
+#[derive(Debug, Clone)]
+pub struct DemoInfo {
+    pub phone_number_id: String,
+    pub addr: SocketAddr,
+}
+
+/// Whether sending is paused, and why: a visible alert, never a silent drop.
+#[derive(Debug, Default)]
+pub struct SendPause {
+    reason: std::sync::Mutex<Option<String>>,
+}
+
+impl SendPause {
+    /// The reason sending is paused, or `None` when it runs.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().expect("pause lock").clone()
+    }
+    /// Pauses sending; returns true if it was running.
+    pub fn pause(&self, reason: String) -> bool {
+        self.reason.lock().expect("pause lock").replace(reason).is_none()
+    }
+    /// Resumes sending; returns true if it was paused.
+    pub fn resume(&self) -> bool {
+        self.reason.lock().expect("pause lock").take().is_some()
+    }
 }
 
 impl App {
@@ -34,7 +76,34 @@ impl App {
         let store = Store::open(&config.sqlite_path())?;
         let queue = Queue::open(&config.queue_path(), &config.queue)?;
         let control_token = Secret::new(random_token());
-        Ok(App { config, store, queue, metrics: Metrics::default(), control_token })
+        let graph = GraphClient::new(
+            &config.whatsapp.graph_base_url,
+            &config.whatsapp.api_version,
+            config.whatsapp.access_token.clone(),
+            Duration::from_millis(config.whatsapp.request_timeout_ms),
+        );
+        let limiter = std::sync::Mutex::new(SendLimiter::new(
+            config.send.number_rate_per_s,
+            config.send.pair_interval_ms,
+            config.send.pair_burst,
+        ));
+        let send_pause = SendPause::default();
+        if config.whatsapp.access_token.is_empty() {
+            send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
+        }
+        Ok(App {
+            config,
+            store,
+            queue,
+            metrics: Metrics::default(),
+            control_token,
+            graph,
+            limiter,
+            send_pause,
+            config_path: None,
+            probe_number: std::sync::Mutex::new(None),
+            demo: None,
+        })
     }
 }
 
@@ -67,7 +136,12 @@ impl Running {
 /// Opens the stores and serves on `listener` until `shutdown` is cancelled: the HTTP
 /// server drains in-flight requests, workers finish their batch, then it returns.
 pub async fn start(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
-    let app = Arc::new(App::open(config)?);
+    start_with(App::open(config)?, listener, shutdown).await
+}
+
+/// As `start`, with an already opened `App` (to set `config_path` or other handles).
+pub async fn start_with(app: App, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
+    let app = Arc::new(app);
     let addr = listener.local_addr()?;
     let control = serde_json::json!({ "addr": addr.to_string(), "token": app.control_token.expose() });
     write_private(&app.config.control_file_path(), &control.to_string())?;
@@ -75,10 +149,20 @@ pub async fn start(config: Config, listener: TcpListener, shutdown: Cancellation
         0 => {}
         n => tracing::warn!(jobs = n, "recovered jobs held by a previous run that stopped abruptly"),
     }
+    match crate::outbound::requeue_pending(&app).await? {
+        0 => {}
+        n => tracing::warn!(messages = n, "queued unsent ledger rows that had no send job"),
+    }
     let mut workers = JoinSet::new();
     let worker_stop = CancellationToken::new();
     for i in 0..app.config.workers.ingest {
         workers.spawn(crate::workers::ingest::run(app.clone(), i, worker_stop.clone()));
+    }
+    for i in 0..app.config.workers.send {
+        workers.spawn(crate::workers::send::run(app.clone(), i, worker_stop.clone()));
+    }
+    for i in 0..app.config.workers.reply {
+        workers.spawn(crate::workers::reply::run(app.clone(), i, worker_stop.clone()));
     }
     workers.spawn(crate::workers::maintenance::run(app.clone(), worker_stop.clone()));
     let router = crate::http::router(app.clone());

@@ -39,6 +39,9 @@ counters! {
     ingest_raw_events_total: "Webhook parts kept raw because they were not understood or not handled.",
     jobs_done_total: "Queue jobs completed.",
     jobs_failed_total: "Queue jobs that failed an attempt.",
+    sends_accepted_total: "Outbound messages accepted by the Graph API.",
+    sends_retried_total: "Outbound send attempts that failed and will be retried.",
+    sends_failed_total: "Outbound messages that failed for good (reason in the ledger).",
 }
 
 impl Metrics {

@@ -1,14 +1,19 @@
-//! `frontdesk demo`: a self-contained instance with generated secrets and a local data
-//! dir, no API keys. It posts a signed sample webhook through the real path on start so
-//! there is something to look at, and prints what to open.
+//! `frontdesk demo`: a self-contained instance anyone can try without keys. It writes its
+//! config to DATA_DIR/config.toml (generated secrets), starts the server, a fake Graph API
+//! and the WhatsApp simulator at `/demo`, and prints what to open. Replies come from the
+//! built-in responder and travel the real send path, with delivery ticks by webhook.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::config::Config;
-use crate::whatsapp::signature;
+use crate::app::{App, DemoInfo};
+use crate::config::{Config, Secret};
+use crate::http::fake_graph::FakeGraph;
+
+/// The simulator's business number id.
+pub const DEMO_NUMBER: &str = "100000000000001";
 
 pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
@@ -20,47 +25,35 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     }
     let mut config = Config::load(Some(&config_path))?;
     config.server.listen = listen.to_string();
+    config.bot.business_name = "Spoke & Sprocket".into();
+    config.whatsapp.phone_number_ids = vec![DEMO_NUMBER.into()];
     super::init_logging(&config.log);
-    let secret = config.whatsapp.app_secret.clone();
-    let config_shown = config_path.display().to_string();
-    super::serve::run_with(config, move |running| {
-        let base = format!("http://{}", running.addr);
-        println!();
-        println!("frontdesk demo is running at {base}");
-        println!("  webhook:   {base}/webhook  (signed with the app secret in {config_shown})");
-        println!("  health:    {base}/readyz   metrics: {base}/metrics");
-        println!("  messages:  frontdesk messages list --config {config_shown}");
-        println!("Stop with Ctrl-C.");
-        let url = format!("{base}/webhook");
-        tokio::spawn(async move {
-            let body = sample_webhook();
-            let sig = signature::sign(secret.expose().as_bytes(), body.as_bytes());
-            let sent = reqwest::Client::new()
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", sig)
-                .body(body)
-                .send()
-                .await;
-            match sent {
-                Ok(r) => tracing::info!(status = %r.status(), "demo: posted a signed sample webhook"),
-                Err(e) => tracing::warn!(error = %e, "demo: could not post the sample webhook"),
-            }
-        });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = super::serve::bind(&config.server.listen).await?;
+        let addr = listener.local_addr()?;
+        // The fake Graph API plays Meta: it accepts sends with this token and reports
+        // delivery back to our webhook.
+        let token = crate::app::random_token();
+        let fake = FakeGraph::start(&token).await.context("starting the fake Graph API")?;
+        config.whatsapp.graph_base_url = fake.base_url();
+        config.whatsapp.access_token = Secret::new(token);
+        config.server.public_url = format!("http://{addr}");
+        let secret = config.whatsapp.app_secret.expose().to_string();
+        let mut app = App::open(config)?;
+        app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr });
+        super::serve::run_app(app, listener, move |running| {
+            fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);
+            let base = format!("http://{}", running.addr);
+            println!();
+            println!("frontdesk demo is running (data in {})", data_dir.display());
+            println!("  WhatsApp simulator: {base}/demo");
+            println!("  webhook:            {base}/webhook  (signed with the app secret in {})", config_path.display());
+            println!("  fake Graph API:     {}", fake.base_url());
+            println!("  health: {base}/readyz   metrics: {base}/metrics");
+            println!("  messages:  frontdesk messages list --config {}", config_path.display());
+            println!("Stop with Ctrl-C.");
+        })
+        .await
     })
-}
-
-fn sample_webhook() -> String {
-    let now = crate::domain::now_ms() / 1000;
-    serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "DEMO-WABA", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550000000", "phone_number_id": "demo-number" },
-            "contacts": [{ "profile": { "name": "Demo Customer" }, "wa_id": "31600000001" }],
-            "messages": [{ "from": "31600000001", "id": format!("wamid.demo-{now}"), "timestamp": now.to_string(),
-                           "type": "text", "text": { "body": "Hi! Are you open on Sunday?" } }]
-        }}]}]
-    })
-    .to_string()
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub whatsapp: WhatsAppConfig,
     pub queue: QueueConfig,
     pub workers: WorkersConfig,
+    pub send: SendConfig,
+    pub bot: BotConfig,
     pub log: LogConfig,
 }
 
@@ -84,6 +86,26 @@ pub struct WhatsAppConfig {
     pub api_version: String,
     /// Business phone number ids served; empty accepts every number the app receives.
     pub phone_number_ids: Vec<String>,
+    /// Timeout for one Graph API request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Approved message templates agents may send outside the 24-hour window.
+    pub templates: Vec<TemplateConfig>,
+}
+
+/// An approved WhatsApp template, as registered with Meta.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// The template's name in WhatsApp Manager.
+    pub name: String,
+    /// Its language code, e.g. `en_US`.
+    pub language: String,
+    /// How many `{{n}}` body parameters it takes.
+    #[serde(default)]
+    pub params: usize,
+    /// What it says, for the agent picking one.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl Default for WhatsAppConfig {
@@ -95,6 +117,8 @@ impl Default for WhatsAppConfig {
             graph_base_url: "https://graph.facebook.com".into(),
             api_version: "v23.0".into(),
             phone_number_ids: Vec::new(),
+            request_timeout_ms: 15_000,
+            templates: Vec::new(),
         }
     }
 }
@@ -130,6 +154,54 @@ impl Default for QueueConfig {
     }
 }
 
+/// Sending: rate limits, retries and crash reconciliation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendConfig {
+    /// Messages per second per business number (Meta's default is 80); 0 = no cap.
+    pub number_rate_per_s: f64,
+    /// One message per this many ms to the same customer (Meta's pair limit); 0 = none.
+    pub pair_interval_ms: u64,
+    /// Messages allowed at once to one customer before the pair interval applies.
+    pub pair_burst: u32,
+    /// After a send whose outcome is unknown (crash or timeout mid-request), wait this
+    /// long for Meta's status webhook before sending again.
+    pub reconcile_grace_ms: u64,
+    /// While sending is paused for a bad token, check it this often.
+    pub token_probe_interval_ms: u64,
+    /// Mark customer messages read (and show typing) when the bot starts on them.
+    pub read_receipts: bool,
+}
+
+impl Default for SendConfig {
+    fn default() -> Self {
+        SendConfig {
+            number_rate_per_s: 80.0,
+            pair_interval_ms: 6_000,
+            pair_burst: 3,
+            reconcile_grace_ms: 60_000,
+            token_probe_interval_ms: 30_000,
+            read_receipts: true,
+        }
+    }
+}
+
+/// The bot that answers customers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotConfig {
+    /// Answer customers at all (false: store messages only, for a human-only desk).
+    pub enabled: bool,
+    /// The business name used in replies.
+    pub business_name: String,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        BotConfig { enabled: true, business_name: "our team".into() }
+    }
+}
+
 /// How many workers of each kind run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,11 +210,15 @@ pub struct WorkersConfig {
     pub ingest: usize,
     /// Jobs one ingest worker claims at a time (applied in one SQLite transaction).
     pub ingest_batch: usize,
+    /// Workers sending outbound messages to the Graph API.
+    pub send: usize,
+    /// Workers composing bot replies.
+    pub reply: usize,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        WorkersConfig { ingest: 2, ingest_batch: 64 }
+        WorkersConfig { ingest: 2, ingest_batch: 64, send: 8, reply: 2 }
     }
 }
 

@@ -94,6 +94,17 @@ impl Config {
         if self.workers.ingest == 0 || self.workers.ingest_batch == 0 {
             err("workers.ingest", "workers.ingest and workers.ingest_batch must be at least 1".into());
         }
+        if self.workers.send == 0 || self.workers.reply == 0 {
+            err("workers.send", "workers.send and workers.reply must be at least 1".into());
+        }
+        if self.send.number_rate_per_s < 0.0 || !self.send.number_rate_per_s.is_finite() {
+            err("send.number_rate_per_s", "must be 0 (no cap) or a positive number".into());
+        }
+        for t in &self.whatsapp.templates {
+            if t.name.is_empty() || t.language.is_empty() {
+                err("whatsapp.templates", "every template needs a name and a language".into());
+            }
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             err("log.format", format!("{:?} is not one of \"text\", \"json\"", self.log.format));
         }

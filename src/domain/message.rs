@@ -215,6 +215,24 @@ impl MessageKind {
         }
     }
 
+    /// Whether the bot should answer it: things a customer says or asks, not reactions,
+    /// stickers, edits, deletions or system notices.
+    pub fn is_answerable(&self) -> bool {
+        match self {
+            MessageKind::Media(m) => m.media_type != MediaType::Sticker,
+            MessageKind::Text { .. }
+            | MessageKind::Location { .. }
+            | MessageKind::Contacts { .. }
+            | MessageKind::ButtonReply { .. }
+            | MessageKind::ListReply { .. }
+            | MessageKind::FlowReply { .. }
+            | MessageKind::TemplateButton { .. }
+            | MessageKind::Order { .. }
+            | MessageKind::Unsupported { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The text a person would read: the body, caption or title, or a short summary.
     pub fn text(&self) -> String {
         match self {

@@ -4,7 +4,11 @@
 pub mod backoff;
 pub mod delivery;
 pub mod event;
+pub mod ledger;
 pub mod message;
+pub mod outbound;
+pub mod rate;
+pub mod window;
 
 /// Milliseconds since the Unix epoch, the one time unit stored by frontdesk.
 pub type UnixMillis = i64;

@@ -29,7 +29,12 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     };
     let ready = sqlite == "ok" && queue == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue }))).into_response()
+    // A paused sender is an alert, not unreadiness: webhooks must keep being accepted.
+    let sending = match app.send_pause.reason() {
+        None => "ok".to_string(),
+        Some(r) => format!("paused: {r}"),
+    };
+    (status, Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue, "sending": sending }))).into_response()
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -44,5 +49,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             stats.dead
         ));
     }
+    body.push_str(&format!(
+        "# HELP frontdesk_sending_paused 1 while sending is paused (e.g. access token refused).\n# TYPE frontdesk_sending_paused gauge\nfrontdesk_sending_paused {}\n",
+        u8::from(app.send_pause.reason().is_some())
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

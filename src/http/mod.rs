@@ -2,6 +2,8 @@
 //! and the local control API the CLI uses while the server runs.
 
 mod control;
+mod demo;
+pub mod fake_graph;
 mod health;
 mod webhook;
 
@@ -16,11 +18,13 @@ use crate::app::App;
 /// Every route of the server.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.config.server.body_limit_bytes;
-    Router::new()
+    let demo = app.demo.is_some();
+    let router = Router::new()
         .route("/webhook", get(webhook::handshake).post(webhook::receive).layer(DefaultBodyLimit::max(limit)))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .nest("/api/control", control::routes(app.clone()))
-        .with_state(app)
+        .nest("/api/control", control::routes(app.clone()));
+    let router = if demo { router.merge(demo::routes()) } else { router };
+    router.with_state(app)
 }

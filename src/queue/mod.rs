@@ -76,6 +76,18 @@ impl Queue {
         self.writer.submit(move |txn| ops::ingress(txn, &keys, expires, job)).await
     }
 
+    /// A job for `queue`, due now, with the configured attempts.
+    pub fn job(&self, queue: &str, payload: Vec<u8>) -> NewJob {
+        NewJob { queue: queue.into(), payload, max_attempts: self.config.max_attempts, run_at_ms: crate::domain::now_ms() as u64 }
+    }
+
+    /// Queues a job unless one with the same `key` was queued within the dedupe period
+    /// (so re-running the step that queues it is harmless).
+    pub async fn enqueue_unique(&self, key: String, job: NewJob) -> Result<Ingress> {
+        let expires = crate::domain::now_ms() as u64 + self.config.dedupe_ttl_hours * 3_600_000;
+        self.writer.submit(move |txn| ops::ingress(txn, &[key], expires, job)).await
+    }
+
     /// Queues a job; returns its id once durable.
     pub async fn enqueue(&self, job: NewJob) -> Result<u64> {
         self.writer.submit(move |txn| ops::enqueue(txn, job)).await

@@ -45,6 +45,9 @@ pub enum Outcome {
     /// Failed; retried after `retry_in_ms` unless out of attempts (or `retry_in_ms` is
     /// `None`, meaning the failure is permanent).
     Failed { error: String, retry_in_ms: Option<u64> },
+    /// Not done and not failed: put back in line after `delay_ms` without counting the
+    /// attempt (waiting for a rate limit, an earlier message, or a paused sender).
+    Defer { delay_ms: u64 },
 }
 
 pub(super) fn ingress(txn: &WriteTransaction, keys: &[String], expires_at: u64, job: NewJob) -> R<Ingress> {
@@ -153,6 +156,12 @@ pub(super) fn finish(txn: &WriteTransaction, id: u64, token: u64, outcome: &Outc
         Outcome::Done => {
             jobs.remove(id)?;
             txn.open_table(PAYLOADS)?.remove(id)?;
+        }
+        Outcome::Defer { delay_ms } => {
+            meta.attempts = meta.attempts.saturating_sub(1);
+            meta.run_at_ms = now + delay_ms;
+            jobs.insert(id, meta.encode().as_slice())?;
+            txn.open_table(READY)?.insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
         }
         Outcome::Failed { error, retry_in_ms } => {
             meta.last_error = Some(error.clone());

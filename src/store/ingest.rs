@@ -18,8 +18,11 @@ pub struct IngestReport {
     pub statuses_applied: usize,
     pub statuses_ignored: usize,
     pub raw_events: usize,
-    /// Ids of conversations that got a new inbound message (for the reply worker).
+    /// Ids of conversations that got a new inbound message.
     pub conversations_touched: Vec<i64>,
+    /// Wamids of inbound messages the bot should answer (new or seen before: the reply
+    /// queue dedupes them, so a re-run after a crash loses none and doubles none).
+    pub answerable: Vec<String>,
 }
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
@@ -37,6 +40,9 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                 report.raw_events += insert_raw(conn, job_id, &reason, &raw, now)?;
             }
             WebhookEvent::Message { phone_number_id, contact, message } => {
+                if message.kind.is_answerable() {
+                    report.answerable.push(message.wamid.clone());
+                }
                 let contact_id = upsert_contact(conn, contact, message, now)?;
                 let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
                 if insert_message(conn, conversation_id, message, now)? {
@@ -141,7 +147,8 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
     conn.execute(
         "UPDATE conversations SET
             last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
-            last_message_at = MAX(COALESCE(last_message_at, 0), ?1)
+            last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
+            needs_template = 0
          WHERE id = ?2",
         params![sent_at_ms, conversation_id],
     )?;
@@ -191,6 +198,15 @@ fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now:
     conn.execute(
         "UPDATE messages SET status = ?1 WHERE wamid = ?2 AND direction = 'out'",
         params![next.as_str(), s.wamid],
+    )?;
+    super::ledger::reconcile(
+        conn,
+        &s.wamid,
+        s.callback_data.as_deref(),
+        next.into(),
+        err.map(|e| e.code),
+        err.map(|e| crate::whatsapp::error_codes::describe(Some(e.code), &e.title)).as_deref(),
+        now,
     )?;
     Ok(true)
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 /// Every migration, in order: (version, name, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+    (2, "outbound", include_str!("../../migrations/0002_outbound.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before.

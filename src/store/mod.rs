@@ -3,6 +3,7 @@
 //! `Store::call`, which moves the blocking work off the async runtime.
 
 mod ingest;
+pub mod ledger;
 mod messages;
 mod migrations;
 

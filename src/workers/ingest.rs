@@ -17,30 +17,11 @@ use crate::whatsapp::parse::parse_webhook;
 /// Runs one ingest worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     let batch = app.config.workers.ingest_batch;
-    loop {
-        if shutdown.is_cancelled() {
-            break;
-        }
-        let mut commits = super::commit_watch(&app.queue);
-        let jobs = match app.queue.claim(WEBHOOK_QUEUE, batch).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(worker, error = %e, "ingest: cannot claim jobs; retrying in 1 s");
-                if !super::wait_for_work(&mut commits, &shutdown, Duration::from_secs(1)).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        if jobs.is_empty() {
-            if !super::wait_for_work(&mut commits, &shutdown, Duration::from_millis(500)).await {
-                break;
-            }
-            continue;
-        }
+    super::claim_loop(&app.queue, WEBHOOK_QUEUE, batch, &shutdown, Duration::from_millis(500), |jobs| {
         let span = tracing::debug_span!("ingest_batch", worker, jobs = jobs.len());
-        process_batch(&app, jobs).instrument(span).await;
-    }
+        process_batch(&app, jobs).instrument(span)
+    })
+    .await;
     tracing::debug!(worker, "ingest worker stopped");
 }
 
@@ -77,7 +58,12 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
                 match r {
                     Ok(report) => {
                         record(&app.metrics, &report, id);
-                        outcomes.push((id, token, Outcome::Done));
+                        // Queued before the job is marked done, keyed by wamid: a re-run
+                        // after a crash queues nothing twice.
+                        match queue_replies(app, &report).await {
+                            Ok(()) => outcomes.push((id, token, Outcome::Done)),
+                            Err(e) => outcomes.push((id, token, app.queue.retry_later(attempt, e.to_string()))),
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(job = id, attempt, error = %e, "ingest: job failed; will retry");
@@ -100,6 +86,17 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
         Ok(_) => Metrics::add(&app.metrics.jobs_done_total, done as u64),
         Err(e) => tracing::error!(error = %e, "ingest: could not record job outcomes; the jobs will be re-run (idempotent)"),
     }
+}
+
+async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result<()> {
+    if !app.config.bot.enabled {
+        return Ok(());
+    }
+    for wamid in &report.answerable {
+        let job = app.queue.job(super::reply::REPLY_QUEUE, wamid.as_bytes().to_vec());
+        app.queue.enqueue_unique(format!("reply:{wamid}"), job).await?;
+    }
+    Ok(())
 }
 
 fn record(metrics: &Metrics, report: &IngestReport, job: u64) {

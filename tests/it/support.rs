@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use frontdesk::app::Running;
+use frontdesk::http::fake_graph::FakeGraph;
 use frontdesk::config::{Config, Secret};
 use frontdesk::store::{MessageRow, Store, list_messages};
 use frontdesk::whatsapp::signature::sign;
@@ -14,6 +15,7 @@ use tempfile::TempDir;
 
 pub const SECRET: &str = "test-app-secret";
 pub const VERIFY: &str = "test-verify-token";
+pub const TOKEN: &str = "test-access-token";
 
 /// A config for tests: temp data dir, port 0, known secrets, quick retries.
 pub fn test_config(dir: &Path) -> Config {
@@ -24,15 +26,21 @@ pub fn test_config(dir: &Path) -> Config {
     c.whatsapp.verify_token = Secret::new(VERIFY);
     c.queue.backoff_base_ms = 20;
     c.queue.backoff_max_ms = 200;
+    c.whatsapp.access_token = Secret::new(TOKEN);
+    c.whatsapp.request_timeout_ms = 2_000;
+    // Tests send several messages to one customer quickly; the pair limit has its own test.
+    c.send.pair_interval_ms = 0;
+    c.send.token_probe_interval_ms = 100;
     c
 }
 
-/// A server running inside the test process.
+/// A server running inside the test process, talking to a fake Graph API.
 pub struct TestServer {
     pub dir: TempDir,
     pub base: String,
     pub running: Option<Running>,
     pub client: reqwest::Client,
+    pub graph: FakeGraph,
 }
 
 impl TestServer {
@@ -42,16 +50,15 @@ impl TestServer {
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let graph = FakeGraph::start(TOKEN).await.unwrap();
         let mut config = test_config(dir.path());
+        config.whatsapp.graph_base_url = graph.base_url();
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = frontdesk::app::start(config, listener, Default::default()).await.unwrap();
-        TestServer {
-            base: format!("http://{}", running.addr),
-            running: Some(running),
-            dir,
-            client: reqwest::Client::new(),
-        }
+        let base = format!("http://{}", running.addr);
+        graph.set_webhook(&format!("{base}/webhook"), SECRET);
+        TestServer { base, running: Some(running), dir, client: reqwest::Client::new(), graph }
     }
 
     pub fn app(&self) -> &frontdesk::app::App {
@@ -88,12 +95,21 @@ impl TestServer {
         self.app().store.call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
     }
 
+    /// Waits until `cond` holds (polling), failing after 15 s with `what`.
+    pub async fn wait_until(&self, what: &str, mut cond: impl FnMut(&TestServer) -> bool) {
+        let start = Instant::now();
+        while !cond(self) {
+            assert!(start.elapsed() < Duration::from_secs(15), "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the webhook queue is empty and no job is held.
     pub async fn drain(&self) {
         let start = Instant::now();
         loop {
             let s = self.app().queue.stats().unwrap();
-            if s.leased == 0 && s.queues.iter().all(|q| q.ready == 0) {
+            if s.leased == 0 && s.queues.iter().all(|q| q.queue != "webhook" || q.ready == 0) {
                 return;
             }
             assert!(start.elapsed() < Duration::from_secs(20), "queue did not drain: {s:?}");

@@ -1,0 +1,324 @@
+//! A fake WhatsApp Graph API: a real HTTP server (port 0) that the real client talks to
+//! in tests and in the demo. It checks the bearer token, accepts sends and returns
+//! wamids, sends signed status webhooks back (sent → delivered → read, with delays,
+//! optional reordering and duplicates, retried like Meta while the receiver is down),
+//! serves media downloads, and fails on request (131047, 131056, 190, 500, slow).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::whatsapp::signature::sign;
+
+/// A scripted failure for the next send(s).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// Answer with a Graph error object.
+    Code { code: i64, http_status: u16, title: String },
+    /// Answer after `ms` milliseconds (longer than the client's timeout = a timeout).
+    Slow { ms: u64 },
+    /// Accept the message (wamid, statuses) but answer only after `ms`: the sender
+    /// cannot know Meta has it.
+    AcceptThenHang { ms: u64 },
+}
+
+impl Failure {
+    /// A Graph error with Meta's usual HTTP status for that code.
+    pub fn code(code: i64) -> Failure {
+        let (http_status, title) = match code {
+            131047 => (400, "Re-engagement message"),
+            131056 => (400, "(Business Account, Consumer Account) pair rate limit hit"),
+            130429 => (400, "Rate limit hit"),
+            190 => (401, "Error validating access token: Session has expired"),
+            131026 => (400, "Message undeliverable"),
+            131000 => (500, "Something went wrong"),
+            _ => (400, "Error"),
+        };
+        Failure::Code { code, http_status, title: title.into() }
+    }
+}
+
+/// One message the fake accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentMessage {
+    /// Milliseconds since the fake started.
+    pub at_ms: u64,
+    pub phone_number_id: String,
+    pub wamid: String,
+    pub body: Value,
+}
+
+/// What the fake does after accepting a send.
+#[derive(Debug, Clone)]
+pub struct StatusScript {
+    /// (state, delay before it in ms), sent in order.
+    pub steps: Vec<(String, u64)>,
+    /// Send every status twice.
+    pub duplicate: bool,
+    /// Send the steps in reverse order (read before delivered before sent).
+    pub reverse: bool,
+}
+
+impl Default for StatusScript {
+    fn default() -> Self {
+        StatusScript { steps: vec![("sent".into(), 20), ("delivered".into(), 40), ("read".into(), 300)], duplicate: false, reverse: false }
+    }
+}
+
+struct FakeState {
+    started: std::time::Instant,
+    token: String,
+    webhook: Option<(String, String)>,
+    statuses: Option<StatusScript>,
+    failures: VecDeque<Failure>,
+    sent: Vec<SentMessage>,
+    reads: Vec<Value>,
+    media: HashMap<String, (String, Vec<u8>)>,
+    next: u64,
+}
+
+/// A running fake Graph API.
+#[derive(Clone)]
+pub struct FakeGraph {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+    http: reqwest::Client,
+}
+
+impl FakeGraph {
+    /// Starts on 127.0.0.1:0 accepting `token`.
+    pub async fn start(token: &str) -> std::io::Result<FakeGraph> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let fake = FakeGraph {
+            addr,
+            state: Arc::new(Mutex::new(FakeState {
+                started: std::time::Instant::now(),
+                token: token.to_string(),
+                webhook: None,
+                statuses: Some(StatusScript::default()),
+                failures: VecDeque::new(),
+                sent: Vec::new(),
+                reads: Vec::new(),
+                media: HashMap::new(),
+                next: 1,
+            })),
+            http: reqwest::Client::new(),
+        };
+        let router = Router::new()
+            .route("/{version}/{phone}/messages", post(messages))
+            .route("/{version}/{id}", get(object))
+            .route("/_media/{id}", get(media_bytes))
+            .route("/_fake/sent", get(list_sent))
+            .route("/_fake/fail", post(push_failure))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(fake)
+    }
+
+    /// The base URL to put in `whatsapp.graph_base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().expect("fake graph lock"))
+    }
+
+    /// Where (and with which app secret) to send status webhooks.
+    pub fn set_webhook(&self, url: &str, app_secret: &str) {
+        self.with(|s| s.webhook = Some((url.to_string(), app_secret.to_string())));
+    }
+
+    /// The status script, or `None` to send no statuses at all.
+    pub fn set_statuses(&self, script: Option<StatusScript>) {
+        self.with(|s| s.statuses = script);
+    }
+
+    /// The token the fake accepts from now on.
+    pub fn set_token(&self, token: &str) {
+        self.with(|s| s.token = token.to_string());
+    }
+
+    /// Fail the next `times` sends this way.
+    pub fn fail_next(&self, failure: Failure, times: usize) {
+        self.with(|s| s.failures.extend(std::iter::repeat_n(failure, times)));
+    }
+
+    /// Messages accepted so far.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.with(|s| s.sent.clone())
+    }
+
+    /// Mark-as-read / typing requests received.
+    pub fn reads(&self) -> Vec<Value> {
+        self.with(|s| s.reads.clone())
+    }
+
+    /// Serves `bytes` as media `id`.
+    pub fn add_media(&self, id: &str, mime: &str, bytes: Vec<u8>) {
+        self.with(|s| s.media.insert(id.to_string(), (mime.to_string(), bytes)));
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let want = self.with(|s| format!("Bearer {}", s.token));
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str())
+    }
+
+    /// Posts the status script for `wamid` to the webhook, retrying while it is down.
+    fn schedule_statuses(&self, phone: &str, wamid: &str, to: &str, callback: Option<String>) {
+        let (Some((url, secret)), Some(script)) = self.with(|s| (s.webhook.clone(), s.statuses.clone())) else { return };
+        let (http, phone, wamid, to) = (self.http.clone(), phone.to_string(), wamid.to_string(), to.to_string());
+        tokio::spawn(async move {
+            let mut steps = script.steps.clone();
+            if script.reverse {
+                let delays: Vec<u64> = steps.iter().map(|s| s.1).collect();
+                steps.reverse();
+                for (s, d) in steps.iter_mut().zip(delays) {
+                    s.1 = d;
+                }
+            }
+            for (state, delay) in steps {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let ts = crate::domain::now_ms() / 1000;
+                let mut status = json!({ "id": wamid, "status": state, "timestamp": ts.to_string(), "recipient_id": to,
+                    "pricing": { "billable": false, "pricing_model": "PMP", "category": "service", "type": "free_customer_service" } });
+                if let Some(cb) = &callback {
+                    status["biz_opaque_callback_data"] = json!(cb);
+                }
+                let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "FAKE-WABA", "changes": [{ "field": "messages",
+                    "value": { "messaging_product": "whatsapp", "metadata": { "display_phone_number": "15550000000", "phone_number_id": phone },
+                               "statuses": [status] } }] }] })
+                .to_string();
+                let times = if script.duplicate { 2 } else { 1 };
+                for _ in 0..times {
+                    deliver(&http, &url, &secret, body.clone()).await;
+                }
+            }
+        });
+    }
+}
+
+/// Posts one signed webhook, retrying for up to a minute like Meta does.
+async fn deliver(http: &reqwest::Client, url: &str, secret: &str, body: String) {
+    let sig = sign(secret.as_bytes(), body.as_bytes());
+    for _ in 0..200 {
+        let r = http.post(url).header("content-type", "application/json").header("x-hub-signature-256", &sig).body(body.clone()).send().await;
+        if matches!(&r, Ok(r) if r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn graph_error(code: i64, http_status: u16, title: &str) -> Response {
+    let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({ "error": { "message": title, "type": "OAuthException", "code": code,
+        "error_data": { "messaging_product": "whatsapp", "details": title }, "fbtrace_id": "FAKEtrace" } });
+    (status, Json(body)).into_response()
+}
+
+async fn messages(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+    if !fake.authorized(&headers) {
+        return graph_error(190, 401, "Error validating access token: The session is invalid");
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(100, 400, "(#100) Invalid JSON");
+    };
+    if v.get("status").and_then(Value::as_str) == Some("read") {
+        fake.with(|s| s.reads.push(v.clone()));
+        return Json(json!({ "success": true })).into_response();
+    }
+    if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") || v.get("to").and_then(Value::as_str).is_none() {
+        return graph_error(131008, 400, "Required parameter is missing");
+    }
+    let failure = fake.with(|s| s.failures.pop_front());
+    let mut hang = 0;
+    match failure {
+        Some(Failure::Code { code, http_status, title }) => return graph_error(code, http_status, &title),
+        Some(Failure::Slow { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return graph_error(131000, 500, "Something went wrong");
+        }
+        Some(Failure::AcceptThenHang { ms }) => hang = ms,
+        None => {}
+    }
+    let to = v["to"].as_str().unwrap_or_default().to_string();
+    let wamid = fake.with(|s| {
+        let wamid = format!("wamid.FAKE{:08}", s.next);
+        s.next += 1;
+        let at_ms = s.started.elapsed().as_millis() as u64;
+        s.sent.push(SentMessage { at_ms, phone_number_id: phone.clone(), wamid: wamid.clone(), body: v.clone() });
+        wamid
+    });
+    let callback = v.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_string);
+    fake.schedule_statuses(&phone, &wamid, &to, callback);
+    if hang > 0 {
+        tokio::time::sleep(Duration::from_millis(hang)).await;
+    }
+    Json(json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
+                 "messages": [{ "id": wamid, "message_status": "accepted" }] }))
+    .into_response()
+}
+
+/// `GET /{version}/{id}`: media metadata for a media id, else the phone number (token check).
+async fn object(State(fake): State<FakeGraph>, Path((_version, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if !fake.authorized(&headers) {
+        return graph_error(190, 401, "Error validating access token: The session is invalid");
+    }
+    let media = fake.with(|s| s.media.get(&id).map(|(m, b)| (m.clone(), b.len(), hex_sha(b))));
+    match media {
+        Some((mime, len, sha)) => Json(json!({ "messaging_product": "whatsapp", "url": format!("{}/_media/{id}", fake.base_url()),
+            "mime_type": mime, "sha256": sha, "file_size": len, "id": id }))
+        .into_response(),
+        None => Json(json!({ "id": id })).into_response(),
+    }
+}
+
+fn hex_sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+async fn media_bytes(State(fake): State<FakeGraph>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !fake.authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "token required").into_response();
+    }
+    match fake.with(|s| s.media.get(&id).cloned()) {
+        Some((mime, bytes)) => ([("content-type", mime)], bytes).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such media").into_response(),
+    }
+}
+
+async fn list_sent(State(fake): State<FakeGraph>) -> Json<Vec<SentMessage>> {
+    Json(fake.sent())
+}
+
+#[derive(Deserialize)]
+struct FailRequest {
+    failure: Failure,
+    #[serde(default = "one")]
+    times: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn push_failure(State(fake): State<FakeGraph>, Json(req): Json<FailRequest>) -> StatusCode {
+    fake.fail_next(req.failure, req.times);
+    StatusCode::NO_CONTENT
+}

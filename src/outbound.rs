@@ -1,0 +1,56 @@
+//! Sending a message: validate it, refuse free-form sends outside the 24-hour window,
+//! write the ledger row, queue the send job. Everything that sends (bot, agents, system)
+//! comes through here; the send worker does the rest.
+
+use crate::app::App;
+use crate::domain::window;
+use crate::error::{Error, Result};
+use crate::queue::Ingress;
+use crate::store::ledger::{self, NewOutbound};
+
+/// The queue holding send jobs (payload: the ledger id).
+pub const SEND_QUEUE: &str = "send";
+
+/// Records `req` in the ledger and queues it for sending. Idempotent on
+/// `req.idempotency_key`: the same request twice is one row and one send.
+pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
+    req.body.validate().map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
+    let now = crate::domain::now_ms();
+    let (id, _) = app
+        .store
+        .call(move |conn| {
+            let last_inbound: Option<i64> = conn
+                .query_row("SELECT last_inbound_at FROM conversations WHERE id = ?1", [req.conversation_id], |r| r.get(0))
+                .map_err(|_| Error::NotFound(format!("conversation {}", req.conversation_id)))?;
+            if !req.body.allowed_outside_window() && !window::is_open(last_inbound, now) {
+                conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = ?1", [req.conversation_id])?;
+                return Err(Error::Invalid(
+                    "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
+                     so WhatsApp only allows an approved template; pick one of the configured templates"
+                        .into(),
+                ));
+            }
+            ledger::insert(conn, &req, now)
+        })
+        .await?;
+    queue_send(app, id).await?;
+    Ok(id)
+}
+
+/// Queues the send job for ledger row `id` (a no-op if it was queued before).
+pub async fn queue_send(app: &App, id: i64) -> Result<Ingress> {
+    app.queue.enqueue_unique(format!("send:{id}"), app.queue.job(SEND_QUEUE, id.to_string().into_bytes())).await
+}
+
+/// At start: makes sure every unsent ledger row has a send job (a crash between writing a
+/// row and queueing its job leaves a row without one).
+pub async fn requeue_pending(app: &App) -> Result<usize> {
+    let ids = app.store.call(|c| ledger::pending_ids(c)).await?;
+    let mut queued = 0;
+    for id in ids {
+        if matches!(queue_send(app, id).await?, Ingress::Enqueued(_)) {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}

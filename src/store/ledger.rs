@@ -1,0 +1,213 @@
+//! The send ledger: one row per outbound message, written before it is sent, moved
+//! forward by the send worker and by status webhooks, never backwards.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::ledger::{LedgerState, ledger_id_from_callback};
+use crate::domain::outbound::OutboundBody;
+use crate::error::{Error, Result};
+
+/// A request to send one message.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    pub conversation_id: i64,
+    pub author: String,
+    pub body: OutboundBody,
+    pub reply_to: Option<String>,
+    pub idempotency_key: String,
+}
+
+/// A ledger row with what the sender needs from its conversation.
+#[derive(Debug, Clone)]
+pub struct OutboundRow {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub phone_number_id: String,
+    /// The customer's wa_id.
+    pub to: String,
+    pub author: String,
+    pub body: OutboundBody,
+    pub reply_to: Option<String>,
+    pub state: LedgerState,
+    pub wamid: Option<String>,
+    pub attempts: i64,
+    pub sending_at: Option<i64>,
+    pub last_inbound_at: Option<i64>,
+    pub error_reason: Option<String>,
+}
+
+/// Inserts the row unless its idempotency key exists; returns (id, newly created).
+pub fn insert(conn: &Connection, new: &NewOutbound, now: i64) -> Result<(i64, bool)> {
+    let n = conn.execute(
+        "INSERT INTO outbound (conversation_id, author, kind, body_json, text, reply_to, idempotency_key, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT (idempotency_key) DO NOTHING",
+        params![
+            new.conversation_id,
+            new.author,
+            new.body.kind(),
+            serde_json::to_string(&new.body)?,
+            new.body.text(),
+            new.reply_to,
+            new.idempotency_key,
+            now
+        ],
+    )?;
+    let id = conn.query_row("SELECT id FROM outbound WHERE idempotency_key = ?1", [&new.idempotency_key], |r| r.get(0))?;
+    Ok((id, n == 1))
+}
+
+/// The row with its conversation's number, recipient and window.
+pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
+    conn.query_row(
+        "SELECT o.id, o.conversation_id, c.phone_number_id, COALESCE(k.wa_id, k.user_id, ''), o.author, o.body_json,
+                o.reply_to, o.state, o.wamid, o.attempts, o.sending_at, c.last_inbound_at, o.error_reason
+         FROM outbound o JOIN conversations c ON c.id = o.conversation_id JOIN contacts k ON k.id = c.contact_id
+         WHERE o.id = ?1",
+        [id],
+        |r| {
+            let body: String = r.get(5)?;
+            let state: String = r.get(7)?;
+            Ok(OutboundRow {
+                id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                phone_number_id: r.get(2)?,
+                to: r.get(3)?,
+                author: r.get(4)?,
+                body: serde_json::from_str(&body).map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?,
+                reply_to: r.get(6)?,
+                state: LedgerState::parse(&state).unwrap_or(LedgerState::Queued),
+                wamid: r.get(8)?,
+                attempts: r.get(9)?,
+                sending_at: r.get(10)?,
+                last_inbound_at: r.get(11)?,
+                error_reason: r.get(12)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("outbound message {id}")))
+}
+
+fn set_state(conn: &Connection, id: i64, next: LedgerState, extra_sql: &str, extra: &[&dyn rusqlite::ToSql], now: i64) -> Result<bool> {
+    let cur: Option<String> = conn.query_row("SELECT state FROM outbound WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let Some(cur) = cur.as_deref().and_then(LedgerState::parse) else { return Ok(false) };
+    if !cur.may_become(next) {
+        return Ok(false);
+    }
+    let sql = format!("UPDATE outbound SET state = ?1, updated_at = ?2 {extra_sql} WHERE id = ?3");
+    let state = next.as_str();
+    let mut p: Vec<&dyn rusqlite::ToSql> = vec![&state, &now, &id];
+    p.extend_from_slice(extra);
+    conn.execute(&sql, p.as_slice())?;
+    Ok(true)
+}
+
+/// queued → sending, counting the attempt. `false` if the row was not queued.
+pub fn mark_sending(conn: &Connection, id: i64, now: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE outbound SET state = 'sending', attempts = attempts + 1, sending_at = ?2, updated_at = ?2
+         WHERE id = ?1 AND state IN ('queued', 'sending')",
+        params![id, now],
+    )? == 1)
+}
+
+/// Meta accepted it: record the wamid and show it in the conversation.
+pub fn mark_accepted(conn: &Connection, id: i64, wamid: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbound SET wamid = COALESCE(wamid, ?2), accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1",
+        params![id, wamid, now],
+    )?;
+    set_state(conn, id, LedgerState::Accepted, "", &[], now)?;
+    insert_conversation_message(conn, id, wamid, now)
+}
+
+/// A failed attempt that will be retried: back to queued with the reason.
+pub fn mark_retrying(conn: &Connection, id: i64, code: Option<i64>, reason: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE outbound SET state = 'queued', error_code = ?2, error_reason = ?3, updated_at = ?4
+         WHERE id = ?1 AND state IN ('queued', 'sending')",
+        params![id, code, reason, now],
+    )?;
+    Ok(())
+}
+
+/// The message will not be delivered; `needs_template` flags the conversation.
+pub fn mark_failed(conn: &Connection, id: i64, code: Option<i64>, reason: &str, needs_template: bool, now: i64) -> Result<()> {
+    set_state(conn, id, LedgerState::Failed, ", error_code = ?4, error_reason = ?5", &[&code, &reason], now)?;
+    if needs_template {
+        conn.execute(
+            "UPDATE conversations SET needs_template = 1 WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)",
+            [id],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether an earlier message of the same conversation is still waiting to go out
+/// (messages to one customer leave in order).
+pub fn earlier_pending(conn: &Connection, conversation_id: i64, id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM outbound WHERE conversation_id = ?1 AND id < ?2 AND state IN ('queued', 'sending') LIMIT 1",
+            params![conversation_id, id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Ids of rows still to be sent (re-enqueued at start, idempotently).
+pub fn pending_ids(conn: &Connection) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare("SELECT id FROM outbound WHERE state IN ('queued', 'sending') ORDER BY id")?;
+    let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Applies a status webhook to the ledger: finds the row by wamid, or by the ledger id
+/// in `biz_opaque_callback_data` (which also recovers a send whose acceptance was never
+/// recorded because the process died), and moves it forward.
+pub fn reconcile(conn: &Connection, wamid: &str, callback: Option<&str>, state: LedgerState, code: Option<i64>, reason: Option<&str>, now: i64) -> Result<bool> {
+    let by_wamid: Option<i64> = conn.query_row("SELECT id FROM outbound WHERE wamid = ?1", [wamid], |r| r.get(0)).optional()?;
+    let id = match by_wamid.or_else(|| callback.and_then(ledger_id_from_callback)) {
+        Some(id) => id,
+        None => return Ok(false),
+    };
+    let row_wamid: Option<Option<String>> = conn.query_row("SELECT wamid FROM outbound WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    match row_wamid {
+        None => return Ok(false),
+        Some(Some(w)) if w != wamid => return Ok(false),
+        Some(None) => {
+            // Meta has it but we never recorded the acceptance: record it now.
+            conn.execute("UPDATE outbound SET wamid = ?2, accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1", params![id, wamid, now])?;
+            set_state(conn, id, LedgerState::Accepted, "", &[], now)?;
+            insert_conversation_message(conn, id, wamid, now)?;
+        }
+        Some(Some(_)) => {}
+    }
+    let moved = if state == LedgerState::Failed {
+        set_state(conn, id, state, ", error_code = ?4, error_reason = ?5", &[&code, &reason], now)?
+    } else {
+        set_state(conn, id, state, "", &[], now)?
+    };
+    if moved && code == Some(131047) {
+        conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)", [id])?;
+    }
+    Ok(moved)
+}
+
+/// Shows an accepted outbound message in its conversation (`messages`, direction out).
+fn insert_conversation_message(conn: &Connection, id: i64, wamid: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, context_wamid, status, wa_timestamp, created_at)
+         SELECT ?2, o.conversation_id, 'out', c.phone_number_id, o.kind, o.text, o.body_json, o.reply_to, 'accepted', ?3 / 1000, ?3
+         FROM outbound o JOIN conversations c ON c.id = o.conversation_id WHERE o.id = ?1
+         ON CONFLICT (wamid) DO NOTHING",
+        params![id, wamid, now],
+    )?;
+    conn.execute(
+        "UPDATE conversations SET last_message_at = MAX(COALESCE(last_message_at, 0), ?2)
+         WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)",
+        params![id, now],
+    )?;
+    Ok(())
+}

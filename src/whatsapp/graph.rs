@@ -1,0 +1,200 @@
+//! The Graph API client (reqwest + rustls): send messages, mark read with a typing
+//! indicator, check the token, and download media in Meta's two steps.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::config::Secret;
+
+/// Why a Graph call did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GraphError {
+    /// Meta answered with an error object (or a bare HTTP error).
+    Api { http_status: u16, code: Option<i64>, subcode: Option<i64>, title: String },
+    /// No usable answer: connection refused, reset, or timed out. For a send, Meta may or
+    /// may not have the message.
+    Transport { detail: String, maybe_delivered: bool },
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::Api { http_status, code, title, .. } => match code {
+                Some(c) => write!(f, "Graph API error {c} (HTTP {http_status}): {title}"),
+                None => write!(f, "Graph API HTTP {http_status}: {title}"),
+            },
+            GraphError::Transport { detail, .. } => write!(f, "Graph API unreachable: {detail}"),
+        }
+    }
+}
+
+/// Metadata of an inbound media object (step one of a download).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaInfo {
+    pub url: String,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+    pub file_size: Option<u64>,
+}
+
+/// A Graph API client for one app; the token can be swapped live.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base_url: String,
+    version: String,
+    token: Arc<RwLock<Secret>>,
+}
+
+impl GraphClient {
+    pub fn new(base_url: &str, version: &str, token: Secret, timeout: Duration) -> GraphClient {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("reqwest client builds");
+        GraphClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            version: version.to_string(),
+            token: Arc::new(RwLock::new(token)),
+        }
+    }
+
+    /// Replaces the access token (e.g. after an operator fixed it).
+    pub fn set_token(&self, token: Secret) {
+        *self.token.write().expect("token lock") = token;
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token.read().expect("token lock").expose())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}/{}", self.base_url, self.version, path.trim_start_matches('/'))
+    }
+
+    /// POSTs a message body; returns the wamid Meta assigned.
+    pub async fn send(&self, phone_number_id: &str, body: &Value) -> Result<String, GraphError> {
+        let v = self.post_json(&format!("{phone_number_id}/messages"), body, true).await?;
+        v.pointer("/messages/0/id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| GraphError::Api { http_status: 200, code: None, subcode: None, title: format!("no message id in the answer: {v}") })
+    }
+
+    /// Marks `wamid` read, optionally showing the typing indicator.
+    pub async fn mark_read(&self, phone_number_id: &str, wamid: &str, typing: bool) -> Result<(), GraphError> {
+        let mut body = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": wamid });
+        if typing {
+            body["typing_indicator"] = json!({ "type": "text" });
+        }
+        self.post_json(&format!("{phone_number_id}/messages"), &body, false).await.map(|_| ())
+    }
+
+    /// Checks the token against the business number (used to resume after error 190).
+    pub async fn check_token(&self, phone_number_id: &str) -> Result<(), GraphError> {
+        let resp = self
+            .http
+            .get(self.url(phone_number_id))
+            .query(&[("fields", "id")])
+            .header("authorization", self.bearer())
+            .send()
+            .await
+            .map_err(|e| transport(e, false))?;
+        read_json(resp).await.map(|_| ())
+    }
+
+    /// Step one of a media download: the short-lived URL and what Meta says of the file.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
+        let resp = self.http.get(self.url(media_id)).header("authorization", self.bearer()).send().await.map_err(|e| transport(e, false))?;
+        let v = read_json(resp).await?;
+        Ok(MediaInfo {
+            url: v.get("url").and_then(Value::as_str).unwrap_or_default().to_string(),
+            mime_type: v.get("mime_type").and_then(Value::as_str).map(str::to_string),
+            sha256: v.get("sha256").and_then(Value::as_str).map(str::to_string),
+            file_size: v.get("file_size").and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|s| s.parse().ok()))),
+        })
+    }
+
+    /// Downloads media by id: fetches the URL, then the bytes with the bearer token,
+    /// refetching the URL once if it expired (401/403/404). Refuses files over `max_bytes`.
+    pub async fn download_media(&self, media_id: &str, max_bytes: u64) -> Result<(MediaInfo, Vec<u8>), GraphError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let info = self.media_info(media_id).await?;
+            if info.file_size.is_some_and(|s| s > max_bytes) {
+                return Err(too_large(max_bytes));
+            }
+            let resp = self.http.get(&info.url).header("authorization", self.bearer()).send().await.map_err(|e| transport(e, false))?;
+            let status = resp.status().as_u16();
+            if matches!(status, 401 | 403 | 404) {
+                last = Some(GraphError::Api { http_status: status, code: None, subcode: None, title: "media URL expired or refused".into() });
+                continue;
+            }
+            if status >= 400 {
+                return Err(GraphError::Api { http_status: status, code: None, subcode: None, title: "media download failed".into() });
+            }
+            let mut resp = resp;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, false))? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() as u64 > max_bytes {
+                    return Err(too_large(max_bytes));
+                }
+            }
+            return Ok((info, bytes));
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    async fn post_json(&self, path: &str, body: &Value, is_send: bool) -> Result<Value, GraphError> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("authorization", self.bearer())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport(e, is_send))?;
+        read_json(resp).await
+    }
+}
+
+fn too_large(max: u64) -> GraphError {
+    GraphError::Api { http_status: 413, code: None, subcode: None, title: format!("media is larger than the {max}-byte limit") }
+}
+
+fn transport(e: reqwest::Error, is_send: bool) -> GraphError {
+    // A request that never connected cannot have reached Meta; anything later might have.
+    let maybe_delivered = is_send && !e.is_connect() && !e.is_builder();
+    let mut detail = e.to_string();
+    if e.is_timeout() {
+        detail = format!("timed out: {detail}");
+    }
+    GraphError::Transport { detail, maybe_delivered }
+}
+
+async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.map_err(|e| GraphError::Transport { detail: e.to_string(), maybe_delivered: true })?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status >= 400 || v.get("error").is_some() {
+        let e = v.get("error");
+        let title = e
+            .and_then(|e| e.get("message").and_then(Value::as_str))
+            .or_else(|| e.and_then(|e| e.get("error_user_title")).and_then(Value::as_str))
+            .map(str::to_string)
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        return Err(GraphError::Api {
+            http_status: status,
+            code: e.and_then(|e| e.get("code")).and_then(Value::as_i64),
+            subcode: e.and_then(|e| e.get("error_subcode")).and_then(Value::as_i64),
+            title,
+        });
+    }
+    Ok(v)
+}

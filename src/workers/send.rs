@@ -1,0 +1,319 @@
+//! The send worker: turns ledger rows into Graph API sends. Per batch: decide what may go
+//! now (window, order, rate limits, pause), mark those `sending` in one durable write,
+//! send them concurrently, record every outcome in one write. A row Meta may already
+//! have (crash or timeout mid-request) is never resent blindly: the worker waits
+//! `send.reconcile_grace_ms` for a status webhook to reconcile it first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::domain::ledger::{LedgerState, callback_data};
+use crate::domain::window;
+use crate::metrics::Metrics;
+use crate::outbound::SEND_QUEUE;
+use crate::queue::{ClaimedJob, Outcome};
+use crate::store::ledger::{self, OutboundRow};
+use crate::whatsapp::error_codes::{ErrorAction, action_for, describe};
+use crate::whatsapp::graph::GraphError;
+
+/// Jobs one send worker takes at a time.
+const BATCH: usize = 16;
+/// How long a message waits behind an earlier one of the same conversation.
+const ORDER_WAIT_MS: u64 = 100;
+/// Rate-limit waits shorter than this are slept; longer ones give the job back.
+const SLEEP_LIMIT_MS: u64 = 250;
+
+/// Runs one send worker until shutdown.
+pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
+    if worker == 0 {
+        tokio::spawn(probe_while_paused(app.clone(), shutdown.clone()));
+    }
+    super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, Duration::from_millis(200), |jobs| process_batch(app.clone(), jobs)).await;
+}
+
+/// What to do with one claimed job after looking at its row.
+enum Plan {
+    Finish(Outcome),
+    Send(OutboundRow),
+    Fail { code: Option<i64>, reason: String, needs_template: bool },
+}
+
+async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
+    let ids: Vec<i64> = jobs.iter().map(|j| String::from_utf8_lossy(&j.payload).parse().unwrap_or(-1)).collect();
+    let loaded = {
+        let ids = ids.clone();
+        app.store
+            .call(move |c| {
+                Ok(ids
+                    .iter()
+                    .map(|&id| {
+                        let row = ledger::get(c, id).ok();
+                        let earlier = match &row {
+                            Some(r) => ledger::earlier_pending(c, r.conversation_id, id).unwrap_or(true),
+                            None => false,
+                        };
+                        (row, earlier)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "send: cannot read the ledger; retrying the batch");
+            let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
+            let _ = app.queue.finish_many(outcomes).await;
+            return;
+        }
+    };
+    let now = crate::domain::now_ms();
+    let mut plans = Vec::with_capacity(jobs.len());
+    for (job, (row, earlier)) in jobs.iter().zip(loaded) {
+        plans.push(plan(&app, job, row, earlier, now).await);
+    }
+
+    // Mark everything about to go out as `sending`, durably, before any request.
+    let to_send: Vec<i64> = plans.iter().filter_map(|p| if let Plan::Send(r) = p { Some(r.id) } else { None }).collect();
+    let fails: Vec<(i64, Option<i64>, String, bool)> = plans
+        .iter()
+        .zip(&ids)
+        .filter_map(|(p, id)| if let Plan::Fail { code, reason, needs_template } = p { Some((*id, *code, reason.clone(), *needs_template)) } else { None })
+        .collect();
+    let marked = app
+        .store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let mut marked = Vec::new();
+            for id in to_send {
+                if ledger::mark_sending(&tx, id, now)? {
+                    marked.push(id);
+                }
+            }
+            for (id, code, reason, nt) in fails {
+                ledger::mark_failed(&tx, id, code, &reason, nt, now)?;
+            }
+            tx.commit()?;
+            Ok(marked)
+        })
+        .await;
+    let marked = match marked {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "send: cannot write the ledger; retrying the batch");
+            let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
+            let _ = app.queue.finish_many(outcomes).await;
+            return;
+        }
+    };
+
+    // Send concurrently.
+    let mut inflight = JoinSet::new();
+    for (i, p) in plans.iter().enumerate() {
+        if let Plan::Send(row) = p {
+            if !marked.contains(&row.id) {
+                continue;
+            }
+            let app = app.clone();
+            let row = row.clone();
+            inflight.spawn(async move {
+                let body = row.body.to_graph_json(&row.to, row.reply_to.as_deref(), Some(&callback_data(row.id)));
+                (i, app.graph.send(&row.phone_number_id, &body).await)
+            });
+        }
+    }
+    let mut results: Vec<Option<Result<String, GraphError>>> = vec![None; plans.len()];
+    while let Some(done) = inflight.join_next().await {
+        if let Ok((i, r)) = done {
+            results[i] = Some(r);
+        }
+    }
+
+    // Record outcomes in one write, then tell the queue.
+    let mut updates = Vec::new();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for ((job, p), result) in jobs.iter().zip(plans).zip(results) {
+        let outcome = match (p, result) {
+            (Plan::Finish(o), _) => o,
+            (Plan::Fail { .. }, _) => {
+                Metrics::add(&app.metrics.sends_failed_total, 1);
+                Outcome::Done
+            }
+            (Plan::Send(_), None) => Outcome::Defer { delay_ms: ORDER_WAIT_MS },
+            (Plan::Send(row), Some(Ok(wamid))) => {
+                Metrics::add(&app.metrics.sends_accepted_total, 1);
+                updates.push(Update::Accepted(row.id, wamid));
+                Outcome::Done
+            }
+            (Plan::Send(row), Some(Err(e))) => on_error(&app, job, &row, e, &mut updates),
+        };
+        outcomes.push((job.id, job.lease_token, outcome));
+    }
+    let now = crate::domain::now_ms();
+    if let Err(e) = app
+        .store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            for u in updates {
+                match u {
+                    Update::Accepted(id, wamid) => ledger::mark_accepted(&tx, id, &wamid, now)?,
+                    Update::Retrying(id, code, reason) => ledger::mark_retrying(&tx, id, code, &reason, now)?,
+                    Update::Failed(id, code, reason, nt) => ledger::mark_failed(&tx, id, code, &reason, nt, now)?,
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    {
+        // The rows stay `sending`; the jobs come back and reconcile (no blind resend).
+        tracing::error!(error = %e, "send: could not record outcomes");
+    }
+    if let Err(e) = app.queue.finish_many(outcomes).await {
+        tracing::error!(error = %e, "send: could not record job outcomes; they will re-run (no resend: the ledger decides)");
+    }
+}
+
+enum Update {
+    Accepted(i64, String),
+    Retrying(i64, Option<i64>, String),
+    Failed(i64, Option<i64>, String, bool),
+}
+
+async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pending: bool, now: i64) -> Plan {
+    let Some(row) = row else {
+        tracing::warn!(job = job.id, "send: no ledger row for this job");
+        return Plan::Finish(Outcome::Done);
+    };
+    if row.state.is_final() {
+        return Plan::Finish(Outcome::Done);
+    }
+    if app.send_pause.reason().is_some() {
+        return Plan::Finish(Outcome::Defer { delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 5_000) });
+    }
+    let grace = app.config.send.reconcile_grace_ms as i64;
+    if row.state == LedgerState::Sending {
+        // A previous attempt's outcome is unknown: Meta may have it. Wait for its status.
+        let waited = now - row.sending_at.unwrap_or(now);
+        if waited < grace {
+            return Plan::Finish(Outcome::Defer { delay_ms: (grace - waited) as u64 });
+        }
+        tracing::warn!(ledger = row.id, "send: no status arrived within the grace period; sending again");
+    }
+    if row.attempts >= i64::from(job.max_attempts) {
+        let last = row.error_reason.clone().unwrap_or_else(|| "no answer from the Graph API".into());
+        return Plan::Fail { code: None, reason: format!("gave up after {} attempts: {last}", row.attempts), needs_template: false };
+    }
+    if !row.body.allowed_outside_window() && !window::is_open(row.last_inbound_at, now) {
+        return Plan::Fail {
+            code: Some(131047),
+            reason: "not sent: the 24-hour window closed before it could go out; send an approved template".into(),
+            needs_template: true,
+        };
+    }
+    if earlier_pending {
+        return Plan::Finish(Outcome::Defer { delay_ms: ORDER_WAIT_MS });
+    }
+    loop {
+        let wait = app.limiter.lock().expect("limiter lock").try_acquire(&row.phone_number_id, &row.to, crate::domain::now_ms());
+        match wait {
+            Ok(()) => return Plan::Send(row),
+            Err(ms) if ms <= SLEEP_LIMIT_MS => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Err(ms) => return Plan::Finish(Outcome::Defer { delay_ms: ms }),
+        }
+    }
+}
+
+fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<Update>) -> Outcome {
+    let retry = |updates: &mut Vec<Update>, code: Option<i64>, reason: String| {
+        Metrics::add(&app.metrics.sends_retried_total, 1);
+        if job.attempt >= job.max_attempts {
+            updates.push(Update::Failed(row.id, code, format!("gave up after {} attempts: {reason}", job.attempt), false));
+            Metrics::add(&app.metrics.sends_failed_total, 1);
+            Outcome::Done
+        } else {
+            updates.push(Update::Retrying(row.id, code, reason.clone()));
+            app.queue.retry_later(job.attempt, reason)
+        }
+    };
+    match e {
+        GraphError::Transport { detail, maybe_delivered: true } => {
+            // Meta may have it: leave the row `sending` and let a status reconcile it.
+            tracing::warn!(ledger = row.id, %detail, "send: outcome unknown; waiting for a status webhook before any resend");
+            Outcome::Defer { delay_ms: app.config.send.reconcile_grace_ms }
+        }
+        GraphError::Transport { detail, maybe_delivered: false } => retry(updates, None, format!("Graph API unreachable: {detail}")),
+        GraphError::Api { http_status, code, title, .. } => {
+            let reason = describe(code, &title);
+            match action_for(code, http_status) {
+                ErrorAction::Retry => retry(updates, code, reason),
+                ErrorAction::NeedsTemplate => {
+                    Metrics::add(&app.metrics.sends_failed_total, 1);
+                    updates.push(Update::Failed(row.id, code, reason, true));
+                    Outcome::Done
+                }
+                ErrorAction::Fail => {
+                    Metrics::add(&app.metrics.sends_failed_total, 1);
+                    updates.push(Update::Failed(row.id, code, reason, false));
+                    Outcome::Done
+                }
+                ErrorAction::PauseToken => {
+                    if app.send_pause.pause(format!("{reason} (business number {})", row.phone_number_id)) {
+                        tracing::error!(alert = "sending_paused", %reason, "SENDING PAUSED: the Graph API refused the access token; fix whatsapp.access_token — nothing is dropped, messages wait");
+                    }
+                    *app.probe_number.lock().expect("probe lock") = Some(row.phone_number_id.clone());
+                    updates.push(Update::Retrying(row.id, code, reason));
+                    Outcome::Defer { delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 60_000) }
+                }
+            }
+        }
+    }
+}
+
+/// While sending is paused, re-reads the token (from the config file, if there is one)
+/// and checks it against the Graph API; resumes when it works.
+async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
+    let every = Duration::from_millis(app.config.send.token_probe_interval_ms.max(50));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if app.send_pause.reason().is_none() {
+            continue;
+        }
+        let mut have_token = !app.config.whatsapp.access_token.is_empty();
+        if let Some(path) = &app.config_path {
+            match crate::config::Config::load(Some(path)) {
+                Ok(c) => {
+                    have_token = !c.whatsapp.access_token.is_empty();
+                    app.graph.set_token(c.whatsapp.access_token);
+                }
+                Err(e) => tracing::warn!(error = %e, "send: cannot re-read the config for a new token"),
+            }
+        }
+        if !have_token {
+            continue;
+        }
+        let number = app.probe_number.lock().expect("probe lock").clone();
+        let Some(number) = number else {
+            // Paused only because no token was set: a token is there now; sends will tell.
+            if app.send_pause.resume() {
+                tracing::warn!("sending resumed: an access token is configured now");
+            }
+            continue;
+        };
+        match app.graph.check_token(&number).await {
+            Ok(()) => {
+                if app.send_pause.resume() {
+                    tracing::warn!("sending resumed: the access token works again");
+                }
+            }
+            Err(e) => tracing::error!(alert = "sending_paused", error = %e, "sending still paused: the access token is still refused"),
+        }
+    }
+}
