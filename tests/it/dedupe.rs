@@ -1,7 +1,7 @@
 //! Duplicates and odd deliveries: the same delivery twice, the same message id in
 //! another batch, several business numbers, and signed bodies that do not parse.
 
-use crate::support::{TestServer, text_webhook};
+use crate::support::{TestServer, text_webhook, text_webhook_at};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_delivery_twice_is_one_row() {
@@ -11,7 +11,7 @@ async fn same_delivery_twice_is_one_row() {
     assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
     s.drain().await;
     assert_eq!(s.metric("webhooks_duplicate_total"), 1);
-    assert_eq!(s.messages().len(), 1);
+    assert_eq!(s.inbound().len(), 1);
     // Same message id inside a different batch, next to a new one.
     let batch = serde_json::json!({
         "object": "whatsapp_business_account",
@@ -26,7 +26,7 @@ async fn same_delivery_twice_is_one_row() {
     .to_string();
     assert_eq!(s.post_webhook(batch.as_bytes()).await, 200);
     s.drain().await;
-    let ids: Vec<String> = s.messages().into_iter().map(|m| m.id).collect();
+    let ids: Vec<String> = s.inbound().into_iter().map(|m| m.id).collect();
     assert_eq!(ids, vec!["wamid.dup-1", "wamid.dup-2"]);
     // Re-running an already processed job (as after a lost lease) changes nothing.
     let jobs = vec![frontdesk::queue::ClaimedJob {
@@ -39,7 +39,7 @@ async fn same_delivery_twice_is_one_row() {
     }];
     let app = std::sync::Arc::clone(&s.running.as_ref().unwrap().app);
     frontdesk::workers::ingest::process_batch(&app, jobs).await;
-    assert_eq!(s.messages().len(), 2);
+    assert_eq!(s.inbound().len(), 2);
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversations"), 1);
     s.stop().await;
 }
@@ -48,10 +48,10 @@ async fn same_delivery_twice_is_one_row() {
 async fn routes_by_business_number() {
     let s = TestServer::start_with(|c| c.whatsapp.phone_number_ids = vec!["P1".into(), "P2".into()]).await;
     for (pn, id) in [("P1", "wamid.r1"), ("P2", "wamid.r2"), ("P3", "wamid.r3")] {
-        assert_eq!(s.post_webhook(text_webhook(pn, "31633333333", id, "hi").as_bytes()).await, 200);
+        assert_eq!(s.post_webhook(text_webhook_at(pn, "31633333333", id, "hi", 1_700_000_000).as_bytes()).await, 200);
     }
     s.drain().await;
-    let msgs = s.messages();
+    let msgs = s.inbound();
     assert_eq!(msgs.len(), 2, "P3 is not served: {msgs:?}");
     assert_ne!(msgs[0].conversation, msgs[1].conversation, "one conversation per business number");
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM contacts"), 1);
@@ -75,7 +75,7 @@ async fn signed_garbage_is_kept_raw_and_acknowledged() {
     }
     s.drain().await;
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM raw_events"), 3);
-    let msgs = s.messages();
+    let msgs = s.inbound();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].kind, "poll");
     assert_eq!(msgs[0].text, "[unknown message type: poll]");

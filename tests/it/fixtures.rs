@@ -131,7 +131,7 @@ async fn every_fixture_goes_through_the_webhook() {
         assert_eq!(s.post_webhook(body).await, 200, "{name}");
     }
     s.drain().await;
-    let msgs = s.messages();
+    let msgs = s.inbound();
     // Fixtures reuse ids (e.g. wamid.xyzxyz) across files: one row per id, whatever the file.
     let distinct: std::collections::BTreeSet<String> = files
         .iter()

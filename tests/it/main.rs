@@ -10,5 +10,6 @@ mod dedupe;
 mod fixtures;
 mod handshake;
 mod lifecycle;
+mod outbound;
 mod queue_jobs;
 mod signature;

@@ -44,7 +44,7 @@ async fn signature_matrix() {
     assert_eq!(s.post_raw(escaped.as_bytes(), Some(&sign(SECRET.as_bytes(), &reencoded))).await, 401);
     assert_eq!(s.post_webhook(&body).await, 200, "the good signature");
     s.drain().await;
-    let texts: Vec<String> = s.messages().into_iter().map(|m| m.text).collect();
+    let texts: Vec<String> = s.inbound().into_iter().map(|m| m.text).collect();
     assert!(texts.contains(&"caf\u{e9} \u{1F600}".to_string()), "{texts:?}");
     assert_eq!(texts.len(), 3);
     s.stop().await;

@@ -90,6 +90,11 @@ impl TestServer {
         store.call_blocking(|c| list_messages(c, 0, 1_000_000)).unwrap()
     }
 
+    /// Stored inbound (customer) messages.
+    pub fn inbound(&self) -> Vec<MessageRow> {
+        self.messages().into_iter().filter(|m| m.direction == "in").collect()
+    }
+
     /// A single-value SQL query against the live database.
     pub fn query_i64(&self, sql: &str) -> i64 {
         self.app().store.call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
@@ -129,15 +134,20 @@ impl TestServer {
     }
 }
 
-/// A one-message text webhook for `phone_number_id`, from `from`, with id `wamid`.
+/// A one-message text webhook for `phone_number_id`, from `from`, with id `wamid`, sent now.
 pub fn text_webhook(phone_number_id: &str, from: &str, wamid: &str, body: &str) -> String {
+    text_webhook_at(phone_number_id, from, wamid, body, frontdesk::domain::now_ms() / 1000)
+}
+
+/// As `text_webhook`, stamped `unix_seconds`.
+pub fn text_webhook_at(phone_number_id: &str, from: &str, wamid: &str, body: &str, unix_seconds: i64) -> String {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": { "display_phone_number": "15550001111", "phone_number_id": phone_number_id },
             "contacts": [{ "profile": { "name": "Customer" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": wamid, "timestamp": "1700000000", "type": "text", "text": { "body": body } }]
+            "messages": [{ "from": from, "id": wamid, "timestamp": unix_seconds.to_string(), "type": "text", "text": { "body": body } }]
         }}]}]
     })
     .to_string()
