@@ -16,23 +16,26 @@ pub const SEND_QUEUE: &str = "send";
 pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
     req.body.validate().map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
     let now = crate::domain::now_ms();
-    let (id, _) = app
+    // The closure's outer Result is the write; the inner one is the decision, so that
+    // flagging the conversation commits even when the send is refused.
+    let decided = app
         .store
-        .call(move |conn| {
+        .write(move |conn| {
             let last_inbound: Option<i64> = conn
                 .query_row("SELECT last_inbound_at FROM conversations WHERE id = ?1", [req.conversation_id], |r| r.get(0))
                 .map_err(|_| Error::NotFound(format!("conversation {}", req.conversation_id)))?;
             if !req.body.allowed_outside_window() && !window::is_open(last_inbound, now) {
                 conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = ?1", [req.conversation_id])?;
-                return Err(Error::Invalid(
+                return Ok(Err(Error::Invalid(
                     "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
                      so WhatsApp only allows an approved template; pick one of the configured templates"
                         .into(),
-                ));
+                )));
             }
-            ledger::insert(conn, &req, now)
+            Ok(Ok(ledger::insert(conn, &req, now)?.0))
         })
         .await?;
+    let id = decided?;
     queue_send(app, id).await?;
     Ok(id)
 }
@@ -45,7 +48,7 @@ pub async fn queue_send(app: &App, id: i64) -> Result<Ingress> {
 /// At start: makes sure every unsent ledger row has a send job (a crash between writing a
 /// row and queueing its job leaves a row without one).
 pub async fn requeue_pending(app: &App) -> Result<usize> {
-    let ids = app.store.call(|c| ledger::pending_ids(c)).await?;
+    let ids = app.store.read(|c| ledger::pending_ids(c)).await?;
     let mut queued = 0;
     for id in ids {
         if matches!(queue_send(app, id).await?, Ingress::Enqueued(_)) {

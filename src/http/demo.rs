@@ -89,7 +89,7 @@ async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
     };
     let rows = app
         .store
-        .call(move |c| {
+        .read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT m.direction, m.text, m.status, strftime('%Y-%m-%dT%H:%M:%fZ', m.created_at / 1000.0, 'unixepoch'), m.wamid
                  FROM messages m JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = v.contact_id

@@ -1,11 +1,13 @@
 //! SQLite (`frontdesk.db`): WAL, busy timeout, sqlite-vec and FTS5, migrations at open.
-//! One aggregate per file; every function here takes a `&Connection` or runs through
-//! `Store::call`, which moves the blocking work off the async runtime.
+//! One aggregate per file; every function here takes a `&Connection`. Writes go through
+//! `Store::write` (one writer thread, group commit, a savepoint per write); reads through
+//! `Store::read` on a separate connection, so they never wait behind an fsync.
 
 mod ingest;
 pub mod ledger;
 mod messages;
 mod migrations;
+mod writer;
 
 pub use ingest::{IngestReport, apply_events};
 pub use messages::{MessageRow, list_messages};
@@ -20,7 +22,8 @@ use crate::error::{Error, Result};
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<writer::Writer>,
+    reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -74,7 +77,8 @@ impl Store {
             }
             other => other,
         })?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        let reader = connect(path)?;
+        Ok(Store { writer: Arc::new(writer::Writer::start(conn)), reader: Arc::new(Mutex::new(reader)), path: path.to_path_buf() })
     }
 
     /// Where the database lives.
@@ -82,30 +86,40 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` with the connection on a blocking thread.
-    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` in the next write batch (its own savepoint) and returns once committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Savepoint<'_>) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        self.writer.write(f).await
+    }
+
+    /// Runs a read-only `f` on the read connection, on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
-            f(&mut guard)
+            let guard = conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+            f(&guard)
         })
         .await
         .map_err(|e| Error::internal("SQLite task", e))?
     }
 
-    /// Runs `f` with the connection on the current thread (CLI and tests).
+    /// Runs `f` on the second connection on the current thread (CLI and tests; it may
+    /// write too, waiting on SQLite's lock).
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+        let mut guard = self.reader.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
         f(&mut guard)
     }
 
     /// Proves the database can be written (used by `/readyz`).
     pub async fn heartbeat(&self) -> Result<()> {
-        self.call(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
                 [crate::domain::now_ms()],

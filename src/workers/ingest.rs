@@ -34,8 +34,7 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
         .collect();
     let result = app
         .store
-        .call(move |conn| {
-            let mut tx = conn.transaction()?;
+        .write(move |tx| {
             let mut results = Vec::with_capacity(parsed.len());
             for (id, token, attempt, events) in &parsed {
                 let mut sp = tx.savepoint()?;
@@ -47,7 +46,6 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
                 }
                 results.push((*id, *token, *attempt, r));
             }
-            tx.commit()?;
             Ok(results)
         })
         .await;

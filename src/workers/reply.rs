@@ -56,7 +56,7 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<()> {
     let w = wamid.clone();
     let inbound = app
         .store
-        .call(move |c| {
+        .read(move |c| {
             Ok(c.query_row(
                 "SELECT m.conversation_id, c.phone_number_id, c.owner, k.name, m.text
                  FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id

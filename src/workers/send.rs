@@ -47,7 +47,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     let loaded = {
         let ids = ids.clone();
         app.store
-            .call(move |c| {
+            .read(move |c| {
                 Ok(ids
                     .iter()
                     .map(|&id| {
@@ -86,18 +86,16 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
         .collect();
     let marked = app
         .store
-        .call(move |c| {
-            let tx = c.transaction()?;
+        .write(move |tx| {
             let mut marked = Vec::new();
             for id in to_send {
-                if ledger::mark_sending(&tx, id, now)? {
+                if ledger::mark_sending(tx, id, now)? {
                     marked.push(id);
                 }
             }
             for (id, code, reason, nt) in fails {
-                ledger::mark_failed(&tx, id, code, &reason, nt, now)?;
+                ledger::mark_failed(tx, id, code, &reason, nt, now)?;
             }
-            tx.commit()?;
             Ok(marked)
         })
         .await;
@@ -156,16 +154,14 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     let now = crate::domain::now_ms();
     if let Err(e) = app
         .store
-        .call(move |c| {
-            let tx = c.transaction()?;
+        .write(move |tx| {
             for u in updates {
                 match u {
-                    Update::Accepted(id, wamid) => ledger::mark_accepted(&tx, id, &wamid, now)?,
-                    Update::Retrying(id, code, reason) => ledger::mark_retrying(&tx, id, code, &reason, now)?,
-                    Update::Failed(id, code, reason, nt) => ledger::mark_failed(&tx, id, code, &reason, nt, now)?,
+                    Update::Accepted(id, wamid) => ledger::mark_accepted(tx, id, &wamid, now)?,
+                    Update::Retrying(id, code, reason) => ledger::mark_retrying(tx, id, code, &reason, now)?,
+                    Update::Failed(id, code, reason, nt) => ledger::mark_failed(tx, id, code, &reason, nt, now)?,
                 }
             }
-            tx.commit()?;
             Ok(())
         })
         .await

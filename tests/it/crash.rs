@@ -101,3 +101,61 @@ async fn kill_9_after_200_loses_nothing() {
     assert_eq!(dupes, 0);
     eprintln!("crash test: sent {sent}, acknowledged {} before kill -9, all stored once", acked.len());
 }
+
+/// The process dies after Meta accepted a reply but before the ledger recorded it. On
+/// restart the row is `sending` (outcome unknown); it must not be sent again blindly:
+/// Meta's status webhook (carrying the ledger id) reconciles it within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_meta_accept_and_ledger_commit_does_not_resend() {
+    use frontdesk::http::fake_graph::{FakeGraph, Failure};
+
+    let dir = tempfile::tempdir().unwrap();
+    let graph = FakeGraph::start(crate::support::TOKEN).await.unwrap();
+    // A fixed port, so Meta's (the fake's) retried status webhooks reach the restarted server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write_config_file(
+        dir.path(),
+        &format!(
+            "access_token = \"{}\"\ngraph_base_url = \"{}\"\nrequest_timeout_ms = 30000\n[send]\nreconcile_grace_ms = 20000\npair_interval_ms = 0\n",
+            crate::support::TOKEN,
+            graph.base_url()
+        ),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    graph.set_webhook(&format!("http://127.0.0.1:{port}/webhook"), SECRET);
+    // Meta takes the message, then the answer hangs; statuses arrive while we are dead.
+    graph.fail_next(Failure::AcceptThenHang { ms: 60_000 }, 1);
+    let mut server = BinServer::start(&config);
+    let body = text_webhook("P1", "31699999999", "wamid.crash-accept", "where is my parcel?");
+    let sig = sign(SECRET.as_bytes(), body.as_bytes());
+    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let start = Instant::now();
+    while graph.sent().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the reply never reached the Graph API");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill9();
+    let store = open_store(&dir.path().join("data"));
+    let state = |store: &frontdesk::store::Store| -> String {
+        store.call_blocking(|c| Ok(c.query_row("SELECT state FROM outbound", [], |r| r.get(0))?)).unwrap()
+    };
+    assert_eq!(state(&store), "sending", "killed before the acceptance was recorded");
+
+    let _server = BinServer::start(&config);
+    let start = Instant::now();
+    loop {
+        let s = state(&store);
+        if ["sent", "delivered", "read"].contains(&s.as_str()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "not reconciled: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Well past the first retry opportunities: still exactly one send.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(graph.sent().len(), 1, "the reply was sent twice");
+    let wamid: String = store.call_blocking(|c| Ok(c.query_row("SELECT wamid FROM outbound", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(wamid, graph.sent()[0].wamid);
+}

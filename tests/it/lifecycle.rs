@@ -74,3 +74,48 @@ async fn messages_list_works_while_the_server_runs() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `frontdesk demo` end to end: a customer types in the simulator, the message travels the
+/// signed webhook path, the built-in responder answers, and the fake Graph API's status
+/// webhooks mark the reply delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_answers_a_simulated_customer_with_ticks() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("demo"))
+        .env("FRONTDESK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap());
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{base}/demo")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("WhatsApp simulator"));
+    let r = client
+        .post(format!("{base}/demo/api/send"))
+        .json(&serde_json::json!({ "wa_id": "31612345001", "name": "Anna", "text": "Do you repair e-bikes?" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let start = std::time::Instant::now();
+    loop {
+        let chat: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31612345001")).send().await.unwrap().json().await.unwrap();
+        let delivered = chat.iter().any(|m| m["direction"] == "out" && ["delivered", "read"].contains(&m["status"].as_str().unwrap_or("")));
+        if delivered {
+            assert_eq!(chat[0]["direction"], "in");
+            assert_eq!(chat[0]["text"], "Do you repair e-bikes?");
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no delivered reply: {chat:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
