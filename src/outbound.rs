@@ -15,6 +15,7 @@ pub const SEND_QUEUE: &str = "send";
 /// `req.idempotency_key`: the same request twice is one row and one send.
 pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
     req.body.validate().map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
+    check_template(&app.config.whatsapp.templates, &req.body)?;
     let now = crate::domain::now_ms();
     // The closure's outer Result is the write; the inner one is the decision, so that
     // flagging the conversation commits even when the send is refused.
@@ -38,6 +39,27 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
     let id = decided?;
     queue_send(app, id).await?;
     Ok(id)
+}
+
+/// When templates are configured, a template send must name one of them (with the right
+/// number of parameters): Meta would refuse anything else (132000/132001).
+fn check_template(templates: &[crate::config::TemplateConfig], body: &crate::domain::outbound::OutboundBody) -> Result<()> {
+    let crate::domain::outbound::OutboundBody::Template { name, language, params } = body else { return Ok(()) };
+    if templates.is_empty() {
+        return Ok(());
+    }
+    match templates.iter().find(|t| &t.name == name && &t.language == language) {
+        None => Err(Error::Invalid(format!(
+            "template {name:?} ({language}) is not configured; configured: {}",
+            templates.iter().map(|t| format!("{} ({})", t.name, t.language)).collect::<Vec<_>>().join(", ")
+        ))),
+        Some(t) if t.params != params.len() => Err(Error::Invalid(format!(
+            "template {name:?} takes {} parameter(s), {} given",
+            t.params,
+            params.len()
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Queues the send job for ledger row `id` (a no-op if it was queued before).

@@ -45,14 +45,18 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         super::serve::run_app(app, listener, move |running| {
             fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);
             let base = format!("http://{}", running.addr);
-            println!();
-            println!("frontdesk demo is running (data in {})", data_dir.display());
-            println!("  WhatsApp simulator: {base}/demo");
-            println!("  webhook:            {base}/webhook  (signed with the app secret in {})", config_path.display());
-            println!("  fake Graph API:     {}", fake.base_url());
-            println!("  health: {base}/readyz   metrics: {base}/metrics");
-            println!("  messages:  frontdesk messages list --config {}", config_path.display());
-            println!("Stop with Ctrl-C.");
+            // Ignore a closed stdout (piped into `head`, a test that stopped reading).
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "\nfrontdesk demo is running (data in {})\n  WhatsApp simulator: {base}/demo\n  webhook:            {base}/webhook  (signed with the app secret in {})\n  fake Graph API:     {}\n  health: {base}/readyz   metrics: {base}/metrics\n  messages:  frontdesk messages list --config {}\nStop with Ctrl-C.",
+                data_dir.display(),
+                config_path.display(),
+                fake.base_url(),
+                config_path.display()
+            );
+            let _ = out.flush();
         })
         .await
     })

@@ -85,6 +85,9 @@ struct FakeState {
     sent: Vec<SentMessage>,
     reads: Vec<Value>,
     media: HashMap<String, (String, Vec<u8>)>,
+    /// Media ids whose next byte download answers 404 (an expired URL).
+    expire_once: std::collections::HashSet<String>,
+    media_url_fetches: usize,
     next: u64,
 }
 
@@ -112,6 +115,8 @@ impl FakeGraph {
                 sent: Vec::new(),
                 reads: Vec::new(),
                 media: HashMap::new(),
+                expire_once: Default::default(),
+                media_url_fetches: 0,
                 next: 1,
             })),
             http: reqwest::Client::new(),
@@ -171,6 +176,16 @@ impl FakeGraph {
     /// Serves `bytes` as media `id`.
     pub fn add_media(&self, id: &str, mime: &str, bytes: Vec<u8>) {
         self.with(|s| s.media.insert(id.to_string(), (mime.to_string(), bytes)));
+    }
+
+    /// The next download of `id`'s bytes fails as an expired URL would.
+    pub fn expire_media_url_once(&self, id: &str) {
+        self.with(|s| s.expire_once.insert(id.to_string()));
+    }
+
+    /// How many media URLs were handed out (step one of a download).
+    pub fn media_url_fetches(&self) -> usize {
+        self.with(|s| s.media_url_fetches)
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -279,7 +294,13 @@ async fn object(State(fake): State<FakeGraph>, Path((_version, id)): Path<(Strin
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
-    let media = fake.with(|s| s.media.get(&id).map(|(m, b)| (m.clone(), b.len(), hex_sha(b))));
+    let media = fake.with(|s| {
+        let m = s.media.get(&id).map(|(m, b)| (m.clone(), b.len(), hex_sha(b)));
+        if m.is_some() {
+            s.media_url_fetches += 1;
+        }
+        m
+    });
     match media {
         Some((mime, len, sha)) => Json(json!({ "messaging_product": "whatsapp", "url": format!("{}/_media/{id}", fake.base_url()),
             "mime_type": mime, "sha256": sha, "file_size": len, "id": id }))
@@ -296,6 +317,9 @@ fn hex_sha(bytes: &[u8]) -> String {
 async fn media_bytes(State(fake): State<FakeGraph>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     if !fake.authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, "token required").into_response();
+    }
+    if fake.with(|s| s.expire_once.remove(&id)) {
+        return (StatusCode::NOT_FOUND, "URL expired").into_response();
     }
     match fake.with(|s| s.media.get(&id).cloned()) {
         Some((mime, bytes)) => ([("content-type", mime)], bytes).into_response(),

@@ -370,3 +370,51 @@ async fn status_webhooks_reorder_and_duplicate_safely() {
     assert_eq!(ledger(&s, id).0, "read", "late sent/delivered never move it back");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_templates_are_enforced() {
+    let s = TestServer::start_with(|c| {
+        no_bot(c);
+        c.whatsapp.templates = vec![frontdesk::config::TemplateConfig {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            params: 1,
+            description: "Your order {{1}} has an update".into(),
+        }];
+    })
+    .await;
+    let conv = conversation(&s, "31690000012").await;
+    let t = |name: &str, params: Vec<&str>| OutboundBody::Template { name: name.into(), language: "en_US".into(), params: params.into_iter().map(String::from).collect() };
+    let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "t1", t("promo", vec![]))).await.unwrap_err().to_string();
+    assert!(err.contains("not configured") && err.contains("order_update"), "{err}");
+    let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "t2", t("order_update", vec![]))).await.unwrap_err().to_string();
+    assert!(err.contains("takes 1 parameter"), "{err}");
+    frontdesk::outbound::enqueue(s.app(), send_req(conv, "t3", t("order_update", vec!["SS-10421"]))).await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_download_refetches_an_expired_url_and_enforces_the_size_limit() {
+    let s = TestServer::start_with(no_bot).await;
+    let bytes: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    s.graph.add_media("4490709327384033", "image/jpeg", bytes.clone());
+    let graph = &s.app().graph;
+    let (info, got) = graph.download_media("4490709327384033", 1_000_000).await.unwrap();
+    assert_eq!(got, bytes);
+    assert_eq!(info.mime_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(info.file_size, Some(50_000));
+    // The short-lived URL expired: one refetch of the URL, then the bytes.
+    s.graph.expire_media_url_once("4490709327384033");
+    let before = s.graph.media_url_fetches();
+    let (_, got) = graph.download_media("4490709327384033", 1_000_000).await.unwrap();
+    assert_eq!(got, bytes);
+    assert_eq!(s.graph.media_url_fetches() - before, 2);
+    // Too large: refused from the declared size, before downloading.
+    let err = graph.download_media("4490709327384033", 10_000).await.unwrap_err().to_string();
+    assert!(err.contains("larger than the 10000-byte limit"), "{err}");
+    // A wrong token is a Graph error 190.
+    graph.set_token(frontdesk::config::Secret::new("nope"));
+    let err = graph.download_media("4490709327384033", 1_000_000).await.unwrap_err();
+    assert!(matches!(err, frontdesk::whatsapp::graph::GraphError::Api { code: Some(190), .. }), "{err:?}");
+    s.stop().await;
+}
