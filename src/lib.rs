@@ -6,6 +6,7 @@
 //! - [`http`]: axum routes — webhook, health, metrics, local control API.
 //! - [`workers`]: background loops that claim queue jobs (ingest, reply, send, maintenance).
 //! - [`outbound`]: the one way to send: validate, 24-hour window, ledger row, send job.
+//! - [`knowledge`]: ingest, chunking, embeddings (candle), hybrid search, retrieval eval.
 //! - [`store`]: SQLite (rusqlite) — migrations and one file per aggregate.
 //! - [`queue`]: redb journal — dedupe, jobs, leases, retries, dead letters, group commit.
 //! - [`whatsapp`]: Cloud API edge — signatures, payload parsing, dedupe keys.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod knowledge;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;

@@ -3,6 +3,7 @@
 
 mod demo;
 mod init;
+mod kb;
 mod messages;
 mod queue;
 mod serve;
@@ -63,6 +64,16 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// The knowledge base: add documents, list, remove, try a search.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+    /// Evaluations (retrieval quality now; the golden set later).
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Start a self-contained demo: generated secrets, a local data dir, no API keys.
     Demo {
         /// Directory for the demo's config and data.
@@ -87,6 +98,85 @@ pub enum MessagesCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Add files or directories (recursively): .md, .txt, .html, .csv (a document per row),
+    /// .jsonl ({"id","title","text","url"}). Unchanged documents are skipped; changed ones
+    /// replace their old chunks. Bad files are reported with file and line and skipped.
+    Add {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// CSV columns to use, e.g. `title=Question,text=Answer,id=Id` (defaults: id, title, text).
+        #[arg(long)]
+        columns: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List documents with their chunk counts.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a document (its chunks, index entries and vectors).
+    Rm {
+        /// The document id, as `kb list` shows it.
+        doc_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Search: one hit per line (`--json`: doc_id, chunk_id, title, source, section, score, text).
+    Search {
+        query: String,
+        /// How many hits.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// bm25, vector or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        mode: crate::knowledge::Mode,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Retrieval quality of BM25, vector and hybrid search: recall@1/5/10, MRR@10, nDCG@10.
+    Retrieval {
+        /// JSONL of {"id","title","text"}.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// JSONL of {"id","text","context","relevant":[doc ids]}.
+        #[arg(long)]
+        queries: PathBuf,
+        /// A config for the embedder and chunking settings (default: built-in defaults).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Modes to run (repeat); default all three.
+        #[arg(long = "mode")]
+        modes: Vec<crate::knowledge::Mode>,
+        /// Fail (exit 1) when MODE.METRIC is below VALUE, e.g. hybrid.recall_at_5=0.9.
+        #[arg(long = "gate", value_parser = parse_gate)]
+        gates: Vec<(String, f64)>,
+        /// One JSON object per mode.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_gate(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    Ok((k.to_string(), v.parse().map_err(|e| format!("{v:?}: {e}"))?))
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +228,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Queue { command } => queue::run(command),
         Command::Demo { data_dir, listen } => demo::demo(&data_dir, &listen),
+        Command::Kb { command } => kb::run(command),
+        Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, modes, gates, json } } => {
+            use crate::knowledge::Mode;
+            let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };
+            kb::eval_retrieval(&corpus, &queries, config.as_ref(), json, &modes, &gates)
+        }
     }
 }
 

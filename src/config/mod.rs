@@ -27,6 +27,7 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub send: SendConfig,
     pub bot: BotConfig,
+    pub knowledge: KnowledgeConfig,
     pub log: LogConfig,
 }
 
@@ -199,6 +200,42 @@ pub struct BotConfig {
 impl Default for BotConfig {
     fn default() -> Self {
         BotConfig { enabled: true, business_name: "our team".into() }
+    }
+}
+
+/// The knowledge base: embeddings, chunking and retrieval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// `local` (all-MiniLM-L6-v2 on the CPU) or `none` (BM25 only).
+    pub embedder: String,
+    /// Directory with model.safetensors, tokenizer.json and config.json; unset = look in
+    /// /usr/share/frontdesk/model, then ./models/all-MiniLM-L6-v2.
+    pub model_dir: Option<PathBuf>,
+    /// Chunk size to aim for, the most, and the overlap carried to the next chunk (tokens).
+    pub chunk_target_tokens: usize,
+    pub chunk_max_tokens: usize,
+    pub chunk_overlap_tokens: usize,
+    /// Reciprocal rank fusion constant.
+    pub rrf_k: f64,
+    /// Candidates each ranker contributes to the fusion.
+    pub candidates: usize,
+    /// Largest document fetched from a URL, in bytes.
+    pub max_document_bytes: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig {
+            embedder: "local".into(),
+            model_dir: None,
+            chunk_target_tokens: 250,
+            chunk_max_tokens: 400,
+            chunk_overlap_tokens: 60,
+            rrf_k: 60.0,
+            candidates: 50,
+            max_document_bytes: 5 * 1024 * 1024,
+        }
     }
 }
 

@@ -111,6 +111,18 @@ impl Config {
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }
+        if !matches!(self.knowledge.embedder.as_str(), "local" | "none") {
+            err("knowledge.embedder", format!("{:?} is not one of \"local\", \"none\"", self.knowledge.embedder));
+        }
+        if self.knowledge.embedder == "none" {
+            out.push(Problem {
+                severity: Severity::Warning,
+                key: "knowledge.embedder",
+                message: "\"none\": retrieval is BM25 only (keyword matching); answers will miss paraphrased questions".into(),
+            });
+        } else if let Err(e) = crate::knowledge::embed::find_model_dir(self.knowledge.model_dir.as_deref()) {
+            err("knowledge.model_dir", e.to_string());
+        }
         if self.whatsapp.access_token.is_empty() {
             out.push(Problem {
                 severity: Severity::Warning,

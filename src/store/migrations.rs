@@ -10,14 +10,18 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
     (2, "outbound", include_str!("../../migrations/0002_outbound.sql")),
+    (3, "knowledge", include_str!("../../migrations/0003_knowledge.sql")),
 ];
 
-/// Applies what is missing; checks what was applied before.
+/// Applies what is missing; checks what was applied before. Runs under SQLite's write
+/// lock, so a server and a CLI command starting together never both migrate.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    conn.execute_batch(
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )?;
+    let conn = &tx;
     let newest_known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     let newest_applied: Option<i64> =
         conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
@@ -41,17 +45,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 )));
             }
             None => {
-                let tx = conn.transaction()?;
-                tx.execute_batch(sql)
+                conn.execute_batch(sql)
                     .map_err(|e| Error::Internal(format!("migration {version:04}_{name} failed: {e}")))?;
-                tx.execute(
+                conn.execute(
                     "INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (?1, ?2, ?3, ?4)",
                     params![version, name, digest, crate::domain::now_ms()],
                 )?;
-                tx.commit()?;
                 tracing::info!(version, name, "applied migration");
             }
         }
     }
+    tx.commit()?;
     Ok(())
 }

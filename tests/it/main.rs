@@ -9,6 +9,7 @@ mod crash;
 mod dedupe;
 mod fixtures;
 mod handshake;
+mod knowledge;
 mod lifecycle;
 mod outbound;
 mod queue_jobs;

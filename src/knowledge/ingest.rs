@@ -1,0 +1,169 @@
+//! `kb add`: walks files and directories, parses, skips unchanged documents (content
+//! hash), chunks, embeds and writes each document in one transaction. Problems are
+//! reported with file and line; nothing is half-written.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::Knowledge;
+use super::chunk::chunk;
+use super::parse::{CsvColumns, Problem, SourceDoc, parse_file, supported};
+use crate::error::{Error, Result};
+use crate::store::knowledge::{self as rows, NewChunk};
+
+/// What an ingest did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct IngestReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub chunks: usize,
+    pub problems: Vec<String>,
+}
+
+/// Every supported file under `paths` (directories recursively, sorted), each with the
+/// root its document id is relative to.
+pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<Problem>)> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .map_err(|e| Error::Invalid(format!("cannot read directory {}: {e}", dir.display())))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect();
+                entries.sort();
+                for e in entries {
+                    if e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                        continue;
+                    }
+                    if e.is_dir() {
+                        stack.push(e);
+                    } else if supported(&e) {
+                        files.push((e, p.clone()));
+                    } else if !e.file_name().is_some_and(|n| n == "README.md") {
+                        problems.push(Problem { source: e.display().to_string(), line: None, message: "skipped: not a supported file type".into() });
+                    }
+                }
+            }
+        } else if p.is_file() {
+            files.push((p.clone(), p.parent().map(Path::to_path_buf).unwrap_or_default()));
+        } else {
+            return Err(Error::Invalid(format!("{} does not exist", p.display())));
+        }
+    }
+    files.sort();
+    Ok((files, problems))
+}
+
+/// The document id of a file: its path below `root`, without extension, `/`-separated.
+pub fn file_doc_id(file: &Path, root: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    let stem = rel.with_extension("");
+    stem.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect::<Vec<_>>().join("/")
+}
+
+fn content_hash(doc: &SourceDoc) -> String {
+    let mut h = Sha256::new();
+    h.update(doc.title.as_bytes());
+    h.update([0]);
+    h.update(doc.text.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl Knowledge {
+    /// Makes sure the stored vectors belong to this embedder; re-embeds every chunk (with
+    /// `progress` called per batch) when the model changed.
+    pub async fn prepare(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<usize> {
+        let (model, dim) = (self.embedder.model_id(), self.embedder.dim());
+        let changed = self.store.write(move |c| rows::prepare_vectors(c, &model, dim)).await?;
+        if !changed {
+            return Ok(0);
+        }
+        let total: usize = self.store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)).await?;
+        let mut done = 0;
+        loop {
+            let batch = self.store.read(|c| rows::chunks_missing_vectors(c, 256)).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let emb = self.embedder.clone();
+            let texts: Vec<String> = batch.iter().map(|b| b.1.clone()).collect();
+            let vecs = tokio::task::spawn_blocking(move || emb.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .map_err(|e| Error::internal("embedding task", e))??;
+            let rows_v: Vec<(i64, Vec<f32>)> = batch.iter().map(|b| b.0).zip(vecs).collect();
+            done += rows_v.len();
+            self.store.write(move |c| rows::set_vectors(c, &rows_v)).await?;
+            progress(done, total);
+        }
+        Ok(done)
+    }
+
+    /// Ingests documents already read (one transaction each).
+    pub async fn add_documents(&self, docs: Vec<SourceDoc>, report: &mut IngestReport) -> Result<()> {
+        for doc in docs {
+            let hash = content_hash(&doc);
+            let id = doc.id.clone();
+            let existing = self.store.read(move |c| rows::document_hash(c, &id)).await?;
+            if existing.as_deref() == Some(hash.as_str()) {
+                report.unchanged += 1;
+                continue;
+            }
+            let pieces = chunk(&doc.text, self.config.chunk_target_tokens, self.config.chunk_max_tokens, self.config.chunk_overlap_tokens);
+            if pieces.is_empty() {
+                report.problems.push(format!("{}: no text to index", doc.source));
+                continue;
+            }
+            // What is embedded: title and section give short chunks their context.
+            let inputs: Vec<String> = pieces.iter().map(|p| format!("{}\n{}\n{}", doc.title, p.section, p.text)).collect();
+            let emb = self.embedder.clone();
+            let vectors = tokio::task::spawn_blocking(move || emb.embed(&inputs.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .map_err(|e| Error::internal("embedding task", e))??;
+            let now = crate::domain::now_ms();
+            let n = pieces.len();
+            self.store
+                .write(move |c| {
+                    let chunks: Vec<NewChunk<'_>> = pieces
+                        .iter()
+                        .zip(&vectors)
+                        .map(|(p, v)| NewChunk { section: &p.section, text: &p.text, tokens: p.tokens, vector: v })
+                        .collect();
+                    rows::replace_document(c, &doc.id, &doc.title, &doc.source, &hash, &chunks, now)
+                })
+                .await?;
+            if existing.is_some() {
+                report.updated += 1;
+            } else {
+                report.added += 1;
+            }
+            report.chunks += n;
+        }
+        Ok(())
+    }
+
+    /// Reads and ingests files; `progress(done, total)` is called per file.
+    pub async fn add_paths(&self, paths: &[PathBuf], columns: &CsvColumns, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<IngestReport> {
+        let (files, problems) = collect_files(paths)?;
+        let mut report = IngestReport { problems: problems.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+        for (i, (file, root)) in files.iter().enumerate() {
+            progress(i, files.len(), &file.display().to_string());
+            let bytes = match std::fs::read(file) {
+                Ok(b) => b,
+                Err(e) => {
+                    report.problems.push(format!("{}: cannot read: {e}", file.display()));
+                    continue;
+                }
+            };
+            let (docs, probs) = parse_file(file, &file_doc_id(file, root), &bytes, columns);
+            report.problems.extend(probs.iter().map(|p| p.to_string()));
+            self.add_documents(docs, &mut report).await?;
+        }
+        progress(files.len(), files.len(), "");
+        Ok(report)
+    }
+}
