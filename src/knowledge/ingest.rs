@@ -103,13 +103,16 @@ impl Knowledge {
         Ok(done)
     }
 
-    /// Ingests documents already read (one transaction each).
+    /// Ingests documents already read: unchanged ones (same content hash) are skipped,
+    /// the rest are chunked, embedded together (batched), and written in one transaction
+    /// with a savepoint per document — each document lands whole or not at all.
     pub async fn add_documents(&self, docs: Vec<SourceDoc>, report: &mut IngestReport) -> Result<()> {
-        for doc in docs {
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let existing: Vec<Option<String>> = self.store.read(move |c| ids.iter().map(|id| rows::document_hash(c, id)).collect()).await?;
+        let mut todo = Vec::new();
+        for (doc, old) in docs.into_iter().zip(existing) {
             let hash = content_hash(&doc);
-            let id = doc.id.clone();
-            let existing = self.store.read(move |c| rows::document_hash(c, &id)).await?;
-            if existing.as_deref() == Some(hash.as_str()) {
+            if old.as_deref() == Some(hash.as_str()) {
                 report.unchanged += 1;
                 continue;
             }
@@ -118,35 +121,53 @@ impl Knowledge {
                 report.problems.push(format!("{}: no text to index", doc.source));
                 continue;
             }
-            // What is embedded: title and section give short chunks their context.
-            let inputs: Vec<String> = pieces.iter().map(|p| format!("{}\n{}\n{}", doc.title, p.section, p.text)).collect();
-            let emb = self.embedder.clone();
-            let vectors = tokio::task::spawn_blocking(move || emb.embed(&inputs.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .map_err(|e| Error::internal("embedding task", e))??;
-            let now = crate::domain::now_ms();
-            let n = pieces.len();
-            self.store
-                .write(move |c| {
-                    let chunks: Vec<NewChunk<'_>> = pieces
-                        .iter()
-                        .zip(&vectors)
-                        .map(|(p, v)| NewChunk { section: &p.section, text: &p.text, tokens: p.tokens, vector: v })
-                        .collect();
-                    rows::replace_document(c, &doc.id, &doc.title, &doc.source, &hash, &chunks, now)
-                })
-                .await?;
-            if existing.is_some() {
+            if old.is_some() {
                 report.updated += 1;
             } else {
                 report.added += 1;
             }
-            report.chunks += n;
+            report.chunks += pieces.len();
+            todo.push((doc, hash, pieces));
         }
-        Ok(())
+        if todo.is_empty() {
+            return Ok(());
+        }
+        // What is embedded: title and section give short chunks their context.
+        let inputs: Vec<String> = todo
+            .iter()
+            .flat_map(|(doc, _, pieces)| pieces.iter().map(move |p| format!("{}\n{}\n{}", doc.title, p.section, p.text)))
+            .collect();
+        let emb = self.embedder.clone();
+        let mut vectors = tokio::task::spawn_blocking(move || emb.embed(&inputs.iter().map(String::as_str).collect::<Vec<_>>()))
+            .await
+            .map_err(|e| Error::internal("embedding task", e))??
+            .into_iter();
+        let now = crate::domain::now_ms();
+        let todo: Vec<_> = todo
+            .into_iter()
+            .map(|(doc, hash, pieces)| {
+                let vs: Vec<Vec<f32>> = vectors.by_ref().take(pieces.len()).collect();
+                (doc, hash, pieces, vs)
+            })
+            .collect();
+        self.store
+            .write(move |tx| {
+                for (doc, hash, pieces, vectors) in &todo {
+                    let sp = tx.savepoint()?;
+                    let chunks: Vec<NewChunk<'_>> = pieces
+                        .iter()
+                        .zip(vectors)
+                        .map(|(p, v)| NewChunk { section: &p.section, text: &p.text, tokens: p.tokens, vector: v })
+                        .collect();
+                    rows::replace_document(&sp, &doc.id, &doc.title, &doc.source, hash, &chunks, now)?;
+                    sp.commit()?;
+                }
+                Ok(())
+            })
+            .await
     }
 
-    /// Reads and ingests files; `progress(done, total)` is called per file.
+    /// Ingests files in batches of documents; `progress(done, total, file)` per file.
     pub async fn add_paths(&self, paths: &[PathBuf], columns: &CsvColumns, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<IngestReport> {
         let (files, problems) = collect_files(paths)?;
         let mut report = IngestReport { problems: problems.iter().map(|p| p.to_string()).collect(), ..Default::default() };
@@ -161,7 +182,13 @@ impl Knowledge {
             };
             let (docs, probs) = parse_file(file, &file_doc_id(file, root), &bytes, columns);
             report.problems.extend(probs.iter().map(|p| p.to_string()));
-            self.add_documents(docs, &mut report).await?;
+            // Big files (CSV, JSONL) go in batches, so a kill loses at most one batch.
+            let mut docs = docs;
+            while !docs.is_empty() {
+                let rest = docs.split_off(docs.len().min(64));
+                self.add_documents(docs, &mut report).await?;
+                docs = rest;
+            }
         }
         progress(files.len(), files.len(), "");
         Ok(report)
