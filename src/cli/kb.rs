@@ -164,8 +164,8 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
                 let id = s("id").ok_or_else(|| anyhow::anyhow!("{source}:{}: missing \"id\"", i + 1))?;
                 let text = s("text").ok_or_else(|| anyhow::anyhow!("{source}:{}: missing \"text\"", i + 1))?;
                 let title = s("title").unwrap_or_else(|| id.clone());
-                // Short FAQ answers need their question: index title and text together.
-                Ok(SourceDoc { text: format!("{title}\n\n{text}"), title, id, source: source.clone() })
+                // The title is indexed (FTS title column) and embedded with every chunk.
+                Ok(SourceDoc { text, title, id, source: source.clone() })
             })
             .collect::<anyhow::Result<_>>()?;
         let pb = bar(docs.len() as u64, "indexing the corpus");
