@@ -64,12 +64,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     };
     let loaded = match loaded {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "send: cannot read the ledger; retrying the batch");
-            let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
-            let _ = app.queue.finish_many(outcomes).await;
-            return;
-        }
+        Err(e) => return retry_batch(&app, &jobs, "read", e).await,
     };
     let now = crate::domain::now_ms();
     let mut plans = Vec::with_capacity(jobs.len());
@@ -101,12 +96,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
         .await;
     let marked = match marked {
         Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "send: cannot write the ledger; retrying the batch");
-            let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
-            let _ = app.queue.finish_many(outcomes).await;
-            return;
-        }
+        Err(e) => return retry_batch(&app, &jobs, "write", e).await,
     };
 
     // Send concurrently.
@@ -172,6 +162,13 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     if let Err(e) = app.queue.finish_many(outcomes).await {
         tracing::error!(error = %e, "send: could not record job outcomes; they will re-run (no resend: the ledger decides)");
     }
+}
+
+/// The ledger could not be read or written: every job of the batch retries with backoff.
+async fn retry_batch(app: &App, jobs: &[ClaimedJob], doing: &str, e: crate::Error) {
+    tracing::error!(error = %e, "send: cannot {doing} the ledger; retrying the batch");
+    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
+    let _ = app.queue.finish_many(outcomes).await;
 }
 
 enum Update {
