@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::domain::window;
 use crate::error::{Error, Result};
 use crate::queue::Ingress;
+use crate::store::conversations;
 use crate::store::ledger::{self, NewOutbound};
 
 /// The queue holding send jobs (payload: the ledger id).
@@ -22,11 +23,9 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
     let decided = app
         .store
         .write(move |conn| {
-            let last_inbound: Option<i64> = conn
-                .query_row("SELECT last_inbound_at FROM conversations WHERE id = ?1", [req.conversation_id], |r| r.get(0))
-                .map_err(|_| Error::NotFound(format!("conversation {}", req.conversation_id)))?;
+            let last_inbound = conversations::last_inbound_at(conn, req.conversation_id)?;
             if !req.body.allowed_outside_window() && !window::is_open(last_inbound, now) {
-                conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = ?1", [req.conversation_id])?;
+                conversations::flag_needs_template(conn, req.conversation_id)?;
                 return Ok(Err(Error::Invalid(
                     "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
                      so WhatsApp only allows an approved template; pick one of the configured templates"

@@ -87,23 +87,7 @@ async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
     let (Some(number), Some(wa_id)) = (demo_number(&app), q.get("wa_id").cloned()) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let rows = app
-        .store
-        .read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT m.direction, m.text, m.status, strftime('%Y-%m-%dT%H:%M:%fZ', m.created_at / 1000.0, 'unixepoch'), m.wamid
-                 FROM messages m JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = v.contact_id
-                 WHERE k.wa_id = ?1 AND v.phone_number_id = ?2 ORDER BY m.created_at, m.id LIMIT 500",
-            )?;
-            let rows = stmt
-                .query_map([&wa_id, &number], |r| {
-                    Ok(json!({ "direction": r.get::<_, String>(0)?, "text": r.get::<_, String>(1)?, "status": r.get::<_, String>(2)?,
-                               "created_at": r.get::<_, String>(3)?, "id": r.get::<_, String>(4)? }))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await;
+    let rows = app.store.read(move |c| crate::store::list_contact_messages(c, &wa_id, &number, 500)).await;
     match rows {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => super::control::error_response(e),

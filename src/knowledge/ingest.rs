@@ -83,7 +83,7 @@ impl Knowledge {
         if !changed {
             return Ok(0);
         }
-        let total: usize = self.store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)).await?;
+        let total = self.store.read(rows::chunk_count).await?;
         let mut done = 0;
         loop {
             let batch = self.store.read(|c| rows::chunks_missing_vectors(c, 256)).await?;

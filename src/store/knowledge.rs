@@ -56,8 +56,12 @@ pub fn prepare_vectors(conn: &Connection, model: &str, dim: usize) -> Result<boo
     }
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [model])?;
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('dim', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [dim.to_string()])?;
-    let chunks: i64 = conn.query_row("SELECT COUNT(*) FROM kb_chunks", [], |r| r.get(0))?;
-    Ok(dim > 0 && chunks > 0)
+    Ok(dim > 0 && chunk_count(conn)? > 0)
+}
+
+/// How many chunks are stored.
+pub fn chunk_count(conn: &Connection) -> Result<usize> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)
 }
 
 /// The stored content hash of a document.

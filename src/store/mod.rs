@@ -3,6 +3,7 @@
 //! `Store::write` (one writer thread, group commit, a savepoint per write); reads through
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
+pub mod conversations;
 mod ingest;
 pub mod knowledge;
 pub mod ledger;
@@ -11,7 +12,7 @@ mod migrations;
 mod writer;
 
 pub use ingest::{IngestReport, apply_events};
-pub use messages::{MessageRow, list_messages};
+pub use messages::{MessageRow, list_contact_messages, list_messages};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::OptionalExtension;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::domain::outbound::OutboundBody;
 use crate::error::Result;
 use crate::queue::{ClaimedJob, Outcome};
+use crate::store::conversations::{self, InboundForReply};
 use crate::store::ledger::NewOutbound;
 
 /// The queue of reply jobs (payload: the inbound wamid).
@@ -42,31 +42,10 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     .await;
 }
 
-/// What the reply worker needs to know about the message it answers.
-struct Inbound {
-    conversation_id: i64,
-    phone_number_id: String,
-    owner: String,
-    name: Option<String>,
-    text: String,
-}
-
 async fn reply_to(app: &App, job: &ClaimedJob) -> Result<()> {
     let wamid = String::from_utf8_lossy(&job.payload).to_string();
     let w = wamid.clone();
-    let inbound = app
-        .store
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT m.conversation_id, c.phone_number_id, c.owner, k.name, m.text
-                 FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id
-                 WHERE m.wamid = ?1 AND m.direction = 'in'",
-                [&w],
-                |r| Ok(Inbound { conversation_id: r.get(0)?, phone_number_id: r.get(1)?, owner: r.get(2)?, name: r.get(3)?, text: r.get(4)? }),
-            )
-            .optional()?)
-        })
-        .await?;
+    let inbound = app.store.read(move |c| conversations::inbound_for_reply(c, &w)).await?;
     let Some(inbound) = inbound else {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
         return Ok(());
@@ -100,7 +79,7 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<()> {
 }
 
 /// The built-in responder's answer: an honest acknowledgement.
-fn compose(business: &str, inbound: &Inbound) -> String {
+fn compose(business: &str, inbound: &InboundForReply) -> String {
     let name = inbound.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
     let snippet: String = inbound.text.chars().take(80).collect();
     format!(
