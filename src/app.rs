@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Secret};
 use crate::domain::rate::SendLimiter;
 use crate::error::{Error, Result};
+use crate::knowledge::Knowledge;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -37,6 +38,8 @@ pub struct App {
     pub probe_number: std::sync::Mutex<Option<String>>,
     /// Set in demo mode: the simulator's business number and this server's address.
     pub demo: Option<DemoInfo>,
+    /// The knowledge base (store + embedder) the engine and the search API use.
+    pub knowledge: Knowledge,
 }
 
 /// What the demo routes need.
@@ -87,6 +90,8 @@ impl App {
             config.send.pair_interval_ms,
             config.send.pair_burst,
         ));
+        let embedder = crate::knowledge::embedder_from_config(&config.knowledge)?;
+        let knowledge = Knowledge::new(store.clone(), embedder, config.knowledge.clone());
         let send_pause = SendPause::default();
         if config.whatsapp.access_token.is_empty() {
             send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
@@ -103,6 +108,7 @@ impl App {
             config_path: None,
             probe_number: std::sync::Mutex::new(None),
             demo: None,
+            knowledge,
         })
     }
 }
@@ -155,6 +161,16 @@ pub async fn start_with(app: App, listener: TcpListener, shutdown: CancellationT
     }
     let mut workers = JoinSet::new();
     let worker_stop = CancellationToken::new();
+    // A changed embedding model re-embeds in the background; BM25 serves meanwhile. Each
+    // batch commits on its own, so stopping midway is safe (the next start continues).
+    let kb = app.knowledge.clone();
+    tokio::spawn(async move {
+        match kb.prepare(&|done, total| tracing::info!(done, total, "re-embedding the knowledge base")).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(chunks = n, model = %kb.embedder.model_id(), "knowledge base re-embedded"),
+            Err(e) => tracing::error!(error = %e, "re-embedding the knowledge base failed; vector search is incomplete"),
+        }
+    });
     for i in 0..app.config.workers.ingest {
         workers.spawn(crate::workers::ingest::run(app.clone(), i, worker_stop.clone()));
     }

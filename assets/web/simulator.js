@@ -81,4 +81,11 @@ document.getElementById("add").addEventListener("click", addPhone);
 for (let i = 0; i < 3; i++) addPhone();
 fetch("/demo/api/info").then((r) => r.json()).then((i) => {
   document.getElementById("business").textContent = i.business_name;
+  const list = document.getElementById("warnings");
+  for (const w of i.warnings || []) {
+    const li = document.createElement("li");
+    li.textContent = w; // text, never HTML
+    list.appendChild(li);
+  }
+  list.hidden = !(i.warnings || []).length;
 });

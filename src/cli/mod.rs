@@ -106,7 +106,7 @@ pub enum KbCommand {
     /// .jsonl ({"id","title","text","url"}). Unchanged documents are skipped; changed ones
     /// replace their old chunks. Bad files are reported with file and line and skipped.
     Add {
-        /// Files or directories.
+        /// Files, directories (recursive) or http(s):// URLs.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// CSV columns to use, e.g. `title=Question,text=Answer,id=Id` (defaults: id, title, text).

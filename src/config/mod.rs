@@ -207,8 +207,11 @@ impl Default for BotConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KnowledgeConfig {
-    /// `local` (all-MiniLM-L6-v2 on the CPU) or `none` (BM25 only).
+    /// `local` (all-MiniLM-L6-v2 on the CPU), `openai` (a remote OpenAI-compatible
+    /// `/v1/embeddings` endpoint, see `[knowledge.remote]`) or `none` (BM25 only).
     pub embedder: String,
+    /// The remote embedding endpoint, for `embedder = "openai"`.
+    pub remote: RemoteEmbedderConfig,
     /// Directory with model.safetensors, tokenizer.json and config.json; unset = look in
     /// /usr/share/frontdesk/model, then ./models/all-MiniLM-L6-v2.
     pub model_dir: Option<PathBuf>,
@@ -222,6 +225,47 @@ pub struct KnowledgeConfig {
     pub candidates: usize,
     /// Largest document fetched from a URL, in bytes.
     pub max_document_bytes: usize,
+    /// Time allowed to fetch one URL, in milliseconds.
+    pub fetch_timeout_ms: u64,
+    /// Diversity (maximal marginal relevance) over vector and hybrid results: 1.0 is pure
+    /// relevance (off); lower values trade relevance for variety (0.7 is typical).
+    pub mmr_lambda: f64,
+    /// Vector search first pass: `auto` (binary-quantized first pass with exact rescoring
+    /// once the index holds `quantized_min_chunks` chunks), `on`, or `off` (exact only).
+    pub quantized: String,
+    pub quantized_min_chunks: usize,
+    /// Candidates the quantized pass keeps per requested result, rescored exactly.
+    pub rescore_factor: usize,
+}
+
+/// An OpenAI-compatible embeddings endpoint (OpenAI, Ollama, vLLM, llama.cpp server).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteEmbedderConfig {
+    /// Base URL up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// Bearer key; empty for endpoints without auth.
+    pub api_key: Secret,
+    /// Model name sent in each request.
+    pub model: String,
+    /// Vector length the model returns (checked on every response).
+    pub dimensions: usize,
+    pub timeout_ms: u64,
+    /// Texts per request.
+    pub batch_size: usize,
+}
+
+impl Default for RemoteEmbedderConfig {
+    fn default() -> Self {
+        RemoteEmbedderConfig {
+            base_url: String::new(),
+            api_key: Secret::default(),
+            model: String::new(),
+            dimensions: 0,
+            timeout_ms: 30_000,
+            batch_size: 64,
+        }
+    }
 }
 
 impl Default for KnowledgeConfig {
@@ -235,6 +279,12 @@ impl Default for KnowledgeConfig {
             rrf_k: 60.0,
             candidates: 50,
             max_document_bytes: 5 * 1024 * 1024,
+            fetch_timeout_ms: 20_000,
+            mmr_lambda: 1.0,
+            quantized: "auto".into(),
+            quantized_min_chunks: 20_000,
+            rescore_factor: 20,
+            remote: RemoteEmbedderConfig::default(),
         }
     }
 }

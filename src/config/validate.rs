@@ -111,16 +111,42 @@ impl Config {
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }
-        if !matches!(self.knowledge.embedder.as_str(), "local" | "none") {
-            err("knowledge.embedder", format!("{:?} is not one of \"local\", \"none\"", self.knowledge.embedder));
+        let kb = &self.knowledge;
+        if !matches!(kb.embedder.as_str(), "local" | "openai" | "none") {
+            err("knowledge.embedder", format!("{:?} is not one of \"local\", \"openai\", \"none\"", kb.embedder));
         }
-        if self.knowledge.embedder == "none" {
+        if !(0.0..=1.0).contains(&kb.mmr_lambda) {
+            err("knowledge.mmr_lambda", "must be between 0 (most diverse) and 1 (off)".into());
+        }
+        if !matches!(kb.quantized.as_str(), "auto" | "on" | "off") {
+            err("knowledge.quantized", format!("{:?} is not one of \"auto\", \"on\", \"off\"", kb.quantized));
+        }
+        if kb.rescore_factor == 0 {
+            err("knowledge.rescore_factor", "must be at least 1".into());
+        }
+        if kb.embedder == "openai" {
+            let r = &kb.remote;
+            if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
+                err("knowledge.remote.base_url", "needs an http(s) URL up to /v1, e.g. \"http://127.0.0.1:11434/v1\"".into());
+            }
+            if r.model.is_empty() {
+                err("knowledge.remote.model", "name the embedding model, e.g. \"text-embedding-3-small\"".into());
+            }
+            if r.dimensions == 0 {
+                err("knowledge.remote.dimensions", "set the model's vector length (e.g. 1536 for text-embedding-3-small, 768 for nomic-embed-text)".into());
+            }
+            if r.batch_size == 0 {
+                err("knowledge.remote.batch_size", "must be at least 1".into());
+            }
+        } else if kb.embedder == "none" {
             out.push(Problem {
                 severity: Severity::Warning,
                 key: "knowledge.embedder",
-                message: "\"none\": retrieval is BM25 only (keyword matching); answers will miss paraphrased questions".into(),
+                message: crate::knowledge::NO_EMBEDDER_WARNING.into(),
             });
-        } else if let Err(e) = crate::knowledge::embed::find_model_dir(self.knowledge.model_dir.as_deref()) {
+        } else if kb.embedder == "local"
+            && let Err(e) = crate::knowledge::embed::find_model_dir(kb.model_dir.as_deref())
+        {
             err("knowledge.model_dir", e.to_string());
         }
         if self.whatsapp.access_token.is_empty() {

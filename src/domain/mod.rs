@@ -10,6 +10,11 @@ pub mod outbound;
 pub mod rate;
 pub mod window;
 
+/// Cosine similarity of two unit vectors (their dot product).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// Milliseconds since the Unix epoch, the one time unit stored by frontdesk.
 pub type UnixMillis = i64;
 

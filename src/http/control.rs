@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,8 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/queue/stats", get(stats))
         .route("/queue/dead", get(dead))
         .route("/queue/retry/{id}", post(retry))
+        .route("/kb/search", get(kb_search))
+        .route("/kb/status", get(kb_status))
         .route_layer(middleware::from_fn_with_state(app, require_token))
 }
 
@@ -65,6 +67,42 @@ async fn dead(State(app): State<Arc<App>>) -> Response {
 async fn retry(State(app): State<Arc<App>>, Path(id): Path<u64>) -> Response {
     match app.queue.retry_dead(id).await {
         Ok(()) => Json(serde_json::json!({ "retried": id })).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SearchParams {
+    q: String,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+fn default_k() -> usize {
+    5
+}
+
+/// `GET /kb/search?q=…&k=5&mode=hybrid`: the same search the engine and the CLI use.
+async fn kb_search(State(app): State<Arc<App>>, Query(p): Query<SearchParams>) -> Response {
+    if p.q.trim().is_empty() || p.k == 0 || p.k > 100 {
+        return error_response(Error::Invalid("q must be non-empty and k between 1 and 100".into()));
+    }
+    let mode = match p.mode.as_deref().unwrap_or("hybrid").parse() {
+        Ok(m) => m,
+        Err(e) => return error_response(Error::Invalid(format!("mode: {e}"))),
+    };
+    match app.knowledge.search(&p.q, p.k, mode).await {
+        Ok(hits) => Json(serde_json::json!({ "hits": hits })).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /kb/status`: documents, chunks, the embedder, and warnings for the UI.
+async fn kb_status(State(app): State<Arc<App>>) -> Response {
+    match app.knowledge.status().await {
+        Ok(s) => Json(s).into_response(),
         Err(e) => error_response(e),
     }
 }

@@ -50,7 +50,8 @@ async fn asset(Path(file): Path<String>) -> Response {
 }
 
 async fn info(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo_number(&app) }))
+    let warnings = app.knowledge.status().await.map(|s| s.warnings).unwrap_or_default();
+    Json(json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo_number(&app), "warnings": warnings }))
 }
 
 #[derive(Deserialize)]

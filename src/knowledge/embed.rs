@@ -153,7 +153,4 @@ impl Embedder for LocalMiniLm {
     }
 }
 
-/// Cosine similarity of two unit vectors.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub use crate::domain::dot;

@@ -1,4 +1,5 @@
-//! Rank fusion: reciprocal rank fusion of several ranked lists (pure).
+//! Rank fusion and diversity (pure): reciprocal rank fusion of several ranked lists, and
+//! maximal marginal relevance to stop near-duplicate chunks filling every slot.
 
 use std::collections::HashMap;
 
@@ -21,9 +22,53 @@ pub fn rrf(lists: &[Vec<i64>], k: f64) -> Vec<(i64, f64)> {
     out
 }
 
+/// Maximal marginal relevance: picks `k` of `ranked` (id, relevance; best first) one at a
+/// time, each maximising `lambda * relevance - (1 - lambda) * max similarity to those
+/// already picked`. Relevance is scaled to 0..1 first so any scorer works. Candidates
+/// without a vector count as dissimilar to everything. Returns picks with their
+/// original scores, in pick order. `lambda = 1` is plain relevance order.
+pub fn mmr(ranked: &[(i64, f64)], vectors: &HashMap<i64, Vec<f32>>, k: usize, lambda: f64) -> Vec<(i64, f64)> {
+    if lambda >= 1.0 || ranked.len() <= 1 {
+        return ranked.iter().take(k).copied().collect();
+    }
+    let (lo, hi) = ranked.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r.1), hi.max(r.1)));
+    let scale = |s: f64| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
+    let sim = |a: i64, b: i64| match (vectors.get(&a), vectors.get(&b)) {
+        (Some(x), Some(y)) => crate::domain::dot(x, y) as f64,
+        _ => 0.0,
+    };
+    let mut left: Vec<(i64, f64)> = ranked.to_vec();
+    let mut picked: Vec<(i64, f64)> = Vec::with_capacity(k);
+    while picked.len() < k && !left.is_empty() {
+        let best = left
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let redundancy = picked.iter().map(|p| sim(c.0, p.0)).fold(0.0_f64, f64::max);
+                (i, lambda * scale(c.1) - (1.0 - lambda) * redundancy)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        picked.push(left.remove(best));
+    }
+    picked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mmr_skips_near_duplicates() {
+        let ranked = vec![(1, 0.9), (2, 0.89), (3, 0.7)];
+        let vectors: HashMap<i64, Vec<f32>> = [(1, vec![1.0, 0.0]), (2, vec![1.0, 0.0]), (3, vec![0.0, 1.0])].into();
+        let ids = |v: Vec<(i64, f64)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
+        assert_eq!(ids(mmr(&ranked, &vectors, 2, 1.0)), vec![1, 2], "lambda 1 is plain relevance");
+        assert_eq!(ids(mmr(&ranked, &vectors, 2, 0.5)), vec![1, 3], "the duplicate of 1 loses to a different chunk");
+        assert_eq!(ids(mmr(&ranked, &vectors, 5, 0.5)), vec![1, 3, 2], "never more than there is");
+        assert_eq!(mmr(&ranked, &vectors, 2, 0.5)[1], (3, 0.7), "original scores kept");
+    }
 
     #[test]
     fn agreement_wins() {

@@ -1,4 +1,4 @@
-//! `kb add`: walks files and directories, parses, skips unchanged documents (content
+//! `kb add`: walks files and directories (and fetches URLs), parses, skips unchanged documents (content
 //! hash), chunks, embeds and writes each document in one transaction. Problems are
 //! reported with file and line; nothing is half-written.
 
@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::Knowledge;
 use super::chunk::chunk;
+use super::fetch::{fetch_documents, is_url};
 use super::parse::{CsvColumns, Problem, SourceDoc, parse_file, supported};
 use crate::error::{Error, Result};
 use crate::store::knowledge::{self as rows, NewChunk};
@@ -167,12 +168,24 @@ impl Knowledge {
             .await
     }
 
-    /// Ingests files in batches of documents; `progress(done, total, file)` per file.
+    /// Ingests files, directories and `http(s)://` URLs, in batches of documents;
+    /// `progress(done, total, name)` per file or URL.
     pub async fn add_paths(&self, paths: &[PathBuf], columns: &CsvColumns, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<IngestReport> {
-        let (files, problems) = collect_files(paths)?;
+        let (urls, local): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| is_url(&p.to_string_lossy()));
+        let local: Vec<PathBuf> = local.into_iter().cloned().collect();
+        let (files, problems) = if local.is_empty() { (Vec::new(), Vec::new()) } else { collect_files(&local)? };
         let mut report = IngestReport { problems: problems.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+        let total = files.len() + urls.len();
+        for (i, url) in urls.iter().enumerate() {
+            let url = url.to_string_lossy().to_string();
+            progress(i, total, &url);
+            let timeout = std::time::Duration::from_millis(self.config.fetch_timeout_ms);
+            let (docs, probs) = fetch_documents(&url, self.config.max_document_bytes, timeout, columns).await;
+            report.problems.extend(probs.iter().map(|p| p.to_string()));
+            self.add_in_batches(docs, &mut report).await?;
+        }
         for (i, (file, root)) in files.iter().enumerate() {
-            progress(i, files.len(), &file.display().to_string());
+            progress(urls.len() + i, total, &file.display().to_string());
             let bytes = match std::fs::read(file) {
                 Ok(b) => b,
                 Err(e) => {
@@ -182,15 +195,19 @@ impl Knowledge {
             };
             let (docs, probs) = parse_file(file, &file_doc_id(file, root), &bytes, columns);
             report.problems.extend(probs.iter().map(|p| p.to_string()));
-            // Big files (CSV, JSONL) go in batches, so a kill loses at most one batch.
-            let mut docs = docs;
-            while !docs.is_empty() {
-                let rest = docs.split_off(docs.len().min(64));
-                self.add_documents(docs, &mut report).await?;
-                docs = rest;
-            }
+            self.add_in_batches(docs, &mut report).await?;
         }
-        progress(files.len(), files.len(), "");
+        progress(total, total, "");
         Ok(report)
+    }
+
+    /// Big files (CSV, JSONL) go in batches, so a kill loses at most one batch.
+    async fn add_in_batches(&self, mut docs: Vec<SourceDoc>, report: &mut IngestReport) -> Result<()> {
+        while !docs.is_empty() {
+            let rest = docs.split_off(docs.len().min(64));
+            self.add_documents(docs, report).await?;
+            docs = rest;
+        }
+        Ok(())
     }
 }

@@ -1,13 +1,16 @@
 //! The knowledge base: ingest a team's documents, chunk them, embed them locally, and
-//! search them with BM25 (FTS5), vectors (sqlite-vec) or both fused (RRF). The CLI, the
-//! HTTP API and the engine all call `Knowledge::search`.
+//! search them with BM25 (FTS5), vectors (sqlite-vec; a 1-bit quantized first pass with
+//! exact rescoring on large indexes) or both fused (RRF), optionally diversified (MMR).
+//! The CLI, the HTTP API and the engine all call `Knowledge::search`.
 
 pub mod chunk;
 pub mod embed;
 pub mod eval;
+pub mod fetch;
 pub mod fuse;
 pub mod ingest;
 pub mod parse;
+pub mod remote_embed;
 
 use std::sync::Arc;
 
@@ -68,11 +71,50 @@ pub fn embedder_from_config(config: &KnowledgeConfig) -> Result<Arc<dyn Embedder
             let dir = embed::find_model_dir(config.model_dir.as_deref())?;
             Ok(Arc::new(LocalMiniLm::load(&dir)?))
         }
-        other => Err(Error::Invalid(format!("knowledge.embedder = {other:?} is not one of \"local\", \"none\""))),
+        "openai" => Ok(Arc::new(remote_embed::RemoteEmbedder::new(config.remote.clone())?)),
+        other => Err(Error::Invalid(format!("knowledge.embedder = {other:?} is not one of \"local\", \"openai\", \"none\""))),
     }
 }
 
+/// What the knowledge base holds and how it searches, for the UI and the status API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub documents: usize,
+    pub chunks: usize,
+    /// The embedder in use (`none` when retrieval is BM25 only).
+    pub embedder: String,
+    pub dim: usize,
+    /// Chunks still waiting for a vector (re-embedding after a model change).
+    pub chunks_without_vectors: usize,
+    /// Things an owner should know, in plain words.
+    pub warnings: Vec<String>,
+}
+
+/// The UI warning for BM25-only retrieval (also printed by `check-config`).
+pub const NO_EMBEDDER_WARNING: &str =
+    "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
+
 impl Knowledge {
+    /// Counts and warnings.
+    pub async fn status(&self) -> Result<Status> {
+        let (embedder, dim) = (self.embedder.model_id(), self.embedder.dim());
+        let (documents, chunks, missing) = self
+            .store
+            .read(move |c| Ok((rows::document_count(c)?, rows::chunk_count(c)?, if dim > 0 { rows::missing_vector_count(c)? } else { 0 })))
+            .await?;
+        let mut warnings = Vec::new();
+        if dim == 0 {
+            warnings.push(NO_EMBEDDER_WARNING.to_string());
+        }
+        if documents == 0 {
+            warnings.push("The knowledge base is empty: the bot can only hand conversations to people. Add documents with `frontdesk kb add`.".into());
+        }
+        if missing > 0 {
+            warnings.push(format!("{missing} chunks are waiting for vectors (re-embedding); they are found by keywords meanwhile."));
+        }
+        Ok(Status { documents, chunks, embedder, dim, chunks_without_vectors: missing, warnings })
+    }
+
     pub fn new(store: Store, embedder: Arc<dyn Embedder>, config: KnowledgeConfig) -> Knowledge {
         Knowledge { store, embedder, config }
     }
@@ -92,18 +134,33 @@ impl Knowledge {
                 .remove(0)
         };
         let q = query.to_string();
-        let rrf_k = self.config.rrf_k;
+        let cfg = self.config.clone();
         self.store
             .read(move |c| {
-                let ranked: Vec<(i64, f64)> = match mode {
+                let quantized = match cfg.quantized.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => rows::chunk_id_high_water(c)? >= cfg.quantized_min_chunks,
+                };
+                let knn = |n: usize| if quantized { rows::knn_quantized(c, &vector, n, cfg.rescore_factor) } else { rows::knn(c, &vector, n) };
+                let diverse = cfg.mmr_lambda < 1.0 && mode != Mode::Bm25;
+                // MMR needs a pool larger than k to choose from.
+                let pool = if diverse { depth } else { k };
+                let mut ranked: Vec<(i64, f64)> = match mode {
                     Mode::Bm25 => rows::bm25(c, &q, k)?,
-                    Mode::Vector => rows::knn(c, &vector, k)?,
+                    Mode::Vector => knn(pool)?,
                     Mode::Hybrid => {
                         let a: Vec<i64> = rows::bm25(c, &q, depth)?.into_iter().map(|x| x.0).collect();
-                        let b: Vec<i64> = rows::knn(c, &vector, depth)?.into_iter().map(|x| x.0).collect();
-                        fuse::rrf(&[a, b], rrf_k).into_iter().take(k).collect()
+                        let b: Vec<i64> = knn(depth)?.into_iter().map(|x| x.0).collect();
+                        fuse::rrf(&[a, b], cfg.rrf_k).into_iter().take(pool).collect()
                     }
                 };
+                if diverse {
+                    let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
+                    let vectors: std::collections::HashMap<i64, Vec<f32>> = rows::vectors_by_id(c, &ids)?.into_iter().collect();
+                    ranked = fuse::mmr(&ranked, &vectors, k, cfg.mmr_lambda);
+                }
+                ranked.truncate(k);
                 let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
                 let details = rows::chunks_by_id(c, &ids)?;
                 Ok(ranked

@@ -1,5 +1,5 @@
 //! Reading documents: Markdown, plain text, HTML (readable text only), CSV (a document
-//! per row), JSONL (`{"id","title","text","url"}`). Problems name the file and line;
+//! per row), JSONL (`{"id","title","text","url"}`), PDF (its text layer). Problems name the file and line;
 //! a bad file or line is skipped, never half-read.
 
 use std::path::Path;
@@ -58,9 +58,53 @@ impl CsvColumns {
     }
 }
 
+/// A document format this knowledge base reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Text,
+    Html,
+    Csv,
+    Jsonl,
+    Pdf,
+}
+
+impl Format {
+    /// The format of a file, by extension.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        Some(match ext(path).as_str() {
+            "md" | "markdown" => Format::Markdown,
+            "txt" | "text" => Format::Text,
+            "html" | "htm" => Format::Html,
+            "csv" => Format::Csv,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "pdf" => Format::Pdf,
+            _ => return None,
+        })
+    }
+
+    /// The format of a downloaded body: the Content-Type first, then the URL's extension;
+    /// plain text when neither says.
+    pub fn from_content_type(content_type: Option<&str>, url_path: &str) -> Option<Format> {
+        let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match ct.as_str() {
+            "text/html" | "application/xhtml+xml" => Some(Format::Html),
+            "text/markdown" | "text/x-markdown" => Some(Format::Markdown),
+            "text/csv" => Some(Format::Csv),
+            "application/pdf" => Some(Format::Pdf),
+            "application/jsonl" | "application/x-ndjson" => Some(Format::Jsonl),
+            _ => match Format::from_path(Path::new(url_path)) {
+                Some(f) => Some(f),
+                None if ct.is_empty() || ct.starts_with("text/") => Some(Format::Text),
+                None => None,
+            },
+        }
+    }
+}
+
 /// The file kinds understood, by extension.
 pub fn supported(path: &Path) -> bool {
-    matches!(ext(path).as_str(), "md" | "markdown" | "txt" | "text" | "html" | "htm" | "csv" | "jsonl" | "ndjson")
+    Format::from_path(path).is_some()
 }
 
 fn ext(path: &Path) -> String {
@@ -72,9 +116,31 @@ fn ext(path: &Path) -> String {
 /// yields no documents.
 pub fn parse_file(path: &Path, id_base: &str, bytes: &[u8], columns: &CsvColumns) -> (Vec<SourceDoc>, Vec<Problem>) {
     let source = path.display().to_string();
+    match Format::from_path(path) {
+        Some(format) => parse_bytes(format, &source, id_base, bytes, columns),
+        None => (
+            Vec::new(),
+            vec![Problem { source, line: None, message: format!("unsupported file type .{}; use .md, .txt, .html, .csv, .jsonl or .pdf", ext(path)) }],
+        ),
+    }
+}
+
+/// Reads `bytes` in `format`; `source` names the file or URL in documents and problems.
+pub fn parse_bytes(format: Format, source: &str, id_base: &str, bytes: &[u8], columns: &CsvColumns) -> (Vec<SourceDoc>, Vec<Problem>) {
+    let source = source.to_string();
     let whole = |message: String| (Vec::new(), vec![Problem { source: source.clone(), line: None, message }]);
+    if format == Format::Pdf {
+        return match pdf_text(bytes) {
+            Ok(text) if !text.trim().is_empty() => {
+                let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.len() <= 120).unwrap_or(id_base).to_string();
+                (vec![SourceDoc { id: id_base.into(), title, text, source }], Vec::new())
+            }
+            Ok(_) => whole("no text in this PDF (a scanned PDF needs OCR first)".into()),
+            Err(e) => whole(e),
+        };
+    }
     if bytes.iter().take(8192).any(|&b| b == 0) {
-        return whole("binary file (contains NUL bytes); only text formats are read".into());
+        return whole("binary file (contains NUL bytes); only text formats and PDF are read".into());
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.trim_start_matches('\u{feff}'),
@@ -83,23 +149,55 @@ pub fn parse_file(path: &Path, id_base: &str, bytes: &[u8], columns: &CsvColumns
     if text.trim().is_empty() {
         return whole("empty file".into());
     }
-    match ext(path).as_str() {
-        "md" | "markdown" => (vec![markdown_doc(id_base, text, &source)], Vec::new()),
-        "txt" | "text" => {
+    match format {
+        Format::Markdown => (vec![markdown_doc(id_base, text, &source)], Vec::new()),
+        Format::Text => {
             let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.len() <= 120).unwrap_or(id_base).to_string();
             (vec![SourceDoc { id: id_base.into(), title, text: text.into(), source }], Vec::new())
         }
-        "html" | "htm" => {
+        Format::Html => {
             let (title, body) = html_to_text(text);
             if body.trim().is_empty() {
                 return whole("no readable text in this HTML".into());
             }
             (vec![SourceDoc { id: id_base.into(), title: title.unwrap_or_else(|| id_base.into()), text: body, source }], Vec::new())
         }
-        "csv" => parse_csv(id_base, text, &source, columns),
-        "jsonl" | "ndjson" => parse_jsonl(text, &source),
-        other => whole(format!("unsupported file type .{other}; use .md, .txt, .html, .csv or .jsonl")),
+        Format::Csv => parse_csv(id_base, text, &source, columns),
+        Format::Jsonl => parse_jsonl(text, &source),
+        Format::Pdf => unreachable!("handled above"),
     }
+}
+
+/// The text of a PDF, pages separated by blank lines. The extractor panics on some
+/// malformed files; that becomes an error for this file, not a crash.
+fn pdf_text(bytes: &[u8]) -> Result<String, String> {
+    if !bytes.starts_with(b"%PDF") {
+        return Err("not a PDF (no %PDF header)".into());
+    }
+    let owned = bytes.to_vec();
+    match std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem(&owned)) {
+        Ok(Ok(text)) => Ok(normalize_pdf_text(&text)),
+        Ok(Err(e)) => Err(format!("cannot read this PDF: {e}")),
+        Err(_) => Err("cannot read this PDF (malformed or unsupported encoding)".into()),
+    }
+}
+
+/// Collapses the extractor's runs of blank lines and trailing spaces.
+fn normalize_pdf_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines().map(str::trim_end) {
+        if line.trim().is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(line.trim_start_matches('\u{c}'));
+    }
+    out
 }
 
 fn markdown_doc(id: &str, text: &str, source: &str) -> SourceDoc {
@@ -371,6 +469,32 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!((p[0].line, p[0].message.contains("broken CSV row")), (Some(3), true), "{p:?}");
         assert!(CsvColumns::parse("body=x").is_err());
+    }
+
+    #[test]
+    fn pdf_text_layer() {
+        // Hand-built two-page PDF (tests/fixtures/kb/make_pdf.py).
+        let (d, p) = parse("returns.pdf", include_bytes!("../../tests/fixtures/kb/returns.pdf"));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(d[0].title, "Returns policy");
+        let t = &d[0].text;
+        assert!(t.contains("within 30 days") && t.contains("Bring the receipt (paper or e-mail)."), "{t}");
+        assert!(t.contains("Refunds go back to the original card within 5 working days."), "{t}");
+        let (d, p) = parse("fake.pdf", b"hello, I am not a PDF");
+        assert!(d.is_empty() && p[0].message.contains("not a PDF"), "{p:?}");
+        let (d, p) = parse("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n");
+        assert!(d.is_empty() && p[0].message.contains("cannot read this PDF"), "{p:?}");
+    }
+
+    #[test]
+    fn formats_from_content_type() {
+        use Format::*;
+        assert_eq!(Format::from_content_type(Some("text/html; charset=utf-8"), "/a"), Some(Html));
+        assert_eq!(Format::from_content_type(Some("application/pdf"), "/x"), Some(Pdf));
+        assert_eq!(Format::from_content_type(Some("application/octet-stream"), "/faq.md"), Some(Markdown));
+        assert_eq!(Format::from_content_type(Some("text/plain"), "/notes"), Some(Text));
+        assert_eq!(Format::from_content_type(None, "/notes"), Some(Text));
+        assert_eq!(Format::from_content_type(Some("image/png"), "/logo"), None);
     }
 
     #[test]

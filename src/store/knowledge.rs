@@ -43,20 +43,35 @@ pub fn vector_model(conn: &Connection) -> Result<Option<(String, usize)>> {
     Ok(model.zip(dim.and_then(|d| d.parse().ok())))
 }
 
-/// Makes the vector table fit `model`/`dim`. When the model changed, the old vectors are
-/// dropped (never mixed) and `true` says every chunk needs re-embedding.
+/// Makes the vector tables fit `model`/`dim`. When the model changed, the old vectors are
+/// dropped (never mixed) and `true` says every chunk needs re-embedding. Beside the exact
+/// float table `kb_vec` sits `kb_vec_bit`, the same vectors quantized to one bit per
+/// dimension, for the fast first pass over large indexes.
 pub fn prepare_vectors(conn: &Connection, model: &str, dim: usize) -> Result<bool> {
     let current = vector_model(conn)?;
     if current.as_ref().is_some_and(|(m, d)| m == model && *d == dim) {
+        if dim > 0 && dim % 8 == 0 && !has_table(conn, "kb_vec_bit")? {
+            // An index from before the quantized table existed: derive it.
+            create_bit_table(conn, dim)?;
+            conn.execute_batch("INSERT INTO kb_vec_bit (rowid, embedding) SELECT rowid, vec_quantize_binary(embedding) FROM kb_vec")?;
+        }
         return Ok(false);
     }
-    conn.execute_batch("DROP TABLE IF EXISTS kb_vec")?;
+    conn.execute_batch("DROP TABLE IF EXISTS kb_vec; DROP TABLE IF EXISTS kb_vec_bit")?;
     if dim > 0 {
         conn.execute_batch(&format!("CREATE VIRTUAL TABLE kb_vec USING vec0(embedding float[{dim}] distance_metric=cosine)"))?;
+        if dim % 8 == 0 {
+            create_bit_table(conn, dim)?;
+        }
     }
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [model])?;
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('dim', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [dim.to_string()])?;
     Ok(dim > 0 && chunk_count(conn)? > 0)
+}
+
+fn create_bit_table(conn: &Connection, dim: usize) -> Result<()> {
+    conn.execute_batch(&format!("CREATE VIRTUAL TABLE kb_vec_bit USING vec0(embedding bit[{dim}])"))?;
+    Ok(())
 }
 
 /// How many chunks are stored.
@@ -64,25 +79,70 @@ pub fn chunk_count(conn: &Connection) -> Result<usize> {
     Ok(conn.query_row("SELECT COUNT(*) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)
 }
 
+/// How many documents are stored.
+pub fn document_count(conn: &Connection) -> Result<usize> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM kb_documents", [], |r| r.get::<_, i64>(0))? as usize)
+}
+
+/// How many chunks have no vector (0 when vectors are off).
+pub fn missing_vector_count(conn: &Connection) -> Result<usize> {
+    if !has_table(conn, "kb_vec")? {
+        return Ok(0);
+    }
+    Ok(conn.query_row("SELECT COUNT(*) FROM kb_chunks WHERE id NOT IN (SELECT rowid FROM kb_vec)", [], |r| r.get::<_, i64>(0))? as usize)
+}
+
 /// The stored content hash of a document.
 pub fn document_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
     Ok(conn.query_row("SELECT content_hash FROM kb_documents WHERE id = ?1", [id], |r| r.get(0)).optional()?)
 }
 
-fn has_vec_table(conn: &Connection) -> Result<bool> {
-    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE name = 'kb_vec'", [], |_| Ok(())).optional()?.is_some())
+fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
+}
+
+/// Which vector tables exist.
+#[derive(Clone, Copy)]
+struct VecTables {
+    exact: bool,
+    bit: bool,
+}
+
+fn vec_tables(conn: &Connection) -> Result<VecTables> {
+    Ok(VecTables { exact: has_table(conn, "kb_vec")?, bit: has_table(conn, "kb_vec_bit")? })
+}
+
+fn insert_vector(conn: &Connection, t: VecTables, id: i64, v: &[f32]) -> Result<()> {
+    let blob = vector_bytes(v);
+    if t.exact {
+        conn.execute("INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)", params![id, blob])?;
+    }
+    if t.bit {
+        conn.execute("INSERT INTO kb_vec_bit (rowid, embedding) VALUES (?1, vec_quantize_binary(?2))", params![id, blob])?;
+    }
+    Ok(())
+}
+
+fn delete_vector(conn: &Connection, t: VecTables, id: i64) -> Result<()> {
+    if t.exact {
+        conn.execute("DELETE FROM kb_vec WHERE rowid = ?1", [id])?;
+    }
+    if t.bit {
+        conn.execute("DELETE FROM kb_vec_bit WHERE rowid = ?1", [id])?;
+    }
+    Ok(())
 }
 
 /// Replaces a document and all its chunks, FTS rows and vectors.
 pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, hash: &str, chunks: &[NewChunk<'_>], now: i64) -> Result<()> {
-    delete_chunks(conn, id)?;
+    let tables = vec_tables(conn)?;
+    delete_chunks(conn, tables, id)?;
     conn.execute(
         "INSERT INTO kb_documents (id, title, source, content_hash, added_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, source = excluded.source,
             content_hash = excluded.content_hash, updated_at = excluded.updated_at",
         params![id, title, source, hash, now],
     )?;
-    let vec_table = has_vec_table(conn)?;
     for (ord, c) in chunks.iter().enumerate() {
         conn.execute(
             "INSERT INTO kb_chunks (doc_id, ord, section, text, tokens) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -90,24 +150,21 @@ pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, 
         )?;
         let chunk_id = conn.last_insert_rowid();
         conn.execute("INSERT INTO kb_fts (rowid, title, section, text) VALUES (?1, ?2, ?3, ?4)", params![chunk_id, title, c.section, c.text])?;
-        if vec_table && !c.vector.is_empty() {
-            conn.execute("INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)", params![chunk_id, vector_bytes(c.vector)])?;
+        if !c.vector.is_empty() {
+            insert_vector(conn, tables, chunk_id, c.vector)?;
         }
     }
     Ok(())
 }
 
-fn delete_chunks(conn: &Connection, doc_id: &str) -> Result<()> {
-    let vec_table = has_vec_table(conn)?;
+fn delete_chunks(conn: &Connection, tables: VecTables, doc_id: &str) -> Result<()> {
     let ids: Vec<i64> = {
         let mut st = conn.prepare_cached("SELECT id FROM kb_chunks WHERE doc_id = ?1")?;
         st.query_map([doc_id], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     for id in ids {
         conn.execute("DELETE FROM kb_fts WHERE rowid = ?1", [id])?;
-        if vec_table {
-            conn.execute("DELETE FROM kb_vec WHERE rowid = ?1", [id])?;
-        }
+        delete_vector(conn, tables, id)?;
     }
     conn.execute("DELETE FROM kb_chunks WHERE doc_id = ?1", [doc_id])?;
     Ok(())
@@ -115,22 +172,23 @@ fn delete_chunks(conn: &Connection, doc_id: &str) -> Result<()> {
 
 /// Deletes a document with its chunks, FTS rows and vectors; `false` if it did not exist.
 pub fn delete_document(conn: &Connection, id: &str) -> Result<bool> {
-    delete_chunks(conn, id)?;
+    delete_chunks(conn, vec_tables(conn)?, id)?;
     Ok(conn.execute("DELETE FROM kb_documents WHERE id = ?1", [id])? == 1)
 }
 
 /// Stores vectors for existing chunks (re-embedding after a model change).
 pub fn set_vectors(conn: &Connection, rows: &[(i64, Vec<f32>)]) -> Result<()> {
+    let tables = vec_tables(conn)?;
     for (id, v) in rows {
-        conn.execute("DELETE FROM kb_vec WHERE rowid = ?1", [id])?;
-        conn.execute("INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)", params![id, vector_bytes(v)])?;
+        delete_vector(conn, tables, *id)?;
+        insert_vector(conn, tables, *id, v)?;
     }
     Ok(())
 }
 
 /// Chunks with no vector yet: (id, text to embed), at most `limit`.
 pub fn chunks_missing_vectors(conn: &Connection, limit: usize) -> Result<Vec<(i64, String)>> {
-    if !has_vec_table(conn)? {
+    if !has_table(conn, "kb_vec")? {
         return Ok(Vec::new());
     }
     let mut st = conn.prepare(
@@ -161,16 +219,56 @@ pub fn bm25(conn: &Connection, query: &str, k: usize) -> Result<Vec<(i64, f64)>>
     Ok(rows)
 }
 
-/// Nearest chunks by cosine distance: (chunk id, similarity), best first.
+/// The most neighbours sqlite-vec returns from one KNN query.
+const KNN_LIMIT: usize = 4096;
+
+/// Nearest chunks by cosine distance, exact: (chunk id, similarity), best first.
 pub fn knn(conn: &Connection, vector: &[f32], k: usize) -> Result<Vec<(i64, f64)>> {
-    if vector.is_empty() || !has_vec_table(conn)? {
+    if vector.is_empty() || !has_table(conn, "kb_vec")? {
         return Ok(Vec::new());
     }
     let mut st = conn.prepare_cached("SELECT rowid, distance FROM kb_vec WHERE embedding MATCH ?1 AND k = ?2 ORDER BY distance")?;
     let rows = st
-        .query_map(params![vector_bytes(vector), k as i64], |r| Ok((r.get::<_, i64>(0)?, 1.0 - r.get::<_, f64>(1)?)))?
+        .query_map(params![vector_bytes(vector), k.min(KNN_LIMIT) as i64], |r| Ok((r.get::<_, i64>(0)?, 1.0 - r.get::<_, f64>(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Nearest chunks in two passes: Hamming distance over the 1-bit table keeps
+/// `k * rescore_factor` candidates, which are rescored with their exact vectors. Falls
+/// back to exact search when there is no bit table.
+pub fn knn_quantized(conn: &Connection, vector: &[f32], k: usize, rescore_factor: usize) -> Result<Vec<(i64, f64)>> {
+    if vector.is_empty() || !has_table(conn, "kb_vec_bit")? {
+        return knn(conn, vector, k);
+    }
+    let candidates: Vec<i64> = {
+        let mut st = conn.prepare_cached("SELECT rowid FROM kb_vec_bit WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2 ORDER BY distance")?;
+        st.query_map(params![vector_bytes(vector), (k * rescore_factor.max(1)).min(KNN_LIMIT) as i64], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    let mut scored: Vec<(i64, f64)> = vectors_by_id(conn, &candidates)?.into_iter().map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64)).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
+    Ok(scored)
+}
+
+/// The stored (exact) vectors of these chunks; chunks without a vector are left out.
+pub fn vectors_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+    if ids.is_empty() || !has_table(conn, "kb_vec")? {
+        return Ok(Vec::new());
+    }
+    let mut st = conn.prepare_cached("SELECT embedding FROM kb_vec WHERE rowid = ?1")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if let Some(blob) = st.query_row([id], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+            out.push((id, blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()));
+        }
+    }
+    Ok(out)
+}
+
+/// An upper bound on the chunk count that is cheap at any size (the highest chunk id).
+pub fn chunk_id_high_water(conn: &Connection) -> Result<usize> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)
 }
 
 /// The chunks with these ids (any order).

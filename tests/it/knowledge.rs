@@ -36,16 +36,16 @@ fn local_embeddings_match_the_python_reference() {
     assert!(frontdesk::knowledge::embed::dot(&alone[0], &got[5]) > 0.99999);
 }
 
-fn kb_cli(config: &Path, args: &[&str]) -> (bool, String, String) {
+pub fn kb_cli(config: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin()).arg("kb").args(args).arg("--config").arg(config).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-fn demo_kb() -> PathBuf {
+pub fn demo_kb() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/kb")
 }
 
-fn count(store: &frontdesk::store::Store, sql: &str) -> i64 {
+pub fn count(store: &frontdesk::store::Store, sql: &str) -> i64 {
     store.call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
 }
 
@@ -83,7 +83,9 @@ fn ingest_search_reingest_and_delete_through_the_cli() {
         let chunks = count(store, "SELECT COUNT(*) FROM kb_chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_fts"));
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec"));
+        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec_bit"), "quantized copies match");
         assert_eq!(count(store, "SELECT COUNT(*) FROM kb_vec WHERE rowid NOT IN (SELECT id FROM kb_chunks)"), 0);
+        assert_eq!(count(store, "SELECT COUNT(*) FROM kb_vec_bit WHERE rowid NOT IN (SELECT id FROM kb_chunks)"), 0);
         chunks
     };
     consistent(&store);
@@ -121,7 +123,7 @@ fn bad_files_are_reported_and_good_ones_kept() {
 }
 
 /// A deterministic toy embedder, to switch models without a second real one.
-struct HashEmbedder(usize);
+pub struct HashEmbedder(pub usize);
 
 impl Embedder for HashEmbedder {
     fn model_id(&self) -> String {
@@ -199,6 +201,7 @@ fn kill_9_mid_ingest_leaves_a_consistent_index() {
         let chunks = count(store, "SELECT COUNT(*) FROM kb_chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_fts"), "FTS rows match chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec"), "vectors match chunks");
+        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec_bit"), "quantized vectors match chunks");
         assert_eq!(count(store, "SELECT COUNT(*) FROM kb_documents d WHERE NOT EXISTS (SELECT 1 FROM kb_chunks c WHERE c.doc_id = d.id)"), 0, "no document without chunks");
         assert_eq!(count(store, "SELECT COUNT(*) - COUNT(DISTINCT doc_id || '/' || ord) FROM kb_chunks"), 0, "no duplicate chunks");
     };
