@@ -42,6 +42,8 @@ counters! {
     sends_accepted_total: "Outbound messages accepted by the Graph API.",
     sends_retried_total: "Outbound send attempts that failed and will be retried.",
     sends_failed_total: "Outbound messages that failed for good (reason in the ledger).",
+    bot_answers_total: "Customer messages the bot answered.",
+    handoffs_total: "Conversations handed to a person.",
 }
 
 impl Metrics {

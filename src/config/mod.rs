@@ -28,7 +28,30 @@ pub struct Config {
     pub send: SendConfig,
     pub bot: BotConfig,
     pub knowledge: KnowledgeConfig,
+    pub engine: EngineConfig,
     pub log: LogConfig,
+}
+
+/// How the conversation engine answers and when it hands off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Sent once when a conversation is handed to a person.
+    pub bridge_text: String,
+    /// Below this retrieval similarity (cosine, 0..1) the bot hands off instead of answering.
+    pub confidence_threshold: f64,
+    /// Passages retrieved per customer message.
+    pub retrieval_k: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            bridge_text: "I'm pulling in a teammate; they'll reply within 4 hours.".into(),
+            confidence_threshold: 0.5,
+            retrieval_k: 4,
+        }
+    }
 }
 
 /// The HTTP listener.

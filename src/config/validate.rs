@@ -111,6 +111,15 @@ impl Config {
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }
+        if !(0.0..=1.0).contains(&self.engine.confidence_threshold) {
+            err("engine.confidence_threshold", "must be between 0 and 1 (a cosine similarity)".into());
+        }
+        if self.engine.bridge_text.trim().is_empty() || self.engine.bridge_text.len() > 4096 {
+            err("engine.bridge_text", "must be 1-4096 bytes: it is the message customers get when a person takes over".into());
+        }
+        if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
+            err("engine.retrieval_k", "must be between 1 and 20".into());
+        }
         let kb = &self.knowledge;
         if !matches!(kb.embedder.as_str(), "local" | "openai" | "none") {
             err("knowledge.embedder", format!("{:?} is not one of \"local\", \"openai\", \"none\"", kb.embedder));

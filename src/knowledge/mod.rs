@@ -52,6 +52,10 @@ pub struct Hit {
     pub source: String,
     pub section: String,
     pub score: f64,
+    /// Cosine similarity of the query and this chunk (absent without vectors): a
+    /// scale-free confidence signal, unlike BM25 or fused scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
     pub text: String,
 }
 
@@ -163,6 +167,8 @@ impl Knowledge {
                 ranked.truncate(k);
                 let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
                 let details = rows::chunks_by_id(c, &ids)?;
+                let similarity: std::collections::HashMap<i64, f64> =
+                    rows::vectors_by_id(c, &ids)?.into_iter().map(|(id, v)| (id, crate::domain::dot(&vector, &v) as f64)).collect();
                 Ok(ranked
                     .into_iter()
                     .filter_map(|(id, score)| {
@@ -173,6 +179,7 @@ impl Knowledge {
                             source: d.source.clone(),
                             section: d.section.clone(),
                             score,
+                            similarity: if vector.is_empty() { None } else { similarity.get(&id).copied() },
                             text: d.text.clone(),
                         })
                     })

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
     (2, "outbound", include_str!("../../migrations/0002_outbound.sql")),
     (3, "knowledge", include_str!("../../migrations/0003_knowledge.sql")),
+    (4, "engine", include_str!("../../migrations/0004_engine.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

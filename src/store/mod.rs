@@ -4,6 +4,7 @@
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
 pub mod conversations;
+pub mod engine;
 mod ingest;
 pub mod knowledge;
 pub mod ledger;

@@ -1,7 +1,6 @@
-//! The reply worker with the built-in responder: for each inbound message the bot should
-//! answer, it marks the message read (with "typing…"), composes a reply and sends it
-//! through the ledger. It is silent when a human owns the conversation. The conversation
-//! engine replaces the composer; the rules around it stay.
+//! The reply worker: for each inbound message the bot should answer, it marks the message
+//! read (with "typing…") and hands it to the conversation engine, which answers or hands
+//! off through the send ledger. It is silent when a person owns the conversation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +8,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::domain::outbound::OutboundBody;
 use crate::error::Result;
 use crate::queue::{ClaimedJob, Outcome};
-use crate::store::conversations::{self, InboundForReply};
-use crate::store::ledger::NewOutbound;
+use crate::store::conversations;
 
 /// The queue of reply jobs (payload: the inbound wamid).
 pub const REPLY_QUEUE: &str = "reply";
@@ -50,40 +47,14 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<()> {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
         return Ok(());
     };
-    if inbound.owner != "bot" {
-        tracing::debug!(%wamid, "reply: a human owns this conversation; the bot stays silent");
-        return Ok(());
-    }
-    if app.config.send.read_receipts && app.send_pause.reason().is_none() {
+    if inbound.owner == "bot" && app.config.send.read_receipts && app.send_pause.reason().is_none() {
         if let Err(e) = app.graph.mark_read(&inbound.phone_number_id, &wamid, true).await {
             tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
         }
     }
-    let body = OutboundBody::Text { body: compose(&app.config.bot.business_name, &inbound), preview_url: false };
-    let req = NewOutbound {
-        conversation_id: inbound.conversation_id,
-        author: "bot".into(),
-        body,
-        reply_to: None,
-        idempotency_key: format!("reply:{wamid}"),
-    };
-    match crate::outbound::enqueue(app, req).await {
-        Ok(_) => Ok(()),
-        // Outside the window or otherwise unsendable: nothing a retry would fix.
-        Err(crate::Error::Invalid(e)) => {
-            tracing::warn!(%wamid, reason = %e, "reply: not sent");
-            Ok(())
-        }
-        Err(e) => Err(e),
+    match crate::engine::respond(app, &wamid, &inbound).await? {
+        crate::engine::Outcome::Silent => tracing::debug!(%wamid, "reply: a person owns this conversation; the bot stays silent"),
+        outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }
-}
-
-/// The built-in responder's answer: an honest acknowledgement.
-fn compose(business: &str, inbound: &InboundForReply) -> String {
-    let name = inbound.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
-    let snippet: String = inbound.text.chars().take(80).collect();
-    format!(
-        "Hi{name}! Thanks for your message to {business}. I'm an automated assistant: I've noted \"{snippet}\" \
-         and a teammate will follow up here."
-    )
+    Ok(())
 }

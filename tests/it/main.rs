@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod crash;
 mod dedupe;
+mod engine;
 mod fake_openai;
 mod fixtures;
 mod handshake;

@@ -1,0 +1,153 @@
+//! The conversation engine: for one customer message, decide and act — answer from the
+//! knowledge base or hand the conversation to a person — and record a trace.
+//!
+//! Order of checks: a human owns it → silent; the customer asks for a person → handoff;
+//! a sensitive topic → handoff; otherwise retrieve and let the responder decide. A
+//! handoff moves the owner to `human` and records the packet in one write, then queues
+//! the bridge message (idempotent per handoff, so a re-run sends it once).
+//! Model providers, routing tiers, budgets and the guard build on this pipeline.
+
+pub mod offline;
+pub mod triggers;
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::domain::outbound::OutboundBody;
+use crate::error::Result;
+use crate::knowledge::{Hit, Mode};
+use crate::store::conversations::InboundForReply;
+use crate::store::engine::{self as rows, NewHandoff, Trace};
+use crate::store::ledger::NewOutbound;
+use offline::Decision;
+
+/// What the engine did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Answered,
+    HandedOff,
+    /// A person owns the conversation.
+    Silent,
+}
+
+/// Answers or hands off one inbound message (`wamid`) of a bot-owned conversation.
+pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply) -> Result<Outcome> {
+    if inbound.owner != "bot" {
+        // A handoff this message triggered may have been recorded before a crash
+        // stopped the bridge from being queued: finish it (idempotent), else stay silent.
+        let w = wamid.to_string();
+        if let Some(id) = app.store.read(move |c| rows::handoff_for_inbound(c, &w)).await? {
+            queue_bridge(app, inbound.conversation_id, id).await?;
+        }
+        return Ok(Outcome::Silent);
+    }
+    let started = Instant::now();
+    let text = inbound.text.trim();
+    let rule = triggers::asks_for_human(text)
+        .map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
+        .or_else(|| triggers::sensitive(text).map(|p| ("sensitive", format!("sensitive topic (\"{p}\"): a person should handle it"))));
+    let route = if rule.is_some() { "rule" } else { "offline" };
+    let (decision, hits, retrieval_ms, route_reason) = match rule {
+        Some((trigger, reason)) => (Decision::Handoff { trigger, reason: reason.clone(), confidence: None }, Vec::new(), 0, reason),
+        None => {
+            let t = Instant::now();
+            let hits = app.knowledge.search(text, app.config.engine.retrieval_k, Mode::Hybrid).await?;
+            let ms = t.elapsed().as_millis() as u64;
+            (offline::decide(&hits, app.config.engine.confidence_threshold), hits, ms, "no model configured: offline responder".to_string())
+        }
+    };
+    let retrieved = json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>());
+    let t_send = Instant::now();
+    let (outcome, confidence, guard) = match decision {
+        Decision::Answer { text: answer, confidence, .. } => {
+            let first = {
+                let id = inbound.conversation_id;
+                app.store.read(move |c| rows::bot_messages_sent(c, id)).await? == 0
+            };
+            let body = if first { format!("{}\n\n{answer}", disclosure(app, inbound)) } else { answer };
+            send_text(app, inbound.conversation_id, format!("reply:{wamid}"), body).await?;
+            (Outcome::Answered, Some(confidence), "passed: quoted from the knowledge base")
+        }
+        Decision::Handoff { trigger, reason, confidence } => {
+            let h = NewHandoff {
+                conversation_id: inbound.conversation_id,
+                inbound_wamid: wamid.to_string(),
+                trigger: trigger.to_string(),
+                reason,
+                confidence,
+                summary: summary(inbound, &hits),
+                sources_json: json!(hits.iter().map(|h| format!("{}#{}", h.doc_id, h.chunk_id)).collect::<Vec<_>>()).to_string(),
+                cost_usd: 0.0,
+            };
+            let now = crate::domain::now_ms();
+            let id = app.store.write(move |c| rows::start_handoff(c, &h, now)).await?;
+            crate::metrics::Metrics::add(&app.metrics.handoffs_total, 1);
+            tracing::info!(%wamid, conversation = inbound.conversation_id, trigger, "handed to a person");
+            queue_bridge(app, inbound.conversation_id, id).await?;
+            (Outcome::HandedOff, confidence, "skipped: handoff")
+        }
+    };
+    let trace = Trace {
+        conversation_id: inbound.conversation_id,
+        inbound_wamid: wamid.to_string(),
+        route: route.into(),
+        route_reason,
+        model: "offline".into(),
+        tokens_in: 0,
+        tokens_out: 0,
+        cost_usd: 0.0,
+        confidence,
+        outcome: if outcome == Outcome::Answered { "answered" } else { "handoff" }.into(),
+        guard: guard.into(),
+        retrieved,
+        stages_ms: json!({ "retrieval": retrieval_ms, "llm": 0, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
+    };
+    let now = crate::domain::now_ms();
+    app.store.write(move |c| rows::record_trace(c, &trace, now)).await?;
+    if outcome == Outcome::Answered {
+        crate::metrics::Metrics::add(&app.metrics.bot_answers_total, 1);
+    }
+    Ok(outcome)
+}
+
+/// The first-contact disclosure: customers are told they are talking to an automated assistant.
+fn disclosure(app: &App, inbound: &InboundForReply) -> String {
+    let name = inbound.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+    format!("Hi{name}! I'm the automated assistant of {}; a teammate can take over any time.", app.config.bot.business_name)
+}
+
+/// What the agent reads first: the customer's words and what the bot had found.
+fn summary(inbound: &InboundForReply, hits: &[Hit]) -> String {
+    let said: String = inbound.text.chars().take(300).collect();
+    let name = inbound.name.as_deref().unwrap_or("The customer");
+    match hits.first() {
+        Some(h) => format!("{name} wrote: \"{said}\". Closest document: {} ({}).", h.title, h.doc_id),
+        None => format!("{name} wrote: \"{said}\"."),
+    }
+}
+
+async fn queue_bridge(app: &App, conversation_id: i64, handoff_id: i64) -> Result<()> {
+    send_text(app, conversation_id, format!("bridge:{handoff_id}"), app.config.engine.bridge_text.clone()).await
+}
+
+/// Queues a bot text through the send ledger; an unsendable message (window closed) is
+/// logged, not retried.
+async fn send_text(app: &App, conversation_id: i64, key: String, body: String) -> Result<()> {
+    let req = NewOutbound {
+        conversation_id,
+        author: "bot".into(),
+        body: OutboundBody::Text { body, preview_url: false },
+        reply_to: None,
+        idempotency_key: key.clone(),
+    };
+    match crate::outbound::enqueue(app, req).await {
+        Ok(_) => Ok(()),
+        Err(crate::Error::Invalid(e)) => {
+            tracing::warn!(key, reason = %e, "bot message not sent");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

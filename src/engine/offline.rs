@@ -1,0 +1,109 @@
+//! The built-in offline responder (pure): no model. When retrieval is confident it
+//! answers with the best passage, cleaned up for WhatsApp and cited; otherwise it hands
+//! off. It powers the demo and is the engine's degraded mode.
+
+use crate::knowledge::Hit;
+
+/// What the offline responder decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Answer { text: String, confidence: f64, sources: Vec<String> },
+    Handoff { trigger: &'static str, reason: String, confidence: Option<f64> },
+}
+
+/// Longest answer sent, in characters (WhatsApp allows 4,096; a wall of text helps nobody).
+const MAX_ANSWER_CHARS: usize = 900;
+
+/// Decides from the retrieved hits (best first) and the confidence threshold (cosine).
+pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
+    let Some(best) = hits.first() else {
+        return Decision::Handoff { trigger: "no_knowledge", reason: "nothing in the knowledge base matches the question".into(), confidence: None };
+    };
+    // Fused rank puts the best overall passage first; confidence is the best similarity.
+    let top = hits.iter().filter_map(|h| h.similarity.map(|s| (s, h))).max_by(|a, b| a.0.total_cmp(&b.0));
+    let Some((confidence, hit)) = top else {
+        return Decision::Handoff {
+            trigger: "no_vectors",
+            reason: "retrieval is keyword-only, so the offline responder cannot judge its confidence".into(),
+            confidence: None,
+        };
+    };
+    if confidence < threshold {
+        return Decision::Handoff {
+            trigger: "low_confidence",
+            reason: format!("the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}", best.title),
+            confidence: Some(confidence),
+        };
+    }
+    let body = whatsapp_text(&hit.text);
+    let cite = if hit.section.is_empty() || hit.section == hit.title { hit.title.clone() } else { format!("{} › {}", hit.title, hit.section) };
+    Decision::Answer { text: format!("{body}\n\n(From: {cite})"), confidence, sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)] }
+}
+
+/// Markdown passage → WhatsApp text: headings become *bold* lines, table rows become
+/// "a — b" lines (separator rows dropped), emphasis markers go, and the result is cut at
+/// a line or sentence end under the length limit.
+pub fn whatsapp_text(markdown: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for raw in markdown.lines() {
+        let line = raw.trim();
+        if line.is_empty() {
+            if lines.last().is_some_and(|l| !l.is_empty()) {
+                lines.push(String::new());
+            }
+            continue;
+        }
+        if let Some(h) = line.strip_prefix('#') {
+            lines.push(format!("*{}*", h.trim_start_matches('#').trim()));
+        } else if line.starts_with('|') {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if cells.iter().all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' '))) {
+                continue;
+            }
+            lines.push(cells.join(" — "));
+        } else {
+            lines.push(line.replace("**", "*").replace("__", "_"));
+        }
+    }
+    while lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    let text = lines.join("\n");
+    if text.chars().count() <= MAX_ANSWER_CHARS {
+        return text;
+    }
+    let cut: String = text.chars().take(MAX_ANSWER_CHARS).collect();
+    let end = cut.rfind('\n').into_iter().chain(cut.rfind(". ").map(|i| i + 1)).max().filter(|&i| i > MAX_ANSWER_CHARS / 3).unwrap_or(cut.len());
+    format!("{}…", cut[..end].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(title: &str, section: &str, similarity: Option<f64>, text: &str) -> Hit {
+        Hit { doc_id: title.to_lowercase(), chunk_id: 7, title: title.into(), source: String::new(), section: section.into(), score: 0.03, similarity, text: text.into() }
+    }
+
+    #[test]
+    fn confident_answers_cite_their_passage() {
+        let d = decide(&[hit("Puncture Repair", "Prices", Some(0.63), "## Prices\n\n| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n\nA **new tube** is €8.")], 0.5);
+        let Decision::Answer { text, confidence, sources } = d else { panic!("{d:?}") };
+        assert_eq!(text, "*Prices*\n\nWheel — Labour\nFront wheel — €15\n\nA *new tube* is €8.\n\n(From: Puncture Repair › Prices)");
+        assert_eq!((confidence, sources), (0.63, vec!["puncture repair#7".to_string()]));
+    }
+
+    #[test]
+    fn unsure_or_empty_hands_off() {
+        assert!(matches!(decide(&[], 0.5), Decision::Handoff { trigger: "no_knowledge", .. }));
+        assert!(matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: "low_confidence", confidence: Some(c), .. } if c == 0.2));
+        assert!(matches!(decide(&[hit("Financing", "", None, "x")], 0.5), Decision::Handoff { trigger: "no_vectors", .. }));
+    }
+
+    #[test]
+    fn long_passages_are_cut_at_a_boundary() {
+        let long = (0..60).map(|i| format!("Sentence number {i} is here.")).collect::<Vec<_>>().join(" ");
+        let t = whatsapp_text(&long);
+        assert!(t.chars().count() <= MAX_ANSWER_CHARS + 1 && t.ends_with(".…"), "{t}");
+    }
+}

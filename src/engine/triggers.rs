@@ -1,0 +1,66 @@
+//! Rule-based handoff triggers (pure): the customer asking for a person, and topics a bot
+//! must not settle alone (disputes, complaints, legal, safety). Word-boundary matching on
+//! a lower-cased copy; phrases cover English, Dutch, German, French and Spanish basics.
+
+/// Phrases that mean "let me talk to a person".
+const HUMAN_PHRASES: &[&str] = &[
+    "human", "real person", "a person", "an agent", "live agent", "speak to someone", "talk to someone", "speak with someone",
+    "talk to a", "speak to a", "speak with a", "customer service", "representative", "operator", "a manager", "staff member",
+    "medewerker", "een mens", "mitarbeiter", "einen menschen", "un humain", "une personne", "un conseiller", "una persona",
+    "un agente", "hablar con alguien",
+];
+
+/// Topics that go to a person (the offline responder) or the reasoning tier (models).
+const SENSITIVE_PHRASES: &[&str] = &[
+    "complaint", "complain", "dispute", "chargeback", "charge back", "lawyer", "legal", "sue", "court", "police", "stolen",
+    "compensation", "injured", "injury", "accident", "unacceptable", "scam", "fraud", "refund my", "want a refund",
+    "money back", "klacht", "advocaat", "beschwerde", "anwalt", "plainte", "avocat", "queja", "abogado", "reembolso",
+];
+
+/// Whether `text` contains `phrase` at word boundaries.
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(i, _)| {
+        let before = text[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let after = text[i + phrase.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        before && after
+    })
+}
+
+fn first_match(text: &str, phrases: &[&'static str]) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    phrases.iter().copied().find(|p| contains_phrase(&lower, p))
+}
+
+/// The phrase by which the customer asks for a person, if any.
+pub fn asks_for_human(text: &str) -> Option<&'static str> {
+    first_match(text, HUMAN_PHRASES)
+}
+
+/// The sensitive topic the message touches, if any.
+pub fn sensitive(text: &str) -> Option<&'static str> {
+    first_match(text, SENSITIVE_PHRASES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_for_a_person() {
+        for t in ["Can I talk to a human please", "I want to speak to someone", "REAL PERSON", "Ik wil een medewerker spreken", "quiero hablar con alguien"] {
+            assert!(asks_for_human(t).is_some(), "{t}");
+        }
+        for t in ["what are your opening hours", "is the humane society near you", "do you sell agent orange", "personalised bells?"] {
+            assert_eq!(asks_for_human(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn sensitive_topics() {
+        assert_eq!(sensitive("My bike was STOLEN from your shop"), Some("stolen"));
+        assert_eq!(sensitive("I want to file a complaint"), Some("complaint"));
+        assert_eq!(sensitive("I'll see you in court"), Some("court"));
+        assert_eq!(sensitive("do you repair suede saddles"), None, "sue inside a word does not count");
+        assert_eq!(sensitive("what is your return policy"), None);
+    }
+}

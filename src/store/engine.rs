@@ -1,0 +1,159 @@
+//! The conversation engine's rows: handoffs (owner moves to a human in the same write)
+//! and reply traces.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// A handoff to record.
+#[derive(Debug, Clone)]
+pub struct NewHandoff {
+    pub conversation_id: i64,
+    pub inbound_wamid: String,
+    pub trigger: String,
+    pub reason: String,
+    pub confidence: Option<f64>,
+    pub summary: String,
+    pub sources_json: String,
+    pub cost_usd: f64,
+}
+
+/// A stored handoff, as the inbox shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HandoffRow {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub inbound_wamid: String,
+    pub trigger: String,
+    pub reason: String,
+    pub confidence: Option<f64>,
+    pub summary: String,
+    pub sources: serde_json::Value,
+    pub cost_usd: f64,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+/// Hands the conversation to a human and records why, in one write. Returns the handoff
+/// id; a second call for the same inbound message returns the first one's id.
+pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64> {
+    if let Some(id) = conn.query_row("SELECT id FROM handoffs WHERE inbound_wamid = ?1", [&h.inbound_wamid], |r| r.get(0)).optional()? {
+        return Ok(id);
+    }
+    conn.execute("UPDATE conversations SET owner = 'human' WHERE id = ?1", [h.conversation_id])?;
+    conn.execute(
+        "INSERT INTO handoffs (conversation_id, inbound_wamid, trigger, reason, confidence, summary, sources_json, cost_usd, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![h.conversation_id, h.inbound_wamid, h.trigger, h.reason, h.confidence, h.summary, h.sources_json, h.cost_usd, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The handoff an inbound message triggered, if any.
+pub fn handoff_for_inbound(conn: &Connection, wamid: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT id FROM handoffs WHERE inbound_wamid = ?1", [wamid], |r| r.get(0)).optional()?)
+}
+
+/// A conversation's handoffs, oldest first.
+pub fn handoffs_for(conn: &Connection, conversation_id: i64) -> Result<Vec<HandoffRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, conversation_id, inbound_wamid, trigger, reason, confidence, summary, sources_json, cost_usd, created_at, resolved_at
+         FROM handoffs WHERE conversation_id = ?1 ORDER BY id",
+    )?;
+    let rows = st
+        .query_map([conversation_id], |r| {
+            Ok(HandoffRow {
+                id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                inbound_wamid: r.get(2)?,
+                trigger: r.get(3)?,
+                reason: r.get(4)?,
+                confidence: r.get(5)?,
+                summary: r.get(6)?,
+                sources: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+                cost_usd: r.get(8)?,
+                created_at: r.get(9)?,
+                resolved_at: r.get(10)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// How many messages the bot has sent (or queued) in a conversation.
+pub fn bot_messages_sent(conn: &Connection, conversation_id: i64) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM outbound WHERE conversation_id = ?1 AND author = 'bot'", [conversation_id], |r| r.get(0))?)
+}
+
+/// One reply's trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub conversation_id: i64,
+    pub inbound_wamid: String,
+    pub route: String,
+    pub route_reason: String,
+    pub model: String,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_usd: f64,
+    pub confidence: Option<f64>,
+    pub outcome: String,
+    pub guard: String,
+    pub retrieved: serde_json::Value,
+    pub stages_ms: serde_json::Value,
+}
+
+/// Stores a trace (the first one per inbound message wins: a re-run changes nothing).
+pub fn record_trace(conn: &Connection, t: &Trace, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO reply_traces (conversation_id, inbound_wamid, route, route_reason, model, tokens_in, tokens_out, cost_usd,
+            confidence, outcome, guard, retrieved_json, stages_json, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT(inbound_wamid) DO NOTHING",
+        params![
+            t.conversation_id,
+            t.inbound_wamid,
+            t.route,
+            t.route_reason,
+            t.model,
+            t.tokens_in,
+            t.tokens_out,
+            t.cost_usd,
+            t.confidence,
+            t.outcome,
+            t.guard,
+            t.retrieved.to_string(),
+            t.stages_ms.to_string(),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// The trace of one inbound message.
+pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
+    Ok(conn
+        .query_row(
+            "SELECT conversation_id, inbound_wamid, route, route_reason, model, tokens_in, tokens_out, cost_usd, confidence, outcome, guard,
+                    retrieved_json, stages_json FROM reply_traces WHERE inbound_wamid = ?1",
+            [wamid],
+            |r| {
+                Ok(Trace {
+                    conversation_id: r.get(0)?,
+                    inbound_wamid: r.get(1)?,
+                    route: r.get(2)?,
+                    route_reason: r.get(3)?,
+                    model: r.get(4)?,
+                    tokens_in: r.get(5)?,
+                    tokens_out: r.get(6)?,
+                    cost_usd: r.get(7)?,
+                    confidence: r.get(8)?,
+                    outcome: r.get(9)?,
+                    guard: r.get(10)?,
+                    retrieved: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+                    stages_ms: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                })
+            },
+        )
+        .optional()?)
+}

@@ -1,0 +1,147 @@
+//! The conversation engine end to end with the offline responder: webhook in → answer or
+//! handoff out through the fake Graph API. Covers answering from the knowledge base with
+//! the first-contact disclosure, each rule and confidence handoff trigger, the bridge
+//! sent exactly once (also across a crash between the handoff and the bridge), the bot
+//! staying silent while a person owns the conversation, and the trace of each reply.
+
+use std::time::Duration;
+
+use frontdesk::config::EngineConfig;
+use frontdesk::store::conversations::inbound_for_reply;
+use frontdesk::store::engine::{handoffs_for, trace_for};
+
+use crate::support::{TestServer, text_webhook};
+
+/// A server whose knowledge base holds three short bike-shop documents.
+async fn shop(tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestServer {
+    let s = TestServer::start_with(tweak).await;
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("opening-hours.md"), "# Opening hours\n\nThe shop is open Tuesday to Saturday from 9:00 to 18:00. We are closed on Sundays and Mondays.").unwrap();
+    std::fs::write(docs.path().join("rental.md"), "# Bike rental\n\nCity bikes rent for 15 euro a day, e-bikes for 35 euro a day. We ask a 50 euro deposit.").unwrap();
+    std::fs::write(docs.path().join("repairs.md"), "# Repairs\n\n## Punctures\n\nA puncture repair costs 15 euro for a front wheel and 20 euro for a rear wheel.").unwrap();
+    s.app().knowledge.add_paths(&[docs.path().to_path_buf()], &Default::default(), &|_, _, _| {}).await.unwrap();
+    s
+}
+
+fn texts(s: &TestServer) -> Vec<String> {
+    s.graph.sent().iter().map(|m| m.body["text"]["body"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+async fn say(s: &TestServer, from: &str, wamid: &str, text: &str) {
+    assert_eq!(s.post_webhook(text_webhook("P1", from, wamid, text).as_bytes()).await, 200);
+}
+
+/// Waits until every queued job (webhook, reply, send) is done, then a little longer.
+async fn settle(s: &TestServer) {
+    s.wait_until("the queues to empty", |s| {
+        let st = s.app().queue.stats().unwrap();
+        st.leased == 0 && st.queues.iter().all(|q| q.ready == 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+fn owner(s: &TestServer, wa_id: &str) -> String {
+    let wa = wa_id.to_string();
+    s.app()
+        .store
+        .call_blocking(move |c| Ok(c.query_row("SELECT c.owner FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = ?1", [&wa], |r| r.get(0))?))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_from_the_knowledge_base_and_discloses_once() {
+    let s = shop(|_| {}).await;
+    say(&s, "31611110001", "wamid.e-1", "are you open on sunday?").await;
+    s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
+    let first = &texts(&s)[0];
+    assert!(first.starts_with("Hi Customer! I'm the automated assistant of our team"), "{first}");
+    assert!(first.contains("We are closed on Sundays and Mondays.") && first.contains("(From: Opening hours)"), "{first}");
+    say(&s, "31611110001", "wamid.e-2", "how much is it to rent an e-bike for a day").await;
+    s.wait_until("a second answer", |s| s.graph.sent().len() == 2).await;
+    let second = &texts(&s)[1];
+    assert!(!second.contains("automated assistant"), "disclosed on first contact only: {second}");
+    assert!(second.contains("e-bikes for 35 euro a day"), "{second}");
+    assert_eq!(owner(&s, "31611110001"), "bot");
+    let trace = s.app().store.call_blocking(|c| trace_for(c, "wamid.e-2")).unwrap().expect("a trace");
+    assert_eq!((trace.route.as_str(), trace.model.as_str(), trace.outcome.as_str()), ("offline", "offline", "answered"));
+    assert!(trace.confidence.unwrap() >= EngineConfig::default().confidence_threshold);
+    assert_eq!(trace.retrieved[0]["doc_id"], "rental");
+    for stage in ["retrieval", "llm", "send", "total"] {
+        assert!(trace.stages_ms.get(stage).is_some(), "{stage}");
+    }
+    assert_eq!(s.metric("bot_answers_total"), 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
+    let s = shop(|c| c.engine.bridge_text = "A teammate will take it from here.".into()).await;
+    let cases = [
+        ("31622220001", "Can I talk to a real person please?", "asked_for_human"),
+        ("31622220002", "My bike was stolen outside your shop, I want compensation", "sensitive"),
+        ("31622220003", "what is the capital of france", "low_confidence"),
+    ];
+    for (i, (from, text, _)) in cases.iter().enumerate() {
+        say(&s, from, &format!("wamid.h-{i}"), text).await;
+    }
+    s.wait_until("three bridges", |s| s.graph.sent().len() == 3).await;
+    for (i, (from, text, trigger)) in cases.iter().enumerate() {
+        assert_eq!(owner(&s, from), "human", "{text}");
+        let conv = s.app().store.call_blocking({
+            let w = format!("wamid.h-{i}");
+            move |c| Ok(inbound_for_reply(c, &w)?.unwrap().conversation_id)
+        });
+        let handoffs = s.app().store.call_blocking(move |c| handoffs_for(c, conv.unwrap())).unwrap();
+        assert_eq!(handoffs.len(), 1, "{text}");
+        assert_eq!(handoffs[0].trigger, *trigger, "{text}");
+        assert!(handoffs[0].summary.contains(text), "{:?}", handoffs[0]);
+        assert!(!handoffs[0].reason.is_empty());
+        let trace = s.app().store.call_blocking({
+            let w = format!("wamid.h-{i}");
+            move |c| trace_for(c, &w)
+        });
+        assert_eq!(trace.unwrap().unwrap().outcome, "handoff");
+    }
+    assert!(texts(&s).iter().all(|t| t == "A teammate will take it from here."), "{:?}", texts(&s));
+    // Meta re-delivers one of them, and the customers write again: no second bridge, no bot reply.
+    say(&s, "31622220001", "wamid.h-0", "Can I talk to a real person please?").await;
+    say(&s, "31622220001", "wamid.h-more", "hello? are you open on sunday?").await;
+    say(&s, "31622220003", "wamid.h-more3", "what are your opening hours").await;
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 3, "{:?}", texts(&s));
+    assert_eq!(s.metric("handoffs_total"), 3);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
+    // No reply jobs are queued (bot off): the test plays the engine's part by hand.
+    let s = shop(|c| c.bot.enabled = false).await;
+    say(&s, "31633330001", "wamid.c-1", "I need to speak to someone").await;
+    s.drain().await;
+    let inbound = s.app().store.call_blocking(|c| inbound_for_reply(c, "wamid.c-1")).unwrap().unwrap();
+    let h = frontdesk::store::engine::NewHandoff {
+        conversation_id: inbound.conversation_id,
+        inbound_wamid: "wamid.c-1".into(),
+        trigger: "asked_for_human".into(),
+        reason: "asked".into(),
+        confidence: None,
+        summary: "wants a person".into(),
+        sources_json: "[]".into(),
+        cost_usd: 0.0,
+    };
+    // The handoff committed, then the process died before queueing the bridge.
+    s.app().store.write(move |c| frontdesk::store::engine::start_handoff(c, &h, 1)).await.unwrap();
+    let inbound = s.app().store.call_blocking(|c| inbound_for_reply(c, "wamid.c-1")).unwrap().unwrap();
+    assert_eq!(inbound.owner, "human");
+    // The re-run of the reply job finishes the job, twice over without harm.
+    for _ in 0..2 {
+        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound).await.unwrap();
+        assert_eq!(out, frontdesk::engine::Outcome::Silent);
+    }
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    settle(&s).await;
+    assert_eq!(texts(&s), vec![EngineConfig::default().bridge_text]);
+    s.stop().await;
+}
