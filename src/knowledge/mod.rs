@@ -3,6 +3,7 @@
 //! exact rescoring on large indexes) or both fused (RRF), optionally diversified (MMR).
 //! The CLI, the HTTP API and the engine all call `Knowledge::search`.
 
+pub mod bit_index;
 pub mod chunk;
 pub mod embed;
 pub mod eval;
@@ -20,6 +21,7 @@ use crate::config::KnowledgeConfig;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::knowledge as rows;
+use bit_index::BitIndex;
 use embed::{Embedder, LocalMiniLm, NoEmbedder};
 
 /// How to rank.
@@ -65,6 +67,9 @@ pub struct Knowledge {
     pub store: Store,
     pub embedder: Arc<dyn Embedder>,
     pub config: KnowledgeConfig,
+    /// The quantized first-pass index, rebuilt when the stored vectors change (by this
+    /// process or another: the store keeps a generation counter).
+    bits: Arc<std::sync::Mutex<Option<Arc<BitIndex>>>>,
 }
 
 /// The embedder the config asks for.
@@ -120,7 +125,7 @@ impl Knowledge {
     }
 
     pub fn new(store: Store, embedder: Arc<dyn Embedder>, config: KnowledgeConfig) -> Knowledge {
-        Knowledge { store, embedder, config }
+        Knowledge { store, embedder, config, bits: Default::default() }
     }
 
     /// The best `k` chunks for `query`.
@@ -139,6 +144,7 @@ impl Knowledge {
         };
         let q = query.to_string();
         let cfg = self.config.clone();
+        let bits = self.bits.clone();
         self.store
             .read(move |c| {
                 let quantized = match cfg.quantized.as_str() {
@@ -146,7 +152,7 @@ impl Knowledge {
                     "off" => false,
                     _ => rows::chunk_id_high_water(c)? >= cfg.quantized_min_chunks,
                 };
-                let knn = |n: usize| if quantized { rows::knn_quantized(c, &vector, n, cfg.rescore_factor) } else { rows::knn(c, &vector, n) };
+                let knn = |n: usize| if quantized { quantized_knn(c, &bits, &vector, n, cfg.rescore_factor) } else { rows::knn(c, &vector, n) };
                 let diverse = cfg.mmr_lambda < 1.0 && mode != Mode::Bm25;
                 // MMR needs a pool larger than k to choose from.
                 let pool = if diverse { depth } else { k };
@@ -187,4 +193,38 @@ impl Knowledge {
             })
             .await
     }
+}
+
+/// Nearest chunks in two passes: Hamming distance over the in-memory bit index keeps
+/// `k * rescore_factor` candidates, which are rescored with their exact stored vectors.
+/// The index is (re)built here when the store's vector generation moved.
+pub fn quantized_knn(
+    conn: &rusqlite::Connection,
+    cache: &std::sync::Mutex<Option<Arc<BitIndex>>>,
+    vector: &[f32],
+    k: usize,
+    rescore_factor: usize,
+) -> Result<Vec<(i64, f64)>> {
+    if vector.is_empty() {
+        return Ok(Vec::new());
+    }
+    let generation = rows::vector_generation(conn)?;
+    let index = {
+        let mut slot = cache.lock().map_err(|_| Error::Internal("bit index lock poisoned".into()))?;
+        match slot.as_ref() {
+            Some(ix) if ix.generation == generation => ix.clone(),
+            _ => {
+                let started = std::time::Instant::now();
+                let ix = Arc::new(BitIndex::build(generation, &rows::all_vectors(conn)?));
+                tracing::info!(chunks = ix.len(), ms = started.elapsed().as_millis() as u64, "built the quantized vector index");
+                *slot = Some(ix.clone());
+                ix
+            }
+        }
+    };
+    let candidates = index.nearest(vector, k * rescore_factor.max(1));
+    let mut scored: Vec<(i64, f64)> = rows::vectors_by_id(conn, &candidates)?.into_iter().map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64)).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
+    Ok(scored)
 }

@@ -44,34 +44,51 @@ pub fn vector_model(conn: &Connection) -> Result<Option<(String, usize)>> {
 }
 
 /// Makes the vector tables fit `model`/`dim`. When the model changed, the old vectors are
-/// dropped (never mixed) and `true` says every chunk needs re-embedding. Beside the exact
-/// float table `kb_vec` sits `kb_vec_bit`, the same vectors quantized to one bit per
-/// dimension, for the fast first pass over large indexes.
+/// dropped (never mixed) and `true` says every chunk needs re-embedding. Beside the vec0
+/// table `kb_vec` (exact KNN) sits `kb_vectors`, a plain copy keyed by chunk id.
 pub fn prepare_vectors(conn: &Connection, model: &str, dim: usize) -> Result<bool> {
     let current = vector_model(conn)?;
     if current.as_ref().is_some_and(|(m, d)| m == model && *d == dim) {
-        if dim > 0 && dim % 8 == 0 && !has_table(conn, "kb_vec_bit")? {
-            // An index from before the quantized table existed: derive it.
-            create_bit_table(conn, dim)?;
-            conn.execute_batch("INSERT INTO kb_vec_bit (rowid, embedding) SELECT rowid, vec_quantize_binary(embedding) FROM kb_vec")?;
+        if dim > 0 && has_table(conn, "kb_vec")? {
+            // An index from before the plain copy existed: derive it.
+            let copied = conn.execute("INSERT OR IGNORE INTO kb_vectors (chunk_id, embedding) SELECT rowid, embedding FROM kb_vec WHERE rowid NOT IN (SELECT chunk_id FROM kb_vectors)", [])?;
+            if copied > 0 {
+                bump_generation(conn)?;
+            }
         }
         return Ok(false);
     }
-    conn.execute_batch("DROP TABLE IF EXISTS kb_vec; DROP TABLE IF EXISTS kb_vec_bit")?;
+    conn.execute_batch("DROP TABLE IF EXISTS kb_vec; DELETE FROM kb_vectors;")?;
     if dim > 0 {
         conn.execute_batch(&format!("CREATE VIRTUAL TABLE kb_vec USING vec0(embedding float[{dim}] distance_metric=cosine)"))?;
-        if dim % 8 == 0 {
-            create_bit_table(conn, dim)?;
-        }
     }
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [model])?;
     conn.execute("INSERT INTO kb_meta (key, value) VALUES ('dim', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [dim.to_string()])?;
+    bump_generation(conn)?;
     Ok(dim > 0 && chunk_count(conn)? > 0)
 }
 
-fn create_bit_table(conn: &Connection, dim: usize) -> Result<()> {
-    conn.execute_batch(&format!("CREATE VIRTUAL TABLE kb_vec_bit USING vec0(embedding bit[{dim}])"))?;
+/// Marks the vectors as changed, so in-memory indexes (in any process) rebuild.
+fn bump_generation(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT INTO kb_meta (key, value) VALUES ('generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        [],
+    )?;
     Ok(())
+}
+
+/// The vectors' change counter (see `bump_generation`).
+pub fn vector_generation(conn: &Connection) -> Result<i64> {
+    let v: Option<String> = conn.query_row("SELECT value FROM kb_meta WHERE key = 'generation'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Every stored vector, by chunk id (to build an in-memory index).
+pub fn all_vectors(conn: &Connection) -> Result<Vec<(i64, Vec<f32>)>> {
+    let mut st = conn.prepare("SELECT chunk_id, embedding FROM kb_vectors ORDER BY chunk_id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, floats(&r.get::<_, Vec<u8>>(1)?))))?.collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// How many chunks are stored.
@@ -101,42 +118,27 @@ fn has_table(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
 }
 
-/// Which vector tables exist.
-#[derive(Clone, Copy)]
-struct VecTables {
-    exact: bool,
-    bit: bool,
-}
-
-fn vec_tables(conn: &Connection) -> Result<VecTables> {
-    Ok(VecTables { exact: has_table(conn, "kb_vec")?, bit: has_table(conn, "kb_vec_bit")? })
-}
-
-fn insert_vector(conn: &Connection, t: VecTables, id: i64, v: &[f32]) -> Result<()> {
+fn insert_vector(conn: &Connection, vec0: bool, id: i64, v: &[f32]) -> Result<()> {
     let blob = vector_bytes(v);
-    if t.exact {
+    if vec0 {
         conn.execute("INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)", params![id, blob])?;
     }
-    if t.bit {
-        conn.execute("INSERT INTO kb_vec_bit (rowid, embedding) VALUES (?1, vec_quantize_binary(?2))", params![id, blob])?;
-    }
+    conn.execute("INSERT OR REPLACE INTO kb_vectors (chunk_id, embedding) VALUES (?1, ?2)", params![id, blob])?;
     Ok(())
 }
 
-fn delete_vector(conn: &Connection, t: VecTables, id: i64) -> Result<()> {
-    if t.exact {
+fn delete_vector(conn: &Connection, vec0: bool, id: i64) -> Result<()> {
+    if vec0 {
         conn.execute("DELETE FROM kb_vec WHERE rowid = ?1", [id])?;
     }
-    if t.bit {
-        conn.execute("DELETE FROM kb_vec_bit WHERE rowid = ?1", [id])?;
-    }
+    conn.execute("DELETE FROM kb_vectors WHERE chunk_id = ?1", [id])?;
     Ok(())
 }
 
 /// Replaces a document and all its chunks, FTS rows and vectors.
 pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, hash: &str, chunks: &[NewChunk<'_>], now: i64) -> Result<()> {
-    let tables = vec_tables(conn)?;
-    delete_chunks(conn, tables, id)?;
+    let vec0 = has_table(conn, "kb_vec")?;
+    delete_chunks(conn, vec0, id)?;
     conn.execute(
         "INSERT INTO kb_documents (id, title, source, content_hash, added_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, source = excluded.source,
@@ -151,20 +153,21 @@ pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, 
         let chunk_id = conn.last_insert_rowid();
         conn.execute("INSERT INTO kb_fts (rowid, title, section, text) VALUES (?1, ?2, ?3, ?4)", params![chunk_id, title, c.section, c.text])?;
         if !c.vector.is_empty() {
-            insert_vector(conn, tables, chunk_id, c.vector)?;
+            insert_vector(conn, vec0, chunk_id, c.vector)?;
         }
     }
+    bump_generation(conn)?;
     Ok(())
 }
 
-fn delete_chunks(conn: &Connection, tables: VecTables, doc_id: &str) -> Result<()> {
+fn delete_chunks(conn: &Connection, vec0: bool, doc_id: &str) -> Result<()> {
     let ids: Vec<i64> = {
         let mut st = conn.prepare_cached("SELECT id FROM kb_chunks WHERE doc_id = ?1")?;
         st.query_map([doc_id], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     for id in ids {
         conn.execute("DELETE FROM kb_fts WHERE rowid = ?1", [id])?;
-        delete_vector(conn, tables, id)?;
+        delete_vector(conn, vec0, id)?;
     }
     conn.execute("DELETE FROM kb_chunks WHERE doc_id = ?1", [doc_id])?;
     Ok(())
@@ -172,17 +175,19 @@ fn delete_chunks(conn: &Connection, tables: VecTables, doc_id: &str) -> Result<(
 
 /// Deletes a document with its chunks, FTS rows and vectors; `false` if it did not exist.
 pub fn delete_document(conn: &Connection, id: &str) -> Result<bool> {
-    delete_chunks(conn, vec_tables(conn)?, id)?;
+    delete_chunks(conn, has_table(conn, "kb_vec")?, id)?;
+    bump_generation(conn)?;
     Ok(conn.execute("DELETE FROM kb_documents WHERE id = ?1", [id])? == 1)
 }
 
 /// Stores vectors for existing chunks (re-embedding after a model change).
 pub fn set_vectors(conn: &Connection, rows: &[(i64, Vec<f32>)]) -> Result<()> {
-    let tables = vec_tables(conn)?;
+    let vec0 = has_table(conn, "kb_vec")?;
     for (id, v) in rows {
-        delete_vector(conn, tables, *id)?;
-        insert_vector(conn, tables, *id, v)?;
+        delete_vector(conn, vec0, *id)?;
+        insert_vector(conn, vec0, *id, v)?;
     }
+    bump_generation(conn)?;
     Ok(())
 }
 
@@ -234,36 +239,21 @@ pub fn knn(conn: &Connection, vector: &[f32], k: usize) -> Result<Vec<(i64, f64)
     Ok(rows)
 }
 
-/// Nearest chunks in two passes: Hamming distance over the 1-bit table keeps
-/// `k * rescore_factor` candidates, which are rescored with their exact vectors. Falls
-/// back to exact search when there is no bit table.
-pub fn knn_quantized(conn: &Connection, vector: &[f32], k: usize, rescore_factor: usize) -> Result<Vec<(i64, f64)>> {
-    if vector.is_empty() || !has_table(conn, "kb_vec_bit")? {
-        return knn(conn, vector, k);
-    }
-    let candidates: Vec<i64> = {
-        let mut st = conn.prepare_cached("SELECT rowid FROM kb_vec_bit WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2 ORDER BY distance")?;
-        st.query_map(params![vector_bytes(vector), (k * rescore_factor.max(1)).min(KNN_LIMIT) as i64], |r| r.get(0))?.collect::<Result<_, _>>()?
-    };
-    let mut scored: Vec<(i64, f64)> = vectors_by_id(conn, &candidates)?.into_iter().map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64)).collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-    scored.truncate(k);
-    Ok(scored)
-}
-
-/// The stored (exact) vectors of these chunks; chunks without a vector are left out.
+/// The stored (exact) vectors of these chunks, in the order asked; chunks without a
+/// vector are left out.
 pub fn vectors_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
-    if ids.is_empty() || !has_table(conn, "kb_vec")? {
-        return Ok(Vec::new());
-    }
-    let mut st = conn.prepare_cached("SELECT embedding FROM kb_vec WHERE rowid = ?1")?;
+    let mut st = conn.prepare_cached("SELECT embedding FROM kb_vectors WHERE chunk_id = ?1")?;
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
         if let Some(blob) = st.query_row([id], |r| r.get::<_, Vec<u8>>(0)).optional()? {
-            out.push((id, blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()));
+            out.push((id, floats(&blob)));
         }
     }
     Ok(out)
+}
+
+fn floats(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// An upper bound on the chunk count that is cheap at any size (the highest chunk id).
@@ -288,14 +278,23 @@ pub fn chunks_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<ChunkRow>> {
     Ok(out)
 }
 
-/// An FTS5 query matching any of the words (quoted, so punctuation cannot break it).
+/// English function words left out of keyword queries: they match nearly every chunk,
+/// add little to BM25 and make large indexes slow (each is a long posting list).
+const STOPWORDS: &[&str] = &[
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
+    "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me",
+    "my", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "to", "u", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with",
+    "would", "you", "your",
+];
+
+/// An FTS5 query matching any of the content words (quoted, so punctuation cannot break
+/// it); a query of only function words keeps them all.
 fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
+    let words: Vec<String> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let content: Vec<&String> = words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
+    let chosen: Vec<&String> = if content.is_empty() { words.iter().collect() } else { content };
+    (!chosen.is_empty()).then(|| chosen.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" OR "))
 }
 
 /// A vector as sqlite-vec's little-endian float32 blob.

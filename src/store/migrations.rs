@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "outbound", include_str!("../../migrations/0002_outbound.sql")),
     (3, "knowledge", include_str!("../../migrations/0003_knowledge.sql")),
     (4, "engine", include_str!("../../migrations/0004_engine.sql")),
+    (5, "vector_copies", include_str!("../../migrations/0005_vector_copies.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

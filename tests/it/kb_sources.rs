@@ -164,7 +164,7 @@ async fn quantized_first_pass_rescoring_matches_exact_search() {
     exact.prepare(&|_, _| {}).await.unwrap();
     exact.add_paths(&[demo_kb()], &Default::default(), &|_, _, _| {}).await.unwrap();
     let chunks = count(&store, "SELECT COUNT(*) FROM kb_chunks");
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM kb_vec_bit"), chunks);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM kb_vectors"), chunks);
     // With every chunk a candidate, the rescored order is exactly the exact order.
     let all = KnowledgeConfig { quantized: "on".into(), rescore_factor: 500, ..Default::default() };
     let quant = Knowledge::new(store.clone(), Arc::new(HashEmbedder(64)), all);
@@ -179,10 +179,18 @@ async fn quantized_first_pass_rescoring_matches_exact_search() {
     let hits = narrow.search("rental deposit", 5, Mode::Vector).await.unwrap();
     assert_eq!(hits.len(), 5);
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
-    // An index from before the quantized table gets it derived on prepare.
-    store.call_blocking(|c| Ok(c.execute_batch("DROP TABLE kb_vec_bit")?)).unwrap();
+    // The in-memory index follows changes made through the store (any process).
+    let before = narrow.search("coffee corner espresso", 1, Mode::Vector).await.unwrap();
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(extra.path().join("coffee.md"), "# Coffee corner\n\nCoffee corner espresso while you wait.").unwrap();
+    exact.add_paths(&[extra.path().to_path_buf()], &Default::default(), &|_, _, _| {}).await.unwrap();
+    let after = narrow.search("coffee corner espresso", 1, Mode::Vector).await.unwrap();
+    assert_ne!(before[0].doc_id, "coffee");
+    assert_eq!(after[0].doc_id, "coffee", "the new chunk is found: the index was rebuilt");
+    // An index from before the plain vector copies gets them derived on prepare.
+    store.call_blocking(|c| Ok(c.execute_batch("DELETE FROM kb_vectors")?)).unwrap();
     assert_eq!(exact.prepare(&|_, _| {}).await.unwrap(), 0);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM kb_vec_bit"), chunks);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM kb_vectors"), chunks + 1);
     // MMR keeps k results and only reorders what relevance found.
     let diverse = Knowledge::new(store.clone(), Arc::new(HashEmbedder(64)), KnowledgeConfig { mmr_lambda: 0.5, ..exact_cfg });
     let d = diverse.search("rental deposit", 5, Mode::Hybrid).await.unwrap();

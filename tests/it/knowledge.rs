@@ -83,9 +83,9 @@ fn ingest_search_reingest_and_delete_through_the_cli() {
         let chunks = count(store, "SELECT COUNT(*) FROM kb_chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_fts"));
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec"));
-        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec_bit"), "quantized copies match");
+        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vectors"), "plain vector copies match");
         assert_eq!(count(store, "SELECT COUNT(*) FROM kb_vec WHERE rowid NOT IN (SELECT id FROM kb_chunks)"), 0);
-        assert_eq!(count(store, "SELECT COUNT(*) FROM kb_vec_bit WHERE rowid NOT IN (SELECT id FROM kb_chunks)"), 0);
+        assert_eq!(count(store, "SELECT COUNT(*) FROM kb_vectors WHERE chunk_id NOT IN (SELECT id FROM kb_chunks)"), 0);
         chunks
     };
     consistent(&store);
@@ -201,7 +201,7 @@ fn kill_9_mid_ingest_leaves_a_consistent_index() {
         let chunks = count(store, "SELECT COUNT(*) FROM kb_chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_fts"), "FTS rows match chunks");
         assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec"), "vectors match chunks");
-        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vec_bit"), "quantized vectors match chunks");
+        assert_eq!(chunks, count(store, "SELECT COUNT(*) FROM kb_vectors"), "plain vector copies match chunks");
         assert_eq!(count(store, "SELECT COUNT(*) FROM kb_documents d WHERE NOT EXISTS (SELECT 1 FROM kb_chunks c WHERE c.doc_id = d.id)"), 0, "no document without chunks");
         assert_eq!(count(store, "SELECT COUNT(*) - COUNT(DISTINCT doc_id || '/' || ord) FROM kb_chunks"), 0, "no duplicate chunks");
     };
