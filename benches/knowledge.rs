@@ -166,12 +166,12 @@ fn main() {
         store.call_blocking(|c| Ok(c.execute_batch("PRAGMA optimize;")?)).unwrap();
         eprintln!("built {n} chunks in {:.0} s", t.elapsed().as_secs_f64());
         let qs: Vec<(&str, &Vec<f32>)> = demo_queries.iter().map(String::as_str).zip(&query_vecs).take(n_queries).collect();
-        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::knowledge::bit_index::BitIndex>>> = Default::default();
+        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::knowledge::quant_index::QuantIndex>>> = Default::default();
         let t = Instant::now();
         store.call_blocking(|c| frontdesk::knowledge::quantized_knn(c, &bits, &query_vecs[0], 1, 1)).unwrap();
-        println!("| {n} | (building the 1-bit index once: {:.0} ms) | | | |", t.elapsed().as_secs_f64() * 1000.0);
+        println!("| {n} | (building the quantized index once: {:.0} ms) | | | |", t.elapsed().as_secs_f64() * 1000.0);
         let exact: Vec<Vec<i64>> = qs.iter().map(|(_, v)| store.call_blocking(|c| rows::knn(c, v, 10)).unwrap().into_iter().map(|x| x.0).collect()).collect();
-        for mode in ["bm25", "vector exact (baseline)", "vector 1-bit + rescore x20", "vector 1-bit + rescore x40", "hybrid (bm25 50 + 1-bit vector 50 x8, RRF, chunk fetch)"] {
+        for mode in ["bm25", "vector exact (baseline)", "vector 1-bit x100 + int8 x10 + exact", "vector 1-bit x200 + int8 x20 + exact", "hybrid (bm25 50 + quantized vector 50, RRF, chunk fetch)"] {
             let mut lat = Vec::new();
             let mut found = 0usize;
             for (qi, (text, v)) in qs.iter().enumerate() {
@@ -181,11 +181,11 @@ fn main() {
                         Ok(match mode {
                             "bm25" => rows::bm25(c, text, 10)?.into_iter().map(|x| x.0).collect(),
                             m if m.starts_with("vector exact") => rows::knn(c, v, 10)?.into_iter().map(|x| x.0).collect(),
-                            m if m.starts_with("vector 1-bit + rescore x20") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 20)?.into_iter().map(|x| x.0).collect(),
-                            m if m.starts_with("vector 1-bit") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 40)?.into_iter().map(|x| x.0).collect(),
+                            m if m.starts_with("vector 1-bit x100") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 10)?.into_iter().map(|x| x.0).collect(),
+                            m if m.starts_with("vector 1-bit") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 20)?.into_iter().map(|x| x.0).collect(),
                             _ => {
                                 let a: Vec<i64> = rows::bm25(c, text, 50)?.into_iter().map(|x| x.0).collect();
-                                let b: Vec<i64> = frontdesk::knowledge::quantized_knn(c, &bits, v, 50, 8)?.into_iter().map(|x| x.0).collect();
+                                let b: Vec<i64> = frontdesk::knowledge::quantized_knn(c, &bits, v, 50, 2)?.into_iter().map(|x| x.0).collect();
                                 let fused = frontdesk::knowledge::fuse::rrf(&[a, b], 60.0);
                                 let ids: Vec<i64> = fused.iter().take(10).map(|x| x.0).collect();
                                 rows::chunks_by_id(c, &ids)?;

@@ -40,6 +40,8 @@ pub struct App {
     pub demo: Option<DemoInfo>,
     /// The knowledge base (store + embedder) the engine and the search API use.
     pub knowledge: Knowledge,
+    /// Conversations a reply worker is answering right now (one reply at a time each).
+    pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 /// What the demo routes need.
@@ -109,6 +111,7 @@ impl App {
             probe_number: std::sync::Mutex::new(None),
             demo: None,
             knowledge,
+            replying: Default::default(),
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;
+pub mod settings;
 pub mod store;
 pub mod whatsapp;
 pub mod workers;

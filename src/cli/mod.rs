@@ -1,6 +1,7 @@
 //! The command line (clap): parses arguments and calls into the library. Errors are
 //! printed once, plainly, with a non-zero exit.
 
+mod admin;
 mod demo;
 mod init;
 mod kb;
@@ -74,6 +75,17 @@ pub enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Live settings (the rollback switches): list, set, unset. A change applies to the
+    /// next message, with no restart.
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
+    /// Contacts: erase everything stored about one (privacy requests).
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
     /// Start a self-contained demo: generated secrets, a local data dir, no API keys.
     Demo {
         /// Directory for the demo's config and data.
@@ -97,6 +109,47 @@ pub enum MessagesCommand {
         /// At most this many messages (default: all).
         #[arg(long)]
         limit: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Every setting with its value and where it comes from (config or live).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// One JSON object per line: key, value, source, help.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a live value, e.g. `settings set kill_switch on`. Keys: kill_switch,
+    /// static_reply, bridge_text, confidence_threshold, debounce_ms, tier.commodity,
+    /// tier.reasoning.
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Drop a live value; the config file's applies again.
+    Unset {
+        key: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Delete a contact's messages, conversations, delivery records, handoffs and traces,
+    /// keeping only an audit entry (with a hash of the number, never the number).
+    Erase {
+        /// The WhatsApp id (digits, with country code).
+        wa_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -229,6 +282,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue { command } => queue::run(command),
         Command::Demo { data_dir, listen } => demo::demo(&data_dir, &listen),
         Command::Kb { command } => kb::run(command),
+        Command::Settings { command: SettingsCommand::List { config, json } } => admin::settings_list(&config.config, json),
+        Command::Settings { command: SettingsCommand::Set { key, value, config } } => admin::settings_set(&config.config, &key, &value),
+        Command::Settings { command: SettingsCommand::Unset { key, config } } => admin::settings_unset(&config.config, &key),
+        Command::Contact { command: ContactCommand::Erase { wa_id, config, json } } => admin::contact_erase(&config.config, &wa_id, json),
         Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, modes, gates, json } } => {
             use crate::knowledge::Mode;
             let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };

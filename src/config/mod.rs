@@ -42,6 +42,17 @@ pub struct EngineConfig {
     pub confidence_threshold: f64,
     /// Passages retrieved per customer message.
     pub retrieval_k: usize,
+    /// Start with the bot switched off (live setting `kill_switch`).
+    pub kill_switch: bool,
+    /// What customers get while the kill switch is on.
+    pub static_reply: String,
+    /// Wait this long after a customer message for more before answering (0 = off).
+    pub debounce_ms: u64,
+    /// The longest a burst can delay an answer.
+    pub debounce_max_ms: u64,
+    /// Model fallback chains per tier, `provider:model` (live `tier.commodity` / `tier.reasoning`).
+    pub tier_commodity: Vec<String>,
+    pub tier_reasoning: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +61,12 @@ impl Default for EngineConfig {
             bridge_text: "I'm pulling in a teammate; they'll reply within 4 hours.".into(),
             confidence_threshold: 0.5,
             retrieval_k: 4,
+            kill_switch: false,
+            static_reply: "Thanks for your message! Our assistant is offline right now; a teammate will reply as soon as possible.".into(),
+            debounce_ms: 2_000,
+            debounce_max_ms: 8_000,
+            tier_commodity: vec!["offline:builtin".into()],
+            tier_reasoning: vec!["offline:builtin".into()],
         }
     }
 }

@@ -117,6 +117,17 @@ impl Config {
         if self.engine.bridge_text.trim().is_empty() || self.engine.bridge_text.len() > 4096 {
             err("engine.bridge_text", "must be 1-4096 bytes: it is the message customers get when a person takes over".into());
         }
+        if self.engine.static_reply.trim().is_empty() || self.engine.static_reply.len() > 4096 {
+            err("engine.static_reply", "must be 1-4096 bytes: customers get it while the kill switch is on".into());
+        }
+        if self.engine.debounce_ms > 8_000 || self.engine.debounce_max_ms > 8_000 || self.engine.debounce_ms > self.engine.debounce_max_ms {
+            err("engine.debounce_ms", "debounce_ms and debounce_max_ms must be at most 8000, and debounce_ms at most debounce_max_ms".into());
+        }
+        for (key, chain) in [("engine.tier_commodity", &self.engine.tier_commodity), ("engine.tier_reasoning", &self.engine.tier_reasoning)] {
+            if let Err(e) = crate::domain::settings::normalize("tier.commodity", &chain.join(",")) {
+                err(key, e.replace("tier.commodity", key));
+            }
+        }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
             err("engine.retrieval_k", "must be between 1 and 20".into());
         }

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod message;
 pub mod outbound;
 pub mod rate;
+pub mod settings;
 pub mod window;
 
 /// Cosine similarity of two unit vectors (their dot product).

@@ -19,6 +19,7 @@ use crate::domain::outbound::OutboundBody;
 use crate::error::Result;
 use crate::knowledge::{Hit, Mode};
 use crate::store::conversations::InboundForReply;
+use crate::store::contacts;
 use crate::store::engine::{self as rows, NewHandoff, Trace};
 use crate::store::ledger::NewOutbound;
 use offline::Decision;
@@ -32,22 +33,56 @@ pub enum Outcome {
     Silent,
 }
 
-/// Answers or hands off one inbound message (`wamid`) of a bot-owned conversation.
-pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply) -> Result<Outcome> {
+/// Answers or hands off one inbound message (`wamid`) of a conversation. `burst` holds
+/// every customer message the reply covers (oldest first; empty means just this one).
+pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &[String]) -> Result<Outcome> {
+    let started = Instant::now();
+    let conv = inbound.conversation_id;
+    let settings = crate::settings::current(app).await?;
+    let opted_out = app.store.read(move |c| contacts::opted_out(c, conv)).await?;
+    let texts: Vec<&str> = if burst.is_empty() { vec![inbound.text.as_str()] } else { burst.iter().map(String::as_str).collect() };
+    // STOP / START work whoever owns the conversation; the latest one in a burst wins.
+    if let Some(opt_out) = texts.iter().rev().find_map(|t| triggers::opt_command(t)) {
+        if opt_out != opted_out {
+            let now = crate::domain::now_ms();
+            app.store.write(move |c| contacts::set_opted_out(c, conv, opt_out, now)).await?;
+            let confirm = if opt_out {
+                "You're unsubscribed: you won't get automated messages from us any more. Reply START to undo. A teammate can still answer you here."
+            } else {
+                "You're subscribed again: our assistant will answer your messages."
+            };
+            // The one bot message an opted-out contact gets (idempotent per message).
+            send_text(app, conv, format!("reply:{wamid}"), confirm.to_string()).await?;
+        }
+        tracing::info!(%wamid, conversation = conv, opt_out, "opt-out changed");
+        record_silent(app, inbound, wamid, if opt_out { "opted_out" } else { "opted_in" }, "STOP/START command").await?;
+        return Ok(Outcome::Silent);
+    }
+    if opted_out {
+        tracing::debug!(%wamid, "the contact opted out of bot messages");
+        record_silent(app, inbound, wamid, "silent", "the contact opted out (STOP)").await?;
+        return Ok(Outcome::Silent);
+    }
     if inbound.owner != "bot" {
         // A handoff this message triggered may have been recorded before a crash
         // stopped the bridge from being queued: finish it (idempotent), else stay silent.
         let w = wamid.to_string();
-        if let Some(id) = app.store.read(move |c| rows::handoff_for_inbound(c, &w)).await? {
-            queue_bridge(app, inbound.conversation_id, id).await?;
+        if let Some((id, trigger)) = app.store.read(move |c| rows::handoff_for_inbound(c, &w)).await? {
+            queue_bridge(app, conv, id, bridge_for(&settings, &trigger)).await?;
+        } else {
+            record_silent(app, inbound, wamid, "silent", "a person owns the conversation").await?;
         }
         return Ok(Outcome::Silent);
     }
-    let started = Instant::now();
-    let text = inbound.text.trim();
-    let rule = triggers::asks_for_human(text)
-        .map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
-        .or_else(|| triggers::sensitive(text).map(|p| ("sensitive", format!("sensitive topic (\"{p}\"): a person should handle it"))));
+    let question = texts.join("\n");
+    let text = question.trim();
+    let rule = if settings.switch("kill_switch") {
+        Some(("kill_switch", "the kill switch is on: every conversation goes to people".to_string()))
+    } else {
+        triggers::asks_for_human(text)
+            .map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
+            .or_else(|| triggers::sensitive(text).map(|p| ("sensitive", format!("sensitive topic (\"{p}\"): a person should handle it"))))
+    };
     let route = if rule.is_some() { "rule" } else { "offline" };
     let (decision, hits, retrieval_ms, route_reason) = match rule {
         Some((trigger, reason)) => (Decision::Handoff { trigger, reason: reason.clone(), confidence: None }, Vec::new(), 0, reason),
@@ -55,7 +90,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply) -> Resul
             let t = Instant::now();
             let hits = app.knowledge.search(text, app.config.engine.retrieval_k, Mode::Hybrid).await?;
             let ms = t.elapsed().as_millis() as u64;
-            (offline::decide(&hits, app.config.engine.confidence_threshold), hits, ms, "no model configured: offline responder".to_string())
+            (offline::decide(&hits, settings.number("confidence_threshold")), hits, ms, "no model configured: offline responder".to_string())
         }
     };
     let retrieved = json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>());
@@ -85,7 +120,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply) -> Resul
             let id = app.store.write(move |c| rows::start_handoff(c, &h, now)).await?;
             crate::metrics::Metrics::add(&app.metrics.handoffs_total, 1);
             tracing::info!(%wamid, conversation = inbound.conversation_id, trigger, "handed to a person");
-            queue_bridge(app, inbound.conversation_id, id).await?;
+            queue_bridge(app, conv, id, bridge_for(&settings, trigger)).await?;
             (Outcome::HandedOff, confidence, "skipped: handoff")
         }
     };
@@ -112,6 +147,27 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply) -> Resul
     Ok(outcome)
 }
 
+/// Records that the engine saw a message and sent nothing (so the next burst starts after it).
+async fn record_silent(app: &App, inbound: &InboundForReply, wamid: &str, outcome: &str, reason: &str) -> Result<()> {
+    let trace = Trace {
+        conversation_id: inbound.conversation_id,
+        inbound_wamid: wamid.to_string(),
+        route: "none".into(),
+        route_reason: reason.into(),
+        model: "none".into(),
+        tokens_in: 0,
+        tokens_out: 0,
+        cost_usd: 0.0,
+        confidence: None,
+        outcome: outcome.into(),
+        guard: "skipped".into(),
+        retrieved: json!([]),
+        stages_ms: json!({}),
+    };
+    let now = crate::domain::now_ms();
+    app.store.write(move |c| rows::record_trace(c, &trace, now)).await
+}
+
 /// The first-contact disclosure: customers are told they are talking to an automated assistant.
 fn disclosure(app: &App, inbound: &InboundForReply) -> String {
     let name = inbound.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
@@ -128,8 +184,13 @@ fn summary(inbound: &InboundForReply, hits: &[Hit]) -> String {
     }
 }
 
-async fn queue_bridge(app: &App, conversation_id: i64, handoff_id: i64) -> Result<()> {
-    send_text(app, conversation_id, format!("bridge:{handoff_id}"), app.config.engine.bridge_text.clone()).await
+/// The message a handoff sends: the static reply under the kill switch, else the bridge.
+fn bridge_for(settings: &crate::domain::settings::Effective, trigger: &str) -> String {
+    settings.get(if trigger == "kill_switch" { "static_reply" } else { "bridge_text" }).to_string()
+}
+
+async fn queue_bridge(app: &App, conversation_id: i64, handoff_id: i64, text: String) -> Result<()> {
+    send_text(app, conversation_id, format!("bridge:{handoff_id}"), text).await
 }
 
 /// Queues a bot text through the send ledger; an unsendable message (window closed) is

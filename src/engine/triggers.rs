@@ -36,6 +36,17 @@ pub fn asks_for_human(text: &str) -> Option<&'static str> {
     first_match(text, HUMAN_PHRASES)
 }
 
+/// `Some(true)` for an opt-out command (STOP, UNSUBSCRIBE, …), `Some(false)` for opting
+/// back in (START, …): the whole message, case and punctuation aside.
+pub fn opt_command(text: &str) -> Option<bool> {
+    let t: String = text.trim().trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    match t.as_str() {
+        "stop" | "stop all" | "unsubscribe" | "opt out" | "opt-out" | "optout" | "cancel messages" | "stopp" | "arrêter" | "baja" => Some(true),
+        "start" | "unstop" | "subscribe" | "opt in" | "opt-in" => Some(false),
+        _ => None,
+    }
+}
+
 /// The sensitive topic the message touches, if any.
 pub fn sensitive(text: &str) -> Option<&'static str> {
     first_match(text, SENSITIVE_PHRASES)
@@ -53,6 +64,15 @@ mod tests {
         for t in ["what are your opening hours", "is the humane society near you", "do you sell agent orange", "personalised bells?"] {
             assert_eq!(asks_for_human(t), None, "{t}");
         }
+    }
+
+    #[test]
+    fn opt_commands_are_whole_messages() {
+        assert_eq!(opt_command(" STOP "), Some(true));
+        assert_eq!(opt_command("Unsubscribe."), Some(true));
+        assert_eq!(opt_command("start"), Some(false));
+        assert_eq!(opt_command("please stop the noise from the bike"), None);
+        assert_eq!(opt_command("when do you start work"), None);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/queue/retry/{id}", post(retry))
         .route("/kb/search", get(kb_search))
         .route("/kb/status", get(kb_status))
+        .route("/settings", get(settings_list))
+        .route("/settings/{key}", axum::routing::put(settings_set).delete(settings_unset))
+        .route("/traces/{wamid}", get(trace))
+        .route("/conversations/{id}/handoffs", get(handoffs))
+        .route("/audit", get(audit))
         .route_layer(middleware::from_fn_with_state(app, require_token))
 }
 
@@ -103,6 +108,68 @@ async fn kb_search(State(app): State<Arc<App>>, Query(p): Query<SearchParams>) -
 async fn kb_status(State(app): State<Arc<App>>) -> Response {
     match app.knowledge.status().await {
         Ok(s) => Json(s).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /settings`: every live setting with value, source and help.
+async fn settings_list(State(app): State<Arc<App>>) -> Response {
+    match crate::settings::current(&app).await {
+        Ok(e) => Json(crate::settings::to_json(&e)).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SettingValue {
+    value: serde_json::Value,
+}
+
+/// `PUT /settings/{key}` with `{"value": …}`: validated, stored, audited; applies to the
+/// next message.
+async fn settings_set(State(app): State<Arc<App>>, Path(key): Path<String>, Json(body): Json<SettingValue>) -> Response {
+    let value = match body.value {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Bool(b) => if b { "on" } else { "off" }.to_string(),
+        other => other.to_string(),
+    };
+    let k = key.clone();
+    match app.store.write(move |c| crate::settings::set(c, &k, &value, "api:control")).await {
+        Ok(v) => Json(serde_json::json!({ "key": key, "value": v, "source": "live" })).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `DELETE /settings/{key}`: back to the config file's value.
+async fn settings_unset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Response {
+    let k = key.clone();
+    match app.store.write(move |c| crate::settings::unset(c, &k, "api:control")).await {
+        Ok(removed) => Json(serde_json::json!({ "key": key, "removed": removed })).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /traces/{wamid}`: what the engine did with one customer message.
+async fn trace(State(app): State<Arc<App>>, Path(wamid): Path<String>) -> Response {
+    match app.store.read(move |c| crate::store::engine::trace_for(c, &wamid)).await {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => error_response(Error::NotFound("no trace for that message (not answered yet, or erased)".into())),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /conversations/{id}/handoffs`: the handoff packets of a conversation.
+async fn handoffs(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+    match app.store.read(move |c| crate::store::engine::handoffs_for(c, id)).await {
+        Ok(h) => Json(h).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /audit`: the latest 200 audit entries, newest first.
+async fn audit(State(app): State<Arc<App>>) -> Response {
+    match app.store.read(|c| crate::store::settings::audit_entries(c, 200)).await {
+        Ok(a) => Json(a).into_response(),
         Err(e) => error_response(e),
     }
 }

@@ -3,7 +3,6 @@
 //! exact rescoring on large indexes) or both fused (RRF), optionally diversified (MMR).
 //! The CLI, the HTTP API and the engine all call `Knowledge::search`.
 
-pub mod bit_index;
 pub mod chunk;
 pub mod embed;
 pub mod eval;
@@ -11,6 +10,7 @@ pub mod fetch;
 pub mod fuse;
 pub mod ingest;
 pub mod parse;
+pub mod quant_index;
 pub mod remote_embed;
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::config::KnowledgeConfig;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::knowledge as rows;
-use bit_index::BitIndex;
+use quant_index::QuantIndex;
 use embed::{Embedder, LocalMiniLm, NoEmbedder};
 
 /// How to rank.
@@ -69,7 +69,7 @@ pub struct Knowledge {
     pub config: KnowledgeConfig,
     /// The quantized first-pass index, rebuilt when the stored vectors change (by this
     /// process or another: the store keeps a generation counter).
-    bits: Arc<std::sync::Mutex<Option<Arc<BitIndex>>>>,
+    bits: Arc<std::sync::Mutex<Option<Arc<QuantIndex>>>>,
 }
 
 /// The embedder the config asks for.
@@ -195,12 +195,13 @@ impl Knowledge {
     }
 }
 
-/// Nearest chunks in two passes: Hamming distance over the in-memory bit index keeps
-/// `k * rescore_factor` candidates, which are rescored with their exact stored vectors.
-/// The index is (re)built here when the store's vector generation moved.
+/// Nearest chunks in three passes: Hamming distance over the in-memory bit codes keeps
+/// `k * rescore_factor * 10` candidates, int8 dot products keep `k * rescore_factor`, and
+/// those are rescored with their exact stored vectors. The index is (re)built here when
+/// the store's vector generation moved.
 pub fn quantized_knn(
     conn: &rusqlite::Connection,
-    cache: &std::sync::Mutex<Option<Arc<BitIndex>>>,
+    cache: &std::sync::Mutex<Option<Arc<QuantIndex>>>,
     vector: &[f32],
     k: usize,
     rescore_factor: usize,
@@ -215,14 +216,15 @@ pub fn quantized_knn(
             Some(ix) if ix.generation == generation => ix.clone(),
             _ => {
                 let started = std::time::Instant::now();
-                let ix = Arc::new(BitIndex::build(generation, &rows::all_vectors(conn)?));
+                let ix = Arc::new(QuantIndex::build(generation, &rows::all_vectors(conn)?));
                 tracing::info!(chunks = ix.len(), ms = started.elapsed().as_millis() as u64, "built the quantized vector index");
                 *slot = Some(ix.clone());
                 ix
             }
         }
     };
-    let candidates = index.nearest(vector, k * rescore_factor.max(1));
+    let keep = k * rescore_factor.max(1);
+    let candidates = index.nearest(vector, keep * 10, keep);
     let mut scored: Vec<(i64, f64)> = rows::vectors_by_id(conn, &candidates)?.into_iter().map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64)).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.truncate(k);

@@ -40,3 +40,46 @@ pub fn flag_needs_template(conn: &Connection, conversation_id: i64) -> Result<()
     conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = ?1", [conversation_id])?;
     Ok(())
 }
+
+/// The customer messages one reply should cover: every inbound message of the
+/// conversation after the last one the engine handled (has a trace or handoff), up to
+/// and including `wamid`.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    /// Texts, oldest first.
+    pub texts: Vec<String>,
+    /// When the oldest of them was stored (Unix ms).
+    pub oldest_at: i64,
+    /// A newer customer message exists: its own reply job will cover this one too.
+    pub newer_exists: bool,
+}
+
+/// The burst ending at inbound message `wamid`.
+pub fn burst(conn: &Connection, wamid: &str) -> Result<Option<Burst>> {
+    let Some((id, conv)) = conn
+        .query_row("SELECT id, conversation_id FROM messages WHERE wamid = ?1 AND direction = 'in'", [wamid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let handled: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(m.id), 0) FROM messages m WHERE m.conversation_id = ?1 AND m.direction = 'in' AND m.id < ?2
+           AND (m.wamid IN (SELECT inbound_wamid FROM reply_traces WHERE conversation_id = ?1)
+             OR m.wamid IN (SELECT inbound_wamid FROM handoffs WHERE conversation_id = ?1))",
+        [conv, id],
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare_cached(
+        "SELECT text, created_at FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 AND id <= ?3 ORDER BY id",
+    )?;
+    let rows: Vec<(String, i64)> = st.query_map([conv, handled, id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let newer_exists = conn
+        .query_row("SELECT 1 FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 LIMIT 1", [conv, id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(Some(Burst {
+        oldest_at: rows.first().map(|r| r.1).unwrap_or(0),
+        texts: rows.into_iter().map(|r| r.0).filter(|t| !t.trim().is_empty()).collect(),
+        newer_exists,
+    }))
+}

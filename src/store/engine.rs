@@ -50,9 +50,9 @@ pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64>
     Ok(conn.last_insert_rowid())
 }
 
-/// The handoff an inbound message triggered, if any.
-pub fn handoff_for_inbound(conn: &Connection, wamid: &str) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT id FROM handoffs WHERE inbound_wamid = ?1", [wamid], |r| r.get(0)).optional()?)
+/// The handoff an inbound message triggered, if any: (id, trigger).
+pub fn handoff_for_inbound(conn: &Connection, wamid: &str) -> Result<Option<(i64, String)>> {
+    Ok(conn.query_row("SELECT id, trigger FROM handoffs WHERE inbound_wamid = ?1", [wamid], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
 /// A conversation's handoffs, oldest first.

@@ -3,6 +3,7 @@
 //! `Store::write` (one writer thread, group commit, a savepoint per write); reads through
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
+pub mod contacts;
 pub mod conversations;
 pub mod engine;
 mod ingest;
@@ -10,6 +11,7 @@ pub mod knowledge;
 pub mod ledger;
 mod messages;
 mod migrations;
+pub mod settings;
 mod writer;
 
 pub use ingest::{IngestReport, apply_events};

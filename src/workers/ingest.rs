@@ -90,8 +90,15 @@ async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result
     if !app.config.bot.enabled {
         return Ok(());
     }
+    if report.answerable.is_empty() {
+        return Ok(());
+    }
+    // Debounce: answer after a pause, so a burst of messages gets one reply.
+    let settings = crate::settings::current(app).await?;
+    let delay = settings.number("debounce_ms").max(0.0) as u64;
     for wamid in &report.answerable {
-        let job = app.queue.job(super::reply::REPLY_QUEUE, wamid.as_bytes().to_vec());
+        let mut job = app.queue.job(super::reply::REPLY_QUEUE, wamid.as_bytes().to_vec());
+        job.run_at_ms += delay;
         app.queue.enqueue_unique(format!("reply:{wamid}"), job).await?;
     }
     Ok(())

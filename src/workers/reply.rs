@@ -23,7 +23,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let outcome = match reply_to(&app, &job).await {
-                    Ok(()) => Outcome::Done,
+                    Ok(o) => o,
                     Err(e) => {
                         tracing::warn!(worker, job = job.id, error = %e, "reply failed; will retry");
                         app.queue.retry_later(job.attempt, e.to_string())
@@ -39,22 +39,53 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     .await;
 }
 
-async fn reply_to(app: &App, job: &ClaimedJob) -> Result<()> {
+async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
     let wamid = String::from_utf8_lossy(&job.payload).to_string();
     let w = wamid.clone();
-    let inbound = app.store.read(move |c| conversations::inbound_for_reply(c, &w)).await?;
-    let Some(inbound) = inbound else {
+    let found = app.store.read(move |c| Ok(conversations::inbound_for_reply(c, &w)?.zip(conversations::burst(c, &w)?))).await?;
+    let Some((inbound, burst)) = found else {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
-        return Ok(());
+        return Ok(Outcome::Done);
+    };
+    // Bursts: a newer message's job answers this one too, unless the burst already
+    // waited as long as it may.
+    let waited = crate::domain::now_ms() - burst.oldest_at;
+    if burst.newer_exists && waited < app.config.engine.debounce_max_ms as i64 {
+        tracing::debug!(%wamid, "reply: a newer message will be answered with this one");
+        return Ok(Outcome::Done);
+    }
+    // One reply at a time per conversation.
+    let Some(_turn) = ConversationTurn::take(app, inbound.conversation_id) else {
+        return Ok(Outcome::Defer { delay_ms: 200 });
     };
     if inbound.owner == "bot" && app.config.send.read_receipts && app.send_pause.reason().is_none() {
         if let Err(e) = app.graph.mark_read(&inbound.phone_number_id, &wamid, true).await {
             tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
         }
     }
-    match crate::engine::respond(app, &wamid, &inbound).await? {
-        crate::engine::Outcome::Silent => tracing::debug!(%wamid, "reply: a person owns this conversation; the bot stays silent"),
+    match crate::engine::respond(app, &wamid, &inbound, &burst.texts).await? {
+        crate::engine::Outcome::Silent => tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)"),
         outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }
-    Ok(())
+    Ok(Outcome::Done)
+}
+
+/// Holds a conversation for one reply; released on drop.
+struct ConversationTurn<'a> {
+    app: &'a App,
+    conversation_id: i64,
+}
+
+impl<'a> ConversationTurn<'a> {
+    fn take(app: &'a App, conversation_id: i64) -> Option<ConversationTurn<'a>> {
+        let mut busy = app.replying.lock().unwrap_or_else(|e| e.into_inner());
+        // Lazily: a turn built and dropped here would release someone else's hold.
+        busy.insert(conversation_id).then(|| ConversationTurn { app, conversation_id })
+    }
+}
+
+impl Drop for ConversationTurn<'_> {
+    fn drop(&mut self) {
+        self.app.replying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.conversation_id);
+    }
 }

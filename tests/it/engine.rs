@@ -137,11 +137,129 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
     assert_eq!(inbound.owner, "human");
     // The re-run of the reply job finishes the job, twice over without harm.
     for _ in 0..2 {
-        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound).await.unwrap();
+        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound, &[]).await.unwrap();
         assert_eq!(out, frontdesk::engine::Outcome::Silent);
     }
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     settle(&s).await;
     assert_eq!(texts(&s), vec![EngineConfig::default().bridge_text]);
+    s.stop().await;
+}
+
+fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(crate::support::bin()).args(args).arg("--config").arg(config).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_settings_flip_the_kill_switch_for_the_next_message() {
+    let s = shop(|_| {}).await;
+    // The CLI writes beside the running server, as an owner would.
+    let config = crate::support::write_config_file(s.dir.path(), "");
+    let data = s.dir.path().to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{}/data", data), &data);
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "kill_switch", "on"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("kill_switch = on"), "{out}");
+    let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "kill_switch", "maybe"]));
+    assert!(!ok && err.contains("on or off"), "{err}");
+    say(&s, "31644440001", "wamid.k-1", "are you open on sunday?").await;
+    s.wait_until("the static reply", |s| s.graph.sent().len() == 1).await;
+    assert_eq!(texts(&s)[0], EngineConfig::default().static_reply);
+    assert_eq!(owner(&s, "31644440001"), "human", "queued for people");
+    // Off again through the admin API: the next customer gets the bot.
+    let http = reqwest::Client::new();
+    let token = s.app().control_token.expose().to_string();
+    let r = http.put(format!("{}/api/control/settings/kill_switch", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": false })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.put(format!("{}/api/control/settings/confidence_threshold", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": 2 })).send().await.unwrap();
+    assert_eq!(r.status(), 400, "validated");
+    assert_eq!(http.put(format!("{}/api/control/settings/kill_switch", s.base)).json(&serde_json::json!({ "value": "on" })).send().await.unwrap().status(), 401);
+    let r = http.put(format!("{}/api/control/settings/bridge_text", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": "Hold on, a colleague is coming." })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    say(&s, "31644440002", "wamid.k-2", "are you open on sunday?").await;
+    say(&s, "31644440003", "wamid.k-3", "I want to speak to someone").await;
+    s.wait_until("an answer and a bridge", |s| s.graph.sent().len() == 3).await;
+    let t = texts(&s);
+    assert!(t.iter().any(|x| x.contains("closed on Sundays")), "{t:?}");
+    assert!(t.iter().any(|x| x == "Hold on, a colleague is coming."), "{t:?}");
+    let list: serde_json::Value = http.get(format!("{}/api/control/settings", s.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let kill = list.as_array().unwrap().iter().find(|r| r["key"] == "kill_switch").unwrap();
+    assert_eq!((kill["value"].as_str(), kill["source"].as_str()), (Some("off"), Some("live")));
+    let (ok, out, _) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "list", "--json"]));
+    assert!(ok && out.lines().count() == frontdesk::domain::settings::SPECS.len(), "{out}");
+    let audit: serde_json::Value = http.get(format!("{}/api/control/audit", s.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 3, "three accepted changes, each audited: {audit}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_opts_out_and_start_opts_back_in() {
+    let s = shop(|_| {}).await;
+    say(&s, "31655550001", "wamid.s-1", "STOP").await;
+    s.wait_until("the confirmation", |s| s.graph.sent().len() == 1).await;
+    assert!(texts(&s)[0].contains("unsubscribed"), "{:?}", texts(&s));
+    say(&s, "31655550001", "wamid.s-2", "are you open on sunday?").await;
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 1, "no bot message after STOP");
+    say(&s, "31655550001", "wamid.s-3", "start").await;
+    s.wait_until("the opt-in confirmation", |s| s.graph.sent().len() == 2).await;
+    say(&s, "31655550001", "wamid.s-4", "are you open on sunday?").await;
+    s.wait_until("an answer again", |s| s.graph.sent().len() == 3).await;
+    assert!(texts(&s)[2].contains("closed on Sundays"), "{:?}", texts(&s));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_messages_gets_one_answer() {
+    let s = shop(|c| c.engine.debounce_ms = 1_500).await;
+    say(&s, "31666660001", "wamid.b-1", "hi").await;
+    say(&s, "31666660001", "wamid.b-2", "quick question").await;
+    say(&s, "31666660001", "wamid.b-3", "how much is it to rent an e-bike for a day").await;
+    s.wait_until("one answer", |s| s.graph.sent().len() == 1).await;
+    settle(&s).await;
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 1, "{:?}", texts(&s));
+    assert!(texts(&s)[0].contains("e-bikes for 35 euro a day"), "{:?}", texts(&s));
+    let trace = s.app().store.call_blocking(|c| trace_for(c, "wamid.b-3")).unwrap().expect("the last message carries the trace");
+    assert_eq!(trace.outcome, "answered");
+    assert!(s.app().store.call_blocking(|c| trace_for(c, "wamid.b-1")).unwrap().is_none());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
+    let s = shop(|_| {}).await;
+    say(&s, "31677770001", "wamid.x-1", "are you open on sunday?").await;
+    say(&s, "31677770002", "wamid.x-2", "are you open on sunday?").await;
+    s.wait_until("two answers", |s| s.graph.sent().len() == 2).await;
+    s.wait_until("delivery ticks", |s| s.query_i64("SELECT COUNT(*) FROM message_statuses") >= 2).await;
+    settle(&s).await;
+    let config = crate::support::write_config_file(s.dir.path(), "");
+    let data = s.dir.path().to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{}/data", data), &data);
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001", "--json"]));
+    assert!(ok, "{err}");
+    let erased: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // Two message rows (the question and the answer), one ledger row, one trace.
+    assert_eq!((erased["messages"].as_u64(), erased["outbound"].as_u64(), erased["traces"].as_u64()), (Some(2), Some(1), Some(1)), "{erased}");
+    for sql in [
+        "SELECT COUNT(*) FROM contacts WHERE wa_id = '31677770001'",
+        "SELECT COUNT(*) FROM messages WHERE sender = '31677770001' OR text LIKE '%31677770001%'",
+        "SELECT COUNT(*) FROM reply_traces WHERE inbound_wamid = 'wamid.x-1'",
+        "SELECT COUNT(*) FROM message_statuses WHERE recipient = '31677770001'",
+        "SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%31677770001%' OR subject LIKE '%31677770001%'",
+    ] {
+        assert_eq!(s.query_i64(sql), 0, "{sql}");
+    }
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM contacts WHERE wa_id = '31677770002'"), 1, "other contacts untouched");
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'contact.erase'"), 1);
+    let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001"]));
+    assert!(!ok && err.contains("no contact"), "{err}");
+    let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "+31 6"]));
+    assert!(!ok && err.contains("digits only"), "{err}");
     s.stop().await;
 }

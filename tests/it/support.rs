@@ -31,6 +31,8 @@ pub fn test_config(dir: &Path) -> Config {
     // Tests send several messages to one customer quickly; the pair limit has its own test.
     c.send.pair_interval_ms = 0;
     c.send.token_probe_interval_ms = 100;
+    // Answer at once; the burst test turns debounce back on.
+    c.engine.debounce_ms = 0;
     c
 }
 
@@ -49,6 +51,10 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        // FD_TEST_LOG=debug shows the server's logs (with --no-capture).
+        if let Ok(level) = std::env::var("FD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(level).with_test_writer().try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
         let graph = FakeGraph::start(TOKEN).await.unwrap();
         let mut config = test_config(dir.path());

@@ -1,0 +1,93 @@
+//! `frontdesk settings list|set|unset` and `frontdesk contact erase`: the live switches
+//! and the privacy command. They write to SQLite directly (WAL lets them run beside a
+//! live server, which reads settings for every message, so a change applies to the next
+//! one) and leave an audit entry.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::store::Store;
+
+fn open(config_path: &Path) -> anyhow::Result<(crate::config::Config, Store)> {
+    let config = super::load_config(config_path)?;
+    std::fs::create_dir_all(&config.storage.data_dir)?;
+    let store = Store::open(&config.sqlite_path())?;
+    Ok((config, store))
+}
+
+/// Who is acting, for the audit log.
+fn actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+pub fn settings_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (config, store) = open(config_path)?;
+    let effective = store.call_blocking(|c| crate::settings::load(c, &config))?;
+    if json {
+        for row in crate::settings::to_json(&effective).as_array().into_iter().flatten() {
+            println!("{row}");
+        }
+    } else {
+        for (k, v, s) in effective.list() {
+            let source = match s {
+                crate::domain::settings::Source::Config => "config",
+                crate::domain::settings::Source::Live => "live",
+            };
+            println!("{k:<22} {source:<6} {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn settings_set(config_path: &Path, key: &str, value: &str) -> anyhow::Result<ExitCode> {
+    let (_, store) = open(config_path)?;
+    let (k, v, who) = (key.to_string(), value.to_string(), actor());
+    let stored = store.call_blocking(move |c| crate::settings::set(c, &k, &v, &who))?;
+    println!("{key} = {stored} (applies to the next message)");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn settings_unset(config_path: &Path, key: &str) -> anyhow::Result<ExitCode> {
+    let (_, store) = open(config_path)?;
+    let (k, who) = (key.to_string(), actor());
+    if store.call_blocking(move |c| crate::settings::unset(c, &k, &who))? {
+        println!("{key}: back to the config file's value");
+    } else {
+        println!("{key} had no live value; the config file's value applies");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    if wa_id.is_empty() || !wa_id.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!("{wa_id:?} is not a WhatsApp id: digits only, with country code, e.g. 31612345678");
+    }
+    let (_, store) = open(config_path)?;
+    let (w, who) = (wa_id.to_string(), actor());
+    let erased = store.call_blocking(move |c| {
+        let now = crate::domain::now_ms();
+        // One transaction: all of it goes, or none.
+        let tx = c.unchecked_transaction()?;
+        let e = crate::store::contacts::erase(&tx, &w, &who, now)?;
+        tx.commit()?;
+        Ok(e)
+    })?;
+    let Some(e) = erased else {
+        anyhow::bail!("no contact {wa_id}; nothing erased");
+    };
+    if json {
+        println!("{}", serde_json::to_string(&e)?);
+    } else {
+        println!(
+            "erased contact {wa_id}: {} conversation(s), {} message(s), {} outbound, {} status record(s), {} handoff(s), {} trace(s); audit subject {}",
+            e.conversations,
+            e.messages,
+            e.outbound,
+            e.statuses,
+            e.handoffs,
+            e.traces,
+            crate::store::contacts::subject_hash(wa_id)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,153 @@
+//! Live settings (pure): the rollback switches an owner flips without a restart. Each key
+//! has a type and limits; stored overrides sit on top of the config file's values and a
+//! change applies to the next message.
+
+use std::collections::BTreeMap;
+
+/// A setting's key, what it holds, and what it means.
+pub struct SettingSpec {
+    pub key: &'static str,
+    pub help: &'static str,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Switch,
+    Text,
+    /// A number within bounds.
+    Number(f64, f64),
+    /// Comma-separated `provider:model` entries.
+    Chain,
+}
+
+/// Every live setting.
+pub const SPECS: &[SettingSpec] = &[
+    SettingSpec { key: "kill_switch", help: "on: the bot stops answering; customers get static_reply and every conversation goes to people", kind: Kind::Switch },
+    SettingSpec { key: "static_reply", help: "what customers get while the kill switch is on", kind: Kind::Text },
+    SettingSpec { key: "bridge_text", help: "the message sent once when a person takes over", kind: Kind::Text },
+    SettingSpec { key: "confidence_threshold", help: "below this retrieval similarity (0-1) the bot hands off", kind: Kind::Number(0.0, 1.0) },
+    SettingSpec { key: "debounce_ms", help: "wait this long for more messages before answering a burst (0-8000)", kind: Kind::Number(0.0, 8000.0) },
+    SettingSpec { key: "tier.commodity", help: "ordered fallback chain for easy questions, e.g. anthropic:claude-haiku-4-5,openai:gpt-4o-mini", kind: Kind::Chain },
+    SettingSpec { key: "tier.reasoning", help: "ordered fallback chain for hard or sensitive questions", kind: Kind::Chain },
+];
+
+/// The spec of `key`, or a message naming the known keys.
+pub fn spec(key: &str) -> Result<&'static SettingSpec, String> {
+    SPECS.iter().find(|s| s.key == key).ok_or_else(|| format!("unknown setting {key:?}; known: {}", SPECS.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")))
+}
+
+/// Checks and normalises a value for `key` (switches become `on`/`off`, chains lose spaces).
+pub fn normalize(key: &str, value: &str) -> Result<String, String> {
+    let spec = spec(key)?;
+    let v = value.trim();
+    match spec.kind {
+        Kind::Switch => match v.to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => Ok("on".into()),
+            "off" | "false" | "0" | "no" => Ok("off".into()),
+            _ => Err(format!("{key} takes on or off, not {v:?}")),
+        },
+        Kind::Text => {
+            if v.is_empty() || v.len() > 4096 {
+                Err(format!("{key} must be 1-4096 bytes of text"))
+            } else {
+                Ok(v.to_string())
+            }
+        }
+        Kind::Number(lo, hi) => match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (lo..=hi).contains(&n) => Ok(v.to_string()),
+            _ => Err(format!("{key} must be a number from {lo} to {hi}, not {v:?}")),
+        },
+        Kind::Chain => {
+            let parts: Vec<String> = v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+            if parts.is_empty() {
+                return Err(format!("{key} needs at least one provider:model entry"));
+            }
+            for p in &parts {
+                match p.split_once(':') {
+                    Some((a, b)) if !a.is_empty() && !b.is_empty() => {}
+                    _ => return Err(format!("{key}: {p:?} is not provider:model")),
+                }
+            }
+            Ok(parts.join(","))
+        }
+    }
+}
+
+/// The effective settings: defaults (from the config file) with live overrides on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Config,
+    Live,
+}
+
+impl Effective {
+    /// `defaults` must name every key in `SPECS`; stored overrides that no longer
+    /// validate are ignored (and reported by `problems`).
+    pub fn new(defaults: &[(&'static str, String)], overrides: &[(String, String)]) -> Effective {
+        let mut values: BTreeMap<&'static str, (String, Source)> = defaults.iter().map(|(k, v)| (*k, (v.clone(), Source::Config))).collect();
+        for (k, v) in overrides {
+            if let (Ok(spec), Ok(v)) = (spec(k), normalize(k, v)) {
+                values.insert(spec.key, (v, Source::Live));
+            }
+        }
+        Effective { values }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.values.get(key).map(|v| v.0.as_str()).unwrap_or("")
+    }
+
+    pub fn source(&self, key: &str) -> Option<Source> {
+        self.values.get(key).map(|v| v.1)
+    }
+
+    pub fn switch(&self, key: &str) -> bool {
+        self.get(key) == "on"
+    }
+
+    pub fn number(&self, key: &str) -> f64 {
+        self.get(key).parse().unwrap_or(0.0)
+    }
+
+    /// `(key, value, source)` for every setting, in key order.
+    pub fn list(&self) -> Vec<(&'static str, &str, Source)> {
+        self.values.iter().map(|(k, (v, s))| (*k, v.as_str(), *s)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_and_normalised() {
+        assert_eq!(normalize("kill_switch", "ON").unwrap(), "on");
+        assert_eq!(normalize("kill_switch", "false").unwrap(), "off");
+        assert!(normalize("kill_switch", "maybe").unwrap_err().contains("on or off"));
+        assert_eq!(normalize("confidence_threshold", " 0.4 ").unwrap(), "0.4");
+        assert!(normalize("confidence_threshold", "1.5").is_err());
+        assert!(normalize("debounce_ms", "9000").is_err());
+        assert_eq!(normalize("tier.commodity", "anthropic:claude-haiku-4-5, openai:gpt-4o-mini").unwrap(), "anthropic:claude-haiku-4-5,openai:gpt-4o-mini");
+        assert!(normalize("tier.reasoning", "gpt-4o").unwrap_err().contains("provider:model"));
+        assert!(normalize("static_reply", "  ").is_err());
+        assert!(normalize("colour", "red").unwrap_err().contains("known: kill_switch"));
+    }
+
+    #[test]
+    fn overrides_sit_on_top_of_defaults() {
+        let defaults = [("kill_switch", "off".to_string()), ("bridge_text", "A person will reply.".to_string())];
+        let e = Effective::new(&defaults, &[("kill_switch".into(), "on".into()), ("confidence_threshold".into(), "7".into())]);
+        assert!(e.switch("kill_switch"));
+        assert_eq!(e.source("kill_switch"), Some(Source::Live));
+        assert_eq!((e.get("bridge_text"), e.source("bridge_text")), ("A person will reply.", Some(Source::Config)));
+        assert_eq!(e.source("confidence_threshold"), None, "an invalid stored value is ignored");
+    }
+}

@@ -1,0 +1,61 @@
+//! Live settings as the running system sees them: the config file's values with the
+//! stored overrides on top, read fresh for every message (one small SQLite read), so a
+//! change made by the CLI, the admin API or the admin page applies to the next message.
+
+use rusqlite::Connection;
+
+use crate::config::Config;
+use crate::domain::settings::{Effective, normalize};
+use crate::error::{Error, Result};
+use crate::store::settings as rows;
+
+/// Each setting's value from the config file.
+pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
+    let e = &config.engine;
+    vec![
+        ("kill_switch", if e.kill_switch { "on" } else { "off" }.to_string()),
+        ("static_reply", e.static_reply.clone()),
+        ("bridge_text", e.bridge_text.clone()),
+        ("confidence_threshold", e.confidence_threshold.to_string()),
+        ("debounce_ms", e.debounce_ms.to_string()),
+        ("tier.commodity", e.tier_commodity.join(",")),
+        ("tier.reasoning", e.tier_reasoning.join(",")),
+    ]
+}
+
+/// The effective settings, read on `conn`.
+pub fn load(conn: &Connection, config: &Config) -> Result<Effective> {
+    Ok(Effective::new(&defaults(config), &rows::overrides(conn)?))
+}
+
+/// The effective settings of a running instance, read now.
+pub async fn current(app: &crate::app::App) -> Result<Effective> {
+    let defaults = defaults(&app.config);
+    app.store.read(move |c| Ok(Effective::new(&defaults, &rows::overrides(c)?))).await
+}
+
+/// Validates and stores a live value for `key` (audited as `actor`); returns it normalised.
+pub fn set(conn: &Connection, key: &str, value: &str, actor: &str) -> Result<String> {
+    let v = normalize(key, value).map_err(Error::Invalid)?;
+    rows::set(conn, key, &v, actor, crate::domain::now_ms())?;
+    Ok(v)
+}
+
+/// Drops the live value for `key`; the config file's applies again.
+pub fn unset(conn: &Connection, key: &str, actor: &str) -> Result<bool> {
+    crate::domain::settings::spec(key).map_err(Error::Invalid)?;
+    rows::unset(conn, key, actor, crate::domain::now_ms())
+}
+
+/// The settings as JSON rows: key, value, source, help.
+pub fn to_json(e: &Effective) -> serde_json::Value {
+    serde_json::Value::Array(
+        e.list()
+            .into_iter()
+            .map(|(k, v, s)| {
+                let help = crate::domain::settings::spec(k).map(|s| s.help).unwrap_or("");
+                serde_json::json!({ "key": k, "value": v, "source": s, "help": help })
+            })
+            .collect(),
+    )
+}
