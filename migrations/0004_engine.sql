@@ -32,6 +32,7 @@ CREATE TABLE reply_traces (
     outcome          TEXT NOT NULL,          -- answered, handoff
     guard            TEXT NOT NULL,          -- passed, blocked: ..., skipped
     retrieved_json   TEXT NOT NULL,          -- chunk ids with similarity
+    attempts_json    TEXT NOT NULL DEFAULT '[]', -- each model tried, with its outcome
     stages_json      TEXT NOT NULL,          -- per-stage milliseconds
     created_at       INTEGER NOT NULL
 );

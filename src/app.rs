@@ -40,6 +40,8 @@ pub struct App {
     pub demo: Option<DemoInfo>,
     /// The knowledge base (store + embedder) the engine and the search API use.
     pub knowledge: Knowledge,
+    /// The model providers, with a circuit breaker each.
+    pub models: crate::llm::Models,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -94,6 +96,7 @@ impl App {
         ));
         let embedder = crate::knowledge::embedder_from_config(&config.knowledge)?;
         let knowledge = Knowledge::new(store.clone(), embedder, config.knowledge.clone());
+        let models = crate::llm::Models::from_config(&config.llm)?;
         let send_pause = SendPause::default();
         if config.whatsapp.access_token.is_empty() {
             send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
@@ -112,6 +115,7 @@ impl App {
             demo: None,
             knowledge,
             replying: Default::default(),
+            models,
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod knowledge;
+pub mod llm;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;

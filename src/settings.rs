@@ -18,9 +18,14 @@ pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
         ("bridge_text", e.bridge_text.clone()),
         ("confidence_threshold", e.confidence_threshold.to_string()),
         ("debounce_ms", e.debounce_ms.to_string()),
-        ("tier.commodity", e.tier_commodity.join(",")),
-        ("tier.reasoning", e.tier_reasoning.join(",")),
+        ("tier.commodity", chain(&config.llm.tiers.commodity)),
+        ("tier.reasoning", chain(&config.llm.tiers.reasoning)),
     ]
+}
+
+/// A tier's chain as a setting value; no models means the offline responder.
+fn chain(models: &[String]) -> String {
+    if models.is_empty() { "offline:builtin".into() } else { models.join(",") }
 }
 
 /// The effective settings, read on `conn`.

@@ -29,7 +29,76 @@ pub struct Config {
     pub bot: BotConfig,
     pub knowledge: KnowledgeConfig,
     pub engine: EngineConfig,
+    pub llm: LlmConfig,
     pub log: LogConfig,
+}
+
+/// Model providers, tiers and prices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// `[llm.providers.NAME]`: each a kind, base URL, key and timeout.
+    pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+    /// Ordered fallback chains per tier, `NAME:model` (live: `tier.commodity`, `tier.reasoning`).
+    pub tiers: TiersConfig,
+    /// USD per million tokens, on top of the built-in list prices.
+    pub prices: std::collections::BTreeMap<String, crate::llm::price::Price>,
+    /// Retries per model call on 429/5xx/overloaded (with backoff) before the next model.
+    pub max_retries: u32,
+    /// Consecutive failures that open a provider's circuit, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+    /// Longest answer a model may write, in tokens.
+    pub max_output_tokens: u32,
+    /// Tool-call rounds per reply before the bot hands off.
+    pub max_tool_rounds: u32,
+    /// Extra instructions appended to the built-in system prompt (tone, policies).
+    pub instructions: String,
+    /// Longest reply sent, in characters.
+    pub max_reply_chars: usize,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            providers: Default::default(),
+            tiers: TiersConfig::default(),
+            prices: Default::default(),
+            max_retries: 2,
+            breaker_failures: 3,
+            breaker_cooldown_ms: 30_000,
+            max_output_tokens: 500,
+            max_tool_rounds: 3,
+            instructions: String::new(),
+            max_reply_chars: 1_000,
+        }
+    }
+}
+
+/// One model provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// `anthropic`, `openai` (any OpenAI-compatible server) or `offline`.
+    pub kind: String,
+    /// e.g. `https://api.anthropic.com`, `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    pub api_key: Secret,
+    pub timeout_ms: u64,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig { kind: String::new(), base_url: String::new(), api_key: Secret::default(), timeout_ms: 20_000 }
+    }
+}
+
+/// Fallback chains per tier. Empty means the offline responder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TiersConfig {
+    pub commodity: Vec<String>,
+    pub reasoning: Vec<String>,
 }
 
 /// How the conversation engine answers and when it hands off.
@@ -50,9 +119,6 @@ pub struct EngineConfig {
     pub debounce_ms: u64,
     /// The longest a burst can delay an answer.
     pub debounce_max_ms: u64,
-    /// Model fallback chains per tier, `provider:model` (live `tier.commodity` / `tier.reasoning`).
-    pub tier_commodity: Vec<String>,
-    pub tier_reasoning: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -65,8 +131,6 @@ impl Default for EngineConfig {
             static_reply: "Thanks for your message! Our assistant is offline right now; a teammate will reply as soon as possible.".into(),
             debounce_ms: 2_000,
             debounce_max_ms: 8_000,
-            tier_commodity: vec!["offline:builtin".into()],
-            tier_reasoning: vec!["offline:builtin".into()],
         }
     }
 }

@@ -123,9 +123,21 @@ impl Config {
         if self.engine.debounce_ms > 8_000 || self.engine.debounce_max_ms > 8_000 || self.engine.debounce_ms > self.engine.debounce_max_ms {
             err("engine.debounce_ms", "debounce_ms and debounce_max_ms must be at most 8000, and debounce_ms at most debounce_max_ms".into());
         }
-        for (key, chain) in [("engine.tier_commodity", &self.engine.tier_commodity), ("engine.tier_reasoning", &self.engine.tier_reasoning)] {
-            if let Err(e) = crate::domain::settings::normalize("tier.commodity", &chain.join(",")) {
-                err(key, e.replace("tier.commodity", key));
+        for (name, p) in &self.llm.providers {
+            if !matches!(p.kind.as_str(), "anthropic" | "openai" | "offline") {
+                err("llm.providers", format!("{name}: kind {:?} is not anthropic, openai or offline", p.kind));
+            }
+            if p.kind != "offline" && !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                err("llm.providers", format!("{name}: base_url needs an http(s) URL"));
+            }
+        }
+        for (key, chain) in [("llm.tiers.commodity", &self.llm.tiers.commodity), ("llm.tiers.reasoning", &self.llm.tiers.reasoning)] {
+            for entry in chain.iter() {
+                match entry.split_once(':') {
+                    Some((p, m)) if !m.is_empty() && (p == "offline" || self.llm.providers.contains_key(p)) => {}
+                    Some((p, _)) => err(key, format!("{entry:?}: no provider {p:?} under [llm.providers]")),
+                    None => err(key, format!("{entry:?} is not provider:model")),
+                }
             }
         }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {

@@ -2,8 +2,10 @@
 //! retry timing. Nothing here does I/O.
 
 pub mod backoff;
+pub mod circuit;
 pub mod delivery;
 pub mod event;
+pub mod guard;
 pub mod ledger;
 pub mod message;
 pub mod outbound;

@@ -7,7 +7,11 @@
 //! the bridge message (idempotent per handoff, so a re-run sends it once).
 //! Model providers, routing tiers, budgets and the guard build on this pipeline.
 
+pub mod context;
+pub mod llm_reply;
 pub mod offline;
+pub mod router;
+pub mod structured;
 pub mod triggers;
 
 use std::time::Instant;
@@ -19,7 +23,8 @@ use crate::domain::outbound::OutboundBody;
 use crate::error::Result;
 use crate::knowledge::{Hit, Mode};
 use crate::store::conversations::InboundForReply;
-use crate::store::contacts;
+use crate::llm::ModelRef;
+use crate::store::{contacts, conversations};
 use crate::store::engine::{self as rows, NewHandoff, Trace};
 use crate::store::ledger::NewOutbound;
 use offline::Decision;
@@ -34,13 +39,16 @@ pub enum Outcome {
 }
 
 /// Answers or hands off one inbound message (`wamid`) of a conversation. `burst` holds
-/// every customer message the reply covers (oldest first; empty means just this one).
-pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &[String]) -> Result<Outcome> {
+/// the customer messages the reply covers (none: just this one).
+pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: Option<&conversations::Burst>) -> Result<Outcome> {
     let started = Instant::now();
     let conv = inbound.conversation_id;
     let settings = crate::settings::current(app).await?;
     let opted_out = app.store.read(move |c| contacts::opted_out(c, conv)).await?;
-    let texts: Vec<&str> = if burst.is_empty() { vec![inbound.text.as_str()] } else { burst.iter().map(String::as_str).collect() };
+    let texts: Vec<&str> = match burst {
+        Some(b) if !b.texts.is_empty() => b.texts.iter().map(String::as_str).collect(),
+        _ => vec![inbound.text.as_str()],
+    };
     // STOP / START work whoever owns the conversation; the latest one in a burst wins.
     if let Some(opt_out) = texts.iter().rev().find_map(|t| triggers::opt_command(t)) {
         if opt_out != opted_out {
@@ -76,26 +84,79 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &
     }
     let question = texts.join("\n");
     let text = question.trim();
+    let sensitive = triggers::sensitive(text);
     let rule = if settings.switch("kill_switch") {
         Some(("kill_switch", "the kill switch is on: every conversation goes to people".to_string()))
     } else {
-        triggers::asks_for_human(text)
-            .map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
-            .or_else(|| triggers::sensitive(text).map(|p| ("sensitive", format!("sensitive topic (\"{p}\"): a person should handle it"))))
+        triggers::asks_for_human(text).map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
     };
-    let route = if rule.is_some() { "rule" } else { "offline" };
-    let (decision, hits, retrieval_ms, route_reason) = match rule {
-        Some((trigger, reason)) => (Decision::Handoff { trigger, reason: reason.clone(), confidence: None }, Vec::new(), 0, reason),
+    let mut run = Run { route: "rule".into(), model: "none".into(), guard: "skipped: handoff".into(), ..Default::default() };
+    let (decision, hits) = match rule {
+        Some((trigger, reason)) => {
+            run.route_reason = reason.clone();
+            (Decision::Handoff { trigger, reason, confidence: None }, Vec::new())
+        }
         None => {
+            let since = crate::domain::now_ms() - ISSUE_WINDOW_MS;
+            let recent = app.store.read(move |c| conversations::recent_inbound(c, conv, since)).await?;
+            let (tier, why) = router::route(sensitive, recent);
+            let chain: Vec<ModelRef> = settings.get(&format!("tier.{}", tier.as_str())).split(',').filter_map(ModelRef::parse).collect();
+            let remote = chain.iter().any(|m| app.models.is_remote(&m.provider));
             let t = Instant::now();
             let hits = app.knowledge.search(text, app.config.engine.retrieval_k, Mode::Hybrid).await?;
-            let ms = t.elapsed().as_millis() as u64;
-            (offline::decide(&hits, settings.number("confidence_threshold")), hits, ms, "no model configured: offline responder".to_string())
+            run.retrieval_ms = t.elapsed().as_millis() as u64;
+            let threshold = settings.number("confidence_threshold");
+            run.route = tier.as_str().into();
+            if !remote {
+                run.model = "offline".into();
+                run.route_reason = format!("{why}; no model configured for this tier: offline responder");
+                match sensitive {
+                    Some(p) => (Decision::Handoff { trigger: "sensitive", reason: format!("sensitive topic (\"{p}\"): a person should handle it"), confidence: None }, hits),
+                    None => {
+                        run.guard = "passed: quoted from the knowledge base".into();
+                        (offline::decide(&hits, threshold), hits)
+                    }
+                }
+            } else {
+                run.route_reason = why;
+                let (history, first_contact) = {
+                    let (wamid, first) = (wamid.to_string(), burst.map(|b| b.first_id));
+                    app.store
+                        .read(move |c| {
+                            let before = match first {
+                                Some(id) => id,
+                                None => conversations::message_id(c, &wamid)?.unwrap_or(i64::MAX),
+                            };
+                            Ok((conversations::history(c, conv, before, context::HISTORY_TURNS)?, rows::bot_messages_sent(c, conv)? == 0))
+                        })
+                        .await?
+                };
+                let ctx = context::ContextInput {
+                    business: &app.config.bot.business_name,
+                    instructions: &app.config.llm.instructions,
+                    first_contact,
+                    customer_name: inbound.name.as_deref(),
+                    history: &history,
+                    handback_note: None,
+                    passages: &hits,
+                    question: text,
+                    max_reply_chars: app.config.llm.max_reply_chars,
+                };
+                let o = llm_reply::answer(app, &chain, &ctx, threshold).await;
+                run.model = o.model;
+                run.tokens_in = o.tokens_in;
+                run.tokens_out = o.tokens_out;
+                run.cost_usd = o.cost_usd;
+                run.llm_ms = o.llm_ms;
+                run.guard = o.guard;
+                run.attempts = o.attempts;
+                (o.decision, hits)
+            }
         }
     };
     let retrieved = json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>());
     let t_send = Instant::now();
-    let (outcome, confidence, guard) = match decision {
+    let (outcome, confidence) = match decision {
         Decision::Answer { text: answer, confidence, .. } => {
             let first = {
                 let id = inbound.conversation_id;
@@ -103,7 +164,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &
             };
             let body = if first { format!("{}\n\n{answer}", disclosure(app, inbound)) } else { answer };
             send_text(app, inbound.conversation_id, format!("reply:{wamid}"), body).await?;
-            (Outcome::Answered, Some(confidence), "passed: quoted from the knowledge base")
+            (Outcome::Answered, Some(confidence))
         }
         Decision::Handoff { trigger, reason, confidence } => {
             let h = NewHandoff {
@@ -114,30 +175,31 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &
                 confidence,
                 summary: summary(inbound, &hits),
                 sources_json: json!(hits.iter().map(|h| format!("{}#{}", h.doc_id, h.chunk_id)).collect::<Vec<_>>()).to_string(),
-                cost_usd: 0.0,
+                cost_usd: run.cost_usd,
             };
             let now = crate::domain::now_ms();
             let id = app.store.write(move |c| rows::start_handoff(c, &h, now)).await?;
             crate::metrics::Metrics::add(&app.metrics.handoffs_total, 1);
             tracing::info!(%wamid, conversation = inbound.conversation_id, trigger, "handed to a person");
             queue_bridge(app, conv, id, bridge_for(&settings, trigger)).await?;
-            (Outcome::HandedOff, confidence, "skipped: handoff")
+            (Outcome::HandedOff, confidence)
         }
     };
     let trace = Trace {
         conversation_id: inbound.conversation_id,
         inbound_wamid: wamid.to_string(),
-        route: route.into(),
-        route_reason,
-        model: "offline".into(),
-        tokens_in: 0,
-        tokens_out: 0,
-        cost_usd: 0.0,
+        route: run.route,
+        route_reason: run.route_reason,
+        model: run.model,
+        tokens_in: run.tokens_in as i64,
+        tokens_out: run.tokens_out as i64,
+        cost_usd: run.cost_usd,
         confidence,
         outcome: if outcome == Outcome::Answered { "answered" } else { "handoff" }.into(),
-        guard: guard.into(),
+        guard: run.guard,
         retrieved,
-        stages_ms: json!({ "retrieval": retrieval_ms, "llm": 0, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
+        attempts: json!(run.attempts),
+        stages_ms: json!({ "retrieval": run.retrieval_ms, "llm": run.llm_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
     };
     let now = crate::domain::now_ms();
     app.store.write(move |c| rows::record_trace(c, &trace, now)).await?;
@@ -145,6 +207,25 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: &
         crate::metrics::Metrics::add(&app.metrics.bot_answers_total, 1);
     }
     Ok(outcome)
+}
+
+/// A topic stays "one issue" for this long: more than three customer turns within it
+/// route to the reasoning tier.
+const ISSUE_WINDOW_MS: i64 = 30 * 60 * 1000;
+
+/// What one reply run used, for its trace.
+#[derive(Default)]
+struct Run {
+    route: String,
+    route_reason: String,
+    model: String,
+    tokens_in: u64,
+    tokens_out: u64,
+    cost_usd: f64,
+    retrieval_ms: u64,
+    llm_ms: u64,
+    guard: String,
+    attempts: Vec<crate::llm::Attempt>,
 }
 
 /// Records that the engine saw a message and sent nothing (so the next burst starts after it).
@@ -162,6 +243,7 @@ async fn record_silent(app: &App, inbound: &InboundForReply, wamid: &str, outcom
         outcome: outcome.into(),
         guard: "skipped".into(),
         retrieved: json!([]),
+        attempts: json!([]),
         stages_ms: json!({}),
     };
     let now = crate::domain::now_ms();

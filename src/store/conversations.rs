@@ -52,6 +52,8 @@ pub struct Burst {
     pub oldest_at: i64,
     /// A newer customer message exists: its own reply job will cover this one too.
     pub newer_exists: bool,
+    /// The message id where the burst starts (history is what came before).
+    pub first_id: i64,
 }
 
 /// The burst ending at inbound message `wamid`.
@@ -77,9 +79,41 @@ pub fn burst(conn: &Connection, wamid: &str) -> Result<Option<Burst>> {
         .query_row("SELECT 1 FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 LIMIT 1", [conv, id], |_| Ok(()))
         .optional()?
         .is_some();
+    let first_id: i64 = conn.query_row(
+        "SELECT COALESCE(MIN(id), ?3) FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 AND id <= ?3",
+        [conv, handled, id],
+        |r| r.get(0),
+    )?;
     Ok(Some(Burst {
+        first_id,
         oldest_at: rows.first().map(|r| r.1).unwrap_or(0),
         texts: rows.into_iter().map(|r| r.0).filter(|t| !t.trim().is_empty()).collect(),
         newer_exists,
     }))
+}
+
+/// The conversation before message id `before`: the last `n` turns, oldest first, as
+/// (from the customer?, text).
+pub fn history(conn: &Connection, conversation_id: i64, before: i64, n: usize) -> Result<Vec<(bool, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT direction, text FROM messages WHERE conversation_id = ?1 AND id < ?2 AND text <> '' ORDER BY id DESC LIMIT ?3",
+    )?;
+    let mut rows: Vec<(bool, String)> =
+        st.query_map(rusqlite::params![conversation_id, before, n as i64], |r| Ok((r.get::<_, String>(0)? == "in", r.get(1)?)))?.collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The id of an inbound message.
+pub fn message_id(conn: &Connection, wamid: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0)).optional()?)
+}
+
+/// How many customer messages the conversation had since `since_ms` (Unix ms).
+pub fn recent_inbound(conn: &Connection, conversation_id: i64, since_ms: i64) -> Result<usize> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND created_at >= ?2",
+        rusqlite::params![conversation_id, since_ms],
+        |r| r.get::<_, i64>(0),
+    )? as usize)
 }

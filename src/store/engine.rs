@@ -101,6 +101,8 @@ pub struct Trace {
     pub outcome: String,
     pub guard: String,
     pub retrieved: serde_json::Value,
+    /// Each model tried along the tier's chain, with its outcome.
+    pub attempts: serde_json::Value,
     pub stages_ms: serde_json::Value,
 }
 
@@ -108,8 +110,8 @@ pub struct Trace {
 pub fn record_trace(conn: &Connection, t: &Trace, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO reply_traces (conversation_id, inbound_wamid, route, route_reason, model, tokens_in, tokens_out, cost_usd,
-            confidence, outcome, guard, retrieved_json, stages_json, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT(inbound_wamid) DO NOTHING",
+            confidence, outcome, guard, retrieved_json, stages_json, created_at, attempts_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT(inbound_wamid) DO NOTHING",
         params![
             t.conversation_id,
             t.inbound_wamid,
@@ -124,7 +126,8 @@ pub fn record_trace(conn: &Connection, t: &Trace, now: i64) -> Result<()> {
             t.guard,
             t.retrieved.to_string(),
             t.stages_ms.to_string(),
-            now
+            now,
+            t.attempts.to_string()
         ],
     )?;
     Ok(())
@@ -135,7 +138,7 @@ pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
     Ok(conn
         .query_row(
             "SELECT conversation_id, inbound_wamid, route, route_reason, model, tokens_in, tokens_out, cost_usd, confidence, outcome, guard,
-                    retrieved_json, stages_json FROM reply_traces WHERE inbound_wamid = ?1",
+                    retrieved_json, stages_json, attempts_json FROM reply_traces WHERE inbound_wamid = ?1",
             [wamid],
             |r| {
                 Ok(Trace {
@@ -152,6 +155,7 @@ pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
                     guard: r.get(10)?,
                     retrieved: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                     stages_ms: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                    attempts: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
                 })
             },
         )

@@ -63,7 +63,7 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
             tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
         }
     }
-    match crate::engine::respond(app, &wamid, &inbound, &burst.texts).await? {
+    match crate::engine::respond(app, &wamid, &inbound, Some(&burst)).await? {
         crate::engine::Outcome::Silent => tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)"),
         outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }

@@ -8,6 +8,8 @@ mod cli;
 mod crash;
 mod dedupe;
 mod engine;
+mod engine_llm;
+mod fake_llm;
 mod fake_openai;
 mod fixtures;
 mod handshake;

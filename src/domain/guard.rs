@@ -1,0 +1,126 @@
+//! The grounding guard (pure): every number, price, date, time and order/shipment id in
+//! a reply must appear in what the bot was given — retrieved passages, the conversation,
+//! tool results. Otherwise the reply is not sent ("never invent IDs, dates or prices").
+//!
+//! Facts are compared in a normal form: digits with any currency sign, thousands
+//! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM`, ids
+//! (tokens mixing letters and digits, like `SS-1042` or `#A17`) upper-cased without `#`.
+//! Small counting words are fine; only digits are checked.
+
+use std::collections::HashSet;
+
+/// A fact in a reply that nothing grounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ungrounded(pub Vec<String>);
+
+/// The facts of `text`, normalised.
+pub fn facts(text: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for raw in text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?')) {
+        let token = raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/'));
+        if !token.chars().any(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(f) = normalize(token) {
+            out.insert(f);
+        }
+    }
+    out
+}
+
+fn normalize(token: &str) -> Option<String> {
+    let t = token.trim_start_matches('#');
+    let has_alpha = t.chars().any(|c| c.is_alphabetic());
+    let stripped: String = t.chars().filter(|c| !matches!(c, '€' | '$' | '£' | '¥' | '₹')).collect();
+    // Money/number with a unit glued on ("15eur", "3.5bar", "20km"): keep the number.
+    let lower = stripped.to_lowercase();
+    for unit in ["eur", "euro", "euros", "usd", "gbp", "km", "kg", "bar", "h", "min", "pm", "am", "st", "nd", "rd", "th", "x", "%"] {
+        if let Some(n) = lower.strip_suffix(unit)
+            && !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | ','))
+        {
+            return Some(number(n));
+        }
+    }
+    if has_alpha {
+        // An id: letters and digits together.
+        return Some(t.to_uppercase());
+    }
+    if stripped.contains(':') {
+        // A time: drop a leading zero on the hour.
+        let (h, m) = stripped.split_once(':')?;
+        let h = h.trim_start_matches('0');
+        return Some(format!("{}:{m}", if h.is_empty() { "0" } else { h }));
+    }
+    if stripped.contains('-') || stripped.contains('/') {
+        // A date or a range: each part must be grounded; keep the whole as written.
+        return Some(stripped);
+    }
+    Some(number(&stripped))
+}
+
+/// `1,250.00` → `1250`; `3,5` (decimal comma) → `3.5`; `08` → `8`.
+fn number(n: &str) -> String {
+    let n = if n.matches(',').count() == 1 && !n.contains('.') && n.split(',').nth(1).is_some_and(|d| d.len() != 3) {
+        n.replace(',', ".")
+    } else {
+        n.replace(',', "")
+    };
+    let n = match n.split_once('.') {
+        Some((a, b)) if b.chars().all(|c| c == '0') => a.to_string(),
+        _ => n,
+    };
+    let trimmed = n.trim_start_matches('0');
+    if trimmed.is_empty() || trimmed.starts_with('.') { format!("0{trimmed}") } else { trimmed.to_string() }
+}
+
+/// Checks `reply` against everything the bot was given.
+pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
+    let known: HashSet<String> = grounding.iter().flat_map(|g| facts(g)).collect();
+    let mut missing: Vec<String> = facts(reply).into_iter().filter(|f| !grounded(f, &known)).collect();
+    missing.sort();
+    if missing.is_empty() { Ok(()) } else { Err(Ungrounded(missing)) }
+}
+
+fn grounded(fact: &str, known: &HashSet<String>) -> bool {
+    if known.contains(fact) {
+        return true;
+    }
+    // A range or date written differently ("9-18" vs "9:00 - 18:00") counts when every
+    // number in it is known.
+    if fact.contains('-') || fact.contains('/') {
+        return fact.split(['-', '/']).filter(|p| !p.is_empty()).all(|p| known.contains(&number(p)) || known.contains(p));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grounded_replies_pass() {
+        let ctx = "A puncture repair costs €15 for a front wheel. Open 09:00 - 18:00. Order SS-1042 shipped on 2026-11-20.";
+        assert!(check("The front wheel is 15 euro; your order ss-1042 shipped 2026-11-20. We open at 9:00.", &[ctx]).is_ok());
+        assert!(check("That costs €15.00.", &[ctx]).is_ok());
+        assert!(check("No numbers here, just two words of thanks.", &[]).is_ok());
+        assert!(check("Open 9-18.", &["We are open 9:00 - 18:00, that is 9 to 18."]).is_ok());
+    }
+
+    #[test]
+    fn invented_facts_are_caught() {
+        let ctx = "A puncture repair costs €15 for a front wheel.";
+        assert_eq!(check("It costs €12.", &[ctx]), Err(Ungrounded(vec!["12".into()])));
+        assert_eq!(check("Your order #SS-2000 ships on 2026-12-01.", &[ctx]).unwrap_err().0, vec!["2026-12-01".to_string(), "SS-2000".to_string()]);
+        assert_eq!(check("Come at 10:30", &[ctx]).unwrap_err().0, vec!["10:30".to_string()]);
+    }
+
+    #[test]
+    fn normal_forms() {
+        assert_eq!(facts("€1,250.00"), HashSet::from(["1250".to_string()]));
+        assert_eq!(facts("3,5 bar"), HashSet::from(["3.5".to_string()]));
+        assert_eq!(facts("15eur"), HashSet::from(["15".to_string()]));
+        assert_eq!(facts("(08:30)"), HashSet::from(["8:30".to_string()]));
+        assert_eq!(facts("#a17b"), HashSet::from(["A17B".to_string()]));
+    }
+}

@@ -1,0 +1,266 @@
+//! Model providers behind one trait: the Anthropic Messages API, OpenAI-compatible chat
+//! completions (OpenAI, Ollama, vLLM, llama.cpp server), and — outside this module, in
+//! the engine — the offline responder. Each remote provider is a real HTTP client with a
+//! timeout and retries with backoff on 429/5xx/overloaded; `Models` adds a circuit
+//! breaker per provider and walks a tier's ordered fallback chain.
+
+pub mod anthropic;
+pub mod openai;
+pub mod price;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::{LlmConfig, ProviderConfig};
+use crate::domain::circuit::CircuitBreaker;
+
+/// A tool the model may call.
+#[derive(Debug, Clone)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments.
+    pub parameters: Value,
+}
+
+/// One tool call the model asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// One item of the conversation sent to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    User(String),
+    Assistant(String),
+    /// The model's earlier tool calls, and then their results.
+    ToolCalls(Vec<ToolCall>),
+    ToolResults(Vec<(String, String)>),
+}
+
+/// What to ask a model.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: String,
+    pub items: Vec<Item>,
+    pub tools: Vec<ToolDef>,
+    /// JSON schema the final answer must follow.
+    pub reply_schema: Value,
+    pub max_tokens: u32,
+}
+
+/// What the model answered: its final answer (raw JSON text, parsed strictly by the
+/// caller) or tool calls to run first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Reply(String),
+    ToolCalls(Vec<ToolCall>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub output: Output,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+}
+
+/// A provider failure: whether another attempt may help, and what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for LlmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type ChatFuture<'a> = Pin<Box<dyn Future<Output = Result<ChatResponse, LlmError>> + Send + 'a>>;
+
+/// A model provider.
+pub trait Provider: Send + Sync {
+    fn chat<'a>(&'a self, req: &'a ChatRequest) -> ChatFuture<'a>;
+}
+
+/// The reply every model must give, as a JSON schema.
+pub fn reply_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["reply", "handoff", "reason", "confidence", "sources"],
+        "properties": {
+            "reply": { "type": "string", "description": "The message to send the customer (empty when handing off)." },
+            "handoff": { "type": "boolean", "description": "true when a person should take over." },
+            "reason": { "type": "string", "description": "Why you answered or handed off, in one sentence." },
+            "confidence": { "type": "number", "description": "0 to 1: how sure you are the reply is right and complete." },
+            "sources": { "type": "array", "items": { "type": "string" }, "description": "Ids of the passages the reply relies on." }
+        }
+    })
+}
+
+/// Sends a request built by `build` (fresh per attempt), retrying retryable failures with
+/// exponential backoff: at most `retries` more attempts.
+pub(crate) async fn send_with_retry(
+    retries: u32,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    what: &str,
+) -> Result<(reqwest::StatusCode, Value), LlmError> {
+    let mut attempt = 0;
+    loop {
+        let result: Result<std::convert::Infallible, (LlmError, Option<u64>)> = match build().send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                let text = resp.text().await.unwrap_or_default();
+                if status.is_success() {
+                    return serde_json::from_str(&text)
+                        .map(|v| (status, v))
+                        .map_err(|e| LlmError { retryable: true, message: format!("{what}: unreadable response ({e}): {}", excerpt(&text)) });
+                }
+                // 429 rate limit, 5xx, and Anthropic's 529 "overloaded" are worth another try.
+                let retryable = status.as_u16() == 429 || status.is_server_error();
+                Err((LlmError { retryable, message: format!("{what}: {status}: {}", excerpt(&text)) }, retry_after))
+            }
+            Err(e) => Err((LlmError { retryable: true, message: format!("{what}: {}", if e.is_timeout() { "timed out".to_string() } else { e.to_string() }) }, None)),
+        };
+        let Err((err, retry_after)) = result;
+        if !err.retryable || attempt >= retries {
+            return Err(err);
+        }
+        attempt += 1;
+        let backoff = retry_after.map(|s| s.min(10) * 1000).unwrap_or(200 * (1 << attempt));
+        tokio::time::sleep(Duration::from_millis(backoff)).await;
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+/// A `provider:model` entry of a tier's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    pub provider: String,
+    pub model: String,
+}
+
+impl ModelRef {
+    pub fn parse(s: &str) -> Option<ModelRef> {
+        let (p, m) = s.split_once(':')?;
+        (!p.is_empty() && !m.is_empty()).then(|| ModelRef { provider: p.to_string(), model: m.to_string() })
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.provider, self.model)
+    }
+}
+
+/// The configured providers with a circuit breaker each.
+pub struct Models {
+    /// USD per million tokens: list prices with the config's on top.
+    pub prices: std::collections::BTreeMap<String, price::Price>,
+    providers: HashMap<String, (String, Box<dyn Provider>)>,
+    breakers: Mutex<HashMap<String, CircuitBreaker>>,
+    threshold: u32,
+    cooldown_ms: i64,
+}
+
+/// One attempt along a chain, for the trace.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    pub model: String,
+    pub outcome: String,
+}
+
+impl Models {
+    pub fn from_config(config: &LlmConfig) -> crate::error::Result<Models> {
+        let mut providers: HashMap<String, (String, Box<dyn Provider>)> = HashMap::new();
+        for (name, p) in &config.providers {
+            let client: Box<dyn Provider> = match p.kind.as_str() {
+                "anthropic" => Box::new(anthropic::Anthropic::new(p, config.max_retries)?),
+                "openai" => Box::new(openai::OpenAi::new(p, config.max_retries)?),
+                "offline" => continue,
+                other => return Err(crate::Error::Invalid(format!("llm.providers.{name}.kind = {other:?} is not anthropic, openai or offline"))),
+            };
+            providers.insert(name.clone(), (p.kind.clone(), client));
+        }
+        let mut prices = price::defaults();
+        prices.extend(config.prices.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(Models { prices, providers, breakers: Mutex::default(), threshold: config.breaker_failures, cooldown_ms: config.breaker_cooldown_ms as i64 })
+    }
+
+    /// Whether `provider` names a remote provider (anything else is the offline responder).
+    pub fn is_remote(&self, provider: &str) -> bool {
+        self.providers.contains_key(provider)
+    }
+
+    /// Asks each model of `chain` in order until one answers; skips providers whose
+    /// circuit is open. Returns the answer with the model that gave it, and every attempt.
+    pub async fn chat(&self, chain: &[ModelRef], req: &ChatRequest, now_ms: impl Fn() -> i64) -> (Result<(ChatResponse, ModelRef), LlmError>, Vec<Attempt>) {
+        let mut attempts = Vec::new();
+        let mut last = LlmError { retryable: false, message: "no remote model in the chain".into() };
+        for m in chain {
+            let Some((_, provider)) = self.providers.get(&m.provider) else { continue };
+            let allowed = {
+                let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+                b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms)).allow(now_ms())
+            };
+            if !allowed {
+                attempts.push(Attempt { model: m.to_string(), outcome: "skipped: circuit open".into() });
+                continue;
+            }
+            let mut r = req.clone();
+            r.model = m.model.clone();
+            let result = provider.chat(&r).await;
+            let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+            let breaker = b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms));
+            match result {
+                Ok(resp) => {
+                    breaker.success();
+                    attempts.push(Attempt { model: m.to_string(), outcome: "ok".into() });
+                    return (Ok((resp, m.clone())), attempts);
+                }
+                Err(e) => {
+                    breaker.failure(now_ms());
+                    tracing::warn!(model = %m, error = %e, "model call failed; trying the next in the chain");
+                    attempts.push(Attempt { model: m.to_string(), outcome: format!("failed: {e}") });
+                    last = e;
+                }
+            }
+        }
+        (Err(last), attempts)
+    }
+
+    /// The circuit state per provider, for /metrics and the status API.
+    pub fn circuits(&self, now_ms: i64) -> Vec<(String, bool)> {
+        let b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, bool)> = b
+            .iter()
+            .map(|(k, v)| (k.clone(), matches!(v.state(), crate::domain::circuit::State::Open { until_ms } if until_ms > now_ms)))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Builds an HTTP client for a provider.
+pub(crate) fn http_client(p: &ProviderConfig) -> crate::error::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(p.timeout_ms))
+        .connect_timeout(Duration::from_millis(p.timeout_ms.min(10_000)))
+        .build()
+        .map_err(|e| crate::Error::internal("building a model HTTP client", e))
+}
