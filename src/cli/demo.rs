@@ -1,7 +1,8 @@
 //! `frontdesk demo`: a self-contained instance anyone can try without keys. It writes its
 //! config to DATA_DIR/config.toml (generated secrets), starts the server, a fake Graph API
-//! and the WhatsApp simulator at `/demo`, and prints what to open. Replies come from the
-//! built-in responder and travel the real send path, with delivery ticks by webhook.
+//! and the WhatsApp simulator at `/demo`, and prints what to open. It loads the bike
+//! shop's documents; replies come from the offline responder (no model, no key) and
+//! travel the real send path, with delivery ticks by webhook.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,6 +12,30 @@ use anyhow::Context;
 use crate::app::{App, DemoInfo};
 use crate::config::{Config, Secret};
 use crate::http::fake_graph::FakeGraph;
+
+/// The demo business's documents, built into the binary.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "assets/demo/kb/"]
+struct DemoKb;
+
+/// Loads the bike shop's documents into the knowledge base (a no-op when unchanged), so
+/// the offline responder has something to answer from.
+async fn load_demo_knowledge(app: &App) -> anyhow::Result<()> {
+    use crate::knowledge::parse::{CsvColumns, Format, parse_bytes};
+    let mut docs = Vec::new();
+    for name in DemoKb::iter() {
+        let Some(file) = DemoKb::get(&name) else { continue };
+        let id = name.trim_end_matches(".md").to_string();
+        let (d, problems) = parse_bytes(Format::Markdown, &format!("demo:{name}"), &id, &file.data, &CsvColumns::default());
+        anyhow::ensure!(problems.is_empty(), "demo document {name}: {problems:?}");
+        docs.extend(d);
+    }
+    eprintln!("loading the demo knowledge base ({} documents; the first start embeds them, ~30 s)…", docs.len());
+    app.knowledge.prepare(&|_, _| {}).await?;
+    let mut report = crate::knowledge::ingest::IngestReport::default();
+    app.knowledge.add_documents(docs, &mut report).await?;
+    Ok(())
+}
 
 /// The simulator's business number id.
 pub const DEMO_NUMBER: &str = "100000000000001";
@@ -41,6 +66,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         config.server.public_url = format!("http://{addr}");
         let secret = config.whatsapp.app_secret.expose().to_string();
         let mut app = App::open(config)?;
+        load_demo_knowledge(&app).await?;
         app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr });
         super::serve::run_app(app, listener, move |running| {
             fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);

@@ -36,7 +36,9 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
         };
     }
     let body = whatsapp_text(&hit.text);
-    let cite = if hit.section.is_empty() || hit.section == hit.title { hit.title.clone() } else { format!("{} › {}", hit.title, hit.section) };
+    // Section paths start with the document's own heading; cite it once.
+    let section = hit.section.strip_prefix(&hit.title).map(|s| s.trim_start_matches(" > ")).unwrap_or(&hit.section).replace(" > ", " › ");
+    let cite = if section.is_empty() { hit.title.clone() } else { format!("{} › {section}", hit.title) };
     Decision::Answer { text: format!("{body}\n\n(From: {cite})"), confidence, sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)] }
 }
 
@@ -87,7 +89,7 @@ mod tests {
 
     #[test]
     fn confident_answers_cite_their_passage() {
-        let d = decide(&[hit("Puncture Repair", "Prices", Some(0.63), "## Prices\n\n| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n\nA **new tube** is €8.")], 0.5);
+        let d = decide(&[hit("Puncture Repair", "Puncture Repair > Prices", Some(0.63), "## Prices\n\n| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n\nA **new tube** is €8.")], 0.5);
         let Decision::Answer { text, confidence, sources } = d else { panic!("{d:?}") };
         assert_eq!(text, "*Prices*\n\nWheel — Labour\nFront wheel — €15\n\nA *new tube* is €8.\n\n(From: Puncture Repair › Prices)");
         assert_eq!((confidence, sources), (0.63, vec!["puncture repair#7".to_string()]));

@@ -76,7 +76,7 @@ async fn messages_list_works_while_the_server_runs() {
 }
 
 /// `frontdesk demo` end to end: a customer types in the simulator, the message travels the
-/// signed webhook path, the built-in responder answers, and the fake Graph API's status
+/// signed webhook path, the offline responder answers from the demo documents, and the fake Graph API's status
 /// webhooks mark the reply delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_answers_a_simulated_customer_with_ticks() {
@@ -110,6 +110,9 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
         if delivered {
             assert_eq!(chat[0]["direction"], "in");
             assert_eq!(chat[0]["text"], "Do you repair e-bikes?");
+            // The offline responder answered from the demo knowledge base, loaded at start.
+            let reply = chat[1]["text"].as_str().unwrap_or_default();
+            assert!(reply.contains("automated assistant") && reply.contains("(From: "), "{reply}");
             break;
         }
         assert!(start.elapsed() < std::time::Duration::from_secs(20), "no delivered reply: {chat:?}");
