@@ -12,7 +12,9 @@ CREATE TABLE handoffs (
     sources_json     TEXT NOT NULL DEFAULT '[]',
     cost_usd         REAL NOT NULL DEFAULT 0,
     created_at       INTEGER NOT NULL,
-    resolved_at      INTEGER
+    resolved_at      INTEGER,                -- handed back to the bot
+    resolved_by      TEXT,                   -- agent:<name>, cli:<user>, auto
+    handback_note    TEXT                    -- what the bot should know when it resumes
 );
 CREATE UNIQUE INDEX handoffs_inbound ON handoffs(inbound_wamid);
 CREATE INDEX handoffs_conversation ON handoffs(conversation_id, id);

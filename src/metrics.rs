@@ -44,6 +44,7 @@ counters! {
     sends_failed_total: "Outbound messages that failed for good (reason in the ledger).",
     bot_answers_total: "Customer messages the bot answered.",
     handoffs_total: "Conversations handed to a person.",
+    notify_failed_total: "Handoff notifications (Slack) that failed.",
 }
 
 impl Metrics {

@@ -1,4 +1,4 @@
-//! `frontdesk settings list|set|unset` and `frontdesk contact erase`: the live switches
+//! `frontdesk settings list|set|unset`, `conversation handback` and `contact erase`: the live switches
 //! and the privacy command. They write to SQLite directly (WAL lets them run beside a
 //! live server, which reads settings for every message, so a change applies to the next
 //! one) and leave an audit entry.
@@ -89,5 +89,21 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
             crate::store::contacts::subject_hash(wa_id)
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitCode> {
+    let (_, store) = open(config_path)?;
+    let (who, n) = (actor(), note.to_string());
+    let changed = store.call_blocking(move |c| {
+        let tx = c.unchecked_transaction()?;
+        let changed = crate::store::engine::hand_back(&tx, id, &who, &n, crate::domain::now_ms())?;
+        tx.commit()?;
+        Ok(changed)
+    })?;
+    if !changed {
+        anyhow::bail!("conversation {id} is not owned by a person (or does not exist); nothing to hand back");
+    }
+    println!("conversation {id} is the bot's again");
     Ok(ExitCode::SUCCESS)
 }

@@ -140,7 +140,7 @@ fn open_no_model(config_path: &Path) -> anyhow::Result<Store> {
 }
 
 /// `frontdesk eval retrieval`: builds a throwaway index of the corpus and scores each mode.
-pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBuf>, json: bool, modes: &[Mode], gates: &[(String, f64)]) -> anyhow::Result<ExitCode> {
+pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBuf>, index_dir: Option<&Path>, json: bool, modes: &[Mode], gates: &[(String, f64)]) -> anyhow::Result<ExitCode> {
     let config = match config_path {
         Some(p) => super::load_config(p)?,
         None => crate::config::Config::default(),
@@ -148,7 +148,13 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
     // A directory is ingested like `kb add`; a file is a JSONL corpus.
     let docs: Vec<serde_json::Value> = if corpus.is_dir() { Vec::new() } else { eval::read_jsonl(corpus)? };
     let queries: Vec<Query> = eval::read_jsonl(queries)?;
-    let tmp = tempdir()?;
+    let (tmp, keep) = match index_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            (d.to_path_buf(), true)
+        }
+        None => (tempdir()?, false),
+    };
     let store = Store::open(&tmp.join("eval.db"))?;
     let embedder = embedder_from_config(&config.knowledge)?;
     let kb = Knowledge::new(store, embedder, config.knowledge.clone());
@@ -187,7 +193,9 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
         }
         Ok::<_, anyhow::Error>(out)
     })?;
-    let _ = std::fs::remove_dir_all(&tmp);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     if json {
         for r in &results {
             println!("{}", serde_json::to_string(r)?);

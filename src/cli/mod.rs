@@ -81,6 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SettingsCommand,
     },
+    /// Conversations: hand one back to the bot.
+    Conversation {
+        #[command(subcommand)]
+        command: ConversationCommand,
+    },
     /// Contacts: erase everything stored about one (privacy requests).
     Contact {
         #[command(subcommand)]
@@ -134,6 +139,20 @@ pub enum SettingsCommand {
     /// Drop a live value; the config file's applies again.
     Unset {
         key: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConversationCommand {
+    /// Give a person-owned conversation back to the bot; the note is shown to the model.
+    Handback {
+        /// The conversation id (as `messages list` shows it).
+        id: i64,
+        /// What the bot should know, e.g. "refund approved, arrives Friday".
+        #[arg(long, default_value = "")]
+        note: String,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -215,6 +234,11 @@ pub enum EvalCommand {
         /// A config for the embedder and chunking settings (default: built-in defaults).
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
+        /// Keep the index in this directory and reuse it on the next run (unchanged
+        /// documents are not re-embedded): fast sweeps of search settings. Chunking
+        /// changes need a fresh directory.
+        #[arg(long)]
+        index_dir: Option<PathBuf>,
         /// Modes to run (repeat); default all three.
         #[arg(long = "mode")]
         modes: Vec<crate::knowledge::Mode>,
@@ -285,11 +309,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settings { command: SettingsCommand::List { config, json } } => admin::settings_list(&config.config, json),
         Command::Settings { command: SettingsCommand::Set { key, value, config } } => admin::settings_set(&config.config, &key, &value),
         Command::Settings { command: SettingsCommand::Unset { key, config } } => admin::settings_unset(&config.config, &key),
+        Command::Conversation { command: ConversationCommand::Handback { id, note, config } } => admin::handback(&config.config, id, &note),
         Command::Contact { command: ContactCommand::Erase { wa_id, config, json } } => admin::contact_erase(&config.config, &wa_id, json),
-        Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, modes, gates, json } } => {
+        Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, index_dir, modes, gates, json } } => {
             use crate::knowledge::Mode;
             let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };
-            kb::eval_retrieval(&corpus, &queries, config.as_ref(), json, &modes, &gates)
+            kb::eval_retrieval(&corpus, &queries, config.as_ref(), index_dir.as_deref(), json, &modes, &gates)
         }
     }
 }

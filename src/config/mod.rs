@@ -119,6 +119,14 @@ pub struct EngineConfig {
     pub debounce_ms: u64,
     /// The longest a burst can delay an answer.
     pub debounce_max_ms: u64,
+    /// After a hand-back, the same trigger does not hand off again for this long (unless
+    /// the customer asks for a person): no handoff loops.
+    pub handoff_cooldown_ms: u64,
+    /// Hand person-owned conversations back to the bot after this many minutes without a
+    /// message (0 = never; fractions allowed).
+    pub auto_handback_minutes: f64,
+    /// A Slack incoming-webhook URL notified of each handoff (empty = off).
+    pub slack_webhook_url: Secret,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +139,9 @@ impl Default for EngineConfig {
             static_reply: "Thanks for your message! Our assistant is offline right now; a teammate will reply as soon as possible.".into(),
             debounce_ms: 2_000,
             debounce_max_ms: 8_000,
+            handoff_cooldown_ms: 30 * 60 * 1000,
+            auto_handback_minutes: 0.0,
+            slack_webhook_url: Secret::default(),
         }
     }
 }

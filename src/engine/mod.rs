@@ -9,6 +9,7 @@
 
 pub mod context;
 pub mod llm_reply;
+pub mod notify;
 pub mod offline;
 pub mod router;
 pub mod structured;
@@ -119,7 +120,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 }
             } else {
                 run.route_reason = why;
-                let (history, first_contact) = {
+                let (history, first_contact, handback_note) = {
                     let (wamid, first) = (wamid.to_string(), burst.map(|b| b.first_id));
                     app.store
                         .read(move |c| {
@@ -127,7 +128,10 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                                 Some(id) => id,
                                 None => conversations::message_id(c, &wamid)?.unwrap_or(i64::MAX),
                             };
-                            Ok((conversations::history(c, conv, before, context::HISTORY_TURNS)?, rows::bot_messages_sent(c, conv)? == 0))
+                            let note = rows::last_handback(c, conv)?
+                                .filter(|(_, at, note)| !note.is_empty() && crate::domain::now_ms() - at < 24 * 3_600_000)
+                                .map(|(_, _, note)| note);
+                            Ok((conversations::history(c, conv, before, context::HISTORY_TURNS)?, rows::bot_messages_sent(c, conv)? == 0, note))
                         })
                         .await?
                 };
@@ -137,7 +141,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     first_contact,
                     customer_name: inbound.name.as_deref(),
                     history: &history,
-                    handback_note: None,
+                    handback_note: handback_note.as_deref(),
                     passages: &hits,
                     question: text,
                     max_reply_chars: app.config.llm.max_reply_chars,
@@ -153,6 +157,22 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 (o.decision, hits)
             }
         }
+    };
+    // No handoff loops: right after a hand-back, the same trigger does not hand off again
+    // (a customer asking for a person always does).
+    let decision = match decision {
+        Decision::Handoff { trigger, reason, confidence } if !matches!(trigger, "asked_for_human" | "kill_switch") => {
+            let cooldown = app.config.engine.handoff_cooldown_ms as i64;
+            let last = app.store.read(move |c| rows::last_handback(c, conv)).await?;
+            match last {
+                Some((t, at, _)) if t == trigger && crate::domain::now_ms() - at < cooldown => {
+                    run.guard = format!("handoff suppressed ({trigger}: {reason}); handed back recently");
+                    Decision::Answer { text: SUPPRESSED_HANDOFF_TEXT.into(), confidence: confidence.unwrap_or(0.0), sources: Vec::new() }
+                }
+                _ => Decision::Handoff { trigger, reason, confidence },
+            }
+        }
+        d => d,
     };
     let retrieved = json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>());
     let t_send = Instant::now();
@@ -182,6 +202,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             crate::metrics::Metrics::add(&app.metrics.handoffs_total, 1);
             tracing::info!(%wamid, conversation = inbound.conversation_id, trigger, "handed to a person");
             queue_bridge(app, conv, id, bridge_for(&settings, trigger)).await?;
+            notify::handoff(app, conv, id, trigger).await;
             (Outcome::HandedOff, confidence)
         }
     };
@@ -207,6 +228,31 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         crate::metrics::Metrics::add(&app.metrics.bot_answers_total, 1);
     }
     Ok(outcome)
+}
+
+/// What the bot says instead of handing off again right after a hand-back.
+pub const SUPPRESSED_HANDOFF_TEXT: &str =
+    "I'm not sure I can answer that one. Could you put it another way? You can also ask for a person any time.";
+
+/// Hands a person-owned conversation back to the bot, with a note the bot will see.
+pub async fn hand_back(app: &App, conversation_id: i64, actor: &str, note: &str) -> Result<bool> {
+    let (actor, note, now) = (actor.to_string(), note.to_string(), crate::domain::now_ms());
+    app.store.write(move |c| rows::hand_back(c, conversation_id, &actor, &note, now)).await
+}
+
+/// Hands back conversations idle for `engine.auto_handback_minutes` (the maintenance
+/// worker calls this); returns how many.
+pub async fn auto_hand_back(app: &App) -> Result<usize> {
+    let minutes = app.config.engine.auto_handback_minutes;
+    if minutes <= 0.0 {
+        return Ok(0);
+    }
+    let before = crate::domain::now_ms() - (minutes * 60_000.0) as i64;
+    let idle = app.store.read(move |c| rows::idle_human_conversations(c, before)).await?;
+    for &id in &idle {
+        hand_back(app, id, "auto", &format!("no activity for {minutes} minutes; the bot resumed on its own")).await?;
+    }
+    Ok(idle.len())
 }
 
 /// A topic stays "one issue" for this long: more than three customer turns within it

@@ -25,6 +25,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/settings/{key}", axum::routing::put(settings_set).delete(settings_unset))
         .route("/traces/{wamid}", get(trace))
         .route("/conversations/{id}/handoffs", get(handoffs))
+        .route("/conversations/{id}/handback", post(handback))
         .route("/audit", get(audit))
         .route_layer(middleware::from_fn_with_state(app, require_token))
 }
@@ -170,6 +171,22 @@ async fn handoffs(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response 
 async fn audit(State(app): State<Arc<App>>) -> Response {
     match app.store.read(|c| crate::store::settings::audit_entries(c, 200)).await {
         Ok(a) => Json(a).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HandbackBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /conversations/{id}/handback` with `{"note": …}`: the bot resumes, with the note in its context.
+async fn handback(State(app): State<Arc<App>>, Path(id): Path<i64>, body: Option<Json<HandbackBody>>) -> Response {
+    let note = body.map(|b| b.0.note).unwrap_or_default();
+    match crate::engine::hand_back(&app, id, "api:control", &note).await {
+        Ok(true) => Json(serde_json::json!({ "conversation": id, "owner": "bot" })).into_response(),
+        Ok(false) => error_response(Error::Conflict(format!("conversation {id} is not owned by a person (or does not exist)"))),
         Err(e) => error_response(e),
     }
 }

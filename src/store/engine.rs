@@ -161,3 +161,36 @@ pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
         )
         .optional()?)
 }
+
+/// Hands a conversation back to the bot: owner `bot`, open handoffs resolved with the
+/// note. `false` when the conversation was not owned by a person.
+pub fn hand_back(conn: &Connection, conversation_id: i64, actor: &str, note: &str, now: i64) -> Result<bool> {
+    let changed = conn.execute("UPDATE conversations SET owner = 'bot' WHERE id = ?1 AND owner = 'human'", [conversation_id])? == 1;
+    conn.execute(
+        "UPDATE handoffs SET resolved_at = ?2, resolved_by = ?3, handback_note = ?4 WHERE conversation_id = ?1 AND resolved_at IS NULL",
+        params![conversation_id, now, actor, note],
+    )?;
+    if changed {
+        super::settings::audit(conn, now, actor, "conversation.handback", &format!("conversation:{conversation_id}"), note)?;
+    }
+    Ok(changed)
+}
+
+/// The latest handoff of a conversation that was handed back: (trigger, resolved_at, note).
+pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<(String, i64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT trigger, resolved_at, COALESCE(handback_note, '') FROM handoffs
+             WHERE conversation_id = ?1 AND resolved_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [conversation_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Person-owned conversations whose last message is older than `before` (Unix ms).
+pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i64>> {
+    let mut st = conn.prepare_cached("SELECT id FROM conversations WHERE owner = 'human' AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500")?;
+    let rows = st.query_map([before], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}

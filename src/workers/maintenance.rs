@@ -22,6 +22,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::warn!(jobs = n, "queue: leases expired; jobs returned to their queue"),
             Err(e) => tracing::error!(error = %e, "queue: reaping leases failed"),
         }
+        match crate::engine::auto_hand_back(&app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(conversations = n, "handed idle conversations back to the bot"),
+            Err(e) => tracing::error!(error = %e, "auto hand-back failed"),
+        }
         if last_purge.elapsed() > Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
             match app.queue.purge_dedupe(50_000).await {

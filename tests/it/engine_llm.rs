@@ -192,3 +192,100 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
     assert_eq!(trace(&s, "wamid.cb-3").model, "anthropic:claude-haiku-4-5", "and closes the circuit");
     s.stop().await;
 }
+
+/// A fake Slack incoming webhook: records each JSON body.
+async fn fake_slack() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/services/T0/B0/x",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/services/T0/B0/x"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_back_resumes_with_a_note_without_handoff_loops_and_slack_hears_of_handoffs() {
+    let (a, o) = fakes().await;
+    let (slack_url, slack) = fake_slack().await;
+    a.script(vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.3 }]);
+    let s = shop_with_models(&a, &o, move |c| {
+        c.engine.slack_webhook_url = Secret::new(slack_url);
+        c.server.public_url = "https://desk.example".into();
+    })
+    .await;
+    say(&s, "31750000001", "wamid.hb-1", "my wheel makes a clicking noise").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let conv = trace(&s, "wamid.hb-1").conversation_id;
+    s.wait_until("the Slack message", |_| slack.lock().unwrap().len() == 1).await;
+    let note = slack.lock().unwrap()[0]["text"].as_str().unwrap().to_string();
+    assert!(note.contains(&format!("<https://desk.example/inbox/conversations/{conv}|")) && note.contains("model handoff"), "{note}");
+    // An agent hands it back with a note.
+    let http = reqwest::Client::new();
+    let token = s.app().control_token.expose().to_string();
+    let url = format!("{}/api/control/conversations/{conv}/handback", s.base);
+    let r = http.post(&url).bearer_auth(&token).json(&json!({ "note": "Sam checked the wheel: the hub needs grease." })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(owner(&s, "31750000001"), "bot");
+    assert_eq!(http.post(&url).bearer_auth(&token).json(&json!({})).send().await.unwrap().status(), 409, "already the bot's");
+    // The model sees the note; its handoff for the same reason right away is suppressed.
+    a.script(vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.3 }]);
+    say(&s, "31750000001", "wamid.hb-2", "so what do I do now").await;
+    s.wait_until("a reply", |s| s.graph.sent().len() == 2).await;
+    let system = a.requests()[1]["system"].as_str().unwrap().to_string();
+    assert!(system.contains("Sam checked the wheel: the hub needs grease."), "{system}");
+    assert_eq!(texts(&s)[1], frontdesk::engine::SUPPRESSED_HANDOFF_TEXT);
+    assert_eq!(owner(&s, "31750000001"), "bot", "no handoff loop");
+    // Asking for a person always works.
+    say(&s, "31750000001", "wamid.hb-3", "let me talk to a person").await;
+    s.wait_until("the second bridge", |s| s.graph.sent().len() == 3).await;
+    assert_eq!(owner(&s, "31750000001"), "human");
+    s.wait_until("the second Slack message", |_| slack.lock().unwrap().len() == 2).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_conversations_are_handed_back_automatically_and_the_cli_hands_back() {
+    let s = shop(|c| c.engine.auto_handback_minutes = 0.02).await;
+    say(&s, "31760000001", "wamid.ah-1", "I want to speak to someone").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    assert_eq!(owner(&s, "31760000001"), "human");
+    s.wait_until("the automatic hand-back", |s| owner(s, "31760000001") == "bot").await;
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM handoffs WHERE resolved_by = 'auto'"), 1);
+    s.stop().await;
+
+    let s = shop(|_| {}).await;
+    say(&s, "31760000002", "wamid.ah-2", "I want to speak to someone").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let conv = trace_or_handoff_conversation(&s, "wamid.ah-2");
+    let config = crate::support::write_config_file(s.dir.path(), "");
+    let data = s.dir.path().to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{data}/data"), &data);
+    std::fs::write(&config, text).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(crate::support::bin())
+            .args(["conversation", "handback", &conv.to_string(), "--note", "done"])
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(owner(&s, "31760000002"), "bot");
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.handback'"), 1);
+    s.stop().await;
+}
+
+fn trace_or_handoff_conversation(s: &TestServer, wamid: &str) -> i64 {
+    let w = wamid.to_string();
+    s.app().store.call_blocking(move |c| Ok(c.query_row("SELECT conversation_id FROM handoffs WHERE inbound_wamid = ?1", [&w], |r| r.get(0))?)).unwrap()
+}
