@@ -13,50 +13,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdesk::config::{Config, Secret};
 use frontdesk::domain::outbound::OutboundBody;
-use frontdesk::http::fake_graph::FakeGraph;
 use frontdesk::store::ledger::NewOutbound;
 use frontdesk::whatsapp::signature::sign;
 
-const SECRET: &str = "bench-secret";
-const TOKEN: &str = "bench-token";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn inbound(wa_id: &str, wamid: &str) -> String {
-    let now = frontdesk::domain::now_ms() / 1000;
-    format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},"contacts":[{{"profile":{{"name":"C"}},"wa_id":"{wa_id}"}}],"messages":[{{"from":"{wa_id}","id":"{wamid}","timestamp":"{now}","type":"text","text":{{"body":"Do you have the gravel bike in size M?"}}}}]}}}}]}}]}}"#
-    )
-}
-
-struct Env {
-    running: frontdesk::app::Running,
-    graph: FakeGraph,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = FakeGraph::start(TOKEN).await.unwrap();
-    graph.set_statuses(None);
-    let mut c = Config::default();
-    c.storage.data_dir = dir.path().to_path_buf();
-    c.whatsapp.app_secret = Secret::new(SECRET);
-    c.whatsapp.verify_token = Secret::new("v");
-    c.whatsapp.access_token = Secret::new(TOKEN);
-    c.whatsapp.graph_base_url = graph.base_url();
-    c.log.level = "warn".into();
-    tweak(&mut c);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    Env { running, graph, base, _dir: dir }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{Env, SECRET, TOKEN, env_or, inbound, start};
+use frontdesk::config::Secret;
 
 /// Creates `n` conversations (one inbound message each) and returns their ids.
 async fn conversations(env: &Env, n: usize) -> Vec<i64> {
