@@ -127,6 +127,10 @@ pub struct EngineConfig {
     pub auto_handback_minutes: f64,
     /// A Slack incoming-webhook URL notified of each handoff (empty = off).
     pub slack_webhook_url: Secret,
+    /// Daily model spend limits in USD, per contact and overall (0 = no limit; live:
+    /// budget.contact_daily_usd, budget.global_daily_usd).
+    pub budget_contact_daily_usd: f64,
+    pub budget_global_daily_usd: f64,
 }
 
 impl Default for EngineConfig {
@@ -142,6 +146,8 @@ impl Default for EngineConfig {
             handoff_cooldown_ms: 30 * 60 * 1000,
             auto_handback_minutes: 0.0,
             slack_webhook_url: Secret::default(),
+            budget_contact_daily_usd: 0.0,
+            budget_global_daily_usd: 0.0,
         }
     }
 }

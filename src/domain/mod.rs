@@ -2,6 +2,7 @@
 //! retry timing. Nothing here does I/O.
 
 pub mod backoff;
+pub mod budget;
 pub mod circuit;
 pub mod delivery;
 pub mod event;

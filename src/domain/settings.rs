@@ -30,6 +30,8 @@ pub const SPECS: &[SettingSpec] = &[
     SettingSpec { key: "debounce_ms", help: "wait this long for more messages before answering a burst (0-8000)", kind: Kind::Number(0.0, 8000.0) },
     SettingSpec { key: "tier.commodity", help: "ordered fallback chain for easy questions, e.g. anthropic:claude-haiku-4-5,openai:gpt-4o-mini", kind: Kind::Chain },
     SettingSpec { key: "tier.reasoning", help: "ordered fallback chain for hard or sensitive questions", kind: Kind::Chain },
+    SettingSpec { key: "budget.contact_daily_usd", help: "model spend per contact per day (USD, 0 = no limit); past 80% cheaper tier, at 100% static reply + handoff", kind: Kind::Number(0.0, 1_000_000.0) },
+    SettingSpec { key: "budget.global_daily_usd", help: "model spend for the whole desk per day (USD, 0 = no limit)", kind: Kind::Number(0.0, 1_000_000.0) },
 ];
 
 /// The spec of `key`, or a message naming the known keys.

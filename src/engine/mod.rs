@@ -24,6 +24,7 @@ use crate::domain::outbound::OutboundBody;
 use crate::error::Result;
 use crate::knowledge::{Hit, Mode};
 use crate::store::conversations::InboundForReply;
+use crate::domain::budget;
 use crate::llm::ModelRef;
 use crate::store::{contacts, conversations};
 use crate::store::engine::{self as rows, NewHandoff, Trace};
@@ -100,15 +101,36 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         None => {
             let since = crate::domain::now_ms() - ISSUE_WINDOW_MS;
             let recent = app.store.read(move |c| conversations::recent_inbound(c, conv, since)).await?;
-            let (tier, why) = router::route(sensitive, recent);
-            let chain: Vec<ModelRef> = settings.get(&format!("tier.{}", tier.as_str())).split(',').filter_map(ModelRef::parse).collect();
+            let (mut tier, mut why) = router::route(sensitive, recent);
+            let chain_of = |t: router::Tier| -> Vec<ModelRef> { settings.get(&format!("tier.{}", t.as_str())).split(',').filter_map(ModelRef::parse).collect() };
+            let mut chain = chain_of(tier);
             let remote = chain.iter().any(|m| app.models.is_remote(&m.provider));
+            // Budgets: past 80% the cheaper tier, at 100% no model call today.
+            let mut exhausted = None;
+            if remote {
+                let since = crate::domain::now_ms() / 86_400_000 * 86_400_000;
+                let (contact, global) = app.store.read(move |c| rows::spent_since(c, conv, since)).await?;
+                match budget::allowance(contact, settings.number("budget.contact_daily_usd"), global, settings.number("budget.global_daily_usd")) {
+                    budget::Allowance::Full => {}
+                    budget::Allowance::Cheaper(r) => {
+                        if tier == router::Tier::Reasoning {
+                            tier = router::Tier::Commodity;
+                            chain = chain_of(tier);
+                            why = format!("{why}; {r}: commodity tier instead");
+                        }
+                    }
+                    budget::Allowance::Exhausted(r) => exhausted = Some(r),
+                }
+            }
             let t = Instant::now();
             let hits = app.knowledge.search(text, app.config.engine.retrieval_k, Mode::Hybrid).await?;
             run.retrieval_ms = t.elapsed().as_millis() as u64;
             let threshold = settings.number("confidence_threshold");
             run.route = tier.as_str().into();
-            if !remote {
+            if let Some(r) = exhausted {
+                run.route_reason = why;
+                (Decision::Handoff { trigger: "budget", reason: r, confidence: None }, hits)
+            } else if !remote {
                 run.model = "offline".into();
                 run.route_reason = format!("{why}; no model configured for this tier: offline responder");
                 match sensitive {
@@ -312,9 +334,10 @@ fn summary(inbound: &InboundForReply, hits: &[Hit]) -> String {
     }
 }
 
-/// The message a handoff sends: the static reply under the kill switch, else the bridge.
+/// The message a handoff sends: the static reply under the kill switch or a spent
+/// budget, else the bridge.
 fn bridge_for(settings: &crate::domain::settings::Effective, trigger: &str) -> String {
-    settings.get(if trigger == "kill_switch" { "static_reply" } else { "bridge_text" }).to_string()
+    settings.get(if matches!(trigger, "kill_switch" | "budget") { "static_reply" } else { "bridge_text" }).to_string()
 }
 
 async fn queue_bridge(app: &App, conversation_id: i64, handoff_id: i64, text: String) -> Result<()> {

@@ -194,3 +194,15 @@ pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i6
     let rows = st.query_map([before], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// Model spend since `since` (Unix ms): (this conversation's contact, everyone), in USD.
+pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<(f64, f64)> {
+    let contact: f64 = conn.query_row(
+        "SELECT COALESCE(SUM(t.cost_usd), 0) FROM reply_traces t JOIN conversations c ON c.id = t.conversation_id
+         WHERE t.created_at >= ?2 AND c.contact_id = (SELECT contact_id FROM conversations WHERE id = ?1)",
+        params![conversation_id, since],
+        |r| r.get(0),
+    )?;
+    let global: f64 = conn.query_row("SELECT COALESCE(SUM(cost_usd), 0) FROM reply_traces WHERE created_at >= ?1", [since], |r| r.get(0))?;
+    Ok((contact, global))
+}

@@ -289,3 +289,33 @@ fn trace_or_handoff_conversation(s: &TestServer, wamid: &str) -> i64 {
     let w = wamid.to_string();
     s.app().store.call_blocking(move |c| Ok(c.query_row("SELECT conversation_id FROM handoffs WHERE inbound_wamid = ?1", [&w], |r| r.get(0))?)).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spent_budgets_go_cheaper_then_stop_calling_models() {
+    let (a, o) = fakes().await;
+    // Each fake call costs 600 in / 200 out tokens: $0.0016 on claude-haiku-4-5, $0.0025 on gpt-4o.
+    a.script(vec![reply("We're closed on Sundays.", 0.9), reply("We're closed on Sundays.", 0.9)]);
+    o.script(vec![reply("We're closed on Sundays.", 0.9)]);
+    let s = shop_with_models(&a, &o, |c| c.engine.budget_contact_daily_usd = 0.0019).await;
+    say(&s, "31770000001", "wamid.bu-1", "are you open on sunday?").await;
+    s.wait_until("the first answer", |s| s.graph.sent().len() == 1).await;
+    // Over 80% of the contact's budget: a sensitive message stays on the cheaper tier.
+    say(&s, "31770000001", "wamid.bu-2", "I have a complaint: are you open on sunday?").await;
+    s.wait_until("the second answer", |s| s.graph.sent().len() == 2).await;
+    let t = trace(&s, "wamid.bu-2");
+    assert_eq!((t.route.as_str(), t.model.as_str()), ("commodity", "anthropic:claude-haiku-4-5"), "{t:?}");
+    assert!(t.route_reason.contains("80% of this contact's daily budget"), "{}", t.route_reason);
+    assert!(o.requests().is_empty(), "the reasoning model was not called");
+    // Spent: the static reply and a handoff; no model call.
+    say(&s, "31770000001", "wamid.bu-3", "and on monday?").await;
+    s.wait_until("the static reply", |s| s.graph.sent().len() == 3).await;
+    assert_eq!(texts(&s)[2], EngineConfig::default().static_reply);
+    assert_eq!(handoff_trigger(&s, "wamid.bu-3").as_deref(), Some("budget"));
+    assert_eq!(a.requests().len(), 2);
+    // Other contacts are not affected by one contact's budget.
+    a.script(vec![reply("We're closed on Sundays.", 0.9)]);
+    say(&s, "31770000002", "wamid.bu-4", "are you open on sunday?").await;
+    s.wait_until("another contact's answer", |s| s.graph.sent().len() == 4).await;
+    assert_eq!(trace(&s, "wamid.bu-4").outcome, "answered");
+    s.stop().await;
+}
