@@ -342,6 +342,8 @@ pub struct KnowledgeConfig {
     pub chunk_overlap_tokens: usize,
     /// Reciprocal rank fusion constant.
     pub rrf_k: f64,
+    /// Weight of the keyword (BM25) ranking in the fusion; the vector ranking weighs 1.
+    pub bm25_weight: f64,
     /// Candidates each ranker contributes to the fusion.
     pub candidates: usize,
     /// Largest document fetched from a URL, in bytes.
@@ -398,6 +400,7 @@ impl Default for KnowledgeConfig {
             chunk_max_tokens: 400,
             chunk_overlap_tokens: 60,
             rrf_k: 60.0,
+            bm25_weight: 1.0,
             candidates: 50,
             max_document_bytes: 5 * 1024 * 1024,
             fetch_timeout_ms: 20_000,

@@ -6,15 +6,20 @@ use std::collections::HashMap;
 /// Fuses ranked id lists: each id scores Σ 1 / (k + rank), rank starting at 1.
 /// Returns (id, score), best first; ties keep the order of first appearance.
 pub fn rrf(lists: &[Vec<i64>], k: f64) -> Vec<(i64, f64)> {
+    rrf_weighted(lists, &vec![1.0; lists.len()], k)
+}
+
+/// As `rrf`, with a weight per list: Σ w / (k + rank).
+pub fn rrf_weighted(lists: &[Vec<i64>], weights: &[f64], k: f64) -> Vec<(i64, f64)> {
     let mut score: HashMap<i64, f64> = HashMap::new();
     let mut first: Vec<i64> = Vec::new();
-    for list in lists {
+    for (list, w) in lists.iter().zip(weights) {
         for (rank, id) in list.iter().enumerate() {
             let e = score.entry(*id).or_insert_with(|| {
                 first.push(*id);
                 0.0
             });
-            *e += 1.0 / (k + rank as f64 + 1.0);
+            *e += w / (k + rank as f64 + 1.0);
         }
     }
     let mut out: Vec<(i64, f64)> = first.into_iter().map(|id| (id, score[&id])).collect();

@@ -162,7 +162,7 @@ impl Knowledge {
                     Mode::Hybrid => {
                         let a: Vec<i64> = rows::bm25(c, &q, depth)?.into_iter().map(|x| x.0).collect();
                         let b: Vec<i64> = knn(depth)?.into_iter().map(|x| x.0).collect();
-                        fuse::rrf(&[a, b], cfg.rrf_k).into_iter().take(pool).collect()
+                        fuse::rrf_weighted(&[a, b], &[cfg.bm25_weight, 1.0], cfg.rrf_k).into_iter().take(pool).collect()
                     }
                 };
                 if diverse {

@@ -155,10 +155,7 @@ fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) 
 async fn live_settings_flip_the_kill_switch_for_the_next_message() {
     let s = shop(|_| {}).await;
     // The CLI writes beside the running server, as an owner would.
-    let config = crate::support::write_config_file(s.dir.path(), "");
-    let data = s.dir.path().to_str().unwrap().to_string();
-    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{}/data", data), &data);
-    std::fs::write(&config, text).unwrap();
+    let config = s.cli_config();
     let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "kill_switch", "on"]));
     assert!(ok, "{err}");
     assert!(out.contains("kill_switch = on"), "{out}");
@@ -237,10 +234,7 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     s.wait_until("two answers", |s| s.graph.sent().len() == 2).await;
     s.wait_until("delivery ticks", |s| s.query_i64("SELECT COUNT(*) FROM message_statuses") >= 2).await;
     settle(&s).await;
-    let config = crate::support::write_config_file(s.dir.path(), "");
-    let data = s.dir.path().to_str().unwrap().to_string();
-    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{}/data", data), &data);
-    std::fs::write(&config, text).unwrap();
+    let config = s.cli_config();
     let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001", "--json"]));
     assert!(ok, "{err}");
     let erased: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

@@ -267,10 +267,7 @@ async fn idle_conversations_are_handed_back_automatically_and_the_cli_hands_back
     say(&s, "31760000002", "wamid.ah-2", "I want to speak to someone").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     let conv = trace_or_handoff_conversation(&s, "wamid.ah-2");
-    let config = crate::support::write_config_file(s.dir.path(), "");
-    let data = s.dir.path().to_str().unwrap().to_string();
-    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{data}/data"), &data);
-    std::fs::write(&config, text).unwrap();
+    let config = s.cli_config();
     let out = tokio::task::block_in_place(|| {
         std::process::Command::new(crate::support::bin())
             .args(["conversation", "handback", &conv.to_string(), "--note", "done"])

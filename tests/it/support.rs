@@ -135,6 +135,15 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no metric {name}"))
     }
 
+    /// A config file for CLI commands run beside this server (same data directory).
+    pub fn cli_config(&self) -> PathBuf {
+        let config = write_config_file(self.dir.path(), "");
+        let data = self.dir.path().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{data}/data"), &data);
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+
     pub async fn stop(mut self) {
         self.running.take().unwrap().stop().await.unwrap();
     }
