@@ -45,6 +45,8 @@ counters! {
     bot_answers_total: "Customer messages the bot answered.",
     handoffs_total: "Conversations handed to a person.",
     notify_failed_total: "Handoff notifications (Slack) that failed.",
+    tool_calls_total: "HTTP tool calls made for models or the offline responder.",
+    tool_calls_failed_total: "HTTP tool calls that failed (unknown tool, bad arguments, HTTP error, timeout, too large).",
 }
 
 impl Metrics {

@@ -64,6 +64,15 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         config.whatsapp.graph_base_url = fake.base_url();
         config.whatsapp.access_token = Secret::new(token);
         config.server.public_url = format!("http://{addr}");
+        // The order-status tool, backed by the sample orders; the engine fills in the
+        // asking customer's number, so each customer sees only their own orders.
+        config.llm.tools.push(crate::config::ToolConfig {
+            name: crate::engine::ORDER_TOOL.into(),
+            description: "Look up one of the customer's orders by its number (like SS-10421): status, carrier, tracking, expected date, items.".into(),
+            parameters: serde_json::json!({ "type": "object", "properties": { "order_id": { "type": "string", "description": "The order number, like SS-10421" } }, "required": ["order_id"] }),
+            url: format!("http://{addr}/demo/api/orders/{{order_id}}?wa_id={{customer_wa_id}}"),
+            ..Default::default()
+        });
         let secret = config.whatsapp.app_secret.expose().to_string();
         let mut app = App::open(config)?;
         load_demo_knowledge(&app).await?;

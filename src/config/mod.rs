@@ -56,6 +56,43 @@ pub struct LlmConfig {
     pub instructions: String,
     /// Longest reply sent, in characters.
     pub max_reply_chars: usize,
+    /// HTTP tools the model may call (`[[llm.tools]]`).
+    pub tools: Vec<ToolConfig>,
+}
+
+/// One HTTP tool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolConfig {
+    /// `[a-z0-9_]`, up to 64 characters; what the model calls it.
+    pub name: String,
+    /// What it does and when to use it (the model reads this).
+    pub description: String,
+    /// JSON schema of the arguments (a TOML table in the config file).
+    pub parameters: serde_json::Value,
+    /// `GET` (arguments only in the URL) or `POST` (arguments also as the JSON body).
+    pub method: String,
+    /// URL with `{argument}` placeholders; `{customer_wa_id}` is filled by the engine.
+    pub url: String,
+    /// Request headers; values may name environment variables as `${VAR}`.
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    pub timeout_ms: u64,
+    pub max_response_bytes: usize,
+}
+
+impl Default for ToolConfig {
+    fn default() -> Self {
+        ToolConfig {
+            name: String::new(),
+            description: String::new(),
+            parameters: serde_json::json!({ "type": "object", "properties": {} }),
+            method: "GET".into(),
+            url: String::new(),
+            headers: Default::default(),
+            timeout_ms: 5_000,
+            max_response_bytes: 16_384,
+        }
+    }
 }
 
 impl Default for LlmConfig {
@@ -71,6 +108,7 @@ impl Default for LlmConfig {
             max_tool_rounds: 3,
             instructions: String::new(),
             max_reply_chars: 1_000,
+            tools: Vec::new(),
         }
     }
 }

@@ -131,6 +131,30 @@ impl Config {
                 err("llm.providers", format!("{name}: base_url needs an http(s) URL"));
             }
         }
+        for t in &self.llm.tools {
+            let n = &t.name;
+            if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') || n == "reply" {
+                err("llm.tools", format!("tool name {n:?}: use 1-64 of a-z, 0-9 and _ (and not \"reply\")"));
+            }
+            if !matches!(t.method.to_ascii_uppercase().as_str(), "GET" | "POST") {
+                err("llm.tools", format!("{n}: method {:?} is not GET or POST", t.method));
+            }
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                err("llm.tools", format!("{n}: url needs http(s)://"));
+            }
+            let props = t.parameters.get("properties").and_then(|p| p.as_object());
+            if t.parameters.get("type").and_then(|v| v.as_str()) != Some("object") || props.is_none() {
+                err("llm.tools", format!("{n}: parameters must be a JSON schema object with \"properties\""));
+            }
+            for p in crate::engine::tools::placeholders(&t.url) {
+                if p != "customer_wa_id" && !props.is_some_and(|o| o.contains_key(&p)) {
+                    err("llm.tools", format!("{n}: the url uses {{{p}}} but parameters has no property {p:?}"));
+                }
+            }
+            if t.description.trim().is_empty() {
+                err("llm.tools", format!("{n}: describe what the tool does; the model decides from it"));
+            }
+        }
         for (key, chain) in [("llm.tiers.commodity", &self.llm.tiers.commodity), ("llm.tiers.reasoning", &self.llm.tiers.reasoning)] {
             for entry in chain.iter() {
                 match entry.split_once(':') {

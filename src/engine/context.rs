@@ -16,6 +16,8 @@ pub struct ContextInput<'a> {
     pub instructions: &'a str,
     pub first_contact: bool,
     pub customer_name: Option<&'a str>,
+    /// The customer's WhatsApp id: tools receive it from the engine, never from the model.
+    pub customer_wa_id: &'a str,
     /// Earlier turns, oldest first: (from the customer?, text).
     pub history: &'a [(bool, String)],
     /// A note for the model after a person handed the conversation back.
@@ -121,6 +123,7 @@ mod tests {
             instructions: "Use the customer's first name.",
             first_contact: true,
             customer_name: Some("Ana"),
+            customer_wa_id: "31600000001",
             history: &[],
             handback_note: None,
             passages: &passages,
@@ -148,6 +151,7 @@ mod tests {
             instructions: "",
             first_contact: false,
             customer_name: None,
+            customer_wa_id: "31600000002",
             history: &history,
             handback_note: Some("Sam confirmed the parcel arrives tomorrow."),
             passages: &passages,

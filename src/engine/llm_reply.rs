@@ -37,7 +37,7 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
         model: String::new(),
         system: system_prompt(ctx),
         items: items(ctx),
-        tools: Vec::new(),
+        tools: super::tools::defs(&app.config.llm.tools),
         reply_schema: crate::llm::reply_schema(),
         max_tokens: app.config.llm.max_output_tokens,
     };
@@ -75,9 +75,22 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     out.decision = handoff("tool_loop", format!("the model kept calling tools ({rounds} rounds)"), None);
                     break;
                 }
-                // No tool is configured under that name: say so, and let the model go on.
-                let results: Vec<(String, String)> =
-                    calls.iter().map(|c| (c.id.clone(), format!("error: there is no tool named {:?}", c.name))).collect();
+                let mut results: Vec<(String, String)> = Vec::new();
+                for c in &calls {
+                    let outcome = match app.config.llm.tools.iter().find(|t| t.name == c.name) {
+                        Some(tool) => super::tools::call(tool, &c.arguments, ctx.customer_wa_id).await,
+                        None => super::tools::ToolOutcome { ok: false, content: format!("error: there is no tool named {:?}", c.name), ms: 0 },
+                    };
+                    crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
+                    if !outcome.ok {
+                        crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
+                    }
+                    out.attempts.push(Attempt {
+                        model: format!("tool:{}", c.name),
+                        outcome: if outcome.ok { format!("ok in {} ms", outcome.ms) } else { outcome.content.chars().take(200).collect() },
+                    });
+                    results.push((c.id.clone(), outcome.content));
+                }
                 tool_results.extend(results.iter().map(|r| r.1.clone()));
                 req.items.push(Item::ToolCalls(calls));
                 req.items.push(Item::ToolResults(results));

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod offline;
 pub mod router;
 pub mod structured;
+pub mod tools;
 pub mod triggers;
 
 use std::time::Instant;
@@ -135,10 +136,33 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 run.route_reason = format!("{why}; no model configured for this tier: offline responder");
                 match sensitive {
                     Some(p) => (Decision::Handoff { trigger: "sensitive", reason: format!("sensitive topic (\"{p}\"): a person should handle it"), confidence: None }, hits),
-                    None => {
-                        run.guard = "passed: quoted from the knowledge base".into();
-                        (offline::decide(&hits, threshold), hits)
-                    }
+                    None => match (triggers::order_id(text), app.config.llm.tools.iter().find(|t| t.name == ORDER_TOOL)) {
+                        // An order number and an order tool: look it up instead of quoting a page.
+                        (Some(order), Some(tool)) => {
+                            let t = Instant::now();
+                            let o = tools::call(tool, &json!({ "order_id": order }), &inbound.wa_id).await;
+                            run.llm_ms = t.elapsed().as_millis() as u64;
+                            crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
+                            run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() } });
+                            match offline::order_reply(&o.content).filter(|_| o.ok) {
+                                Some(text) => {
+                                    run.guard = "passed: quoted from the order tool".into();
+                                    (Decision::Answer { text, confidence: 1.0, sources: vec![format!("tool:{ORDER_TOOL}")] }, hits)
+                                }
+                                None => {
+                                    if !o.ok {
+                                        crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
+                                    }
+                                    let reason = format!("order {order}: the order tool could not answer ({})", o.content.chars().take(200).collect::<String>());
+                                    (Decision::Handoff { trigger: "tool_failed", reason, confidence: None }, hits)
+                                }
+                            }
+                        }
+                        _ => {
+                            run.guard = "passed: quoted from the knowledge base".into();
+                            (offline::decide(&hits, threshold), hits)
+                        }
+                    },
                 }
             } else {
                 run.route_reason = why;
@@ -162,6 +186,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     instructions: &app.config.llm.instructions,
                     first_contact,
                     customer_name: inbound.name.as_deref(),
+                    customer_wa_id: &inbound.wa_id,
                     history: &history,
                     handback_note: handback_note.as_deref(),
                     passages: &hits,
@@ -251,6 +276,9 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
     }
     Ok(outcome)
 }
+
+/// The tool the offline responder uses for order numbers, when configured.
+pub const ORDER_TOOL: &str = "order_status";
 
 /// What the bot says instead of handing off again right after a hand-back.
 pub const SUPPRESSED_HANDOFF_TEXT: &str =

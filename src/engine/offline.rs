@@ -42,6 +42,36 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     Decision::Answer { text: format!("{body}\n\n(From: {cite})"), confidence, sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)] }
 }
 
+/// An order-tool answer (the demo's order JSON, or any object with these fields) as a
+/// WhatsApp message; `None` when it is not such an object.
+pub fn order_reply(content: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(content).ok()?;
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).filter(|s| !s.is_empty());
+    let id = field("order_id")?;
+    let status = field("status")?.replace('_', " ");
+    let mut out = format!("Order {id}: {status}");
+    if let Some(c) = field("carrier") {
+        out.push_str(&format!(" with {c}"));
+    }
+    if let Some(t) = field("tracking") {
+        out.push_str(&format!(" (tracking {t})"));
+    }
+    out.push('.');
+    if let Some(eta) = field("eta") {
+        out.push_str(&format!(" Expected: {eta}."));
+    }
+    if let Some(items) = v.get("items").and_then(|i| i.as_array()) {
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(|i| Some(format!("{} × {}", i.get("qty")?.as_i64()?, i.get("name")?.as_str()?)))
+            .collect();
+        if !names.is_empty() {
+            out.push_str(&format!("\nItems: {}.", names.join(", ")));
+        }
+    }
+    Some(out)
+}
+
 /// Markdown passage → WhatsApp text: headings become *bold* lines, table rows become
 /// "a — b" lines (separator rows dropped), emphasis markers go, and the result is cut at
 /// a line or sentence end under the length limit.
@@ -100,6 +130,14 @@ mod tests {
         assert!(matches!(decide(&[], 0.5), Decision::Handoff { trigger: "no_knowledge", .. }));
         assert!(matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: "low_confidence", confidence: Some(c), .. } if c == 0.2));
         assert!(matches!(decide(&[hit("Financing", "", None, "x")], 0.5), Decision::Handoff { trigger: "no_vectors", .. }));
+    }
+
+    #[test]
+    fn order_answers() {
+        let j = r#"{"order_id":"SS-10421","status":"ready_for_collection","carrier":null,"tracking":null,"eta":"2026-11-13","items":[{"name":"Chain 11-speed","qty":1}]}"#;
+        assert_eq!(order_reply(j).unwrap(), "Order SS-10421: ready for collection. Expected: 2026-11-13.\nItems: 1 × Chain 11-speed.");
+        assert_eq!(order_reply("not json"), None);
+        assert_eq!(order_reply(r#"{"error":"no such order"}"#), None);
     }
 
     #[test]

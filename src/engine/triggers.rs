@@ -47,6 +47,20 @@ pub fn opt_command(text: &str) -> Option<bool> {
     }
 }
 
+/// An order number in the message, like `SS-10421` or `ss-10421` (letters, a dash, at
+/// least three digits), upper-cased.
+pub fn order_id(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '?' | '!' | ':' | ';' | '(' | ')' | '#' | '"' | '\''))
+        .find_map(|t| {
+            let (letters, digits) = t.split_once('-')?;
+            let ok = (1..=5).contains(&letters.len())
+                && letters.chars().all(|c| c.is_ascii_alphabetic())
+                && digits.len() >= 3
+                && digits.chars().all(|c| c.is_ascii_digit());
+            ok.then(|| t.to_ascii_uppercase())
+        })
+}
+
 /// The sensitive topic the message touches, if any.
 pub fn sensitive(text: &str) -> Option<&'static str> {
     first_match(text, SENSITIVE_PHRASES)
@@ -64,6 +78,14 @@ mod tests {
         for t in ["what are your opening hours", "is the humane society near you", "do you sell agent orange", "personalised bells?"] {
             assert_eq!(asks_for_human(t), None, "{t}");
         }
+    }
+
+    #[test]
+    fn order_numbers() {
+        assert_eq!(order_id("where is my order ss-10421?"), Some("SS-10421".into()));
+        assert_eq!(order_id("Order #SS-10398, please"), Some("SS-10398".into()));
+        assert_eq!(order_id("my e-bike broke"), None);
+        assert_eq!(order_id("call 06-12"), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/demo/api/info", get(info))
         .route("/demo/api/send", post(send))
         .route("/demo/api/chat", get(chat))
+        .route("/demo/api/orders/{order_id}", get(order))
 }
 
 fn demo_number(app: &App) -> Option<String> {
@@ -92,5 +93,37 @@ async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
     match rows {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => super::control::error_response(e),
+    }
+}
+
+/// The demo shop's sample orders (assets/demo/orders.json).
+const ORDERS: &str = include_str!("../../assets/demo/orders.json");
+
+#[derive(Deserialize)]
+struct OrderQuery {
+    #[serde(default)]
+    wa_id: String,
+}
+
+/// `GET /demo/api/orders/{order_id}?wa_id=…`: the demo's order-status API, called by the
+/// `order_status` tool. An order is only shown to the customer who placed it.
+async fn order(State(app): State<Arc<App>>, Path(order_id): Path<String>, Query(q): Query<OrderQuery>) -> Response {
+    if demo_number(&app).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let orders: Vec<serde_json::Value> = serde_json::from_str(ORDERS).unwrap_or_default();
+    let found = orders.into_iter().find(|o| {
+        o["order_id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(&order_id)) && o["customer_wa_id"].as_str() == Some(q.wa_id.as_str())
+    });
+    match found {
+        Some(mut o) => {
+            // The tool sees the order, not the customer's personal details.
+            if let Some(m) = o.as_object_mut() {
+                m.remove("customer_wa_id");
+                m.remove("customer_name");
+            }
+            Json(o).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no order {order_id} for this customer") }))).into_response(),
     }
 }

@@ -13,17 +13,19 @@ pub struct InboundForReply {
     pub owner: String,
     pub name: Option<String>,
     pub text: String,
+    /// The customer's WhatsApp id (empty for username-only users).
+    pub wa_id: String,
 }
 
 /// The inbound message `wamid` with its conversation, if stored.
 pub fn inbound_for_reply(conn: &Connection, wamid: &str) -> Result<Option<InboundForReply>> {
     Ok(conn
         .query_row(
-            "SELECT m.conversation_id, c.phone_number_id, c.owner, k.name, m.text
+            "SELECT m.conversation_id, c.phone_number_id, c.owner, k.name, m.text, COALESCE(k.wa_id, '')
              FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id
              WHERE m.wamid = ?1 AND m.direction = 'in'",
             [wamid],
-            |r| Ok(InboundForReply { conversation_id: r.get(0)?, phone_number_id: r.get(1)?, owner: r.get(2)?, name: r.get(3)?, text: r.get(4)? }),
+            |r| Ok(InboundForReply { conversation_id: r.get(0)?, phone_number_id: r.get(1)?, owner: r.get(2)?, name: r.get(3)?, text: r.get(4)?, wa_id: r.get(5)? }),
         )
         .optional()?)
 }

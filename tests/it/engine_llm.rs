@@ -314,3 +314,74 @@ async fn spent_budgets_go_cheaper_then_stop_calling_models() {
     assert_eq!(trace(&s, "wamid.bu-4").outcome, "answered");
     s.stop().await;
 }
+
+/// A fake order API: `GET /orders/{id}?wa_id=…` answers for customer 31780000001 only;
+/// `/orders/BROKEN` answers 500. Records each query string.
+async fn fake_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::{Path, RawQuery};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/orders/{id}",
+        axum::routing::get(move |Path(id): Path<String>, RawQuery(q): RawQuery, headers: axum::http::HeaderMap| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(format!("{id}?{} auth={}", q.clone().unwrap_or_default(), headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("")));
+                if id == "BROKEN" {
+                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "database down".to_string());
+                }
+                if q.as_deref() != Some("wa_id=31780000001") {
+                    return (axum::http::StatusCode::NOT_FOUND, "no such order for this customer".to_string());
+                }
+                (axum::http::StatusCode::OK, json!({ "order_id": id, "status": "shipped", "carrier": "PostNL", "eta": "2026-11-28" }).to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tools_feed_the_model_and_their_success_is_counted() {
+    let (a, o) = fakes().await;
+    let (orders, seen) = fake_orders().await;
+    // SAFETY: set once, before the server reads it; no other test reads this variable.
+    unsafe { std::env::set_var("FD_TEST_ORDER_TOKEN", "s3cret") };
+    o.script(vec![
+        Step::Tool { name: "order_status".into(), arguments: json!({ "order_id": "SS-777", "customer_wa_id": "31799999999" }) },
+        reply("Your order SS-777 shipped with PostNL and should arrive 2026-11-28.", 0.9),
+        Step::Tool { name: "order_status".into(), arguments: json!({ "order_id": "BROKEN" }) },
+        Step::Reply { reply: String::new(), handoff: true, confidence: 0.2 },
+    ]);
+    let s = shop_with_models(&a, &o, move |c| {
+        c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()];
+        c.llm.tools.push(frontdesk::config::ToolConfig {
+            name: "order_status".into(),
+            description: "Look up an order".into(),
+            parameters: json!({ "type": "object", "properties": { "order_id": { "type": "string" } }, "required": ["order_id"] }),
+            url: format!("{orders}/orders/{{order_id}}?wa_id={{customer_wa_id}}"),
+            headers: [("Authorization".to_string(), Secret::new("Bearer ${FD_TEST_ORDER_TOKEN}"))].into(),
+            ..Default::default()
+        });
+    })
+    .await;
+    say(&s, "31780000001", "wamid.tool-1", "where is my order SS-777").await;
+    s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
+    assert!(texts(&s)[0].contains("should arrive 2026-11-28"), "{:?}", texts(&s));
+    assert_eq!(seen.lock().unwrap()[0], "SS-777?wa_id=31780000001 auth=Bearer s3cret", "the engine's customer id, not the model's; env in headers");
+    let first = &o.requests()[0];
+    assert_eq!(first["tools"][0]["function"]["name"], "order_status");
+    let second = o.requests()[1]["messages"].clone();
+    let last = second.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "tool");
+    assert!(last["content"].as_str().unwrap().contains("\"status\":\"shipped\""), "{last}");
+    assert!(trace(&s, "wamid.tool-1").attempts.to_string().contains("tool:order_status"));
+    // A failing tool: the model hears the error and hands off; the failure is counted.
+    say(&s, "31780000001", "wamid.tool-2", "and order BROKEN?").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 2).await;
+    assert_eq!(handoff_trigger(&s, "wamid.tool-2").as_deref(), Some("model_handoff"));
+    assert_eq!((s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")), (2, 1));
+    s.stop().await;
+}

@@ -118,6 +118,25 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
         assert!(start.elapsed() < std::time::Duration::from_secs(20), "no delivered reply: {chat:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The order-status tool: a customer asking about their own order gets its status;
+    // someone else asking about it is handed to a person.
+    for (wa_id, text) in [("31615552290", "where is my order SS-10421?"), ("31600000077", "where is order SS-10421?")] {
+        let r = client.post(format!("{base}/demo/api/send")).json(&serde_json::json!({ "wa_id": wa_id, "name": "C", "text": text })).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let start = std::time::Instant::now();
+    let reply_to = |chat: &[serde_json::Value]| chat.iter().find(|m| m["direction"] == "out").and_then(|m| m["text"].as_str().map(str::to_string));
+    loop {
+        let own: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31615552290")).send().await.unwrap().json().await.unwrap();
+        let other: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31600000077")).send().await.unwrap().json().await.unwrap();
+        if let (Some(a), Some(b)) = (reply_to(&own), reply_to(&other)) {
+            assert!(a.contains("Order SS-10421: shipped with PostNL (tracking 3SSPKR1042139)"), "{a}");
+            assert!(!b.contains("PostNL") && b.contains("teammate"), "{b}");
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no order answers: {own:?} {other:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(child.wait().unwrap().success());
