@@ -42,6 +42,8 @@ pub struct App {
     pub knowledge: Knowledge,
     /// The model providers, with a circuit breaker each.
     pub models: crate::llm::Models,
+    /// Latency histograms of the engine's reply stages.
+    pub reply_stages: crate::metrics::ReplyStages,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -116,6 +118,7 @@ impl App {
             knowledge,
             replying: Default::default(),
             models,
+            reply_stages: Default::default(),
         })
     }
 }

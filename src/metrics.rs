@@ -55,3 +55,77 @@ impl Metrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// A latency histogram in the Prometheus layout (cumulative buckets, sum, count).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 11],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe_ms(&self, ms: u64) {
+        let secs = ms as f64 / 1000.0;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add(ms * 1000, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The series of one histogram with a `stage` label.
+    fn render_into(&self, out: &mut String, name: &str, stage: &str) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{stage=\"{stage}\"}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{stage=\"{stage}\"}} {count}");
+    }
+}
+
+/// Per-stage latency of the engine's replies.
+#[derive(Debug, Default)]
+pub struct ReplyStages {
+    pub total: Histogram,
+    pub retrieval: Histogram,
+    pub llm: Histogram,
+    pub send: Histogram,
+}
+
+impl ReplyStages {
+    pub fn render(&self) -> String {
+        let name = "frontdesk_reply_stage_seconds";
+        let mut out = format!("# HELP {name} Time per reply stage (retrieval, model and tools, send enqueue, total).\n# TYPE {name} histogram\n");
+        for (stage, h) in [("total", &self.total), ("retrieval", &self.retrieval), ("llm", &self.llm), ("send", &self.send)] {
+            h.render_into(&mut out, name, stage);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    #[test]
+    fn cumulative_buckets_sum_and_count() {
+        let h = ReplyStages::default();
+        h.total.observe_ms(30);
+        h.total.observe_ms(700);
+        let text = h.render();
+        assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"0.025\"} 0"), "{text}");
+        assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"0.05\"} 1"));
+        assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"1\"} 2"));
+        assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} 2"));
+        assert!(text.contains("frontdesk_reply_stage_seconds_sum{stage=\"total\"} 0.73"));
+        assert!(text.contains("frontdesk_reply_stage_seconds_count{stage=\"llm\"} 0"));
+    }
+}

@@ -269,6 +269,12 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         attempts: json!(run.attempts),
         stages_ms: json!({ "retrieval": run.retrieval_ms, "llm": run.llm_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
     };
+    let stages = &app.reply_stages;
+    let ms = |k: &str| trace.stages_ms[k].as_u64().unwrap_or(0);
+    stages.total.observe_ms(ms("total"));
+    stages.retrieval.observe_ms(ms("retrieval"));
+    stages.llm.observe_ms(ms("llm"));
+    stages.send.observe_ms(ms("send"));
     let now = crate::domain::now_ms();
     app.store.write(move |c| rows::record_trace(c, &trace, now)).await?;
     if outcome == Outcome::Answered {

@@ -53,5 +53,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         "# HELP frontdesk_sending_paused 1 while sending is paused (e.g. access token refused).\n# TYPE frontdesk_sending_paused gauge\nfrontdesk_sending_paused {}\n",
         u8::from(app.send_pause.reason().is_some())
     ));
+    body.push_str(&app.reply_stages.render());
+    body.push_str("# HELP frontdesk_model_circuit_open 1 while a provider's circuit breaker is open (calls skip it).\n# TYPE frontdesk_model_circuit_open gauge\n");
+    for (provider, open) in app.models.circuits(crate::domain::now_ms()) {
+        body.push_str(&format!("frontdesk_model_circuit_open{{provider=\"{provider}\"}} {}\n", u8::from(open)));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -182,12 +182,17 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
     s.wait_until("the second answer", |s| s.graph.sent().len() == 2).await;
     assert_eq!(a.requests().len(), 2, "circuit open: anthropic skipped");
     assert!(trace(&s, "wamid.cb-2").attempts.to_string().contains("skipped: circuit open"));
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 1"), "{metrics}");
+    assert!(metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"total\"} 2"), "{metrics}");
     tokio::time::sleep(Duration::from_millis(900)).await;
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(&s, "31740000003", "wamid.cb-3", "are you open on sunday?").await;
     s.wait_until("the third answer", |s| s.graph.sent().len() == 3).await;
     assert_eq!(a.requests().len(), 3, "after the cooldown one trial goes through");
     assert_eq!(trace(&s, "wamid.cb-3").model, "anthropic:claude-haiku-4-5", "and closes the circuit");
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 0"), "{metrics}");
     s.stop().await;
 }
 
