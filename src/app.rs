@@ -44,6 +44,8 @@ pub struct App {
     pub models: crate::llm::Models,
     /// Latency histograms of the engine's reply stages.
     pub reply_stages: crate::metrics::ReplyStages,
+    /// The router's classifier (examples loaded; centroids computed on first use).
+    pub classifier: crate::engine::classifier::Classifier,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -99,6 +101,7 @@ impl App {
         let embedder = crate::knowledge::embedder_from_config(&config.knowledge)?;
         let knowledge = Knowledge::new(store.clone(), embedder, config.knowledge.clone());
         let models = crate::llm::Models::from_config(&config.llm)?;
+        let classifier = crate::engine::classifier::Classifier::from_config(&config.router)?;
         let send_pause = SendPause::default();
         if config.whatsapp.access_token.is_empty() {
             send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
@@ -117,6 +120,7 @@ impl App {
             demo: None,
             knowledge,
             replying: Default::default(),
+            classifier,
             models,
             reply_stages: Default::default(),
         })
@@ -181,6 +185,15 @@ pub async fn start_with(app: App, listener: TcpListener, shutdown: CancellationT
             Err(e) => tracing::error!(error = %e, "re-embedding the knowledge base failed; vector search is incomplete"),
         }
     });
+    // The centroid classifier embeds its examples now rather than on the first message.
+    if app.config.router.classifier == "centroid" {
+        let a = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = a.classifier.centroids(&a.knowledge.embedder).await {
+                tracing::error!(error = %e, "embedding the routing examples failed; messages route without the classifier");
+            }
+        });
+    }
     for i in 0..app.config.workers.ingest {
         workers.spawn(crate::workers::ingest::run(app.clone(), i, worker_stop.clone()));
     }

@@ -20,6 +20,9 @@ pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
         ("debounce_ms", e.debounce_ms.to_string()),
         ("tier.commodity", chain(&config.llm.tiers.commodity)),
         ("tier.reasoning", chain(&config.llm.tiers.reasoning)),
+        ("router.rules", config.router.rules_text()),
+        ("budget.contact_daily_tokens", e.budget_contact_daily_tokens.to_string()),
+        ("budget.global_daily_tokens", e.budget_global_daily_tokens.to_string()),
         ("budget.contact_daily_usd", e.budget_contact_daily_usd.to_string()),
         ("budget.global_daily_usd", e.budget_global_daily_usd.to_string()),
     ]

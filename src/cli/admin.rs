@@ -79,13 +79,14 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
         println!("{}", serde_json::to_string(&e)?);
     } else {
         println!(
-            "erased contact {wa_id}: {} conversation(s), {} message(s), {} outbound, {} status record(s), {} handoff(s), {} trace(s); audit subject {}",
+            "erased contact {wa_id}: {} conversation(s), {} message(s), {} outbound, {} status record(s), {} handoff(s), {} trace(s), {} summar(y/ies); audit subject {}",
             e.conversations,
             e.messages,
             e.outbound,
             e.statuses,
             e.handoffs,
             e.traces,
+            e.summaries,
             crate::store::contacts::subject_hash(wa_id)
         );
     }

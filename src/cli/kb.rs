@@ -21,7 +21,7 @@ fn open(config_path: &Path) -> anyhow::Result<Knowledge> {
     Ok(Knowledge::new(store, embedder, config.knowledge))
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(super) fn bar(len: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -31,7 +31,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     b
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod eval_routing;
 mod init;
 mod kb;
 mod messages;
@@ -249,6 +250,34 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Routing classifier quality (nearest centroid over embeddings): k-fold
+    /// cross-validation over labelled messages; accuracy, macro precision, out-of-scope
+    /// and routing-bucket precision, at a similarity floor and over a sweep of floors.
+    Routing {
+        /// JSONL of {"text","label"} (other fields are ignored).
+        #[arg(long)]
+        data: PathBuf,
+        /// A config for the embedder (default: built-in defaults, the local model).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// The label meaning "none of ours" (never a centroid; predicted below the floor).
+        #[arg(long)]
+        oos_label: Option<String>,
+        /// Below this similarity no label applies (router.min_similarity).
+        #[arg(long, default_value_t = 0.4)]
+        min_similarity: f32,
+        /// A file of labels (one per line) routed to one bucket, e.g. reasoning: its
+        /// routing precision and recall are reported.
+        #[arg(long)]
+        bucket: Option<PathBuf>,
+        /// Fail (exit 1) when METRIC is below VALUE at --min-similarity, e.g. accuracy=0.8.
+        #[arg(long = "gate", value_parser = parse_gate)]
+        gates: Vec<(String, f64)>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_gate(s: &str) -> Result<(String, f64), String> {
@@ -316,6 +345,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };
             kb::eval_retrieval(&corpus, &queries, config.as_ref(), index_dir.as_deref(), json, &modes, &gates)
         }
+        Command::Eval { command: EvalCommand::Routing { data, config, folds, oos_label, min_similarity, bucket, gates, json } } => eval_routing::run(eval_routing::Args {
+            data: &data,
+            config: config.as_ref(),
+            folds,
+            oos_label: oos_label.as_deref(),
+            min_similarity,
+            bucket: bucket.as_deref(),
+            gates: &gates,
+            json,
+        }),
     }
 }
 

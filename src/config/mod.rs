@@ -30,7 +30,64 @@ pub struct Config {
     pub knowledge: KnowledgeConfig,
     pub engine: EngineConfig,
     pub llm: LlmConfig,
+    pub router: RouterConfig,
     pub log: LogConfig,
+}
+
+/// How messages are routed (seed layer 2): rules, then a classifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// Rules tried in order (`[[router.rules]]`; live: `router.rules`). None: the built-in
+    /// sensitive-topics rule (disputes, complaints, legal, safety → reasoning).
+    pub rules: Vec<RuleConfig>,
+    /// When no rule matches: `off`, `centroid` (nearest centroid over embeddings of the
+    /// labelled examples; needs an embedder) or `zero_shot` (a label call on the commodity tier).
+    pub classifier: String,
+    /// JSONL of `{"text","label"}`: the centroid classifier's examples (zero-shot takes
+    /// its label list from here and from `label_routes`).
+    pub examples: Option<PathBuf>,
+    /// Centroid: below this cosine similarity no label applies (the message routes as if
+    /// unclassified).
+    pub min_similarity: f32,
+    /// Where each label goes: `commodity`, `reasoning` or `handoff`; labels not listed go
+    /// to `commodity`.
+    pub label_routes: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig { rules: Vec::new(), classifier: "off".into(), examples: None, min_similarity: 0.4, label_routes: Default::default() }
+    }
+}
+
+/// One routing rule: keywords (whole words, any case) or a regex, and a route.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    pub name: String,
+    pub keywords: Vec<String>,
+    pub regex: String,
+    /// `commodity`, `reasoning` or `handoff`.
+    pub route: String,
+}
+
+impl RouterConfig {
+    /// The rules as the live setting's text, one per line.
+    pub fn rules_text(&self) -> String {
+        if self.rules.is_empty() {
+            return crate::domain::router::default_rules();
+        }
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let name = if r.name.is_empty() { format!("rule{}", i + 1) } else { r.name.replace(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'), "_") };
+                crate::domain::router::rule_line(&name, &r.keywords, &r.regex, &r.route)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Model providers, tiers and prices.
@@ -169,6 +226,13 @@ pub struct EngineConfig {
     /// budget.contact_daily_usd, budget.global_daily_usd).
     pub budget_contact_daily_usd: f64,
     pub budget_global_daily_usd: f64,
+    /// Daily model token limits (input + output), per contact and overall (0 = no limit;
+    /// live: budget.contact_daily_tokens, budget.global_daily_tokens).
+    pub budget_contact_daily_tokens: u64,
+    pub budget_global_daily_tokens: u64,
+    /// Refresh the conversation's rolling summary when the history older than the last
+    /// six turns and not yet summarised passes this many (estimated) input tokens.
+    pub summary_after_tokens: usize,
 }
 
 impl Default for EngineConfig {
@@ -186,6 +250,9 @@ impl Default for EngineConfig {
             slack_webhook_url: Secret::default(),
             budget_contact_daily_usd: 0.0,
             budget_global_daily_usd: 0.0,
+            budget_contact_daily_tokens: 0,
+            budget_global_daily_tokens: 0,
+            summary_after_tokens: 4_000,
         }
     }
 }

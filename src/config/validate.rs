@@ -164,6 +164,34 @@ impl Config {
                 }
             }
         }
+        if let Err(e) = crate::domain::router::parse_rules(&self.router.rules_text()) {
+            err("router.rules", e);
+        }
+        match self.router.classifier.as_str() {
+            "off" | "zero_shot" => {}
+            "centroid" => {
+                if self.router.examples.is_none() {
+                    err("router.examples", "the centroid classifier needs a JSONL file of {\"text\",\"label\"} examples".into());
+                }
+                if self.knowledge.embedder == "none" {
+                    err("router.classifier", "centroid needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off".into());
+                }
+            }
+            other => err("router.classifier", format!("{other:?} is not off, centroid or zero_shot")),
+        }
+        if let Some(p) = &self.router.examples
+            && !p.is_file()
+        {
+            err("router.examples", format!("{} is not a readable file", p.display()));
+        }
+        for (label, route) in &self.router.label_routes {
+            if crate::domain::router::Route::parse(route).is_none() {
+                err("router.label_routes", format!("{label} = {route:?}: use commodity, reasoning or handoff"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.router.min_similarity) {
+            err("router.min_similarity", "must be between 0 and 1 (a cosine similarity)".into());
+        }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
             err("engine.retrieval_k", "must be between 1 and 20".into());
         }

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod budget;
+pub mod centroid;
 pub mod circuit;
 pub mod delivery;
 pub mod event;
@@ -11,6 +12,7 @@ pub mod ledger;
 pub mod message;
 pub mod outbound;
 pub mod rate;
+pub mod router;
 pub mod settings;
 pub mod window;
 

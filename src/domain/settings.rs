@@ -19,6 +19,8 @@ enum Kind {
     Number(f64, f64),
     /// Comma-separated `provider:model` entries.
     Chain,
+    /// Routing rules, one per line (`super::router::parse_rules`).
+    Rules,
 }
 
 /// Every live setting.
@@ -30,6 +32,9 @@ pub const SPECS: &[SettingSpec] = &[
     SettingSpec { key: "debounce_ms", help: "wait this long for more messages before answering a burst (0-8000)", kind: Kind::Number(0.0, 8000.0) },
     SettingSpec { key: "tier.commodity", help: "ordered fallback chain for easy questions, e.g. anthropic:claude-haiku-4-5,openai:gpt-4o-mini", kind: Kind::Chain },
     SettingSpec { key: "tier.reasoning", help: "ordered fallback chain for hard or sensitive questions", kind: Kind::Chain },
+    SettingSpec { key: "router.rules", help: "routing rules, one per line: NAME: keyword, keyword => ROUTE or NAME: /regex/ => ROUTE (commodity, reasoning, handoff); - for none", kind: Kind::Rules },
+    SettingSpec { key: "budget.contact_daily_tokens", help: "model tokens (in + out) per contact per day (0 = no limit); past 80% cheaper tier, at 100% static reply + handoff", kind: Kind::Number(0.0, 1e12) },
+    SettingSpec { key: "budget.global_daily_tokens", help: "model tokens (in + out) for the whole desk per day (0 = no limit)", kind: Kind::Number(0.0, 1e12) },
     SettingSpec { key: "budget.contact_daily_usd", help: "model spend per contact per day (USD, 0 = no limit); past 80% cheaper tier, at 100% static reply + handoff", kind: Kind::Number(0.0, 1_000_000.0) },
     SettingSpec { key: "budget.global_daily_usd", help: "model spend for the whole desk per day (USD, 0 = no limit)", kind: Kind::Number(0.0, 1_000_000.0) },
 ];
@@ -72,6 +77,16 @@ pub fn normalize(key: &str, value: &str) -> Result<String, String> {
                 }
             }
             Ok(parts.join(","))
+        }
+        Kind::Rules => {
+            if v.len() > 16_384 {
+                return Err(format!("{key} must be at most 16384 bytes"));
+            }
+            let rules = super::router::parse_rules(v).map_err(|e| format!("{key}: {e}"))?;
+            if rules.is_empty() {
+                return Ok("-".into());
+            }
+            Ok(v.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n"))
         }
     }
 }
@@ -140,6 +155,9 @@ mod tests {
         assert_eq!(normalize("tier.commodity", "anthropic:claude-haiku-4-5, openai:gpt-4o-mini").unwrap(), "anthropic:claude-haiku-4-5,openai:gpt-4o-mini");
         assert!(normalize("tier.reasoning", "gpt-4o").unwrap_err().contains("provider:model"));
         assert!(normalize("static_reply", "  ").is_err());
+        assert_eq!(normalize("router.rules", " legal: lawyer => handoff \n\n money back => reasoning ").unwrap(), "legal: lawyer => handoff\nmoney back => reasoning");
+        assert_eq!(normalize("router.rules", "").unwrap(), "-");
+        assert!(normalize("router.rules", "lawyer => later").unwrap_err().starts_with("router.rules: rule 1"));
         assert!(normalize("colour", "red").unwrap_err().contains("known: kill_switch"));
     }
 

@@ -22,6 +22,8 @@ pub struct ContextInput<'a> {
     pub history: &'a [(bool, String)],
     /// A note for the model after a person handed the conversation back.
     pub handback_note: Option<&'a str>,
+    /// The rolling summary of turns older than `history`.
+    pub summary: Option<&'a str>,
     pub passages: &'a [Hit],
     /// The customer's new message(s).
     pub question: &'a str,
@@ -55,6 +57,9 @@ pub fn system_prompt(c: &ContextInput<'_>) -> String {
     }
     if !c.instructions.trim().is_empty() {
         s.push_str(&format!("\nInstructions from {}:\n{}\n", c.business, c.instructions.trim()));
+    }
+    if let Some(summary) = c.summary.filter(|s| !s.trim().is_empty()) {
+        s.push_str(&format!("\nSummary of the earlier conversation:\n{}\n", summary.trim()));
     }
     s.push_str("\nPassages:\n");
     if c.passages.is_empty() {
@@ -126,6 +131,7 @@ mod tests {
             customer_wa_id: "31600000001",
             history: &[],
             handback_note: None,
+            summary: None,
             passages: &passages,
             question: "r u open sunday",
             max_reply_chars: 600,
@@ -154,6 +160,7 @@ mod tests {
             customer_wa_id: "31600000002",
             history: &history,
             handback_note: Some("Sam confirmed the parcel arrives tomorrow."),
+            summary: Some("Ana asked about order SS-1042 (a red city bike); it shipped on 20 November."),
             passages: &passages,
             question: "and can I return it if it doesn't fit?",
             max_reply_chars: 600,

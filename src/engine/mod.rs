@@ -1,17 +1,19 @@
 //! The conversation engine: for one customer message, decide and act — answer from the
 //! knowledge base or hand the conversation to a person — and record a trace.
 //!
-//! Order of checks: a human owns it → silent; the customer asks for a person → handoff;
-//! a sensitive topic → handoff; otherwise retrieve and let the responder decide. A
-//! handoff moves the owner to `human` and records the packet in one write, then queues
-//! the bridge message (idempotent per handoff, so a re-run sends it once).
-//! Model providers, routing tiers, budgets and the guard build on this pipeline.
+//! Order of checks: STOP/START; opted out → silent; a human owns it → silent; the kill
+//! switch or the customer asking for a person → handoff; then budgets, the router (rules,
+//! classifier, turn count: commodity, reasoning or a person), retrieval, and the tier's
+//! models (with the rolling summary) or the offline responder. A handoff moves the owner
+//! to `human` and records the packet in one write, then queues the bridge message
+//! (idempotent per handoff, so a re-run sends it once). Every run leaves a trace.
 
 pub mod context;
 pub mod llm_reply;
 pub mod notify;
+pub mod classifier;
+pub mod memory;
 pub mod offline;
-pub mod router;
 pub mod structured;
 pub mod tools;
 pub mod triggers;
@@ -26,6 +28,7 @@ use crate::error::Result;
 use crate::knowledge::{Hit, Mode};
 use crate::store::conversations::InboundForReply;
 use crate::domain::budget;
+use crate::domain::router::{self, Route, Tier};
 use crate::llm::ModelRef;
 use crate::store::{contacts, conversations};
 use crate::store::engine::{self as rows, NewHandoff, Trace};
@@ -87,7 +90,6 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
     }
     let question = texts.join("\n");
     let text = question.trim();
-    let sensitive = triggers::sensitive(text);
     let rule = if settings.switch("kill_switch") {
         Some(("kill_switch", "the kill switch is on: every conversation goes to people".to_string()))
     } else {
@@ -100,22 +102,49 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             (Decision::Handoff { trigger, reason, confidence: None }, Vec::new())
         }
         None => {
+            let chain_of = |t: Tier| -> Vec<ModelRef> { settings.get(&format!("tier.{}", t.as_str())).split(',').filter_map(ModelRef::parse).collect() };
+            let remote = |chain: &[ModelRef]| chain.iter().any(|m| app.models.is_remote(&m.provider));
+            // Budgets: past 80% the cheaper tier, at 100% no model call today.
+            let allowance = if remote(&chain_of(Tier::Commodity)) || remote(&chain_of(Tier::Reasoning)) {
+                let since = crate::domain::now_ms() / 86_400_000 * 86_400_000;
+                let ((cu, ct), (gu, gt)) = app.store.read(move |c| rows::spent_since(c, conv, since)).await?;
+                let n = |k: &str| settings.number(k);
+                budget::allowance(
+                    budget::Meter { usd: cu, tokens: ct as f64, limit_usd: n("budget.contact_daily_usd"), limit_tokens: n("budget.contact_daily_tokens") },
+                    budget::Meter { usd: gu, tokens: gt as f64, limit_usd: n("budget.global_daily_usd"), limit_tokens: n("budget.global_daily_tokens") },
+                )
+            } else {
+                budget::Allowance::Full
+            };
+            // Route: rules, then the classifier, then the turn count.
+            let t = Instant::now();
+            let vector = app.knowledge.embed_query(text).await?;
+            let rules = router::parse_rules(settings.get("router.rules")).unwrap_or_default();
+            let matched = router::first_rule(&rules, text);
+            let classification = if matched.is_none() && !matches!(allowance, budget::Allowance::Exhausted(_)) {
+                app.classifier.classify(app, text, &vector, &chain_of(Tier::Commodity)).await?
+            } else {
+                Default::default()
+            };
+            run.add_cost(classification.tokens_in, classification.tokens_out, classification.cost_usd);
             let since = crate::domain::now_ms() - ISSUE_WINDOW_MS;
             let recent = app.store.read(move |c| conversations::recent_inbound(c, conv, since)).await?;
-            let (mut tier, mut why) = router::route(sensitive, recent);
-            let chain_of = |t: router::Tier| -> Vec<ModelRef> { settings.get(&format!("tier.{}", t.as_str())).split(',').filter_map(ModelRef::parse).collect() };
+            let (route, mut why) = router::decide(matched.as_ref().map(|(r, h)| (*r, h.as_str())), classification.classified.as_ref(), recent);
+            if let Some(note) = &classification.note {
+                why = format!("{why} ({note})");
+            }
+            let by_topic = matched.is_some() || classification.classified.is_some();
+            let hits = app.knowledge.search_embedded(text, vector, app.config.engine.retrieval_k, Mode::Hybrid).await?;
+            run.retrieval_ms = t.elapsed().as_millis() as u64;
+            let mut tier = if route == Route::Reasoning { Tier::Reasoning } else { Tier::Commodity };
             let mut chain = chain_of(tier);
-            let remote = chain.iter().any(|m| app.models.is_remote(&m.provider));
-            // Budgets: past 80% the cheaper tier, at 100% no model call today.
             let mut exhausted = None;
-            if remote {
-                let since = crate::domain::now_ms() / 86_400_000 * 86_400_000;
-                let (contact, global) = app.store.read(move |c| rows::spent_since(c, conv, since)).await?;
-                match budget::allowance(contact, settings.number("budget.contact_daily_usd"), global, settings.number("budget.global_daily_usd")) {
+            if remote(&chain) {
+                match allowance {
                     budget::Allowance::Full => {}
                     budget::Allowance::Cheaper(r) => {
-                        if tier == router::Tier::Reasoning {
-                            tier = router::Tier::Commodity;
+                        if tier == Tier::Reasoning {
+                            tier = Tier::Commodity;
                             chain = chain_of(tier);
                             why = format!("{why}; {r}: commodity tier instead");
                         }
@@ -123,50 +152,26 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     budget::Allowance::Exhausted(r) => exhausted = Some(r),
                 }
             }
-            let t = Instant::now();
-            let hits = app.knowledge.search(text, app.config.engine.retrieval_k, Mode::Hybrid).await?;
-            run.retrieval_ms = t.elapsed().as_millis() as u64;
             let threshold = settings.number("confidence_threshold");
-            run.route = tier.as_str().into();
-            if let Some(r) = exhausted {
+            run.route = if route == Route::Handoff { "handoff" } else { tier.as_str() }.into();
+            if route == Route::Handoff {
+                run.route_reason = why.clone();
+                (Decision::Handoff { trigger: "routed", reason: format!("{why}: routed to a person"), confidence: None }, hits)
+            } else if let Some(r) = exhausted {
                 run.route_reason = why;
                 (Decision::Handoff { trigger: "budget", reason: r, confidence: None }, hits)
-            } else if !remote {
+            } else if !remote(&chain) {
                 run.model = "offline".into();
                 run.route_reason = format!("{why}; no model configured for this tier: offline responder");
-                match sensitive {
-                    Some(p) => (Decision::Handoff { trigger: "sensitive", reason: format!("sensitive topic (\"{p}\"): a person should handle it"), confidence: None }, hits),
-                    None => match (triggers::order_id(text), app.config.llm.tools.iter().find(|t| t.name == ORDER_TOOL)) {
-                        // An order number and an order tool: look it up instead of quoting a page.
-                        (Some(order), Some(tool)) => {
-                            let t = Instant::now();
-                            let o = tools::call(tool, &json!({ "order_id": order }), &inbound.wa_id).await;
-                            run.llm_ms = t.elapsed().as_millis() as u64;
-                            crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
-                            run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() } });
-                            match offline::order_reply(&o.content).filter(|_| o.ok) {
-                                Some(text) => {
-                                    run.guard = "passed: quoted from the order tool".into();
-                                    (Decision::Answer { text, confidence: 1.0, sources: vec![format!("tool:{ORDER_TOOL}")] }, hits)
-                                }
-                                None => {
-                                    if !o.ok {
-                                        crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
-                                    }
-                                    let reason = format!("order {order}: the order tool could not answer ({})", o.content.chars().take(200).collect::<String>());
-                                    (Decision::Handoff { trigger: "tool_failed", reason, confidence: None }, hits)
-                                }
-                            }
-                        }
-                        _ => {
-                            run.guard = "passed: quoted from the knowledge base".into();
-                            (offline::decide(&hits, threshold), hits)
-                        }
-                    },
+                if tier == Tier::Reasoning && by_topic {
+                    // Needs judgement and no model can give it: a person.
+                    (Decision::Handoff { trigger: "sensitive", reason: format!("{why}: a person should handle it"), confidence: None }, hits)
+                } else {
+                    (offline_answer(app, &mut run, inbound, text, &hits, threshold).await, hits)
                 }
             } else {
                 run.route_reason = why;
-                let (history, first_contact, handback_note) = {
+                let (history, first_contact, handback_note, before) = {
                     let (wamid, first) = (wamid.to_string(), burst.map(|b| b.first_id));
                     app.store
                         .read(move |c| {
@@ -177,10 +182,16 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                             let note = rows::last_handback(c, conv)?
                                 .filter(|(_, at, note)| !note.is_empty() && crate::domain::now_ms() - at < 24 * 3_600_000)
                                 .map(|(_, _, note)| note);
-                            Ok((conversations::history(c, conv, before, context::HISTORY_TURNS)?, rows::bot_messages_sent(c, conv)? == 0, note))
+                            Ok((conversations::history(c, conv, before, context::HISTORY_TURNS)?, rows::bot_messages_sent(c, conv)? == 0, note, before))
                         })
                         .await?
                 };
+                let memory = memory::current(app, conv, before, &chain_of(Tier::Commodity)).await?;
+                run.add_cost(memory.tokens_in, memory.tokens_out, memory.cost_usd);
+                run.summary_ms = memory.ms;
+                if let Some(r) = &memory.refresh {
+                    run.attempts.push(crate::llm::Attempt { model: format!("summary:{}", memory.model), outcome: r.clone() });
+                }
                 let ctx = context::ContextInput {
                     business: &app.config.bot.business_name,
                     instructions: &app.config.llm.instructions,
@@ -189,18 +200,17 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     customer_wa_id: &inbound.wa_id,
                     history: &history,
                     handback_note: handback_note.as_deref(),
+                    summary: memory.summary.as_deref(),
                     passages: &hits,
                     question: text,
                     max_reply_chars: app.config.llm.max_reply_chars,
                 };
                 let o = llm_reply::answer(app, &chain, &ctx, threshold).await;
                 run.model = o.model;
-                run.tokens_in = o.tokens_in;
-                run.tokens_out = o.tokens_out;
-                run.cost_usd = o.cost_usd;
+                run.add_cost(o.tokens_in, o.tokens_out, o.cost_usd);
                 run.llm_ms = o.llm_ms;
                 run.guard = o.guard;
-                run.attempts = o.attempts;
+                run.attempts.extend(o.attempts);
                 (o.decision, hits)
             }
         }
@@ -267,7 +277,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         guard: run.guard,
         retrieved,
         attempts: json!(run.attempts),
-        stages_ms: json!({ "retrieval": run.retrieval_ms, "llm": run.llm_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
+        stages_ms: json!({ "retrieval": run.retrieval_ms, "summary": run.summary_ms, "llm": run.llm_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
     };
     let stages = &app.reply_stages;
     let ms = |k: &str| trace.stages_ms[k].as_u64().unwrap_or(0);
@@ -325,9 +335,45 @@ struct Run {
     tokens_out: u64,
     cost_usd: f64,
     retrieval_ms: u64,
+    summary_ms: u64,
     llm_ms: u64,
     guard: String,
     attempts: Vec<crate::llm::Attempt>,
+}
+
+impl Run {
+    fn add_cost(&mut self, tokens_in: u64, tokens_out: u64, usd: f64) {
+        self.tokens_in += tokens_in;
+        self.tokens_out += tokens_out;
+        self.cost_usd += usd;
+    }
+}
+
+/// The offline responder: an order number with an order tool is looked up; anything
+/// else is answered from the best passage when retrieval is confident, else handed off.
+async fn offline_answer(app: &App, run: &mut Run, inbound: &InboundForReply, text: &str, hits: &[Hit], threshold: f64) -> Decision {
+    let (Some(order), Some(tool)) = (triggers::order_id(text), app.config.llm.tools.iter().find(|t| t.name == ORDER_TOOL)) else {
+        run.guard = "passed: quoted from the knowledge base".into();
+        return offline::decide(hits, threshold);
+    };
+    let t = Instant::now();
+    let o = tools::call(tool, &json!({ "order_id": order }), &inbound.wa_id).await;
+    run.llm_ms = t.elapsed().as_millis() as u64;
+    crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
+    run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() } });
+    match offline::order_reply(&o.content).filter(|_| o.ok) {
+        Some(text) => {
+            run.guard = "passed: quoted from the order tool".into();
+            Decision::Answer { text, confidence: 1.0, sources: vec![format!("tool:{ORDER_TOOL}")] }
+        }
+        None => {
+            if !o.ok {
+                crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
+            }
+            let reason = format!("order {order}: the order tool could not answer ({})", o.content.chars().take(200).collect::<String>());
+            Decision::Handoff { trigger: "tool_failed", reason, confidence: None }
+        }
+    }
 }
 
 /// Records that the engine saw a message and sent nothing (so the next burst starts after it).

@@ -1,6 +1,6 @@
-//! Rule-based handoff triggers (pure): the customer asking for a person, and topics a bot
-//! must not settle alone (disputes, complaints, legal, safety). Word-boundary matching on
-//! a lower-cased copy; phrases cover English, Dutch, German, French and Spanish basics.
+//! Built-in triggers (pure): the customer asking for a person, STOP/START, order numbers.
+//! Word-boundary matching on a lower-cased copy; phrases cover English, Dutch, German,
+//! French and Spanish basics. Sensitive topics are a routing rule (`router`).
 
 /// Phrases that mean "let me talk to a person".
 const HUMAN_PHRASES: &[&str] = &[
@@ -10,25 +10,9 @@ const HUMAN_PHRASES: &[&str] = &[
     "un agente", "hablar con alguien",
 ];
 
-/// Topics that go to a person (the offline responder) or the reasoning tier (models).
-const SENSITIVE_PHRASES: &[&str] = &[
-    "complaint", "complain", "dispute", "chargeback", "charge back", "lawyer", "legal", "sue", "court", "police", "stolen",
-    "compensation", "injured", "injury", "accident", "unacceptable", "scam", "fraud", "refund my", "want a refund",
-    "money back", "klacht", "advocaat", "beschwerde", "anwalt", "plainte", "avocat", "queja", "abogado", "reembolso",
-];
-
-/// Whether `text` contains `phrase` at word boundaries.
-fn contains_phrase(text: &str, phrase: &str) -> bool {
-    text.match_indices(phrase).any(|(i, _)| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let after = text[i + phrase.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-        before && after
-    })
-}
-
 fn first_match(text: &str, phrases: &[&'static str]) -> Option<&'static str> {
     let lower = text.to_lowercase();
-    phrases.iter().copied().find(|p| contains_phrase(&lower, p))
+    phrases.iter().copied().find(|p| crate::domain::router::contains_phrase(&lower, p))
 }
 
 /// The phrase by which the customer asks for a person, if any.
@@ -61,11 +45,6 @@ pub fn order_id(text: &str) -> Option<String> {
         })
 }
 
-/// The sensitive topic the message touches, if any.
-pub fn sensitive(text: &str) -> Option<&'static str> {
-    first_match(text, SENSITIVE_PHRASES)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,14 +74,5 @@ mod tests {
         assert_eq!(opt_command("start"), Some(false));
         assert_eq!(opt_command("please stop the noise from the bike"), None);
         assert_eq!(opt_command("when do you start work"), None);
-    }
-
-    #[test]
-    fn sensitive_topics() {
-        assert_eq!(sensitive("My bike was STOLEN from your shop"), Some("stolen"));
-        assert_eq!(sensitive("I want to file a complaint"), Some("complaint"));
-        assert_eq!(sensitive("I'll see you in court"), Some("court"));
-        assert_eq!(sensitive("do you repair suede saddles"), None, "sue inside a word does not count");
-        assert_eq!(sensitive("what is your return policy"), None);
     }
 }

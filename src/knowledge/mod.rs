@@ -130,18 +130,25 @@ impl Knowledge {
 
     /// The best `k` chunks for `query`.
     pub async fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
-        let mode = if self.embedder.dim() == 0 { Mode::Bm25 } else { mode };
+        let vector = if mode == Mode::Bm25 { Vec::new() } else { self.embed_query(query).await? };
+        self.search_embedded(query, vector, k, mode).await
+    }
+
+    /// The query's vector (empty without an embedder), for `search_embedded`.
+    pub async fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        if self.embedder.dim() == 0 {
+            return Ok(Vec::new());
+        }
+        let emb = self.embedder.clone();
+        let q = query.to_string();
+        Ok(tokio::task::spawn_blocking(move || emb.embed(&[q.as_str()])).await.map_err(|e| Error::internal("embedding task", e))??.remove(0))
+    }
+
+    /// `search` with the query's vector already computed (the engine embeds once for
+    /// the router's classifier and retrieval).
+    pub async fn search_embedded(&self, query: &str, vector: Vec<f32>, k: usize, mode: Mode) -> Result<Vec<Hit>> {
+        let mode = if self.embedder.dim() == 0 || vector.is_empty() { Mode::Bm25 } else { mode };
         let depth = (k * 4).max(self.config.candidates);
-        let vector = if mode == Mode::Bm25 {
-            Vec::new()
-        } else {
-            let emb = self.embedder.clone();
-            let q = query.to_string();
-            tokio::task::spawn_blocking(move || emb.embed(&[q.as_str()]))
-                .await
-                .map_err(|e| Error::internal("embedding task", e))??
-                .remove(0)
-        };
         let q = query.to_string();
         let cfg = self.config.clone();
         let bits = self.bits.clone();

@@ -33,6 +33,7 @@ pub fn body(req: &ChatRequest) -> Value {
     for item in &req.items {
         let (role, content) = match item {
             Item::User(t) => ("user", json!([{ "type": "text", "text": t }])),
+            Item::Image { media_type, base64 } => ("user", json!([{ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": base64 } }])),
             Item::Assistant(t) => ("assistant", json!([{ "type": "text", "text": t }])),
             Item::ToolCalls(calls) => (
                 "assistant",
@@ -53,7 +54,7 @@ pub fn body(req: &ChatRequest) -> Value {
         messages.push(json!({ "role": role, "content": content }));
     }
     let mut tools: Vec<Value> = req.tools.iter().map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters })).collect();
-    tools.push(json!({ "name": REPLY_TOOL, "description": "Give your final answer to the customer (or hand off). Always end with this tool.", "input_schema": req.reply_schema }));
+    tools.push(json!({ "name": REPLY_TOOL, "description": "Give your final answer in this structure. Always end with this tool.", "input_schema": req.reply_schema }));
     json!({
         "model": req.model,
         "max_tokens": req.max_tokens,
@@ -114,5 +115,26 @@ impl Provider for Anthropic {
             .await?;
             parse(&v)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_user_content_parts_merged_with_text() {
+        let req = ChatRequest {
+            model: "claude-haiku-4-5".into(),
+            system: "s".into(),
+            items: vec![Item::Image { media_type: "image/jpeg".into(), base64: "QUJD".into() }, Item::User("what is wrong with my wheel?".into())],
+            tools: Vec::new(),
+            reply_schema: crate::llm::reply_schema(),
+            max_tokens: 100,
+        };
+        let b = body(&req);
+        assert_eq!(b["messages"].as_array().unwrap().len(), 1, "one user turn");
+        assert_eq!(b["messages"][0]["content"][0], json!({ "type": "image", "source": { "type": "base64", "media_type": "image/jpeg", "data": "QUJD" } }));
+        assert_eq!(b["messages"][0]["content"][1]["text"], "what is wrong with my wheel?");
     }
 }

@@ -40,6 +40,8 @@ pub struct ToolCall {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     User(String),
+    /// An image from the customer (media messages), sent as a user content part.
+    Image { media_type: String, base64: String },
     Assistant(String),
     /// The model's earlier tool calls, and then their results.
     ToolCalls(Vec<ToolCall>),

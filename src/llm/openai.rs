@@ -26,6 +26,10 @@ pub fn body(req: &ChatRequest) -> Value {
     for item in &req.items {
         match item {
             Item::User(t) => messages.push(json!({ "role": "user", "content": t })),
+            Item::Image { media_type, base64 } => messages.push(json!({
+                "role": "user",
+                "content": [{ "type": "image_url", "image_url": { "url": format!("data:{media_type};base64,{base64}") } }]
+            })),
             Item::Assistant(t) => messages.push(json!({ "role": "assistant", "content": t })),
             Item::ToolCalls(calls) => messages.push(json!({
                 "role": "assistant",
@@ -96,5 +100,25 @@ impl Provider for OpenAi {
             .await?;
             parse(&v)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_data_url_parts() {
+        let req = ChatRequest {
+            model: "gpt-4o-mini".into(),
+            system: "s".into(),
+            items: vec![Item::Image { media_type: "image/png".into(), base64: "QUJD".into() }, Item::User("and this?".into())],
+            tools: Vec::new(),
+            reply_schema: crate::llm::reply_schema(),
+            max_tokens: 100,
+        };
+        let b = body(&req);
+        assert_eq!(b["messages"][1]["content"][0], json!({ "type": "image_url", "image_url": { "url": "data:image/png;base64,QUJD" } }));
+        assert_eq!(b["messages"][2], json!({ "role": "user", "content": "and this?" }));
     }
 }

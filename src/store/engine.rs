@@ -195,14 +195,16 @@ pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i6
     Ok(rows)
 }
 
-/// Model spend since `since` (Unix ms): (this conversation's contact, everyone), in USD.
-pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<(f64, f64)> {
-    let contact: f64 = conn.query_row(
-        "SELECT COALESCE(SUM(t.cost_usd), 0) FROM reply_traces t JOIN conversations c ON c.id = t.conversation_id
-         WHERE t.created_at >= ?2 AND c.contact_id = (SELECT contact_id FROM conversations WHERE id = ?1)",
+/// Model spend since `since` (Unix ms): (USD, tokens) for this conversation's contact and for everyone.
+pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<((f64, u64), (f64, u64))> {
+    let row = |r: &rusqlite::Row| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64));
+    let contact = conn.query_row(
+        "SELECT COALESCE(SUM(t.cost_usd), 0), COALESCE(SUM(t.tokens_in + t.tokens_out), 0) FROM reply_traces t
+         WHERE t.created_at >= ?2 AND t.conversation_id IN
+             (SELECT id FROM conversations WHERE contact_id = (SELECT contact_id FROM conversations WHERE id = ?1))",
         params![conversation_id, since],
-        |r| r.get(0),
+        row,
     )?;
-    let global: f64 = conn.query_row("SELECT COALESCE(SUM(cost_usd), 0) FROM reply_traces WHERE created_at >= ?1", [since], |r| r.get(0))?;
+    let global = conn.query_row("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens_in + tokens_out), 0) FROM reply_traces WHERE created_at >= ?1", [since], row)?;
     Ok((contact, global))
 }

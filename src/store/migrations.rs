@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "engine", include_str!("../../migrations/0004_engine.sql")),
     (5, "vector_copies", include_str!("../../migrations/0005_vector_copies.sql")),
     (6, "settings_and_privacy", include_str!("../../migrations/0006_settings_and_privacy.sql")),
+    (7, "routing_and_memory", include_str!("../../migrations/0007_routing_and_memory.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

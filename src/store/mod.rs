@@ -12,6 +12,7 @@ pub mod ledger;
 mod messages;
 mod migrations;
 pub mod settings;
+pub mod summaries;
 mod writer;
 
 pub use ingest::{IngestReport, apply_events};

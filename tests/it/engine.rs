@@ -146,7 +146,7 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
     s.stop().await;
 }
 
-fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+pub fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(crate::support::bin()).args(args).arg("--config").arg(config).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }

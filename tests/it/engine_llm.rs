@@ -15,11 +15,11 @@ use crate::engine::{owner, say, settle, shop, texts};
 use crate::fake_llm::{FakeLlm, KEY, Kind, Step, reply};
 use crate::support::TestServer;
 
-async fn fakes() -> (FakeLlm, FakeLlm) {
+pub async fn fakes() -> (FakeLlm, FakeLlm) {
     (FakeLlm::start(Kind::Anthropic).await, FakeLlm::start(Kind::OpenAi).await)
 }
 
-async fn shop_with_models(a: &FakeLlm, o: &FakeLlm, tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestServer {
+pub async fn shop_with_models(a: &FakeLlm, o: &FakeLlm, tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestServer {
     let (ab, ob) = (a.base_url(), o.base_url());
     shop(move |c| {
         let p = |kind: &str, base: String| ProviderConfig { kind: kind.into(), base_url: base, api_key: Secret::new(KEY), timeout_ms: 2_000 };
@@ -33,12 +33,12 @@ async fn shop_with_models(a: &FakeLlm, o: &FakeLlm, tweak: impl FnOnce(&mut fron
     .await
 }
 
-fn trace(s: &TestServer, wamid: &str) -> frontdesk::store::engine::Trace {
+pub fn trace(s: &TestServer, wamid: &str) -> frontdesk::store::engine::Trace {
     let w = wamid.to_string();
     s.app().store.call_blocking(move |c| trace_for(c, &w)).unwrap().expect("a trace")
 }
 
-fn handoff_trigger(s: &TestServer, wamid: &str) -> Option<String> {
+pub fn handoff_trigger(s: &TestServer, wamid: &str) -> Option<String> {
     let conv = trace(s, wamid).conversation_id;
     s.app().store.call_blocking(move |c| handoffs_for(c, conv)).unwrap().last().map(|h| h.trigger.clone())
 }
@@ -144,7 +144,7 @@ async fn sensitive_messages_go_to_the_reasoning_tier() {
     assert!(a.requests().is_empty(), "the commodity model was not asked");
     assert_eq!(o.requests()[0]["model"], "gpt-4o");
     let t = trace(&s, "wamid.z-1");
-    assert_eq!((t.route.as_str(), t.route_reason.as_str()), ("reasoning", "sensitive topic (\"complaint\")"));
+    assert_eq!((t.route.as_str(), t.route_reason.as_str()), ("reasoning", "rule sensitive (\"complaint\")"));
     // OpenAI requests ask for the reply schema as strict JSON.
     assert_eq!(o.requests()[0]["response_format"]["json_schema"]["strict"], true);
     s.stop().await;

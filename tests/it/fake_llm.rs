@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 pub enum Step {
     /// A structured reply.
     Reply { reply: String, handoff: bool, confidence: f64 },
+    /// Any JSON object as the final answer (labels, summaries).
+    Json(Value),
     /// Raw final text that is not the reply structure.
     Malformed(String),
     /// A call to a tool.
@@ -127,6 +129,14 @@ async fn answer(kind: Kind, step: Step, body: &Value) -> Response {
             "content": [{ "type": "tool_use", "id": "toolu_reply", "name": "reply",
                           "input": { "reply": reply, "handoff": handoff, "reason": "scripted", "confidence": confidence, "sources": [] } }]
         }))
+        .into_response(),
+        (Kind::Anthropic, Step::Json(v)) => Json(json!({
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "stop_reason": "tool_use", "usage": usage_a,
+            "content": [{ "type": "tool_use", "id": "toolu_reply", "name": "reply", "input": v }]
+        }))
+        .into_response(),
+        (Kind::OpenAi, Step::Json(v)) => Json(json!({ "id": "chatcmpl-fake", "object": "chat.completion", "model": model, "usage": usage_o,
+            "choices": [{ "index": 0, "finish_reason": "stop", "message": { "role": "assistant", "content": v.to_string() } }] }))
         .into_response(),
         (Kind::Anthropic, Step::Malformed(text)) => Json(json!({
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "stop_reason": "end_turn", "usage": usage_a,

@@ -9,6 +9,7 @@ mod crash;
 mod dedupe;
 mod engine;
 mod engine_llm;
+mod routing;
 mod fake_llm;
 mod fake_openai;
 mod fixtures;
