@@ -96,15 +96,26 @@ impl Histogram {
 pub struct ReplyStages {
     pub total: Histogram,
     pub retrieval: Histogram,
+    pub summary: Histogram,
     pub llm: Histogram,
+    pub tools: Histogram,
+    pub guard: Histogram,
     pub send: Histogram,
 }
 
 impl ReplyStages {
     pub fn render(&self) -> String {
         let name = "frontdesk_reply_stage_seconds";
-        let mut out = format!("# HELP {name} Time per reply stage (retrieval, model and tools, send enqueue, total).\n# TYPE {name} histogram\n");
-        for (stage, h) in [("total", &self.total), ("retrieval", &self.retrieval), ("llm", &self.llm), ("send", &self.send)] {
+        let mut out = format!("# HELP {name} Time per reply stage (retrieval with the query embedding, summary refresh, model calls with tool calls, tools alone, guard, send enqueue, total).\n# TYPE {name} histogram\n");
+        for (stage, h) in [
+            ("total", &self.total),
+            ("retrieval", &self.retrieval),
+            ("summary", &self.summary),
+            ("llm", &self.llm),
+            ("tools", &self.tools),
+            ("guard", &self.guard),
+            ("send", &self.send),
+        ] {
             h.render_into(&mut out, name, stage);
         }
         out

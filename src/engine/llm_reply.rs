@@ -22,7 +22,10 @@ pub struct LlmOutcome {
     pub cost_usd: f64,
     pub attempts: Vec<Attempt>,
     pub guard: String,
+    /// Wall time of the model calls and tool rounds; of the tools alone; of the guard.
     pub llm_ms: u64,
+    pub tools_ms: u64,
+    pub guard_ms: u64,
 }
 
 fn handoff(trigger: &'static str, reason: String, confidence: Option<f64>) -> Decision {
@@ -50,6 +53,8 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
         attempts: Vec::new(),
         guard: "skipped".into(),
         llm_ms: 0,
+        tools_ms: 0,
+        guard_ms: 0,
     };
     let mut tool_results: Vec<String> = Vec::new();
     let mut repaired = false;
@@ -82,6 +87,7 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                         None => super::tools::ToolOutcome { ok: false, content: format!("error: there is no tool named {:?}", c.name), ms: 0 },
                     };
                     crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
+                    out.tools_ms += outcome.ms;
                     if !outcome.ok {
                         crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
                     }
@@ -122,7 +128,10 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     grounding.push(ctx.question);
                     grounding.push(ctx.business);
                     grounding.extend(tool_results.iter().map(String::as_str));
-                    match guard::check(&r.reply, &grounding) {
+                    let t = Instant::now();
+                    let checked = guard::check(&r.reply, &grounding);
+                    out.guard_ms = t.elapsed().as_millis() as u64;
+                    match checked {
                         Ok(()) => {
                             out.guard = "passed".into();
                             out.decision = Decision::Answer { text: r.reply, confidence: r.confidence, sources: r.sources };

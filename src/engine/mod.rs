@@ -209,6 +209,8 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 run.model = o.model;
                 run.add_cost(o.tokens_in, o.tokens_out, o.cost_usd);
                 run.llm_ms = o.llm_ms;
+                run.tools_ms = o.tools_ms;
+                run.guard_ms = o.guard_ms;
                 run.guard = o.guard;
                 run.attempts.extend(o.attempts);
                 (o.decision, hits)
@@ -244,13 +246,14 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             (Outcome::Answered, Some(confidence))
         }
         Decision::Handoff { trigger, reason, confidence } => {
+            let earlier = app.store.read(move |c| crate::store::summaries::get(c, conv)).await?.map(|s| s.0);
             let h = NewHandoff {
                 conversation_id: inbound.conversation_id,
                 inbound_wamid: wamid.to_string(),
                 trigger: trigger.to_string(),
                 reason,
                 confidence,
-                summary: summary(inbound, &hits),
+                summary: summary(inbound, &hits, earlier.as_deref()),
                 sources_json: json!(hits.iter().map(|h| format!("{}#{}", h.doc_id, h.chunk_id)).collect::<Vec<_>>()).to_string(),
                 cost_usd: run.cost_usd,
             };
@@ -277,13 +280,16 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         guard: run.guard,
         retrieved,
         attempts: json!(run.attempts),
-        stages_ms: json!({ "retrieval": run.retrieval_ms, "summary": run.summary_ms, "llm": run.llm_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
+        stages_ms: json!({ "retrieval": run.retrieval_ms, "summary": run.summary_ms, "llm": run.llm_ms, "tools": run.tools_ms, "guard": run.guard_ms, "send": t_send.elapsed().as_millis() as u64, "total": started.elapsed().as_millis() as u64 }),
     };
     let stages = &app.reply_stages;
     let ms = |k: &str| trace.stages_ms[k].as_u64().unwrap_or(0);
     stages.total.observe_ms(ms("total"));
     stages.retrieval.observe_ms(ms("retrieval"));
     stages.llm.observe_ms(ms("llm"));
+    stages.summary.observe_ms(ms("summary"));
+    stages.tools.observe_ms(ms("tools"));
+    stages.guard.observe_ms(ms("guard"));
     stages.send.observe_ms(ms("send"));
     let now = crate::domain::now_ms();
     app.store.write(move |c| rows::record_trace(c, &trace, now)).await?;
@@ -337,6 +343,8 @@ struct Run {
     retrieval_ms: u64,
     summary_ms: u64,
     llm_ms: u64,
+    tools_ms: u64,
+    guard_ms: u64,
     guard: String,
     attempts: Vec<crate::llm::Attempt>,
 }
@@ -358,7 +366,7 @@ async fn offline_answer(app: &App, run: &mut Run, inbound: &InboundForReply, tex
     };
     let t = Instant::now();
     let o = tools::call(tool, &json!({ "order_id": order }), &inbound.wa_id).await;
-    run.llm_ms = t.elapsed().as_millis() as u64;
+    run.tools_ms = t.elapsed().as_millis() as u64;
     crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
     run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() } });
     match offline::order_reply(&o.content).filter(|_| o.ok) {
@@ -404,14 +412,17 @@ fn disclosure(app: &App, inbound: &InboundForReply) -> String {
     format!("Hi{name}! I'm the automated assistant of {}; a teammate can take over any time.", app.config.bot.business_name)
 }
 
-/// What the agent reads first: the customer's words and what the bot had found.
-fn summary(inbound: &InboundForReply, hits: &[Hit]) -> String {
+/// What the agent reads first: the conversation so far (its rolling summary, when it has
+/// one), the customer's words and what the bot had found.
+fn summary(inbound: &InboundForReply, hits: &[Hit], earlier: Option<&str>) -> String {
     let said: String = inbound.text.chars().take(300).collect();
     let name = inbound.name.as_deref().unwrap_or("The customer");
-    match hits.first() {
+    let mut s = earlier.map(|e| format!("Earlier: {e} ")).unwrap_or_default();
+    s.push_str(&match hits.first() {
         Some(h) => format!("{name} wrote: \"{said}\". Closest document: {} ({}).", h.title, h.doc_id),
         None => format!("{name} wrote: \"{said}\"."),
-    }
+    });
+    s
 }
 
 /// The message a handoff sends: the static reply under the kill switch or a spent

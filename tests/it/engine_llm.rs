@@ -382,7 +382,13 @@ async fn http_tools_feed_the_model_and_their_success_is_counted() {
     let last = second.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["role"], "tool");
     assert!(last["content"].as_str().unwrap().contains("\"status\":\"shipped\""), "{last}");
-    assert!(trace(&s, "wamid.tool-1").attempts.to_string().contains("tool:order_status"));
+    let t = trace(&s, "wamid.tool-1");
+    assert!(t.attempts.to_string().contains("tool:order_status"));
+    // Per-stage latency: tools and guard apart from the model calls that contain them.
+    let st = &t.stages_ms;
+    assert!(st["tools"].as_u64().unwrap() <= st["llm"].as_u64().unwrap() && st["guard"].as_u64().is_some(), "{st}");
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"tools\"} 1"), "{metrics}");
     // A failing tool: the model hears the error and hands off; the failure is counted.
     say(&s, "31780000001", "wamid.tool-2", "and order BROKEN?").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 2).await;

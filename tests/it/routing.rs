@@ -186,11 +186,18 @@ async fn the_rolling_summary_is_refreshed_shown_and_erased() {
         s.wait_until("an answer", |s| s.graph.sent().len() == 6 + i).await;
     }
     assert!(trace(&s, "wamid.sm-7").attempts.to_string().contains("summary refused: it states 499"), "{}", trace(&s, "wamid.sm-7").attempts);
+    assert!(trace(&s, "wamid.sm-8").stages_ms["summary"].as_u64().is_some());
+    // A handoff packet starts with the summary.
+    say(&s, wa, "wamid.sm-9", "let me talk to a human please").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 8).await;
+    let conv = trace(&s, "wamid.sm-9").conversation_id;
+    let packet = s.app().store.call_blocking(move |c| frontdesk::store::engine::handoffs_for(c, conv)).unwrap().pop().unwrap();
+    assert!(packet.summary.starts_with("Earlier: A red bike with a loose bell. "), "{}", packet.summary);
     settle(&s).await;
     let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&s.cli_config(), &["contact", "erase", wa, "--json"]));
     assert!(ok, "{err}");
     assert!(out.contains("\"summaries\":1"), "{out}");
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversation_summaries"), 0);
-    assert_eq!(texts(&s).len(), 7);
+    assert_eq!(texts(&s).len(), 8);
     s.stop().await;
 }
