@@ -46,6 +46,8 @@ pub struct App {
     pub reply_stages: crate::metrics::ReplyStages,
     /// The router's classifier (examples loaded; centroids computed on first use).
     pub classifier: crate::engine::classifier::Classifier,
+    /// Failed inbox logins per email and per client address.
+    pub login_limiter: std::sync::Mutex<crate::domain::auth::LoginLimiter>,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -120,6 +122,7 @@ impl App {
             demo: None,
             knowledge,
             replying: Default::default(),
+            login_limiter: Default::default(),
             classifier,
             models,
             reply_stages: Default::default(),
@@ -209,7 +212,7 @@ pub async fn start_with(app: App, listener: TcpListener, shutdown: CancellationT
     let http_stop = shutdown.clone();
     let task_app = app.clone();
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move { http_stop.cancelled().await });
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { http_stop.cancelled().await });
         let served = server.await.map_err(|e| Error::unavailable("HTTP server", e));
         // Requests are drained; now stop the workers and let them finish their batch.
         worker_stop.cancel();

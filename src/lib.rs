@@ -14,6 +14,7 @@
 //! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
 //! - [`metrics`], [`error`]: counters and the one error enum.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -1,5 +1,5 @@
-//! `frontdesk settings list|set|unset`, `conversation handback` and `contact erase`: the live switches
-//! and the privacy command. They write to SQLite directly (WAL lets them run beside a
+//! `frontdesk settings list|set|unset`, `conversation handback`, `contact erase` and
+//! `user add|list`: the live switches, the privacy command and inbox accounts. They write to SQLite directly (WAL lets them run beside a
 //! live server, which reads settings for every message, so a change applies to the next
 //! one) and leave an audit entry.
 
@@ -106,5 +106,41 @@ pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitC
         anyhow::bail!("conversation {id} is not owned by a person (or does not exist); nothing to hand back");
     }
     println!("conversation {id} is the bot's again");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn user_add(config_path: &Path, email: &str, role: &str, password_stdin: bool) -> anyhow::Result<ExitCode> {
+    let role = crate::domain::auth::Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role {role:?}: use agent or admin"))?;
+    let (generated, password) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        (false, line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        (true, crate::accounts::generate_password())
+    };
+    let (_, store) = open(config_path)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(crate::accounts::add_user(&store, email, role, &password, generated, &actor()))?;
+    if generated {
+        println!("added {} {email}; one-time password (shown once; they choose their own at first login):\n{password}", role.as_str());
+    } else {
+        println!("added {} {email}", role.as_str());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn user_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, store) = open(config_path)?;
+    let users = store.call_blocking(|c| crate::store::users::list(c))?;
+    for u in &users {
+        if json {
+            println!("{}", serde_json::to_string(u)?);
+        } else {
+            println!("{:<6} {}{}", u.role.as_str(), u.email, if u.must_change_password { "  (has not chosen a password yet)" } else { "" });
+        }
+    }
+    if users.is_empty() && !json {
+        println!("no users; add one with `frontdesk user add EMAIL --role admin`");
+    }
     Ok(ExitCode::SUCCESS)
 }

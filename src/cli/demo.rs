@@ -37,6 +37,24 @@ async fn load_demo_knowledge(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's admin login.
+pub const DEMO_ADMIN: &str = "admin@demo.example";
+
+/// Creates the demo admin on first start (password kept in DATA_DIR/demo-admin.txt,
+/// readable by the owner only) and returns the password.
+async fn demo_admin(app: &App, data_dir: &Path) -> anyhow::Result<String> {
+    let file = data_dir.join("demo-admin.txt");
+    if let Ok(p) = std::fs::read_to_string(&file)
+        && app.store.read(|c| crate::store::users::by_email(c, DEMO_ADMIN)).await?.is_some()
+    {
+        return Ok(p.trim().to_string());
+    }
+    let password = crate::accounts::generate_password();
+    crate::accounts::add_user(&app.store, DEMO_ADMIN, crate::domain::auth::Role::Admin, &password, false, "demo").await?;
+    crate::app::write_private(&file, &password)?;
+    Ok(password)
+}
+
 /// The simulator's business number id.
 pub const DEMO_NUMBER: &str = "100000000000001";
 
@@ -76,6 +94,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         let secret = config.whatsapp.app_secret.expose().to_string();
         let mut app = App::open(config)?;
         load_demo_knowledge(&app).await?;
+        let admin_password = demo_admin(&app, &data_dir).await?;
         app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr });
         super::serve::run_app(app, listener, move |running| {
             fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);
@@ -85,7 +104,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
-                "\nfrontdesk demo is running (data in {})\n  WhatsApp simulator: {base}/demo\n  webhook:            {base}/webhook  (signed with the app secret in {})\n  fake Graph API:     {}\n  health: {base}/readyz   metrics: {base}/metrics\n  messages:  frontdesk messages list --config {}\nStop with Ctrl-C.",
+                "\nfrontdesk demo is running (data in {})\n  WhatsApp simulator: {base}/demo\n  agent inbox:        {base}/login  ({DEMO_ADMIN} / {admin_password})\n  webhook:            {base}/webhook  (signed with the app secret in {})\n  fake Graph API:     {}\n  health: {base}/readyz   metrics: {base}/metrics\n  messages:  frontdesk messages list --config {}\nStop with Ctrl-C.",
                 data_dir.display(),
                 config_path.display(),
                 fake.base_url(),

@@ -92,6 +92,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactCommand,
     },
+    /// Inbox users: add agents and admins, list them.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Start a self-contained demo: generated secrets, a local data dir, no API keys.
     Demo {
         /// Directory for the demo's config and data.
@@ -166,6 +171,30 @@ pub enum ContactCommand {
     Erase {
         /// The WhatsApp id (digits, with country code).
         wa_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. Prints a generated one-time password (they choose their own at first
+    /// login) unless --password-stdin gives one.
+    Add {
+        email: String,
+        /// agent (answers conversations) or admin (also settings, knowledge base, users).
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Read the password from standard input (one line) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List users.
+    List {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long)]
@@ -340,6 +369,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settings { command: SettingsCommand::Unset { key, config } } => admin::settings_unset(&config.config, &key),
         Command::Conversation { command: ConversationCommand::Handback { id, note, config } } => admin::handback(&config.config, id, &note),
         Command::Contact { command: ContactCommand::Erase { wa_id, config, json } } => admin::contact_erase(&config.config, &wa_id, json),
+        Command::User { command: UserCommand::Add { email, role, password_stdin, config } } => admin::user_add(&config.config, &email, &role, password_stdin),
+        Command::User { command: UserCommand::List { config, json } } => admin::user_list(&config.config, json),
         Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, index_dir, modes, gates, json } } => {
             use crate::knowledge::Mode;
             let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };

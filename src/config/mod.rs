@@ -31,7 +31,40 @@ pub struct Config {
     pub engine: EngineConfig,
     pub llm: LlmConfig,
     pub router: RouterConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
+}
+
+/// Browser sessions and logins of the inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A session unused this long ends.
+    pub session_idle_minutes: f64,
+    /// A session ends this long after login, used or not.
+    pub session_max_hours: f64,
+    /// Failed logins per email within the window before that email's logins are
+    /// refused (429) until the window passes; a client address gets four times as many.
+    pub login_max_failures: usize,
+    pub login_window_minutes: f64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_window_minutes: 15.0 }
+    }
+}
+
+impl AuthConfig {
+    pub fn idle_ms(&self) -> i64 {
+        (self.session_idle_minutes * 60_000.0) as i64
+    }
+    pub fn max_ms(&self) -> i64 {
+        (self.session_max_hours * 3_600_000.0) as i64
+    }
+    pub fn window_ms(&self) -> i64 {
+        (self.login_window_minutes * 60_000.0) as i64
+    }
 }
 
 /// How messages are routed (seed layer 2): rules, then a classifier.

@@ -192,6 +192,10 @@ impl Config {
         if !(0.0..=1.0).contains(&self.router.min_similarity) {
             err("router.min_similarity", "must be between 0 and 1 (a cosine similarity)".into());
         }
+        let a = &self.auth;
+        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 {
+            err("auth", "session_idle_minutes, session_max_hours, login_window_minutes and login_max_failures must be above 0".into());
+        }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
             err("engine.retrieval_k", "must be between 1 and 20".into());
         }

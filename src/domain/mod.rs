@@ -2,6 +2,7 @@
 //! retry timing. Nothing here does I/O.
 
 pub mod backoff;
+pub mod auth;
 pub mod budget;
 pub mod centroid;
 pub mod circuit;

@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn rules_then_classifier_then_turns() {
         let rules = parse_rules("sensitive: complaint => reasoning").unwrap();
-        let hit = first_rule(&rules, "a complaint").map(|(r, h)| (r, h));
+        let hit = first_rule(&rules, "a complaint");
         let c = Classified { by: "centroid", label: "card_lost".into(), score: 0.71, route: Route::Handoff };
         assert_eq!(decide(hit.as_ref().map(|(r, h)| (*r, h.as_str())), Some(&c), 1), (Route::Reasoning, "rule sensitive (\"complaint\")".into()));
         assert_eq!(decide(None, Some(&c), 1), (Route::Handoff, "centroid label card_lost (0.71)".into()));

@@ -1,10 +1,11 @@
 //! The HTTP surface (axum only lives here): the WhatsApp webhook, health and metrics,
-//! and the local control API the CLI uses while the server runs.
+//! the local control API the CLI uses while the server runs, and the browser app.
 
 mod control;
 mod demo;
 pub mod fake_graph;
 mod health;
+pub mod ui;
 mod webhook;
 
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .nest("/api/control", control::routes(app.clone()));
+        .nest("/api/control", control::routes(app.clone()))
+        .merge(ui::routes(app.clone()));
     let router = if demo { router.merge(demo::routes()) } else { router };
     router.with_state(app)
 }

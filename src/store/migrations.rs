@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "vector_copies", include_str!("../../migrations/0005_vector_copies.sql")),
     (6, "settings_and_privacy", include_str!("../../migrations/0006_settings_and_privacy.sql")),
     (7, "routing_and_memory", include_str!("../../migrations/0007_routing_and_memory.sql")),
+    (8, "accounts", include_str!("../../migrations/0008_accounts.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

@@ -6,6 +6,7 @@
 pub mod contacts;
 pub mod conversations;
 pub mod engine;
+pub mod inbox;
 mod ingest;
 pub mod knowledge;
 pub mod ledger;
@@ -13,6 +14,7 @@ mod messages;
 mod migrations;
 pub mod settings;
 pub mod summaries;
+pub mod users;
 mod writer;
 
 pub use ingest::{IngestReport, apply_events};

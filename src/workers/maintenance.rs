@@ -34,6 +34,13 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
                 Ok(n) => tracing::info!(keys = n, "queue: purged expired dedupe keys"),
                 Err(e) => tracing::error!(error = %e, "queue: purging dedupe keys failed"),
             }
+            let now = crate::domain::now_ms();
+            let (idle, max) = (now - app.config.auth.idle_ms(), now - app.config.auth.max_ms());
+            match app.store.write(move |c| crate::store::users::prune_sessions(c, idle, max)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "ended expired inbox sessions"),
+                Err(e) => tracing::error!(error = %e, "pruning sessions failed"),
+            }
         }
     }
 }

@@ -1,0 +1,201 @@
+//! The browser app's handlers: login (rate-limited per email and per address), logout,
+//! the inbox list, the account page (password change ends other sessions) and the
+//! admin's user list. Each runs after `check_access` put the `Session` in place.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::{Session, pages, session_cookie};
+use crate::app::App;
+use crate::domain::auth::{Role, check_password};
+use crate::store::inbox::{self, View};
+use crate::store::users;
+
+/// The stylesheet (and any later static file), compiled into the binary.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "assets/app/"]
+struct Assets;
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match Assets::get(&file) {
+        Some(f) => {
+            let mime = if file.ends_with(".css") { "text/css; charset=utf-8" } else if file.ends_with(".js") { "text/javascript; charset=utf-8" } else { "application/octet-stream" };
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=300")], f.data.into_owned()).into_response()
+        }
+        None => pages::error(StatusCode::NOT_FOUND, "No such file.").into_response(),
+    }
+}
+
+fn internal(e: crate::error::Error) -> Response {
+    tracing::error!(error = %e, "a page failed");
+    pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+}
+
+/// Where to go after login: a local path only.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/app".into(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    pages::login(&safe_next(q.next.as_deref()), None).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let email = f.email.trim().to_lowercase();
+    let keys = [format!("email:{email}"), format!("ip:{}", super::client_ip(peer.as_ref().map(|p| &p.0)))];
+    let cfg = &app.config.auth;
+    let now = crate::domain::now_ms();
+    {
+        let mut limiter = app.login_limiter.lock().expect("limiter lock");
+        // One address may try several accounts (a shared office): four times the allowance.
+        for (k, max) in keys.iter().zip([cfg.login_max_failures, cfg.login_max_failures * 4]) {
+            if let Err(wait_ms) = limiter.check(k, now, max, cfg.window_ms()) {
+                let minutes = (wait_ms + 59_999) / 60_000;
+                let page = pages::login(&next, Some(&format!("Too many failed logins. Try again in {minutes} min.")));
+                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, (wait_ms / 1000).max(1).to_string())], page).into_response();
+            }
+        }
+    }
+    let user = match crate::accounts::check_login(&app.store, &email, &f.password).await {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    let Some(user) = user else {
+        let mut limiter = app.login_limiter.lock().expect("limiter lock");
+        keys.iter().for_each(|k| limiter.fail(k, now));
+        tracing::info!("a failed inbox login");
+        return (StatusCode::UNAUTHORIZED, pages::login(&next, Some("Wrong email or password."))).into_response();
+    };
+    app.login_limiter.lock().expect("limiter lock").clear(&keys[0]);
+    let (token, _) = match crate::accounts::start_session(&app.store, user.id).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let (id, when) = (user.email.clone(), crate::domain::now_ms());
+    let _ = app.store.write(move |c| crate::store::settings::audit(c, when, &format!("user:{id}"), "user.login", &id, "{}")).await;
+    let to = if user.must_change_password { "/account".to_string() } else { next };
+    ([(header::SET_COOKIE, session_cookie(&app, &token))], Redirect::to(&to)).into_response()
+}
+
+pub async fn logout(State(app): State<Arc<App>>, Extension(s): Extension<Session>) -> Response {
+    let h = s.token_hash.clone();
+    if let Err(e) = app.store.write(move |c| users::delete_session(c, &h)).await {
+        return internal(e);
+    }
+    ([(header::SET_COOKIE, session_cookie(&app, ""))], Redirect::to("/login")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    view: Option<String>,
+}
+
+pub async fn inbox(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Query(q): Query<InboxQuery>) -> Response {
+    let view = View::parse(q.view.as_deref().unwrap_or("human"));
+    match app.store.read(move |c| inbox::list(c, view, 200)).await {
+        Ok(rows) => pages::inbox(&s, view, &rows, crate::domain::now_ms()).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn account(Extension(s): Extension<Session>) -> Response {
+    pages::account(&s, None, None).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+}
+
+pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<PasswordForm>) -> Response {
+    let id = s.user.id;
+    let found = match app.store.read(move |c| users::by_id(c, id)).await {
+        Ok(Some((_, hash))) => hash,
+        Ok(None) => return pages::error(StatusCode::UNAUTHORIZED, "Your account is gone.").into_response(),
+        Err(e) => return internal(e),
+    };
+    let current = f.current.clone();
+    let ok = tokio::task::spawn_blocking(move || crate::accounts::verify_password(&current, &found)).await.unwrap_or(false);
+    if !ok {
+        return (StatusCode::UNPROCESSABLE_ENTITY, pages::account(&s, None, Some("The current password is wrong."))).into_response();
+    }
+    if let Err(p) = check_password(&f.new, &s.user.email) {
+        return (StatusCode::UNPROCESSABLE_ENTITY, pages::account(&s, None, Some(&p))).into_response();
+    }
+    let new = f.new.clone();
+    let hash = match tokio::task::spawn_blocking(move || crate::accounts::hash_password(&new)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(crate::error::Error::internal("hash task", e)),
+    };
+    let (keep, email, now) = (s.token_hash.clone(), s.user.email.clone(), crate::domain::now_ms());
+    let ended = app
+        .store
+        .write(move |c| {
+            let n = users::set_password(c, id, &hash, Some(&keep), now)?;
+            crate::store::settings::audit(c, now, &format!("user:{email}"), "user.password", &email, &format!("{{\"sessions_ended\":{n}}}"))?;
+            Ok(n)
+        })
+        .await;
+    match ended {
+        Ok(n) => {
+            let mut s = s;
+            s.user.must_change_password = false;
+            pages::account(&s, Some(&format!("Password changed; {n} other session(s) ended.")), None).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn users(State(app): State<Arc<App>>, Extension(s): Extension<Session>) -> Response {
+    match app.store.read(users::list).await {
+        Ok(all) => pages::users(&s, &all, None, None).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    email: String,
+    role: String,
+}
+
+pub async fn add_user(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<NewUserForm>) -> Response {
+    let Some(role) = Role::parse(&f.role) else {
+        return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Role must be agent or admin.").into_response();
+    };
+    let password = crate::accounts::generate_password();
+    let added = crate::accounts::add_user(&app.store, &f.email, role, &password, true, &format!("user:{}", s.user.email)).await;
+    let all = match app.store.read(users::list).await {
+        Ok(a) => a,
+        Err(e) => return internal(e),
+    };
+    match added {
+        Ok(_) => pages::users(&s, &all, Some(&format!("Added {} ({}). One-time password: {password}", f.email.trim(), role.as_str())), None).into_response(),
+        Err(crate::error::Error::Invalid(p)) => (StatusCode::UNPROCESSABLE_ENTITY, pages::users(&s, &all, None, Some(&p))).into_response(),
+        Err(e) => internal(e),
+    }
+}

@@ -1,0 +1,237 @@
+//! The browser app (inbox and admin pages): server-rendered HTML (maud escapes every
+//! value, so customer text is inert), one embedded stylesheet, no inline script.
+//!
+//! Every page is declared once in `PAGES` with the access it needs; the router is built
+//! from that table and the authorization test walks the same table, so a page cannot
+//! exist without a rule. The access check loads the session from its cookie (idle and
+//! absolute expiry), checks the role, and on every state-changing request checks the
+//! Origin and the session's CSRF token.
+
+mod handlers;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+
+use crate::app::App;
+use crate::domain::auth::{Role, session_live};
+use crate::store::users::{self, User};
+
+/// Who may use a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (login, the stylesheet).
+    Public,
+    /// A signed-in agent or admin.
+    Agent,
+    /// A signed-in admin.
+    Admin,
+}
+
+/// One page or form target of the browser app.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route of the browser app, with its access rule.
+pub const PAGES: &[Page] = &[
+    Page { method: "GET", path: "/", access: Access::Public },
+    Page { method: "GET", path: "/login", access: Access::Public },
+    Page { method: "POST", path: "/login", access: Access::Public },
+    Page { method: "GET", path: "/app/static/{file}", access: Access::Public },
+    Page { method: "POST", path: "/logout", access: Access::Agent },
+    Page { method: "GET", path: "/app", access: Access::Agent },
+    Page { method: "GET", path: "/account", access: Access::Agent },
+    Page { method: "POST", path: "/account/password", access: Access::Agent },
+    Page { method: "GET", path: "/admin/users", access: Access::Admin },
+    Page { method: "POST", path: "/admin/users", access: Access::Admin },
+];
+
+fn handler(page: &Page) -> MethodRouter<Arc<App>> {
+    match (page.method, page.path) {
+        ("GET", "/") => get(|| async { Redirect::to("/app") }),
+        ("GET", "/login") => get(handlers::login_page),
+        ("POST", "/login") => post(handlers::login),
+        ("GET", "/app/static/{file}") => get(handlers::asset),
+        ("POST", "/logout") => post(handlers::logout),
+        ("GET", "/app") => get(handlers::inbox),
+        ("GET", "/account") => get(handlers::account),
+        ("POST", "/account/password") => post(handlers::change_password),
+        ("GET", "/admin/users") => get(handlers::users),
+        ("POST", "/admin/users") => post(handlers::add_user),
+        (m, p) => panic!("PAGES lists {m} {p} but no handler is wired for it"),
+    }
+}
+
+/// The browser app's routes, each behind its access check, with security headers.
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    let mut router = Router::new();
+    for page in PAGES {
+        let access = page.access;
+        let guarded = handler(page).route_layer(from_fn_with_state((app.clone(), access), check_access));
+        router = router.route(page.path, guarded);
+    }
+    router.layer(from_fn(security_headers))
+}
+
+/// The signed-in person of a request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    pub csrf: String,
+    pub token_hash: String,
+}
+
+/// The session cookie's name: `__Host-` prefixed (Secure, whole site) when the public
+/// URL is https.
+pub fn cookie_name(app: &App) -> &'static str {
+    if secure(app) { "__Host-fd_session" } else { "fd_session" }
+}
+
+fn secure(app: &App) -> bool {
+    app.config.server.public_url.starts_with("https://")
+}
+
+/// The Set-Cookie value starting (or, with an empty token, ending) a session.
+pub fn session_cookie(app: &App, token: &str) -> String {
+    let max_age = if token.is_empty() { 0 } else { app.config.auth.max_ms() / 1000 };
+    let secure = if secure(app) { "; Secure" } else { "" };
+    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", cookie_name(app))
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The live session of a request, if any (touched at most once a minute).
+pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Result<Option<Session>> {
+    let Some(token) = cookie_value(headers, cookie_name(app)).filter(|t| t.len() == 64) else { return Ok(None) };
+    let hash = crate::accounts::token_hash(token);
+    let (idle, max) = (app.config.auth.idle_ms(), app.config.auth.max_ms());
+    let h = hash.clone();
+    app.store
+        .write(move |c| {
+            let Some((user_id, csrf, created, seen)) = users::session(c, &h)? else { return Ok(None) };
+            let now = crate::domain::now_ms();
+            if !session_live(created, seen, now, idle, max) {
+                users::delete_session(c, &h)?;
+                return Ok(None);
+            }
+            let Some((user, _)) = users::by_id(c, user_id)? else { return Ok(None) };
+            if now - seen > 60_000 {
+                users::touch_session(c, &h, now)?;
+            }
+            Ok(Some(Session { user, csrf, token_hash: h }))
+        })
+        .await
+}
+
+/// Whether a state-changing request comes from this site: its Origin (or, lacking one,
+/// its Referer) must name the Host it was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let from = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|h| h.to_str().ok());
+    match from {
+        Some(url) => url.split_once("://").map(|(_, rest)| rest.split('/').next() == Some(host)).unwrap_or(false),
+        // Browsers send Origin on every cross-site POST; a request with neither header
+        // is not a browser's cross-site form.
+        None => true,
+    }
+}
+
+/// Largest form a page accepts.
+const FORM_LIMIT: usize = 64 * 1024;
+
+async fn check_access(State((app, access)): State<(Arc<App>, Access)>, req: Request, next: Next) -> Response {
+    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if state_changing && !same_origin(req.headers()) {
+        return pages::error(StatusCode::FORBIDDEN, "This form was sent from another site.").into_response();
+    }
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let session = match load_session(&app, req.headers()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "loading a session failed");
+            return pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.").into_response();
+        }
+    };
+    let Some(session) = session else {
+        return if state_changing {
+            pages::error(StatusCode::UNAUTHORIZED, "Your session ended; log in again.").into_response()
+        } else {
+            let path = req.uri().path();
+            Redirect::to(&format!("/login?next={}", if path.starts_with('/') && !path.starts_with("//") { path } else { "/app" })).into_response()
+        };
+    };
+    if access == Access::Admin && session.user.role != Role::Admin {
+        return pages::error(StatusCode::FORBIDDEN, "Only admins can open this page.").into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let body = if state_changing {
+        // The CSRF token: a header (scripts) or the form's `csrf` field.
+        let bytes = match axum::body::to_bytes(body, FORM_LIMIT).await {
+            Ok(b) => b,
+            Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response(),
+        };
+        let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let from_form = form_field(&bytes, "csrf");
+        let given = from_header.or(from_form).unwrap_or_default();
+        if !crate::accounts::tokens_equal(&given, &session.csrf) {
+            return pages::error(StatusCode::FORBIDDEN, "The form expired; reload the page and try again.").into_response();
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    if session.user.must_change_password && !matches!(parts.uri.path(), "/account" | "/account/password" | "/logout") {
+        return Redirect::to("/account").into_response();
+    }
+    parts.extensions.insert(session);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// A field of an urlencoded form.
+pub fn form_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The client's address, for the login limiter.
+pub fn client_ip(req_ext: Option<&ConnectInfo<SocketAddr>>) -> String {
+    req_ext.map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, "content-security-policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'");
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "same-origin");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
