@@ -67,6 +67,7 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
         e.traces += conn.execute("DELETE FROM reply_traces WHERE conversation_id = ?1", [c])?;
         e.summaries += conn.execute("DELETE FROM conversation_summaries WHERE conversation_id = ?1", [c])?;
         e.handoffs += conn.execute("DELETE FROM handoffs WHERE conversation_id = ?1", [c])?;
+        conn.execute("DELETE FROM conversation_notes WHERE conversation_id = ?1", [c])?;
         e.outbound += conn.execute("DELETE FROM outbound WHERE conversation_id = ?1", [c])?;
         e.messages += conn.execute("DELETE FROM messages WHERE conversation_id = ?1", [c])?;
         conn.execute("DELETE FROM conversations WHERE id = ?1", [c])?;

@@ -77,3 +77,123 @@ pub fn list(conn: &Connection, view: View, limit: usize) -> Result<Vec<Conversat
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// The head of a conversation page.
+#[derive(Debug, Clone)]
+pub struct ConversationHead {
+    pub id: i64,
+    pub name: Option<String>,
+    pub wa_id: Option<String>,
+    pub owner: String,
+    pub last_inbound_at: Option<i64>,
+    pub needs_template: bool,
+    pub assigned_to: Option<String>,
+    pub opted_out: bool,
+}
+
+pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL
+             FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to WHERE c.id = ?1",
+            [id],
+            |r| {
+                Ok(ConversationHead {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    wa_id: r.get(2)?,
+                    owner: r.get(3)?,
+                    last_inbound_at: r.get(4)?,
+                    needs_template: r.get::<_, i64>(5)? != 0,
+                    assigned_to: r.get(6)?,
+                    opted_out: r.get(7)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Who wrote a thread item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    Customer,
+    Bot,
+    /// An agent (their email).
+    Agent(String),
+    /// A private note (its author's email): never sent.
+    Note(String),
+    /// What happened (handoff, hand-back).
+    System,
+}
+
+/// One entry of a conversation's thread. `text` may come from the customer.
+#[derive(Debug, Clone)]
+pub struct ThreadItem {
+    pub at: i64,
+    pub author: Author,
+    pub text: String,
+    /// Outbound: the ledger state (queued, sending, accepted, delivered, read, failed).
+    pub state: Option<String>,
+    /// Outbound failures: the reason, in words.
+    pub error: Option<String>,
+}
+
+/// The whole thread, oldest first: customer messages, everything sent (with its state),
+/// notes, handoffs and hand-backs.
+pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
+    let mut items: Vec<ThreadItem> = Vec::new();
+    let mut st = conn.prepare_cached("SELECT created_at, text, kind FROM messages WHERE conversation_id = ?1 AND direction = 'in' ORDER BY id")?;
+    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
+        let (at, text, kind) = r?;
+        let text = if text.is_empty() { format!("({kind})") } else { text };
+        items.push(ThreadItem { at, author: Author::Customer, text, state: None, error: None });
+    }
+    let mut st = conn.prepare_cached("SELECT created_at, author, text, state, error_reason FROM outbound WHERE conversation_id = ?1 ORDER BY id")?;
+    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?)))? {
+        let (at, author, text, state, error) = r?;
+        let author = match author.strip_prefix("agent:") {
+            Some(who) => Author::Agent(who.to_string()),
+            None if author == "bot" => Author::Bot,
+            None => Author::System,
+        };
+        items.push(ThreadItem { at, author, text, state: Some(state), error });
+    }
+    let mut st = conn.prepare_cached("SELECT created_at, author, text FROM conversation_notes WHERE conversation_id = ?1 ORDER BY id")?;
+    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
+        let (at, author, text) = r?;
+        items.push(ThreadItem { at, author: Author::Note(author), text, state: None, error: None });
+    }
+    let mut st = conn.prepare_cached("SELECT created_at, reason, resolved_at, resolved_by, handback_note FROM handoffs WHERE conversation_id = ?1 ORDER BY id")?;
+    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?)))? {
+        let (at, reason, resolved_at, by, note) = r?;
+        items.push(ThreadItem { at, author: Author::System, text: format!("Handed to a person: {reason}"), state: None, error: None });
+        if let Some(when) = resolved_at {
+            let note = note.filter(|n| !n.is_empty()).map(|n| format!(" Note: {n}")).unwrap_or_default();
+            items.push(ThreadItem { at: when, author: Author::System, text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()), state: None, error: None });
+        }
+    }
+    // A stable sort keeps each source's own order for equal times.
+    items.sort_by_key(|i| i.at);
+    Ok(items)
+}
+
+/// Makes a person the owner (an agent takes over without a handoff); true if it changed.
+pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bool> {
+    let changed = conn.execute("UPDATE conversations SET owner = 'human' WHERE id = ?1 AND owner = 'bot'", [id])? == 1;
+    if changed {
+        super::settings::audit(conn, now, actor, "conversation.takeover", &format!("conversation:{id}"), "{}")?;
+    }
+    Ok(changed)
+}
+
+/// Assigns the conversation to a user (or nobody).
+pub fn assign(conn: &Connection, id: i64, user_id: Option<i64>, actor: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE conversations SET assigned_to = ?2 WHERE id = ?1", params![id, user_id])?;
+    super::settings::audit(conn, now, actor, "conversation.assign", &format!("conversation:{id}"), &format!("{{\"user_id\":{}}}", user_id.map(|u| u.to_string()).unwrap_or("null".into())))
+}
+
+pub fn add_note(conn: &Connection, id: i64, author: &str, text: &str, now: i64) -> Result<i64> {
+    conn.execute("INSERT INTO conversation_notes (conversation_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, author, text, now])?;
+    Ok(conn.last_insert_rowid())
+}

@@ -13,15 +13,15 @@ use reqwest::redirect::Policy;
 use crate::engine::say;
 use crate::support::{TestServer, text_webhook};
 
-const ADMIN: &str = "owner@shop.example";
-const ADMIN_PW: &str = "correct horse battery";
+pub const ADMIN: &str = "owner@shop.example";
+pub const ADMIN_PW: &str = "correct horse battery";
 
-fn http() -> reqwest::Client {
+pub fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
 /// Adds a user through the CLI: with a password on stdin, or a generated one (returned).
-fn cli_add(s: &TestServer, email: &str, role: &str, password: Option<&str>) -> String {
+pub fn cli_add(s: &TestServer, email: &str, role: &str, password: Option<&str>) -> String {
     use std::io::Write;
     let mut cmd = std::process::Command::new(crate::support::bin());
     cmd.args(["user", "add", email, "--role", role, "--config"]).arg(s.cli_config());
@@ -39,14 +39,14 @@ fn cli_add(s: &TestServer, email: &str, role: &str, password: Option<&str>) -> S
 }
 
 /// Logs in: (status, session cookie "name=value", Location).
-async fn login(s: &TestServer, email: &str, password: &str) -> (StatusCode, Option<String>, Option<String>) {
+pub async fn login(s: &TestServer, email: &str, password: &str) -> (StatusCode, Option<String>, Option<String>) {
     let r = http().post(format!("{}/login", s.base)).form(&[("email", email), ("password", password), ("next", "/app")]).send().await.unwrap();
     let cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
     let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
     (r.status(), cookie, location)
 }
 
-async fn get(s: &TestServer, path: &str, cookie: Option<&str>) -> (StatusCode, String, reqwest::header::HeaderMap) {
+pub async fn get(s: &TestServer, path: &str, cookie: Option<&str>) -> (StatusCode, String, reqwest::header::HeaderMap) {
     let mut req = http().get(format!("{}{path}", s.base));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -56,12 +56,12 @@ async fn get(s: &TestServer, path: &str, cookie: Option<&str>) -> (StatusCode, S
     (r.status(), r.text().await.unwrap(), headers)
 }
 
-fn csrf_of(page: &str) -> String {
+pub fn csrf_of(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     page[at..at + 64].to_string()
 }
 
-async fn post(s: &TestServer, path: &str, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+pub async fn post(s: &TestServer, path: &str, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
     let r = http().post(format!("{}{path}", s.base)).header("cookie", cookie).form(form).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
@@ -156,8 +156,12 @@ async fn authorization_matrix_over_every_page() {
     });
     type Who<'a> = (Option<Role>, Option<(&'a str, &'a str)>);
     let who: [Who; 3] = [(None, None), (Some(Role::Agent), Some(("agent@shop.example", "agent password 1"))), (Some(Role::Admin), Some((ADMIN, ADMIN_PW)))];
+    // A conversation for the pages that show one.
+    say(&s, "31655510001", "wamid.m-1", "hello").await;
+    s.wait_until("the conversation", |s| s.query_i64("SELECT COUNT(*) FROM conversations") == 1).await;
+    let conv = s.query_i64("SELECT id FROM conversations").to_string();
     for page in PAGES {
-        let path = page.path.replace("{file}", "app.css");
+        let path = page.path.replace("{file}", "app.css").replace("{id}", &conv);
         for (role, creds) in &who {
             // A fresh session each time (one of the pages is the logout).
             let (cookie, csrf) = match creds {

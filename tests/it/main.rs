@@ -14,6 +14,7 @@ mod fake_llm;
 mod fake_openai;
 mod fixtures;
 mod handshake;
+mod inbox;
 mod inbox_auth;
 mod kb_sources;
 mod knowledge;

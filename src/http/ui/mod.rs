@@ -7,6 +7,7 @@
 //! absolute expiry), checks the role, and on every state-changing request checks the
 //! Origin and the session's CSRF token.
 
+mod conversation;
 mod handlers;
 mod pages;
 
@@ -52,6 +53,13 @@ pub const PAGES: &[Page] = &[
     Page { method: "GET", path: "/app/static/{file}", access: Access::Public },
     Page { method: "POST", path: "/logout", access: Access::Agent },
     Page { method: "GET", path: "/app", access: Access::Agent },
+    Page { method: "GET", path: "/app/c/{id}", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/reply", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/template", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/takeover", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/handback", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/assign", access: Access::Agent },
+    Page { method: "POST", path: "/app/c/{id}/note", access: Access::Agent },
     Page { method: "GET", path: "/account", access: Access::Agent },
     Page { method: "POST", path: "/account/password", access: Access::Agent },
     Page { method: "GET", path: "/admin/users", access: Access::Admin },
@@ -66,6 +74,13 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("GET", "/app/static/{file}") => get(handlers::asset),
         ("POST", "/logout") => post(handlers::logout),
         ("GET", "/app") => get(handlers::inbox),
+        ("GET", "/app/c/{id}") => get(conversation::show),
+        ("POST", "/app/c/{id}/reply") => post(conversation::reply),
+        ("POST", "/app/c/{id}/template") => post(conversation::template),
+        ("POST", "/app/c/{id}/takeover") => post(conversation::take_over),
+        ("POST", "/app/c/{id}/handback") => post(conversation::hand_back),
+        ("POST", "/app/c/{id}/assign") => post(conversation::assign),
+        ("POST", "/app/c/{id}/note") => post(conversation::note),
         ("GET", "/account") => get(handlers::account),
         ("POST", "/account/password") => post(handlers::change_password),
         ("GET", "/admin/users") => get(handlers::users),

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::store::inbox::{ConversationRow, View};
+use crate::store::engine::HandoffRow;
+use crate::store::inbox::{Author, ConversationHead, ConversationRow, ThreadItem, View};
 use crate::store::users::User;
 
 use super::Session;
@@ -94,7 +95,7 @@ pub fn inbox(session: &Session, view: View, rows: &[ConversationRow], now: i64) 
                     @for r in rows {
                         li {
                             div.who {
-                                strong { (r.name.as_deref().unwrap_or("(no name)")) }
+                                a.open href={ "/app/c/" (r.id) } { strong { (r.name.as_deref().unwrap_or("(no name)")) } }
                                 " " span.number { (r.wa_id.as_deref().unwrap_or("")) }
                                 span.when { (ago(now, r.last_message_at)) }
                             }
@@ -153,6 +154,131 @@ pub fn users(session: &Session, all: &[User], notice: Option<&str>, problem: Opt
                     label { "Email" input type="email" name="email" required; }
                     label { "Role" select name="role" { option value="agent" { "agent" } option value="admin" { "admin" } } }
                     button type="submit" { "Add user" }
+                }
+            }
+        },
+    )
+}
+
+/// Everything the conversation page shows.
+pub struct ConversationView<'a> {
+    pub head: &'a ConversationHead,
+    pub thread: &'a [ThreadItem],
+    pub handoff: Option<&'a HandoffRow>,
+    pub templates: &'a [crate::config::TemplateConfig],
+    pub now: i64,
+    /// A one-time key for the composer, so a double submit sends once.
+    pub send_key: &'a str,
+    pub notice: Option<&'a str>,
+    pub problem: Option<&'a str>,
+}
+
+fn tick(state: &str) -> &'static str {
+    match state {
+        "queued" | "sending" => "🕓 sending",
+        "accepted" | "sent" => "✓ sent",
+        "delivered" => "✓✓ delivered",
+        "read" => "✓✓ read",
+        "failed" => "⚠ failed",
+        _ => "",
+    }
+}
+
+pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
+    let h = v.head;
+    let name = h.name.as_deref().unwrap_or("(no name)");
+    let remaining = crate::domain::window::remaining_ms(h.last_inbound_at, v.now);
+    let form = |action: &str, label: &str, extra: Markup| {
+        html! {
+            form.inline method="post" action={ "/app/c/" (h.id) "/" (action) } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                (extra)
+                button type="submit" { (label) }
+            }
+        }
+    };
+    layout(
+        name,
+        Some(session),
+        html! {
+            p { a href="/app" { "← Inbox" } }
+            section.card {
+                h1 { (name) " " span.number { (h.wa_id.as_deref().unwrap_or("")) } }
+                p.status {
+                    (if h.owner == "human" { "A person is handling this conversation." } else { "The bot is handling this conversation." })
+                    " Assigned to: " (h.assigned_to.as_deref().unwrap_or("nobody")) "."
+                    @if h.opted_out { " The customer opted out of bot messages (STOP)." }
+                }
+                @if let Some(n) = v.notice { p.notice role="status" { (n) } }
+                @if let Some(p) = v.problem { p.problem role="alert" { (p) } }
+                div.actions {
+                    @if h.owner == "bot" { (form("takeover", "Take over", html! {})) }
+                    @else { (form("handback", "Hand back to bot", html! { input type="text" name="note" placeholder="Note for the bot (optional)" aria-label="Note for the bot"; })) }
+                    @if h.assigned_to.as_deref() != Some(session.user.email.as_str()) { (form("assign", "Assign to me", html! { input type="hidden" name="to" value="me"; })) }
+                    @else { (form("assign", "Unassign", html! { input type="hidden" name="to" value="nobody"; })) }
+                }
+            }
+            @if let Some(p) = v.handoff {
+                section.card.packet aria-label="Handoff" {
+                    h2 { "Why it was handed over" }
+                    p { (p.reason) }
+                    p { (p.summary) }
+                    p.hint {
+                        "Trigger: " (p.trigger)
+                        @if let Some(c) = p.confidence { " · confidence " (format!("{c:.2}")) }
+                        " · model cost so far $" (format!("{:.4}", p.cost_usd))
+                    }
+                    @if let Some(src) = p.sources.as_array().filter(|a| !a.is_empty()) {
+                        p.hint { "Sources: " @for (i, s) in src.iter().enumerate() { @if i > 0 { ", " } (s.as_str().unwrap_or("")) } }
+                    }
+                }
+            }
+            ol.thread aria-label="Messages" {
+                @for item in v.thread {
+                    @let (class, who) = match &item.author {
+                        Author::Customer => ("customer", name.to_string()),
+                        Author::Bot => ("bot", "Bot".to_string()),
+                        Author::Agent(e) => ("agent", e.clone()),
+                        Author::Note(e) => ("note", format!("Note by {e}")),
+                        Author::System => ("system", String::new()),
+                    };
+                    li class=(class) {
+                        @if !who.is_empty() { span.author { (who) } }
+                        span.text { (item.text) }
+                        @if let Some(st) = &item.state { span.tick title=(st) { (tick(st)) } }
+                        @if let Some(e) = &item.error { span.problem { (e) } }
+                    }
+                }
+            }
+            section.card {
+                @if remaining > 0 {
+                    p.hint { "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left." }
+                    form method="post" action={ "/app/c/" (h.id) "/reply" } {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="key" value=(v.send_key);
+                        label { "Reply as " (session.user.email) textarea name="text" rows="3" maxlength="4096" required {} }
+                        button type="submit" { "Send" }
+                    }
+                } @else {
+                    p.problem { "The 24-hour window is closed: WhatsApp only allows an approved template." }
+                    @if v.templates.is_empty() {
+                        p.hint { "No templates are configured (whatsapp.templates)." }
+                    } @else {
+                        form method="post" action={ "/app/c/" (h.id) "/template" } {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            input type="hidden" name="key" value=(v.send_key);
+                            label { "Template" select name="template" {
+                                @for t in v.templates { option value={ (t.name) "|" (t.language) } { (t.name) " (" (t.language) ") " (t.description) } }
+                            } }
+                            label { "Parameters, one per line" textarea name="params" rows="2" {} }
+                            button type="submit" { "Send template" }
+                        }
+                    }
+                }
+                form method="post" action={ "/app/c/" (h.id) "/note" } {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label { "Private note (never sent)" textarea name="text" rows="2" maxlength="4096" required {} }
+                    button type="submit" { "Add note" }
                 }
             }
         },

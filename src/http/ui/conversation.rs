@@ -1,0 +1,211 @@
+//! The conversation page and its actions: reply as the agent (the real send path: ledger,
+//! 24-hour window, rate limits), send a template when the window is closed, take over,
+//! hand back to the bot with a note, assign, and private notes. Each action is audited
+//! and answers with a redirect back to the page (so a reload does not repeat it); the
+//! composer's one-time key makes a double submit one message.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::{Session, pages};
+use crate::app::App;
+use crate::domain::outbound::OutboundBody;
+use crate::error::Error;
+use crate::store::ledger::NewOutbound;
+use crate::store::{engine as handoffs, inbox};
+
+fn internal(e: Error) -> Response {
+    tracing::error!(error = %e, "a conversation page failed");
+    pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+}
+
+/// Notices a redirect can carry (never free text from the request).
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "sent" => "Sent. The ticks show when WhatsApp delivers it.",
+        "taken" => "You are handling this conversation; the bot stays silent.",
+        "handed_back" => "Handed back to the bot.",
+        "assigned" => "Assignment changed.",
+        "noted" => "Note added.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    notice: Option<String>,
+}
+
+pub async fn show(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Response {
+    render(&app, &s, id, q.notice.as_deref().and_then(notice), None, StatusCode::OK).await
+}
+
+async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: Option<&str>, status: StatusCode) -> Response {
+    let loaded = app
+        .store
+        .read(move |c| {
+            let Some(head) = inbox::head(c, id)? else { return Ok(None) };
+            let open = handoffs::handoffs_for(c, id)?.into_iter().rev().find(|h| h.resolved_at.is_none());
+            Ok(Some((head, inbox::thread(c, id)?, open)))
+        })
+        .await;
+    let (head, thread, handoff) = match loaded {
+        Ok(Some(x)) => x,
+        Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response(),
+        Err(e) => return internal(e),
+    };
+    let key = crate::app::random_token();
+    let view = pages::ConversationView {
+        head: &head,
+        thread: &thread,
+        handoff: handoff.as_ref(),
+        templates: &app.config.whatsapp.templates,
+        now: crate::domain::now_ms(),
+        send_key: &key,
+        notice,
+        problem,
+    };
+    (status, pages::conversation(s, &view)).into_response()
+}
+
+/// 404 unless conversation `id` exists.
+async fn missing(app: &App, id: i64) -> Option<Response> {
+    match app.store.read(move |c| inbox::head(c, id)).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response()),
+        Err(e) => Some(internal(e)),
+    }
+}
+
+fn back(id: i64, code: &str) -> Response {
+    Redirect::to(&format!("/app/c/{id}?notice={code}")).into_response()
+}
+
+fn actor(s: &Session) -> String {
+    format!("user:{}", s.user.email)
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    text: String,
+    key: String,
+}
+
+/// Sends `body` as the agent: a person now owns the conversation (the bot stays silent).
+async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: OutboundBody) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    if key.len() != 64 {
+        return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "The form is incomplete; reload the page.").into_response();
+    }
+    let (who, now) = (actor(s), crate::domain::now_ms());
+    if let Err(e) = app.store.write(move |c| inbox::take_over(c, id, &who, now).map(|_| ())).await {
+        return internal(e);
+    }
+    let req = NewOutbound { conversation_id: id, author: format!("agent:{}", s.user.email), body, reply_to: None, idempotency_key: format!("agent:{key}") };
+    match crate::outbound::enqueue(app, req).await {
+        Ok(_) => back(id, "sent"),
+        Err(Error::Invalid(p)) => render(app, s, id, None, Some(&p), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn reply(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<ReplyForm>) -> Response {
+    let text = f.text.trim().to_string();
+    if text.is_empty() {
+        return render(&app, &s, id, None, Some("Write something to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    send_as_agent(&app, &s, id, &f.key, OutboundBody::Text { body: text, preview_url: false }).await
+}
+
+#[derive(Deserialize)]
+pub struct TemplateForm {
+    template: String,
+    #[serde(default)]
+    params: String,
+    key: String,
+}
+
+pub async fn template(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<TemplateForm>) -> Response {
+    let Some((name, language)) = f.template.split_once('|') else {
+        return render(&app, &s, id, None, Some("Pick a template."), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let params: Vec<String> = f.params.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let body = OutboundBody::Template { name: name.to_string(), language: language.to_string(), params };
+    send_as_agent(&app, &s, id, &f.key, body).await
+}
+
+pub async fn take_over(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let (who, now) = (actor(&s), crate::domain::now_ms());
+    match app.store.write(move |c| inbox::take_over(c, id, &who, now)).await {
+        Ok(_) => back(id, "taken"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct HandBackForm {
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn hand_back(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<HandBackForm>) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let note: String = f.note.trim().chars().take(1000).collect();
+    match crate::engine::hand_back(&app, id, &actor(&s), &note).await {
+        Ok(_) => back(id, "handed_back"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    to: String,
+}
+
+pub async fn assign(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<AssignForm>) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let user = match f.to.as_str() {
+        "me" => Some(s.user.id),
+        "nobody" => None,
+        _ => return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Assign to me or to nobody.").into_response(),
+    };
+    let (who, now) = (actor(&s), crate::domain::now_ms());
+    match app.store.write(move |c| inbox::assign(c, id, user, &who, now)).await {
+        Ok(()) => back(id, "assigned"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    text: String,
+}
+
+pub async fn note(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<NoteForm>) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let text: String = f.text.trim().chars().take(4096).collect();
+    if text.is_empty() {
+        return render(&app, &s, id, None, Some("The note is empty."), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let (email, now) = (s.user.email.clone(), crate::domain::now_ms());
+    match app.store.write(move |c| inbox::add_note(c, id, &email, &text, now)).await {
+        Ok(_) => back(id, "noted"),
+        Err(e) => internal(e),
+    }
+}

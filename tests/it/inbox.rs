@@ -1,0 +1,72 @@
+//! The conversation page over real HTTP: a handoff's packet and thread (customer text
+//! inert, delivery ticks), the agent's reply through the real send path (a double submit
+//! sends once), notes, assignment, hand back (the bot answers again), take over (the bot
+//! goes silent), and the closed 24-hour window refusing free text.
+
+use reqwest::StatusCode;
+
+use crate::engine::{say, settle, shop, texts};
+use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, csrf_of, get, login, post};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answers_a_handoff_and_hands_it_back() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31656600001", "wamid.in-1", "<i>hey</i> can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let (_, list, _) = get(&s, "/app", Some(&cookie)).await;
+    assert!(list.contains(&format!("href=\"/app/c/{id}\"")), "{list}");
+    let path = format!("/app/c/{id}");
+    let (st, page, _) = get(&s, &path, Some(&cookie)).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Why it was handed over") && page.contains("the customer asked for a person"), "{page}");
+    assert!(page.contains("&lt;i&gt;hey&lt;/i&gt;") && !page.contains("<i>hey"), "customer text is inert");
+    assert!(page.contains("pulling in a teammate"), "the bridge is in the thread");
+    assert!(page.contains("Reply window: 23 h"), "{page}");
+    // Reply: the real send path; the same form twice sends once.
+    let csrf = csrf_of(&page);
+    let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
+    for _ in 0..2 {
+        let (st, _) = post(&s, &format!("{path}/reply"), &cookie, &[("csrf", &csrf), ("key", &key), ("text", "Hi, Sam here: how can I help?")]).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+    }
+    s.wait_until("the agent's reply", |s| s.graph.sent().len() == 2).await;
+    settle(&s).await;
+    assert_eq!(texts(&s)[1], "Hi, Sam here: how can I help?");
+    assert_eq!(s.graph.sent().len(), 2, "one message for a double submit");
+    let (_, page, _) = get(&s, &format!("{path}?notice=sent"), Some(&cookie)).await;
+    assert!(page.contains("Sent. The ticks show") && page.contains(ADMIN) && page.contains("✓"), "{page}");
+    // A note, an assignment.
+    assert_eq!(post(&s, &format!("{path}/note"), &cookie, &[("csrf", &csrf), ("text", "Asked about <b>frames</b>")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(post(&s, &format!("{path}/assign"), &cookie, &[("csrf", &csrf), ("to", "me")]).await.0, StatusCode::SEE_OTHER);
+    let (_, page, _) = get(&s, &path, Some(&cookie)).await;
+    assert!(page.contains("Note by owner@shop.example") && page.contains("Asked about &lt;b&gt;frames&lt;/b&gt;"), "{page}");
+    assert!(page.contains(&format!("Assigned to: {ADMIN}.")));
+    // While a person owns it, the bot is silent.
+    say(&s, "31656600001", "wamid.in-2", "are you open on sunday?").await;
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 2);
+    // Hand back with a note: the bot answers the next message.
+    assert_eq!(post(&s, &format!("{path}/handback"), &cookie, &[("csrf", &csrf), ("note", "sorted out the frame size")]).await.0, StatusCode::SEE_OTHER);
+    let (_, page, _) = get(&s, &path, Some(&cookie)).await;
+    assert!(page.contains("Handed back to the bot by user:owner@shop.example. Note: sorted out the frame size"), "{page}");
+    say(&s, "31656600001", "wamid.in-3", "are you open on sunday?").await;
+    s.wait_until("the bot's answer", |s| s.graph.sent().len() == 3).await;
+    assert!(texts(&s)[2].contains("Sunday"), "{:?}", texts(&s));
+    // Take over: silent again.
+    assert_eq!(post(&s, &format!("{path}/takeover"), &cookie, &[("csrf", &csrf)]).await.0, StatusCode::SEE_OTHER);
+    say(&s, "31656600001", "wamid.in-4", "and monday?").await;
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 3);
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('conversation.takeover', 'conversation.handback', 'conversation.assign')"), 3);
+    // The window closes: free text is refused with the reason; the page offers templates.
+    s.app().store.call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = 0 WHERE id = ?1", [id])?)).unwrap();
+    let (_, page, _) = get(&s, &path, Some(&cookie)).await;
+    assert!(page.contains("The 24-hour window is closed") && !page.contains("name=\"text\" rows=\"3\""), "{page}");
+    let (st, body) = post(&s, &format!("{path}/reply"), &cookie, &[("csrf", &csrf), ("key", &"a".repeat(64)), ("text", "late")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("24-hour window is closed"), "{body}");
+    assert_eq!(get(&s, "/app/c/999999", Some(&cookie)).await.0, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
