@@ -46,6 +46,8 @@ pub struct App {
     pub reply_stages: crate::metrics::ReplyStages,
     /// The router's classifier (examples loaded; centroids computed on first use).
     pub classifier: crate::engine::classifier::Classifier,
+    /// Cancelled when the server starts to stop: event streams end so shutdown can drain.
+    pub stopping: CancellationToken,
     /// Failed inbox logins per email and per client address.
     pub login_limiter: std::sync::Mutex<crate::domain::auth::LoginLimiter>,
     /// Conversations a reply worker is answering right now (one reply at a time each).
@@ -123,6 +125,7 @@ impl App {
             knowledge,
             replying: Default::default(),
             login_limiter: Default::default(),
+            stopping: CancellationToken::new(),
             classifier,
             models,
             reply_stages: Default::default(),
@@ -163,7 +166,9 @@ pub async fn start(config: Config, listener: TcpListener, shutdown: Cancellation
 }
 
 /// As `start`, with an already opened `App` (to set `config_path` or other handles).
-pub async fn start_with(app: App, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
+pub async fn start_with(mut app: App, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
+    // Long-lived responses (the inbox's event streams) end when the server stops.
+    app.stopping = shutdown.child_token();
     let app = Arc::new(app);
     let addr = listener.local_addr()?;
     let control = serde_json::json!({ "addr": addr.to_string(), "token": app.control_token.expose() });

@@ -197,3 +197,60 @@ pub fn add_note(conn: &Connection, id: i64, author: &str, text: &str, now: i64) 
     conn.execute("INSERT INTO conversation_notes (conversation_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, author, text, now])?;
     Ok(conn.last_insert_rowid())
 }
+
+/// Where an event stream is: the newest message id, ledger change time, handoff id and
+/// note id it has told about. Written as the SSE event id `m.o.h.n`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub message: i64,
+    pub outbound: i64,
+    pub handoff: i64,
+    pub note: i64,
+}
+
+impl Cursor {
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let v: Vec<i64> = s.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        match v[..] {
+            [message, outbound, handoff, note] => Some(Cursor { message, outbound, handoff, note }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}.{}", self.message, self.outbound, self.handoff, self.note)
+    }
+}
+
+/// The store's cursor now.
+pub fn cursor(conn: &Connection) -> Result<Cursor> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM messages), (SELECT COALESCE(MAX(updated_at), 0) FROM outbound),
+                (SELECT COALESCE(MAX(id), 0) FROM handoffs), (SELECT COALESCE(MAX(id), 0) FROM conversation_notes)",
+        [],
+        |r| Ok(Cursor { message: r.get(0)?, outbound: r.get(1)?, handoff: r.get(2)?, note: r.get(3)? }),
+    )?)
+}
+
+/// What changed after `since` (up to `now`): `(kind, conversation id)` once each, kinds
+/// `handoff`, `message`, `status`, `note`.
+pub fn changes(conn: &Connection, since: &Cursor, now: &Cursor) -> Result<Vec<(&'static str, i64)>> {
+    let mut out: Vec<(&'static str, i64)> = Vec::new();
+    let mut collect = |kind: &'static str, sql: &str, a: i64, b: i64| -> Result<()> {
+        let mut st = conn.prepare_cached(sql)?;
+        for id in st.query_map(params![a, b], |r| r.get::<_, i64>(0))? {
+            let id = id?;
+            if !out.contains(&(kind, id)) {
+                out.push((kind, id));
+            }
+        }
+        Ok(())
+    };
+    collect("handoff", "SELECT DISTINCT conversation_id FROM handoffs WHERE id > ?1 AND id <= ?2", since.handoff, now.handoff)?;
+    collect("message", "SELECT DISTINCT conversation_id FROM messages WHERE id > ?1 AND id <= ?2", since.message, now.message)?;
+    collect("status", "SELECT DISTINCT conversation_id FROM outbound WHERE updated_at > ?1 AND updated_at <= ?2", since.outbound, now.outbound)?;
+    collect("note", "SELECT DISTINCT conversation_id FROM conversation_notes WHERE id > ?1 AND id <= ?2", since.note, now.note)?;
+    Ok(out)
+}

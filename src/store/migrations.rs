@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "routing_and_memory", include_str!("../../migrations/0007_routing_and_memory.sql")),
     (8, "accounts", include_str!("../../migrations/0008_accounts.sql")),
     (9, "inbox", include_str!("../../migrations/0009_inbox.sql")),
+    (10, "inbox_events", include_str!("../../migrations/0010_inbox_events.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

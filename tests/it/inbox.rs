@@ -70,3 +70,53 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
     assert_eq!(get(&s, "/app/c/999999", Some(&cookie)).await.0, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+/// Reads the event stream until an event of `kind` arrives: its `id:` line.
+async fn next_event(r: &mut reqwest::Response, kind: &str, buf: &mut String) -> String {
+    loop {
+        if let Some(at) = buf.find(&format!("event: {kind}\n")) {
+            let rest = buf[at..].to_string();
+            if let Some(end) = rest.find("\n\n") {
+                let event = rest[..end].to_string();
+                *buf = rest[end + 2..].to_string();
+                return event.lines().find_map(|l| l.strip_prefix("id: ")).unwrap_or_default().to_string();
+            }
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk()).await.expect("an event within 5 s").unwrap().expect("the stream is open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_messages_reach_an_open_inbox_within_a_second() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let (_, page, _) = get(&s, "/app", Some(&cookie)).await;
+    assert!(page.contains("src=\"/app/static/app.js\"") && page.contains("data-page=\"inbox\""), "{page}");
+    assert!(get(&s, "/app/static/app.js", None).await.1.contains("EventSource"));
+    let open = || crate::inbox_auth::http().get(format!("{}/app/events", s.base)).header("cookie", &cookie);
+    let mut r = open().send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    let mut worst = std::time::Duration::ZERO;
+    let mut first_id = String::new();
+    for i in 0..5 {
+        let started = std::time::Instant::now();
+        say(&s, &format!("3165770000{i}"), &format!("wamid.ev-{i}"), "are you open on sunday?").await;
+        let id = next_event(&mut r, "message", &mut buf).await;
+        worst = worst.max(started.elapsed());
+        if i == 0 {
+            first_id = id;
+        }
+        settle(&s).await;
+    }
+    assert!(worst < std::time::Duration::from_secs(1), "webhook acknowledged → event: {worst:?}");
+    println!("webhook acknowledged → inbox event, worst of 5: {worst:?}");
+    // A reconnect with Last-Event-ID gets what happened since.
+    let mut again = open().header("last-event-id", &first_id).send().await.unwrap();
+    let mut buf2 = String::new();
+    next_event(&mut again, "message", &mut buf2).await;
+    // Stopping the server ends open streams (shutdown does not hang on them).
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.stop()).await.expect("a prompt shutdown with open event streams");
+}

@@ -98,7 +98,7 @@ pub struct ReplyForm {
 
 /// Sends `body` as the agent: a person now owns the conversation (the bot stays silent).
 async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: OutboundBody) -> Response {
-    if let Some(r) = missing(&app, id).await {
+    if let Some(r) = missing(app, id).await {
         return r;
     }
     if key.len() != 64 {

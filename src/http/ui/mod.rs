@@ -8,6 +8,7 @@
 //! Origin and the session's CSRF token.
 
 mod conversation;
+mod events;
 mod handlers;
 mod pages;
 
@@ -53,6 +54,7 @@ pub const PAGES: &[Page] = &[
     Page { method: "GET", path: "/app/static/{file}", access: Access::Public },
     Page { method: "POST", path: "/logout", access: Access::Agent },
     Page { method: "GET", path: "/app", access: Access::Agent },
+    Page { method: "GET", path: "/app/events", access: Access::Agent },
     Page { method: "GET", path: "/app/c/{id}", access: Access::Agent },
     Page { method: "POST", path: "/app/c/{id}/reply", access: Access::Agent },
     Page { method: "POST", path: "/app/c/{id}/template", access: Access::Agent },
@@ -74,6 +76,7 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("GET", "/app/static/{file}") => get(handlers::asset),
         ("POST", "/logout") => post(handlers::logout),
         ("GET", "/app") => get(handlers::inbox),
+        ("GET", "/app/events") => get(events::stream),
         ("GET", "/app/c/{id}") => get(conversation::show),
         ("POST", "/app/c/{id}/reply") => post(conversation::reply),
         ("POST", "/app/c/{id}/template") => post(conversation::template),

@@ -13,6 +13,12 @@ use super::Session;
 
 /// The frame of every page: the stylesheet, the top bar (when signed in), the content.
 pub fn layout(title: &str, session: Option<&Session>, content: Markup) -> Markup {
+    layout_live(title, session, None, content)
+}
+
+/// A page that updates itself live: `live` is the page kind (`inbox`, `conversation`)
+/// and the conversation it shows.
+pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, Option<i64>)>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -21,13 +27,15 @@ pub fn layout(title: &str, session: Option<&Session>, content: Markup) -> Markup
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · frontdesk" }
                 link rel="stylesheet" href="/app/static/app.css";
+                @if live.is_some() { script src="/app/static/app.js" defer {} }
             }
-            body {
+            body data-page=[live.map(|l| l.0)] data-conversation=[live.and_then(|l| l.1)] {
                 @if let Some(s) = session {
                     header.top {
                         a.brand href="/app" { "frontdesk" }
                         nav {
                             a href="/app" { "Inbox" }
+                            button #notify type="button" hidden { "Notify me" }
                             @if s.user.role == crate::domain::auth::Role::Admin { a href="/admin/users" { "Users" } }
                             a href="/account" { (s.user.email) }
                             form method="post" action="/logout" {
@@ -83,9 +91,10 @@ pub fn inbox(session: &Session, view: View, rows: &[ConversationRow], now: i64) 
     let tab = |v: View, label: &str| {
         html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) } aria-current=[(v == view).then_some("page")] { (label) } }
     };
-    layout(
+    layout_live(
         "Inbox",
         Some(session),
+        Some(("inbox", None)),
         html! {
             nav.tabs aria-label="Filter" { (tab(View::NeedsHuman, "Needs a human")) (tab(View::Bot, "Bot handling")) (tab(View::All, "All")) }
             @if rows.is_empty() {
@@ -197,9 +206,10 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
             }
         }
     };
-    layout(
+    layout_live(
         name,
         Some(session),
+        Some(("conversation", Some(h.id))),
         html! {
             p { a href="/app" { "← Inbox" } }
             section.card {

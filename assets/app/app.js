@@ -1,0 +1,65 @@
+// frontdesk inbox: live updates over Server-Sent Events, optional browser notifications.
+// No framework and no inline script (the Content-Security-Policy forbids it). Fresh
+// HTML comes from the server, which escapes every customer-written value.
+(function () {
+  'use strict';
+  var body = document.body;
+  var page = body.getAttribute('data-page');
+  var conversation = body.getAttribute('data-conversation');
+  if (!page || !window.EventSource || !window.fetch) return;
+
+  var busy = false;
+  var again = false;
+  function swap(doc, selector) {
+    var fresh = doc.querySelector(selector);
+    var old = document.querySelector(selector);
+    if (fresh && old) old.replaceWith(fresh);
+  }
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        if (page === 'conversation') {
+          // Keep the composer (and whatever the agent is typing) as it is.
+          swap(doc, 'ol.thread');
+          swap(doc, 'section.packet');
+          swap(doc, 'p.status');
+          swap(doc, 'div.actions');
+        } else {
+          swap(doc, 'ul.conversations');
+          swap(doc, 'p.empty');
+          if (!document.querySelector('ul.conversations') && doc.querySelector('ul.conversations')) swap(doc, 'main');
+        }
+        body.setAttribute('data-updated', String(Date.now()));
+      })
+      .catch(function () {})
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  var events = new EventSource('/app/events');
+  function onEvent(e) {
+    var data = {};
+    try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
+    if (page === 'conversation' && String(data.conversation_id) !== conversation) return;
+    refresh();
+    if (e.type === 'handoff' && document.hidden && window.Notification && Notification.permission === 'granted') {
+      new Notification('frontdesk', { body: 'A conversation needs a person.' });
+    }
+  }
+  ['message', 'handoff', 'status', 'note', 'sync'].forEach(function (k) { events.addEventListener(k, onEvent); });
+
+  var button = document.getElementById('notify');
+  if (button && window.Notification && Notification.permission === 'default') {
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      Notification.requestPermission().then(function () { button.hidden = true; });
+    });
+  }
+})();
