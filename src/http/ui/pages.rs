@@ -26,6 +26,7 @@ pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, O
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · frontdesk" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/app/static/app.css";
                 @if live.is_some() { script src="/app/static/app.js" defer {} }
             }

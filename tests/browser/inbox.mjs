@@ -1,0 +1,102 @@
+// The inbox in a real browser (Debian chromium, headless, driven by playwright-core).
+// Started by tests/it/browser.rs against a real server with a fake Graph API; it gets
+// the server's address, a login and the webhook secret in the environment:
+//   FD_BASE, FD_EMAIL, FD_PASSWORD, FD_SECRET, FD_SHOTS (screenshot directory)
+// Steps: log in by keyboard alone on a 375 px wide screen; a handoff from a customer with
+// a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
+// and sees it delivered; hands it back. Fails (exit 1) on any error, script dialog or
+// horizontal overflow.
+import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const { FD_BASE: base, FD_EMAIL: email, FD_PASSWORD: password, FD_SECRET: secret } = process.env;
+const shots = process.env.FD_SHOTS || 'target/browser-screenshots';
+mkdirSync(shots, { recursive: true });
+
+/** Posts a signed text webhook, as Meta would. */
+async function webhook(from, wamid, name, text) {
+  const body = JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{ id: 'WABA', changes: [{ field: 'messages', value: {
+      messaging_product: 'whatsapp',
+      metadata: { display_phone_number: '15550001111', phone_number_id: 'P1' },
+      contacts: [{ profile: { name }, wa_id: from }],
+      messages: [{ from, id: wamid, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: text } }],
+    } }] }],
+  });
+  const sig = 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+  const r = await fetch(`${base}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig }, body });
+  assert.equal(r.status, 200, 'webhook accepted');
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking'],
+});
+const problems = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const page = await context.newPage();
+  page.on('dialog', (d) => { problems.push(`a script dialog opened: ${d.message()}`); d.dismiss(); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  const noOverflow = async (what) => {
+    const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= width, `${what}: ${scroll} px wide content on a ${width} px screen`);
+  };
+
+  // Log in with the keyboard alone.
+  await page.goto(`${base}/app`);
+  assert.match(page.url(), /\/login\?next=\/app$/);
+  await page.keyboard.type(email); // the email field has autofocus
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(password);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${base}/app`);
+  await noOverflow('inbox');
+  await page.screenshot({ path: `${shots}/1-inbox-empty.png`, fullPage: true });
+
+  // A handoff arrives while the inbox is open: it appears without a reload.
+  const hostile = '<img src=x onerror=alert(1)>';
+  const started = Date.now();
+  await webhook('31699900001', `wamid.browser-${started}`, hostile, 'I want to talk to a human <script>alert(2)</script>');
+  await page.locator('ul.conversations li', { hasText: 'talk to a human' }).waitFor({ timeout: 5000 });
+  const liveMs = Date.now() - started;
+  console.log(`handoff visible in the open inbox ${liveMs} ms after the webhook was acknowledged`);
+  assert.ok(liveMs <= 1500, `live update took ${liveMs} ms`);
+  assert.equal(await page.locator('img[src="x"]').count(), 0, 'no injected image');
+  assert.ok((await page.textContent('ul.conversations')).includes(hostile), 'the hostile name is shown as text');
+  await noOverflow('inbox with a conversation');
+  await page.screenshot({ path: `${shots}/2-inbox-handoff.png`, fullPage: true });
+
+  // Open it, reply, see it delivered.
+  await page.locator('ul.conversations li a.open').first().click();
+  await page.waitForURL(/\/app\/c\/\d+$/);
+  await page.getByText('Why it was handed over').waitFor();
+  await page.fill('textarea[name="text"]', 'Hi, this is Sam from the shop. How can I help?');
+  await page.click('form[action$="/reply"] button[type="submit"]');
+  await page.getByText('Sent. The ticks show').waitFor();
+  await page.locator('li.agent .tick', { hasText: /delivered|read/ }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('img[src="x"]').count(), 0);
+  await noOverflow('conversation');
+  await page.screenshot({ path: `${shots}/3-conversation-replied.png`, fullPage: true });
+
+  // Hand back to the bot with a note.
+  await page.fill('input[name="note"]', 'Customer is fine now');
+  await page.click('form[action$="/handback"] button[type="submit"]');
+  await page.getByText('The bot is handling this conversation.').waitFor();
+  await page.getByText('Note: Customer is fine now').waitFor();
+  await page.screenshot({ path: `${shots}/4-handed-back.png`, fullPage: true });
+} catch (e) {
+  problems.push(e.stack || String(e));
+} finally {
+  await browser.close();
+}
+if (problems.length) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log('browser: inbox flow passed');

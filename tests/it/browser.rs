@@ -1,0 +1,43 @@
+//! The inbox in a real browser: Debian chromium driven by playwright-core (npm; both
+//! installed by `./scripts/test`) through `tests/browser/inbox.mjs`, against this real
+//! server. Screenshots land in `target/browser-screenshots/`. Set
+//! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
+
+use std::path::Path;
+
+use crate::engine::shop;
+use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_in_chromium() {
+    if std::env::var("FRONTDESK_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("FRONTDESK_SKIP_BROWSER=1: browser test skipped");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(Path::new("/usr/bin/chromium").exists(), "chromium is missing: run ./scripts/test (it installs it) or set FRONTDESK_SKIP_BROWSER=1");
+    assert!(root.join("tests/browser/node_modules/playwright-core").exists(), "playwright-core is missing: run ./scripts/test (npm ci in tests/browser)");
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let shots = root.join("target/browser-screenshots");
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("tests/browser/inbox.mjs")
+            .current_dir(root)
+            .env("FD_BASE", base)
+            .env("FD_EMAIL", ADMIN)
+            .env("FD_PASSWORD", ADMIN_PW)
+            .env("FD_SECRET", crate::support::SECRET)
+            .env("FD_SHOTS", shots)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(out.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
+    assert_eq!(s.graph.sent().iter().filter(|m| m.body["text"]["body"].as_str() == Some("Hi, this is Sam from the shop. How can I help?")).count(), 1);
+    s.stop().await;
+}
