@@ -70,6 +70,7 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
         conn.execute("DELETE FROM conversation_notes WHERE conversation_id = ?1", [c])?;
         e.outbound += conn.execute("DELETE FROM outbound WHERE conversation_id = ?1", [c])?;
         e.messages += conn.execute("DELETE FROM messages WHERE conversation_id = ?1", [c])?;
+        conn.execute("DELETE FROM conversation_reads WHERE conversation_id = ?1", [c])?;
         conn.execute("DELETE FROM conversations WHERE id = ?1", [c])?;
     }
     // Raw webhook parts kept for inspection may quote the number.

@@ -12,6 +12,10 @@ pub enum View {
     NeedsHuman,
     /// The bot is handling it.
     Bot,
+    /// Assigned to the viewer.
+    Mine,
+    /// A person owns it and nobody is assigned.
+    Unassigned,
     All,
 }
 
@@ -19,6 +23,8 @@ impl View {
     pub fn parse(s: &str) -> View {
         match s {
             "bot" => View::Bot,
+            "mine" => View::Mine,
+            "unassigned" => View::Unassigned,
             "all" => View::All,
             _ => View::NeedsHuman,
         }
@@ -28,6 +34,8 @@ impl View {
         match self {
             View::NeedsHuman => "human",
             View::Bot => "bot",
+            View::Mine => "mine",
+            View::Unassigned => "unassigned",
             View::All => "all",
         }
     }
@@ -45,37 +53,79 @@ pub struct ConversationRow {
     pub last_text: Option<String>,
     /// The open handoff's reason, when a person owns it.
     pub handoff_reason: Option<String>,
+    pub assigned_to: Option<String>,
+    /// The customer wrote since this user last opened the conversation.
+    pub unread: bool,
 }
 
-/// Up to `limit` conversations of `view`, newest activity first.
-pub fn list(conn: &Connection, view: View, limit: usize) -> Result<Vec<ConversationRow>> {
-    let owner = match view {
-        View::NeedsHuman => Some("human"),
-        View::Bot => Some("bot"),
-        View::All => None,
+/// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(8).map(|w| format!("\"{w}\"*")).collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Up to `limit` conversations of `view` for `user_id`, newest activity first; `search`
+/// matches the name, the number or anything written in the conversation.
+pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, limit: usize) -> Result<Vec<ConversationRow>> {
+    let filter = match view {
+        View::NeedsHuman => "c.owner = 'human'",
+        View::Bot => "c.owner = 'bot'",
+        View::Mine => "c.assigned_to = ?2",
+        View::Unassigned => "c.owner = 'human' AND c.assigned_to IS NULL",
+        View::All => "1",
     };
-    let mut st = conn.prepare_cached(
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    let (search_sql, like, fts) = match search {
+        Some(q) => (
+            "AND (k.name LIKE ?4 ESCAPE '\\' OR k.wa_id LIKE ?4 ESCAPE '\\'
+                  OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ?5))",
+            format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")),
+            fts_query(q).unwrap_or_else(|| "\"\"".into()),
+        ),
+        None => ("", String::new(), String::new()),
+    };
+    let sql = format!(
         "SELECT c.id, k.name, k.wa_id, c.owner, c.last_message_at,
                 (SELECT text FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1),
-                (SELECT reason FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_at IS NULL ORDER BY h.id DESC LIMIT 1)
-         FROM conversations c JOIN contacts k ON k.id = c.contact_id
-         WHERE ?1 IS NULL OR c.owner = ?1
-         ORDER BY c.last_message_at DESC LIMIT ?2",
-    )?;
-    let rows = st
-        .query_map(params![owner, limit as i64], |r| {
-            Ok(ConversationRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                wa_id: r.get(2)?,
-                owner: r.get(3)?,
-                last_message_at: r.get(4)?,
-                last_text: r.get(5)?,
-                handoff_reason: r.get(6)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+                (SELECT reason FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_at IS NULL ORDER BY h.id DESC LIMIT 1),
+                u.email,
+                COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in'), 0)
+                    > COALESCE((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id AND r.user_id = ?2), 0)
+         FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to
+         WHERE {filter} {search_sql}
+         ORDER BY c.last_message_at DESC LIMIT ?1"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let map = |r: &rusqlite::Row| {
+        Ok(ConversationRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            wa_id: r.get(2)?,
+            owner: r.get(3)?,
+            last_message_at: r.get(4)?,
+            last_text: r.get(5)?,
+            handoff_reason: r.get(6)?,
+            assigned_to: r.get(7)?,
+            unread: r.get(8)?,
+        })
+    };
+    let rows = if search.is_some() {
+        st.query_map(params![limit as i64, user_id, 0, like, fts], map)?.collect::<Result<_, _>>()?
+    } else {
+        st.query_map(params![limit as i64, user_id], map)?.collect::<Result<_, _>>()?
+    };
     Ok(rows)
+}
+
+/// Marks the conversation read by `user_id` up to its newest customer message.
+pub fn mark_read(conn: &Connection, conversation_id: i64, user_id: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO conversation_reads (user_id, conversation_id, last_read_id)
+         SELECT ?1, ?2, COALESCE(MAX(id), 0) FROM messages WHERE conversation_id = ?2 AND direction = 'in'
+         ON CONFLICT(user_id, conversation_id) DO UPDATE SET last_read_id = excluded.last_read_id",
+        params![user_id, conversation_id],
+    )?;
+    Ok(())
 }
 
 /// The head of a conversation page.

@@ -120,3 +120,49 @@ async fn new_messages_reach_an_open_inbox_within_a_second() {
     // Stopping the server ends open streams (shutdown does not hang on them).
     tokio::time::timeout(std::time::Duration::from_secs(10), s.stop()).await.expect("a prompt shutdown with open event streams");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_search_and_mark_unread() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31658800001", "wamid.ls-1", "please let me talk to a human about my saddle").await;
+    say(&s, "31658800002", "wamid.ls-2", "I need a person, my derailleur is broken").await;
+    say(&s, "31658800003", "wamid.ls-3", "are you open on sunday?").await;
+    s.wait_until("three answers", |s| s.graph.sent().len() == 3).await;
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let list = |q: &'static str| {
+        let c = cookie.clone();
+        let s = &s;
+        async move { get(s, &format!("/app?{q}"), Some(&c)).await.1 }
+    };
+    let human = list("view=human").await;
+    assert!(human.contains("31658800001") && human.contains("31658800002") && !human.contains("31658800003"));
+    assert_eq!(human.matches("class=\"unread\"").count(), 2, "{human}");
+    assert!(list("view=bot").await.contains("31658800003"));
+    // Search: text (word prefix), number, name.
+    let found = list("view=all&q=derail").await;
+    assert!(found.contains("31658800002") && !found.contains("31658800001"), "{found}");
+    assert!(list("view=all&q=8800003").await.contains("31658800003"));
+    assert!(!list("view=all&q=%25").await.contains("31658800001"), "LIKE wildcards are literal");
+    for odd in ["%22unbalanced", "AND%20OR%20NOT", "*", "%2D%2D"] {
+        assert_eq!(get(&s, &format!("/app?view=all&q={odd}"), Some(&cookie)).await.0, 200, "search {odd} is plain text");
+    }
+    // Opening a conversation marks it read; assigning puts it under Mine.
+    let id = s.query_i64("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800001'");
+    let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
+    assert_eq!(list("view=human").await.matches("class=\"unread\"").count(), 1);
+    let csrf = csrf_of(&page);
+    post(&s, &format!("/app/c/{id}/assign"), &cookie, &[("csrf", &csrf), ("to", "me")]).await;
+    let mine = list("view=mine").await;
+    assert!(mine.contains("31658800001") && !mine.contains("31658800002"), "{mine}");
+    let unassigned = list("view=unassigned").await;
+    assert!(unassigned.contains("31658800002") && !unassigned.contains("31658800001"));
+    // A new customer message makes it unread again.
+    say(&s, "31658800001", "wamid.ls-4", "hello again").await;
+    settle(&s).await;
+    assert_eq!(list("view=human").await.matches("class=\"unread\"").count(), 2);
+    // The paused-sending alert shows as a banner.
+    s.app().send_pause.pause("the access token was refused (190)".into());
+    assert!(list("view=human").await.contains("Sending is paused: the access token was refused (190)"));
+    s.stop().await;
+}

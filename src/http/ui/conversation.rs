@@ -42,6 +42,10 @@ pub struct ShowQuery {
 }
 
 pub async fn show(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Response {
+    let user = s.user.id;
+    if let Err(e) = app.store.write(move |c| if inbox::head(c, id)?.is_some() { inbox::mark_read(c, id, user) } else { Ok(()) }).await {
+        return internal(e);
+    }
     render(&app, &s, id, q.notice.as_deref().and_then(notice), None, StatusCode::OK).await
 }
 

@@ -110,12 +110,18 @@ pub async fn logout(State(app): State<Arc<App>>, Extension(s): Extension<Session
 #[derive(Deserialize)]
 pub struct InboxQuery {
     view: Option<String>,
+    q: Option<String>,
 }
+
+/// Conversations a list shows at most.
+const LIST_LIMIT: usize = 200;
 
 pub async fn inbox(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Query(q): Query<InboxQuery>) -> Response {
     let view = View::parse(q.view.as_deref().unwrap_or("human"));
-    match app.store.read(move |c| inbox::list(c, view, 200)).await {
-        Ok(rows) => pages::inbox(&s, view, &rows, crate::domain::now_ms()).into_response(),
+    let search: Option<String> = q.q.map(|t| t.chars().take(200).collect());
+    let (user, text) = (s.user.id, search.clone());
+    match app.store.read(move |c| inbox::list(c, view, user, text.as_deref(), LIST_LIMIT)).await {
+        Ok(rows) => pages::inbox(&s, view, search.as_deref().unwrap_or(""), &rows, crate::domain::now_ms(), app.send_pause.reason().as_deref()).into_response(),
         Err(e) => internal(e),
     }
 }

@@ -88,7 +88,12 @@ fn ago(now: i64, at: Option<i64>) -> String {
     }
 }
 
-pub fn inbox(session: &Session, view: View, rows: &[ConversationRow], now: i64) -> Markup {
+/// The banner shown while sending is paused (e.g. the access token was refused).
+pub fn paused_banner(reason: Option<&str>) -> Markup {
+    html! { @if let Some(r) = reason { p.banner role="alert" { "Sending is paused: " (r) ". Replies wait and go out when it is fixed." } } }
+}
+
+pub fn inbox(session: &Session, view: View, search: &str, rows: &[ConversationRow], now: i64, paused: Option<&str>) -> Markup {
     let tab = |v: View, label: &str| {
         html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) } aria-current=[(v == view).then_some("page")] { (label) } }
     };
@@ -97,21 +102,33 @@ pub fn inbox(session: &Session, view: View, rows: &[ConversationRow], now: i64) 
         Some(session),
         Some(("inbox", None)),
         html! {
-            nav.tabs aria-label="Filter" { (tab(View::NeedsHuman, "Needs a human")) (tab(View::Bot, "Bot handling")) (tab(View::All, "All")) }
+            (paused_banner(paused))
+            nav.tabs aria-label="Filter" {
+                (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::All, "All"))
+            }
+            form.search method="get" action="/app" role="search" {
+                input type="hidden" name="view" value=(view.as_str());
+                input type="search" name="q" value=(search) placeholder="Search name, number or text" aria-label="Search conversations";
+                button type="submit" { "Search" }
+            }
             @if rows.is_empty() {
                 p.empty { "Nothing here." }
             } @else {
                 ul.conversations {
                     @for r in rows {
-                        li {
+                        li.unread[r.unread] {
                             div.who {
+                                @if r.unread { span.dot title="unread" aria-label="unread" {} }
                                 a.open href={ "/app/c/" (r.id) } { strong { (r.name.as_deref().unwrap_or("(no name)")) } }
                                 " " span.number { (r.wa_id.as_deref().unwrap_or("")) }
                                 span.when { (ago(now, r.last_message_at)) }
                             }
                             @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
                             div.last { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
-                            span.owner { (if r.owner == "human" { "needs a human" } else { "bot" }) }
+                            span.owner {
+                                (if r.owner == "human" { "needs a human" } else { "bot" })
+                                @if let Some(a) = &r.assigned_to { " · " (a) }
+                            }
                         }
                     }
                 }
