@@ -4,7 +4,8 @@
 //   FD_BASE, FD_EMAIL, FD_PASSWORD, FD_SECRET, FD_SHOTS (screenshot directory)
 // Steps: log in by keyboard alone on a 375 px wide screen; a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
-// and sees it delivered; hands it back. Fails (exit 1) on any error, script dialog or
+// and sees it delivered; hands it back; flips the kill switch and sees the next customer
+// get the static reply. Fails (exit 1) on any error, script dialog or
 // horizontal overflow.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
@@ -51,7 +52,9 @@ try {
   // Log in with the keyboard alone.
   await page.goto(`${base}/app`);
   assert.match(page.url(), /\/login\?next=\/app$/);
-  await page.keyboard.type(email); // the email field has autofocus
+  // The email field has autofocus.
+  await page.waitForFunction(() => document.activeElement && document.activeElement.getAttribute('name') === 'email');
+  await page.keyboard.type(email);
   await page.keyboard.press('Tab');
   await page.keyboard.type(password);
   await page.keyboard.press('Enter');
@@ -90,6 +93,18 @@ try {
   await page.getByText('The bot is handling this conversation.').waitFor();
   await page.getByText('Note: Customer is fine now').waitFor();
   await page.screenshot({ path: `${shots}/4-handed-back.png`, fullPage: true });
+
+  // Flip the kill switch: the next customer gets the static reply, and a person owns it.
+  await page.click('a[href="/admin/settings"]');
+  await page.click('form.kill button[type="submit"]');
+  await page.locator('form.kill', { hasText: 'Kill switch is ON' }).waitFor();
+  await noOverflow('settings');
+  await page.screenshot({ path: `${shots}/5-kill-switch-on.png`, fullPage: true });
+  await webhook('31699900002', `wamid.browser-kill-${Date.now()}`, 'Kim', 'are you open on sunday?');
+  await page.goto(`${base}/app?view=human`);
+  await page.locator('ul.conversations li', { hasText: 'Kim' }).locator('a.open').click();
+  await page.locator('li.bot', { hasText: 'Our assistant is offline' }).waitFor({ timeout: 5000 });
+  await page.screenshot({ path: `${shots}/6-static-reply.png`, fullPage: true });
 } catch (e) {
   problems.push(e.stack || String(e));
 } finally {

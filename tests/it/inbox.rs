@@ -166,3 +166,29 @@ async fn lists_filter_search_and_mark_unread() {
     assert!(list("view=human").await.contains("Sending is paused: the access token was refused (190)"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_flip_live_settings_from_the_page() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let page = get(&s, "/admin/settings", Some(&cookie)).await.1;
+    assert!(page.contains("Kill switch is") && page.contains("router.rules") && page.contains("budget.contact_daily_tokens"), "{page}");
+    let csrf = csrf_of(&page);
+    let (st, _) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "kill_switch"), ("value", "on")]).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    say(&s, "31659900001", "wamid.st-1", "are you open on sunday?").await;
+    s.wait_until("the static reply", |s| s.graph.sent().len() == 1).await;
+    assert_eq!(texts(&s)[0], frontdesk::config::EngineConfig::default().static_reply);
+    let (st, body) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "confidence_threshold"), ("value", "7")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("confidence_threshold must be a number from 0 to 1"), "{body}");
+    let (st, body) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "router.rules"), ("value", "legal: /(lawyer/ => handoff")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("bad regex"), "{body}");
+    // Back to the config file's value: the bot answers again.
+    assert_eq!(post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "kill_switch"), ("action", "unset")]).await.0, StatusCode::SEE_OTHER);
+    say(&s, "31659900002", "wamid.st-2", "are you open on sunday?").await;
+    s.wait_until("the bot's answer", |s| s.graph.sent().len() == 2).await;
+    assert!(texts(&s)[1].contains("Sunday"));
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE actor = 'user:owner@shop.example' AND action LIKE 'setting%'"), 2);
+    s.stop().await;
+}

@@ -7,6 +7,7 @@
 //! absolute expiry), checks the role, and on every state-changing request checks the
 //! Origin and the session's CSRF token.
 
+mod admin;
 mod conversation;
 mod events;
 mod handlers;
@@ -64,6 +65,8 @@ pub const PAGES: &[Page] = &[
     Page { method: "POST", path: "/app/c/{id}/note", access: Access::Agent },
     Page { method: "GET", path: "/account", access: Access::Agent },
     Page { method: "POST", path: "/account/password", access: Access::Agent },
+    Page { method: "GET", path: "/admin/settings", access: Access::Admin },
+    Page { method: "POST", path: "/admin/settings", access: Access::Admin },
     Page { method: "GET", path: "/admin/users", access: Access::Admin },
     Page { method: "POST", path: "/admin/users", access: Access::Admin },
 ];
@@ -86,6 +89,8 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("POST", "/app/c/{id}/note") => post(conversation::note),
         ("GET", "/account") => get(handlers::account),
         ("POST", "/account/password") => post(handlers::change_password),
+        ("GET", "/admin/settings") => get(admin::settings),
+        ("POST", "/admin/settings") => post(admin::set),
         ("GET", "/admin/users") => get(handlers::users),
         ("POST", "/admin/users") => post(handlers::add_user),
         (m, p) => panic!("PAGES lists {m} {p} but no handler is wired for it"),

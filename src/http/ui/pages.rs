@@ -37,7 +37,10 @@ pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, O
                         nav {
                             a href="/app" { "Inbox" }
                             button #notify type="button" hidden { "Notify me" }
-                            @if s.user.role == crate::domain::auth::Role::Admin { a href="/admin/users" { "Users" } }
+                            @if s.user.role == crate::domain::auth::Role::Admin {
+                                a href="/admin/settings" { "Settings" }
+                                a href="/admin/users" { "Users" }
+                            }
                             a href="/account" { (s.user.email) }
                             form method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
@@ -307,6 +310,54 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     input type="hidden" name="csrf" value=(session.csrf);
                     label { "Private note (never sent)" textarea name="text" rows="2" maxlength="4096" required {} }
                     button type="submit" { "Add note" }
+                }
+            }
+        },
+    )
+}
+
+pub fn settings(session: &Session, e: &crate::domain::settings::Effective, notice: Option<&str>, problem: Option<&str>) -> Markup {
+    use crate::domain::settings::{SPECS, Source};
+    let kill = e.switch("kill_switch");
+    layout(
+        "Settings",
+        Some(session),
+        html! {
+            section.card {
+                h1 { "Live settings" }
+                p.hint { "Changes apply to the next customer message, without a restart, and are recorded in the audit log." }
+                @if let Some(n) = notice { p.notice role="status" { (n) } }
+                @if let Some(p) = problem { p.problem role="alert" { (p) } }
+                form.kill method="post" action="/admin/settings" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="key" value="kill_switch";
+                    input type="hidden" name="value" value=(if kill { "off" } else { "on" });
+                    p { "Kill switch is " strong { (if kill { "ON: the bot is silent; customers get the static reply and every conversation goes to people." } else { "off: the bot answers." }) } }
+                    button.danger[!kill] type="submit" { (if kill { "Turn the bot back on" } else { "Stop the bot (kill switch)" }) }
+                }
+            }
+            @for spec in SPECS {
+                @if spec.key != "kill_switch" {
+                    section.card.setting {
+                        form method="post" action="/admin/settings" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            input type="hidden" name="key" value=(spec.key);
+                            label {
+                                code { (spec.key) }
+                                span.hint { " — " (spec.help) }
+                                @if spec.key == "router.rules" || spec.key.ends_with("_reply") || spec.key.ends_with("_text") {
+                                    textarea name="value" rows=(if spec.key == "router.rules" { 6 } else { 2 }) { (e.get(spec.key)) }
+                                } @else {
+                                    input type="text" name="value" value=(e.get(spec.key));
+                                }
+                            }
+                            p.hint { "From " (if e.source(spec.key) == Some(Source::Live) { "a live change" } else { "the config file" }) }
+                            div.actions {
+                                button type="submit" name="action" value="set" { "Save" }
+                                @if e.source(spec.key) == Some(Source::Live) { button.secondary type="submit" name="action" value="unset" { "Back to the config file's value" } }
+                            }
+                        }
+                    }
                 }
             }
         },
