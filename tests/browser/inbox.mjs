@@ -5,7 +5,7 @@
 // Steps: log in by keyboard alone on a 375 px wide screen; a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
 // and sees it delivered; hands it back; flips the kill switch and sees the next customer
-// get the static reply. Fails (exit 1) on any error, script dialog or
+// get the static reply; uploads a document and finds it by search. Fails (exit 1) on any error, script dialog or
 // horizontal overflow.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
@@ -105,6 +105,17 @@ try {
   await page.locator('ul.conversations li', { hasText: 'Kim' }).locator('a.open').click();
   await page.locator('li.bot', { hasText: 'Our assistant is offline' }).waitFor({ timeout: 5000 });
   await page.screenshot({ path: `${shots}/6-static-reply.png`, fullPage: true });
+
+  // Upload a document and find it by search.
+  await page.click('a[href="/admin/kb"]');
+  await page.setInputFiles('input[type="file"]', { name: 'gift-cards.md', mimeType: 'text/markdown', buffer: Buffer.from('# Gift cards\n\nGift cards are valid for two years and can be used for repairs too.') });
+  await page.click('form[enctype="multipart/form-data"] button[type="submit"]');
+  await page.getByText('1 added, 0 updated').waitFor();
+  await page.fill('input[name="q"]', 'how long can I use a gift card');
+  await page.keyboard.press('Enter');
+  await page.locator('ol.hits li', { hasText: 'valid for two years' }).first().waitFor();
+  await noOverflow('knowledge base');
+  await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
 } catch (e) {
   problems.push(e.stack || String(e));
 } finally {

@@ -192,3 +192,52 @@ async fn admins_flip_live_settings_from_the_page() {
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE actor = 'user:owner@shop.example' AND action LIKE 'setting%'"), 2);
     s.stop().await;
 }
+
+/// A multipart body with `files` parts: (body, content type).
+fn multipart(files: &[(&str, &str)]) -> (Vec<u8>, String) {
+    let boundary = "fdboundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, content) in files {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n{content}\r\n").as_bytes());
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_upload_search_and_remove_documents() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let page = get(&s, "/admin/kb", Some(&cookie)).await.1;
+    assert!(page.contains("3 documents") && page.contains("enctype=\"multipart/form-data\""), "{page}");
+    let csrf = csrf_of(&page);
+    let upload = |csrf: String, files: Vec<(&'static str, &'static str)>| {
+        let (body, ct) = multipart(&files);
+        let c = cookie.clone();
+        let url = format!("{}/admin/kb/upload?csrf={csrf}", s.base);
+        async move {
+            let r = crate::inbox_auth::http().post(url).header("cookie", c).header("content-type", ct).body(body).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (st, body) = upload(csrf.clone(), vec![("../../etc/warranty.md", "# Warranty\n\nEvery frame has a five year warranty against defects.")]).await;
+    assert!(st == 200 && body.contains("1 added, 0 updated"), "{body}");
+    assert!(body.contains("4 documents"));
+    let found = get(&s, "/admin/kb?q=how%20long%20is%20the%20frame%20warranty", Some(&cookie)).await.1;
+    assert!(found.contains("five year warranty") && found.contains("warranty#"), "{found}");
+    // The engine uses it at once.
+    say(&s, "31650000001", "wamid.kb-1", "how long is the warranty on the frame?").await;
+    s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
+    assert!(texts(&s)[0].contains("five year warranty"), "{:?}", texts(&s));
+    // Bad files are reported; no token, no upload.
+    let (st, body) = upload(csrf.clone(), vec![("tool.exe", "MZ")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("tool.exe: not a supported file"), "{body}");
+    assert_eq!(upload("0".repeat(64), vec![("a.md", "# A\n\ntext")]).await.0, StatusCode::FORBIDDEN);
+    // Remove.
+    let (st, _) = post(&s, "/admin/kb/remove", &cookie, &[("csrf", &csrf), ("doc", "warranty")]).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(get(&s, "/admin/kb?notice=removed", Some(&cookie)).await.1.contains("3 documents"));
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('kb.upload', 'kb.remove')"), 3);
+    s.stop().await;
+}

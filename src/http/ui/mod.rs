@@ -67,6 +67,9 @@ pub const PAGES: &[Page] = &[
     Page { method: "POST", path: "/account/password", access: Access::Agent },
     Page { method: "GET", path: "/admin/settings", access: Access::Admin },
     Page { method: "POST", path: "/admin/settings", access: Access::Admin },
+    Page { method: "GET", path: "/admin/kb", access: Access::Admin },
+    Page { method: "POST", path: "/admin/kb/upload", access: Access::Admin },
+    Page { method: "POST", path: "/admin/kb/remove", access: Access::Admin },
     Page { method: "GET", path: "/admin/users", access: Access::Admin },
     Page { method: "POST", path: "/admin/users", access: Access::Admin },
 ];
@@ -91,6 +94,9 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("POST", "/account/password") => post(handlers::change_password),
         ("GET", "/admin/settings") => get(admin::settings),
         ("POST", "/admin/settings") => post(admin::set),
+        ("GET", "/admin/kb") => get(admin::kb),
+        ("POST", "/admin/kb/upload") => post(admin::upload).layer(axum::extract::DefaultBodyLimit::max(admin::UPLOAD_LIMIT)),
+        ("POST", "/admin/kb/remove") => post(admin::remove),
         ("GET", "/admin/users") => get(handlers::users),
         ("POST", "/admin/users") => post(handlers::add_user),
         (m, p) => panic!("PAGES lists {m} {p} but no handler is wired for it"),
@@ -210,7 +216,16 @@ async fn check_access(State((app, access)): State<(Arc<App>, Access)>, req: Requ
         return pages::error(StatusCode::FORBIDDEN, "Only admins can open this page.").into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let body = if state_changing {
+    let multipart = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let body = if state_changing && multipart {
+        // Uploads are not buffered here: the token comes in a header or the form's URL.
+        let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let from_query = parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf"));
+        if !crate::accounts::tokens_equal(&from_header.or(from_query).unwrap_or_default(), &session.csrf) {
+            return pages::error(StatusCode::FORBIDDEN, "The form expired; reload the page and try again.").into_response();
+        }
+        body
+    } else if state_changing {
         // The CSRF token: a header (scripts) or the form's `csrf` field.
         let bytes = match axum::body::to_bytes(body, FORM_LIMIT).await {
             Ok(b) => b,

@@ -39,6 +39,7 @@ pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, O
                             button #notify type="button" hidden { "Notify me" }
                             @if s.user.role == crate::domain::auth::Role::Admin {
                                 a href="/admin/settings" { "Settings" }
+                                a href="/admin/kb" { "Knowledge" }
                                 a href="/admin/users" { "Users" }
                             }
                             a href="/account" { (s.user.email) }
@@ -355,6 +356,74 @@ pub fn settings(session: &Session, e: &crate::domain::settings::Effective, notic
                             div.actions {
                                 button type="submit" name="action" value="set" { "Save" }
                                 @if e.source(spec.key) == Some(Source::Live) { button.secondary type="submit" name="action" value="unset" { "Back to the config file's value" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn knowledge(
+    session: &Session,
+    docs: &[crate::store::knowledge::DocSummary],
+    status: &crate::knowledge::Status,
+    query: Option<&str>,
+    hits: Option<&[crate::knowledge::Hit]>,
+    notice: Option<&str>,
+    problem: Option<&str>,
+) -> Markup {
+    layout(
+        "Knowledge base",
+        Some(session),
+        html! {
+            section.card {
+                h1 { "Knowledge base" }
+                p.hint { (status.documents) " documents, " (status.chunks) " passages; embedder: " (status.embedder) }
+                @for w in &status.warnings { p.problem role="alert" { (w) } }
+                @if let Some(n) = notice { p.notice role="status" { (n) } }
+                @if let Some(p) = problem { p.problem.pre role="alert" { (p) } }
+                form method="post" action={ "/admin/kb/upload?csrf=" (session.csrf) } enctype="multipart/form-data" {
+                    label { "Add or update files (.md, .txt, .html, .csv, .jsonl, .pdf)" input type="file" name="files" multiple required; }
+                    button type="submit" { "Upload" }
+                }
+            }
+            section.card {
+                h2 { "Try a search" }
+                form.search method="get" action="/admin/kb" role="search" {
+                    input type="search" name="q" value=(query.unwrap_or("")) placeholder="A customer's question" aria-label="Search the knowledge base";
+                    button type="submit" { "Search" }
+                }
+                @if let Some(hits) = hits {
+                    @if hits.is_empty() { p.empty { "Nothing found." } }
+                    ol.hits {
+                        @for h in hits {
+                            li {
+                                strong { (h.title) } " " span.hint { (h.doc_id) "#" (h.chunk_id) @if let Some(sim) = h.similarity { " · similarity " (format!("{sim:.2}")) } }
+                                p { (h.text.chars().take(400).collect::<String>()) }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Documents" }
+                @if docs.is_empty() { p.empty { "No documents yet." } }
+                table {
+                    thead { tr { th { "Document" } th { "Passages" } th {} } }
+                    tbody {
+                        @for d in docs {
+                            tr {
+                                td { (d.title) br; span.hint { (d.id) } }
+                                td { (d.chunks) }
+                                td {
+                                    form.inline method="post" action="/admin/kb/remove" {
+                                        input type="hidden" name="csrf" value=(session.csrf);
+                                        input type="hidden" name="doc" value=(d.id);
+                                        button.secondary type="submit" aria-label={ "Remove " (d.title) } { "Remove" }
+                                    }
+                                }
                             }
                         }
                     }
