@@ -65,7 +65,8 @@ fn fts_query(q: &str) -> Option<String> {
 }
 
 /// Up to `limit` conversations of `view` for `user_id`, newest activity first; `search`
-/// matches the name, the number or anything written in the conversation.
+/// matches the name, the number or anything written in the conversation (through the
+/// newest 2,000 matching messages, which keeps very common words fast).
 pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, limit: usize) -> Result<Vec<ConversationRow>> {
     let filter = match view {
         View::NeedsHuman => "c.owner = 'human'",
@@ -78,7 +79,8 @@ pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, l
     let (search_sql, like, fts) = match search {
         Some(q) => (
             "AND (k.name LIKE ?4 ESCAPE '\\' OR k.wa_id LIKE ?4 ESCAPE '\\'
-                  OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ?5))",
+                  OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN
+                      (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?5 ORDER BY rowid DESC LIMIT 2000)))",
             format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")),
             fts_query(q).unwrap_or_else(|| "\"\"".into()),
         ),

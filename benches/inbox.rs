@@ -1,0 +1,139 @@
+//! The agent inbox at size: a database seeded with 10,000 conversations and 1,000,000
+//! messages (100 each, customer and bot turns, searchable text; 2,000 handed off), then
+//! the real server on loopback and a logged-in admin asking for the inbox pages.
+//! Reports p50/p95 request time (loopback round trip: an upper bound of server time) per
+//! page, and `GET /healthz` in the same process as the baseline.
+//!
+//! `cargo bench --bench inbox` (env: BENCH_CONVERSATIONS=10000, BENCH_PER_CONVERSATION=100,
+//! BENCH_REQUESTS=200).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{SECRET, TOKEN, env_or};
+use frontdesk::config::{Config, Secret};
+use rusqlite::params;
+
+const WORDS: &[&str] = &[
+    "bike", "saddle", "brake", "order", "delivery", "repair", "tyre", "puncture", "frame", "size", "gravel", "helmet", "refund", "invoice",
+    "chain", "gear", "light", "lock", "wheel", "pedal", "when", "where", "open", "price", "thanks", "hello", "please", "today", "tomorrow",
+];
+
+fn text(rng: &mut u64, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            WORDS[(*rng % WORDS.len() as u64) as usize]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn seed(store: &frontdesk::store::Store, conversations: usize, per: usize) {
+    store
+        .call_blocking(|c| {
+            let tx = c.transaction()?;
+            let now = frontdesk::domain::now_ms();
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            {
+                let mut contact = tx.prepare("INSERT INTO contacts (wa_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")?;
+                let mut conv = tx.prepare("INSERT INTO conversations (phone_number_id, contact_id, owner, last_inbound_at, last_message_at, created_at) VALUES ('P1', ?1, ?2, ?3, ?3, ?3)")?;
+                let mut msg = tx.prepare(
+                    "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, status, wa_timestamp, created_at) VALUES (?1, ?2, ?3, ?4, 'text', ?5, '{}', 'received', ?6, ?7)",
+                )?;
+                let mut handoff = tx.prepare("INSERT INTO handoffs (conversation_id, inbound_wamid, trigger, reason, summary, created_at) VALUES (?1, ?2, 'asked_for_human', 'the customer asked for a person', 'wants a person', ?3)")?;
+                for i in 0..conversations {
+                    let at = now - (conversations - i) as i64 * 60_000;
+                    contact.execute(params![format!("3160{i:07}"), format!("Customer {i}"), at])?;
+                    let contact_id = tx.last_insert_rowid();
+                    let human = i % 5 == 0;
+                    conv.execute(params![contact_id, if human { "human" } else { "bot" }, at])?;
+                    let conv_id = tx.last_insert_rowid();
+                    for j in 0..per {
+                        let inbound = j % 2 == 0;
+                        let wamid = format!("wamid.seed.{i}.{j}");
+                        // One message in a thousand names a rarer part.
+                        let mut body = text(&mut rng, 12);
+                        if (i * per + j) % 1000 == 7 {
+                            body.push_str(" chainring");
+                        }
+                        msg.execute(params![wamid, conv_id, if inbound { "in" } else { "out" }, if inbound { "customer" } else { "P1" }, body, at / 1000, at - (per - j) as i64 * 1000])?;
+                    }
+                    if human {
+                        handoff.execute(params![conv_id, format!("wamid.seed.{i}.0"), at])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let (conversations, per, requests) = (env_or("BENCH_CONVERSATIONS", 10_000), env_or("BENCH_PER_CONVERSATION", 100), env_or("BENCH_REQUESTS", 200));
+    let dir = tempfile::tempdir().unwrap();
+    let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
+    let mut c = Config::default();
+    c.storage.data_dir = dir.path().to_path_buf();
+    c.whatsapp.app_secret = Secret::new(SECRET);
+    c.whatsapp.verify_token = Secret::new("v");
+    c.whatsapp.access_token = Secret::new(TOKEN);
+    c.whatsapp.graph_base_url = graph.base_url();
+    c.log.level = "warn".into();
+    c.knowledge.embedder = "none".into();
+    std::fs::create_dir_all(&c.storage.data_dir).unwrap();
+    let store = frontdesk::store::Store::open(&c.sqlite_path()).unwrap();
+    let started = Instant::now();
+    seed(&store, conversations, per);
+    eprintln!("seeded {conversations} conversations, {} messages in {:.1} s", conversations * per, started.elapsed().as_secs_f64());
+    let rt_store = store.clone();
+    frontdesk::accounts::add_user(&rt_store, "admin@bench.example", frontdesk::domain::auth::Role::Admin, "bench password 1", false, "bench").await.unwrap();
+    drop(store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = http.post(format!("{base}/login")).form(&[("email", "admin@bench.example"), ("password", "bench password 1")]).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let human_id = conversations as i64 - 4; // a recent handed-off conversation (i % 5 == 0)
+    let pages: Vec<(&str, String)> = vec![
+        ("GET /healthz (baseline)", "/healthz".into()),
+        ("inbox: needs a human", "/app?view=human".into()),
+        ("inbox: all", "/app?view=all".into()),
+        ("inbox: mine", "/app?view=mine".into()),
+        ("inbox: search a name", "/app?view=all&q=Customer%209999".into()),
+        ("inbox: search a rare word (1 in 1,000 messages)", "/app?view=all&q=chainring".into()),
+        ("inbox: search 2 very common words (~1 in 3 messages each)", "/app?view=all&q=gravel%20helmet".into()),
+        ("conversation (100 messages)", format!("/app/c/{human_id}")),
+    ];
+    println!("| page | requests | p50 ms | p95 ms | p95 / baseline p95 |");
+    println!("|---|---|---|---|---|");
+    let mut baseline = 0.0;
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let t = Instant::now();
+            let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let _ = r.bytes().await.unwrap();
+            times.push(t.elapsed());
+        }
+        let (p50, p95) = (pct(times.clone(), 0.5), pct(times, 0.95));
+        if baseline == 0.0 {
+            baseline = p95;
+        }
+        println!("| {name} | {requests} | {p50:.1} | {p95:.1} | {:.1}x |", p95 / baseline);
+    }
+    running.stop().await.unwrap();
+}
