@@ -10,10 +10,17 @@
 
   var busy = false;
   var again = false;
+  // Whether someone is using a part of the page: focus inside it, or typed text in it.
+  function inUse(el) {
+    if (el.contains(document.activeElement) && document.activeElement !== document.body) return true;
+    var fields = el.querySelectorAll('input[type="text"], input:not([type]), textarea');
+    for (var i = 0; i < fields.length; i++) { if (fields[i].value !== fields[i].defaultValue) return true; }
+    return false;
+  }
   function swap(doc, selector) {
     var fresh = doc.querySelector(selector);
     var old = document.querySelector(selector);
-    if (fresh && old) old.replaceWith(fresh);
+    if (fresh && old && !inUse(old)) old.replaceWith(fresh);
   }
   function refresh() {
     if (busy) { again = true; return; }
@@ -54,6 +61,16 @@
     }
   }
   ['message', 'handoff', 'status', 'note', 'sync'].forEach(function (k) { events.addEventListener(k, onEvent); });
+
+  // A canned reply fills the composer, to send as it is or edit first.
+  var canned = document.getElementById('canned');
+  var composer = document.getElementById('composer');
+  if (canned && composer) {
+    canned.addEventListener('change', function () {
+      var option = canned.options[canned.selectedIndex];
+      if (option && option.getAttribute('data-text')) { composer.value = option.getAttribute('data-text'); composer.focus(); }
+    });
+  }
 
   var button = document.getElementById('notify');
   if (button && window.Notification && Notification.permission === 'default') {

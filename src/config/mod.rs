@@ -32,7 +32,24 @@ pub struct Config {
     pub llm: LlmConfig,
     pub router: RouterConfig,
     pub auth: AuthConfig,
+    pub inbox: InboxConfig,
     pub log: LogConfig,
+}
+
+/// The agent inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// Ready answers agents pick in the composer (`[[inbox.canned_replies]]`).
+    pub canned_replies: Vec<CannedReply>,
+}
+
+/// One canned reply: a short title for the picker and the text it puts in the composer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CannedReply {
+    pub title: String,
+    pub text: String,
 }
 
 /// Browser sessions and logins of the inbox.

@@ -192,6 +192,11 @@ impl Config {
         if !(0.0..=1.0).contains(&self.router.min_similarity) {
             err("router.min_similarity", "must be between 0 and 1 (a cosine similarity)".into());
         }
+        for c in &self.inbox.canned_replies {
+            if c.title.trim().is_empty() || c.text.trim().is_empty() || c.text.len() > 4096 {
+                err("inbox.canned_replies", format!("{:?}: each needs a title and 1-4096 bytes of text", c.title));
+            }
+        }
         let a = &self.auth;
         if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 {
             err("auth", "session_idle_minutes, session_max_hours, login_window_minutes and login_max_failures must be above 0".into());

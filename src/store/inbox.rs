@@ -16,6 +16,8 @@ pub enum View {
     Mine,
     /// A person owns it and nobody is assigned.
     Unassigned,
+    /// Closed by an agent (until the customer writes again).
+    Closed,
     All,
 }
 
@@ -25,6 +27,7 @@ impl View {
             "bot" => View::Bot,
             "mine" => View::Mine,
             "unassigned" => View::Unassigned,
+            "closed" => View::Closed,
             "all" => View::All,
             _ => View::NeedsHuman,
         }
@@ -36,6 +39,7 @@ impl View {
             View::Bot => "bot",
             View::Mine => "mine",
             View::Unassigned => "unassigned",
+            View::Closed => "closed",
             View::All => "all",
         }
     }
@@ -56,6 +60,7 @@ pub struct ConversationRow {
     pub assigned_to: Option<String>,
     /// The customer wrote since this user last opened the conversation.
     pub unread: bool,
+    pub closed: bool,
 }
 
 /// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
@@ -70,9 +75,10 @@ fn fts_query(q: &str) -> Option<String> {
 pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, limit: usize) -> Result<Vec<ConversationRow>> {
     let filter = match view {
         View::NeedsHuman => "c.owner = 'human'",
-        View::Bot => "c.owner = 'bot'",
-        View::Mine => "c.assigned_to = ?2",
+        View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
+        View::Mine => "c.assigned_to = ?2 AND c.closed_at IS NULL",
         View::Unassigned => "c.owner = 'human' AND c.assigned_to IS NULL",
+        View::Closed => "c.closed_at IS NOT NULL",
         View::All => "1",
     };
     let search = search.map(str::trim).filter(|s| !s.is_empty());
@@ -92,7 +98,8 @@ pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, l
                 (SELECT reason FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_at IS NULL ORDER BY h.id DESC LIMIT 1),
                 u.email,
                 COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in'), 0)
-                    > COALESCE((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id AND r.user_id = ?2), 0)
+                    > COALESCE((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id AND r.user_id = ?2), 0),
+                c.closed_at IS NOT NULL
          FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to
          WHERE {filter} {search_sql}
          ORDER BY c.last_message_at DESC LIMIT ?1"
@@ -109,6 +116,7 @@ pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, l
             handoff_reason: r.get(6)?,
             assigned_to: r.get(7)?,
             unread: r.get(8)?,
+            closed: r.get(9)?,
         })
     };
     let rows = if search.is_some() {
@@ -134,6 +142,7 @@ pub fn mark_read(conn: &Connection, conversation_id: i64, user_id: i64) -> Resul
 #[derive(Debug, Clone)]
 pub struct ConversationHead {
     pub id: i64,
+    pub closed: bool,
     pub name: Option<String>,
     pub wa_id: Option<String>,
     pub owner: String,
@@ -147,7 +156,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
-            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL
+            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL, c.closed_at IS NOT NULL
              FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to WHERE c.id = ?1",
             [id],
             |r| {
@@ -160,6 +169,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
                     needs_template: r.get::<_, i64>(5)? != 0,
                     assigned_to: r.get(6)?,
                     opted_out: r.get(7)?,
+                    closed: r.get(8)?,
                 })
             },
         )
@@ -237,6 +247,14 @@ pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bo
         super::settings::audit(conn, now, actor, "conversation.takeover", &format!("conversation:{id}"), "{}")?;
     }
     Ok(changed)
+}
+
+/// Closes a conversation: the bot owns it again (a handoff is resolved with `note`),
+/// nobody is assigned, and it leaves the working lists until the customer writes.
+pub fn close(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<()> {
+    super::engine::hand_back(conn, id, actor, "closed", now)?;
+    conn.execute("UPDATE conversations SET closed_at = ?2, assigned_to = NULL WHERE id = ?1", params![id, now])?;
+    super::settings::audit(conn, now, actor, "conversation.close", &format!("conversation:{id}"), "{}")
 }
 
 /// Assigns the conversation to a user (or nobody).

@@ -148,7 +148,8 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
         "UPDATE conversations SET
             last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
             last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
-            needs_template = 0
+            needs_template = 0,
+            closed_at = NULL
          WHERE id = ?2",
         params![sent_at_ms, conversation_id],
     )?;

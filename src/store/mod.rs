@@ -5,6 +5,7 @@
 
 pub mod contacts;
 pub mod conversations;
+pub mod dashboard;
 pub mod engine;
 pub mod inbox;
 mod ingest;

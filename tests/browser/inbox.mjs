@@ -116,6 +116,13 @@ try {
   await page.locator('ol.hits li', { hasText: 'valid for two years' }).first().waitFor();
   await noOverflow('knowledge base');
   await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
+
+  // The dashboard's charts render at phone width.
+  await page.click('a[href="/admin/dashboard"]');
+  await page.locator('figure.chart svg').first().waitFor();
+  assert.equal(await page.locator('figure.chart').count(), 4);
+  await noOverflow('dashboard');
+  await page.screenshot({ path: `${shots}/8-dashboard.png`, fullPage: true });
 } catch (e) {
   problems.push(e.stack || String(e));
 } finally {

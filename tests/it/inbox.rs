@@ -161,6 +161,16 @@ async fn lists_filter_search_and_mark_unread() {
     say(&s, "31658800001", "wamid.ls-4", "hello again").await;
     settle(&s).await;
     assert_eq!(list("view=human").await.matches("class=\"unread\"").count(), 2);
+    // Closing: out of the working lists, into Closed, the bot owns it; the customer's
+    // next message reopens it (and the bot answers).
+    let id2 = s.query_i64("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800002'");
+    assert_eq!(post(&s, &format!("/app/c/{id2}/close"), &cookie, &[("csrf", &csrf)]).await.0, StatusCode::SEE_OTHER);
+    assert!(!list("view=human").await.contains("31658800002"));
+    assert!(list("view=closed").await.contains("31658800002"));
+    let before = s.graph.sent().len();
+    say(&s, "31658800002", "wamid.ls-5", "are you open on sunday?").await;
+    s.wait_until("the bot's answer", |s| s.graph.sent().len() == before + 1).await;
+    assert!(!list("view=closed").await.contains("31658800002"), "reopened by the customer");
     // The paused-sending alert shows as a banner.
     s.app().send_pause.pause("the access token was refused (190)".into());
     assert!(list("view=human").await.contains("Sending is paused: the access token was refused (190)"));
@@ -239,5 +249,42 @@ async fn admins_upload_search_and_remove_documents() {
     assert_eq!(st, StatusCode::SEE_OTHER);
     assert!(get(&s, "/admin/kb?notice=removed", Some(&cookie)).await.1.contains("3 documents"));
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('kb.upload', 'kb.remove')"), 3);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_charts_what_the_bot_did() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31651100001", "wamid.db-1", "are you open on sunday?").await;
+    say(&s, "31651100002", "wamid.db-2", "let me talk to a human").await;
+    s.wait_until("two replies", |s| s.graph.sent().len() == 2).await;
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let (st, page, _) = get(&s, "/admin/dashboard", Some(&cookie)).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("1 answered by the bot, 1 handed to people (50% resolved by the bot)"), "{page}");
+    assert_eq!(page.matches("<svg").count(), 4 + 2, "four charts and a meter per route: {page}");
+    assert!(page.contains("<span class=\"route\">commodity</span> 1 (50%)") && page.contains("<span class=\"route\">rule</span> 1 (50%)"), "{page}");
+    assert!(page.contains("<td>2</td>"), "today's two customer messages in the numbers table");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_replies_fill_the_composer_or_go_as_they_are() {
+    let s = shop(|c| c.inbox.canned_replies = vec![frontdesk::config::CannedReply { title: "Hours".into(), text: "We're open Tuesday to Saturday, 9:00-18:00.".into() }]).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31652200001", "wamid.cr-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
+    assert!(page.contains("data-text=\"We're open Tuesday to Saturday, 9:00-18:00.\">Hours</option>"), "{page}");
+    let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
+    let (st, _) = post(&s, &format!("/app/c/{id}/reply"), &cookie, &[("csrf", &csrf_of(&page)), ("key", &key), ("text", ""), ("canned", "0")]).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    s.wait_until("the canned reply", |s| s.graph.sent().len() == 2).await;
+    assert_eq!(texts(&s)[1], "We're open Tuesday to Saturday, 9:00-18:00.");
+    let (st, body) = post(&s, &format!("/app/c/{id}/reply"), &cookie, &[("csrf", &csrf_of(&page)), ("key", &"b".repeat(64)), ("text", " ")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("Write something to send."), "{body}");
     s.stop().await;
 }

@@ -174,3 +174,11 @@ pub async fn remove(State(app): State<Arc<App>>, Extension(s): Extension<Session
         Err(e) => internal(e),
     }
 }
+
+pub async fn dashboard(State(app): State<Arc<App>>, Extension(s): Extension<Session>) -> Response {
+    let now = crate::domain::now_ms();
+    match app.store.read(move |c| crate::store::dashboard::dashboard(c, now, 14)).await {
+        Ok(d) => pages::dashboard(&s, &d, app.send_pause.reason().as_deref()).into_response(),
+        Err(e) => internal(e),
+    }
+}

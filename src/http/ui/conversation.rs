@@ -32,6 +32,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "handed_back" => "Handed back to the bot.",
         "assigned" => "Assignment changed.",
         "noted" => "Note added.",
+        "closed" => "Closed. The bot answers if the customer writes again.",
         _ => return None,
     })
 }
@@ -69,6 +70,7 @@ async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: 
         thread: &thread,
         handoff: handoff.as_ref(),
         templates: &app.config.whatsapp.templates,
+        canned: &app.config.inbox.canned_replies,
         now: crate::domain::now_ms(),
         send_key: &key,
         notice,
@@ -96,7 +98,11 @@ fn actor(s: &Session) -> String {
 
 #[derive(Deserialize)]
 pub struct ReplyForm {
+    #[serde(default)]
     text: String,
+    /// A canned reply's index, used when the text is empty (no script needed).
+    #[serde(default)]
+    canned: String,
     key: String,
 }
 
@@ -121,7 +127,12 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
 }
 
 pub async fn reply(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<ReplyForm>) -> Response {
-    let text = f.text.trim().to_string();
+    let mut text = f.text.trim().to_string();
+    if text.is_empty()
+        && let Some(c) = f.canned.parse::<usize>().ok().and_then(|i| app.config.inbox.canned_replies.get(i))
+    {
+        text = c.text.clone();
+    }
     if text.is_empty() {
         return render(&app, &s, id, None, Some("Write something to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
@@ -210,6 +221,17 @@ pub async fn note(State(app): State<Arc<App>>, Extension(s): Extension<Session>,
     let (email, now) = (s.user.email.clone(), crate::domain::now_ms());
     match app.store.write(move |c| inbox::add_note(c, id, &email, &text, now)).await {
         Ok(_) => back(id, "noted"),
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let (who, now) = (actor(&s), crate::domain::now_ms());
+    match app.store.write(move |c| inbox::close(c, id, &who, now)).await {
+        Ok(()) => back(id, "closed"),
         Err(e) => internal(e),
     }
 }

@@ -38,6 +38,7 @@ pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, O
                             a href="/app" { "Inbox" }
                             button #notify type="button" hidden { "Notify me" }
                             @if s.user.role == crate::domain::auth::Role::Admin {
+                                a href="/admin/dashboard" { "Dashboard" }
                                 a href="/admin/settings" { "Settings" }
                                 a href="/admin/kb" { "Knowledge" }
                                 a href="/admin/users" { "Users" }
@@ -108,7 +109,7 @@ pub fn inbox(session: &Session, view: View, search: &str, rows: &[ConversationRo
         html! {
             (paused_banner(paused))
             nav.tabs aria-label="Filter" {
-                (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::All, "All"))
+                (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
             }
             form.search method="get" action="/app" role="search" {
                 input type="hidden" name="view" value=(view.as_str());
@@ -130,7 +131,7 @@ pub fn inbox(session: &Session, view: View, search: &str, rows: &[ConversationRo
                             @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
                             div.last { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
                             span.owner {
-                                (if r.owner == "human" { "needs a human" } else { "bot" })
+                                (if r.closed { "closed" } else if r.owner == "human" { "needs a human" } else { "bot" })
                                 @if let Some(a) = &r.assigned_to { " · " (a) }
                             }
                         }
@@ -197,6 +198,7 @@ pub struct ConversationView<'a> {
     pub thread: &'a [ThreadItem],
     pub handoff: Option<&'a HandoffRow>,
     pub templates: &'a [crate::config::TemplateConfig],
+    pub canned: &'a [crate::config::CannedReply],
     pub now: i64,
     /// A one-time key for the composer, so a double submit sends once.
     pub send_key: &'a str,
@@ -237,7 +239,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
             section.card {
                 h1 { (name) " " span.number { (h.wa_id.as_deref().unwrap_or("")) } }
                 p.status {
-                    (if h.owner == "human" { "A person is handling this conversation." } else { "The bot is handling this conversation." })
+                    (if h.closed { "Closed; the bot answers if the customer writes again." } else if h.owner == "human" { "A person is handling this conversation." } else { "The bot is handling this conversation." })
                     " Assigned to: " (h.assigned_to.as_deref().unwrap_or("nobody")) "."
                     @if h.opted_out { " The customer opted out of bot messages (STOP)." }
                 }
@@ -248,6 +250,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     @else { (form("handback", "Hand back to bot", html! { input type="text" name="note" placeholder="Note for the bot (optional)" aria-label="Note for the bot"; })) }
                     @if h.assigned_to.as_deref() != Some(session.user.email.as_str()) { (form("assign", "Assign to me", html! { input type="hidden" name="to" value="me"; })) }
                     @else { (form("assign", "Unassign", html! { input type="hidden" name="to" value="nobody"; })) }
+                    @if !h.closed { (form("close", "Close", html! {})) }
                 }
             }
             @if let Some(p) = v.handoff {
@@ -288,7 +291,15 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     form method="post" action={ "/app/c/" (h.id) "/reply" } {
                         input type="hidden" name="csrf" value=(session.csrf);
                         input type="hidden" name="key" value=(v.send_key);
-                        label { "Reply as " (session.user.email) textarea name="text" rows="3" maxlength="4096" required {} }
+                        @if !v.canned.is_empty() {
+                            label { "Canned reply"
+                                select #canned name="canned" {
+                                    option value="" { "(write your own)" }
+                                    @for (i, c) in v.canned.iter().enumerate() { option value=(i) data-text=(c.text) { (c.title) } }
+                                }
+                            }
+                        }
+                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="3" maxlength="4096" {} }
                         button type="submit" { "Send" }
                     }
                 } @else {
@@ -425,6 +436,116 @@ pub fn knowledge(
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One series of a chart: its name, its CSS class (colour) and a value per day.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub class: &'a str,
+    pub values: Vec<f64>,
+}
+
+/// A small stacked bar chart, one bar per day, as inline SVG (no script), with the
+/// numbers in a table for screen readers and for reading exact values.
+pub fn chart(title: &str, days: &[crate::store::dashboard::Day], series: &[Series<'_>], fmt: &dyn Fn(f64) -> String) -> Markup {
+    const W: f64 = 280.0;
+    const H: f64 = 100.0;
+    let n = days.len().max(1);
+    let totals: Vec<f64> = (0..n).map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum()).collect();
+    let max = totals.iter().copied().fold(0.0, f64::max);
+    let scale = if max > 0.0 { H / max } else { 0.0 };
+    let bw = W / n as f64;
+    let day_label = |start: i64| {
+        let days_since_epoch = start / crate::store::dashboard::DAY_MS;
+        let (y, m, d) = civil(days_since_epoch);
+        let _ = y;
+        format!("{d} {}", ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(m - 1) as usize])
+    };
+    html! {
+        figure.chart {
+            figcaption { strong { (title) } " " span.hint { "max " (fmt(max)) } }
+            svg viewBox={ "0 0 " (W) " " (H + 14.0) } role="img" aria-label=(title) {
+                @for i in 0..n {
+                    @let mut y = H;
+                    @for s in series {
+                        @let v = s.values.get(i).copied().unwrap_or(0.0) * scale;
+                        @if v > 0.0 {
+                            @let top = { y -= v; y };
+                            rect class=(s.class) x=(format!("{:.1}", i as f64 * bw + 1.0)) y=(format!("{top:.1}")) width=(format!("{:.1}", (bw - 2.0).max(1.0))) height=(format!("{v:.1}")) {}
+                        }
+                    }
+                }
+                @if let (Some(first), Some(last)) = (days.first(), days.last()) {
+                    text.axis x="0" y=(H + 12.0) { (day_label(first.start)) }
+                    text.axis x=(W) y=(H + 12.0) text-anchor="end" { (day_label(last.start)) }
+                }
+            }
+            @if series.len() > 1 {
+                p.legend { @for s in series { span class={ "key " (s.class) } {} " " (s.name) " " } }
+            }
+            details {
+                summary { "Numbers" }
+                table {
+                    thead { tr { th { "Day" } @for s in series { th { (s.name) } } } }
+                    tbody { @for (i, d) in days.iter().enumerate() { tr { td { (day_label(d.start)) } @for s in series { td { (fmt(s.values.get(i).copied().unwrap_or(0.0))) } } } } }
+                }
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil_from_days).
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paused: Option<&str>) -> Markup {
+    let col = |f: &dyn Fn(&crate::store::dashboard::Day) -> f64| d.days.iter().map(f).collect::<Vec<f64>>();
+    let count = |v: f64| format!("{v:.0}");
+    let usd = |v: f64| format!("${v:.2}");
+    let ms = |v: f64| format!("{v:.0} ms");
+    let replies: i64 = d.routes.iter().map(|r| r.1).sum();
+    let answered: i64 = d.days.iter().map(|x| x.answered).sum();
+    let handoffs: i64 = d.days.iter().map(|x| x.handoffs).sum();
+    layout(
+        "Dashboard",
+        Some(session),
+        html! {
+            (paused_banner(paused))
+            section.card {
+                h1 { "The last " (d.days.len()) " days" }
+                p {
+                    (answered) " answered by the bot, " (handoffs) " handed to people"
+                    @if answered + handoffs > 0 { " (" (format!("{:.0}", 100.0 * answered as f64 / (answered + handoffs) as f64)) "% resolved by the bot)" }
+                    "; model cost " (usd(d.cost_usd)) ", " (format!("${:.4}", d.cost_per_conversation())) " per conversation."
+                }
+                div.charts {
+                    (chart("Customer messages per day", &d.days, &[Series { name: "messages", class: "s1", values: col(&|x| x.inbound as f64) }], &count))
+                    (chart("Bot answers and handoffs", &d.days, &[Series { name: "bot answered", class: "s1", values: col(&|x| x.answered as f64) }, Series { name: "handed off", class: "s2", values: col(&|x| x.handoffs as f64) }], &count))
+                    (chart("Model cost per day", &d.days, &[Series { name: "USD", class: "s3", values: col(&|x| x.cost_usd) }], &usd))
+                    (chart("p95 reply time (engine)", &d.days, &[Series { name: "p95", class: "s4", values: col(&|x| x.p95_ms.unwrap_or(0) as f64) }], &ms))
+                }
+                h2 { "Route mix" }
+                @if replies == 0 { p.empty { "No replies yet." } }
+                ul.routes {
+                    @for (route, n) in &d.routes {
+                        li {
+                            span.route { (route) } " " (n) " (" (format!("{:.0}", 100.0 * *n as f64 / replies.max(1) as f64)) "%)"
+                            svg.meter viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-label={ (route) " share" } { rect class="s1" x="0" y="0" height="6" width=(format!("{:.1}", 100.0 * *n as f64 / replies.max(1) as f64)) {} }
                         }
                     }
                 }

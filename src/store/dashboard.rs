@@ -1,0 +1,87 @@
+//! The admin dashboard's numbers: per day, customer messages, bot answers, handoffs, model
+//! cost and p95 reply time; over the whole window, the route mix and cost per conversation.
+
+use rusqlite::{Connection, params};
+
+use crate::error::Result;
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// One day (UTC).
+#[derive(Debug, Clone, Default)]
+pub struct Day {
+    /// Start of the day, Unix ms.
+    pub start: i64,
+    pub inbound: i64,
+    pub answered: i64,
+    pub handoffs: i64,
+    pub cost_usd: f64,
+    /// p95 of the engine's total time per reply, ms.
+    pub p95_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dashboard {
+    pub days: Vec<Day>,
+    /// Replies per route (commodity, reasoning, handoff, rule, none).
+    pub routes: Vec<(String, i64)>,
+    pub conversations: i64,
+    pub cost_usd: f64,
+}
+
+impl Dashboard {
+    pub fn cost_per_conversation(&self) -> f64 {
+        if self.conversations == 0 { 0.0 } else { self.cost_usd / self.conversations as f64 }
+    }
+}
+
+/// The last `days` days up to `now`.
+pub fn dashboard(conn: &Connection, now: i64, days: usize) -> Result<Dashboard> {
+    let first = (now / DAY_MS - days as i64 + 1) * DAY_MS;
+    let mut d = Dashboard { days: (0..days as i64).map(|i| Day { start: first + i * DAY_MS, ..Default::default() }).collect(), ..Default::default() };
+    let index = |at: i64| ((at - first) / DAY_MS) as usize;
+    let mut st = conn.prepare_cached("SELECT created_at / 86400000 * 86400000, COUNT(*) FROM messages WHERE direction = 'in' AND created_at >= ?1 GROUP BY 1")?;
+    for r in st.query_map([first], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (day, n) = r?;
+        if let Some(slot) = d.days.get_mut(index(day)) {
+            slot.inbound = n;
+        }
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT created_at, outcome, route, cost_usd, CAST(json_extract(stages_json, '$.total') AS INTEGER), conversation_id
+         FROM reply_traces WHERE created_at >= ?1",
+    )?;
+    let mut totals: Vec<Vec<i64>> = vec![Vec::new(); days];
+    let mut routes: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut conversations = std::collections::HashSet::new();
+    for r in st.query_map(params![first], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, i64>(5)?))
+    })? {
+        let (at, outcome, route, cost, total, conv) = r?;
+        let i = index(at);
+        let Some(day) = d.days.get_mut(i) else { continue };
+        match outcome.as_str() {
+            "answered" => day.answered += 1,
+            "handoff" => day.handoffs += 1,
+            _ => {}
+        }
+        day.cost_usd += cost;
+        d.cost_usd += cost;
+        if outcome == "answered" || outcome == "handoff" {
+            *routes.entry(route).or_default() += 1;
+            conversations.insert(conv);
+            if let Some(t) = total {
+                totals[i].push(t);
+            }
+        }
+    }
+    for (day, mut t) in d.days.iter_mut().zip(totals) {
+        if !t.is_empty() {
+            t.sort_unstable();
+            day.p95_ms = Some(t[((t.len() - 1) as f64 * 0.95).round() as usize]);
+        }
+    }
+    d.routes = routes.into_iter().collect();
+    d.conversations = conversations.len() as i64;
+    Ok(d)
+}
