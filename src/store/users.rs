@@ -89,3 +89,19 @@ pub fn delete_session(conn: &Connection, token_hash: &str) -> Result<bool> {
 pub fn prune_sessions(conn: &Connection, idle_before: i64, created_before: i64) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2", params![idle_before, created_before])?)
 }
+
+/// Removes a user with their sessions; refuses to remove the last admin.
+pub fn remove(conn: &Connection, id: i64) -> Result<Option<String>> {
+    let Some((user, _)) = by_id(conn, id)? else { return Ok(None) };
+    if user.role == Role::Admin {
+        let admins: i64 = conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?;
+        if admins <= 1 {
+            return Err(Error::Invalid("this is the last admin; add another admin first".into()));
+        }
+    }
+    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    conn.execute("UPDATE conversations SET assigned_to = NULL WHERE assigned_to = ?1", [id])?;
+    conn.execute("DELETE FROM conversation_reads WHERE user_id = ?1", [id])?;
+    conn.execute("DELETE FROM users WHERE id = ?1", [id])?;
+    Ok(Some(user.email))
+}

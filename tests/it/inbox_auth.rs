@@ -218,3 +218,29 @@ async fn customer_text_is_inert_in_the_inbox() {
     assert!(all.contains("&lt;b&gt;hi&lt;/b&gt;"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_add_and_remove_users_from_the_page() {
+    let s = TestServer::start().await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let admin = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let page = get(&s, "/admin/users", Some(&admin)).await.1;
+    let csrf = csrf_of(&page);
+    let (st, body) = post(&s, "/admin/users", &admin, &[("csrf", &csrf), ("email", "kim@shop.example"), ("role", "agent")]).await;
+    assert_eq!(st, 200);
+    let one_time = body.split("One-time password: ").nth(1).unwrap()[..20].to_string();
+    let (st, body) = post(&s, "/admin/users", &admin, &[("csrf", &csrf), ("email", "kim@shop.example"), ("role", "agent")]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("exists already"), "{body}");
+    let (st, kim, to) = login(&s, "kim@shop.example", &one_time).await;
+    assert_eq!((st, to.as_deref()), (StatusCode::SEE_OTHER, Some("/account")));
+    let kim = kim.unwrap();
+    let kim_id = s.query_i64("SELECT id FROM users WHERE email = 'kim@shop.example'").to_string();
+    let admin_id = s.query_i64("SELECT id FROM users WHERE email = 'owner@shop.example'").to_string();
+    let (st, body) = post(&s, "/admin/users/remove", &admin, &[("csrf", &csrf), ("user_id", &admin_id)]).await;
+    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("cannot remove yourself"), "{body}");
+    let (st, body) = post(&s, "/admin/users/remove", &admin, &[("csrf", &csrf), ("user_id", &kim_id)]).await;
+    assert!(st == 200 && body.contains("Removed kim@shop.example"), "{body}");
+    assert_eq!(get(&s, "/account", Some(&kim)).await.0, StatusCode::SEE_OTHER, "the removed user's session ended");
+    assert_eq!(login(&s, "kim@shop.example", &one_time).await.0, StatusCode::UNAUTHORIZED);
+    s.stop().await;
+}

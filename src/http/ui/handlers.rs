@@ -205,3 +205,41 @@ pub async fn add_user(State(app): State<Arc<App>>, Extension(s): Extension<Sessi
         Err(e) => internal(e),
     }
 }
+
+#[derive(Deserialize)]
+pub struct RemoveUserForm {
+    user_id: i64,
+}
+
+pub async fn remove_user(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<RemoveUserForm>) -> Response {
+    let render = |notice: Option<String>, problem: Option<String>, status: StatusCode| {
+        let app = app.clone();
+        let s = s.clone();
+        async move {
+            match app.store.read(users::list).await {
+                Ok(all) => (status, pages::users(&s, &all, notice.as_deref(), problem.as_deref())).into_response(),
+                Err(e) => internal(e),
+            }
+        }
+    };
+    if f.user_id == s.user.id {
+        return render(None, Some("You cannot remove yourself.".into()), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let (id, actor, now) = (f.user_id, format!("user:{}", s.user.email), crate::domain::now_ms());
+    let removed = app
+        .store
+        .write(move |c| {
+            let email = users::remove(c, id)?;
+            if let Some(e) = &email {
+                crate::store::settings::audit(c, now, &actor, "user.remove", e, "{}")?;
+            }
+            Ok(email)
+        })
+        .await;
+    match removed {
+        Ok(Some(email)) => render(Some(format!("Removed {email}; their sessions ended.")), None, StatusCode::OK).await,
+        Ok(None) => render(None, Some("No such user.".into()), StatusCode::NOT_FOUND).await,
+        Err(crate::error::Error::Invalid(p)) => render(None, Some(p), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(e) => internal(e),
+    }
+}

@@ -74,6 +74,7 @@ pub const PAGES: &[Page] = &[
     Page { method: "POST", path: "/admin/kb/remove", access: Access::Admin },
     Page { method: "GET", path: "/admin/users", access: Access::Admin },
     Page { method: "POST", path: "/admin/users", access: Access::Admin },
+    Page { method: "POST", path: "/admin/users/remove", access: Access::Admin },
 ];
 
 fn handler(page: &Page) -> MethodRouter<Arc<App>> {
@@ -103,6 +104,7 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("POST", "/admin/kb/remove") => post(admin::remove),
         ("GET", "/admin/users") => get(handlers::users),
         ("POST", "/admin/users") => post(handlers::add_user),
+        ("POST", "/admin/users/remove") => post(handlers::remove_user),
         (m, p) => panic!("PAGES lists {m} {p} but no handler is wired for it"),
     }
 }

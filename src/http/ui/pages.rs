@@ -176,8 +176,24 @@ pub fn users(session: &Session, all: &[User], notice: Option<&str>, problem: Opt
                 @if let Some(n) = notice { p.notice role="status" { (n) } }
                 @if let Some(p) = problem { p.problem role="alert" { (p) } }
                 table {
-                    thead { tr { th { "Email" } th { "Role" } } }
-                    tbody { @for u in all { tr { td { (u.email) } td { (u.role.as_str()) } } } }
+                    thead { tr { th { "Email" } th { "Role" } th {} } }
+                    tbody {
+                        @for u in all {
+                            tr {
+                                td { (u.email) @if u.must_change_password { br; span.hint { "has not chosen a password yet" } } }
+                                td { (u.role.as_str()) }
+                                td {
+                                    @if u.id != session.user.id {
+                                        form.inline method="post" action="/admin/users/remove" {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            input type="hidden" name="user_id" value=(u.id);
+                                            button.secondary type="submit" aria-label={ "Remove " (u.email) } { "Remove" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 h2 { "Add a user" }
                 p.hint { "They get a one-time password to give them; they choose their own at first login." }
