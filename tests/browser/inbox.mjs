@@ -5,7 +5,8 @@
 // Steps: log in by keyboard alone on a 375 px wide screen; a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
 // and sees it delivered; hands it back; flips the kill switch and sees the next customer
-// get the static reply; uploads a document and finds it by search. Fails (exit 1) on any error, script dialog or
+// get the static reply; uploads a document and finds it by search; sends a template in
+// a conversation whose 24-hour window closed; opens the dashboard. Fails (exit 1) on any error, script dialog or
 // horizontal overflow.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
@@ -66,7 +67,7 @@ try {
   const hostile = '<img src=x onerror=alert(1)>';
   const started = Date.now();
   await webhook('31699900001', `wamid.browser-${started}`, hostile, 'I want to talk to a human <script>alert(2)</script>');
-  await page.locator('ul.conversations li', { hasText: 'talk to a human' }).waitFor({ timeout: 5000 });
+  await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).waitFor({ timeout: 5000 });
   const liveMs = Date.now() - started;
   console.log(`handoff visible in the open inbox ${liveMs} ms after the webhook was acknowledged`);
   assert.ok(liveMs <= 1500, `live update took ${liveMs} ms`);
@@ -76,7 +77,7 @@ try {
   await page.screenshot({ path: `${shots}/2-inbox-handoff.png`, fullPage: true });
 
   // Open it, reply, see it delivered.
-  await page.locator('ul.conversations li a.open').first().click();
+  await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).locator('a.open').click();
   await page.waitForURL(/\/app\/c\/\d+$/);
   await page.getByText('Why it was handed over').waitFor();
   await page.fill('textarea[name="text"]', 'Hi, this is Sam from the shop. How can I help?');
@@ -117,12 +118,22 @@ try {
   await noOverflow('knowledge base');
   await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
 
+  // A conversation whose 24-hour window closed: no composer, a template picker instead.
+  await page.goto(`${base}/app/c/${process.env.FD_CLOSED_CONVERSATION}`);
+  await page.getByText('The 24-hour window is closed').waitFor();
+  assert.equal(await page.locator('textarea#composer').count(), 0, 'no free-text composer');
+  await page.selectOption('select[name="template"]', 'order_update|en_US');
+  await page.fill('textarea[name="params"]', 'SS-10421');
+  await page.click('form[action$="/template"] button[type="submit"]');
+  await page.getByText('Sent. The ticks show').waitFor();
+  await page.screenshot({ path: `${shots}/8-template-sent.png`, fullPage: true });
+
   // The dashboard's charts render at phone width.
   await page.click('a[href="/admin/dashboard"]');
   await page.locator('figure.chart svg').first().waitFor();
   assert.equal(await page.locator('figure.chart').count(), 4);
   await noOverflow('dashboard');
-  await page.screenshot({ path: `${shots}/8-dashboard.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/9-dashboard.png`, fullPage: true });
 } catch (e) {
   problems.push(e.stack || String(e));
 } finally {

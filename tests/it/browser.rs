@@ -17,8 +17,21 @@ async fn the_inbox_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert!(Path::new("/usr/bin/chromium").exists(), "chromium is missing: run ./scripts/test (it installs it) or set FRONTDESK_SKIP_BROWSER=1");
     assert!(root.join("tests/browser/node_modules/playwright-core").exists(), "playwright-core is missing: run ./scripts/test (npm ci in tests/browser)");
-    let s = shop(|_| {}).await;
+    let s = shop(|c| {
+        c.whatsapp.templates = vec![frontdesk::config::TemplateConfig {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            params: 1,
+            description: "Your order {{1}} has news".into(),
+        }];
+    })
+    .await;
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    // A conversation whose 24-hour window has closed, for the template step.
+    crate::engine::say(&s, "31699900009", "wamid.browser-old", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let closed = s.query_i64("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31699900009'");
+    s.app().store.call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = 0 WHERE id = ?1", [closed])?)).unwrap();
     let shots = root.join("target/browser-screenshots");
     let base = s.base.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -30,6 +43,7 @@ async fn the_inbox_in_chromium() {
             .env("FD_PASSWORD", ADMIN_PW)
             .env("FD_SECRET", crate::support::SECRET)
             .env("FD_SHOTS", shots)
+            .env("FD_CLOSED_CONVERSATION", closed.to_string())
             .output()
             .expect("node runs")
     })
@@ -39,5 +53,8 @@ async fn the_inbox_in_chromium() {
     println!("{stdout}");
     assert!(out.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
     assert_eq!(s.graph.sent().iter().filter(|m| m.body["text"]["body"].as_str() == Some("Hi, this is Sam from the shop. How can I help?")).count(), 1);
+    let template = s.graph.sent().into_iter().find(|m| m.body["type"] == "template").expect("the template was sent");
+    assert_eq!(template.body["template"]["name"], "order_update");
+    assert!(template.body.to_string().contains("SS-10421"), "{}", template.body);
     s.stop().await;
 }
