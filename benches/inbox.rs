@@ -12,8 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{SECRET, TOKEN, env_or};
-use frontdesk::config::{Config, Secret};
+use common::{TOKEN, env_or};
 use rusqlite::params;
 
 const WORDS: &[&str] = &[
@@ -84,13 +83,7 @@ async fn main() {
     let (conversations, per, requests) = (env_or("BENCH_CONVERSATIONS", 10_000), env_or("BENCH_PER_CONVERSATION", 100), env_or("BENCH_REQUESTS", 200));
     let dir = tempfile::tempdir().unwrap();
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
-    let mut c = Config::default();
-    c.storage.data_dir = dir.path().to_path_buf();
-    c.whatsapp.app_secret = Secret::new(SECRET);
-    c.whatsapp.verify_token = Secret::new("v");
-    c.whatsapp.access_token = Secret::new(TOKEN);
-    c.whatsapp.graph_base_url = graph.base_url();
-    c.log.level = "warn".into();
+    let mut c = common::config(dir.path(), &graph);
     c.knowledge.embedder = "none".into();
     std::fs::create_dir_all(&c.storage.data_dir).unwrap();
     let store = frontdesk::store::Store::open(&c.sqlite_path()).unwrap();

@@ -27,17 +27,23 @@ pub struct Env {
     pub _dir: tempfile::TempDir,
 }
 
-pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = FakeGraph::start(TOKEN).await.unwrap();
-    graph.set_statuses(None);
+/// A bench server's config: data in `dir`, the fake Graph API at `graph`, quiet logs.
+pub fn config(dir: &std::path::Path, graph: &FakeGraph) -> Config {
     let mut c = Config::default();
-    c.storage.data_dir = dir.path().to_path_buf();
+    c.storage.data_dir = dir.to_path_buf();
     c.whatsapp.app_secret = Secret::new(SECRET);
     c.whatsapp.verify_token = Secret::new("v");
     c.whatsapp.access_token = Secret::new(TOKEN);
     c.whatsapp.graph_base_url = graph.base_url();
     c.log.level = "warn".into();
+    c
+}
+
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = FakeGraph::start(TOKEN).await.unwrap();
+    graph.set_statuses(None);
+    let mut c = config(dir.path(), &graph);
     // Answer at once and skip the embedding model unless a bench asks for them.
     c.engine.debounce_ms = 0;
     c.knowledge.embedder = "none".into();

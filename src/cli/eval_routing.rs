@@ -85,9 +85,8 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let mut failed = false;
-    for (name, min) in a.gates {
-        let value = match name.as_str() {
+    let passed = super::check_gates(a.gates, |name| {
+        let value = match name {
             "accuracy" => Some(at.accuracy),
             "macro_precision" => Some(at.macro_precision),
             "macro_recall" => Some(at.macro_recall),
@@ -98,15 +97,7 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
             "routing_accuracy" => at.routing_accuracy,
             other => anyhow::bail!("gate {other:?}: use accuracy, macro_precision, macro_recall, oos_recall, oos_precision, bucket_precision, bucket_recall or routing_accuracy"),
         };
-        let Some(value) = value else {
-            anyhow::bail!("gate {name}: not measured (needs --oos-label or --bucket)");
-        };
-        if value < *min {
-            eprintln!("GATE FAILED: {name} = {value:.4} < {min}");
-            failed = true;
-        } else {
-            eprintln!("gate ok: {name} = {value:.4} >= {min}");
-        }
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        value.ok_or_else(|| anyhow::anyhow!("gate {name}: not measured (needs --oos-label or --bucket)"))
+    })?;
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -206,28 +206,21 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
             println!("{:<8} {:>7} {:>9.3} {:>9.3} {:>10.3} {:>7.3} {:>8.3}", r.mode, r.queries, r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr_at_10, r.ndcg_at_10);
         }
     }
-    let mut failed = false;
-    for (name, min) in gates {
-        let (mode, metric) = name.split_once('.').unwrap_or(("hybrid", name.as_str()));
+    let passed = super::check_gates(gates, |name| {
+        let (mode, metric) = name.split_once('.').unwrap_or(("hybrid", name));
         let Some(r) = results.iter().find(|r| r.mode == mode) else {
             anyhow::bail!("gate {name}: mode {mode:?} was not run");
         };
-        let value = match metric {
+        Ok(match metric {
             "recall_at_1" => r.recall_at_1,
             "recall_at_5" => r.recall_at_5,
             "recall_at_10" => r.recall_at_10,
             "mrr_at_10" => r.mrr_at_10,
             "ndcg_at_10" => r.ndcg_at_10,
             other => anyhow::bail!("gate {name}: unknown metric {other:?}"),
-        };
-        if value < *min {
-            eprintln!("GATE FAILED: {name} = {value:.4} < {min}");
-            failed = true;
-        } else {
-            eprintln!("gate ok: {name} = {value:.4} >= {min}");
-        }
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        })
+    })?;
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

@@ -309,6 +309,22 @@ pub enum EvalCommand {
     },
 }
 
+/// Checks `--gate NAME=MIN` against measured values (`value` looks a name up; an unknown
+/// name is an error): prints each outcome; true when all pass.
+pub(crate) fn check_gates(gates: &[(String, f64)], value: impl Fn(&str) -> anyhow::Result<f64>) -> anyhow::Result<bool> {
+    let mut ok = true;
+    for (name, min) in gates {
+        let v = value(name)?;
+        if v < *min {
+            eprintln!("GATE FAILED: {name} = {v:.4} < {min}");
+            ok = false;
+        } else {
+            eprintln!("gate ok: {name} = {v:.4} >= {min}");
+        }
+    }
+    Ok(ok)
+}
+
 fn parse_gate(s: &str) -> Result<(String, f64), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
     Ok((k.to_string(), v.parse().map_err(|e| format!("{v:?}: {e}"))?))

@@ -31,12 +31,10 @@ impl Centroids {
             }
         }
         let (mut labels, mut vectors) = (Vec::new(), Vec::new());
-        for (label, mut v) in sums {
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                v.iter_mut().for_each(|x| *x /= norm);
+        for (label, sum) in sums {
+            if sum.iter().any(|x| *x != 0.0) {
                 labels.push(label.to_string());
-                vectors.push(v);
+                vectors.push(super::unit(&sum));
             }
         }
         Centroids { labels, vectors }
@@ -169,11 +167,7 @@ pub fn score(predictions: &[Prediction], min_similarity: f32, fallback: &str, oo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit(v: &[f32]) -> Vec<f32> {
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / n).collect()
-    }
+    use crate::domain::unit;
 
     #[test]
     fn nearest_centroid() {

@@ -22,6 +22,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `v` scaled to unit length (a zero vector stays zero).
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n == 0.0 { v.to_vec() } else { v.iter().map(|x| x / n).collect() }
+}
+
 /// Milliseconds since the Unix epoch, the one time unit stored by frontdesk.
 pub type UnixMillis = i64;
 

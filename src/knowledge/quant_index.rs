@@ -114,11 +114,7 @@ impl QuantIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit(v: &[f32]) -> Vec<f32> {
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / n).collect()
-    }
+    use crate::domain::unit;
 
     #[test]
     fn nearest_after_centering() {
