@@ -42,7 +42,13 @@ pub fn subject_hash(wa_id: &str) -> String {
     format!("contact:{}", &hex::encode(h)[..16])
 }
 
-/// Deletes everything stored about `wa_id`; `None` when no such contact exists.
+/// Whether `wa_id` was erased (and has not written since).
+pub fn erased(conn: &Connection, wa_id: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM erased_contacts WHERE subject = ?1)", [subject_hash(wa_id)], |r| r.get(0))?)
+}
+
+/// Deletes everything stored about `wa_id`; `None` when no such contact exists. Leaves a
+/// tombstone (a hash of the number) so late delivery statuses do not store it again.
 pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Option<Erased>> {
     let Some(contact) = conn.query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| r.get::<_, i64>(0)).optional()? else {
         return Ok(None);
@@ -77,6 +83,7 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
     let pattern = format!("%{wa_id}%");
     conn.execute("DELETE FROM raw_events WHERE raw LIKE ?1", [&pattern])?;
     conn.execute("DELETE FROM contacts WHERE id = ?1", [contact])?;
+    conn.execute("INSERT OR REPLACE INTO erased_contacts (subject, erased_at) VALUES (?1, ?2)", params![subject_hash(wa_id), now])?;
     let detail = serde_json::to_string(&e).unwrap_or_default();
     super::settings::audit(conn, now, actor, "contact.erase", &subject_hash(wa_id), &detail)?;
     Ok(Some(e))

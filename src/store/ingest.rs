@@ -77,6 +77,10 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
 
 fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMessage, now: i64) -> Result<i64> {
     let wa_id = if profile.wa_id.is_empty() { msg.from.as_str() } else { profile.wa_id.as_str() };
+    // Someone erased who writes again is a new contact: the tombstone goes.
+    if !wa_id.is_empty() {
+        conn.execute("DELETE FROM erased_contacts WHERE subject = ?1", [super::contacts::subject_hash(wa_id)])?;
+    }
     let user_id = profile.user_id.as_deref().or(msg.from_user_id.as_deref()).filter(|u| !u.is_empty());
     let mut existing: Option<i64> = None;
     if let Some(uid) = user_id {
@@ -159,6 +163,10 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
 /// Records the callback and moves the current state forward if it may. `true` when the
 /// current state changed.
 fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now: i64) -> Result<bool> {
+    // A late status for a message to an erased contact: keep nothing that names them.
+    if !s.recipient.is_empty() && super::contacts::erased(conn, &s.recipient)? {
+        return Ok(false);
+    }
     let current: Option<String> = conn
         .query_row("SELECT state FROM message_statuses WHERE wamid = ?1", [&s.wamid], |r| r.get(0))
         .optional()?;

@@ -257,5 +257,24 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     assert!(!ok && err.contains("no contact"), "{err}");
     let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "+31 6"]));
     assert!(!ok && err.contains("digits only"), "{err}");
+    // A late status for the erased contact's message stores nothing that names them.
+    let late = serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": "W", "changes": [{ "field": "messages",
+        "value": { "metadata": { "phone_number_id": "P1" }, "statuses": [{ "id": "wamid.late-for-erased", "status": "read",
+            "timestamp": "1764600000", "recipient_id": "31677770001" }] } }] }] });
+    assert_eq!(s.post_webhook(late.to_string().as_bytes()).await, 200);
+    settle(&s).await;
+    for sql in [
+        "SELECT COUNT(*) FROM message_statuses WHERE recipient = '31677770001' OR wamid = 'wamid.late-for-erased'",
+        "SELECT COUNT(*) FROM status_events WHERE wamid = 'wamid.late-for-erased' OR body_json LIKE '%31677770001%'",
+    ] {
+        assert_eq!(s.query_i64(sql), 0, "{sql}");
+    }
+    // Writing again makes a new contact, whose statuses are kept as usual.
+    say(&s, "31677770001", "wamid.x-3", "are you open on sunday?").await;
+    s.wait_until("a fresh answer and its read tick", |s| {
+        s.query_i64("SELECT COUNT(*) FROM message_statuses WHERE recipient = '31677770001' AND state = 'read'") == 1
+    })
+    .await;
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM erased_contacts"), 0);
     s.stop().await;
 }
