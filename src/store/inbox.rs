@@ -199,17 +199,52 @@ pub struct ThreadItem {
     pub state: Option<String>,
     /// Outbound failures: the reason, in words.
     pub error: Option<String>,
+    /// An inbound media message: its row id (for the download link), type and file name.
+    pub media: Option<MediaLink>,
+}
+
+/// What the thread shows for a customer's photo, voice note, video or document.
+#[derive(Debug, Clone)]
+pub struct MediaLink {
+    pub message_id: i64,
+    /// image, video, audio, document, sticker.
+    pub media_type: String,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
+/// The media of inbound message `message_id` of conversation `conversation_id`.
+pub fn media_of(conn: &Connection, conversation_id: i64, message_id: i64) -> Result<Option<crate::domain::message::Media>> {
+    use rusqlite::OptionalExtension;
+    let body: Option<String> = conn
+        .query_row("SELECT body_json FROM messages WHERE id = ?1 AND conversation_id = ?2 AND direction = 'in'", params![message_id, conversation_id], |r| r.get(0))
+        .optional()?;
+    Ok(body
+        .and_then(|b| serde_json::from_str::<crate::domain::message::InboundMessage>(&b).ok())
+        .and_then(|m| match m.kind {
+            crate::domain::message::MessageKind::Media(media) => Some(media),
+            _ => None,
+        }))
 }
 
 /// The whole thread, oldest first: customer messages, everything sent (with its state),
 /// notes, handoffs and hand-backs.
 pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
     let mut items: Vec<ThreadItem> = Vec::new();
-    let mut st = conn.prepare_cached("SELECT created_at, text, kind FROM messages WHERE conversation_id = ?1 AND direction = 'in' ORDER BY id")?;
-    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
-        let (at, text, kind) = r?;
+    let mut st = conn.prepare_cached("SELECT created_at, text, kind, id, body_json FROM messages WHERE conversation_id = ?1 AND direction = 'in' ORDER BY id")?;
+    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))? {
+        let (at, text, kind, message_id, body) = r?;
+        let media = serde_json::from_str::<crate::domain::message::InboundMessage>(&body).ok().and_then(|m| match m.kind {
+            crate::domain::message::MessageKind::Media(media) => Some(MediaLink {
+                message_id,
+                media_type: media.media_type.as_str().to_string(),
+                mime_type: media.mime_type,
+                filename: media.filename,
+            }),
+            _ => None,
+        });
         let text = if text.is_empty() { format!("({kind})") } else { text };
-        items.push(ThreadItem { at, author: Author::Customer, text, state: None, error: None });
+        items.push(ThreadItem { at, author: Author::Customer, text, state: None, error: None, media });
     }
     let mut st = conn.prepare_cached("SELECT created_at, author, text, state, error_reason FROM outbound WHERE conversation_id = ?1 ORDER BY id")?;
     for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?)))? {
@@ -219,20 +254,20 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             None if author == "bot" => Author::Bot,
             None => Author::System,
         };
-        items.push(ThreadItem { at, author, text, state: Some(state), error });
+        items.push(ThreadItem { at, author, text, state: Some(state), error, media: None });
     }
     let mut st = conn.prepare_cached("SELECT created_at, author, text FROM conversation_notes WHERE conversation_id = ?1 ORDER BY id")?;
     for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
         let (at, author, text) = r?;
-        items.push(ThreadItem { at, author: Author::Note(author), text, state: None, error: None });
+        items.push(ThreadItem { at, author: Author::Note(author), text, state: None, error: None, media: None });
     }
     let mut st = conn.prepare_cached("SELECT created_at, reason, resolved_at, resolved_by, handback_note FROM handoffs WHERE conversation_id = ?1 ORDER BY id")?;
     for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?)))? {
         let (at, reason, resolved_at, by, note) = r?;
-        items.push(ThreadItem { at, author: Author::System, text: format!("Handed to a person: {reason}"), state: None, error: None });
+        items.push(ThreadItem { at, author: Author::System, text: format!("Handed to a person: {reason}"), state: None, error: None, media: None });
         if let Some(when) = resolved_at {
             let note = note.filter(|n| !n.is_empty()).map(|n| format!(" Note: {n}")).unwrap_or_default();
-            items.push(ThreadItem { at: when, author: Author::System, text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()), state: None, error: None });
+            items.push(ThreadItem { at: when, author: Author::System, text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()), state: None, error: None, media: None });
         }
     }
     // A stable sort keeps each source's own order for equal times.

@@ -288,3 +288,45 @@ async fn canned_replies_fill_the_composer_or_go_as_they_are() {
     assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("Write something to send."), "{body}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_media_shows_in_the_thread_and_downloads_safely() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
+    s.graph.add_media("770001", "image/jpeg", jpeg.clone());
+    s.graph.add_media("770002", "text/html", b"<script>alert(1)</script>".to_vec());
+    let media = |wamid: &str, kind: &str, id: &str, extra: serde_json::Value| {
+        let mut part = serde_json::json!({ "id": id, "mime_type": if kind == "image" { "image/jpeg" } else { "text/html" } });
+        if let (Some(p), Some(e)) = (part.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": "W", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": { "phone_number_id": "P1" },
+            "contacts": [{ "profile": { "name": "Ana" }, "wa_id": "31653300001" }],
+            "messages": [{ "from": "31653300001", "id": wamid, "timestamp": (frontdesk::domain::now_ms() / 1000).to_string(), "type": kind, kind: part }] } }] }] })
+        .to_string()
+    };
+    assert_eq!(s.post_webhook(media("wamid.md-1", "image", "770001", serde_json::json!({ "caption": "my broken <b>wheel</b>" })).as_bytes()).await, 200);
+    assert_eq!(s.post_webhook(media("wamid.md-2", "document", "770002", serde_json::json!({ "filename": "../invoice.html" })).as_bytes()).await, 200);
+    s.wait_until("both stored", |s| s.query_i64("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 2).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let (img_id, doc_id) = (s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-1'"), s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-2'"));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
+    assert!(page.contains(&format!("<img src=\"/app/c/{id}/media/{img_id}\"")) && page.contains("my broken &lt;b&gt;wheel&lt;/b&gt;"), "{page}");
+    assert!(page.contains("Download document (../invoice.html)"), "{page}");
+    let (st, _, h) = get(&s, &format!("/app/c/{id}/media/{img_id}"), Some(&cookie)).await;
+    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    let r = crate::inbox_auth::http().get(format!("{}/app/c/{id}/media/{img_id}", s.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), jpeg);
+    // A hostile type is only ever a download, under a cleaned name.
+    let (_, _, h) = get(&s, &format!("/app/c/{id}/media/{doc_id}"), Some(&cookie)).await;
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(h["content-disposition"], "attachment; filename=\"..invoice.html\"");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    // Another conversation's id, or no login: nothing.
+    assert_eq!(get(&s, &format!("/app/c/{}/media/{img_id}", id + 1), Some(&cookie)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&s, &format!("/app/c/{id}/media/{img_id}"), None).await.0, StatusCode::SEE_OTHER);
+    s.stop().await;
+}

@@ -161,7 +161,7 @@ async fn authorization_matrix_over_every_page() {
     s.wait_until("the conversation", |s| s.query_i64("SELECT COUNT(*) FROM conversations") == 1).await;
     let conv = s.query_i64("SELECT id FROM conversations").to_string();
     for page in PAGES {
-        let path = page.path.replace("{file}", "app.css").replace("{id}", &conv);
+        let path = page.path.replace("{file}", "app.css").replace("{id}", &conv).replace("{message_id}", "1");
         for (role, creds) in &who {
             // A fresh session each time (one of the pages is the logout).
             let (cookie, csrf) = match creds {

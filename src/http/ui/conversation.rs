@@ -235,3 +235,40 @@ pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>
         Err(e) => internal(e),
     }
 }
+
+/// Largest media file the inbox passes through.
+const MEDIA_LIMIT: u64 = 100 * 1024 * 1024;
+
+/// `GET /app/c/{id}/media/{message_id}`: a customer's file, fetched from the Graph API
+/// (its short-lived URL is refreshed as needed). Sent as an attachment with a safe type,
+/// so a hostile file (HTML, SVG) never runs in the app's origin.
+pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i64, i64)>) -> Response {
+    use axum::http::header;
+    let media = match app.store.read(move |c| inbox::media_of(c, id, message_id)).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such file in this conversation.").into_response(),
+        Err(e) => return internal(e),
+    };
+    let (info, bytes) = match app.graph.download_media(&media.media_id, MEDIA_LIMIT).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "media download for the inbox failed");
+            return pages::error(StatusCode::BAD_GATEWAY, "WhatsApp did not give the file (it may have expired); ask the customer to send it again.").into_response();
+        }
+    };
+    let declared = info.mime_type.or(media.mime_type).unwrap_or_default();
+    // Only plain media types are served as themselves; anything else is a download.
+    let safe = ["image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "video/mp4", "video/3gpp", "application/pdf"];
+    let content_type = if safe.contains(&declared.split(';').next().unwrap_or("").trim()) { declared.clone() } else { "application/octet-stream".into() };
+    let name: String = media.filename.unwrap_or_else(|| format!("{}-{message_id}", media.media_type.as_str())).chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).take(100).collect();
+    let disposition = if content_type.starts_with("image/") || content_type.starts_with("audio/") || content_type.starts_with("video/") { "inline" } else { "attachment" };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}

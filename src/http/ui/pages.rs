@@ -296,6 +296,14 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     li class=(class) {
                         @if !who.is_empty() { span.author { (who) } }
                         span.text { (item.text) }
+                        @if let Some(m) = &item.media {
+                            @let href = format!("/app/c/{}/media/{}", h.id, m.message_id);
+                            @if m.media_type == "image" || m.media_type == "sticker" {
+                                a.media href=(href) { img src=(href) alt={ "Photo from " (name) } loading="lazy"; }
+                            }
+                            @if m.media_type == "audio" { audio controls preload="none" src=(href) {} }
+                            a.download href=(href) download { "Download " (m.media_type) @if let Some(f) = &m.filename { " (" (f) ")" } }
+                        }
                         @if let Some(st) = &item.state { span.tick title=(st) { (tick(st)) } }
                         @if let Some(e) = &item.error { span.problem { (e) } }
                     }
