@@ -66,12 +66,13 @@ try {
   // A handoff arrives while the inbox is open: it appears without a reload.
   const hostile = '<img src=x onerror=alert(1)>';
   const started = Date.now();
-  await webhook('31699900001', `wamid.browser-${started}`, hostile, 'I want to talk to a human <script>alert(2)</script>');
+  await webhook('31699900001', `wamid.browser-${started}`, hostile, 'I want to talk to a human <script>alert(2)</script> <svg onload=alert(3)></svg> <a href="javascript:alert(4)">x</a> <b onmouseover=alert(5)>hi</b>');
   await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).waitFor({ timeout: 5000 });
   const liveMs = Date.now() - started;
   console.log(`handoff visible in the open inbox ${liveMs} ms after the webhook was acknowledged`);
   assert.ok(liveMs <= 1500, `live update took ${liveMs} ms`);
   assert.equal(await page.locator('img[src="x"]').count(), 0, 'no injected image');
+  assert.equal(await page.locator('main svg, main b, main script, a[href^="javascript:"]').count(), 0, 'no injected markup');
   assert.ok((await page.textContent('ul.conversations')).includes(hostile), 'the hostile name is shown as text');
   await noOverflow('inbox with a conversation');
   await page.screenshot({ path: `${shots}/2-inbox-handoff.png`, fullPage: true });
@@ -80,6 +81,8 @@ try {
   await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).locator('a.open').click();
   await page.waitForURL(/\/app\/c\/\d+$/);
   await page.getByText('Why it was handed over').waitFor();
+  assert.equal(await page.locator('ol.thread svg, ol.thread b, ol.thread script, ol.thread img, a[href^="javascript:"]').count(), 0, 'the thread shows the payloads as text');
+  assert.ok((await page.textContent('ol.thread')).includes('<svg onload=alert(3)>'));
   await page.fill('textarea[name="text"]', 'Hi, this is Sam from the shop. How can I help?');
   await page.click('form[action$="/reply"] button[type="submit"]');
   await page.getByText('Sent. The ticks show').waitFor();
