@@ -2,7 +2,7 @@
 // Started by tests/it/browser.rs against a real server with a fake Graph API; it gets
 // the server's address, a login and the webhook secret in the environment:
 //   FD_BASE, FD_EMAIL, FD_PASSWORD, FD_SECRET, FD_SHOTS (screenshot directory)
-// Steps: log in by keyboard alone on a 375 px wide screen; a handoff from a customer with
+// Steps: log in by keyboard alone on a 375 px wide screen (and later reply by keyboard); a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
 // and sees it delivered; hands it back; flips the kill switch and sees the next customer
 // get the static reply; uploads a document and finds it by search; sends a template in
@@ -90,6 +90,19 @@ try {
   assert.equal(await page.locator('img[src="x"]').count(), 0);
   await noOverflow('conversation');
   await page.screenshot({ path: `${shots}/3-conversation-replied.png`, fullPage: true });
+
+  // Keyboard alone: Tab reaches the composer, then its Send button; Enter sends.
+  let reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'composer');
+  }
+  assert.ok(reached, 'Tab reaches the composer');
+  await page.keyboard.type('Typed and sent with the keyboard');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Send');
+  await page.keyboard.press('Enter');
+  await page.locator('li.agent', { hasText: 'Typed and sent with the keyboard' }).waitFor();
 
   // Hand back to the bot with a note.
   await page.fill('input[name="note"]', 'Customer is fine now');
