@@ -32,11 +32,12 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
                         .into(),
                 )));
             }
-            Ok(Ok(ledger::insert(conn, &req, now)?.0))
+            let id = ledger::insert(conn, &req, now)?.0;
+            Ok(Ok((id, ledger::created_at(conn, id)?)))
         })
         .await?;
-    let id = decided?;
-    queue_send(app, id).await?;
+    let (id, created_at) = decided?;
+    queue_send(app, id, created_at).await?;
     Ok(id)
 }
 
@@ -61,9 +62,11 @@ fn check_template(templates: &[crate::config::TemplateConfig], body: &crate::dom
     }
 }
 
-/// Queues the send job for ledger row `id` (a no-op if it was queued before).
-pub async fn queue_send(app: &App, id: i64) -> Result<Ingress> {
-    app.queue.enqueue_unique(format!("send:{id}"), app.queue.job(SEND_QUEUE, id.to_string().into_bytes())).await
+/// Queues the send job for ledger row `id` (a no-op if it was queued before). The key
+/// carries the row's creation time too: SQLite may give an erased row's id to a new row,
+/// and the new row must not be mistaken for the old one's already-queued job.
+pub async fn queue_send(app: &App, id: i64, created_at: i64) -> Result<Ingress> {
+    app.queue.enqueue_unique(format!("send:{id}:{created_at}"), app.queue.job(SEND_QUEUE, id.to_string().into_bytes())).await
 }
 
 /// At start: makes sure every unsent ledger row has a send job (a crash between writing a
@@ -71,8 +74,8 @@ pub async fn queue_send(app: &App, id: i64) -> Result<Ingress> {
 pub async fn requeue_pending(app: &App) -> Result<usize> {
     let ids = app.store.read(|c| ledger::pending_ids(c)).await?;
     let mut queued = 0;
-    for id in ids {
-        if matches!(queue_send(app, id).await?, Ingress::Enqueued(_)) {
+    for (id, created_at) in ids {
+        if matches!(queue_send(app, id, created_at).await?, Ingress::Enqueued(_)) {
             queued += 1;
         }
     }

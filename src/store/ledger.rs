@@ -157,10 +157,15 @@ pub fn earlier_pending(conn: &Connection, conversation_id: i64, id: i64) -> Resu
 }
 
 /// Ids of rows still to be sent (re-enqueued at start, idempotently).
-pub fn pending_ids(conn: &Connection) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare("SELECT id FROM outbound WHERE state IN ('queued', 'sending') ORDER BY id")?;
-    let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+pub fn pending_ids(conn: &Connection) -> Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare("SELECT id, created_at FROM outbound WHERE state IN ('queued', 'sending') ORDER BY id")?;
+    let ids = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(ids)
+}
+
+/// When ledger row `id` was written (part of its send job's key).
+pub fn created_at(conn: &Connection, id: i64) -> Result<i64> {
+    Ok(conn.query_row("SELECT created_at FROM outbound WHERE id = ?1", [id], |r| r.get(0))?)
 }
 
 /// Applies a status webhook to the ledger: finds the row by wamid, or by the ledger id

@@ -271,6 +271,8 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     }
     // Writing again makes a new contact, whose statuses are kept as usual.
     say(&s, "31677770001", "wamid.x-3", "are you open on sunday?").await;
+    // (SQLite may give the erased ledger row's id to the new answer: its send job must
+    // still be queued.)
     s.wait_until("a fresh answer and its read tick", |s| {
         s.query_i64("SELECT COUNT(*) FROM message_statuses WHERE recipient = '31677770001' AND state = 'read'") == 1
     })
