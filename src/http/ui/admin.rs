@@ -14,10 +14,7 @@ use super::{Session, pages};
 use crate::app::App;
 use crate::error::Error;
 
-fn internal(e: Error) -> Response {
-    tracing::error!(error = %e, "an admin page failed");
-    pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
-}
+use pages::internal;
 
 #[derive(Deserialize)]
 pub struct SettingsQuery {
@@ -48,7 +45,7 @@ pub struct SetForm {
 }
 
 pub async fn set(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<SetForm>) -> Response {
-    let actor = format!("user:{}", s.user.email);
+    let actor = s.actor();
     let (key, value, unset) = (f.key.clone(), f.value.replace("\r\n", "\n"), f.action == "unset");
     let done = app
         .store
@@ -143,7 +140,7 @@ pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session
         return internal(e);
     }
     problems.extend(report.problems.iter().cloned());
-    let (actor, now, detail) = (format!("user:{}", s.user.email), crate::domain::now_ms(), format!("{{\"added\":{},\"updated\":{}}}", report.added, report.updated));
+    let (actor, now, detail) = (s.actor(), crate::domain::now_ms(), format!("{{\"added\":{},\"updated\":{}}}", report.added, report.updated));
     let _ = app.store.write(move |c| crate::store::settings::audit(c, now, &actor, "kb.upload", "knowledge", &detail)).await;
     let notice = format!("{} added, {} updated, {} unchanged ({} chunks).", report.added, report.updated, report.unchanged, report.chunks);
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -156,7 +153,7 @@ pub struct RemoveForm {
 }
 
 pub async fn remove(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<RemoveForm>) -> Response {
-    let (id, actor, now) = (f.doc.clone(), format!("user:{}", s.user.email), crate::domain::now_ms());
+    let (id, actor, now) = (f.doc.clone(), s.actor(), crate::domain::now_ms());
     let removed = app
         .knowledge
         .store

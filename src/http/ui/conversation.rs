@@ -19,10 +19,7 @@ use crate::error::Error;
 use crate::store::ledger::NewOutbound;
 use crate::store::{engine as handoffs, inbox};
 
-fn internal(e: Error) -> Response {
-    tracing::error!(error = %e, "a conversation page failed");
-    pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
-}
+use pages::internal;
 
 /// Notices a redirect can carry (never free text from the request).
 fn notice(code: &str) -> Option<&'static str> {
@@ -92,9 +89,6 @@ fn back(id: i64, code: &str) -> Response {
     Redirect::to(&format!("/app/c/{id}?notice={code}")).into_response()
 }
 
-fn actor(s: &Session) -> String {
-    format!("user:{}", s.user.email)
-}
 
 #[derive(Deserialize)]
 pub struct ReplyForm {
@@ -114,7 +108,7 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
     if key.len() != 64 {
         return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "The form is incomplete; reload the page.").into_response();
     }
-    let (who, now) = (actor(s), crate::domain::now_ms());
+    let (who, now) = (s.actor(), crate::domain::now_ms());
     if let Err(e) = app.store.write(move |c| inbox::take_over(c, id, &who, now).map(|_| ())).await {
         return internal(e);
     }
@@ -160,7 +154,7 @@ pub async fn take_over(State(app): State<Arc<App>>, Extension(s): Extension<Sess
     if let Some(r) = missing(&app, id).await {
         return r;
     }
-    let (who, now) = (actor(&s), crate::domain::now_ms());
+    let (who, now) = (s.actor(), crate::domain::now_ms());
     match app.store.write(move |c| inbox::take_over(c, id, &who, now)).await {
         Ok(_) => back(id, "taken"),
         Err(e) => internal(e),
@@ -178,7 +172,7 @@ pub async fn hand_back(State(app): State<Arc<App>>, Extension(s): Extension<Sess
         return r;
     }
     let note: String = f.note.trim().chars().take(1000).collect();
-    match crate::engine::hand_back(&app, id, &actor(&s), &note).await {
+    match crate::engine::hand_back(&app, id, &s.actor(), &note).await {
         Ok(_) => back(id, "handed_back"),
         Err(e) => internal(e),
     }
@@ -198,7 +192,7 @@ pub async fn assign(State(app): State<Arc<App>>, Extension(s): Extension<Session
         "nobody" => None,
         _ => return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Assign to me or to nobody.").into_response(),
     };
-    let (who, now) = (actor(&s), crate::domain::now_ms());
+    let (who, now) = (s.actor(), crate::domain::now_ms());
     match app.store.write(move |c| inbox::assign(c, id, user, &who, now)).await {
         Ok(()) => back(id, "assigned"),
         Err(e) => internal(e),
@@ -229,7 +223,7 @@ pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>
     if let Some(r) = missing(&app, id).await {
         return r;
     }
-    let (who, now) = (actor(&s), crate::domain::now_ms());
+    let (who, now) = (s.actor(), crate::domain::now_ms());
     match app.store.write(move |c| inbox::close(c, id, &who, now)).await {
         Ok(()) => back(id, "closed"),
         Err(e) => internal(e),

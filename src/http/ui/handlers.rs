@@ -32,10 +32,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     }
 }
 
-fn internal(e: crate::error::Error) -> Response {
-    tracing::error!(error = %e, "a page failed");
-    pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
-}
+use pages::internal;
 
 /// Where to go after login: a local path only.
 fn safe_next(next: Option<&str>) -> String {
@@ -194,7 +191,7 @@ pub async fn add_user(State(app): State<Arc<App>>, Extension(s): Extension<Sessi
         return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Role must be agent or admin.").into_response();
     };
     let password = crate::accounts::generate_password();
-    let added = crate::accounts::add_user(&app.store, &f.email, role, &password, true, &format!("user:{}", s.user.email)).await;
+    let added = crate::accounts::add_user(&app.store, &f.email, role, &password, true, &s.actor()).await;
     let all = match app.store.read(users::list).await {
         Ok(a) => a,
         Err(e) => return internal(e),
@@ -225,7 +222,7 @@ pub async fn remove_user(State(app): State<Arc<App>>, Extension(s): Extension<Se
     if f.user_id == s.user.id {
         return render(None, Some("You cannot remove yourself.".into()), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let (id, actor, now) = (f.user_id, format!("user:{}", s.user.email), crate::domain::now_ms());
+    let (id, actor, now) = (f.user_id, s.actor(), crate::domain::now_ms());
     let removed = app
         .store
         .write(move |c| {

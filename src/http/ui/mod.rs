@@ -130,6 +130,13 @@ pub struct Session {
     pub token_hash: String,
 }
 
+impl Session {
+    /// Who acts, for the audit log.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.email)
+    }
+}
+
 /// The session cookie's name: `__Host-` prefixed (Secure, whole site) when the public
 /// URL is https.
 pub fn cookie_name(app: &App) -> &'static str {
@@ -164,21 +171,24 @@ pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Resul
     let hash = crate::accounts::token_hash(token);
     let (idle, max) = (app.config.auth.idle_ms(), app.config.auth.max_ms());
     let h = hash.clone();
-    app.store
-        .write(move |c| {
-            let Some((user_id, csrf, created, seen)) = users::session(c, &h)? else { return Ok(None) };
-            let now = crate::domain::now_ms();
-            if !session_live(created, seen, now, idle, max) {
-                users::delete_session(c, &h)?;
-                return Ok(None);
-            }
-            let Some((user, _)) = users::by_id(c, user_id)? else { return Ok(None) };
-            if now - seen > 60_000 {
-                users::touch_session(c, &h, now)?;
-            }
-            Ok(Some(Session { user, csrf, token_hash: h }))
+    let found = app
+        .store
+        .read(move |c| {
+            let Some(session) = users::session(c, &h)? else { return Ok(None) };
+            let user = users::by_id(c, session.0)?.map(|u| u.0);
+            Ok(Some((session, user)))
         })
-        .await
+        .await?;
+    let Some(((_, csrf, created, seen), user)) = found else { return Ok(None) };
+    let now = crate::domain::now_ms();
+    let live = session_live(created, seen, now, idle, max);
+    // Writes only when something changes: an expired session goes, a used one is
+    // touched at most once a minute.
+    if !live || now - seen > 60_000 {
+        let h = hash.clone();
+        app.store.write(move |c| if live { users::touch_session(c, &h, now) } else { users::delete_session(c, &h).map(|_| ()) }).await?;
+    }
+    Ok(user.filter(|_| live).map(|user| Session { user, csrf, token_hash: hash }))
 }
 
 /// Whether a state-changing request comes from this site: its Origin (or, lacking one,

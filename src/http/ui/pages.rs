@@ -63,6 +63,12 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     (status, page).into_response()
 }
 
+/// The page for a failure inside the app: logged with its cause, shown without it.
+pub fn internal(e: crate::error::Error) -> Response {
+    tracing::error!(error = %e, "a page failed");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+}
+
 pub fn login(next: &str, problem: Option<&str>) -> Markup {
     layout(
         "Log in",
