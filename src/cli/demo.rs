@@ -13,30 +13,6 @@ use crate::app::{App, DemoInfo};
 use crate::config::{Config, Secret};
 use crate::http::fake_graph::FakeGraph;
 
-/// The demo business's documents, built into the binary.
-#[derive(rust_embed::RustEmbed)]
-#[folder = "assets/demo/kb/"]
-struct DemoKb;
-
-/// Loads the bike shop's documents into the knowledge base (a no-op when unchanged), so
-/// the offline responder has something to answer from.
-async fn load_demo_knowledge(app: &App) -> anyhow::Result<()> {
-    use crate::knowledge::parse::{CsvColumns, Format, parse_bytes};
-    let mut docs = Vec::new();
-    for name in DemoKb::iter() {
-        let Some(file) = DemoKb::get(&name) else { continue };
-        let id = name.trim_end_matches(".md").to_string();
-        let (d, problems) = parse_bytes(Format::Markdown, &format!("demo:{name}"), &id, &file.data, &CsvColumns::default());
-        anyhow::ensure!(problems.is_empty(), "demo document {name}: {problems:?}");
-        docs.extend(d);
-    }
-    eprintln!("loading the demo knowledge base ({} documents; the first start embeds them, ~30 s)…", docs.len());
-    app.knowledge.prepare(&|_, _| {}).await?;
-    let mut report = crate::knowledge::ingest::IngestReport::default();
-    app.knowledge.add_documents(docs, &mut report).await?;
-    Ok(())
-}
-
 /// The demo's admin login.
 pub const DEMO_ADMIN: &str = "admin@demo.example";
 
@@ -84,16 +60,10 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         config.server.public_url = format!("http://{addr}");
         // The order-status tool, backed by the sample orders; the engine fills in the
         // asking customer's number, so each customer sees only their own orders.
-        config.llm.tools.push(crate::config::ToolConfig {
-            name: crate::engine::ORDER_TOOL.into(),
-            description: "Look up one of the customer's orders by its number (like SS-10421): status, carrier, tracking, expected date, items.".into(),
-            parameters: serde_json::json!({ "type": "object", "properties": { "order_id": { "type": "string", "description": "The order number, like SS-10421" } }, "required": ["order_id"] }),
-            url: format!("http://{addr}/demo/api/orders/{{order_id}}?wa_id={{customer_wa_id}}"),
-            ..Default::default()
-        });
+        config.llm.tools.push(crate::demo_data::order_tool(format!("http://{addr}/demo/api/orders/{{order_id}}?wa_id={{customer_wa_id}}")));
         let secret = config.whatsapp.app_secret.expose().to_string();
         let mut app = App::open(config)?;
-        load_demo_knowledge(&app).await?;
+        crate::demo_data::load_knowledge(&app).await?;
         let admin_password = demo_admin(&app, &data_dir).await?;
         app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr });
         super::serve::run_app(app, listener, move |running| {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod eval_golden;
 mod eval_routing;
 mod init;
 mod kb;
@@ -71,10 +72,15 @@ pub enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
-    /// Evaluations (retrieval quality now; the golden set later).
+    /// Evaluations: `eval --dataset evals/golden.jsonl` runs the golden set through the
+    /// engine (routing, tools, retrieval, hallucination, handoff, latency, cost; gates and
+    /// a baseline); `eval retrieval` and `eval routing` measure one part on a public set.
+    #[command(args_conflicts_with_subcommands = true)]
     Eval {
         #[command(subcommand)]
-        command: EvalCommand,
+        command: Option<EvalCommand>,
+        #[command(flatten)]
+        golden: Box<eval_golden::GoldenArgs>,
     },
     /// Live settings (the rollback switches): list, set, unset. A change applies to the
     /// next message, with no restart.
@@ -309,23 +315,25 @@ pub enum EvalCommand {
     },
 }
 
-/// Checks `--gate NAME=MIN` against measured values (`value` looks a name up; an unknown
-/// name is an error): prints each outcome; true when all pass.
-pub(crate) fn check_gates(gates: &[(String, f64)], value: impl Fn(&str) -> anyhow::Result<f64>) -> anyhow::Result<bool> {
-    let mut ok = true;
-    for (name, min) in gates {
+/// Checks `--gate NAME=LIMIT` against measured values (`value` looks a name up; an
+/// unknown name is an error; `lower_is_better` names the metrics whose limit is a
+/// maximum): prints each outcome; returns the names of the failed gates.
+pub(crate) fn check_gates(gates: &[(String, f64)], value: impl Fn(&str) -> anyhow::Result<f64>, lower_is_better: impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
+    let mut failed = Vec::new();
+    for (name, limit) in gates {
         let v = value(name)?;
-        if v < *min {
-            eprintln!("GATE FAILED: {name} = {v:.4} < {min}");
-            ok = false;
+        let (ok, op, bad_op) = if lower_is_better(name) { (v <= *limit, "<=", ">") } else { (v >= *limit, ">=", "<") };
+        if ok {
+            eprintln!("gate ok: {name} = {v:.4} {op} {limit}");
         } else {
-            eprintln!("gate ok: {name} = {v:.4} >= {min}");
+            eprintln!("GATE FAILED: {name} = {v:.4} {bad_op} {limit}");
+            failed.push(name.clone());
         }
     }
-    Ok(ok)
+    Ok(failed)
 }
 
-fn parse_gate(s: &str) -> Result<(String, f64), String> {
+pub(crate) fn parse_gate(s: &str) -> Result<(String, f64), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
     Ok((k.to_string(), v.parse().map_err(|e| format!("{v:?}: {e}"))?))
 }
@@ -387,12 +395,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contact { command: ContactCommand::Erase { wa_id, config, json } } => admin::contact_erase(&config.config, &wa_id, json),
         Command::User { command: UserCommand::Add { email, role, password_stdin, config } } => admin::user_add(&config.config, &email, &role, password_stdin),
         Command::User { command: UserCommand::List { config, json } } => admin::user_list(&config.config, json),
-        Command::Eval { command: EvalCommand::Retrieval { corpus, queries, config, index_dir, modes, gates, json } } => {
+        Command::Eval { command: Some(EvalCommand::Retrieval { corpus, queries, config, index_dir, modes, gates, json }), .. } => {
             use crate::knowledge::Mode;
             let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };
             kb::eval_retrieval(&corpus, &queries, config.as_ref(), index_dir.as_deref(), json, &modes, &gates)
         }
-        Command::Eval { command: EvalCommand::Routing { data, config, folds, oos_label, min_similarity, bucket, gates, json } } => eval_routing::run(eval_routing::Args {
+        Command::Eval { command: Some(EvalCommand::Routing { data, config, folds, oos_label, min_similarity, bucket, gates, json }), .. } => eval_routing::run(eval_routing::Args {
             data: &data,
             config: config.as_ref(),
             folds,
@@ -402,6 +410,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             gates: &gates,
             json,
         }),
+        Command::Eval { command: None, golden } => eval_golden::run(*golden),
     }
 }
 

@@ -5,9 +5,53 @@
 //! Facts are compared in a normal form: digits with any currency sign, thousands
 //! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM`, ids
 //! (tokens mixing letters and digits, like `SS-1042` or `#A17`) upper-cased without `#`.
-//! Small counting words are fine; only digits are checked.
+//! Small counting words are fine; only digits are checked. A day with a month name
+//! ("14 December", "Dec 14th", "14 december", ISO `2026-12-14`) is also a fact of its own,
+//! `date:14-12`: a "14" elsewhere and a "December" elsewhere do not ground it.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Month names (English, Dutch, German, French, Spanish; common abbreviations) → number.
+const MONTHS: &[(&str, u32)] = &[
+    ("january", 1), ("jan", 1), ("januari", 1), ("januar", 1), ("janvier", 1), ("enero", 1),
+    ("february", 2), ("feb", 2), ("februari", 2), ("februar", 2), ("février", 2), ("fevrier", 2), ("febrero", 2),
+    ("march", 3), ("mar", 3), ("maart", 3), ("märz", 3), ("marz", 3), ("mars", 3), ("marzo", 3),
+    ("april", 4), ("apr", 4), ("avril", 4), ("abril", 4),
+    ("may", 5), ("mei", 5), ("mai", 5), ("mayo", 5),
+    ("june", 6), ("jun", 6), ("juni", 6), ("juin", 6), ("junio", 6),
+    ("july", 7), ("jul", 7), ("juli", 7), ("juillet", 7), ("julio", 7),
+    ("august", 8), ("aug", 8), ("augustus", 8), ("août", 8), ("aout", 8), ("agosto", 8),
+    ("september", 9), ("sep", 9), ("sept", 9), ("septembre", 9), ("septiembre", 9),
+    ("october", 10), ("oct", 10), ("oktober", 10), ("octobre", 10), ("octubre", 10),
+    ("november", 11), ("nov", 11), ("novembre", 11), ("noviembre", 11),
+    ("december", 12), ("dec", 12), ("dezember", 12), ("décembre", 12), ("decembre", 12), ("diciembre", 12),
+];
+
+static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    let names = MONTHS.iter().map(|m| m.0).collect::<Vec<_>>().join("|");
+    Regex::new(&format!(
+        r"(?i)\b(?:(\d{{1,2}})(?:st|nd|rd|th|e|er)?\.?\s+(?:of\s+|de\s+)?({names})\b|({names})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|(\d{{4}})-(\d{{2}})-(\d{{2}})\b)"
+    ))
+    .expect("date pattern compiles")
+});
+
+/// The day-and-month dates of `text`, as `date:D-M`.
+fn dates(text: &str) -> impl Iterator<Item = String> + '_ {
+    DAY_MONTH.captures_iter(text).filter_map(|c| {
+        let month_of = |name: &str| MONTHS.iter().find(|m| m.0.eq_ignore_ascii_case(name)).map(|m| m.1);
+        let (day, month) = if let (Some(d), Some(m)) = (c.get(1), c.get(2)) {
+            (d.as_str().parse::<u32>().ok()?, month_of(m.as_str())?)
+        } else if let (Some(m), Some(d)) = (c.get(3), c.get(4)) {
+            (d.as_str().parse::<u32>().ok()?, month_of(m.as_str())?)
+        } else {
+            (c.get(7)?.as_str().parse::<u32>().ok()?, c.get(6)?.as_str().parse::<u32>().ok()?)
+        };
+        ((1..=31).contains(&day) && (1..=12).contains(&month)).then(|| format!("date:{day}-{month}"))
+    })
+}
 
 /// A fact in a reply that nothing grounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +69,7 @@ pub fn facts(text: &str) -> HashSet<String> {
             out.insert(f);
         }
     }
+    out.extend(dates(text));
     out
 }
 
@@ -77,14 +122,18 @@ fn number(n: &str) -> String {
 /// Checks `reply` against everything the bot was given.
 pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
     let known: HashSet<String> = grounding.iter().flat_map(|g| facts(g)).collect();
-    let mut missing: Vec<String> = facts(reply).into_iter().filter(|f| !grounded(f, &known)).collect();
+    // A written-out date stands for its day number: "4 January" needs `date:4-1` only.
+    let blanked = DAY_MONTH.replace_all(reply, |c: &regex::Captures<'_>| if c.get(5).is_some() { c[0].to_string() } else { " ".repeat(c[0].len()) });
+    let mut said = facts(&blanked);
+    said.extend(dates(reply));
+    let mut missing: Vec<String> = said.into_iter().filter(|f| !grounded(f, &known)).collect();
     missing.sort();
     if missing.is_empty() { Ok(()) } else { Err(Ungrounded(missing)) }
 }
 
 fn grounded(fact: &str, known: &HashSet<String>) -> bool {
-    if known.contains(fact) {
-        return true;
+    if known.contains(fact) || fact.starts_with("date:") {
+        return known.contains(fact);
     }
     // A range or date written differently ("9-18" vs "9:00 - 18:00") counts when every
     // number in it is known.
@@ -111,8 +160,19 @@ mod tests {
     fn invented_facts_are_caught() {
         let ctx = "A puncture repair costs €15 for a front wheel.";
         assert_eq!(check("It costs €12.", &[ctx]), Err(Ungrounded(vec!["12".into()])));
-        assert_eq!(check("Your order #SS-2000 ships on 2026-12-01.", &[ctx]).unwrap_err().0, vec!["2026-12-01".to_string(), "SS-2000".to_string()]);
+        assert_eq!(check("Your order #SS-2000 ships on 2026-12-01.", &[ctx]).unwrap_err().0, vec!["2026-12-01".to_string(), "SS-2000".to_string(), "date:1-12".to_string()]);
         assert_eq!(check("Come at 10:30", &[ctx]).unwrap_err().0, vec!["10:30".to_string()]);
+    }
+
+    #[test]
+    fn a_date_is_grounded_as_a_whole() {
+        let ctx = "Closed on 24 December; we reopen on 2027-01-04. Repairs take 14 days.";
+        assert!(check("We're closed on December 24th and open again on 4 January.", &[ctx]).is_ok());
+        assert!(check("Shut on 24 december.", &[ctx]).is_ok());
+        // "14" and "December" are both known, "14 December" is not.
+        assert_eq!(check("The sale starts on 14 December.", &[ctx]).unwrap_err().0, vec!["date:14-12".to_string()]);
+        assert_eq!(check("Le 3 mars.", &["3 days"]).unwrap_err().0, vec!["date:3-3".to_string()]);
+        assert_eq!(facts("Mar 5"), HashSet::from(["5".to_string(), "date:5-3".to_string()]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod circuit;
 pub mod delivery;
 pub mod event;
 pub mod guard;
+pub mod injection;
 pub mod ledger;
 pub mod message;
 pub mod outbound;

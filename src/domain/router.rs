@@ -77,7 +77,16 @@ pub const SENSITIVE_PHRASES: &[&str] = &[
     "complaint", "complain", "dispute", "chargeback", "charge back", "lawyer", "legal", "sue", "court", "police", "stolen",
     "compensation", "injured", "injury", "accident", "unacceptable", "scam", "fraud", "refund my", "want a refund",
     "money back", "klacht", "advocaat", "beschwerde", "anwalt", "plainte", "avocat", "queja", "abogado", "reembolso",
+    // Upset customers and money disputes.
+    "ridiculous", "furious", "angry", "disgusting", "useless", "rip off", "ripoff", "worst", "terrible service", "awful", "rude",
+    "one star", "1 star", "bad review", "are you kidding", "charged twice", "double charged", "charged me twice", "my money",
+    "reverse the charge", "geld terug", "waardeloos", "waardeloze", "schandalig", "onbeschoft", "unverschämt", "geld zurück",
+    "inadmissible", "remboursez", "inaceptable", "devuélvanme",
 ];
+
+/// Shouting (three capitalised words in a row) or stacked exclamation marks: an upset
+/// customer, whatever the words.
+pub const UPSET_REGEX: &str = r"(?-i:\b[A-Z]{2,}\b[\s,.]+\b[A-Z]{2,}\b[\s,.]+\b[A-Z]{2,}\b)|!{2,}";
 
 /// The rule line for a config rule: `NAME: kw1, kw2 => ROUTE` or `NAME: /REGEX/ => ROUTE`.
 pub fn rule_line(name: &str, keywords: &[String], regex: &str, route: &str) -> String {
@@ -87,7 +96,8 @@ pub fn rule_line(name: &str, keywords: &[String], regex: &str, route: &str) -> S
 
 /// The built-in rules when the config has none.
 pub fn default_rules() -> String {
-    rule_line("sensitive", &SENSITIVE_PHRASES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "", "reasoning")
+    let sensitive = rule_line("sensitive", &SENSITIVE_PHRASES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "", "reasoning");
+    format!("{sensitive}\n{}", rule_line("upset", &[], UPSET_REGEX, "reasoning"))
 }
 
 /// Parses rules, one per line: `[NAME:] PATTERN => ROUTE` where PATTERN is `/REGEX/`
@@ -203,6 +213,11 @@ mod tests {
         let defaults = parse_rules(&default_rules()).unwrap();
         assert_eq!(first_rule(&defaults, "My bike was STOLEN").unwrap().1, "stolen");
         assert!(first_rule(&defaults, "do you repair suede saddles").is_none(), "sue inside a word does not count");
+        // Shouting and stacked exclamation marks are "upset"; one capitalised word is not.
+        assert_eq!(first_rule(&defaults, "where IS MY BIKE, seriously").unwrap().0.name, "upset");
+        assert_eq!(first_rule(&defaults, "third time asking!!!").unwrap().0.name, "upset");
+        assert!(first_rule(&defaults, "is the XL frame in stock? thanks!").is_none());
+        assert!(first_rule(&defaults, "do you fix SRAM and GX shifters").is_none());
     }
 
     #[test]

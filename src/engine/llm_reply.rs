@@ -94,6 +94,7 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     out.attempts.push(Attempt {
                         model: format!("tool:{}", c.name),
                         outcome: if outcome.ok { format!("ok in {} ms", outcome.ms) } else { outcome.content.chars().take(200).collect() },
+                        args: Some(c.arguments.clone()),
                     });
                     results.push((c.id.clone(), outcome.content));
                 }

@@ -134,7 +134,31 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 why = format!("{why} ({note})");
             }
             let by_topic = matched.is_some() || classification.classified.is_some();
-            let hits = app.knowledge.search_embedded(text, vector, app.config.engine.retrieval_k, Mode::Hybrid).await?;
+            let k = app.config.engine.retrieval_k;
+            let mut found = app.knowledge.search_embedded(text, vector, k, Mode::Hybrid).await?;
+            // A follow-up ("can I still return it?") is searched with the customer's
+            // previous message too, and both rankings fused: the turn alone keeps a change
+            // of topic findable, the pair finds what "it" refers to.
+            let before = burst.map(|b| b.first_id);
+            let w = wamid.to_string();
+            let earlier = app
+                .store
+                .read(move |c| {
+                    let before = match before {
+                        Some(id) => id,
+                        None => conversations::message_id(c, &w)?.unwrap_or(i64::MAX),
+                    };
+                    conversations::history(c, conv, before, 4)
+                })
+                .await?;
+            let previous_customer = earlier.iter().rev().find(|(from_customer, _)| *from_customer).map(|(_, t)| t.clone());
+            let last_bot = earlier.iter().rev().find(|(from_customer, _)| !*from_customer).map(|(_, t)| t.clone());
+            if let Some(prev) = previous_customer.filter(|_| recent > texts.len()) {
+                let paired = format!("{prev}\n{text}");
+                let with_context = app.knowledge.search(&paired, k, Mode::Hybrid).await?;
+                found = fuse_hits(found, with_context, k);
+            }
+            let hits = run.keep_data_only(found);
             run.retrieval_ms = t.elapsed().as_millis() as u64;
             let mut tier = if route == Route::Reasoning { Tier::Reasoning } else { Tier::Commodity };
             let mut chain = chain_of(tier);
@@ -167,7 +191,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     // Needs judgement and no model can give it: a person.
                     (Decision::Handoff { trigger: "sensitive", reason: format!("{why}: a person should handle it"), confidence: None }, hits)
                 } else {
-                    (offline_answer(app, &mut run, inbound, text, &hits, threshold).await, hits)
+                    (clarify_once(offline_answer(app, &mut run, inbound, text, &hits, threshold).await, text, last_bot.as_deref(), &mut run), hits)
                 }
             } else {
                 run.route_reason = why;
@@ -190,7 +214,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                 run.add_cost(memory.tokens_in, memory.tokens_out, memory.cost_usd);
                 run.summary_ms = memory.ms;
                 if let Some(r) = &memory.refresh {
-                    run.attempts.push(crate::llm::Attempt { model: format!("summary:{}", memory.model), outcome: r.clone() });
+                    run.attempts.push(crate::llm::Attempt { model: format!("summary:{}", memory.model), outcome: r.clone(), args: None });
                 }
                 let ctx = context::ContextInput {
                     business: &app.config.bot.business_name,
@@ -233,7 +257,11 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         }
         d => d,
     };
-    let retrieved = json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>());
+    let retrieved = if run.retrieved.is_empty() {
+        json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>())
+    } else {
+        json!(run.retrieved)
+    };
     let t_send = Instant::now();
     let (outcome, confidence) = match decision {
         Decision::Answer { text: answer, confidence, .. } => {
@@ -347,9 +375,29 @@ struct Run {
     guard_ms: u64,
     guard: String,
     attempts: Vec<crate::llm::Attempt>,
+    /// Every hit in rank order, with why it was withheld from the model (if it was).
+    retrieved: Vec<serde_json::Value>,
 }
 
 impl Run {
+    /// Withholds passages that carry instructions aimed at the model (a prompt injection
+    /// in a document): they are listed in the trace, never shown to a model or quoted.
+    fn keep_data_only(&mut self, found: Vec<Hit>) -> Vec<Hit> {
+        let mut kept = Vec::with_capacity(found.len());
+        for h in found {
+            let mut entry = json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity });
+            match crate::domain::injection::marker(&h.text) {
+                Some(m) => {
+                    tracing::warn!(doc = %h.doc_id, chunk = h.chunk_id, "withheld a passage with instruction-like text");
+                    entry["withheld"] = json!(format!("instruction-like text: {:?}", m.chars().take(80).collect::<String>()));
+                }
+                None => kept.push(h),
+            }
+            self.retrieved.push(entry);
+        }
+        kept
+    }
+
     fn add_cost(&mut self, tokens_in: u64, tokens_out: u64, usd: f64) {
         self.tokens_in += tokens_in;
         self.tokens_out += tokens_out;
@@ -365,10 +413,11 @@ async fn offline_answer(app: &App, run: &mut Run, inbound: &InboundForReply, tex
         return offline::decide(hits, threshold);
     };
     let t = Instant::now();
-    let o = tools::call(tool, &json!({ "order_id": order }), &inbound.wa_id).await;
+    let args = json!({ "order_id": order });
+    let o = tools::call(tool, &args, &inbound.wa_id).await;
     run.tools_ms = t.elapsed().as_millis() as u64;
     crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
-    run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() } });
+    run.attempts.push(crate::llm::Attempt { model: format!("tool:{ORDER_TOOL}"), outcome: if o.ok { "ok".into() } else { o.content.clone() }, args: Some(args) });
     match offline::order_reply(&o.content).filter(|_| o.ok) {
         Some(text) => {
             run.guard = "passed: quoted from the order tool".into();
@@ -382,6 +431,46 @@ async fn offline_answer(app: &App, run: &mut Run, inbound: &InboundForReply, tex
             Decision::Handoff { trigger: "tool_failed", reason, confidence: None }
         }
     }
+}
+
+/// What the offline responder asks when a short message matches nothing: once, before
+/// handing off (the next unclear message goes to a person).
+pub const CLARIFY_TEXT: &str = "Could you tell me a bit more about what you need? If it's about an order, please send me the order number.";
+
+/// A short first message that matches nothing ("hi, about my order") gets one clarifying
+/// question instead of a handoff; anything longer, or unclear twice, still hands off.
+fn clarify_once(decision: Decision, text: &str, last_bot: Option<&str>, run: &mut Run) -> Decision {
+    match decision {
+        Decision::Handoff { trigger: "low_confidence" | "no_knowledge", confidence, .. }
+            if !is_question(text) && text.split_whitespace().count() <= 12 && last_bot.is_none_or(|b| !b.ends_with(CLARIFY_TEXT)) =>
+        {
+            run.guard = "passed: clarifying question".into();
+            Decision::Answer { text: CLARIFY_TEXT.into(), confidence: confidence.unwrap_or(0.0), sources: Vec::new() }
+        }
+        d => d,
+    }
+}
+
+/// A question mark, or a first word that opens a question (English, Dutch, German, French, Spanish).
+fn is_question(text: &str) -> bool {
+    const OPENERS: &[&str] = &[
+        "how", "what", "when", "where", "which", "who", "why", "can", "could", "do", "does", "is", "are", "will", "would", "should",
+        "hoe", "wat", "wanneer", "waar", "kan", "kunnen", "wie", "was", "wann", "wo", "kann", "können", "quand", "où", "comment",
+        "combien", "pouvez", "est-ce", "cuándo", "dónde", "cómo", "cuánto", "puedo", "pueden",
+    ];
+    text.contains('?') || text.split_whitespace().next().is_some_and(|w| OPENERS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase().as_str()))
+}
+
+/// Reciprocal-rank fusion of two rankings of hits (each chunk once), best first.
+fn fuse_hits(a: Vec<Hit>, b: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let ids = |h: &[Hit]| h.iter().map(|x| x.chunk_id).collect::<Vec<_>>();
+    let order = crate::knowledge::fuse::rrf(&[ids(&a), ids(&b)], 60.0);
+    let mut pool: std::collections::HashMap<i64, Hit> = std::collections::HashMap::new();
+    for h in b.into_iter().chain(a) {
+        // The turn's own similarity wins (it is what the confidence check reads).
+        pool.insert(h.chunk_id, h);
+    }
+    order.into_iter().filter_map(|(id, _)| pool.remove(&id)).take(k).collect()
 }
 
 /// Records that the engine saw a message and sent nothing (so the next burst starts after it).

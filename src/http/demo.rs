@@ -96,9 +96,6 @@ async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
     }
 }
 
-/// The demo shop's sample orders (assets/demo/orders.json).
-const ORDERS: &str = include_str!("../../assets/demo/orders.json");
-
 #[derive(Deserialize)]
 struct OrderQuery {
     #[serde(default)]
@@ -111,19 +108,5 @@ async fn order(State(app): State<Arc<App>>, Path(order_id): Path<String>, Query(
     if demo_number(&app).is_none() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let orders: Vec<serde_json::Value> = serde_json::from_str(ORDERS).unwrap_or_default();
-    let found = orders.into_iter().find(|o| {
-        o["order_id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(&order_id)) && o["customer_wa_id"].as_str() == Some(q.wa_id.as_str())
-    });
-    match found {
-        Some(mut o) => {
-            // The tool sees the order, not the customer's personal details.
-            if let Some(m) = o.as_object_mut() {
-                m.remove("customer_wa_id");
-                m.remove("customer_name");
-            }
-            Json(o).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no order {order_id} for this customer") }))).into_response(),
-    }
+    crate::demo_data::order_response(&order_id, &q.wa_id)
 }

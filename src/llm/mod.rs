@@ -185,6 +185,9 @@ pub struct Models {
 pub struct Attempt {
     pub model: String,
     pub outcome: String,
+    /// A tool call's arguments (tool attempts only): the trace shows what was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<serde_json::Value>,
 }
 
 impl Models {
@@ -221,7 +224,7 @@ impl Models {
                 b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms)).allow(now_ms())
             };
             if !allowed {
-                attempts.push(Attempt { model: m.to_string(), outcome: "skipped: circuit open".into() });
+                attempts.push(Attempt { model: m.to_string(), outcome: "skipped: circuit open".into(), args: None });
                 continue;
             }
             let mut r = req.clone();
@@ -232,13 +235,13 @@ impl Models {
             match result {
                 Ok(resp) => {
                     breaker.success();
-                    attempts.push(Attempt { model: m.to_string(), outcome: "ok".into() });
+                    attempts.push(Attempt { model: m.to_string(), outcome: "ok".into(), args: None });
                     return (Ok((resp, m.clone())), attempts);
                 }
                 Err(e) => {
                     breaker.failure(now_ms());
                     tracing::warn!(model = %m, error = %e, "model call failed; trying the next in the chain");
-                    attempts.push(Attempt { model: m.to_string(), outcome: format!("failed: {e}") });
+                    attempts.push(Attempt { model: m.to_string(), outcome: format!("failed: {e}"), args: None });
                     last = e;
                 }
             }

@@ -14,6 +14,7 @@ mod routing;
 mod fake_llm;
 mod fake_openai;
 mod fixtures;
+mod golden;
 mod handshake;
 mod inbox;
 mod inbox_auth;
