@@ -59,12 +59,3 @@ pub fn order_tool(url: String) -> crate::config::ToolConfig {
         ..Default::default()
     }
 }
-
-/// The order-status API's answer: the order, or 404 with why.
-pub fn order_response(order_id: &str, wa_id: &str) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match order_for(order_id, wa_id) {
-        Some(o) => axum::Json(o).into_response(),
-        None => (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": format!("no order {order_id} for this customer") }))).into_response(),
-    }
-}

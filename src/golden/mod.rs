@@ -2,11 +2,10 @@
 //! what should happen (route, documents, tool call, handoff, facts that must and must not
 //! appear), run through the real engine in a throwaway data directory, scored into the
 //! seed's metrics and gated. `cases` reads the set, `runner` plays it, `metrics` scores it
-//! (pure), `scripted_model` is the deterministic stand-in for a provider.
+//! (pure); `http::scripted_model` is the deterministic stand-in for a provider.
 
 pub mod metrics;
 pub mod runner;
-pub mod scripted_model;
 
 use std::path::Path;
 

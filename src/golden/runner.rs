@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::Case;
 use super::metrics::{CaseRun, ToolCallSeen};
-use super::scripted_model::ScriptedModel;
+use crate::http::scripted_model::ScriptedModel;
 use crate::app::App;
 use crate::config::{Config, ProviderConfig, Secret};
 use crate::llm::{ChatRequest, Item, ModelRef};
@@ -85,13 +85,7 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
     let orders_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let orders_addr = orders_listener.local_addr()?;
     let orders = tokio::spawn(async move {
-        let router = axum::Router::new().route(
-            "/orders/{order_id}",
-            axum::routing::get(|axum::extract::Path(id): axum::extract::Path<String>, axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
-                crate::demo_data::order_response(&id, q.get("wa_id").map(String::as_str).unwrap_or_default())
-            }),
-        );
-        let _ = axum::serve(orders_listener, router).await;
+        let _ = axum::serve(orders_listener, crate::http::demo::sample_orders_api()).await;
     });
     if !config.llm.tools.iter().any(|t| t.name == crate::engine::ORDER_TOOL) {
         config.llm.tools.push(crate::demo_data::order_tool(format!("http://{orders_addr}/orders/{{order_id}}?wa_id={{customer_wa_id}}")));

@@ -108,5 +108,22 @@ async fn order(State(app): State<Arc<App>>, Path(order_id): Path<String>, Query(
     if demo_number(&app).is_none() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    crate::demo_data::order_response(&order_id, &q.wa_id)
+    order_response(&order_id, &q.wa_id)
+}
+
+/// The order-status API's answer: the order, or 404 with why.
+fn order_response(order_id: &str, wa_id: &str) -> Response {
+    match crate::demo_data::order_for(order_id, wa_id) {
+        Some(o) => Json(o).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no order {order_id} for this customer") }))).into_response(),
+    }
+}
+
+/// The sample orders' API on its own (`GET /orders/{order_id}?wa_id=…`), for the golden
+/// eval's `order_status` tool.
+pub fn sample_orders_api() -> Router {
+    Router::new().route(
+        "/orders/{order_id}",
+        get(|Path(order_id): Path<String>, Query(q): Query<OrderQuery>| async move { order_response(&order_id, &q.wa_id) }),
+    )
 }

@@ -2,8 +2,9 @@
 //! the local control API the CLI uses while the server runs, and the browser app.
 
 mod control;
-mod demo;
+pub(crate) mod demo;
 pub mod fake_graph;
+pub mod scripted_model;
 mod health;
 pub mod ui;
 mod webhook;
