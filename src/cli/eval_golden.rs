@@ -106,11 +106,14 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
     let failed = super::check_gates(&a.gates, |name| value(&report, name), metrics::lower_is_better)?;
     for gate in &failed {
         let check = metrics::check_of(gate);
+        let relevant = |p: &&metrics::Problem| check == "any" || p.check == check || p.check == "error";
         let ids: Vec<String> = report
             .case_reports
             .iter()
-            .filter(|c| c.problems.iter().any(|p| check == "any" || p.check == check || p.check == "error"))
-            .map(|c| format!("{} ({})", c.id, c.problems.iter().filter(|p| check == "any" || p.check == check || p.check == "error").map(|p| p.detail.as_str()).collect::<Vec<_>>().join("; ")))
+            .filter_map(|c| {
+                let why: Vec<&str> = c.problems.iter().filter(relevant).map(|p| p.detail.as_str()).collect();
+                (!why.is_empty()).then(|| format!("{} ({})", c.id, why.join("; ")))
+            })
             .collect();
         eprintln!("  {gate} fails with {} case(s):", ids.len());
         for id in ids.iter().take(15) {

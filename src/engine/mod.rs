@@ -139,22 +139,9 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             // A follow-up ("can I still return it?") is searched with the customer's
             // previous message too, and both rankings fused: the turn alone keeps a change
             // of topic findable, the pair finds what "it" refers to.
-            let before = burst.map(|b| b.first_id);
-            let w = wamid.to_string();
-            let earlier = app
-                .store
-                .read(move |c| {
-                    let before = match before {
-                        Some(id) => id,
-                        None => conversations::message_id(c, &w)?.unwrap_or(i64::MAX),
-                    };
-                    conversations::history(c, conv, before, 4)
-                })
-                .await?;
-            let previous_customer = earlier.iter().rev().find(|(from_customer, _)| *from_customer).map(|(_, t)| t.clone());
-            let last_bot = earlier.iter().rev().find(|(from_customer, _)| !*from_customer).map(|(_, t)| t.clone());
-            if let Some(prev) = previous_customer.filter(|_| recent > texts.len()) {
-                let paired = format!("{prev}\n{text}");
+            let earlier = if recent > texts.len() { Some(earlier_turns(app, conv, wamid, burst).await?) } else { None };
+            if let Some(prev) = earlier.as_deref().and_then(|e| e.iter().rev().find(|(from_customer, _)| *from_customer)) {
+                let paired = format!("{}\n{text}", prev.1);
                 let with_context = app.knowledge.search(&paired, k, Mode::Hybrid).await?;
                 found = fuse_hits(found, with_context, k);
             }
@@ -191,7 +178,18 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     // Needs judgement and no model can give it: a person.
                     (Decision::Handoff { trigger: "sensitive", reason: format!("{why}: a person should handle it"), confidence: None }, hits)
                 } else {
-                    (clarify_once(offline_answer(app, &mut run, inbound, text, &hits, threshold).await, text, last_bot.as_deref(), &mut run), hits)
+                    let decision = offline_answer(app, &mut run, inbound, text, &hits, threshold).await;
+                    let decision = if may_clarify(&decision, text) {
+                        let turns = match earlier {
+                            Some(t) => t,
+                            None => earlier_turns(app, conv, wamid, burst).await?,
+                        };
+                        let last_bot = turns.iter().rev().find(|(from_customer, _)| !*from_customer).map(|(_, t)| t.as_str());
+                        clarify_once(decision, text, last_bot, &mut run)
+                    } else {
+                        decision
+                    };
+                    (decision, hits)
                 }
             } else {
                 run.route_reason = why;
@@ -199,10 +197,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
                     let (wamid, first) = (wamid.to_string(), burst.map(|b| b.first_id));
                     app.store
                         .read(move |c| {
-                            let before = match first {
-                                Some(id) => id,
-                                None => conversations::message_id(c, &wamid)?.unwrap_or(i64::MAX),
-                            };
+                            let before = conversations::history_start(c, &wamid, first)?;
                             let note = rows::last_handback(c, conv)?
                                 .filter(|(_, at, note)| !note.is_empty() && crate::domain::now_ms() - at < 24 * 3_600_000)
                                 .map(|(_, _, note)| note);
@@ -257,11 +252,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
         }
         d => d,
     };
-    let retrieved = if run.retrieved.is_empty() {
-        json!(hits.iter().map(|h| json!({ "chunk_id": h.chunk_id, "doc_id": h.doc_id, "similarity": h.similarity })).collect::<Vec<_>>())
-    } else {
-        json!(run.retrieved)
-    };
+    let retrieved = json!(run.retrieved);
     let t_send = Instant::now();
     let (outcome, confidence) = match decision {
         Decision::Answer { text: answer, confidence, .. } => {
@@ -437,18 +428,28 @@ async fn offline_answer(app: &App, run: &mut Run, inbound: &InboundForReply, tex
 /// handing off (the next unclear message goes to a person).
 pub const CLARIFY_TEXT: &str = "Could you tell me a bit more about what you need? If it's about an order, please send me the order number.";
 
+/// Whether `decision` on `text` could become a clarifying question: the offline responder
+/// found nothing for a short message that is not a question.
+fn may_clarify(decision: &Decision, text: &str) -> bool {
+    matches!(decision, Decision::Handoff { trigger: "low_confidence" | "no_knowledge", .. }) && !is_question(text) && text.split_whitespace().count() <= 12
+}
+
 /// A short first message that matches nothing ("hi, about my order") gets one clarifying
 /// question instead of a handoff; anything longer, or unclear twice, still hands off.
 fn clarify_once(decision: Decision, text: &str, last_bot: Option<&str>, run: &mut Run) -> Decision {
     match decision {
-        Decision::Handoff { trigger: "low_confidence" | "no_knowledge", confidence, .. }
-            if !is_question(text) && text.split_whitespace().count() <= 12 && last_bot.is_none_or(|b| !b.ends_with(CLARIFY_TEXT)) =>
-        {
+        Decision::Handoff { confidence, .. } if may_clarify(&decision, text) && last_bot.is_none_or(|b| !b.ends_with(CLARIFY_TEXT)) => {
             run.guard = "passed: clarifying question".into();
             Decision::Answer { text: CLARIFY_TEXT.into(), confidence: confidence.unwrap_or(0.0), sources: Vec::new() }
         }
         d => d,
     }
+}
+
+/// The last four messages before this reply (from the customer?, text), oldest first.
+async fn earlier_turns(app: &App, conv: i64, wamid: &str, burst: Option<&conversations::Burst>) -> Result<Vec<(bool, String)>> {
+    let (w, first) = (wamid.to_string(), burst.map(|b| b.first_id));
+    app.store.read(move |c| conversations::history(c, conv, conversations::history_start(c, &w, first)?, 4)).await
 }
 
 /// A question mark, or a first word that opens a question (English, Dutch, German, French, Spanish).

@@ -4,8 +4,8 @@
 //! reply worker calls it. What the engine did is read back from its trace, the send
 //! ledger and the handoff table. Cases run in parallel (a limit) with a timeout each.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,9 +65,9 @@ impl Drop for TempDir {
 /// Runs every case; `progress` is called once per finished case. Returns each case's run
 /// (in the cases' order) and a description of the models used.
 pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<(Vec<CaseRun>, String)> {
-    let scripts: HashMap<&str, usize> = cases.iter().filter(|c| c.script.is_some()).map(|c| (c.turns[c.turns.len() - 1].trim(), 0)).collect();
+    let scripted_cases: Vec<&str> = cases.iter().filter(|c| c.script.is_some()).map(|c| c.turns[c.turns.len() - 1].trim()).collect();
     anyhow::ensure!(
-        scripts.len() == cases.iter().filter(|c| c.script.is_some()).count(),
+        scripted_cases.iter().collect::<std::collections::HashSet<_>>().len() == scripted_cases.len(),
         "two scripted cases end with the same message; the scripted model tells them apart by it"
     );
     let dir = std::env::temp_dir().join(format!("frontdesk-eval-{}-{}", std::process::id(), crate::app::random_token().chars().take(8).collect::<String>()));
@@ -84,9 +84,7 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
     // The order-status API over the sample orders, when the config brings no such tool.
     let orders_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let orders_addr = orders_listener.local_addr()?;
-    let orders = tokio::spawn(async move {
-        let _ = axum::serve(orders_listener, crate::http::demo::sample_orders_api()).await;
-    });
+    let orders = tokio::spawn(crate::http::demo::serve_sample_orders(orders_listener));
     if !config.llm.tools.iter().any(|t| t.name == crate::engine::ORDER_TOOL) {
         config.llm.tools.push(crate::demo_data::order_tool(format!("http://{orders_addr}/orders/{{order_id}}?wa_id={{customer_wa_id}}")));
     }
@@ -328,6 +326,6 @@ pub fn describe_kb(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         "the demo business's built-in documents".into()
     } else {
-        paths.iter().map(|p: &PathBuf| Path::new(p).display().to_string()).collect::<Vec<_>>().join(", ")
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     }
 }

@@ -119,11 +119,12 @@ fn order_response(order_id: &str, wa_id: &str) -> Response {
     }
 }
 
-/// The sample orders' API on its own (`GET /orders/{order_id}?wa_id=…`), for the golden
-/// eval's `order_status` tool.
-pub fn sample_orders_api() -> Router {
-    Router::new().route(
+/// Serves the sample orders' API on its own (`GET /orders/{order_id}?wa_id=…`) until the
+/// task is dropped: the golden eval's `order_status` tool.
+pub async fn serve_sample_orders(listener: tokio::net::TcpListener) {
+    let router: Router = Router::new().route(
         "/orders/{order_id}",
         get(|Path(order_id): Path<String>, Query(q): Query<OrderQuery>| async move { order_response(&order_id, &q.wa_id) }),
-    )
+    );
+    let _ = axum::serve(listener, router).await;
 }

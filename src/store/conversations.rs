@@ -106,6 +106,14 @@ pub fn history(conn: &Connection, conversation_id: i64, before: i64, n: usize) -
     Ok(rows)
 }
 
+/// Where the history before a reply ends: the burst's first message, else the message itself.
+pub fn history_start(conn: &Connection, wamid: &str, burst_first: Option<i64>) -> Result<i64> {
+    Ok(match burst_first {
+        Some(id) => id,
+        None => message_id(conn, wamid)?.unwrap_or(i64::MAX),
+    })
+}
+
 /// The id of an inbound message.
 pub fn message_id(conn: &Connection, wamid: &str) -> Result<Option<i64>> {
     Ok(conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0)).optional()?)
