@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod demo_data;

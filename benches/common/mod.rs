@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use frontdesk::config::{Config, Secret};
+use rusqlite::params;
 use frontdesk::http::fake_graph::FakeGraph;
 
 pub const SECRET: &str = "bench-secret";
@@ -54,3 +55,62 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
     Env { running, graph, base, _dir: dir }
 }
 
+const WORDS: &[&str] = &[
+    "bike", "saddle", "brake", "order", "delivery", "repair", "tyre", "puncture", "frame", "size", "gravel", "helmet", "refund", "invoice",
+    "chain", "gear", "light", "lock", "wheel", "pedal", "when", "where", "open", "price", "thanks", "hello", "please", "today", "tomorrow",
+];
+
+fn text(rng: &mut u64, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            WORDS[(*rng % WORDS.len() as u64) as usize]
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seeds `conversations` conversations of `per` messages each (customer and bot turns,
+/// searchable text; one in five handed off), in one transaction.
+pub fn seed(store: &frontdesk::store::Store, conversations: usize, per: usize) {
+    store
+        .call_blocking(|c| {
+            let tx = c.transaction()?;
+            let now = frontdesk::domain::now_ms();
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            {
+                let mut contact = tx.prepare("INSERT INTO contacts (wa_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")?;
+                let mut conv = tx.prepare("INSERT INTO conversations (phone_number_id, contact_id, owner, last_inbound_at, last_message_at, created_at) VALUES ('P1', ?1, ?2, ?3, ?3, ?3)")?;
+                let mut msg = tx.prepare(
+                    "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, status, wa_timestamp, created_at) VALUES (?1, ?2, ?3, ?4, 'text', ?5, '{}', 'received', ?6, ?7)",
+                )?;
+                let mut handoff = tx.prepare("INSERT INTO handoffs (conversation_id, inbound_wamid, trigger, reason, summary, created_at) VALUES (?1, ?2, 'asked_for_human', 'the customer asked for a person', 'wants a person', ?3)")?;
+                for i in 0..conversations {
+                    let at = now - (conversations - i) as i64 * 60_000;
+                    contact.execute(params![format!("3160{i:07}"), format!("Customer {i}"), at])?;
+                    let contact_id = tx.last_insert_rowid();
+                    let human = i % 5 == 0;
+                    conv.execute(params![contact_id, if human { "human" } else { "bot" }, at])?;
+                    let conv_id = tx.last_insert_rowid();
+                    for j in 0..per {
+                        let inbound = j % 2 == 0;
+                        let wamid = format!("wamid.seed.{i}.{j}");
+                        // One message in a thousand names a rarer part.
+                        let mut body = text(&mut rng, 12);
+                        if (i * per + j) % 1000 == 7 {
+                            body.push_str(" chainring");
+                        }
+                        msg.execute(params![wamid, conv_id, if inbound { "in" } else { "out" }, if inbound { "customer" } else { "P1" }, body, at / 1000, at - (per - j) as i64 * 1000])?;
+                    }
+                    if human {
+                        handoff.execute(params![conv_id, format!("wamid.seed.{i}.0"), at])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+}

@@ -2,6 +2,7 @@
 //! printed once, plainly, with a non-zero exit.
 
 mod admin;
+mod backup;
 mod demo;
 mod eval_golden;
 mod eval_routing;
@@ -102,6 +103,35 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Write a consistent backup of both stores (works while the server runs: it takes
+    /// it) into a new directory, with a manifest of versions, counts and checksums.
+    Backup {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The new directory to write (must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a data dir after checking its manifest, checksums and both
+    /// stores' integrity. Refuses a data dir that already has stores unless --force, and
+    /// always refuses while a server runs on it.
+    Restore {
+        /// The backup directory (written by `frontdesk backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The data dir to restore into (storage.data_dir).
+        #[arg(long, required_unless_present = "verify")]
+        data_dir: Option<PathBuf>,
+        /// Only check the backup; change nothing.
+        #[arg(long)]
+        verify: bool,
+        /// Replace existing stores (kept beside as NAME.before-restore-<ms>).
+        #[arg(long)]
+        force: bool,
     },
     /// Start a self-contained demo: generated secrets, a local data dir, no API keys.
     Demo {
@@ -386,6 +416,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             messages::list(&config.config, json, limit)
         }
         Command::Queue { command } => queue::run(command),
+        Command::Backup { config, out, json } => backup::backup(&config.config, &out, json),
+        Command::Restore { from, data_dir, verify, force } => backup::restore(&from, data_dir.as_deref().unwrap_or(std::path::Path::new(".")), verify, force),
         Command::Demo { data_dir, listen } => demo::demo(&data_dir, &listen),
         Command::Kb { command } => kb::run(command),
         Command::Settings { command: SettingsCommand::List { config, json } } => admin::settings_list(&config.config, json),

@@ -18,7 +18,7 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
             let config = super::load_config(&config.config)?;
             let stats: QueueStats = match with_queue(&config, |q| q.stats())? {
                 Some(s) => s,
-                None => serde_json::from_value(control(&config, "GET", "/queue/stats")?)?,
+                None => serde_json::from_value(control(&config, "GET", "/queue/stats", None)?)?,
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -36,7 +36,7 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
             let config = super::load_config(&config.config)?;
             let dead: Vec<DeadJob> = match with_queue(&config, |q| q.dead(10_000))? {
                 Some(d) => d,
-                None => serde_json::from_value(control(&config, "GET", "/queue/dead")?)?,
+                None => serde_json::from_value(control(&config, "GET", "/queue/dead", None)?)?,
             };
             for d in &dead {
                 if json {
@@ -56,7 +56,7 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
                 rt.block_on(q.retry_dead(id))
             })?;
             if direct.is_none() {
-                control(&config, "POST", &format!("/queue/retry/{id}"))?;
+                control(&config, "POST", &format!("/queue/retry/{id}"), None)?;
             }
             println!("job {id} is back in its queue");
         }
@@ -77,8 +77,8 @@ fn with_queue<T>(config: &Config, f: impl FnOnce(&Queue) -> crate::error::Result
     }
 }
 
-/// Calls the running server's control API.
-fn control(config: &Config, method: &str, path: &str) -> anyhow::Result<Value> {
+/// Calls the running server's control API (with a JSON body, if given).
+pub(super) fn control(config: &Config, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
     let file = config.control_file_path();
     let text = std::fs::read_to_string(&file).with_context(|| {
         format!("the journal is in use but {} is unreadable; run this as the server's user", file.display())
@@ -94,13 +94,16 @@ fn control(config: &Config, method: &str, path: &str) -> anyhow::Result<Value> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = reqwest::Client::new();
-        let req = match method {
+        let mut req = match method {
             "POST" => client.post(&url),
             _ => client.get(&url),
         };
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
         let resp = req
             .bearer_auth(token.trim())
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(if body.is_some() { 3_600 } else { 10 }))
             .send()
             .await
             .with_context(|| format!("the journal is in use, but the server at {host} did not answer"))?;

@@ -339,11 +339,21 @@ pub struct StorageConfig {
     /// Directory holding `frontdesk.db` (SQLite) and `queue.redb`. A relative path is
     /// taken relative to the config file's directory.
     pub data_dir: PathBuf,
+    /// Scheduled backups go here (`backup-<unix ms>` directories); empty = none. A
+    /// relative path is taken relative to the config file's directory.
+    pub backup_dir: PathBuf,
+    /// Hours between scheduled backups.
+    pub backup_every_hours: f64,
+    /// Scheduled backups kept (the oldest beyond this are deleted).
+    pub backup_keep: usize,
+    /// Messages (and their delivery records, finished sends and reply traces) older than
+    /// this many days are deleted in the background; 0 keeps everything.
+    pub message_retention_days: u32,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data") }
+        StorageConfig { data_dir: PathBuf::from("data"), backup_dir: PathBuf::new(), backup_every_hours: 24.0, backup_keep: 7, message_retention_days: 0 }
     }
 }
 
@@ -630,10 +640,12 @@ impl Config {
             Error::Invalid(format!("configuration: {msg}"))
         })?;
         if let Some(path) = path {
-            if config.storage.data_dir.is_relative() {
-                let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-                if let Some(base) = base {
-                    config.storage.data_dir = base.join(&config.storage.data_dir);
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(base) = base {
+                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir] {
+                    if dir.is_relative() && !dir.as_os_str().is_empty() {
+                        *dir = base.join(&*dir);
+                    }
                 }
             }
         }

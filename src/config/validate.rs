@@ -111,6 +111,17 @@ impl Config {
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }
+        if !self.storage.backup_dir.as_os_str().is_empty() {
+            if let Err(e) = check_writable(&self.storage.backup_dir) {
+                err("storage.backup_dir", e);
+            }
+            if !(self.storage.backup_every_hours > 0.0) {
+                err("storage.backup_every_hours", "must be more than 0".into());
+            }
+            if self.storage.backup_keep == 0 {
+                err("storage.backup_keep", "must be at least 1 (the newest backup is always kept)".into());
+            }
+        }
         if !(0.0..=1.0).contains(&self.engine.confidence_threshold) {
             err("engine.confidence_threshold", "must be between 0 and 1 (a cosine similarity)".into());
         }

@@ -27,6 +27,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/conversations/{id}/handoffs", get(handoffs))
         .route("/conversations/{id}/handback", post(handback))
         .route("/audit", get(audit))
+        .route("/backup", post(backup))
         .route_layer(middleware::from_fn_with_state(app, require_token))
 }
 
@@ -187,6 +188,20 @@ async fn handback(State(app): State<Arc<App>>, Path(id): Path<i64>, body: Option
     match crate::engine::hand_back(&app, id, "api:control", &note).await {
         Ok(true) => Json(serde_json::json!({ "conversation": id, "owner": "bot" })).into_response(),
         Ok(false) => error_response(Error::Conflict(format!("conversation {id} is not owned by a person (or does not exist)"))),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BackupRequest {
+    out: std::path::PathBuf,
+}
+
+/// `POST /backup {"out": DIR}`: a consistent backup of both stores, taken by the server
+/// (which holds the journal open) into a new directory; answers with its manifest.
+async fn backup(State(app): State<Arc<App>>, Json(req): Json<BackupRequest>) -> Response {
+    match crate::backup::snapshot(&app.store, &app.queue, &req.out).await {
+        Ok(m) => Json(m).into_response(),
         Err(e) => error_response(e),
     }
 }

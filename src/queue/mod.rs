@@ -4,6 +4,7 @@
 
 mod inspect;
 mod ops;
+pub mod snapshot;
 mod tables;
 mod writer;
 

@@ -3,10 +3,12 @@
 //! `Store::write` (one writer thread, group commit, a savepoint per write); reads through
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
+pub mod backup;
 pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
 pub mod engine;
+pub mod retention;
 pub mod inbox;
 mod ingest;
 pub mod knowledge;

@@ -1,5 +1,6 @@
 //! Housekeeping: returns jobs with expired leases to their queue and purges expired
-//! dedupe keys, on a timer.
+//! dedupe keys, on a timer; once a minute also ends expired sessions, takes the scheduled
+//! backup when one is due and deletes messages past their retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,46 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
                 Ok(n) => tracing::info!(sessions = n, "ended expired inbox sessions"),
                 Err(e) => tracing::error!(error = %e, "pruning sessions failed"),
             }
+            scheduled_backup(&app, now).await;
+            retention(&app, now).await;
         }
+    }
+}
+
+/// Takes the scheduled backup when due (`storage.backup_dir`); a failure is logged loudly
+/// and retried at the next tick.
+async fn scheduled_backup(app: &App, now: i64) {
+    let s = &app.config.storage;
+    if s.backup_dir.as_os_str().is_empty() {
+        return;
+    }
+    let every = (s.backup_every_hours * 3_600_000.0) as i64;
+    match crate::backup::scheduled_backup(&app.store, &app.queue, &s.backup_dir, every, s.backup_keep, now).await {
+        Ok(Some(path)) => tracing::info!(path = %path.display(), "scheduled backup written"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "scheduled backup failed; retrying in a minute"),
+    }
+}
+
+/// Deletes messages older than `storage.message_retention_days`, a batch per write.
+async fn retention(app: &App, now: i64) {
+    let days = app.config.storage.message_retention_days;
+    if days == 0 {
+        return;
+    }
+    let cutoff = now - i64::from(days) * 86_400_000;
+    let mut total = 0;
+    loop {
+        match app.store.write(move |c| crate::store::retention::delete_before(c, cutoff, 2_000)).await {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => {
+                tracing::error!(error = %e, "message retention failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(messages = total, days, "deleted messages past their retention");
     }
 }

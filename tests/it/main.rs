@@ -4,6 +4,7 @@
 
 mod support;
 
+mod backup;
 mod browser;
 mod cli;
 mod crash;

@@ -1,0 +1,67 @@
+//! The journal side of backups: every table copied, inside one read transaction (a
+//! consistent snapshot while workers keep writing), into a fresh redb file; and the check
+//! a restore runs on a copy.
+
+use std::path::Path;
+
+use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
+
+use super::Queue;
+use super::tables::{DEAD, DEDUPE, DEDUPE_EXPIRY, JOBS, LEASED, META, PAYLOADS, READY};
+use crate::error::{Error, Result};
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("journal snapshot: {e}"))
+}
+
+/// Copies one table; a table the source never created is skipped.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(def: TableDefinition<K, V>, from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
+    let src = match from.open_table(def) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut dst = to.open_table(def).map_err(internal)?;
+    let mut n = 0;
+    for row in src.iter().map_err(internal)? {
+        let (k, v) = row.map_err(internal)?;
+        dst.insert(k.value(), v.value()).map_err(internal)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+impl Queue {
+    /// Writes a consistent copy of the journal to `dest` (which must not exist); returns
+    /// the number of jobs in it.
+    pub fn copy_to(&self, dest: &Path) -> Result<u64> {
+        let read = self.db.begin_read().map_err(internal)?;
+        let copy = Database::create(dest).map_err(internal)?;
+        let write = copy.begin_write().map_err(internal)?;
+        let jobs = copy_table(JOBS, &read, &write)?;
+        copy_table(PAYLOADS, &read, &write)?;
+        copy_table(READY, &read, &write)?;
+        copy_table(LEASED, &read, &write)?;
+        copy_table(DEAD, &read, &write)?;
+        copy_table(DEDUPE, &read, &write)?;
+        copy_table(DEDUPE_EXPIRY, &read, &write)?;
+        copy_table(META, &read, &write)?;
+        write.commit().map_err(internal)?;
+        Ok(jobs)
+    }
+}
+
+/// Opens a journal copy and runs redb's integrity check; returns its job count.
+pub fn check_copy(path: &Path) -> Result<u64> {
+    let bad = |detail: String| Error::Invalid(format!("{} is not a usable journal copy: {detail}", path.display()));
+    let mut db = Database::open(path).map_err(|e| bad(e.to_string()))?;
+    if !db.check_integrity().map_err(|e| bad(e.to_string()))? {
+        return Err(bad("redb repaired it while checking, so it was damaged".into()));
+    }
+    let read = db.begin_read().map_err(|e| bad(e.to_string()))?;
+    match read.open_table(JOBS) {
+        Ok(t) => Ok(t.len().map_err(|e| bad(e.to_string()))?),
+        Err(TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
