@@ -4,6 +4,7 @@
 mod admin;
 mod backup;
 mod demo;
+mod doctor;
 mod eval_golden;
 mod eval_routing;
 mod init;
@@ -103,6 +104,13 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Check an installation end to end and print what to fix: config, stores, the Graph
+    /// API token, the public webhook URL (handshake and signature round trip), the
+    /// embedding model and every configured model.
+    Doctor {
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Write a consistent backup of both stores (works while the server runs: it takes
     /// it) into a new directory, with a manifest of versions, counts and checksums.
@@ -416,6 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             messages::list(&config.config, json, limit)
         }
         Command::Queue { command } => queue::run(command),
+        Command::Doctor { config } => doctor::doctor(&config.config),
         Command::Backup { config, out, json } => backup::backup(&config.config, &out, json),
         Command::Restore { from, data_dir, verify, force } => backup::restore(&from, data_dir.as_deref().unwrap_or(std::path::Path::new(".")), verify, force),
         Command::Demo { data_dir, listen } => demo::demo(&data_dir, &listen),

@@ -54,7 +54,11 @@ impl Queue {
 /// Opens a journal copy and runs redb's integrity check; returns its job count.
 pub fn check_copy(path: &Path) -> Result<u64> {
     let bad = |detail: String| Error::Invalid(format!("{} is not a usable journal copy: {detail}", path.display()));
-    let mut db = Database::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut db = match Database::open(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::Conflict(format!("{} is open in another process (a running server)", path.display()))),
+        Err(e) => return Err(bad(e.to_string())),
+    };
     if !db.check_integrity().map_err(|e| bad(e.to_string()))? {
         return Err(bad("redb repaired it while checking, so it was damaged".into()));
     }

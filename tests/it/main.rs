@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod crash;
 mod dedupe;
+mod doctor;
 mod engine;
 mod engine_llm;
 mod routing;

@@ -1,0 +1,201 @@
+//! `frontdesk doctor`: checks an installation end to end and prints what to fix — the
+//! config, both stores, the Graph API token (against `whatsapp.graph_base_url`), the
+//! public webhook URL (the verify handshake and a signed POST round trip through whatever
+//! proxy is in front, plus a wrongly signed one that must be refused), the embedding
+//! model and every configured model. Exit 1 when anything fails.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Severity};
+use crate::error::Error;
+
+/// One finding.
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("ok    {what}: {detail}");
+    }
+    fn warn(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("WARN  {what}: {detail}");
+    }
+    fn fail(&mut self, what: &str, detail: impl std::fmt::Display, fix: &str) {
+        println!("FAIL  {what}: {detail}\n      fix: {fix}");
+        self.failed = true;
+    }
+}
+
+pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let mut r = Report { failed: false };
+    let config = match super::load_config(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail("config", e, "correct the file (frontdesk check-config shows every problem)");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let problems = config.problems();
+    for p in &problems {
+        match p.severity {
+            Severity::Error => r.fail("config", format!("{}: {}", p.key, p.message), "set it in the file or as FRONTDESK__SECTION__KEY"),
+            Severity::Warning => r.warn("config", format!("{}: {}", p.key, p.message)),
+        }
+    }
+    if !problems.iter().any(|p| p.severity == Severity::Error) {
+        r.ok("config", config_path.display());
+    }
+    stores(&mut r, &config);
+    let runtime = super::kb::runtime()?;
+    runtime.block_on(async {
+        graph(&mut r, &config).await;
+        webhook(&mut r, &config).await;
+        models(&mut r, &config).await;
+    });
+    embedding(&mut r, &config);
+    Ok(if r.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn stores(r: &mut Report, config: &Config) {
+    let db = config.sqlite_path();
+    if !db.exists() {
+        r.warn("database", format!("{} does not exist yet (the server creates it at first start)", db.display()));
+    } else {
+        match crate::store::backup::check_copy(&db) {
+            Ok(s) => r.ok("database", format!("{} passes its integrity check ({} messages, schema {})", db.display(), s.messages, s.schema_version)),
+            Err(e) => r.fail("database", e, "restore the latest backup (frontdesk restore --from DIR --data-dir DIR --force)"),
+        }
+    }
+    let journal = config.queue_path();
+    if !journal.exists() {
+        r.warn("journal", format!("{} does not exist yet", journal.display()));
+        return;
+    }
+    match crate::queue::snapshot::check_copy(&journal) {
+        Ok(jobs) => r.ok("journal", format!("{} passes its integrity check ({jobs} jobs)", journal.display())),
+        Err(Error::Conflict(_)) => r.ok("journal", format!("{} is open in the running server", journal.display())),
+        Err(e) => r.fail("journal", e, "stop the server and restore the latest backup; unacknowledged work in a damaged journal is lost"),
+    }
+}
+
+async fn graph(r: &mut Report, config: &Config) {
+    let w = &config.whatsapp;
+    if w.access_token.is_empty() {
+        r.warn("graph token", "whatsapp.access_token is not set: replies cannot be sent");
+        return;
+    }
+    let Some(number) = w.phone_number_ids.first() else {
+        r.warn("graph token", "no whatsapp.phone_number_ids to check the token against");
+        return;
+    };
+    let client = crate::whatsapp::graph::GraphClient::new(&w.graph_base_url, &w.api_version, w.access_token.clone(), Duration::from_millis(w.request_timeout_ms));
+    match client.check_token(number).await {
+        Ok(()) => r.ok("graph token", format!("accepted by {} for number {number}", w.graph_base_url)),
+        Err(e) => r.fail(
+            "graph token",
+            e,
+            "create a new system-user token with whatsapp_business_messaging (Business Settings > System users) and set whatsapp.access_token; check the number id",
+        ),
+    }
+}
+
+async fn webhook(r: &mut Report, config: &Config) {
+    let base = config.server.public_url.trim_end_matches('/');
+    if base.is_empty() {
+        r.warn("webhook", "server.public_url is not set: cannot check that Meta can reach the webhook");
+        return;
+    }
+    let url = format!("{base}/webhook");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
+    let challenge = crate::app::random_token();
+    let handshake = client
+        .get(&url)
+        .query(&[("hub.mode", "subscribe"), ("hub.verify_token", config.whatsapp.verify_token.expose()), ("hub.challenge", challenge.as_str())])
+        .send()
+        .await;
+    match handshake {
+        Ok(resp) if resp.status().is_success() => match resp.text().await {
+            Ok(body) if body == challenge => r.ok("webhook handshake", format!("{url} echoed the challenge")),
+            Ok(body) => r.fail("webhook handshake", format!("{url} answered {:?} instead of the challenge", body.chars().take(80).collect::<String>()), "point server.public_url (and the proxy) at this server"),
+            Err(e) => r.fail("webhook handshake", e, "check the proxy in front of the server"),
+        },
+        Ok(resp) => r.fail(
+            "webhook handshake",
+            format!("{url} answered HTTP {}", resp.status()),
+            "the verify token must match whatsapp.verify_token, and the proxy must pass /webhook through",
+        ),
+        Err(e) => {
+            r.fail("webhook", format!("{url} is unreachable: {e}"), "start the server, open the port or fix the proxy and DNS; Meta calls this URL");
+            return;
+        }
+    }
+    // A signed delivery with no events: stored and acknowledged, nothing else happens.
+    let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+    let signed = crate::whatsapp::signature::sign(config.whatsapp.app_secret.expose().as_bytes(), body);
+    let post = |sig: String| client.post(&url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(&body[..]).send();
+    let started = Instant::now();
+    match post(signed).await {
+        Ok(resp) if resp.status().is_success() => r.ok("webhook signature", format!("a signed POST was acknowledged in {} ms", started.elapsed().as_millis())),
+        Ok(resp) => r.fail(
+            "webhook signature",
+            format!("a correctly signed POST got HTTP {}", resp.status()),
+            "the server's whatsapp.app_secret differs from this config's, or the proxy alters the body or drops X-Hub-Signature-256",
+        ),
+        Err(e) => r.fail("webhook signature", e, "check the proxy in front of the server"),
+    }
+    match post("sha256=00".into()).await {
+        Ok(resp) if resp.status().is_client_error() => r.ok("webhook rejects forgeries", format!("a wrongly signed POST got HTTP {}", resp.status())),
+        Ok(resp) => r.fail("webhook rejects forgeries", format!("a wrongly signed POST got HTTP {}", resp.status()), "something in front of the server answers for it; make sure requests reach frontdesk"),
+        Err(e) => r.fail("webhook rejects forgeries", e, "check the proxy in front of the server"),
+    }
+}
+
+async fn models(r: &mut Report, config: &Config) {
+    let chains = [("commodity", &config.llm.tiers.commodity), ("reasoning", &config.llm.tiers.reasoning)];
+    if chains.iter().all(|(_, c)| c.is_empty()) {
+        r.ok("models", "none configured: the offline responder answers from the knowledge base");
+        return;
+    }
+    let models = match crate::llm::Models::from_config(&config.llm) {
+        Ok(m) => m,
+        Err(e) => {
+            r.fail("models", e, "fix [llm.providers] in the config");
+            return;
+        }
+    };
+    let req = crate::llm::ChatRequest {
+        model: String::new(),
+        system: "This is a connectivity check. Answer with the reply structure: reply \"ok\", handoff false, confidence 1.".into(),
+        items: vec![crate::llm::Item::User("ping".into())],
+        tools: Vec::new(),
+        reply_schema: crate::llm::reply_schema(),
+        max_tokens: 60,
+    };
+    for (tier, chain) in chains {
+        for m in chain.iter().filter_map(|s| crate::llm::ModelRef::parse(s)) {
+            let started = Instant::now();
+            let (result, _) = models.chat(std::slice::from_ref(&m), &req, crate::domain::now_ms).await;
+            match result {
+                Ok(_) => r.ok(&format!("model {m}"), format!("{tier} tier answered in {} ms", started.elapsed().as_millis())),
+                Err(e) => r.fail(&format!("model {m}"), e, "check the provider's base_url, api_key and the model name; the chain falls back, then hands off"),
+            }
+        }
+    }
+}
+
+fn embedding(r: &mut Report, config: &Config) {
+    match crate::knowledge::embedder_from_config(&config.knowledge) {
+        Ok(e) if e.dim() == 0 => r.warn("embedding", "knowledge.embedder = \"none\": keyword search only, and the offline responder cannot judge confidence"),
+        Ok(e) => {
+            let started = Instant::now();
+            match e.embed(&["doctor check"]) {
+                Ok(v) => r.ok("embedding", format!("{} dimensions, one query in {} ms", v.first().map(Vec::len).unwrap_or(0), started.elapsed().as_millis())),
+                Err(err) => r.fail("embedding", err, "run ./scripts/fetch-model or set knowledge.model_dir; for a remote embedder check [knowledge.remote]"),
+            }
+        }
+        Err(e) => r.fail("embedding", e, "install the model (the .deb ships it in /usr/share/frontdesk/model) or set knowledge.model_dir"),
+    }
+}
