@@ -24,6 +24,8 @@ pub struct App {
     pub store: Store,
     pub queue: Queue,
     pub metrics: Metrics,
+    /// Labelled counters: handoffs by trigger, failed sends by error code.
+    pub labeled: crate::metrics::Labeled,
     /// Bearer token for the local control API (written to `data_dir/control.json`).
     pub control_token: Secret,
     /// The Graph API client (its token can be replaced live).
@@ -115,6 +117,7 @@ impl App {
             store,
             queue,
             metrics: Metrics::default(),
+            labeled: Default::default(),
             control_token,
             graph,
             limiter,

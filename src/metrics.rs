@@ -1,7 +1,11 @@
 //! Process counters, rendered in the Prometheus text format at `/metrics`.
-//! Plain atomics owned by `App`: no global registry.
+//! Plain atomics owned by `App` (and by `Models` for model calls): no global registry.
+//! Labelled families (handoffs by trigger, failed sends by error code, model calls,
+//! tokens, cost and latency by model) keep one value per label set.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! counters {
@@ -79,15 +83,16 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The series of one histogram with a `stage` label.
-    fn render_into(&self, out: &mut String, name: &str, stage: &str) {
+    /// The series of one histogram with one label (`stage="llm"`, `model="…"`).
+    fn render_into(&self, out: &mut String, name: &str, label: &str, value: &str) {
+        let value = escape(value);
         for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{stage=\"{stage}\"}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{stage=\"{stage}\"}} {count}");
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {count}");
     }
 }
 
@@ -116,7 +121,87 @@ impl ReplyStages {
             ("guard", &self.guard),
             ("send", &self.send),
         ] {
-            h.render_into(&mut out, name, stage);
+            h.render_into(&mut out, name, "stage", stage);
+        }
+        out
+    }
+}
+
+/// A label value as Prometheus wants it: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A counter family with labels: one value per label set.
+#[derive(Debug, Default)]
+pub struct LabeledCounter {
+    values: Mutex<BTreeMap<String, f64>>,
+}
+
+impl LabeledCounter {
+    /// Adds `n` to the series with these labels.
+    pub fn add(&self, labels: &[(&str, &str)], n: f64) {
+        let key = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",");
+        *self.values.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += n;
+    }
+
+    fn render_into(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, v) in self.values.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+/// Labelled counters the workers and the engine keep.
+#[derive(Debug, Default)]
+pub struct Labeled {
+    /// Handoffs by trigger (asked_for_human, ungrounded, low_confidence, …).
+    pub handoffs: LabeledCounter,
+    /// Sends that failed for good, by Graph error code (`none`: unreachable).
+    pub send_failures: LabeledCounter,
+}
+
+impl Labeled {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.handoffs.render_into(&mut out, "frontdesk_handoffs_by_trigger_total", "Conversations handed to a person, by what triggered it.");
+        self.send_failures.render_into(&mut out, "frontdesk_sends_failed_by_code_total", "Outbound messages that failed for good, by Graph API error code.");
+        out
+    }
+}
+
+/// Model calls by model: outcomes, tokens, cost and latency (kept by `llm::Models`, so
+/// replies, summaries, label calls and judges all count).
+#[derive(Debug, Default)]
+pub struct ModelUsage {
+    pub calls: LabeledCounter,
+    pub tokens: LabeledCounter,
+    pub cost_usd: LabeledCounter,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl ModelUsage {
+    /// Records one call to `model` (`provider:model`).
+    pub fn record(&self, model: &str, ok: bool, ms: u64, tokens_in: u64, tokens_out: u64, usd: f64) {
+        self.calls.add(&[("model", model), ("outcome", if ok { "ok" } else { "failed" })], 1.0);
+        if ok {
+            self.tokens.add(&[("model", model), ("direction", "in")], tokens_in as f64);
+            self.tokens.add(&[("model", model), ("direction", "out")], tokens_out as f64);
+            self.cost_usd.add(&[("model", model)], usd);
+        }
+        self.latency.lock().unwrap_or_else(|e| e.into_inner()).entry(model.to_string()).or_default().observe_ms(ms);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.calls.render_into(&mut out, "frontdesk_llm_calls_total", "Model calls by model and outcome (after the provider's own retries).");
+        self.tokens.render_into(&mut out, "frontdesk_llm_tokens_total", "Model tokens by model and direction.");
+        self.cost_usd.render_into(&mut out, "frontdesk_llm_cost_usd_total", "Model spend in USD by model (price table).");
+        let name = "frontdesk_llm_call_seconds";
+        let _ = writeln!(out, "# HELP {name} Model call time by model.\n# TYPE {name} histogram");
+        for (model, h) in self.latency.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            h.render_into(&mut out, name, "model", model);
         }
         out
     }
@@ -138,5 +223,24 @@ mod histogram_tests {
         assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} 2"));
         assert!(text.contains("frontdesk_reply_stage_seconds_sum{stage=\"total\"} 0.73"));
         assert!(text.contains("frontdesk_reply_stage_seconds_count{stage=\"llm\"} 0"));
+    }
+
+    #[test]
+    fn labelled_families_keep_a_series_per_label_set() {
+        let l = Labeled::default();
+        l.handoffs.add(&[("trigger", "ungrounded")], 1.0);
+        l.handoffs.add(&[("trigger", "ungrounded")], 1.0);
+        l.send_failures.add(&[("code", "131026")], 1.0);
+        let text = l.render();
+        assert!(text.contains("frontdesk_handoffs_by_trigger_total{trigger=\"ungrounded\"} 2"), "{text}");
+        assert!(text.contains("frontdesk_sends_failed_by_code_total{code=\"131026\"} 1"), "{text}");
+        let u = ModelUsage::default();
+        u.record("openai:gpt-4o-mini", true, 120, 1000, 50, 0.0002);
+        u.record("odd\"name", false, 5, 0, 0, 0.0);
+        let text = u.render();
+        assert!(text.contains("frontdesk_llm_calls_total{model=\"openai:gpt-4o-mini\",outcome=\"ok\"} 1"), "{text}");
+        assert!(text.contains("frontdesk_llm_tokens_total{model=\"openai:gpt-4o-mini\",direction=\"in\"} 1000"), "{text}");
+        assert!(text.contains("frontdesk_llm_call_seconds_count{model=\"openai:gpt-4o-mini\"} 1"), "{text}");
+        assert!(text.contains("model=\"odd\\\"name\",outcome=\"failed\""), "escaped: {text}");
     }
 }

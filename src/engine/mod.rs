@@ -279,6 +279,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             let now = crate::domain::now_ms();
             let id = app.store.write(move |c| rows::start_handoff(c, &h, now)).await?;
             crate::metrics::Metrics::add(&app.metrics.handoffs_total, 1);
+            app.labeled.handoffs.add(&[("trigger", trigger)], 1.0);
             tracing::info!(%wamid, conversation = inbound.conversation_id, trigger, "handed to a person");
             queue_bridge(app, conv, id, bridge_for(&settings, trigger)).await?;
             notify::handoff(app, conv, id, trigger).await;

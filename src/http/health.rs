@@ -44,6 +44,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         for q in &stats.queues {
             body.push_str(&format!("frontdesk_queue_ready{{queue=\"{}\"}} {}\n", q.queue, q.ready));
         }
+        body.push_str("# HELP frontdesk_queue_oldest_ready_age_seconds Age of the oldest waiting job, by queue.\n# TYPE frontdesk_queue_oldest_ready_age_seconds gauge\n");
+        for q in &stats.queues {
+            body.push_str(&format!("frontdesk_queue_oldest_ready_age_seconds{{queue=\"{}\"}} {}\n", q.queue, q.oldest_ready_age_ms as f64 / 1000.0));
+        }
         body.push_str(&format!(
             "# HELP frontdesk_queue_dead Dead-lettered jobs.\n# TYPE frontdesk_queue_dead gauge\nfrontdesk_queue_dead {}\n",
             stats.dead
@@ -54,6 +58,8 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         u8::from(app.send_pause.reason().is_some())
     ));
     body.push_str(&app.reply_stages.render());
+    body.push_str(&app.labeled.render());
+    body.push_str(&app.models.usage.render());
     body.push_str("# HELP frontdesk_model_circuit_open 1 while a provider's circuit breaker is open (calls skip it).\n# TYPE frontdesk_model_circuit_open gauge\n");
     for (provider, open) in app.models.circuits(crate::domain::now_ms()) {
         body.push_str(&format!("frontdesk_model_circuit_open{{provider=\"{provider}\"}} {}\n", u8::from(open)));

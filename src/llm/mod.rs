@@ -178,6 +178,8 @@ pub struct Models {
     breakers: Mutex<HashMap<String, CircuitBreaker>>,
     threshold: u32,
     cooldown_ms: i64,
+    /// Calls, tokens, cost and latency by model, for /metrics.
+    pub usage: crate::metrics::ModelUsage,
 }
 
 /// One attempt along a chain, for the trace.
@@ -204,7 +206,14 @@ impl Models {
         }
         let mut prices = price::defaults();
         prices.extend(config.prices.iter().map(|(k, v)| (k.clone(), *v)));
-        Ok(Models { prices, providers, breakers: Mutex::default(), threshold: config.breaker_failures, cooldown_ms: config.breaker_cooldown_ms as i64 })
+        Ok(Models {
+            prices,
+            providers,
+            breakers: Mutex::default(),
+            threshold: config.breaker_failures,
+            cooldown_ms: config.breaker_cooldown_ms as i64,
+            usage: Default::default(),
+        })
     }
 
     /// Whether `provider` names a remote provider (anything else is the offline responder).
@@ -229,7 +238,13 @@ impl Models {
             }
             let mut r = req.clone();
             r.model = m.model.clone();
+            let started = std::time::Instant::now();
             let result = provider.chat(&r).await;
+            let ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(resp) => self.usage.record(&m.to_string(), true, ms, resp.tokens_in, resp.tokens_out, price::cost(&self.prices, &m.model, resp.tokens_in, resp.tokens_out)),
+                Err(_) => self.usage.record(&m.to_string(), false, ms, 0, 0, 0.0),
+            }
             let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
             let breaker = b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms));
             match result {

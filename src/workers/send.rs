@@ -129,6 +129,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             (Plan::Finish(o), _) => o,
             (Plan::Fail { .. }, _) => {
                 Metrics::add(&app.metrics.sends_failed_total, 1);
+                app.labeled.send_failures.add(&[("code", "refused")], 1.0);
                 Outcome::Done
             }
             (Plan::Send(_), None) => Outcome::Defer { delay_ms: ORDER_WAIT_MS },
@@ -221,12 +222,18 @@ async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pen
     }
 }
 
+/// Counts a send that failed for good, with its Graph error code.
+fn failed(app: &App, code: Option<i64>) {
+    Metrics::add(&app.metrics.sends_failed_total, 1);
+    app.labeled.send_failures.add(&[("code", &code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()))], 1.0);
+}
+
 fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<Update>) -> Outcome {
     let retry = |updates: &mut Vec<Update>, code: Option<i64>, reason: String| {
         Metrics::add(&app.metrics.sends_retried_total, 1);
         if job.attempt >= job.max_attempts {
             updates.push(Update::Failed(row.id, code, format!("gave up after {} attempts: {reason}", job.attempt), false));
-            Metrics::add(&app.metrics.sends_failed_total, 1);
+            failed(app, code);
             Outcome::Done
         } else {
             updates.push(Update::Retrying(row.id, code, reason.clone()));
@@ -245,12 +252,12 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
             match action_for(code, http_status) {
                 ErrorAction::Retry => retry(updates, code, reason),
                 ErrorAction::NeedsTemplate => {
-                    Metrics::add(&app.metrics.sends_failed_total, 1);
+                    failed(app, code);
                     updates.push(Update::Failed(row.id, code, reason, true));
                     Outcome::Done
                 }
                 ErrorAction::Fail => {
-                    Metrics::add(&app.metrics.sends_failed_total, 1);
+                    failed(app, code);
                     updates.push(Update::Failed(row.id, code, reason, false));
                     Outcome::Done
                 }

@@ -396,3 +396,43 @@ async fn http_tools_feed_the_model_and_their_success_is_counted() {
     assert_eq!((s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")), (2, 1));
     s.stop().await;
 }
+
+/// The scrape test: after an answered message, a handoff and a send that fails for good,
+/// `/metrics` shows model calls, tokens, cost and latency by model, handoffs by trigger,
+/// failed sends by error code, queue age and the reply stages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_model_calls_handoffs_and_failed_sends() {
+    let (a, o) = fakes().await;
+    o.script(vec![reply("We're closed on Sundays and Mondays.", 0.9)]);
+    let s = shop_with_models(&a, &o, |c| c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()]).await;
+    say(&s, "31740000001", "wamid.m-1", "are you open on sunday?").await;
+    s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
+    say(&s, "31740000002", "wamid.m-2", "can I talk to a real person please").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 2).await;
+    s.graph.fail_next(frontdesk::http::fake_graph::Failure::code(131026), 1);
+    say(&s, "31740000003", "wamid.m-3", "I want to speak to a human").await;
+    settle(&s).await;
+    let (status, text) = s.get("/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "frontdesk_llm_calls_total{model=\"openai:gpt-4o-mini\",outcome=\"ok\"} 1",
+        "frontdesk_llm_tokens_total{model=\"openai:gpt-4o-mini\",direction=\"in\"}",
+        "frontdesk_llm_cost_usd_total{model=\"openai:gpt-4o-mini\"}",
+        "frontdesk_llm_call_seconds_count{model=\"openai:gpt-4o-mini\"} 1",
+        "frontdesk_handoffs_by_trigger_total{trigger=\"asked_for_human\"} 2",
+        "frontdesk_sends_failed_by_code_total{code=\"131026\"} 1",
+        "# TYPE frontdesk_queue_oldest_ready_age_seconds gauge",
+        "frontdesk_reply_stage_seconds_count{stage=\"retrieval\"} 3",
+    ] {
+        assert!(text.contains(series), "{series} in\n{text}");
+    }
+    let tokens_in: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("frontdesk_llm_tokens_total{model=\"openai:gpt-4o-mini\",direction=\"in\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(tokens_in > 0.0);
+    assert!(s.metric("webhooks_received_total") >= 3);
+    s.stop().await;
+}
