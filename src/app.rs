@@ -219,9 +219,24 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     let http_stop = shutdown.clone();
     let task_app = app.clone();
+    let tls = if app.config.server.tls_cert_file.as_os_str().is_empty() {
+        None
+    } else {
+        Some(crate::http::tls::server_config(&app.config.server.tls_cert_file, &app.config.server.tls_key_file)?)
+    };
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { http_stop.cancelled().await });
-        let served = server.await.map_err(|e| Error::unavailable("HTTP server", e));
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let stop = async move { http_stop.cancelled().await };
+        let served = match tls {
+            // `tap_io` gives the TLS listener axum's connect-info (the peer address).
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                let listener = crate::http::tls::TlsListener::new(listener, config).map_err(|e| Error::unavailable("TLS listener", e))?.tap_io(|_| {});
+                axum::serve(listener, service).with_graceful_shutdown(stop).await
+            }
+            None => axum::serve(listener, service).with_graceful_shutdown(stop).await,
+        }
+        .map_err(|e| Error::unavailable("HTTP server", e));
         // Requests are drained; now stop the workers and let them finish their batch.
         worker_stop.cancel();
         if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {

@@ -319,6 +319,13 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight requests and jobs, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their IP addresses, e.g.
+    /// `["127.0.0.1"]` behind a local Caddy or nginx). Empty: the peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve HTTPS from these PEM files (the full certificate chain, the private key);
+    /// both empty = plain HTTP (behind a TLS reverse proxy).
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -328,6 +335,9 @@ impl Default for ServerConfig {
             public_url: "http://127.0.0.1:8080".into(),
             body_limit_bytes: 3 * 1024 * 1024,
             shutdown_grace_ms: 10_000,
+            trusted_proxies: Vec::new(),
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
         }
     }
 }
@@ -642,7 +652,7 @@ impl Config {
         if let Some(path) = path {
             let base = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(base) = base {
-                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir] {
+                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir, &mut config.server.tls_cert_file, &mut config.server.tls_key_file] {
                     if dir.is_relative() && !dir.as_os_str().is_empty() {
                         *dir = base.join(&*dir);
                     }

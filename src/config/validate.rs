@@ -111,6 +111,16 @@ impl Config {
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }
+        let (cert, key) = (&self.server.tls_cert_file, &self.server.tls_key_file);
+        match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                if let Err(e) = crate::http::tls::server_config(cert, key) {
+                    err("server.tls_cert_file", e.to_string());
+                }
+            }
+            _ => err("server.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither".into()),
+        }
         if !self.storage.backup_dir.as_os_str().is_empty() {
             if let Err(e) = check_writable(&self.storage.backup_dir) {
                 err("storage.backup_dir", e);

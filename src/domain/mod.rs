@@ -13,6 +13,7 @@ pub mod injection;
 pub mod ledger;
 pub mod message;
 pub mod outbound;
+pub mod proxy;
 pub mod rate;
 pub mod router;
 pub mod settings;

@@ -5,6 +5,7 @@ mod control;
 pub(crate) mod demo;
 pub mod fake_graph;
 pub mod scripted_model;
+pub mod tls;
 mod health;
 pub mod ui;
 mod webhook;

@@ -244,3 +244,32 @@ async fn admins_add_and_remove_users_from_the_page() {
     assert_eq!(login(&s, "kim@shop.example", &one_time).await.0, StatusCode::UNAUTHORIZED);
     s.stop().await;
 }
+
+/// Behind a trusted proxy the login limiter counts the forwarded client address; without
+/// one, a client cannot escape the limit by sending `X-Forwarded-For` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_limiter_counts_forwarded_addresses_only_from_trusted_proxies() {
+    async fn attempt(s: &TestServer, from: &str, email: &str) -> StatusCode {
+        http().post(format!("{}/login", s.base)).header("x-forwarded-for", from).form(&[("email", email), ("password", "wrong password")]).send().await.unwrap().status()
+    }
+    for trusted in [true, false] {
+        let s = TestServer::start_with(|c| {
+            c.auth.login_max_failures = 1; // per address: 4
+            if trusted {
+                c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        for i in 0..4 {
+            assert_eq!(attempt(&s, "203.0.113.9", &format!("a{i}@x.example")).await, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(attempt(&s, "203.0.113.9", "a9@x.example").await, StatusCode::TOO_MANY_REQUESTS, "the fifth from one address");
+        let other = attempt(&s, "198.51.100.7", "b@x.example").await;
+        if trusted {
+            assert_eq!(other, StatusCode::UNAUTHORIZED, "another client behind the proxy is not limited");
+        } else {
+            assert_eq!(other, StatusCode::TOO_MANY_REQUESTS, "an untrusted X-Forwarded-For is ignored");
+        }
+        s.stop().await;
+    }
+}

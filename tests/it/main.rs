@@ -26,3 +26,4 @@ mod lifecycle;
 mod outbound;
 mod queue_jobs;
 mod signature;
+mod tls;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -58,10 +58,10 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     let email = f.email.trim().to_lowercase();
-    let keys = [format!("email:{email}"), format!("ip:{}", super::client_ip(peer.as_ref().map(|p| &p.0)))];
+    let keys = [format!("email:{email}"), format!("ip:{}", super::client_ip(&app, peer.as_ref().map(|p| &p.0), &headers))];
     let cfg = &app.config.auth;
     let now = crate::domain::now_ms();
     {

@@ -271,9 +271,12 @@ pub fn form_field(body: &[u8], name: &str) -> Option<String> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-/// The client's address, for the login limiter.
-pub fn client_ip(req_ext: Option<&ConnectInfo<SocketAddr>>) -> String {
-    req_ext.map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+/// The client's address, for the login limiter: the peer, or behind a trusted proxy
+/// (`server.trusted_proxies`) the address it forwarded.
+pub fn client_ip(app: &App, req_ext: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap) -> String {
+    let Some(peer) = req_ext.map(|c| c.0.ip()) else { return "unknown".into() };
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    crate::domain::proxy::client_address(peer, forwarded, &app.config.server.trusted_proxies).to_string()
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
