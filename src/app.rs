@@ -219,10 +219,28 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     let http_stop = shutdown.clone();
     let task_app = app.clone();
-    let tls = if app.config.server.tls_cert_file.as_os_str().is_empty() {
+    let acme = &app.config.server.acme;
+    let certificates = Arc::new(crate::http::tls::Certificates::default());
+    let tls = if acme.enabled() {
+        let dir = crate::acme::dir(&app.config.storage.data_dir);
+        if let Err(e) = crate::acme::load_saved(&dir, &certificates) {
+            tracing::error!(error = %e, "the saved certificate is unusable; a new one is ordered");
+        }
+        Some(crate::http::tls::resolving_server_config(certificates.clone())?)
+    } else if app.config.server.tls_cert_file.as_os_str().is_empty() {
         None
     } else {
         Some(crate::http::tls::server_config(&app.config.server.tls_cert_file, &app.config.server.tls_key_file)?)
+    };
+    // HTTP-01 answers come from a plain listener (port 80), bound now so a taken port
+    // stops the start with a clear error.
+    let http01 = if acme.enabled() && acme.challenge == "http-01" {
+        let l = TcpListener::bind(&acme.http_listen)
+            .await
+            .map_err(|e| Error::unavailable(&format!("binding server.acme.http_listen {}", acme.http_listen), e))?;
+        Some(l)
+    } else {
+        None
     };
     let task = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -247,6 +265,13 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
         tracing::info!("frontdesk stopped");
         served
     });
+    if acme.enabled() {
+        if let Some(l) = http01 {
+            tokio::spawn(crate::http::acme_challenge::serve(l, certificates.clone(), app.config.server.public_url.clone(), shutdown.child_token()));
+        }
+        let dir = crate::acme::dir(&app.config.storage.data_dir);
+        tokio::spawn(crate::acme::keep_current(acme.clone(), dir, certificates, shutdown.child_token()));
+    }
     tracing::info!(%addr, "frontdesk listening");
     Ok(Running { addr, app, shutdown, task })
 }

@@ -15,6 +15,7 @@
 //! - [`metrics`], [`error`]: counters and the one error enum.
 
 pub mod accounts;
+pub mod acme;
 pub mod app;
 pub mod backup;
 pub mod cli;

@@ -326,6 +326,56 @@ pub struct ServerConfig {
     /// both empty = plain HTTP (behind a TLS reverse proxy).
     pub tls_cert_file: PathBuf,
     pub tls_key_file: PathBuf,
+    /// Certificates from an ACME CA (Let's Encrypt) instead of files.
+    pub acme: AcmeConfig,
+}
+
+/// Built-in HTTPS with certificates from an ACME CA, renewed in the background. Issued
+/// certificates and the CA account live in `data_dir/acme/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    /// Public host names to get a certificate for (they must resolve to this server); empty
+    /// = ACME is off.
+    pub domains: Vec<String>,
+    /// Contact address given to the CA (expiry warnings), e.g. `ops@example.com`.
+    pub email: String,
+    /// The CA's directory URL.
+    pub directory_url: String,
+    /// `tls-alpn-01` (answered on `server.listen`, which must be reachable on port 443) or
+    /// `http-01` (answered on `http_listen`, which must be reachable on port 80).
+    pub challenge: String,
+    /// Plain-HTTP listener for `http-01` (e.g. `0.0.0.0:80`); it answers challenges and
+    /// redirects everything else to `server.public_url`.
+    pub http_listen: String,
+    /// Extra root certificate (PEM) trusted when talking to the CA (a private or test CA).
+    pub ca_root_file: PathBuf,
+    /// Renew when the certificate has fewer days left than this.
+    pub renew_before_days: u32,
+    /// How often the certificate is checked for renewal, in minutes.
+    pub check_every_minutes: u64,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            domains: Vec::new(),
+            email: String::new(),
+            directory_url: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            challenge: "tls-alpn-01".into(),
+            http_listen: String::new(),
+            ca_root_file: PathBuf::new(),
+            renew_before_days: 30,
+            check_every_minutes: 720,
+        }
+    }
+}
+
+impl AcmeConfig {
+    /// Whether certificates come from ACME.
+    pub fn enabled(&self) -> bool {
+        !self.domains.is_empty()
+    }
 }
 
 impl Default for ServerConfig {
@@ -338,6 +388,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -652,7 +703,7 @@ impl Config {
         if let Some(path) = path {
             let base = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(base) = base {
-                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir, &mut config.server.tls_cert_file, &mut config.server.tls_key_file] {
+                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir, &mut config.server.tls_cert_file, &mut config.server.tls_key_file, &mut config.server.acme.ca_root_file] {
                     if dir.is_relative() && !dir.as_os_str().is_empty() {
                         *dir = base.join(&*dir);
                     }

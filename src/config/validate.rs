@@ -1,6 +1,7 @@
 //! Checks a loaded config for problems a running server would hit: missing secrets,
 //! a bad listen address, an unwritable data directory.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::Config;
@@ -120,6 +121,37 @@ impl Config {
                 }
             }
             _ => err("server.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither".into()),
+        }
+        let acme = &self.server.acme;
+        if acme.enabled() {
+            if !cert.as_os_str().is_empty() {
+                err("server.acme.domains", "certificates come either from files (tls_cert_file) or from ACME; remove one".into());
+            }
+            for d in &acme.domains {
+                if d.is_empty() || d.contains(['/', ':', ' ', '*']) || d.parse::<std::net::IpAddr>().is_ok() {
+                    err("server.acme.domains", format!("{d:?} is not a host name like chat.example.com (no scheme, port, wildcard or IP address)"));
+                }
+            }
+            if !acme.directory_url.starts_with("https://") {
+                err("server.acme.directory_url", format!("{:?} must be an https:// URL", acme.directory_url));
+            }
+            match acme.challenge.as_str() {
+                "tls-alpn-01" => {}
+                "http-01" => {
+                    if acme.http_listen.parse::<SocketAddr>().is_err() {
+                        err("server.acme.http_listen", format!("{:?} is not an address like 0.0.0.0:80 (http-01 needs a plain-HTTP listener)", acme.http_listen));
+                    }
+                }
+                other => err("server.acme.challenge", format!("{other:?} is not one of \"tls-alpn-01\", \"http-01\"")),
+            }
+            if !acme.ca_root_file.as_os_str().is_empty() {
+                if let Err(e) = std::fs::read(&acme.ca_root_file).map_err(|e| e.to_string()).and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())) {
+                    err("server.acme.ca_root_file", format!("{}: {e}", acme.ca_root_file.display()));
+                }
+            }
+            if acme.check_every_minutes == 0 {
+                err("server.acme.check_every_minutes", "must be at least 1".into());
+            }
         }
         if !self.storage.backup_dir.as_os_str().is_empty() {
             if let Err(e) = check_writable(&self.storage.backup_dir) {

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod auth;
 pub mod budget;
+pub mod cert_validity;
 pub mod centroid;
 pub mod circuit;
 pub mod delivery;

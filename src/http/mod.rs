@@ -1,6 +1,7 @@
 //! The HTTP surface (axum only lives here): the WhatsApp webhook, health and metrics,
 //! the local control API the CLI uses while the server runs, and the browser app.
 
+pub mod acme_challenge;
 mod control;
 pub(crate) mod demo;
 pub mod fake_graph;

@@ -1,15 +1,19 @@
 //! Built-in HTTPS from certificate files (`server.tls_cert_file`, `server.tls_key_file`):
 //! a listener that accepts TCP connections, completes each TLS handshake in its own task
 //! (with a timeout, so a slow client never holds up the others) and hands finished
-//! streams to axum. Plain HTTP behind a reverse proxy remains the default.
+//! streams to axum. Plain HTTP behind a reverse proxy remains the default. With ACME the
+//! listener serves from `Certificates`, which the renewal task replaces while it runs.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -40,6 +44,91 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::Server
         .map_err(|e| Error::Invalid(format!("{} and {} do not form a usable certificate and key: {e}", cert_file.display(), key_file.display())))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// ALPN protocol of TLS-ALPN-01 challenges (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// What the HTTPS listener serves, replaceable while it runs: the current certificate, and
+/// during an ACME order the TLS-ALPN-01 challenge certificates (by host name) and HTTP-01
+/// answers (by token).
+#[derive(Debug, Default)]
+pub struct Certificates {
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+    alpn_challenges: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    http_answers: Mutex<HashMap<String, String>>,
+}
+
+impl Certificates {
+    /// Serves `key` to every new connection from now on.
+    pub fn set_current(&self, key: CertifiedKey) {
+        *self.current.write().expect("certificate lock") = Some(Arc::new(key));
+    }
+
+    /// The leaf certificate served now (DER), if any.
+    pub fn current_leaf(&self) -> Option<Vec<u8>> {
+        self.current.read().expect("certificate lock").as_ref().and_then(|k| k.end_entity_cert().ok()).map(|c| c.to_vec())
+    }
+
+    /// Answers TLS-ALPN-01 handshakes for `host` with `key` (or stops, with `None`).
+    pub fn set_alpn_challenge(&self, host: &str, key: Option<CertifiedKey>) {
+        let mut map = self.alpn_challenges.lock().expect("challenge lock");
+        match key {
+            Some(k) => map.insert(host.to_ascii_lowercase(), Arc::new(k)),
+            None => map.remove(&host.to_ascii_lowercase()),
+        };
+    }
+
+    /// Answers `GET /.well-known/acme-challenge/{token}` with `answer` (or stops, with `None`).
+    pub fn set_http_answer(&self, token: &str, answer: Option<String>) {
+        let mut map = self.http_answers.lock().expect("challenge lock");
+        match answer {
+            Some(a) => map.insert(token.to_string(), a),
+            None => map.remove(token),
+        };
+    }
+
+    /// The HTTP-01 answer for `token`.
+    pub fn http_answer(&self, token: &str) -> Option<String> {
+        self.http_answers.lock().expect("challenge lock").get(token).cloned()
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if acme {
+            let host = hello.server_name()?.to_ascii_lowercase();
+            return self.alpn_challenges.lock().expect("challenge lock").get(&host).cloned();
+        }
+        self.current.read().expect("certificate lock").clone()
+    }
+}
+
+/// A server configuration that takes its certificate from `certs` at each handshake.
+pub fn resolving_server_config(certs: Arc<Certificates>) -> Result<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+    Ok(config)
+}
+
+/// A certificate chain and its private key, both from one PEM text.
+pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Invalid(format!("certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Invalid("certificate PEM: no certificate in it".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Invalid(format!("private key PEM: {e}")))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::Invalid(format!("private key: {e}")))?;
+    let key = CertifiedKey::new(certs, signing);
+    key.keys_match().map_err(|e| Error::Invalid(format!("the certificate and the key do not match: {e}")))?;
+    Ok(key)
 }
 
 /// A listener yielding finished TLS streams.

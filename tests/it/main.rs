@@ -4,6 +4,7 @@
 
 mod support;
 
+mod acme;
 mod backup;
 mod browser;
 mod cli;

@@ -60,7 +60,8 @@ impl TestServer {
         let mut config = test_config(dir.path());
         config.whatsapp.graph_base_url = graph.base_url();
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Port 0 unless a test needs a known port (the ACME test's CA dials it).
+        let listener = tokio::net::TcpListener::bind(&config.server.listen).await.unwrap();
         let running = frontdesk::app::start(config, listener, Default::default()).await.unwrap();
         let base = format!("http://{}", running.addr);
         graph.set_webhook(&format!("{base}/webhook"), SECRET);

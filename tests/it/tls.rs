@@ -8,7 +8,7 @@ use crate::support::{SECRET, text_webhook};
 
 /// A test CA and a certificate for localhost/127.0.0.1 signed by it (openssl CLI):
 /// returns (the CA to trust, the server's chain, the server's key).
-fn make_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn make_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
     let run = |args: &[&str]| {
         let ok = Command::new("openssl").args(args).current_dir(dir).stderr(std::process::Stdio::null()).status().expect("openssl is installed").success();

@@ -1,0 +1,41 @@
+//! The plain-HTTP listener HTTP-01 challenges need (reachable on port 80): answers
+//! `/.well-known/acme-challenge/{token}` for the order in progress and redirects every
+//! other request to the HTTPS address (`server.public_url`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::tls::Certificates;
+
+struct Challenge {
+    certs: Arc<Certificates>,
+    public_url: String,
+}
+
+/// Serves challenge answers on `listener` until `stop`.
+pub async fn serve(listener: TcpListener, certs: Arc<Certificates>, public_url: String, stop: CancellationToken) {
+    let state = Arc::new(Challenge { certs, public_url: public_url.trim_end_matches('/').to_string() });
+    let router = Router::new().route("/.well-known/acme-challenge/{token}", get(answer)).fallback(redirect).with_state(state);
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await {
+        tracing::error!(error = %e, "the ACME HTTP-01 listener stopped");
+    }
+}
+
+async fn answer(State(c): State<Arc<Challenge>>, Path(token): Path<String>) -> Response {
+    match c.certs.http_answer(&token) {
+        Some(a) => ([(header::CONTENT_TYPE, "application/octet-stream")], a).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such ACME challenge\n").into_response(),
+    }
+}
+
+async fn redirect(State(c): State<Arc<Challenge>>, uri: Uri) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, format!("{}{path}", c.public_url))]).into_response()
+}
