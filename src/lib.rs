@@ -33,6 +33,7 @@ pub mod outbound;
 pub mod queue;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 pub mod whatsapp;
 pub mod workers;
 

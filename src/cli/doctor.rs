@@ -2,7 +2,7 @@
 //! config, both stores, the Graph API token (against `whatsapp.graph_base_url`), the
 //! public webhook URL (the verify handshake and a signed POST round trip through whatever
 //! proxy is in front, plus a wrongly signed one that must be refused), the embedding
-//! model and every configured model. Exit 1 when anything fails.
+//! model, every configured model and the trace collector. Exit 1 when anything fails.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,9 +54,32 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
         graph(&mut r, &config).await;
         webhook(&mut r, &config).await;
         models(&mut r, &config).await;
+        traces(&mut r, &config).await;
     });
     embedding(&mut r, &config);
     Ok(if r.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The OTLP collector accepts an (empty) export with the configured headers.
+async fn traces(r: &mut Report, config: &Config) {
+    let log = &config.log;
+    if log.otlp_endpoint.is_empty() {
+        return;
+    }
+    let (content_type, body) = if log.otlp_protocol == "http/json" { ("application/json", "{}") } else { ("application/x-protobuf", "") };
+    let mut req = reqwest::Client::new().post(&log.otlp_endpoint).timeout(Duration::from_secs(10)).header("content-type", content_type).body(body);
+    for (name, value) in &log.otlp_headers {
+        req = req.header(name.as_str(), value.expose());
+    }
+    match req.send().await {
+        Ok(resp) if resp.status().is_success() => r.ok("traces", format!("{} accepts OTLP ({})", log.otlp_endpoint, log.otlp_protocol)),
+        Ok(resp) => r.fail(
+            "traces",
+            format!("{} answered {}", log.otlp_endpoint, resp.status()),
+            "check log.otlp_endpoint (the full traces URL, e.g. …/v1/traces), log.otlp_protocol and the credentials in log.otlp_headers",
+        ),
+        Err(e) => r.fail("traces", format!("{}: {}", log.otlp_endpoint, crate::error::Error::unavailable("export", e)), "start the collector or correct log.otlp_endpoint"),
+    }
 }
 
 fn stores(r: &mut Report, config: &Config) {

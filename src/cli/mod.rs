@@ -460,10 +460,8 @@ pub(crate) fn load_config(path: &std::path::Path) -> anyhow::Result<crate::confi
     Ok(crate::config::Config::load(Some(path))?)
 }
 
-/// Starts logging to stderr in the configured format.
+/// Starts logging to stderr in the configured format (no trace export: commands other
+/// than `serve` and `demo` are short-lived).
 pub(crate) fn init_logging(config: &crate::config::LogConfig) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FRONTDESK_LOG").unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if config.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = crate::telemetry::init(config, None);
 }

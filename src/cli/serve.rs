@@ -9,14 +9,17 @@ use crate::app::{App, Running};
 
 pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    super::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let telemetry = crate::telemetry::init(&config.log, Some(runtime.handle()))?;
+    let result = runtime.block_on(async move {
         let listener = bind(&config.server.listen).await?;
         let mut app = App::open(config)?;
         app.config_path = Some(config_path.to_path_buf());
         run_app(app, listener, |_| {}).await
-    })
+    });
+    // The runtime still runs: the last batch of spans goes out through it.
+    telemetry.shutdown();
+    result
 }
 
 /// Binds the listen address with a message that says what to do when it is taken.

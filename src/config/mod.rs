@@ -667,11 +667,29 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter, e.g. `info` or `frontdesk=debug,info`.
     pub level: String,
+    /// OpenTelemetry trace export over OTLP/HTTP: the full traces URL, e.g.
+    /// `http://127.0.0.1:4318/v1/traces` (Jaeger, Grafana Tempo, an OTel collector) or
+    /// Langfuse's `/api/public/otel/v1/traces`; empty = off.
+    pub otlp_endpoint: String,
+    /// `http/protobuf` or `http/json`.
+    pub otlp_protocol: String,
+    /// Headers sent with every export (e.g. `Authorization = "Basic …"` for Langfuse);
+    /// never logged.
+    pub otlp_headers: std::collections::BTreeMap<String, Secret>,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), level: "info".into() }
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+            otlp_endpoint: String::new(),
+            otlp_protocol: "http/protobuf".into(),
+            otlp_headers: Default::default(),
+            service_name: "frontdesk".into(),
+        }
     }
 }
 

@@ -109,6 +109,17 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             err("log.format", format!("{:?} is not one of \"text\", \"json\"", self.log.format));
         }
+        if !self.log.otlp_endpoint.is_empty() && reqwest::Url::parse(&self.log.otlp_endpoint).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+            err("log.otlp_endpoint", format!("{:?} is not an http(s) URL like http://127.0.0.1:4318/v1/traces", self.log.otlp_endpoint));
+        }
+        if !matches!(self.log.otlp_protocol.as_str(), "http/protobuf" | "http/json") {
+            err("log.otlp_protocol", format!("{:?} is not one of \"http/protobuf\", \"http/json\"", self.log.otlp_protocol));
+        }
+        for (name, _) in &self.log.otlp_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                err("log.otlp_headers", format!("{name:?} is not a valid HTTP header name"));
+            }
+        }
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }

@@ -286,6 +286,12 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
             (Outcome::HandedOff, confidence)
         }
     };
+    let span = tracing::Span::current();
+    span.record("conversation", inbound.conversation_id);
+    span.record("route", run.route.as_str());
+    span.record("model", run.model.as_str());
+    span.record("outcome", if outcome == Outcome::Answered { "answered" } else { "handoff" });
+    span.record("cost_usd", run.cost_usd);
     let trace = Trace {
         conversation_id: inbound.conversation_id,
         inbound_wamid: wamid.to_string(),

@@ -35,6 +35,7 @@ pub async fn handshake(State(app): State<Arc<App>>, Query(q): Query<HashMap<Stri
 }
 
 /// POST: verify, journal durably, acknowledge.
+#[tracing::instrument(name = "webhook", skip_all)]
 pub async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let m = &app.metrics;
     Metrics::add(&m.webhooks_received_total, 1);

@@ -146,6 +146,7 @@ impl Knowledge {
 
     /// `search` with the query's vector already computed (the engine embeds once for
     /// the router's classifier and retrieval).
+    #[tracing::instrument(name = "retrieve", skip_all, fields(k, mode = ?mode))]
     pub async fn search_embedded(&self, query: &str, vector: Vec<f32>, k: usize, mode: Mode) -> Result<Vec<Hit>> {
         let mode = if self.embedder.dim() == 0 || vector.is_empty() { Mode::Bm25 } else { mode };
         let depth = (k * 4).max(self.config.candidates);

@@ -8,6 +8,7 @@ pub mod anthropic;
 pub mod openai;
 pub mod price;
 
+use tracing::Instrument;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -239,7 +240,26 @@ impl Models {
             let mut r = req.clone();
             r.model = m.model.clone();
             let started = std::time::Instant::now();
-            let result = provider.chat(&r).await;
+            // `gen_ai.*` are OpenTelemetry's generative-AI attributes (Langfuse shows them as a
+            // generation with its model and token counts).
+            let span = tracing::info_span!(
+                "llm",
+                "gen_ai.system" = %m.provider,
+                "gen_ai.request.model" = %m.model,
+                "gen_ai.usage.input_tokens" = tracing::field::Empty,
+                "gen_ai.usage.output_tokens" = tracing::field::Empty,
+                error = tracing::field::Empty,
+            );
+            let result = provider.chat(&r).instrument(span.clone()).await;
+            match &result {
+                Ok(resp) => {
+                    span.record("gen_ai.usage.input_tokens", resp.tokens_in);
+                    span.record("gen_ai.usage.output_tokens", resp.tokens_out);
+                }
+                Err(e) => {
+                    span.record("error", tracing::field::display(e));
+                }
+            }
             let ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(resp) => self.usage.record(&m.to_string(), true, ms, resp.tokens_in, resp.tokens_out, price::cost(&self.prices, &m.model, resp.tokens_in, resp.tokens_out)),

@@ -18,7 +18,7 @@ use crate::whatsapp::parse::parse_webhook;
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     let batch = app.config.workers.ingest_batch;
     super::claim_loop(&app.queue, WEBHOOK_QUEUE, batch, &shutdown, Duration::from_millis(500), |jobs| {
-        let span = tracing::debug_span!("ingest_batch", worker, jobs = jobs.len());
+        let span = tracing::info_span!("ingest_batch", worker, jobs = jobs.len());
         process_batch(&app, jobs).instrument(span)
     })
     .await;

@@ -2,6 +2,7 @@
 //! read (with "typing…") and hands it to the conversation engine, which answers or hands
 //! off through the send ledger. It is silent when a person owns the conversation.
 
+use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,17 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
         async move {
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
-                let outcome = match reply_to(&app, &job).await {
+                let span = tracing::info_span!(
+                    "reply",
+                    worker,
+                    job = job.id,
+                    conversation = tracing::field::Empty,
+                    route = tracing::field::Empty,
+                    model = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                    cost_usd = tracing::field::Empty,
+                );
+                let outcome = match reply_to(&app, &job).instrument(span).await {
                     Ok(o) => o,
                     Err(e) => {
                         tracing::warn!(worker, job = job.id, error = %e, "reply failed; will retry");

@@ -4,6 +4,7 @@
 //! have (crash or timeout mid-request) is never resent blindly: the worker waits
 //! `send.reconcile_grace_ms` for a status webhook to reconcile it first.
 
+use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +33,11 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     if worker == 0 {
         tokio::spawn(probe_while_paused(app.clone(), shutdown.clone()));
     }
-    super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, Duration::from_millis(200), |jobs| process_batch(app.clone(), jobs)).await;
+    super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, Duration::from_millis(200), |jobs| {
+        let span = tracing::info_span!("send_batch", worker, jobs = jobs.len());
+        process_batch(app.clone(), jobs).instrument(span)
+    })
+    .await;
 }
 
 /// What to do with one claimed job after looking at its row.

@@ -27,4 +27,5 @@ mod lifecycle;
 mod outbound;
 mod queue_jobs;
 mod signature;
+mod telemetry;
 mod tls;
