@@ -52,6 +52,8 @@ pub struct App {
     pub stopping: CancellationToken,
     /// Failed inbox logins per email and per client address.
     pub login_limiter: std::sync::Mutex<crate::domain::auth::LoginLimiter>,
+    /// Inbound media: the file store and the services' HTTP client.
+    pub media: crate::media::MediaService,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
@@ -112,6 +114,7 @@ impl App {
         if config.whatsapp.access_token.is_empty() {
             send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
         }
+        let config_data_dir = config.storage.data_dir.clone();
         Ok(App {
             config,
             store,
@@ -127,6 +130,7 @@ impl App {
             demo: None,
             knowledge,
             replying: Default::default(),
+            media: crate::media::MediaService::new(&config_data_dir),
             login_limiter: Default::default(),
             stopping: CancellationToken::new(),
             classifier,
@@ -210,6 +214,9 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     }
     for i in 0..app.config.workers.send {
         workers.spawn(crate::workers::send::run(app.clone(), i, worker_stop.clone()));
+    }
+    for i in 0..app.config.workers.media {
+        workers.spawn(crate::workers::media::run(app.clone(), i, worker_stop.clone()));
     }
     for i in 0..app.config.workers.reply {
         workers.spawn(crate::workers::reply::run(app.clone(), i, worker_stop.clone()));

@@ -28,6 +28,7 @@ pub mod golden;
 pub mod http;
 pub mod knowledge;
 pub mod llm;
+pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;

@@ -51,6 +51,9 @@ counters! {
     notify_failed_total: "Handoff notifications (Slack) that failed.",
     tool_calls_total: "HTTP tool calls made for models or the offline responder.",
     tool_calls_failed_total: "HTTP tool calls that failed (unknown tool, bad arguments, HTTP error, timeout, too large).",
+    media_read_total: "Inbound media downloaded and turned into text (transcript, description, document text).",
+    media_failed_total: "Inbound media that could not be used (too large, wrong type, expired, a service down, unsupported).",
+    media_retried_total: "Media job attempts that failed in a way that may pass and will be retried.",
 }
 
 impl Metrics {

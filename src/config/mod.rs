@@ -34,6 +34,78 @@ pub struct Config {
     pub auth: AuthConfig,
     pub inbox: InboxConfig,
     pub log: LogConfig,
+    pub media: MediaConfig,
+}
+
+/// Inbound media: download limits, what to do when a file cannot be understood, and the
+/// services that turn voice notes and images into text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Largest file downloaded per type, in bytes (WhatsApp's own limits by default).
+    pub max_image_bytes: u64,
+    pub max_audio_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_document_bytes: u64,
+    /// When a customer's only message is media the bot cannot use (too large, wrong
+    /// type, expired, a service down, a video): `ask_text` (a polite request to type it)
+    /// or `handoff` (a person takes over).
+    pub on_failure: String,
+    /// How long a reply waits for the media of its burst to be read, in milliseconds.
+    pub reply_wait_ms: u64,
+    /// Attempts for a media job whose failure may pass (Graph or a service down).
+    pub max_attempts: u32,
+    /// Stored files of media older than this many days are deleted (the message and its
+    /// transcript stay); 0 keeps them.
+    pub retention_days: u32,
+    /// OpenAI-compatible transcription API base URL (OpenAI `https://api.openai.com/v1`,
+    /// a whisper.cpp or faster-whisper server); `/audio/transcriptions` is appended.
+    /// Empty = voice notes are not transcribed.
+    pub transcription_url: String,
+    pub transcription_model: String,
+    pub transcription_api_key: Secret,
+    /// A language hint (ISO 639-1, e.g. `nl`); empty = the service detects it.
+    pub transcription_language: String,
+    pub transcription_timeout_ms: u64,
+    /// Vision-capable models describing images, `provider:model` from `[llm.providers]`,
+    /// tried in order. Empty = images are not described (their caption still counts).
+    pub vision_models: Vec<String>,
+    /// Longest document text kept as the turn's text, in characters.
+    pub document_max_chars: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            max_image_bytes: 5 * 1024 * 1024,
+            max_audio_bytes: 16 * 1024 * 1024,
+            max_video_bytes: 16 * 1024 * 1024,
+            max_document_bytes: 100 * 1024 * 1024,
+            on_failure: "ask_text".into(),
+            reply_wait_ms: 30_000,
+            max_attempts: 3,
+            retention_days: 90,
+            transcription_url: String::new(),
+            transcription_model: "whisper-1".into(),
+            transcription_api_key: Secret::default(),
+            transcription_language: String::new(),
+            transcription_timeout_ms: 60_000,
+            vision_models: Vec::new(),
+            document_max_chars: 4_000,
+        }
+    }
+}
+
+impl MediaConfig {
+    /// The download limit for a media type.
+    pub fn max_bytes(&self, media_type: &str) -> u64 {
+        match media_type {
+            "image" => self.max_image_bytes,
+            "audio" => self.max_audio_bytes,
+            "video" => self.max_video_bytes,
+            _ => self.max_document_bytes,
+        }
+    }
 }
 
 /// The agent inbox.
@@ -651,11 +723,13 @@ pub struct WorkersConfig {
     pub send: usize,
     /// Workers composing bot replies.
     pub reply: usize,
+    /// Workers downloading and reading inbound media.
+    pub media: usize,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        WorkersConfig { ingest: 2, ingest_batch: 64, send: 8, reply: 2 }
+        WorkersConfig { ingest: 2, ingest_batch: 64, send: 8, reply: 2, media: 2 }
     }
 }
 

@@ -120,6 +120,23 @@ impl Config {
                 err("log.otlp_headers", format!("{name:?} is not a valid HTTP header name"));
             }
         }
+        let m = &self.media;
+        if !matches!(m.on_failure.as_str(), "ask_text" | "handoff") {
+            err("media.on_failure", format!("{:?} is not one of \"ask_text\", \"handoff\"", m.on_failure));
+        }
+        if !m.transcription_url.is_empty() && reqwest::Url::parse(&m.transcription_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+            err("media.transcription_url", format!("{:?} is not an http(s) URL like https://api.openai.com/v1", m.transcription_url));
+        }
+        for v in &m.vision_models {
+            match crate::llm::ModelRef::parse(v) {
+                Some(r) if self.llm.providers.contains_key(&r.provider) => {}
+                Some(r) => err("media.vision_models", format!("{v:?} names provider {:?}, which is not in [llm.providers]", r.provider)),
+                None => err("media.vision_models", format!("{v:?} is not provider:model")),
+            }
+        }
+        if m.max_attempts == 0 {
+            err("media.max_attempts", "must be at least 1".into());
+        }
         if let Err(e) = check_writable(&self.storage.data_dir) {
             err("storage.data_dir", e);
         }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod guard;
 pub mod injection;
 pub mod ledger;
+pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod proxy;

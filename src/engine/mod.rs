@@ -90,16 +90,39 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
     }
     let question = texts.join("\n");
     let text = question.trim();
+    // Media the bot could not use, and nothing else said: ask for text or hand over.
+    let unusable = match burst {
+        Some(b) => {
+            let (w, first) = (wamid.to_string(), b.first_id);
+            let parts = app.store.read(move |c| crate::store::media::burst_parts(c, conv, first, &w)).await?;
+            crate::domain::media::unusable_burst(&parts).map(|(t, voice)| (t.to_string(), voice))
+        }
+        None => None,
+    };
+    let unusable_reason = unusable.as_ref().map(|(t, voice)| {
+        let what = if *voice { "a voice note" } else { t.as_str() };
+        format!("the customer sent {what} the bot could not use (see the message for why)")
+    });
     let rule = if settings.switch("kill_switch") {
         Some(("kill_switch", "the kill switch is on: every conversation goes to people".to_string()))
+    } else if let Some(p) = triggers::asks_for_human(text) {
+        Some(("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
+    } else if app.config.media.on_failure == "handoff" {
+        unusable_reason.clone().map(|r| ("media_failed", r))
     } else {
-        triggers::asks_for_human(text).map(|p| ("asked_for_human", format!("the customer asked for a person (\"{p}\")")))
+        None
     };
     let mut run = Run { route: "rule".into(), model: "none".into(), guard: "skipped: handoff".into(), ..Default::default() };
     let (decision, hits) = match rule {
         Some((trigger, reason)) => {
             run.route_reason = reason.clone();
             (Decision::Handoff { trigger, reason, confidence: None }, Vec::new())
+        }
+        None if unusable.is_some() => {
+            let (media_type, voice) = unusable.as_ref().expect("checked");
+            run.route_reason = format!("{}: asked for text", unusable_reason.unwrap_or_default());
+            run.guard = "skipped: fixed text".into();
+            (Decision::Answer { text: crate::domain::media::ask_for_text(media_type, *voice), confidence: 1.0, sources: Vec::new() }, Vec::new())
         }
         None => {
             let chain_of = |t: Tier| -> Vec<ModelRef> { settings.get(&format!("tier.{}", t.as_str())).split(',').filter_map(ModelRef::parse).collect() };

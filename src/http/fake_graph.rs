@@ -85,8 +85,12 @@ struct FakeState {
     sent: Vec<SentMessage>,
     reads: Vec<Value>,
     media: HashMap<String, (String, Vec<u8>)>,
-    /// Media ids whose next byte download answers 404 (an expired URL).
-    expire_once: std::collections::HashSet<String>,
+    /// Media ids whose next byte downloads answer 404 (an expired URL), and how many.
+    expire: HashMap<String, u32>,
+    /// Media ids served cut short (only this many bytes, the metadata unchanged).
+    truncate: HashMap<String, usize>,
+    /// Media uploaded by the business (`POST /{phone}/media`): id, type, file name, size.
+    uploads: Vec<Upload>,
     media_url_fetches: usize,
     next: u64,
 }
@@ -115,7 +119,9 @@ impl FakeGraph {
                 sent: Vec::new(),
                 reads: Vec::new(),
                 media: HashMap::new(),
-                expire_once: Default::default(),
+                expire: Default::default(),
+                truncate: Default::default(),
+                uploads: Vec::new(),
                 media_url_fetches: 0,
                 next: 1,
             })),
@@ -123,6 +129,7 @@ impl FakeGraph {
         };
         let router = Router::new()
             .route("/{version}/{phone}/messages", post(messages))
+            .route("/{version}/{phone}/media", post(upload))
             .route("/{version}/{id}", get(object))
             .route("/_media/{id}", get(media_bytes))
             .route("/_fake/sent", get(list_sent))
@@ -180,7 +187,22 @@ impl FakeGraph {
 
     /// The next download of `id`'s bytes fails as an expired URL would.
     pub fn expire_media_url_once(&self, id: &str) {
-        self.with(|s| s.expire_once.insert(id.to_string()));
+        self.expire_media_url(id, 1);
+    }
+
+    /// The next `times` downloads of `id`'s bytes fail as an expired URL would.
+    pub fn expire_media_url(&self, id: &str, times: u32) {
+        self.with(|s| *s.expire.entry(id.to_string()).or_default() += times);
+    }
+
+    /// Serves only the first `n` bytes of `id` (its metadata still tells the full size).
+    pub fn truncate_media(&self, id: &str, n: usize) {
+        self.with(|s| s.truncate.insert(id.to_string(), n));
+    }
+
+    /// Media uploaded so far.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.with(|s| s.uploads.clone())
     }
 
     /// How many media URLs were handed out (step one of a download).
@@ -318,13 +340,73 @@ async fn media_bytes(State(fake): State<FakeGraph>, Path(id): Path<String>, head
     if !fake.authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, "token required").into_response();
     }
-    if fake.with(|s| s.expire_once.remove(&id)) {
+    let expired = fake.with(|s| match s.expire.get_mut(&id) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    });
+    if expired {
         return (StatusCode::NOT_FOUND, "URL expired").into_response();
     }
-    match fake.with(|s| s.media.get(&id).cloned()) {
-        Some((mime, bytes)) => ([("content-type", mime)], bytes).into_response(),
+    match fake.with(|s| s.media.get(&id).cloned().map(|(m, b)| (m, b, s.truncate.get(&id).copied()))) {
+        Some((mime, mut bytes, cut)) => {
+            if let Some(n) = cut {
+                bytes.truncate(n);
+            }
+            ([("content-type", mime)], bytes).into_response()
+        }
         None => (StatusCode::NOT_FOUND, "no such media").into_response(),
     }
+}
+
+/// One upload to the media endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upload {
+    pub id: String,
+    pub phone_number_id: String,
+    pub mime_type: String,
+    pub file_name: String,
+    pub size: usize,
+    /// The `messaging_product` form field (must be `whatsapp`).
+    pub messaging_product: String,
+}
+
+/// `POST /{version}/{phone}/media`: multipart `file`, `type`, `messaging_product`; the
+/// file becomes downloadable media under the returned id.
+async fn upload(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(String, String)>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
+    if !fake.authorized(&headers) {
+        return graph_error(190, 401, "Error validating access token: The session is invalid");
+    }
+    let (mut file, mut mime, mut name, mut product, mut declared) = (None, String::new(), String::new(), String::new(), String::new());
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                mime = field.content_type().unwrap_or_default().to_string();
+                name = field.file_name().unwrap_or_default().to_string();
+                file = field.bytes().await.ok();
+            }
+            "type" => declared = field.text().await.unwrap_or_default(),
+            "messaging_product" => product = field.text().await.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    let Some(bytes) = file else { return graph_error(100, 400, "(#100) The parameter file is required.") };
+    if product != "whatsapp" {
+        return graph_error(100, 400, "(#100) The parameter messaging_product is required.");
+    }
+    if declared.is_empty() || declared != mime {
+        return graph_error(100, 400, "(#100) Param type must match the file's content type.");
+    }
+    let id = fake.with(|s| {
+        s.next += 1;
+        let id = format!("upl-{}", s.next);
+        s.media.insert(id.clone(), (mime.clone(), bytes.to_vec()));
+        s.uploads.push(Upload { id: id.clone(), phone_number_id: phone, mime_type: mime, file_name: name, size: bytes.len(), messaging_product: product });
+        id
+    });
+    Json(json!({ "id": id })).into_response()
 }
 
 async fn list_sent(State(fake): State<FakeGraph>) -> Json<Vec<SentMessage>> {

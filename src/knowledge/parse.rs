@@ -170,7 +170,7 @@ pub fn parse_bytes(format: Format, source: &str, id_base: &str, bytes: &[u8], co
 
 /// The text of a PDF, pages separated by blank lines. The extractor panics on some
 /// malformed files; that becomes an error for this file, not a crash.
-fn pdf_text(bytes: &[u8]) -> Result<String, String> {
+pub(crate) fn pdf_text(bytes: &[u8]) -> Result<String, String> {
     if !bytes.starts_with(b"%PDF") {
         return Err("not a PDF (no %PDF header)".into());
     }

@@ -23,6 +23,8 @@ pub struct IngestReport {
     /// Wamids of inbound messages the bot should answer (new or seen before: the reply
     /// queue dedupes them, so a re-run after a crash loses none and doubles none).
     pub answerable: Vec<String>,
+    /// Wamids of inbound media to download and read (queued like `answerable`).
+    pub media: Vec<String>,
 }
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
@@ -45,7 +47,14 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                 }
                 let contact_id = upsert_contact(conn, contact, message, now)?;
                 let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
-                if insert_message(conn, conversation_id, message, now)? {
+                let inserted = insert_message(conn, conversation_id, message, now)?;
+                if let MessageKind::Media(m) = &message.kind {
+                    if m.media_type != crate::domain::message::MediaType::Sticker {
+                        super::media::insert_pending(conn, &message.wamid, conversation_id, m, now)?;
+                        report.media.push(message.wamid.clone());
+                    }
+                }
+                if inserted {
                     report.messages_new += 1;
                     if !report.conversations_touched.contains(&conversation_id) {
                         report.conversations_touched.push(conversation_id);

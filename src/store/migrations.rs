@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "inbox_search_and_reads", include_str!("../../migrations/0011_inbox_search_and_reads.sql")),
     (12, "dashboard_and_close", include_str!("../../migrations/0012_dashboard_and_close.sql")),
     (13, "erasure_tombstones", include_str!("../../migrations/0013_erasure_tombstones.sql")),
+    (14, "media", include_str!("../../migrations/0014_media.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

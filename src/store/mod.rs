@@ -13,6 +13,7 @@ pub mod inbox;
 mod ingest;
 pub mod knowledge;
 pub mod ledger;
+pub mod media;
 mod messages;
 mod migrations;
 pub mod settings;

@@ -87,6 +87,12 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
 }
 
 async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result<()> {
+    // Media is read whether or not the bot answers: agents see transcripts too.
+    for wamid in &report.media {
+        let mut job = app.queue.job(super::media::MEDIA_QUEUE, wamid.as_bytes().to_vec());
+        job.max_attempts = app.config.media.max_attempts;
+        app.queue.enqueue_unique(format!("media:{wamid}"), job).await?;
+    }
     if !app.config.bot.enabled {
         return Ok(());
     }

@@ -3,6 +3,7 @@
 
 pub mod ingest;
 pub mod maintenance;
+pub mod media;
 pub mod reply;
 pub mod send;
 

@@ -65,6 +65,12 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         tracing::debug!(%wamid, "reply: a newer message will be answered with this one");
         return Ok(Outcome::Done);
     }
+    // The media of the burst is read first (bounded), so the answer can use it.
+    let (conv, first, w) = (inbound.conversation_id, burst.first_id, wamid.clone());
+    let parts = app.store.read(move |c| crate::store::media::burst_parts(c, conv, first, &w)).await?;
+    if parts.iter().any(|p| p.media_status.as_deref() == Some("pending")) && waited < app.config.media.reply_wait_ms as i64 {
+        return Ok(Outcome::Defer { delay_ms: 250 });
+    }
     // One reply at a time per conversation.
     let Some(_turn) = ConversationTurn::take(app, inbound.conversation_id) else {
         return Ok(Outcome::Defer { delay_ms: 200 });

@@ -1,0 +1,120 @@
+//! Inbound media becomes text the bot understands: a media job per media message
+//! downloads the file through the Graph API (size limit per type, type checked against the
+//! bytes, size and SHA-256 against what Meta announced), stores it content-addressed, then
+//! reads it — voice notes transcribed, images described by a vision model, documents'
+//! text extracted — and the message's text becomes that. Failures are recorded with why;
+//! the reply then asks the customer to type or hands over (`media.on_failure`), never
+//! silence.
+
+pub mod describe;
+pub mod files;
+pub mod transcribe;
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::domain::media::{self as rules, Problem};
+use crate::error::Result;
+use crate::store::media::{self as rows, Outcome};
+use crate::whatsapp::graph::GraphError;
+
+pub use files::MediaFiles;
+
+/// The media handles the app keeps: the file store and an HTTP client for services.
+#[derive(Debug, Clone)]
+pub struct MediaService {
+    pub files: MediaFiles,
+    http: reqwest::Client,
+}
+
+impl MediaService {
+    pub fn new(data_dir: &std::path::Path) -> MediaService {
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        MediaService { files: MediaFiles::new(data_dir), http }
+    }
+}
+
+/// What one attempt at a media job came to.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Read (or already settled): nothing more to do.
+    Settled,
+    /// Failed for good; recorded.
+    Failed(Problem),
+    /// Failed in a way that may pass; try again later.
+    Retry(Problem),
+}
+
+/// Downloads, checks, stores and reads the media of message `wamid`. On the last attempt
+/// a passing failure is recorded as final.
+pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step> {
+    let w = wamid.to_string();
+    let Some((row, media)) = app.store.read(move |c| rows::get(c, &w)).await? else {
+        tracing::warn!(%wamid, "media job for a message that is not stored (erased?); nothing to do");
+        return Ok(Step::Settled);
+    };
+    if row.status != "pending" {
+        return Ok(Step::Settled);
+    }
+    let mut found = Outcome::default();
+    let result = read(app, &row, &media, &mut found).await;
+    let now = crate::domain::now_ms();
+    let w = wamid.to_string();
+    match result {
+        Ok((kind, text, language)) => {
+            let turn = rules::turn_text(&row.media_type, media.caption.as_deref(), media.filename.as_deref(), &text);
+            found.derived_kind = Some(kind.to_string());
+            found.derived_text = Some(text);
+            found.language = language;
+            app.store.write(move |c| rows::finish(c, &w, &found, &turn, now)).await?;
+            crate::metrics::Metrics::add(&app.metrics.media_read_total, 1);
+            Ok(Step::Settled)
+        }
+        Err(problem) if problem.transient() && !last_attempt => Ok(Step::Retry(problem)),
+        Err(problem) => {
+            let error = problem.to_string();
+            tracing::warn!(%wamid, media_type = %row.media_type, %error, "media could not be used");
+            app.store.write(move |c| rows::fail(c, &w, &found, &error, now)).await?;
+            crate::metrics::Metrics::add(&app.metrics.media_failed_total, 1);
+            Ok(Step::Failed(problem))
+        }
+    }
+}
+
+/// The file's text: (kind, text, language).
+async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::Media, found: &mut Outcome) -> std::result::Result<(&'static str, String, Option<String>), Problem> {
+    if row.media_type == "video" {
+        return Err(Problem::Unsupported("videos are not watched by the bot".into()));
+    }
+    let limit = app.config.media.max_bytes(&row.media_type);
+    let (info, bytes) = app.graph.download_media(&row.media_id, limit).await.map_err(|e| download_problem(e, limit))?;
+    found.size_bytes = Some(bytes.len() as i64);
+    let checksums: Vec<&str> = [media.sha256.as_deref(), info.sha256.as_deref()].into_iter().flatten().collect();
+    let declared = media.mime_type.as_deref().or(info.mime_type.as_deref());
+    let mime = rules::check(&row.media_type, declared, &bytes, info.file_size, &checksums)?;
+    found.mime_type = Some(mime.clone());
+    let service = &app.media;
+    let stored = {
+        let (files, bytes) = (service.files.clone(), bytes.clone());
+        tokio::task::spawn_blocking(move || files.put(&bytes)).await.map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?
+    };
+    found.sha256 = Some(stored.map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?);
+    match row.media_type.as_str() {
+        "audio" => {
+            let t = transcribe::transcribe(&service.http, &app.config.media, bytes, &mime).await?;
+            Ok(("transcript", t.text, t.language))
+        }
+        "image" => Ok(("description", describe::image(app, &bytes, &mime, media.caption.as_deref()).await?, None)),
+        _ => Ok(("document_text", describe::document(bytes, &mime, app.config.media.document_max_chars).await?, None)),
+    }
+}
+
+fn download_problem(e: GraphError, limit: u64) -> Problem {
+    match &e {
+        GraphError::Api { http_status: 413, .. } => Problem::TooLarge { limit },
+        GraphError::Api { title, .. } if title.contains("expired") => Problem::Expired,
+        // Media ids last about 7 days; an unknown id will not come back.
+        GraphError::Api { http_status: 400 | 404, code, .. } if *code != Some(190) => Problem::Expired,
+        _ => Problem::Unavailable(format!("downloading: {e}")),
+    }
+}

@@ -1,0 +1,51 @@
+//! Media workers: one job per inbound media message (payload: its wamid), queued by
+//! ingest. Each attempt downloads and reads the file (`media::process`); a failure that
+//! may pass (Graph or a service down) is retried with backoff until `media.max_attempts`,
+//! then recorded as final like any other — the reply waiting for it then falls back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::media::Step;
+use crate::metrics::Metrics;
+use crate::queue::Outcome;
+
+/// The queue of media jobs.
+pub const MEDIA_QUEUE: &str = "media";
+
+/// Runs one media worker until shutdown.
+pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
+    super::claim_loop(&app.queue, MEDIA_QUEUE, 4, &shutdown, Duration::from_millis(500), |jobs| {
+        let app = app.clone();
+        let span = tracing::info_span!("media_batch", worker, jobs = jobs.len());
+        async move {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let wamid = String::from_utf8_lossy(&job.payload).to_string();
+                let last = job.attempt >= job.max_attempts.min(app.config.media.max_attempts);
+                let outcome = match crate::media::process(&app, &wamid, last).await {
+                    Ok(Step::Settled | Step::Failed(_)) => Outcome::Done,
+                    Ok(Step::Retry(problem)) => {
+                        Metrics::add(&app.metrics.media_retried_total, 1);
+                        tracing::info!(%wamid, attempt = job.attempt, %problem, "media: will retry");
+                        app.queue.retry_later(job.attempt, problem.to_string())
+                    }
+                    Err(e) => {
+                        tracing::warn!(%wamid, error = %e, "media job failed; will retry");
+                        app.queue.retry_later(job.attempt, e.to_string())
+                    }
+                };
+                outcomes.push((job.id, job.lease_token, outcome));
+            }
+            if let Err(e) = app.queue.finish_many(outcomes).await {
+                tracing::error!(error = %e, "could not record media job outcomes; they will re-run (idempotent)");
+            }
+        }
+        .instrument(span)
+    })
+    .await;
+}

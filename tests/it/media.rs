@@ -1,0 +1,217 @@
+//! Inbound media end to end, with the fake Graph API serving the files and real HTTP fakes
+//! for the transcription and vision services: a voice note made with espeak-ng and sox is
+//! uploaded to the transcription service as a well-formed multipart request, its
+//! transcript becomes the turn the model answers (the reply waits for it); an image's
+//! description and a PDF's text do the same; oversized, wrong-type, truncated,
+//! expired-URL, service-down and video media get the documented outcome (a request to
+//! type, or a person per `media.on_failure`); stickers are recorded and not answered.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use frontdesk::config::Secret;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::engine::texts;
+use crate::engine_llm::{fakes, shop_with_models};
+use crate::fake_llm::{Step, reply};
+use crate::fake_transcriber::{self, Answer, FakeTranscriber};
+use crate::support::TestServer;
+
+/// A one-message media webhook from `from`; `media` is the type's object.
+pub fn media_webhook(from: &str, wamid: &str, kind: &str, media: Value) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": "P1" },
+            "contacts": [{ "profile": { "name": "Customer" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": (frontdesk::domain::now_ms() / 1000).to_string(), "type": kind, kind: media }]
+        }}]}]
+    })
+    .to_string()
+}
+
+/// Meta's webhook checksum: base64 of the SHA-256.
+fn b64_sha(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// A spoken sentence as Ogg Vorbis, made by espeak-ng and sox (installed by
+/// ./scripts/test); `None` (with a visible note) where they are missing.
+pub fn spoken_ogg(dir: &Path, sentence: &str) -> Option<Vec<u8>> {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("espeak-ng") || !have("sox") {
+        assert!(std::env::var("FRONTDESK_REQUIRE_AUDIO_TOOLS").is_err(), "espeak-ng and sox were installed by ./scripts/test but cannot run");
+        eprintln!("SKIPPED: real-audio media test: espeak-ng and sox are not installed (apt-get install espeak-ng sox)");
+        return None;
+    }
+    let wav = dir.join("voice.wav");
+    let ogg = dir.join("voice.ogg");
+    assert!(Command::new("espeak-ng").arg("-w").arg(&wav).arg(sentence).status().unwrap().success());
+    assert!(Command::new("sox").arg(&wav).args(["-r", "16000", "-c", "1"]).arg(&ogg).status().unwrap().success());
+    Some(std::fs::read(ogg).unwrap())
+}
+
+async fn post(s: &TestServer, body: String) {
+    assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+}
+
+async fn media_row(s: &TestServer, wamid: &str) -> frontdesk::store::media::MediaRow {
+    let w = wamid.to_string();
+    s.app().store.read(move |c| frontdesk::store::media::get(c, &w)).await.unwrap().unwrap_or_else(|| panic!("no media row for {wamid}")).0
+}
+
+fn message_text(s: &TestServer, wamid: &str) -> String {
+    s.messages().into_iter().find(|m| m.id == wamid).map(|m| m.text).unwrap_or_default()
+}
+
+fn sent_to(s: &TestServer, wa_id: &str) -> Vec<String> {
+    s.graph.sent().iter().filter(|m| m.body["to"] == wa_id).map(|m| m.body["text"]["body"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_is_transcribed_and_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(ogg) = spoken_ogg(tmp.path(), "Where is my order one two three four?") else { return };
+    let (a, o) = fakes().await;
+    let t = FakeTranscriber::start().await;
+    t.script(vec![Answer::Text { text: "Where is my order 1234?".into(), language: "english".into() }]);
+    a.script(vec![reply("Your order 1234 is on its way.", 0.95)]);
+    let tb = t.base_url();
+    let s = shop_with_models(&a, &o, move |c| {
+        c.media.transcription_url = tb;
+        c.media.transcription_api_key = Secret::new(fake_transcriber::KEY);
+    })
+    .await;
+    s.graph.add_media("voice-1", "audio/ogg", ogg.clone());
+    post(&s, media_webhook("31600000101", "wamid.voice-1", "audio", json!({ "id": "voice-1", "mime_type": "audio/ogg; codecs=opus", "sha256": b64_sha(&ogg), "voice": true }))).await;
+    s.wait_until("the answer", |s| texts(s).iter().any(|t| t.contains("on its way"))).await;
+
+    // The upload is what an OpenAI-compatible service expects.
+    let ups = t.uploads();
+    assert_eq!(ups.len(), 1);
+    let up = &ups[0];
+    assert!(up.content_type.starts_with("multipart/form-data; boundary="), "{}", up.content_type);
+    assert!(up.authorized, "bearer key sent");
+    assert_eq!((up.model.as_str(), up.response_format.as_str()), ("whisper-1", "verbose_json"));
+    assert_eq!((up.file_name.as_str(), up.file_type.as_str()), ("voice.ogg", "audio/ogg"));
+    assert_eq!(up.file, ogg, "the real audio, byte for byte");
+    assert!(up.file.starts_with(b"OggS"));
+
+    // Stored content-addressed; the transcript is the turn's text and what the model read.
+    let row = media_row(&s, "wamid.voice-1").await;
+    assert_eq!(row.status, "done");
+    assert_eq!(row.derived_text.as_deref(), Some("Where is my order 1234?"));
+    assert_eq!(row.language.as_deref(), Some("english"));
+    let sha = hex::encode(sha2::Sha256::digest(&ogg));
+    assert_eq!(row.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(std::fs::read(s.dir.path().join("media").join(&sha[..2]).join(&sha)).unwrap(), ogg);
+    assert_eq!(message_text(&s, "wamid.voice-1"), "Where is my order 1234?");
+    assert!(a.requests()[0].to_string().contains("Where is my order 1234?"), "the reply waited for the transcript");
+    assert_eq!(s.metric("media_read_total"), 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_described_and_documents_read_before_the_answer() {
+    let (a, o) = fakes().await;
+    o.script(vec![Step::Json(json!({
+        "description": "A city bike with a bent front wheel.", "text_in_image": "ORDER #5521",
+        "damage": "the front rim is bent", "product": "city bike"
+    }))]);
+    a.script(vec![reply("Sorry about the bent rim on order 5521, we'll fix it.", 0.9), reply("Yes: returns are accepted within 30 days.", 0.9)]);
+    let s = shop_with_models(&a, &o, |c| c.media.vision_models = vec!["openai:gpt-4o-mini".into()]).await;
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &[7u8; 300]].concat();
+    s.graph.add_media("img-1", "image/png", png.clone());
+    post(&s, media_webhook("31600000102", "wamid.img-1", "image", json!({ "id": "img-1", "mime_type": "image/png", "sha256": b64_sha(&png), "caption": "it arrived like this" }))).await;
+    s.wait_until("the answer", |s| sent_to(s, "31600000102").iter().any(|t| t.contains("bent rim"))).await;
+    // The vision model got the image itself.
+    let vision = o.requests()[0].clone();
+    let image_part = vision["messages"].as_array().unwrap().iter().flat_map(|m| m["content"].as_array().cloned().unwrap_or_default()).find(|p| p["type"] == "image_url").expect("an image part");
+    use base64::Engine;
+    assert_eq!(image_part["image_url"]["url"], format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&png)));
+    let text = message_text(&s, "wamid.img-1");
+    assert_eq!(text, "it arrived like this\n[image: A city bike with a bent front wheel. Text in it: \"ORDER #5521\". Damage: the front rim is bent. Product: city bike]");
+    assert!(a.requests()[0].to_string().contains("ORDER #5521"), "the answer used the description");
+
+    // A PDF's text layer.
+    let pdf = include_bytes!("../fixtures/kb/returns.pdf").to_vec();
+    s.graph.add_media("doc-1", "application/pdf", pdf.clone());
+    post(&s, media_webhook("31600000103", "wamid.doc-1", "document", json!({ "id": "doc-1", "mime_type": "application/pdf", "filename": "returns.pdf" }))).await;
+    s.wait_until("the answer", |s| !sent_to(s, "31600000103").is_empty()).await;
+    let row = media_row(&s, "wamid.doc-1").await;
+    assert_eq!((row.status.as_str(), row.derived_kind.as_deref()), ("done", Some("document_text")));
+    let text = message_text(&s, "wamid.doc-1");
+    assert!(text.starts_with("[document: returns.pdf]\n[document text: ") && text.contains("within 30 days"), "{text}");
+    assert!(a.requests()[1].to_string().contains("within 30 days"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_media_gets_a_request_to_type_or_a_person_never_silence() {
+    let t = FakeTranscriber::start().await;
+    t.otherwise(Answer::Status(503));
+    let tb = t.base_url();
+    let s = crate::engine::shop(move |c| {
+        c.media.transcription_url = tb;
+        c.media.max_image_bytes = 1_000;
+        c.media.max_attempts = 2;
+    })
+    .await;
+    let jpeg = [&b"\xFF\xD8\xFF\xE0"[..], &[1u8; 200]].concat();
+    let ogg = [&b"OggS"[..], &[2u8; 500]].concat();
+    s.graph.add_media("big", "image/jpeg", [&jpeg[..], &[0u8; 2_000]].concat());
+    s.graph.add_media("html", "image/jpeg", b"<html><body>login</body></html>".to_vec());
+    s.graph.add_media("cut", "audio/ogg", ogg.clone());
+    s.graph.truncate_media("cut", 100);
+    s.graph.add_media("gone", "image/jpeg", jpeg.clone());
+    s.graph.expire_media_url("gone", 2);
+    s.graph.add_media("deaf", "audio/ogg", ogg.clone());
+    s.graph.add_media("film", "video/mp4", b"\x00\x00\x00\x18ftypmp42....".to_vec());
+    let cases = [
+        ("31600000201", "big", "image", "larger than the 1000-byte limit", "open your image"),
+        ("31600000202", "html", "image", "not the image/jpeg it was declared as", "open your image"),
+        ("31600000203", "cut", "audio", "cut short (100 of 504 bytes)", "listen to your voice note"),
+        ("31600000204", "gone", "image", "expired twice", "open your image"),
+        ("31600000205", "deaf", "audio", "transcription service answered HTTP 503", "listen to your voice note"),
+        ("31600000206", "film", "video", "videos are not watched", "watch videos"),
+    ];
+    for (from, id, kind, _, _) in &cases {
+        let mut media = json!({ "id": id, "mime_type": if *kind == "audio" { "audio/ogg; codecs=opus" } else if *kind == "video" { "video/mp4" } else { "image/jpeg" } });
+        if *kind == "audio" {
+            media["voice"] = json!(true);
+        }
+        post(&s, media_webhook(from, &format!("wamid.{id}"), kind, media)).await;
+    }
+    // A sticker is recorded and not answered.
+    post(&s, media_webhook("31600000207", "wamid.sticker", "sticker", json!({ "id": "stk", "mime_type": "image/webp", "animated": false }))).await;
+    for (from, id, _, why, notice) in &cases {
+        s.wait_until(&format!("the notice for {id}"), |s| !sent_to(s, from).is_empty()).await;
+        let got = sent_to(&s, from);
+        assert_eq!(got.len(), 1, "{id}: {got:?}");
+        assert!(got[0].contains(notice) && got[0].contains("Could you type your message instead?"), "{id}: {got:?}");
+        let row = media_row(&s, &format!("wamid.{id}")).await;
+        assert_eq!(row.status, "failed", "{id}");
+        assert!(row.error.as_deref().unwrap_or_default().contains(why), "{id}: {:?}", row.error);
+    }
+    assert_eq!(t.uploads().len(), 2, "the transcription service was tried max_attempts times");
+    assert_eq!(s.metric("media_failed_total"), 6);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sent_to(&s, "31600000207").is_empty(), "stickers are not answered");
+    assert!(s.messages().iter().any(|m| m.id == "wamid.sticker"), "but recorded");
+    s.stop().await;
+
+    // media.on_failure = "handoff": a person takes over instead.
+    let s = crate::engine::shop(|c| c.media.on_failure = "handoff".into()).await;
+    s.graph.add_media("html", "image/jpeg", b"<html>".to_vec());
+    post(&s, media_webhook("31600000208", "wamid.html2", "image", json!({ "id": "html", "mime_type": "image/jpeg" }))).await;
+    s.wait_until("the handoff", |s| s.query_i64("SELECT COUNT(*) FROM handoffs WHERE trigger = 'media_failed'") == 1).await;
+    assert_eq!(crate::engine::owner(&s, "31600000208"), "human");
+    s.wait_until("the bridge message", |s| !sent_to(s, "31600000208").is_empty()).await;
+    assert!(!sent_to(&s, "31600000208").iter().any(|t| t.contains("Could you type")), "no request to type when a person takes over");
+    s.stop().await;
+}
