@@ -75,13 +75,23 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
     let Some(e) = erased else {
         anyhow::bail!("no contact {wa_id}; nothing erased");
     };
+    // Their stored media files go now, unless another message uses the same file.
+    let config = super::load_config(config_path)?;
+    let files = crate::media::MediaFiles::new(&config.storage.data_dir);
+    for sha in &e.media_files {
+        let s = sha.clone();
+        if !store.call_blocking(move |c| crate::store::media::file_in_use(c, &s))? {
+            files.delete(sha)?;
+        }
+    }
     if json {
         println!("{}", serde_json::to_string(&e)?);
     } else {
         println!(
-            "erased contact {wa_id}: {} conversation(s), {} message(s), {} outbound, {} status record(s), {} handoff(s), {} trace(s), {} summar(y/ies); audit subject {}",
+            "erased contact {wa_id}: {} conversation(s), {} message(s), {} media file(s), {} outbound, {} status record(s), {} handoff(s), {} trace(s), {} summar(y/ies); audit subject {}",
             e.conversations,
             e.messages,
+            e.media,
             e.outbound,
             e.statuses,
             e.handoffs,

@@ -75,8 +75,8 @@ pub async fn document(bytes: Vec<u8>, mime: &str, max_chars: usize) -> Result<St
             .await
             .map_err(|e| Problem::Unavailable(format!("reading the PDF: {e}")))?
             .map_err(|e| Problem::Unsupported(format!("the PDF cannot be read: {e}")))?,
-        m if m.starts_with("text/") => String::from_utf8(bytes).map_err(|_| Problem::Unsupported("the text file is not UTF-8".into()))?,
-        other => return Err(Problem::Unsupported(format!("the bot reads PDF and text documents, not {other}"))),
+        "text/plain" | "text/csv" => String::from_utf8(bytes).map_err(|_| Problem::Unsupported("the text file is not UTF-8".into()))?,
+        other => return Err(Problem::Unsupported(format!("the bot reads PDF and plain-text documents, not {other}"))),
     };
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {

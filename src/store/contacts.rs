@@ -34,6 +34,10 @@ pub struct Erased {
     pub handoffs: usize,
     pub traces: usize,
     pub summaries: usize,
+    pub media: usize,
+    /// Stored media files the erased rows named (the caller deletes those no longer used).
+    #[serde(skip)]
+    pub media_files: Vec<String>,
 }
 
 /// A stable, non-reversible label for a WhatsApp id in the audit log.
@@ -70,6 +74,9 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
                 OR wamid IN (SELECT wamid FROM outbound WHERE conversation_id = ?1 AND wamid IS NOT NULL)",
             [c],
         )?;
+        let mut st = conn.prepare_cached("SELECT sha256 FROM media WHERE conversation_id = ?1 AND sha256 IS NOT NULL")?;
+        e.media_files.extend(st.query_map([c], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?);
+        e.media += conn.execute("DELETE FROM media WHERE conversation_id = ?1", [c])?;
         e.traces += conn.execute("DELETE FROM reply_traces WHERE conversation_id = ?1", [c])?;
         e.summaries += conn.execute("DELETE FROM conversation_summaries WHERE conversation_id = ?1", [c])?;
         e.handoffs += conn.execute("DELETE FROM handoffs WHERE conversation_id = ?1", [c])?;

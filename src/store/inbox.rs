@@ -150,13 +150,15 @@ pub struct ConversationHead {
     pub needs_template: bool,
     pub assigned_to: Option<String>,
     pub opted_out: bool,
+    /// The business number the conversation is on (uploads go there).
+    pub phone_number_id: String,
 }
 
 pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
-            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL, c.closed_at IS NOT NULL
+            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL, c.closed_at IS NOT NULL, c.phone_number_id
              FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to WHERE c.id = ?1",
             [id],
             |r| {
@@ -170,6 +172,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
                     assigned_to: r.get(6)?,
                     opted_out: r.get(7)?,
                     closed: r.get(8)?,
+                    phone_number_id: r.get(9)?,
                 })
             },
         )
@@ -211,6 +214,12 @@ pub struct MediaLink {
     pub media_type: String,
     pub mime_type: Option<String>,
     pub filename: Option<String>,
+    /// What reading it gave: pending, done (the text is a transcript, description or
+    /// document text) or failed (with why).
+    pub status: Option<String>,
+    pub derived_kind: Option<String>,
+    pub language: Option<String>,
+    pub problem: Option<String>,
 }
 
 /// The media of inbound message `message_id` of conversation `conversation_id`.
@@ -231,16 +240,24 @@ pub fn media_of(conn: &Connection, conversation_id: i64, message_id: i64) -> Res
 /// notes, handoffs and hand-backs.
 pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
     let mut items: Vec<ThreadItem> = Vec::new();
+    let read: std::collections::HashMap<i64, super::media::MediaRow> = super::media::for_conversation(conn, id)?.into_iter().collect();
     let mut st = conn.prepare_cached("SELECT created_at, text, kind, id, body_json FROM messages WHERE conversation_id = ?1 AND direction = 'in' ORDER BY id")?;
     for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))? {
         let (at, text, kind, message_id, body) = r?;
         let media = serde_json::from_str::<crate::domain::message::InboundMessage>(&body).ok().and_then(|m| match m.kind {
-            crate::domain::message::MessageKind::Media(media) => Some(MediaLink {
-                message_id,
-                media_type: media.media_type.as_str().to_string(),
-                mime_type: media.mime_type,
-                filename: media.filename,
-            }),
+            crate::domain::message::MessageKind::Media(media) => {
+                let row = read.get(&message_id);
+                Some(MediaLink {
+                    message_id,
+                    media_type: media.media_type.as_str().to_string(),
+                    mime_type: row.and_then(|r| r.mime_type.clone()).or(media.mime_type),
+                    filename: media.filename,
+                    status: row.map(|r| r.status.clone()),
+                    derived_kind: row.and_then(|r| r.derived_kind.clone()),
+                    language: row.and_then(|r| r.language.clone()),
+                    problem: row.and_then(|r| r.error.clone()),
+                })
+            }
             _ => None,
         });
         let text = if text.is_empty() { format!("({kind})") } else { text };

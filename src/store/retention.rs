@@ -17,6 +17,8 @@ pub fn delete_before(conn: &Connection, cutoff_ms: i64, batch: usize) -> Result<
     )?;
     conn.execute("DELETE FROM message_statuses WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
     conn.execute("DELETE FROM status_events WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
+    // Their media rows go too; the files they named are swept by the maintenance worker.
+    conn.execute("DELETE FROM media WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
     let messages = conn.execute("DELETE FROM messages WHERE id IN (SELECT id FROM retention_batch)", [])?;
     conn.execute("DELETE FROM outbound WHERE state NOT IN ('queued', 'sending') AND updated_at < ?1", [cutoff_ms])?;
     conn.execute("DELETE FROM reply_traces WHERE created_at < ?1", [cutoff_ms])?;

@@ -86,6 +86,31 @@ impl GraphClient {
             .ok_or_else(|| GraphError::Api { http_status: 200, code: None, subcode: None, title: format!("no message id in the answer: {v}") })
     }
 
+    /// Uploads a file for sending (`POST /{phone_number_id}/media`, multipart); returns the
+    /// media id to send it by (valid 30 days).
+    pub async fn upload_media(&self, phone_number_id: &str, bytes: Vec<u8>, mime: &str, file_name: &str) -> Result<String, GraphError> {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()).mime_str(mime).map_err(|e| GraphError::Api {
+            http_status: 400,
+            code: None,
+            subcode: None,
+            title: format!("file type {mime:?}: {e}"),
+        })?;
+        let form = reqwest::multipart::Form::new().text("messaging_product", "whatsapp").text("type", mime.to_string()).part("file", part);
+        let resp = self
+            .http
+            .post(self.url(&format!("{phone_number_id}/media")))
+            .header("authorization", self.bearer())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| transport(e, false))?;
+        let v = read_json(resp).await?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| GraphError::Api { http_status: 200, code: None, subcode: None, title: format!("no media id in the answer: {v}") })
+    }
+
     /// Marks `wamid` read, optionally showing the typing indicator.
     pub async fn mark_read(&self, phone_number_id: &str, wamid: &str, typing: bool) -> Result<(), GraphError> {
         let mut body = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": wamid });

@@ -1,6 +1,7 @@
 //! Housekeeping: returns jobs with expired leases to their queue and purges expired
 //! dedupe keys, on a timer; once a minute also ends expired sessions, takes the scheduled
-//! backup when one is due and deletes messages past their retention.
+//! backup when one is due, deletes messages past their retention and media files past
+//! theirs; hourly sweeps media files no message uses any more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::app::App;
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     let every = Duration::from_millis((app.config.queue.lease_ms / 3).clamp(50, 5_000));
     let mut last_purge = std::time::Instant::now();
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -44,6 +46,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             }
             scheduled_backup(&app, now).await;
             retention(&app, now).await;
+            media_retention(&app, now).await;
+            if last_sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(3_600)) {
+                last_sweep = Some(std::time::Instant::now());
+                sweep_media_files(&app).await;
+            }
         }
     }
 }
@@ -84,4 +91,67 @@ async fn retention(app: &App, now: i64) {
     if total > 0 {
         tracing::info!(messages = total, days, "deleted messages past their retention");
     }
+}
+
+/// Deletes stored media files older than `media.retention_days` (the messages and their
+/// transcripts stay).
+async fn media_retention(app: &App, now: i64) {
+    let days = app.config.media.retention_days;
+    if days == 0 {
+        return;
+    }
+    let cutoff = now - i64::from(days) * 86_400_000;
+    let mut deleted = 0;
+    loop {
+        let names = match app.store.write(move |c| crate::store::media::expire_files(c, cutoff, 500)).await {
+            Ok(n) if n.is_empty() => break,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "media retention failed");
+                return;
+            }
+        };
+        deleted += delete_unused(app, names).await;
+    }
+    if deleted > 0 {
+        tracing::info!(files = deleted, days, "deleted media files past their retention");
+    }
+}
+
+/// Deletes media files no row names (left by message retention or erasure), sparing
+/// files younger than an hour (a media job may be about to record them).
+async fn sweep_media_files(app: &App) {
+    let files = app.media.files.clone();
+    let in_use = match app.store.read(crate::store::media::files_in_use).await {
+        Ok(s) => s,
+        Err(e) => return tracing::error!(error = %e, "media sweep failed"),
+    };
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        for name in files.names() {
+            let young = files.path(&name).and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok()).is_some_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3_600));
+            if !in_use.contains(&name) && !young && files.delete(&name).unwrap_or(false) {
+                removed += 1;
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or(0);
+    if removed > 0 {
+        tracing::info!(files = removed, "deleted media files no message uses");
+    }
+}
+
+async fn delete_unused(app: &App, names: Vec<String>) -> usize {
+    let mut deleted = 0;
+    for name in names {
+        let n = name.clone();
+        if let Ok(false) = app.store.read(move |c| crate::store::media::file_in_use(c, &n)).await {
+            if app.media.files.delete(&name).unwrap_or(false) {
+                deleted += 1;
+            }
+        }
+    }
+    deleted
 }

@@ -113,6 +113,21 @@ async fn a_voice_note_is_transcribed_and_answered() {
     assert_eq!(message_text(&s, "wamid.voice-1"), "Where is my order 1234?");
     assert!(a.requests()[0].to_string().contains("Where is my order 1234?"), "the reply waited for the transcript");
     assert_eq!(s.metric("media_read_total"), 1);
+
+    // The inbox shows the transcript and plays the original from the media store.
+    use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, get, login};
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let conv = s.query_i64("SELECT conversation_id FROM messages WHERE wamid = 'wamid.voice-1'");
+    let msg = s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.voice-1'");
+    let page = get(&s, &format!("/app/c/{conv}"), Some(&cookie)).await.1;
+    let src = format!("/app/c/{conv}/media/{msg}");
+    assert!(page.contains(&format!("<audio controls preload=\"none\" src=\"{src}\"")), "{page}");
+    assert!(page.contains("Where is my order 1234?") && page.contains("Transcript (english)"), "{page}");
+    s.graph.expire_media_url("voice-1", 10);
+    let r = crate::inbox_auth::http().get(format!("{}{src}", s.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "audio/ogg");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), ogg, "served from the store, not Meta (whose URL has expired)");
     s.stop().await;
 }
 
@@ -148,6 +163,22 @@ async fn images_are_described_and_documents_read_before_the_answer() {
     let text = message_text(&s, "wamid.doc-1");
     assert!(text.starts_with("[document: returns.pdf]\n[document text: ") && text.contains("within 30 days"), "{text}");
     assert!(a.requests()[1].to_string().contains("within 30 days"));
+
+    // Erasing a contact deletes their stored files at once; others' stay.
+    let file = |sha: &str| s.dir.path().join("media").join(&sha[..2]).join(sha);
+    let (img, doc) = (media_row(&s, "wamid.img-1").await.sha256.unwrap(), row.sha256.clone().unwrap());
+    assert!(file(&img).exists() && file(&doc).exists());
+    let config = s.cli_config();
+    let (ok, out, err) = tokio::task::block_in_place(|| crate::engine::admin_cli(&config, &["contact", "erase", "31600000102", "--json"]));
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(out.trim()).unwrap()["media"], 1, "{out}");
+    assert!(!file(&img).exists(), "the erased customer's photo is gone");
+    assert!(file(&doc).exists());
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM media WHERE wamid = 'wamid.img-1'"), 0);
+    // Media retention forgets files past their age (the maintenance worker deletes them).
+    let names = s.app().store.write(|c| frontdesk::store::media::expire_files(c, frontdesk::domain::now_ms() + 1, 10)).await.unwrap();
+    assert_eq!(names, vec![doc.clone()]);
+    assert!(!s.app().store.read(move |c| frontdesk::store::media::file_in_use(c, &doc)).await.unwrap());
     s.stop().await;
 }
 
@@ -213,5 +244,51 @@ async fn unusable_media_gets_a_request_to_type_or_a_person_never_silence() {
     assert_eq!(crate::engine::owner(&s, "31600000208"), "human");
     s.wait_until("the bridge message", |s| !sent_to(s, "31600000208").is_empty()).await;
     assert!(!sent_to(&s, "31600000208").iter().any(|t| t.contains("Could you type")), "no request to type when a person takes over");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_attach_photos_and_documents() {
+    use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, csrf_of, get, http, login};
+    let s = crate::engine::shop(|c| c.bot.enabled = false).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    crate::engine::say(&s, "31600000301", "wamid.att-1", "can you send me the invoice?").await;
+    s.wait_until("stored", |s| s.query_i64("SELECT COUNT(*) FROM messages") == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let attach = |file: Vec<u8>, name: &'static str, mime: &'static str, caption: &'static str, key: String, csrf: String| {
+        let form = reqwest::multipart::Form::new()
+            .text("key", key)
+            .text("caption", caption)
+            .part("file", reqwest::multipart::Part::bytes(file).file_name(name).mime_str(mime).unwrap());
+        http().post(format!("{}/app/c/{id}/attach?csrf={csrf}", s.base)).header("cookie", cookie.clone()).multipart(form).send()
+    };
+    let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
+    assert!(page.contains("Send a photo or document"), "{page}");
+    let key = page.split("name=\"key\" value=\"").nth(2).unwrap()[..64].to_string();
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &[9u8; 100]].concat();
+    let r = attach(png.clone(), "wheel.png", "image/png", "the new wheel", key.clone(), csrf_of(&page)).await.unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    // The same form submitted twice sends once.
+    assert_eq!(attach(png.clone(), "wheel.png", "image/png", "the new wheel", key, csrf_of(&page)).await.unwrap().status(), 303);
+    let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
+    let key = page.split("name=\"key\" value=\"").nth(2).unwrap()[..64].to_string();
+    let pdf = include_bytes!("../fixtures/kb/returns.pdf").to_vec();
+    assert_eq!(attach(pdf.clone(), "invoice-77.pdf", "application/pdf", "", key.clone(), csrf_of(&page)).await.unwrap().status(), 303);
+    // Without the CSRF token: refused, nothing uploaded.
+    assert_eq!(attach(pdf.clone(), "x.pdf", "application/pdf", "", key, "forged".into()).await.unwrap().status(), 403);
+
+    s.wait_until("both sent", |s| s.graph.sent().len() == 2).await;
+    let ups = s.graph.uploads();
+    assert_eq!(ups.len(), 3, "one upload per submit (the double submit is deduped at sending): {ups:?}");
+    assert!(ups.iter().all(|u| u.messaging_product == "whatsapp" && u.phone_number_id == "P1"));
+    assert_eq!((ups[0].mime_type.as_str(), ups[0].file_name.as_str(), ups[0].size), ("image/png", "wheel.png", png.len()));
+    assert_eq!((ups[2].mime_type.as_str(), ups[2].file_name.as_str()), ("application/pdf", "invoice-77.pdf"));
+    let sent = s.graph.sent();
+    assert_eq!(sent[0].body["type"], "image");
+    assert_eq!(sent[0].body["image"], json!({ "id": ups[0].id, "caption": "the new wheel" }));
+    assert_eq!(sent[1].body["type"], "document");
+    assert_eq!(sent[1].body["document"], json!({ "id": ups[2].id, "filename": "invoice-77.pdf" }));
+    assert_eq!(crate::engine::owner(&s, "31600000301"), "human", "an agent sending takes the conversation");
     s.stop().await;
 }

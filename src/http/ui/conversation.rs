@@ -61,7 +61,7 @@ async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: 
         Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response(),
         Err(e) => return internal(e),
     };
-    let key = crate::app::random_token();
+    let (key, attach_key) = (crate::app::random_token(), crate::app::random_token());
     let view = pages::ConversationView {
         head: &head,
         thread: &thread,
@@ -70,6 +70,7 @@ async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: 
         canned: &app.config.inbox.canned_replies,
         now: crate::domain::now_ms(),
         send_key: &key,
+        attach_key: &attach_key,
         notice,
         problem,
     };
@@ -131,6 +132,68 @@ pub async fn reply(State(app): State<Arc<App>>, Extension(s): Extension<Session>
         return render(&app, &s, id, None, Some("Write something to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     send_as_agent(&app, &s, id, &f.key, OutboundBody::Text { body: text, preview_url: false }).await
+}
+
+/// Largest file an agent can attach (WhatsApp takes documents up to 100 MB; the inbox
+/// keeps uploads smaller).
+pub const ATTACH_LIMIT: usize = 32 * 1024 * 1024;
+
+/// `POST /app/c/{id}/attach` (multipart: `file`, optional `caption`, the one-time `key`):
+/// the file goes to the Graph API's media endpoint, then out as an image (JPEG/PNG) or a
+/// document by its media id, through the same send path as a typed reply.
+pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, mut form: axum::extract::Multipart) -> Response {
+    use crate::domain::outbound::MediaSource;
+    let (mut file, mut name, mut declared, mut caption, mut key) = (None, String::new(), String::new(), String::new(), String::new());
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return render(&app, &s, id, None, Some(&format!("The upload failed: {e}. Files can be at most {} MB.", ATTACH_LIMIT / 1024 / 1024)), StatusCode::BAD_REQUEST).await,
+        };
+        match field.name().unwrap_or_default() {
+            "file" => {
+                name = field.file_name().unwrap_or("file").rsplit(['/', '\\']).next().unwrap_or("file").chars().filter(|c| !c.is_control()).take(120).collect();
+                declared = field.content_type().unwrap_or_default().to_string();
+                match field.bytes().await {
+                    Ok(b) => file = Some(b.to_vec()),
+                    Err(e) => return render(&app, &s, id, None, Some(&format!("Reading the file failed: {e}")), StatusCode::BAD_REQUEST).await,
+                }
+            }
+            "caption" => caption = field.text().await.unwrap_or_default().trim().to_string(),
+            "key" => key = field.text().await.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        return render(&app, &s, id, None, Some("Choose a file to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    // WhatsApp shows JPEG and PNG as images (up to 5 MB); everything else goes as a document.
+    let sniffed = crate::domain::media::sniff(&bytes);
+    let (media_type, mime) = match sniffed {
+        Some(m @ ("image/jpeg" | "image/png")) if bytes.len() <= 5 * 1024 * 1024 => ("image", m.to_string()),
+        Some("application/pdf") => ("document", "application/pdf".to_string()),
+        _ if declared.is_empty() || declared.starts_with("image/") => ("document", "application/octet-stream".to_string()),
+        _ => ("document", declared.clone()),
+    };
+    let phone = match app.store.read(move |c| inbox::head(c, id)).await {
+        Ok(Some(h)) => h.phone_number_id,
+        Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response(),
+        Err(e) => return internal(e),
+    };
+    let media_id = match app.graph.upload_media(&phone, bytes, &mime, &name).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "uploading an agent's attachment failed");
+            return render(&app, &s, id, None, Some(&format!("WhatsApp did not take the file: {e}")), StatusCode::BAD_GATEWAY).await;
+        }
+    };
+    let body = OutboundBody::Media {
+        media_type: media_type.into(),
+        source: MediaSource::Id(media_id),
+        caption: (!caption.is_empty()).then_some(caption),
+        filename: (media_type == "document").then_some(name),
+    };
+    send_as_agent(&app, &s, id, &key, body).await
 }
 
 #[derive(Deserialize)]
@@ -233,24 +296,35 @@ pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>
 /// Largest media file the inbox passes through.
 const MEDIA_LIMIT: u64 = 100 * 1024 * 1024;
 
-/// `GET /app/c/{id}/media/{message_id}`: a customer's file, fetched from the Graph API
-/// (its short-lived URL is refreshed as needed). Sent as an attachment with a safe type,
-/// so a hostile file (HTML, SVG) never runs in the app's origin.
+/// `GET /app/c/{id}/media/{message_id}`: a customer's file, from the media store when the
+/// media job kept it, else fetched from the Graph API (its short-lived URL refreshed as
+/// needed). Only plain media types are served as themselves, so a hostile file (HTML,
+/// SVG) never runs in the app's origin.
 pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i64, i64)>) -> Response {
     use axum::http::header;
-    let media = match app.store.read(move |c| inbox::media_of(c, id, message_id)).await {
-        Ok(Some(m)) => m,
+    let found = app.store.read(move |c| Ok(inbox::media_of(c, id, message_id)?.map(|m| (m, crate::store::media::for_message(c, message_id))))).await;
+    let (media, row) = match found {
+        Ok(Some((m, row))) => (m, row.ok().flatten()),
         Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such file in this conversation.").into_response(),
         Err(e) => return internal(e),
     };
-    let (info, bytes) = match app.graph.download_media(&media.media_id, MEDIA_LIMIT).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::warn!(error = %e, "media download for the inbox failed");
-            return pages::error(StatusCode::BAD_GATEWAY, "WhatsApp did not give the file (it may have expired); ask the customer to send it again.").into_response();
+    let stored = match row.as_ref().and_then(|r| r.sha256.clone().zip(r.mime_type.clone())) {
+        Some((sha, mime)) => {
+            let files = app.media.files.clone();
+            tokio::task::spawn_blocking(move || files.read(&sha)).await.ok().and_then(|r| r.ok()).map(|b| (mime, b))
         }
+        None => None,
     };
-    let declared = info.mime_type.or(media.mime_type).unwrap_or_default();
+    let (declared, bytes) = match stored {
+        Some(x) => x,
+        None => match app.graph.download_media(&media.media_id, MEDIA_LIMIT).await {
+            Ok((info, bytes)) => (info.mime_type.or(media.mime_type.clone()).unwrap_or_default(), bytes),
+            Err(e) => {
+                tracing::warn!(error = %e, "media download for the inbox failed");
+                return pages::error(StatusCode::BAD_GATEWAY, "WhatsApp did not give the file (it may have expired); ask the customer to send it again.").into_response();
+            }
+        },
+    };
     // Only plain media types are served as themselves; anything else is a download.
     let safe = ["image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "video/mp4", "video/3gpp", "application/pdf"];
     let content_type = if safe.contains(&declared.split(';').next().unwrap_or("").trim()) { declared.clone() } else { "application/octet-stream".into() };

@@ -224,6 +224,8 @@ pub struct ConversationView<'a> {
     pub now: i64,
     /// A one-time key for the composer, so a double submit sends once.
     pub send_key: &'a str,
+    /// The attachment form's own one-time key.
+    pub attach_key: &'a str,
     pub notice: Option<&'a str>,
     pub problem: Option<&'a str>,
 }
@@ -309,6 +311,15 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                             }
                             @if m.media_type == "audio" { audio controls preload="none" src=(href) {} }
                             a.download href=(href) download { "Download " (m.media_type) @if let Some(f) = &m.filename { " (" (f) ")" } }
+                            @match (m.status.as_deref(), m.derived_kind.as_deref()) {
+                                (Some("done"), Some(kind)) => span.hint.read {
+                                    (match kind { "transcript" => "Transcript", "description" => "Described by the vision model", _ => "Text read from the document" })
+                                    @if let Some(l) = &m.language { " (" (l) ")" }
+                                }
+                                (Some("pending"), _) => span.hint.read { "Reading…" }
+                                (Some("failed"), _) => span.problem { "The bot could not use this: " (m.problem.as_deref().unwrap_or("unknown reason")) }
+                                _ => {}
+                            }
                         }
                         @if let Some(st) = &item.state { span.tick title=(st) { (tick(st)) } }
                         @if let Some(e) = &item.error { span.problem { (e) } }
@@ -331,6 +342,12 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         }
                         label { "Reply as " (session.user.email) textarea #composer name="text" rows="3" maxlength="4096" {} }
                         button type="submit" { "Send" }
+                    }
+                    form.attach method="post" action={ "/app/c/" (h.id) "/attach?csrf=" (session.csrf) } enctype="multipart/form-data" {
+                        input type="hidden" name="key" value=(v.attach_key);
+                        label { "Send a photo or document" input type="file" name="file" required; }
+                        label { "Caption (optional)" input type="text" name="caption" maxlength="1024"; }
+                        button type="submit" { "Send file" }
                     }
                 } @else {
                     p.problem { "The 24-hour window is closed: WhatsApp only allows an approved template." }
