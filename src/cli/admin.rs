@@ -66,8 +66,9 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
     let (w, who) = (wa_id.to_string(), actor());
     let erased = store.call_blocking(move |c| {
         let now = crate::domain::now_ms();
-        // One transaction: all of it goes, or none.
-        let tx = c.unchecked_transaction()?;
+        // One transaction: all of it goes, or none. IMMEDIATE takes the write lock up
+        // front (waiting for the running server's writer), so it cannot fail midway as busy.
+        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
         let e = crate::store::contacts::erase(&tx, &w, &who, now)?;
         tx.commit()?;
         Ok(e)
@@ -107,7 +108,7 @@ pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitC
     let (_, store) = open(config_path)?;
     let (who, n) = (actor(), note.to_string());
     let changed = store.call_blocking(move |c| {
-        let tx = c.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
         let changed = crate::store::engine::hand_back(&tx, id, &who, &n, crate::domain::now_ms())?;
         tx.commit()?;
         Ok(changed)

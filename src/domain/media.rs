@@ -88,7 +88,7 @@ pub fn check(media_type: &str, declared_mime: Option<&str>, bytes: &[u8], announ
         found: found.unwrap_or("no known format").to_string(),
     };
     match media_type {
-        "image" => match found {
+        "image" | "sticker" => match found {
             Some(f) if f.starts_with("image/") => Ok(f.to_string()),
             f => Err(wrong(f)),
         },

@@ -27,12 +27,14 @@ pub struct ListSection {
     pub rows: Vec<ListRow>,
 }
 
-/// Outbound media: an uploaded media id or a public link.
+/// Outbound media: an uploaded media id, a public link, or a file in our media store
+/// (an agent's attachment) that the send worker uploads first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaSource {
     Id(String),
     Link(String),
+    Stored { sha256: String, mime_type: String, file_name: String },
 }
 
 /// The body of one outbound message.
@@ -165,6 +167,7 @@ impl OutboundBody {
                 } else {
                     match source {
                         MediaSource::Id(id) if id.is_empty() => Some("media id is empty".into()),
+                        MediaSource::Stored { sha256, .. } if sha256.len() != 64 => Some(format!("stored file {sha256:?} is not a SHA-256 name")),
                         MediaSource::Link(l) if !l.starts_with("https://") && !l.starts_with("http://") => {
                             Some(format!("media link {l:?} is not an http(s) URL"))
                         }
@@ -219,6 +222,8 @@ impl OutboundBody {
                 let mut m = match source {
                     MediaSource::Id(id) => json!({ "id": id }),
                     MediaSource::Link(l) => json!({ "link": l }),
+                    // The send worker uploads stored files first (`with_uploaded_media`).
+                    MediaSource::Stored { .. } => json!({ "id": "" }),
                 };
                 if let Some(c) = caption {
                     m["caption"] = json!(c);

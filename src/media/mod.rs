@@ -62,11 +62,13 @@ pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step>
     let w = wamid.to_string();
     match result {
         Ok((kind, text, language)) => {
-            let turn = rules::turn_text(&row.media_type, media.caption.as_deref(), media.filename.as_deref(), &text);
-            found.derived_kind = Some(kind.to_string());
-            found.derived_text = Some(text);
+            let turn = (kind != "sticker").then(|| rules::turn_text(&row.media_type, media.caption.as_deref(), media.filename.as_deref(), &text));
+            if kind != "sticker" {
+                found.derived_kind = Some(kind.to_string());
+                found.derived_text = Some(text);
+            }
             found.language = language;
-            app.store.write(move |c| rows::finish(c, &w, &found, &turn, now)).await?;
+            app.store.write(move |c| rows::finish(c, &w, &found, turn.as_deref(), now)).await?;
             crate::metrics::Metrics::add(&app.metrics.media_read_total, 1);
             Ok(Step::Settled)
         }
@@ -100,6 +102,7 @@ async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::M
     };
     found.sha256 = Some(stored.map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?);
     match row.media_type.as_str() {
+        "sticker" => Ok(("sticker", String::new(), None)),
         "audio" => {
             let t = transcribe::transcribe(&service.http, &app.config.media, bytes, &mime).await?;
             Ok(("transcript", t.text, t.language))

@@ -48,11 +48,10 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                 let contact_id = upsert_contact(conn, contact, message, now)?;
                 let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
                 let inserted = insert_message(conn, conversation_id, message, now)?;
+                // Stickers too: kept for the inbox, though never read or answered.
                 if let MessageKind::Media(m) = &message.kind {
-                    if m.media_type != crate::domain::message::MediaType::Sticker {
-                        super::media::insert_pending(conn, &message.wamid, conversation_id, m, now)?;
-                        report.media.push(message.wamid.clone());
-                    }
+                    super::media::insert_pending(conn, &message.wamid, conversation_id, m, now)?;
+                    report.media.push(message.wamid.clone());
                 }
                 if inserted {
                     report.messages_new += 1;

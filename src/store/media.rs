@@ -107,15 +107,17 @@ pub struct Outcome {
     pub language: Option<String>,
 }
 
-/// Marks the media read; the message's text becomes `turn_text` (what the bot and the
-/// inbox search see).
-pub fn finish(conn: &Connection, wamid: &str, o: &Outcome, turn_text: &str, now: i64) -> Result<()> {
+/// Marks the media read; the message's text becomes `turn_text` when given (what the bot
+/// and the inbox search see).
+pub fn finish(conn: &Connection, wamid: &str, o: &Outcome, turn_text: Option<&str>, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE media SET status = 'done', sha256 = ?2, mime_type = ?3, size_bytes = ?4, derived_kind = ?5, derived_text = ?6,
                           language = ?7, error = NULL, updated_at = ?8 WHERE wamid = ?1",
         params![wamid, o.sha256, o.mime_type, o.size_bytes, o.derived_kind, o.derived_text, o.language, now],
     )?;
-    conn.execute("UPDATE messages SET text = ?2 WHERE wamid = ?1", params![wamid, turn_text])?;
+    if let Some(text) = turn_text {
+        conn.execute("UPDATE messages SET text = ?2 WHERE wamid = ?1", params![wamid, text])?;
+    }
     Ok(())
 }
 
@@ -147,7 +149,8 @@ pub fn burst_parts(conn: &Connection, conversation_id: i64, first_id: i64, wamid
             _ => None,
         });
         parts.push(match (status, media) {
-            (Some(status), Some(m)) => BurstPart {
+            // Stickers are kept, never waited for or answered.
+            (Some(status), Some(m)) if m.media_type != crate::domain::message::MediaType::Sticker => BurstPart {
                 media_status: Some(status),
                 media_type: media_type.unwrap_or_default(),
                 voice: m.voice,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::domain::ledger::{LedgerState, callback_data};
+use crate::domain::outbound::{MediaSource, OutboundBody};
 use crate::domain::window;
 use crate::metrics::Metrics;
 use crate::outbound::SEND_QUEUE;
@@ -114,7 +115,11 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             let app = app.clone();
             let row = row.clone();
             inflight.spawn(async move {
-                let body = row.body.to_graph_json(&row.to, row.reply_to.as_deref(), Some(&callback_data(row.id)));
+                let body = match with_uploaded_media(&app, &row).await {
+                    Ok(b) => b,
+                    Err(e) => return (i, Err(e)),
+                };
+                let body = body.to_graph_json(&row.to, row.reply_to.as_deref(), Some(&callback_data(row.id)));
                 (i, app.graph.send(&row.phone_number_id, &body).await)
             });
         }
@@ -321,4 +326,20 @@ async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
             Err(e) => tracing::error!(alert = "sending_paused", error = %e, "sending still paused: the access token is still refused"),
         }
     }
+}
+
+/// The body to send: an attachment kept in our media store is uploaded to the Graph API
+/// first and sent by its new media id (an upload cannot have delivered anything, so a
+/// failure here is retried or failed like a send that never left).
+async fn with_uploaded_media(app: &App, row: &OutboundRow) -> Result<OutboundBody, GraphError> {
+    let OutboundBody::Media { media_type, source: MediaSource::Stored { sha256, mime_type, file_name }, caption, filename } = &row.body else {
+        return Ok(row.body.clone());
+    };
+    let (files, sha) = (app.media.files.clone(), sha256.clone());
+    let bytes = tokio::task::spawn_blocking(move || files.read(&sha))
+        .await
+        .map_err(|e| GraphError::Transport { detail: format!("reading the attachment: {e}"), maybe_delivered: false })?
+        .map_err(|e| GraphError::Api { http_status: 400, code: None, subcode: None, title: format!("the attached file is gone: {e}") })?;
+    let id = app.graph.upload_media(&row.phone_number_id, bytes, mime_type, file_name).await?;
+    Ok(OutboundBody::Media { media_type: media_type.clone(), source: MediaSource::Id(id), caption: caption.clone(), filename: filename.clone() })
 }

@@ -310,6 +310,9 @@ async fn customer_media_shows_in_the_thread_and_downloads_safely() {
     assert_eq!(s.post_webhook(media("wamid.md-1", "image", "770001", serde_json::json!({ "caption": "my broken <b>wheel</b>" })).as_bytes()).await, 200);
     assert_eq!(s.post_webhook(media("wamid.md-2", "document", "770002", serde_json::json!({ "filename": "../invoice.html" })).as_bytes()).await, 200);
     s.wait_until("both stored", |s| s.query_i64("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 2).await;
+    // The media jobs download both files (neither can be read without a vision model or
+    // as a document, but both are kept for the inbox).
+    s.wait_until("both downloaded", |s| s.query_i64("SELECT COUNT(*) FROM media WHERE sha256 IS NOT NULL") == 2).await;
     let id = s.query_i64("SELECT id FROM conversations");
     let (img_id, doc_id) = (s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-1'"), s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-2'"));
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();

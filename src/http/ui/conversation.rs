@@ -139,8 +139,9 @@ pub async fn reply(State(app): State<Arc<App>>, Extension(s): Extension<Session>
 pub const ATTACH_LIMIT: usize = 32 * 1024 * 1024;
 
 /// `POST /app/c/{id}/attach` (multipart: `file`, optional `caption`, the one-time `key`):
-/// the file goes to the Graph API's media endpoint, then out as an image (JPEG/PNG) or a
-/// document by its media id, through the same send path as a typed reply.
+/// the file is kept in the media store and queued like a typed reply, as an image
+/// (JPEG/PNG) or a document; the send worker uploads it to the Graph API's media endpoint
+/// and sends it by the media id it gets.
 pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, mut form: axum::extract::Multipart) -> Response {
     use crate::domain::outbound::MediaSource;
     let (mut file, mut name, mut declared, mut caption, mut key) = (None, String::new(), String::new(), String::new(), String::new());
@@ -175,21 +176,18 @@ pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session
         _ if declared.is_empty() || declared.starts_with("image/") => ("document", "application/octet-stream".to_string()),
         _ => ("document", declared.clone()),
     };
-    let phone = match app.store.read(move |c| inbox::head(c, id)).await {
-        Ok(Some(h)) => h.phone_number_id,
-        Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response(),
-        Err(e) => return internal(e),
-    };
-    let media_id = match app.graph.upload_media(&phone, bytes, &mime, &name).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "uploading an agent's attachment failed");
-            return render(&app, &s, id, None, Some(&format!("WhatsApp did not take the file: {e}")), StatusCode::BAD_GATEWAY).await;
-        }
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let files = app.media.files.clone();
+    let sha256 = match tokio::task::spawn_blocking(move || files.put(&bytes)).await {
+        Ok(Ok(sha)) => sha,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(Error::internal("storing the attachment", e)),
     };
     let body = OutboundBody::Media {
         media_type: media_type.into(),
-        source: MediaSource::Id(media_id),
+        source: MediaSource::Stored { sha256, mime_type: mime, file_name: name.clone() },
         caption: (!caption.is_empty()).then_some(caption),
         filename: (media_type == "document").then_some(name),
     };
@@ -293,13 +291,9 @@ pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>
     }
 }
 
-/// Largest media file the inbox passes through.
-const MEDIA_LIMIT: u64 = 100 * 1024 * 1024;
-
-/// `GET /app/c/{id}/media/{message_id}`: a customer's file, from the media store when the
-/// media job kept it, else fetched from the Graph API (its short-lived URL refreshed as
-/// needed). Only plain media types are served as themselves, so a hostile file (HTML,
-/// SVG) never runs in the app's origin.
+/// `GET /app/c/{id}/media/{message_id}`: a customer's file from the media store (the
+/// media job downloaded it; handlers never call the Graph API). Only plain media types
+/// are served as themselves, so a hostile file (HTML, SVG) never runs in the app's origin.
 pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i64, i64)>) -> Response {
     use axum::http::header;
     let found = app.store.read(move |c| Ok(inbox::media_of(c, id, message_id)?.map(|m| (m, crate::store::media::for_message(c, message_id))))).await;
@@ -315,15 +309,13 @@ pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i6
         }
         None => None,
     };
-    let (declared, bytes) = match stored {
-        Some(x) => x,
-        None => match app.graph.download_media(&media.media_id, MEDIA_LIMIT).await {
-            Ok((info, bytes)) => (info.mime_type.or(media.mime_type.clone()).unwrap_or_default(), bytes),
-            Err(e) => {
-                tracing::warn!(error = %e, "media download for the inbox failed");
-                return pages::error(StatusCode::BAD_GATEWAY, "WhatsApp did not give the file (it may have expired); ask the customer to send it again.").into_response();
-            }
-        },
+    let Some((declared, bytes)) = stored else {
+        let why = match row.as_ref().map(|r| (r.status.as_str(), r.error.as_deref())) {
+            Some(("pending", _)) => "The file is still being downloaded; reload in a moment.".to_string(),
+            Some((_, Some(e))) => format!("The file could not be kept: {e}."),
+            _ => "The file is no longer kept (past media.retention_days); ask the customer to send it again.".to_string(),
+        };
+        return pages::error(StatusCode::NOT_FOUND, &why).into_response();
     };
     // Only plain media types are served as themselves; anything else is a download.
     let safe = ["image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "video/mp4", "video/3gpp", "application/pdf"];
