@@ -13,45 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SECRET, TOKEN, env_or, inbound, seed};
-
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
+use common::{TOKEN, env_or, pct, seed, steady_load};
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
-}
-
-/// Posts webhooks from `posters` tasks until `stop`; returns every acknowledgement time.
-async fn load(base: String, posters: usize, stop: Arc<AtomicBool>, tag: &'static str) -> Vec<Duration> {
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for p in 0..posters {
-        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = inbound(&format!("3169{p:03}{:04}", i % 500), &format!("wamid.{tag}.{p}.{i}"));
-                let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
-                let t = Instant::now();
-                let r = client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
-                assert_eq!(r.status(), 200);
-                times.push(t.elapsed());
-                i += 1;
-                // A steady stream, not a flood: about 200 webhooks/s per poster at most.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            times
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -76,14 +41,14 @@ async fn main() {
 
     // Baseline: the same load for 10 s with no backup.
     let stop = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(load(base.clone(), posters, stop.clone(), "base"));
+    let task = tokio::spawn(steady_load(base.clone(), posters, stop.clone(), "base"));
     tokio::time::sleep(Duration::from_secs(10)).await;
     stop.store(true, Ordering::Relaxed);
     let mut baseline = task.await.unwrap();
 
     // The same load while the backup runs.
     let stop = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(load(base.clone(), posters, stop.clone(), "during"));
+    let task = tokio::spawn(steady_load(base.clone(), posters, stop.clone(), "during"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = dir.path().join("backup");
     let t = Instant::now();

@@ -15,12 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SECRET, env_or, inbound};
-
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
+use common::{SECRET, env_or, pct, steady_load};
 
 fn document(wa_id: &str, wamid: &str, media_id: &str) -> String {
     let now = frontdesk::domain::now_ms() / 1000;
@@ -41,30 +36,6 @@ async fn post(client: &reqwest::Client, base: &str, body: String) -> Duration {
     let r = client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
     assert_eq!(r.status(), 200);
     t.elapsed()
-}
-
-/// Text webhooks from `posters` tasks at a steady rate until `stop`; every ACK time.
-async fn load(base: String, posters: usize, stop: Arc<AtomicBool>, tag: &'static str) -> Vec<Duration> {
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for p in 0..posters {
-        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                times.push(post(&client, &base, inbound(&format!("3169{p:03}{:04}", i % 500), &format!("wamid.{tag}.{p}.{i}"))).await);
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            times
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
 }
 
 async fn done_rows(app: &frontdesk::app::App, prefix: &str) -> i64 {
@@ -108,13 +79,13 @@ async fn main() {
 
     // ACK latency: a steady text load alone, then with a media burst being processed.
     let stop = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(load(env.base.clone(), posters, stop.clone(), "base"));
+    let task = tokio::spawn(steady_load(env.base.clone(), posters, stop.clone(), "base"));
     tokio::time::sleep(Duration::from_secs(8)).await;
     stop.store(true, Ordering::Relaxed);
     let mut baseline = task.await.unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(load(env.base.clone(), posters, stop.clone(), "burst"));
+    let task = tokio::spawn(steady_load(env.base.clone(), posters, stop.clone(), "burst"));
     let burst_t = Instant::now();
     for i in files..files * 2 {
         post(&client, &env.base, document(&format!("3171{:05}", i), &format!("wamid.burst.{i}"), &format!("m{i}"))).await;

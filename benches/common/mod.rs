@@ -114,3 +114,40 @@ pub fn seed(store: &frontdesk::store::Store, conversations: usize, per: usize) {
         })
         .unwrap();
 }
+
+/// The `p` quantile of `v`, in milliseconds.
+pub fn pct(v: &mut [std::time::Duration], p: f64) -> f64 {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Signed text webhooks from `posters` tasks at a steady rate (about 200/s each at most)
+/// until `stop`; returns every acknowledgement time (each must be a 200).
+pub async fn steady_load(base: String, posters: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>, tag: &'static str) -> Vec<std::time::Duration> {
+    use std::sync::atomic::Ordering;
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for p in 0..posters {
+        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = inbound(&format!("3169{p:03}{:04}", i % 500), &format!("wamid.{tag}.{p}.{i}"));
+                let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
+                let t = std::time::Instant::now();
+                let r = client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                times.push(t.elapsed());
+                i += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
