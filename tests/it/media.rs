@@ -14,7 +14,6 @@ use frontdesk::config::Secret;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::engine::texts;
 use crate::engine_llm::{fakes, shop_with_models};
 use crate::fake_llm::{Step, reply};
 use crate::fake_transcriber::{self, Answer, FakeTranscriber};
@@ -89,7 +88,22 @@ async fn a_voice_note_is_transcribed_and_answered() {
     .await;
     s.graph.add_media("voice-1", "audio/ogg", ogg.clone());
     post(&s, media_webhook("31600000101", "wamid.voice-1", "audio", json!({ "id": "voice-1", "mime_type": "audio/ogg; codecs=opus", "sha256": b64_sha(&ogg), "voice": true }))).await;
-    s.wait_until("the answer", |s| texts(s).iter().any(|t| t.contains("on its way"))).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sent_to(&s, "31600000101").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !sent_to(&s, "31600000101").iter().any(|t| t.contains("on its way")) {
+        let w = "wamid.voice-1".to_string();
+        let trace = s.app().store.read(move |c| frontdesk::store::engine::trace_for(c, &w)).await.unwrap();
+        panic!(
+            "no answer from the model: sent {:?}\ntrace: {trace:?}\nmedia: {:?}\ntranscriber uploads: {}\nmodel requests: {:?}\nqueue: {:?}",
+            sent_to(&s, "31600000101"),
+            media_row(&s, "wamid.voice-1").await,
+            t.uploads().len(),
+            a.requests(),
+            s.app().queue.stats().ok()
+        );
+    }
 
     // The upload is what an OpenAI-compatible service expects.
     let ups = t.uploads();
