@@ -4,7 +4,9 @@
 //! taken while the server runs (through the control API) or from a stopped data dir, and
 //! written under a temporary name, renamed only when complete. A restore checks the
 //! manifest, the checksums and both stores' integrity before it touches the data dir, and
-//! keeps the files it replaces.
+//! keeps the files it replaces. Customers' media files go along under `media/` (linked
+//! where the file system allows: they never change), each checked against its name, which
+//! is its SHA-256.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,17 @@ pub struct Manifest {
     pub database: CopySummary,
     pub journal_jobs: u64,
     pub files: Vec<FileEntry>,
+    /// The media store's files copied along (absent in backups made before media).
+    #[serde(default)]
+    pub media: MediaSummary,
     pub seconds: f64,
+}
+
+/// How many media files a backup holds, and their size.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct MediaSummary {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 /// One file of a backup.
@@ -71,6 +83,9 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
         let database = crate::store::backup::check_copy(&dir.join(DATABASE_FILE))?;
         let journal_jobs = crate::queue::snapshot::check_copy(&dir.join(JOURNAL_FILE))?;
         let files = vec![file_entry(&dir, DATABASE_FILE)?, file_entry(&dir, JOURNAL_FILE)?];
+        // After the database copy: every file it names is already stored.
+        let live = crate::media::MediaFiles::new(db.parent().unwrap_or(Path::new(".")));
+        let (media_files, media_bytes) = live.copy_all_to(&crate::media::MediaFiles::new(&dir))?;
         let manifest = Manifest {
             format: FORMAT,
             frontdesk_version: env!("CARGO_PKG_VERSION").into(),
@@ -78,6 +93,7 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
             database,
             journal_jobs,
             files,
+            media: MediaSummary { files: media_files, bytes: media_bytes },
             seconds: started.elapsed().as_secs_f64(),
         };
         let path = dir.join(MANIFEST);
@@ -143,6 +159,15 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     if database != manifest.database || jobs != manifest.journal_jobs {
         return Err(Error::Invalid(format!("{}: the copies do not hold what the manifest says; use another backup", dir.display())));
     }
+    let (files, bytes) = crate::media::MediaFiles::new(dir).check().map_err(|e| Error::Invalid(format!("{}: {e}; use another backup", dir.display())))?;
+    if (files, bytes) != (manifest.media.files, manifest.media.bytes) {
+        return Err(Error::Invalid(format!(
+            "{}: {files} media files ({bytes} bytes) where the manifest says {} ({} bytes); use another backup",
+            dir.display(),
+            manifest.media.files,
+            manifest.media.bytes
+        )));
+    }
     Ok(manifest)
 }
 
@@ -183,6 +208,8 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io("sync", &tmp, e))?;
         std::fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
     }
+    // Media files are added to what the data dir has (same name, same content).
+    crate::media::MediaFiles::new(from).copy_all_to(&crate::media::MediaFiles::new(data_dir))?;
     Ok((manifest, kept))
 }
 

@@ -63,4 +63,5 @@ fn print_manifest(what: &str, dir: &Path, m: &Manifest) {
     for f in &m.files {
         println!("  {} {} bytes sha256 {}", f.name, f.bytes, f.sha256);
     }
+    println!("  media/ {} files, {} bytes (each named by its sha256)", m.media.files, m.media.bytes);
 }

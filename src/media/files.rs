@@ -58,6 +58,54 @@ impl MediaFiles {
         }
     }
 
+    /// Puts every file of this store into `dest` (a hard link where the file system
+    /// allows, else a copy; files are never changed in place, so a link is a safe copy).
+    /// Files `dest` already has are skipped. Returns (files, bytes) now in `dest` from here.
+    pub fn copy_all_to(&self, dest: &MediaFiles) -> Result<(u64, u64)> {
+        let (mut files, mut bytes) = (0, 0);
+        for name in self.names() {
+            let (src, dst) = (self.path(&name).expect("listed names are valid"), dest.path(&name).expect("same name"));
+            let size = match std::fs::metadata(&src) {
+                Ok(m) => m.len(),
+                // Deleted by retention since it was listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::unavailable(&format!("reading {}", src.display()), e)),
+            };
+            if !dst.exists() {
+                let parent = dst.parent().expect("files live in a subdirectory");
+                std::fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+                if std::fs::hard_link(&src, &dst).is_err() {
+                    let tmp = parent.join(format!(".{name}.copy"));
+                    match std::fs::copy(&src, &tmp) {
+                        Ok(_) => std::fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(Error::unavailable(&format!("copying {}", src.display()), e)),
+                    }
+                }
+            }
+            files += 1;
+            bytes += size;
+        }
+        Ok((files, bytes))
+    }
+
+    /// Checks that every file still has the content its name says; returns (files, bytes)
+    /// or the first damaged file's name.
+    pub fn check(&self) -> Result<(u64, u64)> {
+        let (mut files, mut bytes) = (0, 0);
+        for name in self.names() {
+            let path = self.path(&name).expect("listed names are valid");
+            let mut file = std::fs::File::open(&path).map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
+            let mut hasher = Sha256::new();
+            bytes += std::io::copy(&mut file, &mut hasher).map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
+            if hex::encode(hasher.finalize()) != name {
+                return Err(Error::Invalid(format!("media file {} is damaged (its content no longer matches its name)", path.display())));
+            }
+            files += 1;
+        }
+        Ok((files, bytes))
+    }
+
     /// The names of every stored file.
     pub fn names(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -90,6 +138,16 @@ mod tests {
         assert_eq!(files.names(), vec![a.clone()]);
         assert!(files.path("../../etc/passwd").is_none());
         assert!(files.read("../x").is_err());
+        // Copies (links) into another store, and the check of names against contents.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = MediaFiles::new(other_dir.path());
+        assert_eq!(files.copy_all_to(&other).unwrap(), (1, 16));
+        assert_eq!(files.copy_all_to(&other).unwrap(), (1, 16), "again: nothing new");
+        assert_eq!(other.check().unwrap(), (1, 16));
+        let copy = other.path(&a).unwrap();
+        std::fs::remove_file(&copy).unwrap();
+        std::fs::write(&copy, b"tampered").unwrap();
+        assert!(other.check().unwrap_err().to_string().contains("is damaged"));
         assert!(files.delete(&a).unwrap());
         assert!(!files.delete(&a).unwrap());
         assert!(matches!(files.read(&a), Err(Error::NotFound(_))));

@@ -115,6 +115,9 @@ async fn damaged_backups_are_refused_and_a_stopped_data_dir_copies_as_is() {
     }
     wait_for_all(&dir.path().join("data"), &wamids).await;
     server.sigterm();
+    // A customer's file in the media store goes along with the stores.
+    let voice = b"OggS a customer's voice note".to_vec();
+    let sha = frontdesk::media::MediaFiles::new(&dir.path().join("data")).put(&voice).unwrap();
 
     // A stopped server: the CLI opens the stores itself.
     let out = dir.path().join("backup");
@@ -123,6 +126,20 @@ async fn damaged_backups_are_refused_and_a_stopped_data_dir_copies_as_is() {
     assert!(text.contains("50 messages"), "{text}");
     let (ok, text) = run(&["backup", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!ok && text.contains("not empty"), "an existing backup is never overwritten: {text}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["media"], serde_json::json!({ "files": 1, "bytes": voice.len() }));
+    let restored = dir.path().join("restored");
+    let (ok, text) = run(&["restore", "--from", out.to_str().unwrap(), "--data-dir", restored.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert_eq!(std::fs::read(restored.join("media").join(&sha[..2]).join(&sha)).unwrap(), voice, "the media file is restored");
+    // A changed media file in a backup is refused, naming it.
+    let tampered = dir.path().join("tampered");
+    assert!(Command::new("cp").arg("-a").arg(&out).arg(&tampered).status().unwrap().success());
+    let copy = tampered.join("media").join(&sha[..2]).join(&sha);
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::write(&copy, b"OggS something else").unwrap();
+    let (ok, text) = run(&["restore", "--from", tampered.to_str().unwrap(), "--verify"]);
+    assert!(!ok && text.contains(&sha) && text.contains("is damaged") && text.contains("use another backup"), "{text}");
 
     // One flipped byte: refused, naming the file, and the target is left alone.
     let damaged = dir.path().join("damaged");
