@@ -2,7 +2,8 @@
 //! config, both stores, the Graph API token (against `whatsapp.graph_base_url`), the
 //! public webhook URL (the verify handshake and a signed POST round trip through whatever
 //! proxy is in front, plus a wrongly signed one that must be refused), the embedding
-//! model, every configured model and the trace collector. Exit 1 when anything fails.
+//! model, every configured model (vision models too), the transcription service and the
+//! trace collector. Exit 1 when anything fails.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,10 +55,49 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
         graph(&mut r, &config).await;
         webhook(&mut r, &config).await;
         models(&mut r, &config).await;
+        transcription(&mut r, &config).await;
         traces(&mut r, &config).await;
     });
     embedding(&mut r, &config);
     Ok(if r.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The transcription service takes a tenth of a second of silence (a real WAV upload).
+async fn transcription(r: &mut Report, config: &Config) {
+    use crate::domain::media::Problem;
+    let m = &config.media;
+    if m.transcription_url.is_empty() {
+        r.warn("transcription", "media.transcription_url is not set: voice notes get a request to type (or a person)");
+        return;
+    }
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    match crate::media::transcribe::transcribe(&http, m, silent_wav(), "audio/wav").await {
+        Ok(_) | Err(Problem::Empty(_)) => r.ok("transcription", format!("{} ({}) answered in {} ms", m.transcription_url, m.transcription_model, started.elapsed().as_millis())),
+        Err(Problem::Unavailable(e)) => r.fail("transcription", e, "start the transcription service or correct media.transcription_url"),
+        Err(e) => r.fail("transcription", e, "check media.transcription_model and media.transcription_api_key"),
+    }
+}
+
+/// 0.1 s of 16 kHz mono 16-bit silence as a WAV file.
+fn silent_wav() -> Vec<u8> {
+    let samples = 1_600u32;
+    let data = samples * 2;
+    let mut w = Vec::with_capacity(44 + data as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&16_000u32.to_le_bytes());
+    w.extend_from_slice(&32_000u32.to_le_bytes()); // bytes per second
+    w.extend_from_slice(&2u16.to_le_bytes()); // block align
+    w.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    w.resize(44 + data as usize, 0);
+    w
 }
 
 /// The OTLP collector accepts an (empty) export with the configured headers.
@@ -177,7 +217,7 @@ async fn webhook(r: &mut Report, config: &Config) {
 }
 
 async fn models(r: &mut Report, config: &Config) {
-    let chains = [("commodity", &config.llm.tiers.commodity), ("reasoning", &config.llm.tiers.reasoning)];
+    let chains = [("commodity", &config.llm.tiers.commodity), ("reasoning", &config.llm.tiers.reasoning), ("vision", &config.media.vision_models)];
     if chains.iter().all(|(_, c)| c.is_empty()) {
         r.ok("models", "none configured: the offline responder answers from the knowledge base");
         return;

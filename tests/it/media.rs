@@ -308,3 +308,24 @@ async fn agents_attach_photos_and_documents() {
     assert_eq!(crate::engine::owner(&s, "31600000301"), "human", "an agent sending takes the conversation");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_transcription_service() {
+    let t = FakeTranscriber::start().await;
+    t.script(vec![Answer::Text { text: String::new(), language: "english".into() }]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: String, dir: std::path::PathBuf| {
+        let config = crate::support::write_config_file(&dir, &format!("[media]\ntranscription_url = \"{url}\"\ntranscription_api_key = \"{}\"\n", fake_transcriber::KEY));
+        let out = Command::new(crate::support::bin()).args(["doctor", "--config"]).arg(&config).env("FRONTDESK_LOG", "error").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (url, d) = (t.base_url(), dir.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || run(url, d)).await.unwrap();
+    assert!(out.contains(&format!("ok    transcription: {} (whisper-1) answered", t.base_url())), "{out}");
+    let up = &t.uploads()[0];
+    assert!(up.authorized && up.file.starts_with(b"RIFF") && up.file_type == "audio/wav", "a real WAV upload: {up:?}");
+    let dead = format!("http://127.0.0.1:{}/v1", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || run(dead, d)).await.unwrap();
+    assert!(out.contains("FAIL  transcription:") && out.contains("start the transcription service"), "{out}");
+}
