@@ -4,7 +4,7 @@
 //   FD_BASE, FD_EMAIL, FD_PASSWORD, FD_SECRET, FD_SHOTS (screenshot directory)
 // Steps: log in by keyboard alone on a 375 px wide screen (and later reply by keyboard); a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
-// and sees it delivered; hands it back; flips the kill switch and sees the next customer
+// and sees it delivered; attaches a photo; hands it back; flips the kill switch and sees the next customer
 // get the static reply; uploads a document and finds it by search; sends a template in
 // a conversation whose 24-hour window closed; opens the dashboard. Fails (exit 1) on any error, script dialog or
 // horizontal overflow.
@@ -103,6 +103,16 @@ try {
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Send');
   await page.keyboard.press('Enter');
   await page.locator('li.agent', { hasText: 'Typed and sent with the keyboard' }).waitFor();
+
+  // Attach a photo in the composer: it goes out as an image with its caption.
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
+  await page.setInputFiles('form.attach input[type="file"]', { name: 'new-wheel.png', mimeType: 'image/png', buffer: png });
+  await page.fill('form.attach input[name="caption"]', 'Your new wheel is ready');
+  await page.click('form.attach button[type="submit"]');
+  await page.getByText('Sent. The ticks show').waitFor();
+  await page.locator('li.agent', { hasText: 'Your new wheel is ready' }).waitFor();
+  await noOverflow('conversation with an attachment');
+  await page.screenshot({ path: `${shots}/3b-photo-attached.png`, fullPage: true });
 
   // Hand back to the bot with a note.
   await page.fill('input[name="note"]', 'Customer is fine now');

@@ -53,6 +53,10 @@ async fn the_inbox_in_chromium() {
     println!("{stdout}");
     assert!(out.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
     assert_eq!(s.graph.sent().iter().filter(|m| m.body["text"]["body"].as_str() == Some("Hi, this is Sam from the shop. How can I help?")).count(), 1);
+    let ups = s.graph.uploads();
+    assert_eq!((ups.len(), ups[0].mime_type.as_str(), ups[0].file_name.as_str()), (1, "image/png", "new-wheel.png"), "{ups:?}");
+    let photo = s.graph.sent().into_iter().find(|m| m.body["type"] == "image").expect("the photo was sent");
+    assert_eq!(photo.body["image"], serde_json::json!({ "id": ups[0].id, "caption": "Your new wheel is ready" }));
     let template = s.graph.sent().into_iter().find(|m| m.body["type"] == "template").expect("the template was sent");
     assert_eq!(template.body["template"]["name"], "order_update");
     assert!(template.body.to_string().contains("SS-10421"), "{}", template.body);
