@@ -30,10 +30,10 @@ impl Telemetry {
     /// Exports buffered spans and stops the exporter (blocks up to a few seconds; call it
     /// outside async code, while the runtime given to `init` still runs).
     pub fn shutdown(self) {
-        if let Some(p) = self.provider {
-            if let Err(e) = p.shutdown() {
-                eprintln!("warning: exporting the last traces failed: {e}");
-            }
+        if let Some(p) = self.provider
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("warning: exporting the last traces failed: {e}");
         }
     }
 }

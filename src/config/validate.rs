@@ -115,7 +115,7 @@ impl Config {
         if !matches!(self.log.otlp_protocol.as_str(), "http/protobuf" | "http/json") {
             err("log.otlp_protocol", format!("{:?} is not one of \"http/protobuf\", \"http/json\"", self.log.otlp_protocol));
         }
-        for (name, _) in &self.log.otlp_headers {
+        for name in self.log.otlp_headers.keys() {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 err("log.otlp_headers", format!("{name:?} is not a valid HTTP header name"));
             }
@@ -172,10 +172,10 @@ impl Config {
                 }
                 other => err("server.acme.challenge", format!("{other:?} is not one of \"tls-alpn-01\", \"http-01\"")),
             }
-            if !acme.ca_root_file.as_os_str().is_empty() {
-                if let Err(e) = std::fs::read(&acme.ca_root_file).map_err(|e| e.to_string()).and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())) {
-                    err("server.acme.ca_root_file", format!("{}: {e}", acme.ca_root_file.display()));
-                }
+            if !acme.ca_root_file.as_os_str().is_empty()
+                && let Err(e) = std::fs::read(&acme.ca_root_file).map_err(|e| e.to_string()).and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                err("server.acme.ca_root_file", format!("{}: {e}", acme.ca_root_file.display()));
             }
             if acme.check_every_minutes == 0 {
                 err("server.acme.check_every_minutes", "must be at least 1".into());

@@ -113,7 +113,7 @@ mod tests {
         }
         tbs.extend(der(0x02, &[0x01, 0x23]));
         tbs.extend(der(0x30, &der(0x06, &[0x2a, 0x86, 0x48])));
-        tbs.extend(der(0x30, &vec![0x31; 200])); // a long issuer: the long length form
+        tbs.extend(der(0x30, &[0x31; 200])); // a long issuer: the long length form
         let validity = [der(0x17, b"240101000000Z"), der(not_after.0, not_after.1.as_bytes())].concat();
         tbs.extend(der(0x30, &validity));
         tbs.extend(der(0x30, b"subject"));

@@ -72,10 +72,10 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 /// Checks a download against what was declared; returns the MIME type to use (the one
 /// the bytes show when they show one).
 pub fn check(media_type: &str, declared_mime: Option<&str>, bytes: &[u8], announced_size: Option<u64>, checksums: &[&str]) -> Result<String, Problem> {
-    if let Some(expected) = announced_size {
-        if (bytes.len() as u64) < expected {
-            return Err(Problem::Truncated { expected, got: bytes.len() as u64 });
-        }
+    if let Some(expected) = announced_size
+        && (bytes.len() as u64) < expected
+    {
+        return Err(Problem::Truncated { expected, got: bytes.len() as u64 });
     }
     let digest: [u8; 32] = Sha256::digest(bytes).into();
     if checksums.iter().any(|c| sha256_matches(c, &digest) == Some(false)) {
@@ -117,10 +117,10 @@ pub fn check(media_type: &str, declared_mime: Option<&str>, bytes: &[u8], announ
 /// it is neither (some senders fill it with placeholders).
 pub fn sha256_matches(declared: &str, digest: &[u8; 32]) -> Option<bool> {
     let declared = declared.trim();
-    if declared.len() == 64 {
-        if let Ok(bytes) = hex::decode(declared) {
-            return Some(bytes == digest);
-        }
+    if declared.len() == 64
+        && let Ok(bytes) = hex::decode(declared)
+    {
+        return Some(bytes == digest);
     }
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(declared).ok().filter(|b| b.len() == 32).map(|b| b == digest)

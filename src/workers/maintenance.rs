@@ -147,10 +147,10 @@ async fn delete_unused(app: &App, names: Vec<String>) -> usize {
     let mut deleted = 0;
     for name in names {
         let n = name.clone();
-        if let Ok(false) = app.store.read(move |c| crate::store::media::file_in_use(c, &n)).await {
-            if app.media.files.delete(&name).unwrap_or(false) {
-                deleted += 1;
-            }
+        if let Ok(false) = app.store.read(move |c| crate::store::media::file_in_use(c, &n)).await
+            && app.media.files.delete(&name).unwrap_or(false)
+        {
+            deleted += 1;
         }
     }
     deleted

@@ -53,8 +53,20 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
     let wamid = String::from_utf8_lossy(&job.payload).to_string();
     let w = wamid.clone();
-    let found = app.store.read(move |c| Ok(conversations::inbound_for_reply(c, &w)?.zip(conversations::burst(c, &w)?))).await?;
-    let Some((inbound, burst)) = found else {
+    // One read transaction: the texts and the media states are of the same moment (a media
+    // job updates its row and the message's text in one write), so a text read before a
+    // transcript landed is never paired with a "done" seen after it.
+    let found = app
+        .store
+        .read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let found = conversations::inbound_for_reply(&tx, &w)?.zip(conversations::burst(&tx, &w)?);
+            let Some((inbound, burst)) = found else { return Ok(None) };
+            let parts = crate::store::media::burst_parts(&tx, inbound.conversation_id, burst.first_id, &w)?;
+            Ok(Some((inbound, burst, parts)))
+        })
+        .await?;
+    let Some((inbound, burst, parts)) = found else {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
         return Ok(Outcome::Done);
     };
@@ -66,8 +78,6 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // The media of the burst is read first (bounded), so the answer can use it.
-    let (conv, first, w) = (inbound.conversation_id, burst.first_id, wamid.clone());
-    let parts = app.store.read(move |c| crate::store::media::burst_parts(c, conv, first, &w)).await?;
     if parts.iter().any(|p| p.media_status.as_deref() == Some("pending")) && waited < app.config.media.reply_wait_ms as i64 {
         return Ok(Outcome::Defer { delay_ms: 250 });
     }

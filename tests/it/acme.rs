@@ -88,10 +88,10 @@ async fn served_leaf(addr: SocketAddr, root_pem: &[u8]) -> Option<Vec<u8>> {
 async fn wait_for_leaf(addr: SocketAddr, root_pem: &[u8], not: Option<&[u8]>, what: &str, log: &Path) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        if let Some(leaf) = served_leaf(addr, root_pem).await {
-            if not != Some(leaf.as_slice()) {
-                return leaf;
-            }
+        if let Some(leaf) = served_leaf(addr, root_pem).await
+            && not != Some(leaf.as_slice())
+        {
+            return leaf;
         }
         assert!(Instant::now() < deadline, "{what}: no certificate within 90 s; pebble log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
         tokio::time::sleep(Duration::from_millis(200)).await;
