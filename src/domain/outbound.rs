@@ -111,7 +111,7 @@ impl OutboundBody {
                 if params.is_empty() { format!("[template {name}]") } else { format!("[template {name}: {}]", params.join(", ")) }
             }
             OutboundBody::Media { media_type, caption, filename, .. } => match (caption, filename) {
-                (Some(c), _) => c.clone(),
+                (Some(c), _) => format!("[{media_type}] {c}"),
                 (None, Some(f)) => format!("[{media_type}: {f}]"),
                 _ => format!("[{media_type}]"),
             },
