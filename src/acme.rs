@@ -53,26 +53,21 @@ pub fn load_saved(dir: &Path, certs: &Certificates) -> Result<Option<i64>> {
 }
 
 /// Keeps a valid certificate in `certs` until `stop`: orders one when there is none or the
-/// saved one is due for renewal, then checks every `check_every_minutes`.
-pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certificates>, stop: CancellationToken) {
+/// one served (expiring at `not_after`, as `load_saved` found it) is due for renewal, then
+/// checks every `check_every_minutes`.
+pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certificates>, mut not_after: Option<i64>, stop: CancellationToken) {
     let check_every = Duration::from_secs(config.check_every_minutes * 60);
     let mut retry = FIRST_RETRY;
     loop {
-        let not_after = match load_saved(&dir, &certs) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "the saved certificate is unusable; ordering a new one");
-                None
-            }
-        };
         let due = not_after.is_none_or(|n| cert_validity::renewal_due(n, crate::domain::now_ms() / 1000, config.renew_before_days));
         let pause = if !due {
             retry = FIRST_RETRY;
             check_every
         } else {
             match order(&config, &dir, &certs).await {
-                Ok(not_after) => {
-                    tracing::info!(domains = ?config.domains, not_after, "certificate issued by the ACME CA");
+                Ok(issued) => {
+                    tracing::info!(domains = ?config.domains, not_after = issued, "certificate issued by the ACME CA");
+                    not_after = Some(issued);
                     retry = FIRST_RETRY;
                     check_every
                 }

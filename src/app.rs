@@ -228,10 +228,12 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     let task_app = app.clone();
     let acme = &app.config.server.acme;
     let certificates = Arc::new(crate::http::tls::Certificates::default());
+    let acme_dir = crate::acme::dir(&app.config.storage.data_dir);
+    let mut saved_not_after = None;
     let tls = if acme.enabled() {
-        let dir = crate::acme::dir(&app.config.storage.data_dir);
-        if let Err(e) = crate::acme::load_saved(&dir, &certificates) {
-            tracing::error!(error = %e, "the saved certificate is unusable; a new one is ordered");
+        match crate::acme::load_saved(&acme_dir, &certificates) {
+            Ok(n) => saved_not_after = n,
+            Err(e) => tracing::error!(error = %e, "the saved certificate is unusable; a new one is ordered"),
         }
         Some(crate::http::tls::resolving_server_config(certificates.clone())?)
     } else if app.config.server.tls_cert_file.as_os_str().is_empty() {
@@ -276,8 +278,7 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
         if let Some(l) = http01 {
             tokio::spawn(crate::http::acme_challenge::serve(l, certificates.clone(), app.config.server.public_url.clone(), shutdown.child_token()));
         }
-        let dir = crate::acme::dir(&app.config.storage.data_dir);
-        tokio::spawn(crate::acme::keep_current(acme.clone(), dir, certificates, shutdown.child_token()));
+        tokio::spawn(crate::acme::keep_current(acme.clone(), acme_dir, certificates, saved_not_after, shutdown.child_token()));
     }
     tracing::info!(%addr, "frontdesk listening");
     Ok(Running { addr, app, shutdown, task })

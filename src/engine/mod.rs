@@ -91,14 +91,7 @@ pub async fn respond(app: &App, wamid: &str, inbound: &InboundForReply, burst: O
     let question = texts.join("\n");
     let text = question.trim();
     // Media the bot could not use, and nothing else said: ask for text or hand over.
-    let unusable = match burst {
-        Some(b) => {
-            let (w, first) = (wamid.to_string(), b.first_id);
-            let parts = app.store.read(move |c| crate::store::media::burst_parts(c, conv, first, &w)).await?;
-            crate::domain::media::unusable_burst(&parts).map(|(t, voice)| (t.to_string(), voice))
-        }
-        None => None,
-    };
+    let unusable = burst.and_then(|b| crate::domain::media::unusable_burst(&b.parts)).map(|(t, voice)| (t.to_string(), voice));
     let unusable_reason = unusable.as_ref().map(|(t, voice)| {
         let what = if *voice { "a voice note" } else { t.as_str() };
         format!("the customer sent {what} the bot could not use (see the message for why)")

@@ -65,11 +65,6 @@ impl Certificates {
         *self.current.write().expect("certificate lock") = Some(Arc::new(key));
     }
 
-    /// The leaf certificate served now (DER), if any.
-    pub fn current_leaf(&self) -> Option<Vec<u8>> {
-        self.current.read().expect("certificate lock").as_ref().and_then(|k| k.end_entity_cert().ok()).map(|c| c.to_vec())
-    }
-
     /// Answers TLS-ALPN-01 handshakes for `host` with `key` (or stops, with `None`).
     pub fn set_alpn_challenge(&self, host: &str, key: Option<CertifiedKey>) {
         let mut map = self.alpn_challenges.lock().expect("challenge lock");

@@ -96,10 +96,11 @@ async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::M
     let mime = rules::check(&row.media_type, declared, &bytes, info.file_size, &checksums)?;
     found.mime_type = Some(mime.clone());
     let service = &app.media;
-    let stored = {
-        let (files, bytes) = (service.files.clone(), bytes.clone());
-        tokio::task::spawn_blocking(move || files.put(&bytes)).await.map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?
-    };
+    // The bytes go to the blocking pool and come back (no copy of a 16 MB voice note).
+    let files = service.files.clone();
+    let (stored, bytes) = tokio::task::spawn_blocking(move || (files.put(&bytes), bytes))
+        .await
+        .map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?;
     found.sha256 = Some(stored.map_err(|e| Problem::Unavailable(format!("storing the file: {e}")))?);
     match row.media_type.as_str() {
         "sticker" => Ok(("sticker", String::new(), None)),

@@ -56,6 +56,9 @@ pub struct Burst {
     pub newer_exists: bool,
     /// The message id where the burst starts (history is what came before).
     pub first_id: i64,
+    /// Each message of the burst with its media state (the reply waits for media being
+    /// read; a burst of only unusable media gets the fallback).
+    pub parts: Vec<crate::domain::media::BurstPart>,
 }
 
 /// The burst ending at inbound message `wamid`.
@@ -86,7 +89,9 @@ pub fn burst(conn: &Connection, wamid: &str) -> Result<Option<Burst>> {
         [conv, handled, id],
         |r| r.get(0),
     )?;
+    let parts = super::media::burst_parts(conn, conv, first_id, wamid)?;
     Ok(Some(Burst {
+        parts,
         first_id,
         oldest_at: rows.first().map(|r| r.1).unwrap_or(0),
         texts: rows.into_iter().map(|r| r.0).filter(|t| !t.trim().is_empty()).collect(),

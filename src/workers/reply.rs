@@ -60,13 +60,10 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         .store
         .read(move |c| {
             let tx = c.unchecked_transaction()?;
-            let found = conversations::inbound_for_reply(&tx, &w)?.zip(conversations::burst(&tx, &w)?);
-            let Some((inbound, burst)) = found else { return Ok(None) };
-            let parts = crate::store::media::burst_parts(&tx, inbound.conversation_id, burst.first_id, &w)?;
-            Ok(Some((inbound, burst, parts)))
+            Ok(conversations::inbound_for_reply(&tx, &w)?.zip(conversations::burst(&tx, &w)?))
         })
         .await?;
-    let Some((inbound, burst, parts)) = found else {
+    let Some((inbound, burst)) = found else {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
         return Ok(Outcome::Done);
     };
@@ -78,7 +75,7 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // The media of the burst is read first (bounded), so the answer can use it.
-    if parts.iter().any(|p| p.media_status.as_deref() == Some("pending")) && waited < app.config.media.reply_wait_ms as i64 {
+    if burst.parts.iter().any(|p| p.media_status.as_deref() == Some("pending")) && waited < app.config.media.reply_wait_ms as i64 {
         return Ok(Outcome::Defer { delay_ms: 250 });
     }
     // One reply at a time per conversation.
