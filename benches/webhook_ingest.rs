@@ -7,6 +7,10 @@
 //! - open loop at a fixed rate (default 1,000 req/s) → p50/p99/max ACK latency, measured
 //!   from each request's scheduled start (no coordinated omission).
 //!
+//! Then, group commit on, the concurrency sweep: one client replaying sequentially, 16 and
+//! 64 clients → ACKs/s, p99, journal fsyncs per ACK (durable commits of the writer thread
+//! over acknowledged webhooks), and the process's resident memory.
+//!
 //! `cargo bench --bench webhook_ingest` (env: BENCH_REQUESTS, BENCH_CLIENTS, BENCH_RATE,
 //! BENCH_SECONDS).
 
@@ -183,5 +187,36 @@ fn main() {
         }
         println!();
         println!("group commit / baseline throughput ratio: {:.2}x", throughput[0] / throughput[1]);
+        println!();
+        println!("| clients | acked | acked/s | p50 ms | p99 ms | journal fsyncs per ACK | RSS MiB (peak) |");
+        println!("|---|---|---|---|---|---|---|");
+        let s = start(true).await;
+        let _ = closed_loop(&s.base, 30_000_000, 500, 16).await;
+        for (n, (conns, count)) in [(1usize, 3_000usize), (16, requests / 2), (64, requests)].into_iter().enumerate() {
+            let c = s.running.app.queue.commit_stats();
+            let before = c.commits.load(std::sync::atomic::Ordering::Relaxed);
+            let r = closed_loop(&s.base, 40_000_000 + n * 1_000_000, count, conns).await;
+            let commits = c.commits.load(std::sync::atomic::Ordering::Relaxed) - before;
+            let (rss, peak) = rss_mib();
+            println!(
+                "| {conns}{} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {rss} ({peak}) |",
+                if conns == 1 { " (sequential replay)" } else { "" },
+                r.ok,
+                r.ok as f64 / r.secs,
+                percentile(&r.lat, 0.50),
+                percentile(&r.lat, 0.99),
+                commits as f64 / r.ok.max(1) as f64
+            );
+        }
+        s.running.stop().await.unwrap();
     });
+}
+
+/// Resident and peak resident memory of this process (server and load generator), MiB.
+fn rss_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

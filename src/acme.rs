@@ -91,7 +91,7 @@ pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certifica
 /// Orders a certificate for the configured domains, answers the challenges, saves the
 /// result and starts serving it; returns when it expires (Unix seconds).
 pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Result<i64> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
+    crate::durable_fs::create_dir_all(dir).map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
     let http = client(config)?;
     let account_path = dir.join(ACCOUNT_FILE);
     let saved: Option<AccountCredentials> = std::fs::read(&account_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -114,9 +114,7 @@ pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Res
     let key_set = crate::http::tls::certified_key(chain.as_bytes(), key.as_bytes())?;
     let not_after = key_set.end_entity_cert().ok().and_then(|c| cert_validity::not_after(c))
         .ok_or_else(|| Error::Invalid("the CA's certificate has no readable expiry".into()))?;
-    let tmp = dir.join(format!("{CERTIFICATE_FILE}.tmp"));
-    crate::app::write_private(&tmp, &format!("{key}{chain}"))?;
-    std::fs::rename(&tmp, dir.join(CERTIFICATE_FILE))?;
+    crate::app::write_private(&dir.join(CERTIFICATE_FILE), &format!("{key}{chain}"))?;
     certs.set_current(key_set);
     Ok(not_after)
 }

@@ -115,6 +115,7 @@ impl App {
             send_pause.pause("whatsapp.access_token is not set; replies wait until it is".into());
         }
         let config_data_dir = config.storage.data_dir.clone();
+        let media = crate::media::MediaService::new(&config_data_dir, &config.extract);
         Ok(App {
             config,
             store,
@@ -130,7 +131,7 @@ impl App {
             demo: None,
             knowledge,
             replying: Default::default(),
-            media: crate::media::MediaService::new(&config_data_dir),
+            media,
             login_limiter: Default::default(),
             stopping: CancellationToken::new(),
             classifier,
@@ -180,7 +181,7 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     let addr = listener.local_addr()?;
     let control = serde_json::json!({ "addr": addr.to_string(), "token": app.control_token.expose() });
     write_private(&app.config.control_file_path(), &control.to_string())?;
-    match app.queue.recover_orphaned_leases().await? {
+    match app.queue.recover_orphaned_leases(crate::workers::crash_limit).await? {
         0 => {}
         n => tracing::warn!(jobs = n, "recovered jobs held by a previous run that stopped abruptly"),
     }
@@ -295,11 +296,20 @@ pub fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", rand::random::<u32>()));
+    let failed = |e: std::io::Error| Error::unavailable(&format!("writing {}", path.display()), e);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts.open(path).map_err(|e| Error::unavailable(&format!("writing {}", path.display()), e))?;
-    f.write_all(contents.as_bytes())?;
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| crate::durable_fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(e));
+    }
     Ok(())
 }

@@ -75,7 +75,7 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
     let started = std::time::Instant::now();
     let partial = partial_path(out);
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
+    crate::durable_fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
     let (db, queue, dir) = (store.path().to_path_buf(), queue.clone(), partial.clone());
     let made = tokio::task::spawn_blocking(move || -> Result<Manifest> {
         crate::store::backup::vacuum_into(&db, &dir.join(DATABASE_FILE))?;
@@ -112,7 +112,7 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
     if out.exists() {
         std::fs::remove_dir(out).map_err(|e| io("replace the empty directory", out, e))?;
     }
-    std::fs::rename(&partial, out).map_err(|e| io("finish the backup at", out, e))?;
+    crate::durable_fs::rename(&partial, out).map_err(|e| io("finish the backup at", out, e))?;
     Ok(manifest)
 }
 
@@ -176,7 +176,7 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
 /// ones as `NAME.before-restore-<ms>`. A running server on `data_dir` is always refused.
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, Vec<PathBuf>)> {
     let manifest = verify(from)?;
-    std::fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
+    crate::durable_fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
     let existing: Vec<PathBuf> = [DATABASE_FILE, JOURNAL_FILE].iter().map(|f| data_dir.join(f)).filter(|p| p.exists()).collect();
     if !existing.is_empty() {
         if !force {
@@ -198,7 +198,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
         let p = data_dir.join(&name);
         if p.exists() {
             let aside = data_dir.join(format!("{name}.before-restore-{stamp}"));
-            std::fs::rename(&p, &aside).map_err(|e| io("move aside", &p, e))?;
+            crate::durable_fs::rename(&p, &aside).map_err(|e| io("move aside", &p, e))?;
             kept.push(aside);
         }
     }
@@ -206,7 +206,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
         let (src, tmp, dst) = (from.join(&f.name), data_dir.join(format!("{}.restoring", f.name)), data_dir.join(&f.name));
         std::fs::copy(&src, &tmp).map_err(|e| io("copy", &src, e))?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io("sync", &tmp, e))?;
-        std::fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
+        crate::durable_fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
     }
     // Media files are added to what the data dir has (same name, same content).
     crate::media::MediaFiles::new(from).copy_all_to(&crate::media::MediaFiles::new(data_dir))?;

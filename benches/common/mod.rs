@@ -31,6 +31,7 @@ pub struct Env {
 /// A bench server's config: data in `dir`, the fake Graph API at `graph`, quiet logs.
 pub fn config(dir: &std::path::Path, graph: &FakeGraph) -> Config {
     let mut c = Config::default();
+    c.extract.binary = env!("CARGO_BIN_EXE_frontdesk").into();
     c.storage.data_dir = dir.to_path_buf();
     c.whatsapp.app_secret = Secret::new(SECRET);
     c.whatsapp.verify_token = Secret::new("v");

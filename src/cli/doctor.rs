@@ -57,9 +57,28 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
         models(&mut r, &config).await;
         transcription(&mut r, &config).await;
         traces(&mut r, &config).await;
+        sandbox(&mut r, &config).await;
     });
     embedding(&mut r, &config);
     Ok(if r.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The file-reading sandbox starts, limits itself and reads a small text as the server
+/// would run it (`extract.binary` or this program).
+async fn sandbox(r: &mut Report, config: &Config) {
+    let extractor = crate::extract::Extractor::new(&config.extract);
+    let started = std::time::Instant::now();
+    match extractor.document_text(b"frontdesk sandbox check".to_vec(), "text/plain", 100).await {
+        Ok(Ok(text)) if text == "frontdesk sandbox check" => {
+            r.ok("file sandbox", format!("read a test file in a limited child process in {} ms", started.elapsed().as_millis()))
+        }
+        Ok(other) => r.fail("file sandbox", format!("the reader answered {other:?}"), "set extract.binary to the frontdesk program, or leave it empty"),
+        Err(e) => r.fail(
+            "file sandbox",
+            e,
+            "set extract.binary to the frontdesk program (or leave it empty); under systemd, allow setrlimit (see packaging/frontdesk.service)",
+        ),
+    }
 }
 
 /// The transcription service takes a tenth of a second of silence (a real WAV upload).

@@ -37,6 +37,17 @@ pub struct ConfigArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Internal: the sandboxed file reader the server starts for each untrusted file
+    /// (request and bytes on stdin, answer on stdout). Not for direct use.
+    #[command(hide = true)]
+    Extract {
+        /// Address-space limit, in MiB.
+        #[arg(long, default_value_t = 512)]
+        memory_mb: u64,
+        /// CPU-time limit, in seconds.
+        #[arg(long, default_value_t = 15)]
+        cpu_seconds: u64,
+    },
     /// Run the service: the webhook, the workers and (later) the inbox, until SIGTERM/SIGINT.
     Serve {
         #[command(flatten)]
@@ -417,6 +428,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Extract { memory_mb, cpu_seconds } => Ok(crate::extract::run_child(memory_mb, cpu_seconds)),
         Command::Serve { config } => serve::serve(&config.config),
         Command::Init { data_dir, config, force } => init::init(&config, &data_dir, force),
         Command::CheckConfig { config } => init::check_config(&config.config),

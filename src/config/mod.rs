@@ -35,6 +35,32 @@ pub struct Config {
     pub inbox: InboxConfig,
     pub log: LogConfig,
     pub media: MediaConfig,
+    pub extract: ExtractConfig,
+}
+
+/// The sandbox that reads untrusted files (customers' documents, uploaded knowledge-base
+/// files): each is parsed in a child process of this binary with its own memory, CPU and
+/// wall-clock limits, so a hostile file can crash or stall only that child.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractConfig {
+    /// The frontdesk binary run as the child (`frontdesk extract`); empty means this
+    /// program itself.
+    pub binary: PathBuf,
+    /// Wall-clock limit per file, in milliseconds; the child is killed past it.
+    pub timeout_ms: u64,
+    /// Address-space limit of the child, in MiB (RLIMIT_AS).
+    pub memory_mb: u64,
+    /// CPU-time limit of the child, in seconds (RLIMIT_CPU).
+    pub cpu_seconds: u64,
+    /// Children running at once; further files wait their turn.
+    pub max_parallel: usize,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig { binary: PathBuf::new(), timeout_ms: 20_000, memory_mb: 512, cpu_seconds: 15, max_parallel: 2 }
+    }
 }
 
 /// Inbound media: download limits, what to do when a file cannot be understood, and the

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// A document as read from a source, before chunking.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceDoc {
     /// Stable id: the path below the ingest root without extension, or the id column/field.
     pub id: String,
@@ -16,7 +16,7 @@ pub struct SourceDoc {
 }
 
 /// Something wrong with one file or line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     pub source: String,
     pub line: Option<usize>,
@@ -33,7 +33,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// Which CSV columns hold what.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CsvColumns {
     pub id: Option<String>,
     pub title: Option<String>,
@@ -59,7 +59,7 @@ impl CsvColumns {
 }
 
 /// A document format this knowledge base reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     Markdown,
     Text,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::domain::media::Problem;
+use crate::extract::{Extractor, Failure};
 use crate::llm::{ChatRequest, Item, ModelRef, Output};
 
 const VISION_SYSTEM: &str = "You look at images customers send to a shop's support desk and describe them for the \
@@ -68,22 +69,22 @@ pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -
     Ok(out)
 }
 
-/// The readable text of a document, cut to `max_chars`.
-pub async fn document(bytes: Vec<u8>, mime: &str, max_chars: usize) -> Result<String, Problem> {
-    let text = match mime {
-        "application/pdf" => tokio::task::spawn_blocking(move || crate::knowledge::parse::pdf_text(&bytes))
-            .await
-            .map_err(|e| Problem::Unavailable(format!("reading the PDF: {e}")))?
-            .map_err(|e| Problem::Unsupported(format!("the PDF cannot be read: {e}")))?,
-        "text/plain" | "text/csv" => String::from_utf8(bytes).map_err(|_| Problem::Unsupported("the text file is not UTF-8".into()))?,
-        other => return Err(Problem::Unsupported(format!("the bot reads PDF and plain-text documents, not {other}"))),
+/// The readable text of a document, whitespace collapsed and cut to `max_chars`. It is
+/// read in the sandbox (`extract`): a hostile file ends the child, never the server, and
+/// is a final failure for this file (retrying would only crash the reader again).
+pub async fn document(extractor: &Extractor, bytes: Vec<u8>, mime: &str, max_chars: usize) -> Result<String, Problem> {
+    if !matches!(mime, "application/pdf" | "text/plain" | "text/csv") {
+        return Err(Problem::Unsupported(format!("the bot reads PDF and plain-text documents, not {mime}")));
+    }
+    let text = match extractor.document_text(bytes, mime, max_chars).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(why)) if mime == "application/pdf" => return Err(Problem::Unsupported(format!("the PDF cannot be read: {why}"))),
+        Ok(Err(why)) => return Err(Problem::Unsupported(why)),
+        Err(failure @ Failure::Broken(_)) => return Err(Problem::Unavailable(failure.to_string())),
+        Err(failure) => return Err(Problem::Unsupported(failure.to_string())),
     };
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return Err(Problem::Empty("the document has no readable text (a scan?)".into()));
     }
-    Ok(match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    })
+    Ok(text)
 }

@@ -32,10 +32,14 @@ impl MediaFiles {
             return Ok(sha);
         }
         let parent = path.parent().expect("files live in a subdirectory");
-        std::fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+        crate::durable_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
         let tmp = parent.join(format!(".{sha}.{}.tmp", rand::random::<u32>()));
-        std::fs::write(&tmp, bytes).map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::unavailable(&format!("storing {}", path.display()), e))?;
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()
+        });
+        written.map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
+        crate::durable_fs::rename(&tmp, &path).map_err(|e| Error::unavailable(&format!("storing {}", path.display()), e))?;
         Ok(sha)
     }
 
@@ -73,11 +77,11 @@ impl MediaFiles {
             };
             if !dst.exists() {
                 let parent = dst.parent().expect("files live in a subdirectory");
-                std::fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+                crate::durable_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
                 if std::fs::hard_link(&src, &dst).is_err() {
                     let tmp = parent.join(format!(".{name}.copy"));
                     match std::fs::copy(&src, &tmp) {
-                        Ok(_) => std::fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
+                        Ok(_) => crate::durable_fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(Error::unavailable(&format!("copying {}", src.display()), e)),
                     }

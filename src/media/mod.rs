@@ -20,17 +20,19 @@ use crate::whatsapp::graph::GraphError;
 
 pub use files::MediaFiles;
 
-/// The media handles the app keeps: the file store and an HTTP client for services.
+/// The media handles the app keeps: the file store, an HTTP client for services, and the
+/// sandbox that reads documents (customers' files and knowledge-base uploads).
 #[derive(Debug, Clone)]
 pub struct MediaService {
     pub files: MediaFiles,
+    pub extractor: crate::extract::Extractor,
     http: reqwest::Client,
 }
 
 impl MediaService {
-    pub fn new(data_dir: &std::path::Path) -> MediaService {
+    pub fn new(data_dir: &std::path::Path, extract: &crate::config::ExtractConfig) -> MediaService {
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        MediaService { files: MediaFiles::new(data_dir), http }
+        MediaService { files: MediaFiles::new(data_dir), extractor: crate::extract::Extractor::new(extract), http }
     }
 }
 
@@ -109,7 +111,7 @@ async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::M
             Ok(("transcript", t.text, t.language))
         }
         "image" => Ok(("description", describe::image(app, &bytes, &mime, media.caption.as_deref()).await?, None)),
-        _ => Ok(("document_text", describe::document(bytes, &mime, app.config.media.document_max_chars).await?, None)),
+        _ => Ok(("document_text", describe::document(&service.extractor, bytes, &mime, app.config.media.document_max_chars).await?, None)),
     }
 }
 

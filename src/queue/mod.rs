@@ -13,9 +13,10 @@ pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};
 pub use tables::JobMeta;
 pub use writer::CommitStats;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redb::Database;
 use tokio::sync::watch;
@@ -34,8 +35,9 @@ pub struct Queue {
     db: Arc<Database>,
     writer: Arc<Writer>,
     config: QueueConfig,
-    /// Bumped after every commit, so idle workers wake without polling.
-    commits: watch::Receiver<u64>,
+    /// One signal per queue, bumped after a commit that put a job of that queue in line,
+    /// so idle workers wake without polling (and only the workers with work).
+    wakers: Arc<Wakers>,
     next_token: Arc<AtomicU64>,
     stats: Arc<CommitStats>,
 }
@@ -44,18 +46,22 @@ impl Queue {
     /// Opens (or creates) the journal at `path` and starts its writer thread.
     pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
         let db = open_database(path)?;
+        // The journal's name must be durable before anything in it is acknowledged.
+        crate::durable_fs::sync_parent(path)
+            .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
         let db = Arc::new(db);
-        let (tx, rx) = watch::channel(0u64);
+        let wakers = Arc::new(Wakers::default());
         let stats = Arc::new(CommitStats::default());
-        let writer = Writer::start(db.clone(), config.group_commit_max_batch, stats.clone(), move || {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
+        let on_commit = wakers.clone();
+        let writer = Writer::start(db.clone(), config.group_commit_max_batch, stats.clone(), move |fx| {
+            fx.ready_queues().for_each(|q| on_commit.wake(q));
         });
         let seed = crate::domain::now_ms() as u64 ^ u64::from(std::process::id()) << 40;
         let queue = Queue {
             db,
             writer: Arc::new(writer),
             config: config.clone(),
-            commits: rx,
+            wakers,
             next_token: Arc::new(AtomicU64::new(seed)),
             stats,
         };
@@ -64,9 +70,11 @@ impl Queue {
 
     /// Returns jobs held by a previous process to their queues. Call once at start, before
     /// any worker claims: the journal's file lock guarantees no other process holds them.
-    pub async fn recover_orphaned_leases(&self) -> Result<usize> {
+    /// A job whose process died while running it `crash_limit(queue)` times is
+    /// dead-lettered as a possible poison pill instead of being run again.
+    pub async fn recover_orphaned_leases(&self, crash_limit: fn(&str) -> u32) -> Result<usize> {
         let now = crate::domain::now_ms() as u64;
-        self.writer.submit(move |txn| ops::recover_all_leases(txn, now)).await
+        self.writer.submit(move |txn, fx| ops::recover_all_leases(txn, fx, now, &crash_limit)).await
     }
 
     /// Records a webhook delivery: its dedupe keys and a job, in one durable write.
@@ -74,7 +82,7 @@ impl Queue {
         let now = crate::domain::now_ms() as u64;
         let expires = now + self.config.dedupe_ttl_hours * 3_600_000;
         let job = NewJob { queue: WEBHOOK_QUEUE.into(), payload: body, max_attempts: self.config.max_attempts, run_at_ms: now };
-        self.writer.submit(move |txn| ops::ingress(txn, &keys, expires, job)).await
+        self.writer.submit(move |txn, fx| ops::ingress(txn, fx, &keys, expires, job)).await
     }
 
     /// A job for `queue`, due now, with the configured attempts.
@@ -86,12 +94,12 @@ impl Queue {
     /// (so re-running the step that queues it is harmless).
     pub async fn enqueue_unique(&self, key: String, job: NewJob) -> Result<Ingress> {
         let expires = crate::domain::now_ms() as u64 + self.config.dedupe_ttl_hours * 3_600_000;
-        self.writer.submit(move |txn| ops::ingress(txn, &[key], expires, job)).await
+        self.writer.submit(move |txn, fx| ops::ingress(txn, fx, &[key], expires, job)).await
     }
 
     /// Queues a job; returns its id once durable.
     pub async fn enqueue(&self, job: NewJob) -> Result<u64> {
-        self.writer.submit(move |txn| ops::enqueue(txn, job)).await
+        self.writer.submit(move |txn, fx| ops::enqueue(txn, fx, job)).await
     }
 
     /// Claims up to `max` due jobs of `queue`, leased for the configured time.
@@ -104,14 +112,14 @@ impl Queue {
         let queue = queue.to_string();
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let now = crate::domain::now_ms() as u64;
-        self.writer.submit(move |txn| ops::claim(txn, &queue, max, now, lease_ms, token)).await
+        self.writer.submit(move |txn, fx| ops::claim(txn, fx, &queue, max, now, lease_ms, token)).await
     }
 
     /// Extends a lease by the configured time; `false` if it was lost.
     pub async fn renew(&self, job: &ClaimedJob) -> Result<bool> {
         let (id, token) = (job.id, job.lease_token);
         let until = crate::domain::now_ms() as u64 + self.config.lease_ms;
-        self.writer.submit(move |txn| ops::renew(txn, id, token, until)).await
+        self.writer.submit(move |txn, fx| ops::renew(txn, fx, id, token, until)).await
     }
 
     /// Records how jobs ended, in one write. Returns, per job, whether the lease was
@@ -119,7 +127,7 @@ impl Queue {
     pub async fn finish_many(&self, done: Vec<(u64, u64, Outcome)>) -> Result<Vec<bool>> {
         let now = crate::domain::now_ms() as u64;
         self.writer
-            .submit(move |txn| done.iter().map(|(id, token, o)| ops::finish(txn, *id, *token, o, now)).collect())
+            .submit(move |txn, fx| done.iter().map(|(id, token, o)| ops::finish(txn, fx, *id, *token, o, now)).collect())
             .await
     }
 
@@ -137,10 +145,10 @@ impl Queue {
     /// Gives claimed jobs back without counting the attempt (used at shutdown).
     pub async fn release(&self, jobs: Vec<(u64, u64)>) -> Result<usize> {
         self.writer
-            .submit(move |txn| {
+            .submit(move |txn, fx| {
                 let mut n = 0;
                 for (id, token) in jobs {
-                    n += usize::from(ops::release(txn, id, token)?);
+                    n += usize::from(ops::release(txn, fx, id, token)?);
                 }
                 Ok(n)
             })
@@ -151,7 +159,7 @@ impl Queue {
     pub async fn reap_expired(&self) -> Result<usize> {
         let now = crate::domain::now_ms() as u64;
         let delay = self.config.backoff_base_ms;
-        self.writer.submit(move |txn| ops::reap_expired(txn, now, delay)).await
+        self.writer.submit(move |txn, fx| ops::reap_expired(txn, fx, now, delay)).await
     }
 
     /// Deletes up to `limit` expired dedupe keys; returns how many.
@@ -161,13 +169,13 @@ impl Queue {
 
     /// As `purge_dedupe`, as if the time were `now_ms` (tests).
     pub async fn purge_dedupe_at(&self, now_ms: u64, limit: usize) -> Result<usize> {
-        self.writer.submit(move |txn| ops::purge_dedupe(txn, now_ms, limit)).await
+        self.writer.submit(move |txn, fx| ops::purge_dedupe(txn, fx, now_ms, limit)).await
     }
 
     /// Moves a dead-lettered job back to its queue.
     pub async fn retry_dead(&self, id: u64) -> Result<()> {
         let now = crate::domain::now_ms() as u64;
-        if self.writer.submit(move |txn| ops::retry_dead(txn, id, now)).await? {
+        if self.writer.submit(move |txn, fx| ops::retry_dead(txn, fx, id, now)).await? {
             Ok(())
         } else {
             Err(Error::NotFound(format!("no dead job with id {id}; see `frontdesk queue dead`")))
@@ -177,12 +185,32 @@ impl Queue {
     /// Proves the journal can be written (used by `/readyz`).
     pub async fn heartbeat(&self) -> Result<()> {
         let now = crate::domain::now_ms() as u64;
-        self.writer.submit(move |txn| ops::heartbeat(txn, now)).await
+        self.writer.submit(move |txn, fx| ops::heartbeat(txn, fx, now)).await
     }
 
-    /// A receiver that changes after every commit; workers wait on it when idle.
-    pub fn commits(&self) -> watch::Receiver<u64> {
-        self.commits.clone()
+    /// A receiver that changes after every commit that put a job of `queue` in line
+    /// (new, retried, deferred, released or returned from an expired lease). Idle workers
+    /// wait on it and on a timer for the earliest due job (`next_due`).
+    pub fn ready_signal(&self, queue: &str) -> watch::Receiver<u64> {
+        self.wakers.subscribe(queue)
+    }
+
+    /// When the earliest waiting job of `queue` is due (Unix ms), if any. A read-only
+    /// look: an idle worker asking costs no write and no fsync.
+    pub fn next_due(&self, queue: &str) -> Result<Option<u64>> {
+        self.stats.ready_checks.fetch_add(1, Ordering::Relaxed);
+        let read = |e: &dyn std::fmt::Display| Error::unavailable("reading the queue", e);
+        let txn = self.db.begin_read().map_err(|e| read(&e))?;
+        let ready = match txn.open_table(tables::READY) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(read(&e)),
+        };
+        let mut range = ready.range((queue, 0u64, 0u64)..=(queue, u64::MAX, u64::MAX)).map_err(|e| read(&e))?;
+        match range.next() {
+            Some(entry) => Ok(Some(entry.map_err(|e| read(&e))?.0.value().1)),
+            None => Ok(None),
+        }
     }
 
     /// Commit and operation counts of the writer thread.
@@ -203,6 +231,26 @@ impl Queue {
     /// Whether a dedupe key is currently held (tests and diagnostics).
     pub fn has_dedupe_key(&self, key: &str) -> Result<bool> {
         inspect::has_dedupe_key(&self.db, key)
+    }
+}
+
+/// The per-queue wake signals.
+#[derive(Default)]
+struct Wakers {
+    by_queue: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Wakers {
+    fn subscribe(&self, queue: &str) -> watch::Receiver<u64> {
+        let mut map = self.by_queue.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(queue.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    fn wake(&self, queue: &str) {
+        let map = self.by_queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(queue) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
 

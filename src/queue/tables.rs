@@ -27,6 +27,9 @@ pub struct JobMeta {
     pub queue: String,
     /// Claims so far (a crashed worker's claim counts).
     pub attempts: u32,
+    /// Times the process died while holding this job (found leased at open).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub crashes: u32,
     pub max_attempts: u32,
     pub created_at_ms: u64,
     pub run_at_ms: u64,
@@ -45,6 +48,10 @@ pub struct JobMeta {
 pub struct Lease {
     pub token: u64,
     pub until_ms: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl JobMeta {

@@ -1,7 +1,10 @@
 //! The single writer: one OS thread that owns every redb write. Operations queue on a
 //! channel; the thread takes everything waiting (up to a batch limit), applies it in
 //! one transaction and commits once, durably. Many webhooks, one fsync: group commit.
+//! A batch that changed nothing is abandoned instead of committed: an idle worker's empty
+//! claim costs no fsync and wakes nobody.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use redb::{Database, Durability, WriteTransaction};
@@ -9,10 +12,39 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
+/// What a batch's operations did, beyond their return values: whether anything was
+/// written (else the batch is not committed) and which queues got a job ready to run
+/// (only their workers are woken).
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub(super) wrote: bool,
+    pub(super) ready: BTreeSet<String>,
+}
+
+impl Effects {
+    /// Records a change that must be committed.
+    pub(super) fn wrote(&mut self) {
+        self.wrote = true;
+    }
+
+    /// Records a job put in line on `queue` (a change, and a reason to wake its workers).
+    pub(super) fn made_ready(&mut self, queue: &str) {
+        self.wrote = true;
+        if !self.ready.contains(queue) {
+            self.ready.insert(queue.to_string());
+        }
+    }
+
+    /// The queues that got work in this batch.
+    pub fn ready_queues(&self) -> impl Iterator<Item = &str> {
+        self.ready.iter().map(String::as_str)
+    }
+}
+
 /// One queued operation: applied inside the batch transaction, told the outcome after.
 pub(super) trait Op: Send {
     /// Runs inside the shared transaction. A storage error aborts the whole batch.
-    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), redb::Error>;
+    fn apply(&mut self, txn: &WriteTransaction, fx: &mut Effects) -> Result<(), redb::Error>;
     /// Called once the batch committed (`Ok`) or was abandoned (`Err`).
     fn finish(self: Box<Self>, committed: Result<()>);
 }
@@ -26,11 +58,11 @@ struct FnOp<T, F> {
 impl<T, F> Op for FnOp<T, F>
 where
     T: Send,
-    F: FnOnce(&WriteTransaction) -> Result<T, redb::Error> + Send,
+    F: FnOnce(&WriteTransaction, &mut Effects) -> Result<T, redb::Error> + Send,
 {
-    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), redb::Error> {
+    fn apply(&mut self, txn: &WriteTransaction, fx: &mut Effects) -> Result<(), redb::Error> {
         let f = self.f.take().expect("an op is applied once");
-        self.out = Some(f(txn)?);
+        self.out = Some(f(txn, fx)?);
         Ok(())
     }
 
@@ -59,17 +91,23 @@ impl Drop for Writer {
     }
 }
 
-/// What the writer thread did, for benches and metrics.
+/// What the writer thread did, for benches, tests and metrics.
 #[derive(Debug, Default)]
 pub struct CommitStats {
+    /// Durable commits (each one fsync of the journal).
     pub commits: std::sync::atomic::AtomicU64,
+    /// Operations carried by those commits and by abandoned empty batches.
     pub ops: std::sync::atomic::AtomicU64,
+    /// Batches that changed nothing and were abandoned without a commit.
+    pub empty_batches: std::sync::atomic::AtomicU64,
+    /// Read-only looks for due work by idle workers.
+    pub ready_checks: std::sync::atomic::AtomicU64,
 }
 
 impl Writer {
     /// Starts the writer thread. It stops when every `Writer` handle is dropped, after
     /// finishing what is queued.
-    pub(super) fn start(db: Arc<Database>, max_batch: usize, stats: Arc<CommitStats>, on_commit: impl Fn() + Send + 'static) -> Self {
+    pub(super) fn start(db: Arc<Database>, max_batch: usize, stats: Arc<CommitStats>, on_commit: impl Fn(&Effects) + Send + 'static) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("queue-writer".into())
@@ -82,11 +120,13 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let outcome = run_batch(&db, &mut batch);
-                    stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let mut fx = Effects::default();
+                    let outcome = run_batch(&db, &mut batch, &mut fx);
+                    let counter = if fx.wrote { &stats.commits } else { &stats.empty_batches };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     stats.ops.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if outcome.is_ok() {
-                        on_commit();
+                    if outcome.is_ok() && fx.wrote {
+                        on_commit(&fx);
                     }
                     for op in batch {
                         op.finish(outcome.clone());
@@ -101,7 +141,7 @@ impl Writer {
     pub(super) async fn submit<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &mut Effects) -> Result<T, redb::Error> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         self.tx
@@ -113,17 +153,23 @@ impl Writer {
     }
 }
 
-fn run_batch(db: &Database, batch: &mut [Box<dyn Op>]) -> Result<()> {
+/// Applies the batch in one transaction; commits durably if anything changed, else
+/// abandons it (no write, no fsync).
+fn run_batch(db: &Database, batch: &mut [Box<dyn Op>], fx: &mut Effects) -> Result<()> {
     let mut txn = db
         .begin_write()
         .map_err(|e| Error::unavailable("starting a queue transaction", e))?;
     txn.set_durability(Durability::Immediate);
     for op in batch.iter_mut() {
-        if let Err(e) = op.apply(&txn) {
+        if let Err(e) = op.apply(&txn, fx) {
             let _ = txn.abort();
+            fx.wrote = false;
             tracing::error!(error = %e, "queue batch aborted");
             return Err(Error::unavailable("writing to the queue", e));
         }
+    }
+    if !fx.wrote {
+        return txn.abort().map_err(|e| Error::unavailable("ending an empty queue transaction", e));
     }
     txn.commit().map_err(|e| {
         tracing::error!(error = %e, "queue commit failed");

@@ -90,6 +90,9 @@ impl Store {
             other => other,
         })?;
         let reader = connect(path)?;
+        // SQLite syncs the directory for its WAL, not for the database file it created.
+        crate::durable_fs::sync_parent(path)
+            .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
         Ok(Store { writer: Arc::new(writer::Writer::start(conn)), reader: Arc::new(Mutex::new(reader)), path: path.to_path_buf() })
     }
 

@@ -164,7 +164,10 @@ impl GraphClient {
                 return Err(GraphError::Api { http_status: status, code: None, subcode: None, title: "media download failed".into() });
             }
             let mut resp = resp;
-            let mut bytes = Vec::new();
+            // One allocation of the announced size (never over the limit), not a doubling
+            // series of copies.
+            let announced = info.file_size.or(resp.content_length()).unwrap_or(0).min(max_bytes + 1);
+            let mut bytes = Vec::with_capacity(announced as usize);
             while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, false))? {
                 bytes.extend_from_slice(&chunk);
                 if bytes.len() as u64 > max_bytes {

@@ -3,7 +3,6 @@
 //! job cannot spoil the others — then marks the jobs done in the journal.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -17,7 +16,7 @@ use crate::whatsapp::parse::parse_webhook;
 /// Runs one ingest worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     let batch = app.config.workers.ingest_batch;
-    super::claim_loop(&app.queue, WEBHOOK_QUEUE, batch, &shutdown, Duration::from_millis(500), |jobs| {
+    super::claim_loop(&app.queue, WEBHOOK_QUEUE, batch, &shutdown, |jobs| {
         let span = tracing::info_span!("ingest_batch", worker, jobs = jobs.len());
         process_batch(&app, jobs).instrument(span)
     })

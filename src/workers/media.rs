@@ -4,7 +4,6 @@
 //! then recorded as final like any other — the reply waiting for it then falls back.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -19,7 +18,7 @@ pub const MEDIA_QUEUE: &str = "media";
 
 /// Runs one media worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
-    super::claim_loop(&app.queue, MEDIA_QUEUE, 4, &shutdown, Duration::from_millis(500), |jobs| {
+    super::claim_loop(&app.queue, MEDIA_QUEUE, 4, &shutdown, |jobs| {
         let app = app.clone();
         let span = tracing::info_span!("media_batch", worker, jobs = jobs.len());
         async move {

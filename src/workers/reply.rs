@@ -4,7 +4,6 @@
 
 use tracing::Instrument;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +17,7 @@ pub const REPLY_QUEUE: &str = "reply";
 
 /// Runs one reply worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
-    super::claim_loop(&app.queue, REPLY_QUEUE, 8, &shutdown, Duration::from_millis(500), |jobs| {
+    super::claim_loop(&app.queue, REPLY_QUEUE, 8, &shutdown, |jobs| {
         let app = app.clone();
         async move {
             let mut outcomes = Vec::with_capacity(jobs.len());

@@ -34,7 +34,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     if worker == 0 {
         tokio::spawn(probe_while_paused(app.clone(), shutdown.clone()));
     }
-    super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, Duration::from_millis(200), |jobs| {
+    super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, |jobs| {
         let span = tracing::info_span!("send_batch", worker, jobs = jobs.len());
         process_batch(app.clone(), jobs).instrument(span)
     })

@@ -36,7 +36,7 @@ async fn doctor_passes_a_healthy_install_and_says_what_to_fix() {
     let good = doctor_config(dir.path(), &server.base, &graph.base_url(), TOKEN, SECRET);
     let (ok, out) = tokio::task::spawn_blocking(move || doctor(&good)).await.unwrap();
     assert!(ok, "{out}");
-    for line in ["ok    config", "ok    database", "is open in the running server", "ok    graph token", "ok    webhook handshake", "ok    webhook signature", "ok    webhook rejects forgeries", "ok    models", "ok    embedding: 384 dimensions"] {
+    for line in ["ok    config", "ok    database", "is open in the running server", "ok    graph token", "ok    webhook handshake", "ok    webhook signature", "ok    webhook rejects forgeries", "ok    models", "ok    embedding: 384 dimensions", "ok    file sandbox"] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }
 
@@ -52,4 +52,14 @@ async fn doctor_passes_a_healthy_install_and_says_what_to_fix() {
     let good = doctor_config(dir.path(), &server.base, &graph.base_url(), TOKEN, SECRET);
     let (ok, out) = tokio::task::spawn_blocking(move || doctor(&good)).await.unwrap();
     assert!(!ok && out.contains("is unreachable") && out.contains("start the server"), "{out}");
+}
+
+/// A sandbox that cannot run (extract.binary is not frontdesk) fails doctor with the fix.
+#[test]
+fn doctor_fails_a_sandbox_that_cannot_read_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::support::write_config_file(dir.path(), "[extract]\nbinary = \"/bin/true\"\n");
+    let (ok, out) = doctor(&config);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL  file sandbox") && out.contains("set extract.binary"), "{out}");
 }

@@ -174,9 +174,48 @@ async fn leases_of_a_dead_process_are_recovered_at_open() {
         // The process "dies" holding both (an hour-long lease).
     }
     let q = queue(dir.path());
-    assert_eq!(q.recover_orphaned_leases().await.unwrap(), 2);
+    assert_eq!(q.recover_orphaned_leases(|_| 2).await.unwrap(), 2);
     let again = q.claim("test", 10).await.unwrap();
     assert_eq!(again.len(), 1, "the job on its last attempt is dead-lettered");
     assert_eq!(again[0].attempt, 2);
     assert_eq!(q.dead(10).unwrap().len(), 1);
+}
+
+/// A job the process died running is a possible poison pill: after `crash_limit` deaths
+/// it goes to dead letters (with the reason) instead of crash-looping at every start,
+/// whatever attempts it has left; `queue retry` gives it a fresh count.
+#[tokio::test]
+async fn a_job_that_keeps_killing_its_process_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = |q: &str| if q == "media" { 1 } else { 2 };
+    let die_holding = |queue: &'static str| {
+        let path = dir.path().to_path_buf();
+        async move {
+            let q = self::queue(&path);
+            let held = q.claim_with_lease(queue, 10, 3_600_000).await.unwrap();
+            assert_eq!(held.len(), 1, "{queue}: one job held when the process dies");
+        }
+    };
+    {
+        let q = queue(dir.path());
+        q.enqueue(NewJob { queue: "media".into(), ..job("pdf", 5) }).await.unwrap();
+        q.enqueue(NewJob { queue: "webhook".into(), ..job("w", 5) }).await.unwrap();
+    }
+    die_holding("media").await;
+    die_holding("webhook").await;
+    {
+        let q = queue(dir.path());
+        assert_eq!(q.recover_orphaned_leases(limit).await.unwrap(), 2);
+        let dead = q.dead(10).unwrap();
+        assert_eq!(dead.len(), 1, "the media job is set aside after one death: {dead:?}");
+        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("poison pill"), "{dead:?}");
+        assert_eq!(q.stats().unwrap().queues.iter().map(|r| r.ready).sum::<u64>(), 1, "the webhook job runs again");
+    }
+    die_holding("webhook").await;
+    let q = queue(dir.path());
+    assert_eq!(q.recover_orphaned_leases(limit).await.unwrap(), 1);
+    assert_eq!(q.dead(10).unwrap().len(), 2, "the second death sets the webhook job aside too");
+    let media_id = q.dead(10).unwrap().iter().find(|d| d.queue == "media").unwrap().id;
+    q.retry_dead(media_id).await.unwrap();
+    assert_eq!(q.claim("media", 1).await.unwrap().len(), 1, "retried by hand, it runs");
 }

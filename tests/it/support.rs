@@ -33,6 +33,8 @@ pub fn test_config(dir: &Path) -> Config {
     c.send.token_probe_interval_ms = 100;
     // Answer at once; the burst test turns debounce back on.
     c.engine.debounce_ms = 0;
+    // The server runs inside the test process: its sandboxed file reader is the real binary.
+    c.extract.binary = bin();
     c
 }
 

@@ -96,9 +96,10 @@ async fn kb_page(app: &App, s: &Session, query: Option<&str>, notice: Option<&st
 }
 
 /// `POST /admin/kb/upload` (multipart, field `files`): each file parsed by its extension
-/// and added like `kb add`; problems are listed, nothing half-added.
+/// and added like `kb add`; problems are listed, nothing half-added. Files are read in
+/// the sandbox (`extract`): a hostile file is one problem in the list, never a crash.
 pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session>, mut form: axum::extract::Multipart) -> Response {
-    use crate::knowledge::parse::{CsvColumns, Format, parse_bytes};
+    use crate::knowledge::parse::{CsvColumns, Format};
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     let mut files = 0;
@@ -126,7 +127,7 @@ pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session
             continue;
         };
         let id = name.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(&name).to_string();
-        let (d, p) = parse_bytes(format, &format!("upload:{name}"), &id, &bytes, &CsvColumns::default());
+        let (d, p) = app.media.extractor.knowledge(format, &format!("upload:{name}"), &id, bytes.to_vec(), &CsvColumns::default()).await;
         problems.extend(p.iter().map(|p| p.to_string()));
         docs.extend(d);
     }

@@ -1,0 +1,152 @@
+//! Hostile files from the security review, sent the way a stranger would: as a customer's
+//! document on WhatsApp and as an admin's knowledge-base upload. Each is read in the
+//! sandbox child, so a stack overflow (a self-referencing Form XObject, 200,000 nested
+//! arrays) or an endless draw (40 Form XObjects drawing the next twice: 2^40 draws) ends
+//! that child only: the file's failure is recorded, the customer is asked to type, and
+//! everyone else keeps getting answers. Before the sandbox each of these took the whole
+//! server (and with it the test process) down.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, csrf_of, get, login};
+use crate::media::media_webhook;
+use crate::support::{TestServer, text_webhook};
+
+const HOSTILE: [(&str, &[u8]); 3] = [
+    ("self_xobject", include_bytes!("../fixtures/pdf/self_xobject.pdf")),
+    ("nested_arrays", include_bytes!("../fixtures/pdf/nested_arrays.pdf")),
+    ("xobject_bomb", include_bytes!("../fixtures/pdf/xobject_bomb.pdf")),
+];
+
+fn sent_to(s: &TestServer, wa_id: &str) -> Vec<String> {
+    s.graph.sent().iter().filter(|m| m.body["to"] == wa_id).map(|m| m.body["text"]["body"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_pdfs_from_customers_fail_alone_and_the_desk_keeps_answering() {
+    let s = crate::engine::shop(|c| {
+        c.extract.timeout_ms = 8_000;
+        c.extract.cpu_seconds = 4;
+    })
+    .await;
+    for (i, (name, bytes)) in HOSTILE.iter().enumerate() {
+        s.graph.add_media(name, "application/pdf", bytes.to_vec());
+        let body = media_webhook(&format!("3160000090{i}"), &format!("wamid.{name}"), "document", json!({ "id": name, "mime_type": "application/pdf", "filename": format!("{name}.pdf") }));
+        assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+    }
+    // Another customer writes meanwhile and is answered as usual.
+    assert_eq!(s.post_webhook(text_webhook("P1", "31600000999", "wamid.bystander", "are you open on sunday?").as_bytes()).await, 200);
+    s.wait_until("the bystander's answer", |s| !sent_to(s, "31600000999").is_empty()).await;
+    for (i, (name, _)) in HOSTILE.iter().enumerate() {
+        let from = format!("3160000090{i}");
+        s.wait_until(&format!("the request to type for {name}"), |s| !sent_to(s, &from).is_empty()).await;
+        let got = sent_to(&s, &from);
+        assert_eq!(got.len(), 1, "{name}: {got:?}");
+        assert!(got[0].contains("Could you type your message instead?"), "{name}: {got:?}");
+        let w = format!("wamid.{name}");
+        let row = s.app().store.read(move |c| frontdesk::store::media::get(c, &w)).await.unwrap().unwrap().0;
+        assert_eq!(row.status, "failed", "{name}");
+        let error = row.error.unwrap_or_default();
+        assert!(error.contains("stopped"), "{name}: the sandbox's verdict is recorded: {error}");
+    }
+    assert_eq!(s.get("/healthz").await.0, 200);
+    // No media job is left to crash-loop: each ended with its failure recorded.
+    s.drain().await;
+    assert_eq!(s.app().queue.stats().unwrap().dead, 0);
+    s.stop().await;
+}
+
+/// The same files uploaded to the knowledge base by an admin: each is one problem in the
+/// page's list (naming the file), the good file beside them is added, and the server
+/// answers the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_pdfs_uploaded_to_the_knowledge_base_are_reported_not_fatal() {
+    let s = crate::engine::shop(|c| {
+        c.extract.timeout_ms = 8_000;
+        c.extract.cpu_seconds = 4;
+    })
+    .await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let csrf = csrf_of(&get(&s, "/admin/kb", Some(&cookie)).await.1);
+    let boundary = "fdboundaryHostile";
+    let mut body = Vec::new();
+    let mut part = |name: &str, bytes: &[u8]| {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    };
+    for (name, bytes) in HOSTILE {
+        part(&format!("{name}.pdf"), bytes);
+    }
+    part("warranty.md", b"# Warranty\n\nEvery frame has a five year warranty.");
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    let r = crate::inbox_auth::http()
+        .post(format!("{}/admin/kb/upload?csrf={csrf}", s.base))
+        .header("cookie", &cookie)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, page) = (r.status(), r.text().await.unwrap());
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("1 added"), "the good file is added: {page}");
+    for (name, _) in HOSTILE {
+        assert!(page.contains(&format!("upload:{name}.pdf")), "{name} is named in the problems: {page}");
+    }
+    assert_eq!(s.get("/healthz").await.0, 200);
+    s.stop().await;
+}
+
+/// Peak resident memory of a process, in bytes (VmHWM).
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A 40 MiB plain-text document costs the server about its own size once (downloaded into
+/// one buffer of the announced size), not ten times over: the text is read in the sandbox,
+/// which stops after `media.document_max_chars`. Before, the whole file became a String,
+/// then a Vec of words, then a joined copy: ~400 MiB peak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_40_mib_text_document_does_not_balloon_the_server() {
+    use crate::support::*;
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("SKIPPED: /proc is not available; the memory check needs VmHWM");
+        return;
+    }
+    let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
+    let big: Vec<u8> = b"Order 4711 arrived with a bent wheel. ".iter().copied().cycle().take(40 << 20).collect();
+    graph.add_media("big-text", "text/plain", big);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n[knowledge]\nembedder = \"none\"\n[router]\nclassifier = \"off\"\n",
+        graph.base_url()
+    );
+    let config = write_config_file(dir.path(), &extra);
+    let server = BinServer::start(&config);
+    graph.set_webhook(&format!("{}/webhook", server.base), SECRET);
+    let pid = server.child.id();
+    let before = peak_rss(pid).unwrap();
+    let body = media_webhook("31600000777", "wamid.big-text", "document", json!({ "id": "big-text", "mime_type": "text/plain", "filename": "log.txt" }));
+    let signed = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
+    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", signed).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let store = open_store(&dir.path().join("data"));
+    let start = std::time::Instant::now();
+    let text = loop {
+        let rows = store.call_blocking(|c| frontdesk::store::list_messages(c, 0, 10)).unwrap();
+        if let Some(m) = rows.iter().find(|m| m.id == "wamid.big-text" && m.text.contains("[document text:")) {
+            break m.text.clone();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the document was never read: {rows:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(text.contains("Order 4711 arrived") && text.len() < 10_000, "the text is cut to document_max_chars: {} chars", text.len());
+    let peak = peak_rss(pid).unwrap();
+    eprintln!("server peak RSS: {} MiB before, {} MiB after a 40 MiB text document", before >> 20, peak >> 20);
+    assert!(peak < before + (100 << 20), "reading a 40 MiB text document took the server's peak RSS from {} MiB to {} MiB", before >> 20, peak >> 20);
+}
