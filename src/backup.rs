@@ -6,7 +6,8 @@
 //! manifest, the checksums and both stores' integrity before it touches the data dir, and
 //! keeps the files it replaces. Customers' media files go along under `media/` (linked
 //! where the file system allows: they never change), each checked against its name, which
-//! is its SHA-256.
+//! is its SHA-256. A manifest is checked before any of its names is used as a path (only
+//! the two store files, checksums 64 hex digits). Backups are owner-only (0700 / 0600).
 
 use std::path::{Path, PathBuf};
 
@@ -143,6 +144,7 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     for want in &manifest.files {
         let got = file_entry(dir, &want.name)?;
         if got.bytes != want.bytes || got.sha256 != want.sha256 {
+    check_entries(&manifest.files).map_err(|e| Error::Invalid(format!("{}: {e}; the manifest was changed or is not frontdesk's, use another backup", path.display())))?;
             return Err(Error::Invalid(format!(
                 "{} is damaged: {} differs from the backup's checksum ({} bytes, sha256 {}…; expected {} bytes, {}…); use another backup",
                 dir.display(),
@@ -150,7 +152,7 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
                 got.bytes,
                 &got.sha256[..12],
                 want.bytes,
-                &want.sha256[..12.min(want.sha256.len())]
+                &want.sha256[..12]
             )));
         }
     }
@@ -174,6 +176,29 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
 /// Restores the backup `from` into `data_dir` after verifying it. A data dir that already
 /// holds stores is refused unless `force`; then its files are kept beside the restored
 /// ones as `NAME.before-restore-<ms>`. A running server on `data_dir` is always refused.
+/// Checks the manifest's file list before any name is used as a path or any checksum
+/// read: exactly the two store files, each once, each with a SHA-256 of 64 lowercase hex
+/// digits. (Media files are not listed: each is checked against its own name.)
+pub fn check_entries(files: &[FileEntry]) -> std::result::Result<(), String> {
+    for (i, f) in files.iter().enumerate() {
+        if f.name != DATABASE_FILE && f.name != JOURNAL_FILE {
+            return Err(format!("file entry {i} names {:?}, which is not one of a backup's files ({DATABASE_FILE}, {JOURNAL_FILE})", f.name));
+        }
+        if files[..i].iter().any(|g| g.name == f.name) {
+            return Err(format!("file entry {i} names {:?} a second time", f.name));
+        }
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("file entry {i} ({}) has the checksum {:?}, which is not 64 lowercase hex digits", f.name, f.sha256.chars().take(80).collect::<String>()));
+        }
+    }
+    for want in [DATABASE_FILE, JOURNAL_FILE] {
+        if !files.iter().any(|f| f.name == want) {
+            return Err(format!("no file entry for {want}"));
+        }
+    }
+    Ok(())
+}
+
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, Vec<PathBuf>)> {
     let manifest = verify(from)?;
     std::fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
@@ -255,6 +280,33 @@ mod tests {
     #[tokio::test]
     async fn scheduled_backups_are_taken_when_due_and_pruned() {
         let dir = tempfile::tempdir().unwrap();
+    #[test]
+    fn manifest_entries_are_the_two_stores_with_hex_checksums() {
+        let sha = "0123456789abcdef".repeat(4);
+        let entry = |name: &str, sha256: &str| FileEntry { name: name.into(), bytes: 1, sha256: sha256.into() };
+        let good = vec![entry(DATABASE_FILE, &sha), entry(JOURNAL_FILE, &sha)];
+        assert_eq!(check_entries(&good), Ok(()));
+        // (entries, part of the error)
+        let cases: Vec<(Vec<FileEntry>, &str)> = vec![
+            (vec![good[0].clone(), good[1].clone(), entry("../evil.txt", &sha)], "entry 2 names \"../evil.txt\""),
+            (vec![entry("/etc/passwd", &sha), good[1].clone()], "entry 0 names \"/etc/passwd\""),
+            (vec![entry("sub/frontdesk.db", &sha), good[1].clone()], "\"sub/frontdesk.db\", which is not one of a backup's files"),
+            (vec![entry("./frontdesk.db", &sha), good[1].clone()], "\"./frontdesk.db\""),
+            (vec![entry(&format!("media/{sha}"), &sha), good[0].clone(), good[1].clone()], "entry 0 names \"media/"),
+            (vec![entry("", &sha), good[1].clone()], "entry 0 names \"\""),
+            (vec![good[0].clone(), good[1].clone(), good[0].clone()], "names \"frontdesk.db\" a second time"),
+            (vec![good[0].clone()], "no file entry for queue.redb"),
+            (vec![entry(DATABASE_FILE, &format!("a{}", "é".repeat(40))), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, &sha.to_uppercase()), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, &sha[..63]), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, ""), good[1].clone()], "is not 64 lowercase hex digits"),
+        ];
+        for (entries, want) in cases {
+            let e = check_entries(&entries).unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
         let store = Store::open(&dir.path().join(DATABASE_FILE)).unwrap();
         let queue = Queue::open(&dir.path().join(JOURNAL_FILE), &Default::default()).unwrap();
         let backups = dir.path().join("backups");
