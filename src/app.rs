@@ -300,6 +300,9 @@ pub fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
     #[cfg(unix)]
     opts.mode(0o600);
     let mut f = opts.open(path).map_err(|e| Error::unavailable(&format!("writing {}", path.display()), e))?;
+    // A file left by an older version keeps its mode when opened: narrow it.
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }

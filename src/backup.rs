@@ -76,11 +76,14 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
     let started = std::time::Instant::now();
     let partial = partial_path(out);
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
+    crate::private_fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
     let (db, queue, dir) = (store.path().to_path_buf(), queue.clone(), partial.clone());
     let made = tokio::task::spawn_blocking(move || -> Result<Manifest> {
         crate::store::backup::vacuum_into(&db, &dir.join(DATABASE_FILE))?;
         queue.copy_to(&dir.join(JOURNAL_FILE))?;
+        for f in [DATABASE_FILE, JOURNAL_FILE] {
+            crate::private_fs::restrict(&dir.join(f)).map_err(|e| io("restrict", &dir.join(f), e))?;
+        }
         let database = crate::store::backup::check_copy(&dir.join(DATABASE_FILE))?;
         let journal_jobs = crate::queue::snapshot::check_copy(&dir.join(JOURNAL_FILE))?;
         let files = vec![file_entry(&dir, DATABASE_FILE)?, file_entry(&dir, JOURNAL_FILE)?];
@@ -98,7 +101,7 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
             seconds: started.elapsed().as_secs_f64(),
         };
         let path = dir.join(MANIFEST);
-        std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| io("write", &path, e))?;
+        crate::private_fs::write(&path, &serde_json::to_vec_pretty(&manifest)?).map_err(|e| io("write", &path, e))?;
         Ok(manifest)
     })
     .await
@@ -141,10 +144,10 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     if manifest.format != FORMAT {
         return Err(Error::Invalid(format!("{} has backup format {}; this frontdesk reads format {FORMAT}", path.display(), manifest.format)));
     }
+    check_entries(&manifest.files).map_err(|e| Error::Invalid(format!("{}: {e}; the manifest was changed or is not frontdesk's, use another backup", path.display())))?;
     for want in &manifest.files {
         let got = file_entry(dir, &want.name)?;
         if got.bytes != want.bytes || got.sha256 != want.sha256 {
-    check_entries(&manifest.files).map_err(|e| Error::Invalid(format!("{}: {e}; the manifest was changed or is not frontdesk's, use another backup", path.display())))?;
             return Err(Error::Invalid(format!(
                 "{} is damaged: {} differs from the backup's checksum ({} bytes, sha256 {}…; expected {} bytes, {}…); use another backup",
                 dir.display(),
@@ -173,9 +176,6 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Restores the backup `from` into `data_dir` after verifying it. A data dir that already
-/// holds stores is refused unless `force`; then its files are kept beside the restored
-/// ones as `NAME.before-restore-<ms>`. A running server on `data_dir` is always refused.
 /// Checks the manifest's file list before any name is used as a path or any checksum
 /// read: exactly the two store files, each once, each with a SHA-256 of 64 lowercase hex
 /// digits. (Media files are not listed: each is checked against its own name.)
@@ -199,9 +199,12 @@ pub fn check_entries(files: &[FileEntry]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Restores the backup `from` into `data_dir` after verifying it. A data dir that already
+/// holds stores is refused unless `force`; then its files are kept beside the restored
+/// ones as `NAME.before-restore-<ms>`. A running server on `data_dir` is always refused.
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, Vec<PathBuf>)> {
     let manifest = verify(from)?;
-    std::fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
+    crate::private_fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
     let existing: Vec<PathBuf> = [DATABASE_FILE, JOURNAL_FILE].iter().map(|f| data_dir.join(f)).filter(|p| p.exists()).collect();
     if !existing.is_empty() {
         if !force {
@@ -229,7 +232,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
     }
     for f in &manifest.files {
         let (src, tmp, dst) = (from.join(&f.name), data_dir.join(format!("{}.restoring", f.name)), data_dir.join(&f.name));
-        std::fs::copy(&src, &tmp).map_err(|e| io("copy", &src, e))?;
+        std::fs::copy(&src, &tmp).and_then(|_| crate::private_fs::restrict(&tmp)).map_err(|e| io("copy", &src, e))?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io("sync", &tmp, e))?;
         std::fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
     }
@@ -277,9 +280,6 @@ pub async fn scheduled_backup(store: &Store, queue: &Queue, dir: &Path, every_ms
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn scheduled_backups_are_taken_when_due_and_pruned() {
-        let dir = tempfile::tempdir().unwrap();
     #[test]
     fn manifest_entries_are_the_two_stores_with_hex_checksums() {
         let sha = "0123456789abcdef".repeat(4);
@@ -307,6 +307,9 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn scheduled_backups_are_taken_when_due_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join(DATABASE_FILE)).unwrap();
         let queue = Queue::open(&dir.path().join(JOURNAL_FILE), &Default::default()).unwrap();
         let backups = dir.path().join("backups");

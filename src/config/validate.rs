@@ -352,7 +352,7 @@ impl Config {
 
 /// Creates `dir` if needed and proves a file can be written in it.
 fn check_writable(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
+    crate::private_fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create {}: {e}; choose a directory this user can write", dir.display()))?;
     let probe = dir.join(".frontdesk-write-probe");
     std::fs::write(&probe, b"ok")

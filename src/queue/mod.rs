@@ -44,6 +44,7 @@ impl Queue {
     /// Opens (or creates) the journal at `path` and starts its writer thread.
     pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
         let db = open_database(path)?;
+        crate::private_fs::restrict(path).map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
         let db = Arc::new(db);
         let (tx, rx) = watch::channel(0u64);
         let stats = Arc::new(CommitStats::default());
