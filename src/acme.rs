@@ -91,7 +91,7 @@ pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certifica
 /// Orders a certificate for the configured domains, answers the challenges, saves the
 /// result and starts serving it; returns when it expires (Unix seconds).
 pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Result<i64> {
-    crate::durable_fs::create_dir_all(dir).map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
+    crate::private_fs::create_dir_all(dir).map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
     let http = client(config)?;
     let account_path = dir.join(ACCOUNT_FILE);
     let saved: Option<AccountCredentials> = std::fs::read(&account_path).ok().and_then(|b| serde_json::from_slice(&b).ok());

@@ -6,7 +6,8 @@
 //! manifest, the checksums and both stores' integrity before it touches the data dir, and
 //! keeps the files it replaces. Customers' media files go along under `media/` (linked
 //! where the file system allows: they never change), each checked against its name, which
-//! is its SHA-256.
+//! is its SHA-256. A manifest is checked before any of its names is used as a path (only
+//! the two store files, checksums 64 hex digits). Backups are owner-only (0700 / 0600).
 
 use std::path::{Path, PathBuf};
 
@@ -75,11 +76,14 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
     let started = std::time::Instant::now();
     let partial = partial_path(out);
     let _ = std::fs::remove_dir_all(&partial);
-    crate::durable_fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
+    crate::private_fs::create_dir_all(&partial).map_err(|e| io("create", &partial, e))?;
     let (db, queue, dir) = (store.path().to_path_buf(), queue.clone(), partial.clone());
     let made = tokio::task::spawn_blocking(move || -> Result<Manifest> {
         crate::store::backup::vacuum_into(&db, &dir.join(DATABASE_FILE))?;
         queue.copy_to(&dir.join(JOURNAL_FILE))?;
+        for f in [DATABASE_FILE, JOURNAL_FILE] {
+            crate::private_fs::restrict(&dir.join(f)).map_err(|e| io("restrict", &dir.join(f), e))?;
+        }
         let database = crate::store::backup::check_copy(&dir.join(DATABASE_FILE))?;
         let journal_jobs = crate::queue::snapshot::check_copy(&dir.join(JOURNAL_FILE))?;
         let files = vec![file_entry(&dir, DATABASE_FILE)?, file_entry(&dir, JOURNAL_FILE)?];
@@ -97,7 +101,7 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
             seconds: started.elapsed().as_secs_f64(),
         };
         let path = dir.join(MANIFEST);
-        std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| io("write", &path, e))?;
+        crate::private_fs::write(&path, &serde_json::to_vec_pretty(&manifest)?).map_err(|e| io("write", &path, e))?;
         Ok(manifest)
     })
     .await
@@ -140,6 +144,7 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     if manifest.format != FORMAT {
         return Err(Error::Invalid(format!("{} has backup format {}; this frontdesk reads format {FORMAT}", path.display(), manifest.format)));
     }
+    check_entries(&manifest.files).map_err(|e| Error::Invalid(format!("{}: {e}; the manifest was changed or is not frontdesk's, use another backup", path.display())))?;
     for want in &manifest.files {
         let got = file_entry(dir, &want.name)?;
         if got.bytes != want.bytes || got.sha256 != want.sha256 {
@@ -150,7 +155,7 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
                 got.bytes,
                 &got.sha256[..12],
                 want.bytes,
-                &want.sha256[..12.min(want.sha256.len())]
+                &want.sha256[..12]
             )));
         }
     }
@@ -171,12 +176,35 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Checks the manifest's file list before any name is used as a path or any checksum
+/// read: exactly the two store files, each once, each with a SHA-256 of 64 lowercase hex
+/// digits. (Media files are not listed: each is checked against its own name.)
+pub fn check_entries(files: &[FileEntry]) -> std::result::Result<(), String> {
+    for (i, f) in files.iter().enumerate() {
+        if f.name != DATABASE_FILE && f.name != JOURNAL_FILE {
+            return Err(format!("file entry {i} names {:?}, which is not one of a backup's files ({DATABASE_FILE}, {JOURNAL_FILE})", f.name));
+        }
+        if files[..i].iter().any(|g| g.name == f.name) {
+            return Err(format!("file entry {i} names {:?} a second time", f.name));
+        }
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("file entry {i} ({}) has the checksum {:?}, which is not 64 lowercase hex digits", f.name, f.sha256.chars().take(80).collect::<String>()));
+        }
+    }
+    for want in [DATABASE_FILE, JOURNAL_FILE] {
+        if !files.iter().any(|f| f.name == want) {
+            return Err(format!("no file entry for {want}"));
+        }
+    }
+    Ok(())
+}
+
 /// Restores the backup `from` into `data_dir` after verifying it. A data dir that already
 /// holds stores is refused unless `force`; then its files are kept beside the restored
 /// ones as `NAME.before-restore-<ms>`. A running server on `data_dir` is always refused.
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, Vec<PathBuf>)> {
     let manifest = verify(from)?;
-    crate::durable_fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
+    crate::private_fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
     let existing: Vec<PathBuf> = [DATABASE_FILE, JOURNAL_FILE].iter().map(|f| data_dir.join(f)).filter(|p| p.exists()).collect();
     if !existing.is_empty() {
         if !force {
@@ -204,7 +232,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
     }
     for f in &manifest.files {
         let (src, tmp, dst) = (from.join(&f.name), data_dir.join(format!("{}.restoring", f.name)), data_dir.join(&f.name));
-        std::fs::copy(&src, &tmp).map_err(|e| io("copy", &src, e))?;
+        std::fs::copy(&src, &tmp).and_then(|_| crate::private_fs::restrict(&tmp)).map_err(|e| io("copy", &src, e))?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io("sync", &tmp, e))?;
         crate::durable_fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
     }
@@ -251,6 +279,33 @@ pub async fn scheduled_backup(store: &Store, queue: &Queue, dir: &Path, every_ms
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_entries_are_the_two_stores_with_hex_checksums() {
+        let sha = "0123456789abcdef".repeat(4);
+        let entry = |name: &str, sha256: &str| FileEntry { name: name.into(), bytes: 1, sha256: sha256.into() };
+        let good = vec![entry(DATABASE_FILE, &sha), entry(JOURNAL_FILE, &sha)];
+        assert_eq!(check_entries(&good), Ok(()));
+        // (entries, part of the error)
+        let cases: Vec<(Vec<FileEntry>, &str)> = vec![
+            (vec![good[0].clone(), good[1].clone(), entry("../evil.txt", &sha)], "entry 2 names \"../evil.txt\""),
+            (vec![entry("/etc/passwd", &sha), good[1].clone()], "entry 0 names \"/etc/passwd\""),
+            (vec![entry("sub/frontdesk.db", &sha), good[1].clone()], "\"sub/frontdesk.db\", which is not one of a backup's files"),
+            (vec![entry("./frontdesk.db", &sha), good[1].clone()], "\"./frontdesk.db\""),
+            (vec![entry(&format!("media/{sha}"), &sha), good[0].clone(), good[1].clone()], "entry 0 names \"media/"),
+            (vec![entry("", &sha), good[1].clone()], "entry 0 names \"\""),
+            (vec![good[0].clone(), good[1].clone(), good[0].clone()], "names \"frontdesk.db\" a second time"),
+            (vec![good[0].clone()], "no file entry for queue.redb"),
+            (vec![entry(DATABASE_FILE, &format!("a{}", "é".repeat(40))), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, &sha.to_uppercase()), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, &sha[..63]), good[1].clone()], "is not 64 lowercase hex digits"),
+            (vec![entry(DATABASE_FILE, ""), good[1].clone()], "is not 64 lowercase hex digits"),
+        ];
+        for (entries, want) in cases {
+            let e = check_entries(&entries).unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
 
     #[tokio::test]
     async fn scheduled_backups_are_taken_when_due_and_pruned() {

@@ -1,11 +1,13 @@
 //! Durable names on disk. A new directory entry (a created file or directory, or a
 //! rename's target) survives a power cut only once its parent directory has been fsynced
 //! (POSIX; ext4's ordered mode hides this, other filesystems and mount options do not).
-//! Every place that creates a store, a directory or a file whose existence matters, or
-//! renames one into place, goes through here.
+//! Every place that creates a store or a file whose existence matters, or renames one
+//! into place, goes through here; directories are created by `private_fs::create_dir_all`,
+//! which syncs each new one's parent the same way.
 
 use std::io;
 use std::path::{Path, PathBuf};
+
 
 /// Fsyncs a directory, making the entries created or renamed in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -15,25 +17,6 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Fsyncs the directory that holds `path` (the current directory for a bare name).
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     sync_dir(&parent_of(path))
-}
-
-/// `create_dir_all`, then fsyncs the parent of every directory it created, from the
-/// top down, so the whole new chain is durable.
-pub fn create_dir_all(dir: &Path) -> io::Result<()> {
-    let mut missing: Vec<PathBuf> = Vec::new();
-    let mut cur = Some(dir);
-    while let Some(p) = cur {
-        if p.as_os_str().is_empty() || p.exists() {
-            break;
-        }
-        missing.push(p.to_path_buf());
-        cur = p.parent();
-    }
-    std::fs::create_dir_all(dir)?;
-    for created in missing.iter().rev() {
-        sync_parent(created)?;
-    }
-    Ok(())
 }
 
 /// Renames `from` to `to` and fsyncs the target's directory (and the source's, when it
@@ -60,12 +43,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn creates_nested_dirs_and_renames() {
+    fn renames_across_directories() {
         let root = tempfile::tempdir().unwrap();
         let deep = root.path().join("a/b/c");
-        create_dir_all(&deep).unwrap();
-        assert!(deep.is_dir());
-        create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(&deep).unwrap();
         let (from, to) = (root.path().join("a/x.tmp"), deep.join("x"));
         std::fs::write(&from, b"1").unwrap();
         rename(&from, &to).unwrap();

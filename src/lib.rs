@@ -13,6 +13,7 @@
 //! - [`config`]: layered typed config with redacted secrets.
 //! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
 //! - [`metrics`], [`error`]: counters and the one error enum.
+//! - [`private_fs`]: owner-only directories (0700) and files (0600) for the data.
 
 pub mod accounts;
 pub mod acme;
@@ -33,6 +34,7 @@ pub mod llm;
 pub mod media;
 pub mod metrics;
 pub mod outbound;
+pub mod private_fs;
 pub mod queue;
 pub mod settings;
 pub mod store;

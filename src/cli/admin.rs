@@ -10,7 +10,7 @@ use crate::store::Store;
 
 fn open(config_path: &Path) -> anyhow::Result<(crate::config::Config, Store)> {
     let config = super::load_config(config_path)?;
-    std::fs::create_dir_all(&config.storage.data_dir)?;
+    crate::private_fs::create_dir_all(&config.storage.data_dir)?;
     let store = Store::open(&config.sqlite_path())?;
     Ok((config, store))
 }

@@ -35,7 +35,7 @@ async fn demo_admin(app: &App, data_dir: &Path) -> anyhow::Result<String> {
 pub const DEMO_NUMBER: &str = "100000000000001";
 
 pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
-    crate::durable_fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    crate::private_fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let config_path = data_dir.join("config.toml");
     if !config_path.exists() {

@@ -674,6 +674,10 @@ pub struct KnowledgeConfig {
     pub max_document_bytes: usize,
     /// Time allowed to fetch one URL, in milliseconds.
     pub fetch_timeout_ms: u64,
+    /// Whether `kb add URL` may fetch from this machine and private networks (loopback,
+    /// 10/8, 172.16/12, 192.168/16, link-local and cloud metadata, CGNAT, fc00::/7, …).
+    /// Off: only public addresses, checked for every redirect too.
+    pub allow_private_urls: bool,
     /// Diversity (maximal marginal relevance) over vector and hybrid results: 1.0 is pure
     /// relevance (off); lower values trade relevance for variety (0.7 is typical).
     pub mmr_lambda: f64,
@@ -728,6 +732,7 @@ impl Default for KnowledgeConfig {
             candidates: 50,
             max_document_bytes: 5 * 1024 * 1024,
             fetch_timeout_ms: 20_000,
+            allow_private_urls: false,
             mmr_lambda: 1.0,
             quantized: "auto".into(),
             quantized_min_chunks: 20_000,

@@ -227,8 +227,13 @@ impl Config {
             if t.parameters.get("type").and_then(|v| v.as_str()) != Some("object") || props.is_none() {
                 err("llm.tools", format!("{n}: parameters must be a JSON schema object with \"properties\""));
             }
+            for f in crate::engine::tools::ENGINE_FIELDS {
+                if props.is_some_and(|o| o.contains_key(*f)) {
+                    err("llm.tools", format!("{n}: remove {f:?} from parameters: the engine fills it (the asking customer), never the model"));
+                }
+            }
             for p in crate::engine::tools::placeholders(&t.url) {
-                if p != "customer_wa_id" && !props.is_some_and(|o| o.contains_key(&p)) {
+                if !crate::engine::tools::ENGINE_FIELDS.contains(&p.as_str()) && !props.is_some_and(|o| o.contains_key(&p)) {
                     err("llm.tools", format!("{n}: the url uses {{{p}}} but parameters has no property {p:?}"));
                 }
             }
@@ -347,7 +352,7 @@ impl Config {
 
 /// Creates `dir` if needed and proves a file can be written in it.
 fn check_writable(dir: &Path) -> Result<(), String> {
-    crate::durable_fs::create_dir_all(dir)
+    crate::private_fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create {}: {e}; choose a directory this user can write", dir.display()))?;
     let probe = dir.join(".frontdesk-write-probe");
     std::fs::write(&probe, b"ok")
@@ -384,6 +389,18 @@ mod tests {
             ("server.listen", Box::new(|c| c.server.listen = "localhost".into())),
             ("queue.dedupe_ttl_hours", Box::new(|c| c.queue.dedupe_ttl_hours = 24)),
             ("log.format", Box::new(|c| c.log.format = "xml".into())),
+            (
+                "remove \"customer_wa_id\" from parameters",
+                Box::new(|c| {
+                    c.llm.tools.push(crate::config::ToolConfig {
+                        name: "orders".into(),
+                        description: "Look up an order".into(),
+                        url: "https://shop.example/orders?who={customer_wa_id}".into(),
+                        parameters: serde_json::json!({ "type": "object", "properties": { "customer_wa_id": { "type": "string" } } }),
+                        ..Default::default()
+                    })
+                }),
+            ),
         ];
         for (key, mutate) in cases {
             let mut c = good(dir.path());

@@ -1,6 +1,7 @@
 //! Inbound media, the pure parts: what a downloaded file really is (its first bytes),
 //! whether it is what the webhook declared, whole and unchanged, the text a media message
-//! becomes for the bot, and what a customer is told when the bot cannot use it.
+//! becomes for the bot, what a customer is told when the bot cannot use it, and what a
+//! media id and a download URL must look like before the access token goes anywhere.
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,9 @@ pub enum Problem {
     Empty(String),
     /// A service failed (Graph, transcription, vision); may pass.
     Unavailable(String),
+    /// The download was not attempted: a bad media id, or a download URL the access token
+    /// may not go to.
+    Refused(String),
 }
 
 impl Problem {
@@ -42,8 +46,29 @@ impl std::fmt::Display for Problem {
             Problem::Unsupported(what) => write!(f, "{what}"),
             Problem::Empty(what) => write!(f, "{what}"),
             Problem::Unavailable(what) => write!(f, "{what}"),
+            Problem::Refused(what) => write!(f, "{what}"),
         }
     }
+}
+
+/// Whether `id` can be a Graph media id (Meta's are digits): 1-128 of `A-Z a-z 0-9 _ -`.
+/// It becomes a URL path segment sent with the access token, so nothing else may pass.
+pub fn valid_media_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether the access token may be sent to the download URL Graph gave: an `https://`
+/// URL, or one on the configured Graph base itself (same scheme, host and port: a local
+/// fake in tests and the demo).
+pub fn download_url_allowed(url: &str, graph_base: &str) -> bool {
+    let has_scheme = |u: &str, scheme: &str| u.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme));
+    if has_scheme(url, "https://") {
+        return url.len() > "https://".len();
+    }
+    let base = graph_base.trim_end_matches('/');
+    let origin_end = base.find("://").map(|i| i + 3).and_then(|start| base[start..].find('/').map(|j| start + j)).unwrap_or(base.len());
+    let origin = &base[..origin_end];
+    origin.contains("://") && url.strip_prefix(origin).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The MIME type the first bytes show, for the formats WhatsApp carries.
@@ -189,6 +214,43 @@ mod tests {
 
     const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00rest of a jpeg";
     const OGG: &[u8] = b"OggS\x00\x02rest of an ogg stream";
+
+    #[test]
+    fn media_ids_are_plain_tokens() {
+        for ok in ["1234567890987654321", "7270432eae37498234f4444b35ffc5", "voice-1", "img_2", &"9".repeat(128)] {
+            assert!(valid_media_id(ok), "{ok}");
+        }
+        for bad in ["", "../../me?fields=", "..", ".", "1/2", "12?x=1", "12#f", "%2e%2e", "12 3", "12\n", "１２", &"9".repeat(129)] {
+            assert!(!valid_media_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_token_goes_only_to_https_or_the_graph_base() {
+        let meta = "https://graph.facebook.com";
+        let fake = "http://127.0.0.1:4321/";
+        // (url, graph base, allowed)
+        let cases = [
+            ("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1", meta, true),
+            ("HTTPS://lookaside.fbsbx.com/x", meta, true),
+            ("http://lookaside.fbsbx.com/x", meta, false),
+            ("http://169.254.169.254/latest/meta-data", meta, false),
+            ("https://", meta, false),
+            ("ftp://example.com/x", meta, false),
+            ("", meta, false),
+            ("http://127.0.0.1:4321/_media/1", fake, true),
+            ("http://127.0.0.1:4321", fake, false),
+            ("http://127.0.0.1:43210/_media/1", fake, false),
+            ("http://127.0.0.1:4321@evil.example/_media/1", fake, false),
+            ("http://127.0.0.1:4321.evil.example/_media/1", fake, false),
+            ("http://127.0.0.2:4321/_media/1", fake, false),
+            ("http://127.0.0.1:4321/_media/1", "http://127.0.0.1:4321/graph/", true),
+            ("http://127.0.0.1:4321/_media/1", "", false),
+        ];
+        for (url, base, want) in cases {
+            assert_eq!(download_url_allowed(url, base), want, "{url} with base {base}");
+        }
+    }
 
     #[test]
     fn sniffs_the_formats_whatsapp_carries() {

@@ -1,6 +1,7 @@
 //! Pure types and rules of the product: what a message is, how delivery states move,
 //! retry timing. Nothing here does I/O.
 
+pub mod address;
 pub mod backoff;
 pub mod auth;
 pub mod budget;

@@ -2,7 +2,8 @@
 //! in tests and in the demo. It checks the bearer token, accepts sends and returns
 //! wamids, sends signed status webhooks back (sent → delivered → read, with delays,
 //! optional reordering and duplicates, retried like Meta while the receiver is down),
-//! serves media downloads, and fails on request (131047, 131056, 190, 500, slow).
+//! serves media downloads, fails on request (131047, 131056, 190, 500, slow), and records
+//! every request's method, path and query (to prove what was never asked).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -92,6 +93,8 @@ struct FakeState {
     /// Media uploaded by the business (`POST /{phone}/media`): id, type, file name, size.
     uploads: Vec<Upload>,
     media_url_fetches: usize,
+    /// Every request received: `METHOD /path?query`, as sent.
+    requests: Vec<String>,
     next: u64,
 }
 
@@ -123,6 +126,7 @@ impl FakeGraph {
                 truncate: Default::default(),
                 uploads: Vec::new(),
                 media_url_fetches: 0,
+                requests: Vec::new(),
                 next: 1,
             })),
             http: reqwest::Client::new(),
@@ -134,6 +138,7 @@ impl FakeGraph {
             .route("/_media/{id}", get(media_bytes))
             .route("/_fake/sent", get(list_sent))
             .route("/_fake/fail", post(push_failure))
+            .layer(axum::middleware::from_fn_with_state(fake.clone(), record))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -203,6 +208,11 @@ impl FakeGraph {
     /// Media uploaded so far.
     pub fn uploads(&self) -> Vec<Upload> {
         self.with(|s| s.uploads.clone())
+    }
+
+    /// Every request received so far, as `METHOD /path?query` (path and query as sent).
+    pub fn requests(&self) -> Vec<String> {
+        self.with(|s| s.requests.clone())
     }
 
     /// How many media URLs were handed out (step one of a download).
@@ -309,6 +319,13 @@ async fn messages(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(
     Json(json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
                  "messages": [{ "id": wamid, "message_status": "accepted" }] }))
     .into_response()
+}
+
+/// Records every request, matched by a route or not.
+async fn record(State(fake): State<FakeGraph>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let line = format!("{} {}", req.method(), req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    fake.with(|s| s.requests.push(line));
+    next.run(req).await
 }
 
 /// `GET /{version}/{id}`: media metadata for a media id, else the phone number (token check).

@@ -180,7 +180,8 @@ impl Knowledge {
             let url = url.to_string_lossy().to_string();
             progress(i, total, &url);
             let timeout = std::time::Duration::from_millis(self.config.fetch_timeout_ms);
-            let (docs, probs) = fetch_documents(&url, self.config.max_document_bytes, timeout, columns).await;
+            let check = super::fetch::address_check(self.config.allow_private_urls);
+            let (docs, probs) = fetch_documents(&url, self.config.max_document_bytes, timeout, check, columns).await;
             report.problems.extend(probs.iter().map(|p| p.to_string()));
             self.add_in_batches(docs, &mut report).await?;
         }

@@ -1,6 +1,7 @@
 //! The media file store: files under `data_dir/media/`, named by the SHA-256 of their
 //! bytes (`ab/abcdef…`), so a file sent twice is stored once and a name always means the
-//! same bytes. Writes go to a temporary name first and are renamed into place.
+//! same bytes. Writes go to a temporary name first and are renamed into place; directories
+//! are 0700 and files 0600.
 
 use std::path::{Path, PathBuf};
 
@@ -32,13 +33,9 @@ impl MediaFiles {
             return Ok(sha);
         }
         let parent = path.parent().expect("files live in a subdirectory");
-        crate::durable_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+        crate::private_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
         let tmp = parent.join(format!(".{sha}.{}.tmp", rand::random::<u32>()));
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            std::io::Write::write_all(&mut f, bytes)?;
-            f.sync_all()
-        });
-        written.map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
+        crate::private_fs::write(&tmp, bytes).map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
         crate::durable_fs::rename(&tmp, &path).map_err(|e| Error::unavailable(&format!("storing {}", path.display()), e))?;
         Ok(sha)
     }
@@ -77,11 +74,11 @@ impl MediaFiles {
             };
             if !dst.exists() {
                 let parent = dst.parent().expect("files live in a subdirectory");
-                crate::durable_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+                crate::private_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
                 if std::fs::hard_link(&src, &dst).is_err() {
                     let tmp = parent.join(format!(".{name}.copy"));
-                    match std::fs::copy(&src, &tmp) {
-                        Ok(_) => crate::durable_fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
+                    match std::fs::copy(&src, &tmp).and_then(|_| crate::private_fs::restrict(&tmp)) {
+                        Ok(()) => crate::durable_fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(Error::unavailable(&format!("copying {}", src.display()), e)),
                     }

@@ -117,6 +117,7 @@ async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::M
 
 fn download_problem(e: GraphError, limit: u64) -> Problem {
     match &e {
+        GraphError::Refused(why) => Problem::Refused(why.clone()),
         GraphError::Api { http_status: 413, .. } => Problem::TooLarge { limit },
         GraphError::Api { title, .. } if title.contains("expired") => Problem::Expired,
         // Media ids last about 7 days; an unknown id will not come back.

@@ -46,6 +46,7 @@ impl Queue {
     /// Opens (or creates) the journal at `path` and starts its writer thread.
     pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
         let db = open_database(path)?;
+        crate::private_fs::restrict(path).map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
         // The journal's name must be durable before anything in it is acknowledged.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;

@@ -82,6 +82,8 @@ fn open_error(path: &Path, detail: &str) -> Error {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
+        // Owner-only before SQLite opens it: its -wal and -shm files take the same mode.
+        crate::private_fs::precreate(path).map_err(|e| Error::unavailable(&format!("creating {}", path.display()), e))?;
         let mut conn = connect(path)?;
         migrations::migrate(&mut conn).map_err(|e| match e {
             Error::Internal(msg) if msg.contains("not a database") || msg.contains("malformed") => {
@@ -90,6 +92,9 @@ impl Store {
             other => other,
         })?;
         let reader = connect(path)?;
+        let beside = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        crate::private_fs::restrict_existing(&[path.to_path_buf(), beside("-wal"), beside("-shm")])
+            .map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
         // SQLite syncs the directory for its WAL, not for the database file it created.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;

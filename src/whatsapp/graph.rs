@@ -16,6 +16,9 @@ pub enum GraphError {
     /// No usable answer: connection refused, reset, or timed out. For a send, Meta may or
     /// may not have the message.
     Transport { detail: String, maybe_delivered: bool },
+    /// Not sent: the request would have carried the access token somewhere it must not
+    /// go (a malformed media id, a download URL off Graph's https). Final.
+    Refused(String),
 }
 
 impl std::fmt::Display for GraphError {
@@ -26,6 +29,7 @@ impl std::fmt::Display for GraphError {
                 None => write!(f, "Graph API HTTP {http_status}: {title}"),
             },
             GraphError::Transport { detail, .. } => write!(f, "Graph API unreachable: {detail}"),
+            GraphError::Refused(why) => write!(f, "not requested: {why}"),
         }
     }
 }
@@ -146,13 +150,23 @@ impl GraphClient {
     }
 
     /// Downloads media by id: fetches the URL, then the bytes with the bearer token,
-    /// refetching the URL once if it expired (401/403/404). Refuses files over `max_bytes`.
+    /// refetching the URL once if it expired (401/403/404). Refuses files over `max_bytes`,
+    /// a media id that is not one (before any request) and a download URL that is neither
+    /// https nor on the Graph base (before the token goes there).
     pub async fn download_media(&self, media_id: &str, max_bytes: u64) -> Result<(MediaInfo, Vec<u8>), GraphError> {
+        if !crate::domain::media::valid_media_id(media_id) {
+            let shown: String = media_id.chars().take(64).collect();
+            return Err(GraphError::Refused(format!("the webhook's media id {shown:?} is not a Graph media id (1-128 letters, digits, _ or -)")));
+        }
         let mut last = None;
         for _ in 0..2 {
             let info = self.media_info(media_id).await?;
             if info.file_size.is_some_and(|s| s > max_bytes) {
                 return Err(too_large(max_bytes));
+            }
+            if !crate::domain::media::download_url_allowed(&info.url, &self.base_url) {
+                let shown: String = info.url.chars().take(100).collect();
+                return Err(GraphError::Refused(format!("the media URL Graph gave ({shown:?}) is not https, so the access token is not sent to it")));
             }
             let resp = self.http.get(&info.url).header("authorization", self.bearer()).send().await.map_err(|e| transport(e, false))?;
             let status = resp.status().as_u16();

@@ -257,6 +257,11 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
             Outcome::Defer { delay_ms: app.config.send.reconcile_grace_ms }
         }
         GraphError::Transport { detail, maybe_delivered: false } => retry(updates, None, format!("Graph API unreachable: {detail}")),
+        GraphError::Refused(why) => {
+            failed(app, None);
+            updates.push(Update::Failed(row.id, None, format!("not sent: {why}"), false));
+            Outcome::Done
+        }
         GraphError::Api { http_status, code, title, .. } => {
             let reason = describe(code, &title);
             match action_for(code, http_status) {

@@ -136,6 +136,7 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600, "the key is private");
+        assert_eq!(std::fs::metadata(saved.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700, "so is its directory");
     }
     let not_after = frontdesk::domain::cert_validity::not_after(&first).expect("expiry readable");
     assert!(not_after > frontdesk::domain::now_ms() / 1000 + 30 * 86_400, "a fresh certificate");

@@ -170,6 +170,66 @@ async fn damaged_backups_are_refused_and_a_stopped_data_dir_copies_as_is() {
     copy.sigterm();
 }
 
+/// A manifest is data from outside: an entry naming a path outside the backup (or any
+/// file but the two stores), or a checksum that is not hex, is refused — by `--verify` and
+/// by a real restore — naming the entry, without a panic and without writing anything.
+#[test]
+fn tampered_manifests_are_refused_naming_the_entry_and_nothing_is_written() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_file(dir.path(), "");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let out = dir.path().join("backup");
+    let (ok, text) = run(&["backup", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    // The file an entry `../evil.txt` points at, with the right checksum.
+    let evil = b"planted by whoever edited the manifest";
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("evil.txt"), evil).unwrap();
+    let evil_sha = hex::encode(sha2::Sha256::digest(evil));
+    let absolute = dir.path().join("absolute.txt");
+    std::fs::write(&absolute, evil).unwrap();
+    let not_hex = format!("a{}", "é".repeat(40));
+    // (what to change, what the message says)
+    type Tamper = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Tamper, String)> = vec![
+        (
+            "dot-dot",
+            Box::new(move |m| m["files"].as_array_mut().unwrap().push(serde_json::json!({ "name": "../evil.txt", "bytes": evil.len(), "sha256": evil_sha }))),
+            "file entry 2 names \"../evil.txt\"".into(),
+        ),
+        (
+            "absolute",
+            {
+                let (name, sha) = (absolute.to_str().unwrap().to_string(), hex::encode(sha2::Sha256::digest(evil)));
+                Box::new(move |m| m["files"][1] = serde_json::json!({ "name": name, "bytes": evil.len(), "sha256": sha }))
+            },
+            format!("file entry 1 names {:?}", absolute.to_str().unwrap()),
+        ),
+        ("non-hex checksum", Box::new(move |m| m["files"][0]["sha256"] = serde_json::json!(not_hex)), "file entry 0 (frontdesk.db) has the checksum".into()),
+    ];
+    for (name, tamper, want) in cases {
+        let tampered = work.join("backup");
+        let _ = std::fs::remove_dir_all(&tampered);
+        assert!(Command::new("cp").arg("-a").arg(&out).arg(&tampered).status().unwrap().success());
+        let mut m = manifest.clone();
+        tamper(&mut m);
+        std::fs::write(tampered.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let target = dir.path().join(format!("target-{}", name.replace(' ', "-")));
+        let data = target.join("data");
+        for args in [vec!["--verify"], vec!["--data-dir", data.to_str().unwrap()]] {
+            let o = Command::new(bin()).args(["restore", "--from", tampered.to_str().unwrap()]).args(&args).env("FRONTDESK_LOG", "warn").output().unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(o.status.code(), Some(1), "{name} {args:?}: refused, not a panic: {text}");
+            assert!(text.contains(&want) && text.contains("use another backup") && !text.contains("panicked"), "{name} {args:?}: {text}");
+        }
+        assert!(!target.join("evil.txt").exists() && !data.join("frontdesk.db").exists(), "{name}: nothing was written");
+        assert!(!target.exists() || std::fs::read_dir(&target).unwrap().all(|e| e.unwrap().file_name() == "data"), "{name}: nothing beside the data dir");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_old_messages_with_their_records_and_keeps_the_rest() {
     let server = crate::support::TestServer::start_with(|c| c.bot.enabled = false).await;

@@ -397,6 +397,73 @@ async fn http_tools_feed_the_model_and_their_success_is_counted() {
     s.stop().await;
 }
 
+/// A fake shop backend that records every request as (method, path as sent, query, body)
+/// and answers 200 with a shipped order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, serde_json::Value)>>>;
+async fn recording_backend() -> (String, Seen) {
+    let seen: Seen = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, body: String| {
+        let s = s.clone();
+        async move {
+            let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            s.lock().unwrap().push((method.to_string(), uri.path().to_string(), uri.query().unwrap_or_default().to_string(), body));
+            json!({ "status": "shipped" }).to_string()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+/// The model cannot choose whose data a tool sees, add keys the schema does not declare,
+/// or move the request to another path: a POST body is built from the declared
+/// properties plus the engine's customer id, an undeclared key or a `..` is refused back
+/// to the model (nothing sent), and a path value stays one segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_carry_the_real_customer_declared_keys_and_one_path_segment() {
+    let (a, o) = fakes().await;
+    let (backend, seen) = recording_backend().await;
+    let tool = |arguments: serde_json::Value| Step::Tool { name: "order_status".into(), arguments };
+    o.script(vec![
+        tool(json!({ "order_id": "SS-1", "customer_wa_id": "31799999999" })),
+        tool(json!({ "order_id": "SS-2", "customer_wa_id": "31799999999", "tenant": "other-shop" })),
+        tool(json!({ "order_id": ".." })),
+        tool(json!({ "order_id": "a/../b?c=1#d" })),
+        Step::Reply { reply: String::new(), handoff: true, confidence: 0.2 },
+    ]);
+    let s = shop_with_models(&a, &o, move |c| {
+        c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()];
+        c.llm.max_tool_rounds = 5;
+        c.llm.tools.push(frontdesk::config::ToolConfig {
+            name: "order_status".into(),
+            description: "Look up an order".into(),
+            parameters: json!({ "type": "object", "properties": { "order_id": { "type": "string" } }, "required": ["order_id"] }),
+            method: "POST".into(),
+            url: format!("{backend}/api/orders/{{order_id}}?who={{customer_wa_id}}"),
+            ..Default::default()
+        });
+    })
+    .await;
+    say(&s, "31780000002", "wamid.post-tool", "where is my order SS-1").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    settle(&s).await;
+    let seen = seen.lock().unwrap().clone();
+    let want = |path: &str, id: &str| ("POST".to_string(), path.to_string(), "who=31780000002".to_string(), json!({ "order_id": id, "customer_wa_id": "31780000002" }));
+    assert_eq!(
+        seen,
+        vec![want("/api/orders/SS-1", "SS-1"), want("/api/orders/a%2F..%2Fb%3Fc%3D1%23d", "a/../b?c=1#d")],
+        "the backend saw the real customer, no extra key, and only the tool's own path"
+    );
+    // The refused calls came back to the model as errors it can act on.
+    let result = |i: usize| o.requests()[i]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(result(2).contains("unknown argument \"tenant\"; this tool takes only order_id"), "{}", result(2));
+    assert!(result(3).contains("argument \"order_id\" cannot be \"..\""), "{}", result(3));
+    assert_eq!((s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")), (4, 2));
+    s.stop().await;
+}
+
 /// The scrape test: after an answered message, a handoff and a send that fails for good,
 /// `/metrics` shows model calls, tokens, cost and latency by model, handoffs by trigger,
 /// failed sends by error code, queue age and the reply stages.

@@ -124,7 +124,8 @@ async fn serve_site() -> String {
 async fn urls_are_fetched_with_size_and_time_limits() {
     let site = serve_site().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config_file(dir.path(), "[knowledge]\nembedder = \"none\"\nmax_document_bytes = 200000\nfetch_timeout_ms = 1000\n");
+    // The fake site is on 127.0.0.1: the documented opt-in for private addresses.
+    let config = write_config_file(dir.path(), "[knowledge]\nembedder = \"none\"\nmax_document_bytes = 200000\nfetch_timeout_ms = 1000\nallow_private_urls = true\n");
     let urls: Vec<String> = ["/faq.html#top", "/policy", "/big.txt", "/stream.txt", "/slow.txt", "/logo.png", "/missing"].iter().map(|p| format!("{site}{p}")).collect();
     let args: Vec<&str> = std::iter::once("add").chain(urls.iter().map(String::as_str)).collect();
     let started = std::time::Instant::now();
@@ -153,6 +154,31 @@ async fn urls_are_fetched_with_size_and_time_limits() {
     assert_eq!(hit["doc_id"], format!("{site}/policy"));
     assert_eq!(hit["source"], format!("{site}/policy"));
     assert!(hit["text"].as_str().unwrap().contains("within 5 working days"));
+}
+
+/// By default `kb add URL` fetches only public addresses: this machine, named or not, is
+/// refused with a message saying why and how to allow it, and nothing is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_on_this_machine_are_refused_by_default() {
+    let site = serve_site().await;
+    let port = site.rsplit(':').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_file(dir.path(), "[knowledge]\nembedder = \"none\"\n");
+    let urls = [format!("{site}/faq.html"), format!("http://localhost:{port}/policy"), format!("http://[::ffff:127.0.0.1]:{port}/policy"), "http://169.254.169.254/latest/meta-data/".to_string()];
+    let args: Vec<&str> = std::iter::once("add").chain(urls.iter().map(String::as_str)).collect();
+    let (ok, out, err) = tokio::task::block_in_place(|| kb_cli(&config, &args));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("0 added") && out.contains("4 problem(s)"), "{out}");
+    for (url, why) in [
+        (&urls[0], "refused: 127.0.0.1 is a loopback address (this machine)"),
+        (&urls[1], "refused: localhost resolves to "),
+        (&urls[2], "refused: ::ffff:127.0.0.1 is a loopback address"),
+        (&urls[3], "refused: 169.254.169.254 is a link-local address (where cloud metadata services live)"),
+    ] {
+        assert!(err.lines().any(|l| l.contains(url.as_str()) && l.contains(why) && l.contains("knowledge.allow_private_urls = true")), "{url}: {why}\n{err}");
+    }
+    let (_, list, _) = tokio::task::block_in_place(|| kb_cli(&config, &["list", "--json"]));
+    assert!(list.trim().is_empty(), "nothing was added: {list}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

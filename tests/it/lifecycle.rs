@@ -1,5 +1,6 @@
 //! Process lifecycle with the real binary: SIGTERM drains and exits 0; the queue CLI
-//! works both beside a running server (control API) and on a stopped data dir.
+//! works both beside a running server (control API) and on a stopped data dir; what the
+//! server writes is owner-only whatever the umask.
 
 use std::process::Command;
 
@@ -140,4 +141,107 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// Every directory under `root` is 0700 and every file 0600; returns the paths seen.
+fn assert_owner_only(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{} is a directory with mode {mode:o}", p.display());
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{} is a file with mode {mode:o}", p.display());
+        }
+        seen.push(p);
+    }
+    seen
+}
+
+/// Started by hand under umask 000 (no systemd unit to narrow it), the server creates
+/// the data dir, its stores (with SQLite's -wal and -shm), the media store and backups
+/// owner-only, and so do the CLI's backup and restore: customers' messages and files are
+/// not readable by other local users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
+    use crate::support::{SECRET, TOKEN, VERIFY};
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
+    let sticker = b"RIFF\x10\x00\x00\x00WEBPVP8 sticker".to_vec();
+    graph.add_media("4242", "image/webp", sticker.clone());
+    let (data, backups) = (dir.path().join("data"), dir.path().join("backups"));
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[whatsapp]\napp_secret = \"{SECRET}\"\nverify_token = \"{VERIFY}\"\naccess_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n",
+            data.to_str().unwrap(),
+            graph.base_url()
+        ),
+    )
+    .unwrap();
+    // The binary with `args`, under umask 000.
+    let permissive = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new("sh");
+        c.args(["-c", "umask 000 && exec \"$@\"", "sh"]).arg(bin()).args(args).env("FRONTDESK_LOG", "warn");
+        c
+    };
+    let mut child = permissive(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap_or_else(|| panic!("{line:?}")));
+    let mut server = BinServer { child, base };
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": "P1" },
+            "contacts": [{ "profile": { "name": "Customer" }, "wa_id": "31611112222" }],
+            "messages": [{ "from": "31611112222", "id": "wamid.umask", "timestamp": (frontdesk::domain::now_ms() / 1000).to_string(), "type": "sticker", "sticker": { "id": "4242", "mime_type": "image/webp" } }]
+        }}]}]
+    })
+    .to_string();
+    let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
+    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let sha = hex::encode(sha2::Sha256::digest(&sticker));
+    let stored = data.join("media").join(&sha[..2]).join(&sha);
+    let started = std::time::Instant::now();
+    while !stored.exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the sticker was not stored");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A backup asked for through the CLI: the running server writes it, media included.
+    let out = backups.join("by-server").join("one");
+    let o = Command::new(bin()).args(["backup", "--config"]).arg(&config).arg("--out").arg(&out).env("FRONTDESK_LOG", "warn").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut seen = assert_owner_only(&data);
+    seen.extend(assert_owner_only(&backups));
+    for must in [data.join("frontdesk.db"), data.join("frontdesk.db-wal"), data.join("frontdesk.db-shm"), data.join("queue.redb"), data.join("control.json"), stored, out.join("media").join(&sha[..2]).join(&sha), out.join("manifest.json"), out.join("frontdesk.db"), out.join("queue.redb")] {
+        assert!(seen.contains(&must), "{} was checked", must.display());
+    }
+    assert!(server.sigterm().success());
+    // The stopped data dir: the CLI takes the backup itself, and restores it elsewhere.
+    let out = backups.join("by-cli").join("two");
+    let restored = dir.path().join("restored").join("data");
+    for args in [
+        vec!["backup".as_ref(), "--config".as_ref(), config.as_os_str(), "--out".as_ref(), out.as_os_str()],
+        vec!["restore".as_ref(), "--from".as_ref(), out.as_os_str(), "--data-dir".as_ref(), restored.as_os_str()],
+    ] {
+        let o = permissive(&args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut seen = assert_owner_only(&backups);
+    seen.extend(assert_owner_only(&dir.path().join("restored")));
+    for must in [out.join("manifest.json"), out.join("media").join(&sha[..2]).join(&sha), restored.join("frontdesk.db"), restored.join("queue.redb"), restored.join("media").join(&sha[..2]).join(&sha)] {
+        assert!(seen.contains(&must), "{} was checked", must.display());
+    }
 }

@@ -263,6 +263,40 @@ async fn unusable_media_gets_a_request_to_type_or_a_person_never_silence() {
     s.stop().await;
 }
 
+/// The media id from the webhook becomes a Graph URL path segment sent with the access
+/// token: one that is not a media id is refused before any request (a permanent failure
+/// with its reason, the customer asked to type). And the token goes to the download URL
+/// Graph names only when it is https or on the Graph base itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_media_id_or_download_url_never_gets_the_token() {
+    let s = crate::engine::shop(|_| {}).await;
+    post(&s, media_webhook("31600000301", "wamid.traversal", "image", json!({ "id": "../../me?fields=", "mime_type": "image/jpeg" }))).await;
+    s.wait_until("the notice", |s| !sent_to(s, "31600000301").is_empty()).await;
+    assert!(sent_to(&s, "31600000301")[0].contains("Could you type your message instead?"));
+    let row = media_row(&s, "wamid.traversal").await;
+    assert_eq!(row.status, "failed");
+    assert!(row.error.as_deref().unwrap_or_default().contains("\"../../me?fields=\" is not a Graph media id"), "{:?}", row.error);
+    crate::engine::settle(&s).await;
+    let requests = s.graph.requests();
+    assert!(!requests.is_empty() && requests.iter().all(|r| r.starts_with("POST /") && r.ends_with("/P1/messages")), "only the notice and read marks: {requests:?}");
+    s.stop().await;
+
+    // Graph (here: the same fake, named by another host) hands out a plain-http URL on a
+    // host that is not the Graph base: the metadata is asked for, the bytes are not.
+    let s = crate::engine::shop(|c| c.whatsapp.graph_base_url = c.whatsapp.graph_base_url.replace("127.0.0.1", "localhost")).await;
+    let jpeg = [&b"\xFF\xD8\xFF\xE0"[..], &[1u8; 200]].concat();
+    s.graph.add_media("1234567890", "image/jpeg", jpeg);
+    post(&s, media_webhook("31600000302", "wamid.offsite", "image", json!({ "id": "1234567890", "mime_type": "image/jpeg" }))).await;
+    s.wait_until("the notice", |s| !sent_to(s, "31600000302").is_empty()).await;
+    let row = media_row(&s, "wamid.offsite").await;
+    assert_eq!(row.status, "failed");
+    assert!(row.error.as_deref().unwrap_or_default().contains("is not https, so the access token is not sent to it"), "{:?}", row.error);
+    let requests = s.graph.requests();
+    assert!(requests.iter().any(|r| r.starts_with("GET /") && r.ends_with("/1234567890")), "{requests:?}");
+    assert!(!requests.iter().any(|r| r.contains("/_media/")), "the bytes were never fetched with the token: {requests:?}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_attach_photos_and_documents() {
     use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, csrf_of, get, http, login};
