@@ -398,6 +398,13 @@ pub struct ServerConfig {
     /// both empty = plain HTTP (behind a TLS reverse proxy).
     pub tls_cert_file: PathBuf,
     pub tls_key_file: PathBuf,
+    /// Connections served at once (HTTP and HTTPS together); past that, new ones wait
+    /// in the kernel's queue until one closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, counted from the
+    /// connection opening or the end of the previous response (so it is also how long
+    /// an idle keep-alive connection stays open), in milliseconds.
+    pub header_read_timeout_ms: u64,
     /// Certificates from an ACME CA (Let's Encrypt) instead of files.
     pub acme: AcmeConfig,
 }
@@ -460,6 +467,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
             acme: AcmeConfig::default(),
         }
     }

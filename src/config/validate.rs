@@ -71,6 +71,12 @@ impl Config {
                 format!("{:?} must start with http:// or https://", self.whatsapp.graph_base_url),
             );
         }
+        if self.server.max_connections < 16 {
+            err("server.max_connections", "must be at least 16 (the inbox's live updates hold a connection per open page)".into());
+        }
+        if self.server.header_read_timeout_ms < 100 {
+            err("server.header_read_timeout_ms", "must be at least 100 (10000 is a good value)".into());
+        }
         if self.server.body_limit_bytes < 1024 {
             err("server.body_limit_bytes", "must be at least 1024".into());
         }
