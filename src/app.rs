@@ -50,13 +50,19 @@ pub struct App {
     pub classifier: crate::engine::classifier::Classifier,
     /// Cancelled when the server starts to stop: event streams end so shutdown can drain.
     pub stopping: CancellationToken,
-    /// Failed inbox logins per email and per client address.
+    /// Inbox login attempts per (email, client address), per address, per email, and
+    /// current-password checks per user.
     pub login_limiter: std::sync::Mutex<crate::domain::auth::LoginLimiter>,
+    /// The threads every password hash and verify runs on (bounded memory and CPU).
+    pub hasher: crate::hashing::HashPool,
     /// Inbound media: the file store and the services' HTTP client.
     pub media: crate::media::MediaService,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
+
+/// How long a login waits for a free hashing thread before it is told to retry.
+const HASH_WAIT: Duration = Duration::from_secs(2);
 
 /// What the demo routes need.
 #[derive(Debug, Clone)]
@@ -132,6 +138,7 @@ impl App {
             replying: Default::default(),
             media: crate::media::MediaService::new(&config_data_dir),
             login_limiter: Default::default(),
+            hasher: crate::hashing::HashPool::new(crate::hashing::HashPool::default_threads(), HASH_WAIT)?,
             stopping: CancellationToken::new(),
             classifier,
             models,

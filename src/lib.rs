@@ -25,6 +25,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod golden;
+pub mod hashing;
 pub mod http;
 pub mod knowledge;
 pub mod llm;

@@ -132,15 +132,19 @@ pub struct AuthConfig {
     pub session_idle_minutes: f64,
     /// A session ends this long after login, used or not.
     pub session_max_hours: f64,
-    /// Failed logins per email within the window before that email's logins are
-    /// refused (429) until the window passes; a client address gets four times as many.
+    /// Failed logins for one email from one client address within the window before
+    /// that pair is refused (429) until the window passes; a client address gets four
+    /// times as many over all emails.
     pub login_max_failures: usize,
+    /// Failed logins for one email from all addresses together within the window (a
+    /// brake on guessing from many addresses; locking a user out takes this many).
+    pub login_max_failures_per_email: usize,
     pub login_window_minutes: f64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_window_minutes: 15.0 }
+        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_max_failures_per_email: 100, login_window_minutes: 15.0 }
     }
 }
 

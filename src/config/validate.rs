@@ -285,8 +285,8 @@ impl Config {
             }
         }
         let a = &self.auth;
-        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 {
-            err("auth", "session_idle_minutes, session_max_hours, login_window_minutes and login_max_failures must be above 0".into());
+        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 || a.login_max_failures_per_email == 0 {
+            err("auth", "session_idle_minutes, session_max_hours, login_window_minutes, login_max_failures and login_max_failures_per_email must be above 0".into());
         }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
             err("engine.retrieval_k", "must be between 1 and 20".into());
