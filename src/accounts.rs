@@ -2,8 +2,6 @@
 //! tokens, and the operations the CLI and the login page share: add a user, check a
 //! login, start and end a session, change a password.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -13,16 +11,14 @@ use crate::store::Store;
 use crate::store::users;
 
 /// An argon2id hash (PHC string) of `password`. Slow on purpose: call off the async threads.
+/// The server hashes on its `HashPool` instead; this is for one-off CLI use.
 pub fn hash_password(password: &str) -> Result<String> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal("password salt", e))?;
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| Error::internal("password hash", e))?.to_string())
+    crate::hashing::hash_in(&mut Vec::new(), password)
 }
 
-/// Whether `password` matches `hash`.
+/// Whether `password` matches `hash` (one-off; the server verifies on its `HashPool`).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    crate::hashing::verify_in(&mut Vec::new(), password, hash)
 }
 
 /// Compares two secrets in constant time.
@@ -63,19 +59,18 @@ pub async fn add_user(store: &Store, email: &str, role: Role, password: &str, mu
 
 /// The user whose email and password these are (a missing user costs as much time as a
 /// wrong password, so timing does not reveal which emails exist).
-pub async fn check_login(store: &Store, email: &str, password: &str) -> Result<Option<users::User>> {
+/// Verifies on `pool`: `Unavailable` when it stays busy.
+pub async fn check_login(store: &Store, pool: &crate::hashing::HashPool, email: &str, password: &str) -> Result<Option<users::User>> {
     let e = email.trim().to_string();
     let found = store.read(move |c| users::by_email(c, &e)).await?;
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || match found {
-        Some((user, hash)) => verify_password(&pw, &hash).then_some(user),
+    match found {
+        Some((user, hash)) => Ok(pool.verify(pw, hash).await?.then_some(user)),
         None => {
-            let _ = verify_password(&pw, DUMMY_HASH);
-            None
+            let _ = pool.verify(pw, DUMMY_HASH.to_string()).await?;
+            Ok(None)
         }
-    })
-    .await
-    .map_err(|e| Error::internal("verify task", e))
+    }
 }
 
 /// A valid argon2id hash of a random password, verified against when the user is unknown.
@@ -100,7 +95,7 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert_ne!(h, hash_password("correct horse battery").unwrap(), "salted");
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(!verify_password("x", "not a hash"));
         assert_eq!(token_hash("a").len(), 64);
         assert_eq!(generate_password().len(), 20);

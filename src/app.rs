@@ -50,13 +50,19 @@ pub struct App {
     pub classifier: crate::engine::classifier::Classifier,
     /// Cancelled when the server starts to stop: event streams end so shutdown can drain.
     pub stopping: CancellationToken,
-    /// Failed inbox logins per email and per client address.
+    /// Inbox login attempts per (email, client address), per address, per email, and
+    /// current-password checks per user.
     pub login_limiter: std::sync::Mutex<crate::domain::auth::LoginLimiter>,
+    /// The threads every password hash and verify runs on (bounded memory and CPU).
+    pub hasher: crate::hashing::HashPool,
     /// Inbound media: the file store and the services' HTTP client.
     pub media: crate::media::MediaService,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
+
+/// How long a login waits for a free hashing thread before it is told to retry.
+const HASH_WAIT: Duration = Duration::from_secs(2);
 
 /// What the demo routes need.
 #[derive(Debug, Clone)]
@@ -133,6 +139,7 @@ impl App {
             replying: Default::default(),
             media,
             login_limiter: Default::default(),
+            hasher: crate::hashing::HashPool::new(crate::hashing::HashPool::default_threads(), HASH_WAIT)?,
             stopping: CancellationToken::new(),
             classifier,
             models,
@@ -252,19 +259,23 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     } else {
         None
     };
+    // Connections served at once, over every listener of this server.
+    let slots = Arc::new(tokio::sync::Semaphore::new(app.config.server.max_connections));
+    let header_timeout = Duration::from_millis(app.config.server.header_read_timeout_ms);
+    let http01_slots = slots.clone();
     let task = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let stop = async move { http_stop.cancelled().await };
         let served = match tls {
-            // `tap_io` gives the TLS listener axum's connect-info (the peer address).
             Some(config) => {
-                use axum::serve::ListenerExt;
-                let listener = crate::http::tls::TlsListener::new(listener, config).map_err(|e| Error::unavailable("TLS listener", e))?.tap_io(|_| {});
-                axum::serve(listener, service).with_graceful_shutdown(stop).await
+                let listener = crate::http::tls::TlsListener::new(listener, config, slots).map_err(|e| Error::unavailable("TLS listener", e))?;
+                crate::http::serve::serve(listener, router, header_timeout, stop).await;
+                Ok(())
             }
-            None => axum::serve(listener, service).with_graceful_shutdown(stop).await,
-        }
-        .map_err(|e| Error::unavailable("HTTP server", e));
+            None => {
+                crate::http::serve::serve(crate::http::serve::Plain { listener, slots }, router, header_timeout, stop).await;
+                Ok(())
+            }
+        };
         // Requests are drained; now stop the workers and let them finish their batch.
         worker_stop.cancel();
         if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {
@@ -277,7 +288,8 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     });
     if acme.enabled() {
         if let Some(l) = http01 {
-            tokio::spawn(crate::http::acme_challenge::serve(l, certificates.clone(), app.config.server.public_url.clone(), shutdown.child_token()));
+            let plain = crate::http::serve::Plain { listener: l, slots: http01_slots };
+            tokio::spawn(crate::http::acme_challenge::serve(plain, header_timeout, certificates.clone(), app.config.server.public_url.clone(), shutdown.child_token()));
         }
         tokio::spawn(crate::acme::keep_current(acme.clone(), acme_dir, certificates, saved_not_after, shutdown.child_token()));
     }

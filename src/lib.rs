@@ -28,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod golden;
+pub mod hashing;
 pub mod http;
 pub mod knowledge;
 pub mod llm;

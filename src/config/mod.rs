@@ -158,15 +158,19 @@ pub struct AuthConfig {
     pub session_idle_minutes: f64,
     /// A session ends this long after login, used or not.
     pub session_max_hours: f64,
-    /// Failed logins per email within the window before that email's logins are
-    /// refused (429) until the window passes; a client address gets four times as many.
+    /// Failed logins for one email from one client address within the window before
+    /// that pair is refused (429) until the window passes; a client address gets four
+    /// times as many over all emails.
     pub login_max_failures: usize,
+    /// Failed logins for one email from all addresses together within the window (a
+    /// brake on guessing from many addresses; locking a user out takes this many).
+    pub login_max_failures_per_email: usize,
     pub login_window_minutes: f64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_window_minutes: 15.0 }
+        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_max_failures_per_email: 100, login_window_minutes: 15.0 }
     }
 }
 
@@ -424,6 +428,13 @@ pub struct ServerConfig {
     /// both empty = plain HTTP (behind a TLS reverse proxy).
     pub tls_cert_file: PathBuf,
     pub tls_key_file: PathBuf,
+    /// Connections served at once (HTTP and HTTPS together); past that, new ones wait
+    /// in the kernel's queue until one closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, counted from the
+    /// connection opening or the end of the previous response (so it is also how long
+    /// an idle keep-alive connection stays open), in milliseconds.
+    pub header_read_timeout_ms: u64,
     /// Certificates from an ACME CA (Let's Encrypt) instead of files.
     pub acme: AcmeConfig,
 }
@@ -486,6 +497,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
             acme: AcmeConfig::default(),
         }
     }

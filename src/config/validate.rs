@@ -71,6 +71,12 @@ impl Config {
                 format!("{:?} must start with http:// or https://", self.whatsapp.graph_base_url),
             );
         }
+        if self.server.max_connections < 16 {
+            err("server.max_connections", "must be at least 16 (the inbox's live updates hold a connection per open page)".into());
+        }
+        if self.server.header_read_timeout_ms < 100 {
+            err("server.header_read_timeout_ms", "must be at least 100 (10000 is a good value)".into());
+        }
         if self.server.body_limit_bytes < 1024 {
             err("server.body_limit_bytes", "must be at least 1024".into());
         }
@@ -284,8 +290,8 @@ impl Config {
             }
         }
         let a = &self.auth;
-        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 {
-            err("auth", "session_idle_minutes, session_max_hours, login_window_minutes and login_max_failures must be above 0".into());
+        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 || a.login_max_failures_per_email == 0 {
+            err("auth", "session_idle_minutes, session_max_hours, login_window_minutes, login_max_failures and login_max_failures_per_email must be above 0".into());
         }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
             err("engine.retrieval_k", "must be between 1 and 20".into());

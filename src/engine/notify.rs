@@ -13,7 +13,8 @@ pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: 
     if url.is_empty() {
         return;
     }
-    let link = format!("{}/inbox/conversations/{conversation_id}", app.config.server.public_url.trim_end_matches('/'));
+    // The inbox's conversation page (`/app/c/{id}` in `http::ui::PAGES`).
+    let link = format!("{}/app/c/{conversation_id}", app.config.server.public_url.trim_end_matches('/'));
     let text = format!(
         "{}: a conversation needs a person ({}). <{link}|Open conversation {conversation_id}> (handoff {handoff_id})",
         app.config.bot.business_name,

@@ -3,13 +3,14 @@
 //! other request to the HTTPS address (`server.public_url`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::http::tls::Certificates;
@@ -19,13 +20,12 @@ struct Challenge {
     public_url: String,
 }
 
-/// Serves challenge answers on `listener` until `stop`.
-pub async fn serve(listener: TcpListener, certs: Arc<Certificates>, public_url: String, stop: CancellationToken) {
+/// Serves challenge answers on `listener` until `stop` (within the server's connection
+/// slots and header timeout).
+pub async fn serve(listener: crate::http::serve::Plain, header_timeout: Duration, certs: Arc<Certificates>, public_url: String, stop: CancellationToken) {
     let state = Arc::new(Challenge { certs, public_url: public_url.trim_end_matches('/').to_string() });
     let router = Router::new().route("/.well-known/acme-challenge/{token}", get(answer)).fallback(redirect).with_state(state);
-    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await {
-        tracing::error!(error = %e, "the ACME HTTP-01 listener stopped");
-    }
+    crate::http::serve::serve(listener, router, header_timeout, async move { stop.cancelled().await }).await;
 }
 
 async fn answer(State(c): State<Arc<Challenge>>, Path(token): Path<String>) -> Response {

@@ -1,11 +1,13 @@
 //! The HTTP surface (axum only lives here): the WhatsApp webhook, health and metrics,
-//! the local control API the CLI uses while the server runs, and the browser app.
+//! the local control API the CLI uses while the server runs, and the browser app; and
+//! the server loop with its connection limits (`serve`).
 
 pub mod acme_challenge;
 mod control;
 pub(crate) mod demo;
 pub mod fake_graph;
 pub mod scripted_model;
+pub mod serve;
 pub mod tls;
 mod health;
 pub mod ui;

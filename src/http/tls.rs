@@ -1,7 +1,7 @@
 //! Built-in HTTPS from certificate files (`server.tls_cert_file`, `server.tls_key_file`):
-//! a listener that accepts TCP connections, completes each TLS handshake in its own task
-//! (with a timeout, so a slow client never holds up the others) and hands finished
-//! streams to axum. Plain HTTP behind a reverse proxy remains the default. With ACME the
+//! a listener that accepts TCP connections (each taking one of the server's connection
+//! slots first), completes each TLS handshake in its own task (with a timeout, so a slow
+//! client never holds up the others) and hands finished streams to `http::serve`. Plain HTTP behind a reverse proxy remains the default. With ACME the
 //! listener serves from `Certificates`, which the renewal task replaces while it runs.
 
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -126,20 +126,26 @@ pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
     Ok(key)
 }
 
+/// A finished TLS stream, its peer, and the connection slot it holds.
+type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
+
 /// A listener yielding finished TLS streams.
 pub struct TlsListener {
     local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Ready>,
     _accepting: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub fn new(listener: TcpListener, config: rustls::ServerConfig) -> std::io::Result<TlsListener> {
+    /// Accepts on `listener`, each connection after taking one of `slots` (held through
+    /// the handshake and then by the served connection).
+    pub fn new(listener: TcpListener, config: rustls::ServerConfig, slots: Arc<Semaphore>) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (tx, ready) = mpsc::channel(64);
         let accepting = tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else { return };
                 let (tcp, peer) = match listener.accept().await {
                     Ok(x) => x,
                     Err(e) => {
@@ -152,7 +158,7 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let _ = tx.send((stream, peer)).await;
+                            let _ = tx.send((stream, peer, slot)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -170,19 +176,20 @@ impl Drop for TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+impl TlsListener {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl super::serve::Accept for TlsListener {
+    type Io = TlsStream<TcpStream>;
+
+    async fn accept(&mut self) -> Ready {
         match self.ready.recv().await {
             Some(x) => x,
             // The accept task only ends when the listener is dropped.
             None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

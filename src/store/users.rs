@@ -76,6 +76,14 @@ pub fn session(conn: &Connection, token_hash: &str) -> Result<Option<(i64, Strin
         .optional()?)
 }
 
+/// Whether the session with this token hash is live at `now` and its user still exists
+/// (two primary-key lookups; the inbox's event stream asks on every poll).
+pub fn session_alive(conn: &Connection, token_hash: &str, now: i64, idle_ms: i64, max_ms: i64) -> Result<bool> {
+    let Some((user_id, _, created, seen)) = session(conn, token_hash)? else { return Ok(false) };
+    let live = crate::domain::auth::session_live(created, seen, now, idle_ms, max_ms);
+    Ok(live && conn.query_row("SELECT 1 FROM users WHERE id = ?1", [user_id], |_| Ok(())).optional()?.is_some())
+}
+
 pub fn touch_session(conn: &Connection, token_hash: &str, now: i64) -> Result<()> {
     conn.execute("UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1", params![token_hash, now])?;
     Ok(())

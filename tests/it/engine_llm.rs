@@ -231,7 +231,13 @@ async fn hand_back_resumes_with_a_note_without_handoff_loops_and_slack_hears_of_
     let conv = trace(&s, "wamid.hb-1").conversation_id;
     s.wait_until("the Slack message", |_| slack.lock().unwrap().len() == 1).await;
     let note = slack.lock().unwrap()[0]["text"].as_str().unwrap().to_string();
-    assert!(note.contains(&format!("<https://desk.example/inbox/conversations/{conv}|")) && note.contains("model handoff"), "{note}");
+    assert!(note.contains(&format!("<https://desk.example/app/c/{conv}|")) && note.contains("model handoff"), "{note}");
+    // The link opens the conversation page (after login), not a 404.
+    let path = note.split("<https://desk.example").nth(1).and_then(|r| r.split('|').next()).unwrap().to_string();
+    tokio::task::block_in_place(|| crate::inbox_auth::cli_add(&s, crate::inbox_auth::ADMIN, "admin", Some(crate::inbox_auth::ADMIN_PW)));
+    let cookie = crate::inbox_auth::login(&s, crate::inbox_auth::ADMIN, crate::inbox_auth::ADMIN_PW).await.1.unwrap();
+    let (st, page, _) = crate::inbox_auth::get(&s, &path, Some(&cookie)).await;
+    assert!(st == 200 && page.contains("31750000001"), "{path}: {st}");
     // An agent hands it back with a note.
     let http = reqwest::Client::new();
     let token = s.app().control_token.expose().to_string();

@@ -34,12 +34,26 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 
 use pages::internal;
 
-/// Where to go after login: a local path only.
+/// Where to go after login: a strict local path, else the inbox.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if crate::domain::auth::is_local_path(n) => n.to_string(),
         _ => "/app".into(),
     }
+}
+
+/// The 429 page a limited login or password check gets.
+fn too_many(wait_ms: i64, page: maud::Markup) -> Response {
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, (wait_ms / 1000).max(1).to_string())], page).into_response()
+}
+
+fn too_many_text(wait_ms: i64, what: &str) -> String {
+    format!("Too many {what}. Try again in {} min.", (wait_ms + 59_999) / 60_000)
+}
+
+/// The 503 page when every password hashing thread stays busy.
+fn busy(page: maud::Markup) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "2")], page).into_response()
 }
 
 #[derive(Deserialize)]
@@ -58,34 +72,49 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// Checks a login. Attempts are counted before the password is checked (all three
+/// limits in one step, so parallel guesses cannot slip past the count) and given back
+/// when the login succeeds: `auth.login_max_failures` per (email, client address), four
+/// times that per address, `auth.login_max_failures_per_email` per email from anywhere.
+/// Someone failing from one address therefore cannot lock the user out elsewhere.
 pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
-    let email = f.email.trim().to_lowercase();
-    let keys = [format!("email:{email}"), format!("ip:{}", super::client_ip(&app, peer.as_ref().map(|p| &p.0), &headers))];
+    let ip = super::client_ip(&app, peer.as_ref().map(|p| &p.0), &headers);
     let cfg = &app.config.auth;
     let now = crate::domain::now_ms();
-    {
-        let mut limiter = app.login_limiter.lock().expect("limiter lock");
-        // One address may try several accounts (a shared office): four times the allowance.
-        for (k, max) in keys.iter().zip([cfg.login_max_failures, cfg.login_max_failures * 4]) {
-            if let Err(wait_ms) = limiter.check(k, now, max, cfg.window_ms()) {
-                let minutes = (wait_ms + 59_999) / 60_000;
-                let page = pages::login(&next, Some(&format!("Too many failed logins. Try again in {minutes} min.")));
-                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, (wait_ms / 1000).max(1).to_string())], page).into_response();
-            }
-        }
+    let ip_key = format!("ip:{ip}");
+    let Some(email) = crate::domain::auth::login_email_key(&f.email) else {
+        // No account has an email this long: a failure for the address only.
+        let counted = app.login_limiter.lock().expect("limiter lock").reserve(&[(&ip_key, cfg.login_max_failures * 4)], now, cfg.window_ms());
+        return match counted {
+            Ok(()) => (StatusCode::UNAUTHORIZED, pages::login(&next, Some("Wrong email or password."))).into_response(),
+            Err(wait) => too_many(wait, pages::login(&next, Some(&too_many_text(wait, "failed logins")))),
+        };
+    };
+    let (pair_key, email_key) = (format!("pair:{email}|{ip}"), format!("email:{email}"));
+    let limits = [(pair_key.as_str(), cfg.login_max_failures), (ip_key.as_str(), cfg.login_max_failures * 4), (email_key.as_str(), cfg.login_max_failures_per_email)];
+    if let Err(wait) = app.login_limiter.lock().expect("limiter lock").reserve(&limits, now, cfg.window_ms()) {
+        return too_many(wait, pages::login(&next, Some(&too_many_text(wait, "failed logins"))));
     }
-    let user = match crate::accounts::check_login(&app.store, &email, &f.password).await {
+    let refund = || {
+        let mut limiter = app.login_limiter.lock().expect("limiter lock");
+        limits.iter().for_each(|(k, _)| limiter.refund(k, now));
+    };
+    let user = match crate::accounts::check_login(&app.store, &app.hasher, &email, &f.password).await {
         Ok(u) => u,
+        Err(crate::error::Error::Unavailable(_)) => {
+            // Not checked: the attempt does not count.
+            refund();
+            return busy(pages::login(&next, Some("Too many logins at once. Try again in a few seconds.")));
+        }
         Err(e) => return internal(e),
     };
     let Some(user) = user else {
-        let mut limiter = app.login_limiter.lock().expect("limiter lock");
-        keys.iter().for_each(|k| limiter.fail(k, now));
         tracing::info!("a failed inbox login");
         return (StatusCode::UNAUTHORIZED, pages::login(&next, Some("Wrong email or password."))).into_response();
     };
-    app.login_limiter.lock().expect("limiter lock").clear(&keys[0]);
+    refund();
+    app.login_limiter.lock().expect("limiter lock").clear(&pair_key);
     let (token, _) = match crate::accounts::start_session(&app.store, user.id).await {
         Ok(t) => t,
         Err(e) => return internal(e),
@@ -140,19 +169,31 @@ pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extensio
         Ok(None) => return pages::error(StatusCode::UNAUTHORIZED, "Your account is gone.").into_response(),
         Err(e) => return internal(e),
     };
-    let current = f.current.clone();
-    let ok = tokio::task::spawn_blocking(move || crate::accounts::verify_password(&current, &found)).await.unwrap_or(false);
+    // The current password is guessable through this form too: the login limit per user.
+    let (key, now, cfg) = (format!("user:{id}"), crate::domain::now_ms(), &app.config.auth);
+    if let Err(wait) = app.login_limiter.lock().expect("limiter lock").reserve(&[(&key, cfg.login_max_failures)], now, cfg.window_ms()) {
+        return too_many(wait, pages::account(&s, None, Some(&too_many_text(wait, "wrong passwords"))));
+    }
+    let refund = || app.login_limiter.lock().expect("limiter lock").refund(&key, now);
+    let ok = match app.hasher.verify(f.current.clone(), found).await {
+        Ok(ok) => ok,
+        Err(crate::error::Error::Unavailable(_)) => {
+            refund();
+            return busy(pages::account(&s, None, Some("The server is busy. Try again in a few seconds.")));
+        }
+        Err(e) => return internal(e),
+    };
     if !ok {
         return (StatusCode::UNPROCESSABLE_ENTITY, pages::account(&s, None, Some("The current password is wrong."))).into_response();
     }
+    refund();
     if let Err(p) = check_password(&f.new, &s.user.email) {
         return (StatusCode::UNPROCESSABLE_ENTITY, pages::account(&s, None, Some(&p))).into_response();
     }
-    let new = f.new.clone();
-    let hash = match tokio::task::spawn_blocking(move || crate::accounts::hash_password(&new)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return internal(e),
-        Err(e) => return internal(crate::error::Error::internal("hash task", e)),
+    let hash = match app.hasher.hash(f.new.clone()).await {
+        Ok(h) => h,
+        Err(crate::error::Error::Unavailable(_)) => return busy(pages::account(&s, None, Some("The server is busy. Try again in a few seconds."))),
+        Err(e) => return internal(e),
     };
     let (keep, email, now) = (s.token_hash.clone(), s.user.email.clone(), crate::domain::now_ms());
     let ended = app

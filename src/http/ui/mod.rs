@@ -118,7 +118,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     let mut router = Router::new();
     for page in PAGES {
         let access = page.access;
-        let guarded = handler(page).route_layer(from_fn_with_state((app.clone(), access), check_access));
+        let guarded = handler(page).route_layer(from_fn_with_state((app.clone(), access, form_limit(page)), check_access));
         router = router.route(page.path, guarded);
     }
     router.layer(from_fn(security_headers))
@@ -206,17 +206,40 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Largest form a page accepts.
+/// Largest form a page with free text (a reply, a note, settings) accepts.
 const FORM_LIMIT: usize = 64 * 1024;
+/// Largest form the small forms (login, password, users, conversation buttons) accept.
+pub const SMALL_FORM_LIMIT: usize = 8 * 1024;
 
-async fn check_access(State((app, access)): State<(Arc<App>, Access)>, req: Request, next: Next) -> Response {
+/// The body limit of a page's urlencoded form (uploads have their own, larger limits).
+fn form_limit(page: &Page) -> usize {
+    match page.path {
+        "/app/c/{id}/reply" | "/app/c/{id}/note" | "/app/c/{id}/template" | "/admin/settings" | "/admin/kb/remove" => FORM_LIMIT,
+        _ => SMALL_FORM_LIMIT,
+    }
+}
+
+async fn check_access(State((app, access, limit)): State<(Arc<App>, Access, usize)>, req: Request, next: Next) -> Response {
     let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD);
     if state_changing && !same_origin(req.headers()) {
         return pages::error(StatusCode::FORBIDDEN, "This form was sent from another site.").into_response();
     }
+    let (parts, body) = req.into_parts();
+    let multipart = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    // A form is read here, at most `limit` bytes, for its CSRF token and so that no
+    // page (the login page included) buffers more than that.
+    let (form, body) = if state_changing && !multipart {
+        match axum::body::to_bytes(body, limit).await {
+            Ok(b) => (Some(b.clone()), Body::from(b)),
+            Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, &format!("The form is too large (over {} KiB); shorten it and send it again.", limit / 1024)).into_response(),
+        }
+    } else {
+        (None, body)
+    };
     if access == Access::Public {
-        return next.run(req).await;
+        return next.run(Request::from_parts(parts, body)).await;
     }
+    let req = Request::from_parts(parts, body);
     let session = match load_session(&app, req.headers()).await {
         Ok(s) => s,
         Err(e) => {
@@ -236,31 +259,18 @@ async fn check_access(State((app, access)): State<(Arc<App>, Access)>, req: Requ
         return pages::error(StatusCode::FORBIDDEN, "Only admins can open this page.").into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let multipart = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("multipart/form-data"));
-    let body = if state_changing && multipart {
-        // Uploads are not buffered here: the token comes in a header or the form's URL.
+    if state_changing {
+        // The CSRF token: a header (scripts), the form's `csrf` field, or for uploads
+        // (not buffered here) the form's URL.
         let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let from_query = parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf"));
-        if !crate::accounts::tokens_equal(&from_header.or(from_query).unwrap_or_default(), &session.csrf) {
-            return pages::error(StatusCode::FORBIDDEN, "The form expired; reload the page and try again.").into_response();
-        }
-        body
-    } else if state_changing {
-        // The CSRF token: a header (scripts) or the form's `csrf` field.
-        let bytes = match axum::body::to_bytes(body, FORM_LIMIT).await {
-            Ok(b) => b,
-            Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response(),
+        let from_form = match &form {
+            Some(bytes) => form_field(bytes, "csrf"),
+            None => parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf")),
         };
-        let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let from_form = form_field(&bytes, "csrf");
-        let given = from_header.or(from_form).unwrap_or_default();
-        if !crate::accounts::tokens_equal(&given, &session.csrf) {
+        if !crate::accounts::tokens_equal(&from_header.or(from_form).unwrap_or_default(), &session.csrf) {
             return pages::error(StatusCode::FORBIDDEN, "The form expired; reload the page and try again.").into_response();
         }
-        Body::from(bytes)
-    } else {
-        body
-    };
+    }
     if session.user.must_change_password && !matches!(parts.uri.path(), "/account" | "/account/password" | "/logout") {
         return Redirect::to("/account").into_response();
     }
@@ -277,8 +287,10 @@ pub fn form_field(body: &[u8], name: &str) -> Option<String> {
 /// (`server.trusted_proxies`) the address it forwarded.
 pub fn client_ip(app: &App, req_ext: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap) -> String {
     let Some(peer) = req_ext.map(|c| c.0.ip()) else { return "unknown".into() };
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    crate::domain::proxy::client_address(peer, forwarded, &app.config.server.trusted_proxies).to_string()
+    // Every line, in order: a proxy may append its own line after the client's. A line
+    // that is not text is a hop that is not an address.
+    let forwarded: Vec<&str> = headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("?")).collect();
+    crate::domain::proxy::client_address(peer, &forwarded, &app.config.server.trusted_proxies).to_string()
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
