@@ -230,6 +230,8 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
         workers.spawn(crate::workers::reply::run(app.clone(), i, worker_stop.clone()));
     }
     workers.spawn(crate::workers::maintenance::run(app.clone(), worker_stop.clone()));
+    // Awaited with the workers, so nothing holds the stores once the server stopped.
+    workers.spawn(crate::workers::send::probe_while_paused(app.clone(), worker_stop.clone()));
     let router = crate::http::router(app.clone());
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     let http_stop = shutdown.clone();

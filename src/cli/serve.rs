@@ -19,6 +19,9 @@ pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
     });
     // The runtime still runs: the last batch of spans goes out through it.
     telemetry.shutdown();
+    // Everything was drained above; a blocking task still running (a hung file system, a
+    // stuck library call) must not keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
 }
 

@@ -16,17 +16,32 @@ use crate::queue::Outcome;
 /// The queue of media jobs.
 pub const MEDIA_QUEUE: &str = "media";
 
-/// Runs one media worker until shutdown.
+/// Runs one media worker until shutdown. A stop does not wait for a file being read: the
+/// read is dropped (its sandbox child killed) and the job given back untouched, to run
+/// again at the next start — a stop is not a crash.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
+    let stop = shutdown.clone();
     super::claim_loop(&app.queue, MEDIA_QUEUE, 4, &shutdown, |jobs| {
-        let app = app.clone();
+        let (app, stop) = (app.clone(), stop.clone());
         let span = tracing::info_span!("media_batch", worker, jobs = jobs.len());
         async move {
             let mut outcomes = Vec::with_capacity(jobs.len());
+            let mut unfinished = Vec::new();
             for job in jobs {
+                if stop.is_cancelled() {
+                    unfinished.push((job.id, job.lease_token));
+                    continue;
+                }
                 let wamid = String::from_utf8_lossy(&job.payload).to_string();
                 let last = job.attempt >= job.max_attempts.min(app.config.media.max_attempts);
-                let outcome = match crate::media::process(&app, &wamid, last).await {
+                let step = tokio::select! {
+                    step = crate::media::process(&app, &wamid, last) => step,
+                    _ = stop.cancelled() => {
+                        unfinished.push((job.id, job.lease_token));
+                        continue;
+                    }
+                };
+                let outcome = match step {
                     Ok(Step::Settled | Step::Failed(_)) => Outcome::Done,
                     Ok(Step::Retry(problem)) => {
                         Metrics::add(&app.metrics.media_retried_total, 1);
@@ -42,6 +57,9 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
             }
             if let Err(e) = app.queue.finish_many(outcomes).await {
                 tracing::error!(error = %e, "could not record media job outcomes; they will re-run (idempotent)");
+            }
+            if !unfinished.is_empty() && let Err(e) = app.queue.release(unfinished).await {
+                tracing::error!(error = %e, "could not give back media jobs at the stop; they count as interrupted");
             }
         }
         .instrument(span)

@@ -31,9 +31,6 @@ const SLEEP_LIMIT_MS: u64 = 250;
 
 /// Runs one send worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
-    if worker == 0 {
-        tokio::spawn(probe_while_paused(app.clone(), shutdown.clone()));
-    }
     super::claim_loop(&app.queue, SEND_QUEUE, BATCH, &shutdown, |jobs| {
         let span = tracing::info_span!("send_batch", worker, jobs = jobs.len());
         process_batch(app.clone(), jobs).instrument(span)
@@ -291,7 +288,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
 
 /// While sending is paused, re-reads the token (from the config file, if there is one)
 /// and checks it against the Graph API; resumes when it works.
-async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
+pub async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
     let every = Duration::from_millis(app.config.send.token_probe_interval_ms.max(50));
     loop {
         tokio::select! {

@@ -150,3 +150,72 @@ async fn a_40_mib_text_document_does_not_balloon_the_server() {
     eprintln!("server peak RSS: {} MiB before, {} MiB after a 40 MiB text document", before >> 20, peak >> 20);
     assert!(peak < before + (100 << 20), "reading a 40 MiB text document took the server's peak RSS from {} MiB to {} MiB", before >> 20, peak >> 20);
 }
+
+/// The processes that are children of `pid` (Linux only).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGTERM while a PDF that draws forever (2^40 draws) is being read: the server stops
+/// within its grace period (before, a blocking thread spun on the file and the stop hung
+/// until SIGKILL), the reader child is killed with it, and the job is given back — not
+/// counted as a crash — so it runs again at the next start instead of being set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_hostile_pdf_is_read_stops_the_server_and_its_reader() {
+    use crate::support::*;
+    if !std::path::Path::new("/proc/self/task").exists() {
+        eprintln!("SKIPPED: /proc is not available; the child processes cannot be seen");
+        return;
+    }
+    let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
+    graph.add_media("bomb", "application/pdf", HOSTILE[2].1.to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n[knowledge]\nembedder = \"none\"\n[extract]\ntimeout_ms = 120000\ncpu_seconds = 120\n",
+        graph.base_url()
+    );
+    let config = write_config_file(dir.path(), &extra);
+    let mut server = BinServer::start(&config);
+    let pid = server.child.id();
+    let body = media_webhook("31600000888", "wamid.bomb", "document", json!({ "id": "bomb", "mime_type": "application/pdf", "filename": "bomb.pdf" }));
+    let signed = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
+    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", signed).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let start = std::time::Instant::now();
+    let reader = loop {
+        if let Some(&c) = children(pid).first() {
+            break c;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the reader child never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let stopped = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.sigterm();
+        (status, server)
+    })
+    .await
+    .unwrap();
+    let (status, _server) = status;
+    let took = stopped.elapsed();
+    assert!(status.success(), "a clean stop: {status:?}");
+    assert!(took < std::time::Duration::from_secs(15), "the stop took {took:?} (grace 10 s)");
+    // The reader is gone with the server (killed, then reaped: no process left).
+    let start = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{reader}")).exists() && !std::fs::read_to_string(format!("/proc/{reader}/stat")).unwrap_or_default().contains(") Z") {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "the reader child {reader} outlived the server");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Given back, not a crash: nothing is set aside.
+    let queue = frontdesk::queue::Queue::open(&dir.path().join("data").join("queue.redb"), &Default::default()).unwrap();
+    assert_eq!(queue.stats().unwrap().dead, 0, "the interrupted media job is not a dead letter");
+    assert_eq!(queue.stats().unwrap().leased, 0, "and not held: it was released at the stop");
+}
