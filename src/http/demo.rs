@@ -1,6 +1,7 @@
 //! Demo-only routes: the WhatsApp simulator page at `/demo` and its small API. A
-//! customer's message is turned into a webhook signed with the app secret and posted
-//! to this server's own `/webhook`, so it travels exactly the production path.
+//! customer's message or document (served by the demo's fake Graph API, see
+//! `demo_document`) is turned into a webhook signed with the app secret and posted to
+//! this server's own `/webhook`, so it travels exactly the production path.
 
 use std::collections::HashMap;
 use std::sync::Arc;
