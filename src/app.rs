@@ -69,6 +69,8 @@ const HASH_WAIT: Duration = Duration::from_secs(2);
 pub struct DemoInfo {
     pub phone_number_id: String,
     pub addr: SocketAddr,
+    /// The in-process fake Graph API: the simulator's documents are served from it.
+    pub graph: crate::http::fake_graph::FakeGraph,
 }
 
 /// Whether sending is paused, and why: a visible alert, never a silent drop.

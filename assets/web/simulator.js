@@ -1,5 +1,6 @@
-// The demo's WhatsApp simulator: several customers side by side. Messages are posted to
-// /demo/api/send (which signs a real webhook) and each chat polls /demo/api/chat.
+// The demo's WhatsApp simulator: several customers side by side. Messages (and attached
+// PDF or text documents, as base64) are posted to /demo/api/send (which signs a real
+// webhook) and each chat polls /demo/api/chat.
 // Customer and bot text is always inserted with textContent, never as HTML.
 "use strict";
 
@@ -9,6 +10,23 @@ const people = [
   { wa_id: "31612345003", name: "Chloé Martin" },
 ];
 let shown = 0;
+const MAX_DOCUMENT = 5 * 1024 * 1024;
+
+// The type a document is sent as, from its name; null for anything else.
+function docType(name) {
+  const lower = name.toLowerCase();
+  return lower.endsWith(".pdf") ? "application/pdf" : lower.endsWith(".txt") ? "text/plain" : null;
+}
+
+// A file's bytes as base64 (without the data: URL's prefix).
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(",") + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
 
 function ticks(status) {
   switch (status) {
@@ -29,17 +47,48 @@ function addPhone() {
   node.querySelector(".num").textContent = "+" + person.wa_id;
   const chat = node.querySelector(".chat");
   const form = node.querySelector("form");
+  const picker = form.elements.file;
+  const attached = node.querySelector(".attached");
+  const problem = node.querySelector(".problem");
+  let file = null;
+  function say(message) {
+    problem.textContent = message || "";
+    problem.hidden = !message;
+  }
+  function attach(chosen) {
+    file = chosen;
+    attached.hidden = !file;
+    attached.querySelector(".file").textContent = file ? "📄 " + file.name : "";
+    form.elements.text.placeholder = file ? "Add a caption (optional)" : "Type a message";
+  }
+  node.querySelector(".attach").addEventListener("click", () => picker.click());
+  node.querySelector(".drop").addEventListener("click", () => attach(null));
+  picker.addEventListener("change", () => {
+    const chosen = picker.files[0];
+    picker.value = "";
+    if (!chosen) return;
+    if (!docType(chosen.name)) return say("Only PDF and .txt files can be sent.");
+    if (chosen.size > MAX_DOCUMENT) return say("That file is larger than 5 MB.");
+    say("");
+    attach(chosen);
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const input = form.elements.text;
     const text = input.value.trim();
-    if (!text) return;
+    if (!text && !file) return;
+    const body = { wa_id: person.wa_id, name: person.name, text };
+    if (file) {
+      body.document = { filename: file.name, mime_type: docType(file.name), base64: await readBase64(file) };
+    }
     input.value = "";
-    await fetch("/demo/api/send", {
+    attach(null);
+    const r = await fetch("/demo/api/send", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ wa_id: person.wa_id, name: person.name, text }),
+      body: JSON.stringify(body),
     });
+    say(r.ok ? "" : ((await r.json().catch(() => ({}))).error || "Not sent (" + r.status + ")."));
     refresh();
   });
   let last = "";
@@ -53,7 +102,8 @@ function addPhone() {
     chat.replaceChildren(...rows.map((m) => {
       const li = document.createElement("li");
       li.className = m.direction;
-      li.textContent = m.text;
+      // A document shows as its name (and caption), as on the customer's phone.
+      li.textContent = m.document ? "📄 " + (m.document.filename || "document") + (m.document.caption ? "\n" + m.document.caption : "") : m.text;
       const meta = document.createElement("span");
       meta.className = "meta";
       const time = new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

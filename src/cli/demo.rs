@@ -65,7 +65,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         let mut app = App::open(config)?;
         crate::demo_data::load_knowledge(&app).await?;
         let admin_password = demo_admin(&app, &data_dir).await?;
-        app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr });
+        app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr, graph: fake.clone() });
         super::serve::run_app(app, listener, move |running| {
             fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);
             let base = format!("http://{}", running.addr);

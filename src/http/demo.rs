@@ -1,18 +1,21 @@
 //! Demo-only routes: the WhatsApp simulator page at `/demo` and its small API. A
-//! customer's message is turned into a webhook signed with the app secret and posted
-//! to this server's own `/webhook`, so it travels exactly the production path.
+//! customer's message or document (served by the demo's fake Graph API, see
+//! `demo_document`) is turned into a webhook signed with the app secret and posted to
+//! this server's own `/webhook`, so it travels exactly the production path.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::demo_document::{self as document, Document};
 use crate::app::App;
 use crate::whatsapp::signature::sign;
 
@@ -59,25 +62,55 @@ async fn info(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 struct SendRequest {
     wa_id: String,
     name: String,
+    /// The message, or the document's caption (optional then).
+    #[serde(default)]
     text: String,
+    #[serde(default)]
+    document: Option<Document>,
 }
 
-async fn send(State(app): State<Arc<App>>, Json(req): Json<SendRequest>) -> Response {
-    let Some(number) = demo_number(&app) else { return StatusCode::NOT_FOUND.into_response() };
-    if req.text.trim().is_empty() || req.text.len() > 4096 || !req.wa_id.chars().all(|c| c.is_ascii_digit()) || req.wa_id.is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "wa_id must be digits and text 1-4096 bytes" }))).into_response();
+fn refuse((status, error): document::Refusal) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// `POST /demo/api/send`: a customer's text, or document with an optional caption, as a
+/// signed webhook to this server's own `/webhook`.
+async fn send(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(demo) = app.demo.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    let req: SendRequest = match document::read_json(&headers, body).await {
+        Ok(req) => req,
+        Err(refusal) => return refuse(refusal),
+    };
+    let text = req.text.trim();
+    if text.len() > 4096 || !req.wa_id.chars().all(|c| c.is_ascii_digit()) || req.wa_id.is_empty() || (text.is_empty() && req.document.is_none()) {
+        return refuse((StatusCode::BAD_REQUEST, "wa_id must be digits and text 1-4096 bytes (optional with a document)".into()));
     }
+    let mut message = match &req.document {
+        None => json!({ "type": "text", "text": { "body": req.text } }),
+        Some(doc) => {
+            let (filename, bytes) = match document::decode(doc) {
+                Ok(d) => d,
+                Err(refusal) => return refuse(refusal),
+            };
+            let id = document::register(&demo.graph, &doc.mime_type, bytes);
+            let caption = Some(text).filter(|t| !t.is_empty());
+            json!({ "type": "document", "document": document::webhook_document(&id, &doc.mime_type, &filename, caption) })
+        }
+    };
     let now = crate::domain::now_ms();
     let wamid = format!("wamid.SIM{}{:04}", now, rand::random::<u16>() % 10_000);
+    message["from"] = json!(req.wa_id);
+    message["id"] = json!(wamid);
+    message["timestamp"] = json!((now / 1000).to_string());
     let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "DEMO-WABA", "changes": [{ "field": "messages", "value": {
         "messaging_product": "whatsapp",
-        "metadata": { "display_phone_number": "15550000000", "phone_number_id": number },
+        "metadata": { "display_phone_number": "15550000000", "phone_number_id": demo.phone_number_id },
         "contacts": [{ "profile": { "name": req.name }, "wa_id": req.wa_id }],
-        "messages": [{ "from": req.wa_id, "id": wamid, "timestamp": (now / 1000).to_string(), "type": "text", "text": { "body": req.text } }]
+        "messages": [message]
     }}]}]})
     .to_string();
     let sig = sign(app.config.whatsapp.app_secret.expose().as_bytes(), body.as_bytes());
-    let url = format!("http://{}/webhook", app.demo.as_ref().map(|d| d.addr.to_string()).unwrap_or_default());
+    let url = format!("http://{}/webhook", demo.addr);
     let result = reqwest::Client::new().post(url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(body).send().await;
     match result {
         Ok(r) => (StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), Json(json!({ "wamid": wamid }))).into_response(),
@@ -85,11 +118,28 @@ async fn send(State(app): State<Arc<App>>, Json(req): Json<SendRequest>) -> Resp
     }
 }
 
+/// `GET /demo/api/chat?wa_id=…`: the customer's conversation; a document the customer
+/// sent carries `document: { filename, caption }` for its bubble.
 async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
     let (Some(number), Some(wa_id)) = (demo_number(&app), q.get("wa_id").cloned()) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let rows = app.store.read(move |c| crate::store::list_contact_messages(c, &wa_id, &number, 500)).await;
+    let rows = app
+        .store
+        .read(move |c| {
+            let rows = crate::store::list_contact_messages(c, &wa_id, &number, 500)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let doc = if row.kind == "document" && row.direction == "in" { crate::store::media::get(c, &row.id)?.map(|(_, m)| m) } else { None };
+                let mut value = serde_json::to_value(&row).map_err(|e| crate::error::Error::internal("a chat row", e))?;
+                if let Some(m) = doc {
+                    value["document"] = json!({ "filename": m.filename, "caption": m.caption });
+                }
+                out.push(value);
+            }
+            Ok(out)
+        })
+        .await;
     match rows {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => super::control::error_response(e),

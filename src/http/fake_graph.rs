@@ -106,6 +106,12 @@ pub struct FakeGraph {
     http: reqwest::Client,
 }
 
+impl std::fmt::Debug for FakeGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGraph").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
 impl FakeGraph {
     /// Starts on 127.0.0.1:0 accepting `token`.
     pub async fn start(token: &str) -> std::io::Result<FakeGraph> {

@@ -5,6 +5,7 @@
 pub mod acme_challenge;
 mod control;
 pub(crate) mod demo;
+mod demo_document;
 pub mod fake_graph;
 pub mod scripted_model;
 pub mod serve;

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod crash;
 mod dedupe;
+mod demo_documents;
 mod disk_io;
 mod doctor;
 mod engine;
