@@ -4,11 +4,12 @@
 # over a window counts from /proc/PID/io and /proc/PID/stat its write syscalls, the bytes
 # it sends to storage and its CPU time, and with strace attached its fsync/fdatasync calls.
 # Usage: benches/idle.sh [WINDOW_SECONDS=60] [SETTLE_SECONDS=60]
+# (FRONTDESK_BIN=path measures another build, e.g. an older release for a before/after.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 window="${1:-60}"
 settle="${2:-60}"
-bin=target/release/frontdesk
+bin="${FRONTDESK_BIN:-target/release/frontdesk}"
 [ -x "$bin" ] || cargo build --release --bin frontdesk
 command -v strace >/dev/null || { echo "strace is needed (apt-get install strace)" >&2; exit 1; }
 tmp="$(mktemp -d)"

@@ -11,8 +11,13 @@
 //! 64 clients → ACKs/s, p99, journal fsyncs per ACK (durable commits of the writer thread
 //! over acknowledged webhooks), and the process's resident memory.
 //!
+//! With `BENCH_BASELINE_BIN=/path/to/an/older/frontdesk`, the sweep also runs against two
+//! separate server processes started the same way — that binary and this build's — so a
+//! before/after comparison shares one machine, one load generator and one run; RSS is then
+//! the server process's own.
+//!
 //! `cargo bench --bench webhook_ingest` (env: BENCH_REQUESTS, BENCH_CLIENTS, BENCH_RATE,
-//! BENCH_SECONDS).
+//! BENCH_SECONDS, BENCH_BASELINE_BIN).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -209,12 +214,83 @@ fn main() {
             );
         }
         s.running.stop().await.unwrap();
+        if let Ok(old) = std::env::var("BENCH_BASELINE_BIN") {
+            println!();
+            println!("separate server processes, same load generator (before = {old}):");
+            println!();
+            println!("| binary | clients | acked | acked/s | p50 ms | p99 ms | server RSS MiB (peak) |");
+            println!("|---|---|---|---|---|---|---|");
+            for (label, bin) in [("before", old.as_str()), ("after", env!("CARGO_BIN_EXE_frontdesk"))] {
+                let mut server = External::start(bin);
+                let _ = closed_loop(&server.base, 50_000_000, 500, 16).await;
+                for (n, (conns, count)) in [(1usize, 3_000usize), (16, requests / 2), (64, requests)].into_iter().enumerate() {
+                    let r = closed_loop(&server.base, 60_000_000 + n * 1_000_000, count, conns).await;
+                    let (rss, peak) = server.rss_mib();
+                    println!(
+                        "| {label} | {conns} | {} | {:.0} | {:.2} | {:.2} | {rss} ({peak}) |",
+                        r.ok,
+                        r.ok as f64 / r.secs,
+                        percentile(&r.lat, 0.50),
+                        percentile(&r.lat, 0.99)
+                    );
+                }
+                server.stop();
+            }
+        }
     });
+}
+
+/// A server binary run as its own process on a temp data dir (embedder off, like the
+/// in-process runs' defaults would be for a webhook-only load).
+struct External {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl External {
+    fn start(bin: &str) -> External {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[whatsapp]\napp_secret = \"{SECRET}\"\nverify_token = \"v\"\n[knowledge]\nembedder = \"none\"\n[log]\nlevel = \"warn\"\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("frontdesk listening on ").expect("the listening line").to_string();
+        External { child, base: format!("http://{addr}/webhook"), _dir: dir }
+    }
+
+    fn rss_mib(&self) -> (u64, u64) {
+        rss_of(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    fn stop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
 }
 
 /// Resident and peak resident memory of this process (server and load generator), MiB.
 fn rss_mib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("/proc/self/status")
+}
+
+fn rss_of(path: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     let field = |name: &str| {
         status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
     };
