@@ -811,6 +811,20 @@ impl Default for LogConfig {
     }
 }
 
+/// The merged layers as a `Config`; every error of every layer in one readable message.
+fn extract(figment: Figment) -> Result<Config> {
+    figment.extract().map_err(|e| {
+        let mut msg = String::new();
+        for err in e {
+            if !msg.is_empty() {
+                msg.push_str("; ");
+            }
+            msg.push_str(&err.to_string());
+        }
+        Error::Invalid(format!("configuration: {msg}"))
+    })
+}
+
 impl Config {
     /// Loads defaults, then `path` (if given), then `FRONTDESK__*` variables from `env`.
     /// A relative `storage.data_dir` is resolved against the config file's directory.
@@ -826,16 +840,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("FRONTDESK__").split("__"));
-        let mut config: Config = figment.extract().map_err(|e| {
-            let mut msg = String::new();
-            for err in e {
-                if !msg.is_empty() {
-                    msg.push_str("; ");
-                }
-                msg.push_str(&err.to_string());
-            }
-            Error::Invalid(format!("configuration: {msg}"))
-        })?;
+        let mut config = extract(figment)?;
         if let Some(path) = path {
             let base = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(base) = base {
@@ -847,6 +852,12 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Defaults, then the TOML `text`: no file, no environment, nothing resolved against
+    /// a directory. Errors read like `load`'s (unknown keys, wrong types, bad TOML).
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
     }
 
     /// The listen address, parsed.
@@ -877,5 +888,21 @@ impl Config {
     /// The merged configuration as TOML, with every secret replaced by `***`.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_toml_str_layers_over_defaults_and_refuses_unknown_keys() {
+        let c = Config::from_toml_str("[server]\nlisten = \"127.0.0.1:9\"\n").unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9");
+        assert_eq!(c.extract.timeout_ms, ExtractConfig::default().timeout_ms);
+        let e = Config::from_toml_str("[server]\nlisen = 1\n").unwrap_err().to_string();
+        assert!(e.contains("configuration:") && e.contains("lisen"), "{e}");
+        let e = Config::from_toml_str("[server").unwrap_err().to_string();
+        assert!(e.contains("configuration:"), "{e}");
     }
 }
