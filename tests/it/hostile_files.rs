@@ -100,6 +100,23 @@ async fn hostile_pdfs_uploaded_to_the_knowledge_base_are_reported_not_fatal() {
     s.stop().await;
 }
 
+/// The real binary on a temp data dir, sending through `graph`, embedder off, with
+/// `extra` config sections.
+fn real_server(graph: &frontdesk::http::fake_graph::FakeGraph, extra: &str) -> (tempfile::TempDir, crate::support::BinServer) {
+    use crate::support::{BinServer, TOKEN, write_config_file};
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n[knowledge]\nembedder = \"none\"\n{extra}", graph.base_url());
+    let server = BinServer::start(&write_config_file(dir.path(), &extra));
+    (dir, server)
+}
+
+/// POSTs a webhook signed with the test secret to the server at `base`; expects a 200.
+async fn post_signed(base: &str, body: String) {
+    let signed = frontdesk::whatsapp::signature::sign(crate::support::SECRET.as_bytes(), body.as_bytes());
+    let r = reqwest::Client::new().post(format!("{base}/webhook")).header("x-hub-signature-256", signed).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 /// Peak resident memory of a process, in bytes (VmHWM).
 pub fn peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -121,20 +138,11 @@ async fn a_40_mib_text_document_does_not_balloon_the_server() {
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
     let big: Vec<u8> = b"Order 4711 arrived with a bent wheel. ".iter().copied().cycle().take(40 << 20).collect();
     graph.add_media("big-text", "text/plain", big);
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n[knowledge]\nembedder = \"none\"\n[router]\nclassifier = \"off\"\n",
-        graph.base_url()
-    );
-    let config = write_config_file(dir.path(), &extra);
-    let server = BinServer::start(&config);
+    let (dir, server) = real_server(&graph, "");
     graph.set_webhook(&format!("{}/webhook", server.base), SECRET);
     let pid = server.child.id();
     let before = peak_rss(pid).unwrap();
-    let body = media_webhook("31600000777", "wamid.big-text", "document", json!({ "id": "big-text", "mime_type": "text/plain", "filename": "log.txt" }));
-    let signed = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", signed).body(body).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    post_signed(&server.base, media_webhook("31600000777", "wamid.big-text", "document", json!({ "id": "big-text", "mime_type": "text/plain", "filename": "log.txt" }))).await;
     let store = open_store(&dir.path().join("data"));
     let start = std::time::Instant::now();
     let text = loop {
@@ -177,18 +185,9 @@ async fn sigterm_while_a_hostile_pdf_is_read_stops_the_server_and_its_reader() {
     }
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
     graph.add_media("bomb", "application/pdf", HOSTILE[2].1.to_vec());
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\n[knowledge]\nembedder = \"none\"\n[extract]\ntimeout_ms = 120000\ncpu_seconds = 120\n",
-        graph.base_url()
-    );
-    let config = write_config_file(dir.path(), &extra);
-    let mut server = BinServer::start(&config);
+    let (dir, mut server) = real_server(&graph, "[extract]\ntimeout_ms = 120000\ncpu_seconds = 120\n");
     let pid = server.child.id();
-    let body = media_webhook("31600000888", "wamid.bomb", "document", json!({ "id": "bomb", "mime_type": "application/pdf", "filename": "bomb.pdf" }));
-    let signed = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", signed).body(body).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    post_signed(&server.base, media_webhook("31600000888", "wamid.bomb", "document", json!({ "id": "bomb", "mime_type": "application/pdf", "filename": "bomb.pdf" }))).await;
     let start = std::time::Instant::now();
     let reader = loop {
         if let Some(&c) = children(pid).first() {
