@@ -210,6 +210,8 @@ async fn webhook(r: &mut Report, config: &Config) {
             "the verify token must match whatsapp.verify_token, and the proxy must pass /webhook through",
         ),
         Err(e) => {
+            // The request's URL carries the verify token in its query: never print it.
+            let e = e.without_url();
             r.fail("webhook", format!("{url} is unreachable: {e}"), "start the server, open the port or fix the proxy and DNS; Meta calls this URL");
             return;
         }

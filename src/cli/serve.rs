@@ -39,6 +39,9 @@ pub(crate) async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener
 /// stdout (tests and scripts read it), calls `started`, and returns after a stop signal
 /// once everything drained.
 pub(crate) async fn run_app(app: App, listener: tokio::net::TcpListener, started: impl FnOnce(&Running)) -> anyhow::Result<ExitCode> {
+    // Handlers first: a signal during start-up must not take the default action (for
+    // SIGHUP, death).
+    let signals = Signals::install()?;
     let shutdown = CancellationToken::new();
     let running = crate::app::start_with(app, listener, shutdown.clone()).await?;
     {
@@ -49,7 +52,7 @@ pub(crate) async fn run_app(app: App, listener: tokio::net::TcpListener, started
     }
     started(&running);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait_for_stop().await;
         tracing::info!("stop signal received; draining");
         shutdown.cancel();
     });
@@ -57,19 +60,31 @@ pub(crate) async fn run_app(app: App, listener: tokio::net::TcpListener, started
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
+/// The signals `serve` answers: SIGTERM and SIGINT drain and stop; SIGHUP (a logrotate
+/// hook, a closed terminal, `systemctl reload`) is logged and ignored — logs go to
+/// stderr, so there is no file to reopen, and live settings are read per message.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())?, hup: signal(SignalKind::hangup())? })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Returns at SIGTERM or SIGINT.
+    async fn wait_for_stop(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => tracing::warn!(
+                    "SIGHUP received and ignored: nothing to reload (logs go to stderr; live settings apply per message); still serving"
+                ),
+            }
+        }
     }
 }

@@ -52,6 +52,7 @@ async fn doctor_passes_a_healthy_install_and_says_what_to_fix() {
     let good = doctor_config(dir.path(), &server.base, &graph.base_url(), TOKEN, SECRET);
     let (ok, out) = tokio::task::spawn_blocking(move || doctor(&good)).await.unwrap();
     assert!(!ok && out.contains("is unreachable") && out.contains("start the server"), "{out}");
+    assert!(!out.contains(VERIFY) && !out.contains(TOKEN) && !out.contains(SECRET), "no secret in the output, not even in a failed request's URL: {out}");
 }
 
 /// A sandbox that cannot run (extract.binary is not frontdesk) fails doctor with the fix.

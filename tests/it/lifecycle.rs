@@ -53,6 +53,58 @@ async fn sigterm_drains_and_exits_zero() {
     assert_eq!(lines[0]["from"], "31677777777");
 }
 
+/// SIGHUP (a logrotate hook, a closed terminal, `systemctl reload`) under load: logged
+/// once and ignored. Every webhook sent around it is acknowledged and stored, the process
+/// keeps serving, and SIGTERM still stops it cleanly. Before, SIGHUP killed it (exit 129).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_under_load_is_logged_and_ignored() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_file(dir.path(), "[knowledge]\nembedder = \"none\"\n");
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("FRONTDESK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap());
+    let pid = child.id().to_string();
+    let client = reqwest::Client::new();
+    let mut sends = Vec::new();
+    for i in 0..60 {
+        let (client, base) = (client.clone(), base.clone());
+        sends.push(tokio::spawn(async move {
+            let body = text_webhook("P1", &format!("316888{i:05}"), &format!("wamid.hup-{i}"), "hi");
+            let sig = frontdesk::whatsapp::signature::sign(crate::support::SECRET.as_bytes(), body.as_bytes());
+            client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+        if i == 30 {
+            assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+        }
+    }
+    for s in sends {
+        assert_eq!(s.await.unwrap(), 200, "every webhook around the SIGHUP is acknowledged");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    // Every acknowledged message is stored by the running server.
+    let store = crate::support::open_store(&dir.path().join("data"));
+    let start = std::time::Instant::now();
+    while store.call_blocking(|c| frontdesk::store::list_messages(c, 0, 1_000)).unwrap().len() < 60 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "acknowledged messages were not stored");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success(), "SIGTERM still stops it cleanly");
+    let logged = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert_eq!(logged.matches("SIGHUP received and ignored").count(), 1, "one log line: {logged}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_list_works_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
