@@ -14,6 +14,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use frontdesk::http::fake_graph::FakeGraph;
 use frontdesk::whatsapp::signature::sign;
 
@@ -32,9 +34,7 @@ fn mib(kib: u64) -> f64 {
 
 /// (VmRSS, VmHWM) of `pid`, in KiB.
 fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
-    (field("VmRSS:"), field("VmHWM:"))
+    common::memory_kib(&format!("/proc/{pid}/status"))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -22,14 +22,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use frontdesk::config::{Config, Secret};
 use frontdesk::whatsapp::signature::sign;
 
-const SECRET: &str = "bench-secret";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+use common::{SECRET, env_or};
 
 fn body(i: usize) -> Vec<u8> {
     format!(
@@ -290,9 +288,6 @@ fn rss_mib() -> (u64, u64) {
 }
 
 fn rss_of(path: &str) -> (u64, u64) {
-    let status = std::fs::read_to_string(path).unwrap_or_default();
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let (rss, peak) = common::memory_kib(path);
+    (rss / 1024, peak / 1024)
 }

@@ -10,6 +10,14 @@ use frontdesk::http::fake_graph::FakeGraph;
 pub const SECRET: &str = "bench-secret";
 pub const TOKEN: &str = "bench-token";
 
+/// (VmRSS, VmHWM) in KiB from a /proc status file (`/proc/self/status`,
+/// `/proc/PID/status`); zeros where it cannot be read.
+pub fn memory_kib(status_path: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(status_path).unwrap_or_default();
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -43,10 +43,7 @@ impl std::fmt::Display for Problem {
             Problem::Truncated { expected, got } => write!(f, "the download was cut short ({got} of {expected} bytes)"),
             Problem::Checksum => f.write_str("the file does not match the SHA-256 Meta sent; it was changed or damaged"),
             Problem::Expired => f.write_str("the download URL expired twice; ask the customer to send it again"),
-            Problem::Unsupported(what) => write!(f, "{what}"),
-            Problem::Empty(what) => write!(f, "{what}"),
-            Problem::Unavailable(what) => write!(f, "{what}"),
-            Problem::Refused(what) => write!(f, "{what}"),
+            Problem::Unsupported(what) | Problem::Empty(what) | Problem::Unavailable(what) | Problem::Refused(what) => f.write_str(what),
         }
     }
 }
@@ -61,14 +58,16 @@ pub fn valid_media_id(id: &str) -> bool {
 /// URL, or one on the configured Graph base itself (same scheme, host and port: a local
 /// fake in tests and the demo).
 pub fn download_url_allowed(url: &str, graph_base: &str) -> bool {
-    let has_scheme = |u: &str, scheme: &str| u.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme));
-    if has_scheme(url, "https://") {
-        return url.len() > "https://".len();
+    let Ok(target) = url::Url::parse(url) else { return false };
+    if !target.has_host() || !target.username().is_empty() || target.password().is_some() {
+        return false;
     }
-    let base = graph_base.trim_end_matches('/');
-    let origin_end = base.find("://").map(|i| i + 3).and_then(|start| base[start..].find('/').map(|j| start + j)).unwrap_or(base.len());
-    let origin = &base[..origin_end];
-    origin.contains("://") && url.strip_prefix(origin).is_some_and(|rest| rest.starts_with('/'))
+    if target.scheme() == "https" {
+        return true;
+    }
+    // A URL that names its origin only ("http://host:port") has no path of its own.
+    let has_path = url.splitn(4, '/').nth(3).is_some();
+    url::Url::parse(graph_base).is_ok_and(|base| base.has_host() && base.origin() == target.origin() && has_path)
 }
 
 /// The MIME type the first bytes show, for the formats WhatsApp carries.

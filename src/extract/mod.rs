@@ -160,13 +160,13 @@ impl Extractor {
 fn crash_of(status: std::process::ExitStatus, stderr_tail: &str, cpu_seconds: u64) -> Failure {
     use std::os::unix::process::ExitStatusExt;
     match status.signal() {
-        // SIGXCPU: the CPU-time limit; SIGKILL after it (the hard limit).
-        Some(24) => Failure::TimedOut { seconds: cpu_seconds },
+        // SIGXCPU: the CPU-time limit (SIGKILL follows at the hard limit).
+        Some(libc::SIGXCPU) => Failure::TimedOut { seconds: cpu_seconds },
         Some(sig) => {
             let name = match sig {
-                6 => "abort",
-                9 => "killed",
-                11 => "segmentation fault",
+                libc::SIGABRT => "abort",
+                libc::SIGKILL => "killed",
+                libc::SIGSEGV => "segmentation fault",
                 _ => "signal",
             };
             let detail = if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") };

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, csrf_of, get, http, login, post};
-use crate::support::{BinServer, SECRET, TestServer, text_webhook, write_config_file};
+use crate::support::{BinServer, SECRET, TestServer, peak_kib, text_webhook, write_config_file};
 
 /// A login attempt with `next`, sent from `forwarded` (header lines, in order).
 async fn attempt(s: &TestServer, email: &str, password: &str, forwarded: &[&str]) -> reqwest::Response {
@@ -159,12 +159,6 @@ async fn the_event_stream_ends_when_the_session_does() {
     .await;
     assert!(ended.is_ok(), "the event stream went on after logout");
     s.stop().await;
-}
-
-/// Peak resident memory of a process (VmHWM), in KiB.
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,13 +117,6 @@ async fn post_signed(base: &str, body: String) {
     assert_eq!(r.status(), 200);
 }
 
-/// Peak resident memory of a process, in bytes (VmHWM).
-pub fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// A 40 MiB plain-text document costs the server about its own size once (downloaded into
 /// one buffer of the announced size), not ten times over: the text is read in the sandbox,
 /// which stops after `media.document_max_chars`. Before, the whole file became a String,
@@ -141,7 +134,7 @@ async fn a_40_mib_text_document_does_not_balloon_the_server() {
     let (dir, server) = real_server(&graph, "");
     graph.set_webhook(&format!("{}/webhook", server.base), SECRET);
     let pid = server.child.id();
-    let before = peak_rss(pid).unwrap();
+    let before = crate::support::peak_kib(pid).unwrap() * 1024;
     post_signed(&server.base, media_webhook("31600000777", "wamid.big-text", "document", json!({ "id": "big-text", "mime_type": "text/plain", "filename": "log.txt" }))).await;
     let store = open_store(&dir.path().join("data"));
     let start = std::time::Instant::now();
@@ -154,7 +147,7 @@ async fn a_40_mib_text_document_does_not_balloon_the_server() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(text.contains("Order 4711 arrived") && text.len() < 10_000, "the text is cut to document_max_chars: {} chars", text.len());
-    let peak = peak_rss(pid).unwrap();
+    let peak = crate::support::peak_kib(pid).unwrap() * 1024;
     eprintln!("server peak RSS: {} MiB before, {} MiB after a 40 MiB text document", before >> 20, peak >> 20);
     assert!(peak < before + (100 << 20), "reading a 40 MiB text document took the server's peak RSS from {} MiB to {} MiB", before >> 20, peak >> 20);
 }

@@ -171,6 +171,13 @@ pub fn text_webhook_at(phone_number_id: &str, from: &str, wamid: &str, body: &st
     .to_string()
 }
 
+/// Peak resident memory of a process (VmHWM from /proc/PID/status), in KiB; `None`
+/// where /proc is not there.
+pub fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Path to the built binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_frontdesk"))
