@@ -72,7 +72,15 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
     let model = instant_model().await;
     let env = start(|c| {
         c.knowledge.embedder = embedder.into();
-        c.llm.providers.insert("anthropic".into(), ProviderConfig { kind: "anthropic".into(), base_url: model, api_key: Secret::new("k"), timeout_ms: 5_000 });
+        c.llm.providers.insert(
+            "anthropic".into(),
+            ProviderConfig {
+                kind: "anthropic".into(),
+                base_url: model,
+                api_key: Secret::new("k"),
+                timeout_ms: 5_000,
+            },
+        );
         c.llm.tiers.commodity = vec!["anthropic:claude-haiku-4-5".into()];
         c.llm.tiers.reasoning = vec!["anthropic:claude-sonnet-4-5".into()];
         c.send.number_rate_per_s = 0.0;
@@ -80,7 +88,12 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
     .await;
     let kb = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/kb");
     env.running.app.knowledge.prepare(&|_, _| {}).await.unwrap();
-    env.running.app.knowledge.add_paths(&[kb], &Default::default(), &|_, _, _| {}).await.unwrap();
+    env.running
+        .app
+        .knowledge
+        .add_paths(&[kb], &Default::default(), &|_, _, _| {})
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
@@ -89,7 +102,13 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
         let sig = sign(SECRET.as_bytes(), body.as_bytes());
         let before = env.graph.sent().len();
         let t = Instant::now();
-        client.post(format!("{}/webhook", env.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+        client
+            .post(format!("{}/webhook", env.base))
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         while env.graph.sent().len() == before {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
@@ -113,14 +132,20 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
     (lat, traces)
 }
 
-fn stage(traces: &[frontdesk::store::engine::Trace], f: impl Fn(&frontdesk::store::engine::Trace) -> f64) -> (f64, f64) {
+fn stage(
+    traces: &[frontdesk::store::engine::Trace],
+    f: impl Fn(&frontdesk::store::engine::Trace) -> f64,
+) -> (f64, f64) {
     let mut v: Vec<f64> = traces.iter().map(f).collect();
     (pct(&mut v.clone(), 0.5), pct(&mut v, 0.95))
 }
 
 fn main() {
     let n = env_or("BENCH_MESSAGES", 300);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let ms = |t: &frontdesk::store::engine::Trace, k: &str| t.stages_ms[k].as_f64().unwrap_or(0.0);
         println!("| run | messages | webhook → accepted p50 ms | p95 ms | engine total p95 | retrieval p95 | model call p95 | send enqueue p95 | overhead (total − model) p50 / p95 |");

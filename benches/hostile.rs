@@ -24,7 +24,10 @@ const TOKEN: &str = "hostile-bench-token";
 const USER: &str = "owner@shop.example";
 const PDFS: [(&str, &[u8]); 3] = [
     ("self_xobject", include_bytes!("../tests/fixtures/pdf/self_xobject.pdf")),
-    ("nested_arrays", include_bytes!("../tests/fixtures/pdf/nested_arrays.pdf")),
+    (
+        "nested_arrays",
+        include_bytes!("../tests/fixtures/pdf/nested_arrays.pdf"),
+    ),
     ("xobject_bomb", include_bytes!("../tests/fixtures/pdf/xobject_bomb.pdf")),
 ];
 
@@ -64,7 +67,14 @@ fn document_webhook(from: &str, wamid: &str, media_id: &str) -> String {
 async fn post_webhook(client: &reqwest::Client, base: &str, body: String) -> (u16, Duration) {
     let sig = sign(SECRET.as_bytes(), body.as_bytes());
     let t = Instant::now();
-    let status = client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    let status = client
+        .post(format!("{base}/webhook"))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
     (status, t.elapsed())
 }
 
@@ -88,14 +98,40 @@ fn start(graph: &FakeGraph) -> Server {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_frontdesk");
-    let mut add = std::process::Command::new(bin).args(["user", "add", USER, "--role", "admin", "--password-stdin", "--config"]).arg(&config).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
-    add.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    let mut add = std::process::Command::new(bin)
+        .args(["user", "add", USER, "--role", "admin", "--password-stdin", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
     assert!(add.wait().unwrap().success(), "user add failed");
-    let mut child = std::process::Command::new(bin).args(["serve", "--config"]).arg(&config).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("frontdesk listening on ").expect("the listening line").to_string();
-    Server { child, base: format!("http://{addr}"), dir }
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("frontdesk listening on ")
+        .expect("the listening line")
+        .to_string();
+    Server {
+        child,
+        base: format!("http://{addr}"),
+        dir,
+    }
 }
 
 /// `n` logins at once with wrong passwords, each from its own loopback address
@@ -108,9 +144,23 @@ async fn parallel_logins(base: &str, n: usize, body_bytes: usize) -> Vec<u16> {
         let client = reqwest::Client::builder().local_address(source).build().unwrap();
         let base = base.to_string();
         tasks.push(tokio::spawn(async move {
-            let email = if body_bytes > 0 { format!("{}@x.example", "a".repeat(body_bytes)) } else { format!("guest{i}@shop.example") };
-            let form = [("email", email.as_str()), ("password", &format!("wrong-{i}")), ("next", "/app")];
-            client.post(format!("{base}/login")).form(&form).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+            let email = if body_bytes > 0 {
+                format!("{}@x.example", "a".repeat(body_bytes))
+            } else {
+                format!("guest{i}@shop.example")
+            };
+            let form = [
+                ("email", email.as_str()),
+                ("password", &format!("wrong-{i}")),
+                ("next", "/app"),
+            ];
+            client
+                .post(format!("{base}/login"))
+                .form(&form)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
         }));
     }
     let mut out = Vec::new();
@@ -125,14 +175,28 @@ fn histogram(codes: &[u16]) -> String {
     for c in codes {
         *m.entry(*c).or_insert(0) += 1;
     }
-    m.iter().map(|(c, n)| if *c == 0 { format!("{n}× closed by the server before the body was sent") } else { format!("{n}× {c}") }).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(c, n)| {
+            if *c == 0 {
+                format!("{n}× closed by the server before the body was sent")
+            } else {
+                format!("{n}× {c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn webhook_latencies(client: &reqwest::Client, base: &str, tag: &str, n: usize) -> (Vec<Duration>, usize) {
     let mut lat = Vec::new();
     let mut failed = 0;
     for i in 0..n {
-        let (status, d) = post_webhook(client, base, text_webhook(&format!("3170{:07}", i % 1000), &format!("wamid.{tag}-{i}"), "hello")).await;
+        let (status, d) = post_webhook(
+            client,
+            base,
+            text_webhook(&format!("3170{:07}", i % 1000), &format!("wamid.{tag}-{i}"), "hello"),
+        )
+        .await;
         if status == 200 { lat.push(d) } else { failed += 1 }
     }
     lat.sort();
@@ -141,11 +205,23 @@ async fn webhook_latencies(client: &reqwest::Client, base: &str, tag: &str, n: u
 
 /// `n` customers (numbers `prefix` + 4 digits) each write once, 10 a second; how many were
 /// answered within 60 s and how long each answer took.
-async fn answer_latencies(client: &reqwest::Client, base: &str, graph: &FakeGraph, graph_t0: Instant, prefix: &str, n: usize) -> (usize, usize, Vec<Duration>) {
+async fn answer_latencies(
+    client: &reqwest::Client,
+    base: &str,
+    graph: &FakeGraph,
+    graph_t0: Instant,
+    prefix: &str,
+    n: usize,
+) -> (usize, usize, Vec<Duration>) {
     let mut posted = Vec::new();
     for i in 0..n {
         let from = format!("{prefix}{i:04}");
-        post_webhook(client, base, text_webhook(&from, &format!("wamid.{prefix}-{i}"), "are you open on sunday?")).await;
+        post_webhook(
+            client,
+            base,
+            text_webhook(&from, &format!("wamid.{prefix}-{i}"), "are you open on sunday?"),
+        )
+        .await;
         posted.push((from, Instant::now()));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -154,7 +230,11 @@ async fn answer_latencies(client: &reqwest::Client, base: &str, graph: &FakeGrap
         let sent = graph.sent();
         let lat: Vec<Duration> = posted
             .iter()
-            .filter_map(|(from, at)| sent.iter().find(|m| m.body["to"].as_str() == Some(from.as_str())).map(|m| (graph_t0 + Duration::from_millis(m.at_ms)).saturating_duration_since(*at)))
+            .filter_map(|(from, at)| {
+                sent.iter()
+                    .find(|m| m.body["to"].as_str() == Some(from.as_str()))
+                    .map(|m| (graph_t0 + Duration::from_millis(m.at_ms)).saturating_duration_since(*at))
+            })
             .collect();
         if lat.len() == n || Instant::now() > deadline {
             let mut lat = lat;
@@ -166,7 +246,10 @@ async fn answer_latencies(client: &reqwest::Client, base: &str, graph: &FakeGrap
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let graph = FakeGraph::start(TOKEN).await.unwrap();
         let graph_t0 = Instant::now();

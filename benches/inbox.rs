@@ -21,7 +21,11 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let (conversations, per, requests) = (env_or("BENCH_CONVERSATIONS", 10_000), env_or("BENCH_PER_CONVERSATION", 100), env_or("BENCH_REQUESTS", 200));
+    let (conversations, per, requests) = (
+        env_or("BENCH_CONVERSATIONS", 10_000),
+        env_or("BENCH_PER_CONVERSATION", 100),
+        env_or("BENCH_REQUESTS", 200),
+    );
     let dir = tempfile::tempdir().unwrap();
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
     let mut c = common::config(dir.path(), &graph);
@@ -30,16 +34,43 @@ async fn main() {
     let store = frontdesk::store::Store::open(&c.sqlite_path()).unwrap();
     let started = Instant::now();
     seed(&store, conversations, per);
-    eprintln!("seeded {conversations} conversations, {} messages in {:.1} s", conversations * per, started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {conversations} conversations, {} messages in {:.1} s",
+        conversations * per,
+        started.elapsed().as_secs_f64()
+    );
     let rt_store = store.clone();
-    frontdesk::accounts::add_user(&rt_store, "admin@bench.example", frontdesk::domain::auth::Role::Admin, "bench password 1", false, "bench").await.unwrap();
+    frontdesk::accounts::add_user(
+        &rt_store,
+        "admin@bench.example",
+        frontdesk::domain::auth::Role::Admin,
+        "bench password 1",
+        false,
+        "bench",
+    )
+    .await
+    .unwrap();
     drop(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
     let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let r = http.post(format!("{base}/login")).form(&[("email", "admin@bench.example"), ("password", "bench password 1")]).send().await.unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("email", "admin@bench.example"), ("password", "bench password 1")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let human_id = conversations as i64 - 4; // a recent handed-off conversation (i % 5 == 0)
     let pages: Vec<(&str, String)> = vec![
         ("GET /healthz (baseline)", "/healthz".into()),
@@ -47,8 +78,14 @@ async fn main() {
         ("inbox: all", "/app?view=all".into()),
         ("inbox: mine", "/app?view=mine".into()),
         ("inbox: search a name", "/app?view=all&q=Customer%209999".into()),
-        ("inbox: search a rare word (1 in 1,000 messages)", "/app?view=all&q=chainring".into()),
-        ("inbox: search 2 very common words (~1 in 3 messages each)", "/app?view=all&q=gravel%20helmet".into()),
+        (
+            "inbox: search a rare word (1 in 1,000 messages)",
+            "/app?view=all&q=chainring".into(),
+        ),
+        (
+            "inbox: search 2 very common words (~1 in 3 messages each)",
+            "/app?view=all&q=gravel%20helmet".into(),
+        ),
         ("conversation (100 messages)", format!("/app/c/{human_id}")),
     ];
     println!("| page | requests | p50 ms | p95 ms | p95 / baseline p95 |");
@@ -58,7 +95,12 @@ async fn main() {
         let mut times = Vec::with_capacity(requests);
         for _ in 0..requests {
             let t = Instant::now();
-            let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200, "{path}");
             let _ = r.bytes().await.unwrap();
             times.push(t.elapsed());

@@ -23,7 +23,11 @@ use frontdesk::store::knowledge::{self as rows, NewChunk};
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -58,7 +62,14 @@ struct Zipf(Vec<f64>);
 impl Zipf {
     fn new(n: usize) -> Zipf {
         let mut acc = 0.0;
-        Zipf((1..=n).map(|r| { acc += 1.0 / (r as f64).powf(1.07); acc }).collect())
+        Zipf(
+            (1..=n)
+                .map(|r| {
+                    acc += 1.0 / (r as f64).powf(1.07);
+                    acc
+                })
+                .collect(),
+        )
     }
     fn sample(&self, r: &mut Rng) -> usize {
         let x = r.uniform() * self.0.last().unwrap();
@@ -72,8 +83,15 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("BENCH_SIZES").unwrap_or_else(|_| "10000,100000".into()).split(',').filter_map(|s| s.parse().ok()).collect();
-    let queries: usize = std::env::var("BENCH_QUERIES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let queries: usize = std::env::var("BENCH_QUERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let rss0 = rss_mb();
     let model = LocalMiniLm::load(&find_model_dir(None).expect("run ./scripts/fetch-model")).unwrap();
     let _ = model.embed(&["warm up"]).unwrap();
@@ -82,7 +100,12 @@ fn main() {
     let mut paragraphs: Vec<String> = Vec::new();
     for e in std::fs::read_dir(&kb_dir).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        paragraphs.extend(text.split("\n\n").map(str::trim).filter(|p| p.len() > 40).map(str::to_string));
+        paragraphs.extend(
+            text.split("\n\n")
+                .map(str::trim)
+                .filter(|p| p.len() > 40)
+                .map(str::to_string),
+        );
     }
     paragraphs.sort();
     // Vocabulary: the demo documents' words by frequency, then rare synthetic ones.
@@ -99,16 +122,30 @@ fn main() {
     vocab.extend((0..30_000).map(|i| format!("part{i:05}")));
     let zipf = Zipf::new(vocab.len());
     // Throughput on ~240-token chunks of demo text.
-    let texts: Vec<String> = (0..256).map(|i| { let mut r = Rng(i as u64 + 1); (0..180).map(|_| vocab[zipf.sample(&mut r)].as_str()).collect::<Vec<_>>().join(" ") }).collect();
+    let texts: Vec<String> = (0..256)
+        .map(|i| {
+            let mut r = Rng(i as u64 + 1);
+            (0..180)
+                .map(|_| vocab[zipf.sample(&mut r)].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let t = Instant::now();
     model.embed(&refs).unwrap();
     let per_s = refs.len() as f64 / t.elapsed().as_secs_f64();
-    let demo_queries: Vec<String> = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/demo/queries.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
-        .collect();
+    let demo_queries: Vec<String> =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/demo/queries.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
     let mut qlat: Vec<f64> = demo_queries
         .iter()
         .take(60)
@@ -119,11 +156,24 @@ fn main() {
         })
         .collect();
     let (q50, q95) = (pct(&mut qlat.clone(), 0.5), pct(&mut qlat, 0.95));
-    println!("embedding: {per_s:.1} chunks/s (≈240-token chunks, one batch); query embedding p50 {q50:.1} ms, p95 {q95:.1} ms");
-    println!("RSS: {rss0:.0} MB before the model, {rss_model:.0} MB with it loaded, {:.0} MB after embedding 256 chunks", rss_mb());
-    println!("corpus: {} real paragraphs as vector anchors, vocabulary {real_words} real + 30000 rare words", paragraphs.len());
-    let anchors: Vec<Vec<f32>> = paragraphs.chunks(32).flat_map(|b| model.embed(&b.iter().map(String::as_str).collect::<Vec<_>>()).unwrap()).collect();
-    let query_vecs: Vec<Vec<f32>> = model.embed(&demo_queries.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    println!(
+        "embedding: {per_s:.1} chunks/s (≈240-token chunks, one batch); query embedding p50 {q50:.1} ms, p95 {q95:.1} ms"
+    );
+    println!(
+        "RSS: {rss0:.0} MB before the model, {rss_model:.0} MB with it loaded, {:.0} MB after embedding 256 chunks",
+        rss_mb()
+    );
+    println!(
+        "corpus: {} real paragraphs as vector anchors, vocabulary {real_words} real + 30000 rare words",
+        paragraphs.len()
+    );
+    let anchors: Vec<Vec<f32>> = paragraphs
+        .chunks(32)
+        .flat_map(|b| model.embed(&b.iter().map(String::as_str).collect::<Vec<_>>()).unwrap())
+        .collect();
+    let query_vecs: Vec<Vec<f32>> = model
+        .embed(&demo_queries.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
     let n_queries = queries.min(query_vecs.len());
     println!();
     println!("| chunks | search | p50 ms | p95 ms | recall@10 vs exact |");
@@ -131,15 +181,22 @@ fn main() {
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("kb.db")).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let t = Instant::now();
         rt.block_on(async {
             store.write(|c| rows::prepare_vectors(c, "bench", 384)).await.unwrap();
             let mut r = Rng(42);
             for start in (0..n).step_by(1000) {
+                #[allow(clippy::type_complexity)]
                 let docs: Vec<(String, Vec<(String, Vec<f32>)>)> = (start..(start + 1000).min(n))
                     .map(|i| {
-                        let text: String = (0..120).map(|_| vocab[zipf.sample(&mut r)].as_str()).collect::<Vec<_>>().join(" ");
+                        let text: String = (0..120)
+                            .map(|_| vocab[zipf.sample(&mut r)].as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ");
                         // Two real paragraph vectors mixed, plus jitter: cosine ≈ 0.8 to the mix.
                         let (a, b) = (&anchors[r.below(anchors.len())], &anchors[r.below(anchors.len())]);
                         let mut v: Vec<f32> = a.iter().zip(b).map(|(x, y)| x + 0.6 * y).collect();
@@ -154,7 +211,15 @@ fn main() {
                 store
                     .write(move |c| {
                         for (id, chunks) in &docs {
-                            let cs: Vec<NewChunk<'_>> = chunks.iter().map(|(t, v)| NewChunk { section: "", text: t, tokens: 120, vector: v }).collect();
+                            let cs: Vec<NewChunk<'_>> = chunks
+                                .iter()
+                                .map(|(t, v)| NewChunk {
+                                    section: "",
+                                    text: t,
+                                    tokens: 120,
+                                    vector: v,
+                                })
+                                .collect();
                             rows::replace_document(c, id, id, "bench", "h", &cs, 0)?;
                         }
                         Ok(())
@@ -163,15 +228,44 @@ fn main() {
                     .unwrap();
             }
         });
-        store.call_blocking(|c| Ok(c.execute_batch("PRAGMA optimize;")?)).unwrap();
+        store
+            .call_blocking(|c| Ok(c.execute_batch("PRAGMA optimize;")?))
+            .unwrap();
         eprintln!("built {n} chunks in {:.0} s", t.elapsed().as_secs_f64());
-        let qs: Vec<(&str, &Vec<f32>)> = demo_queries.iter().map(String::as_str).zip(&query_vecs).take(n_queries).collect();
-        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::knowledge::quant_index::QuantIndex>>> = Default::default();
+        let qs: Vec<(&str, &Vec<f32>)> = demo_queries
+            .iter()
+            .map(String::as_str)
+            .zip(&query_vecs)
+            .take(n_queries)
+            .collect();
+        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::knowledge::quant_index::QuantIndex>>> =
+            Default::default();
         let t = Instant::now();
-        store.call_blocking(|c| frontdesk::knowledge::quantized_knn(c, &bits, &query_vecs[0], 1, 1)).unwrap();
-        println!("| {n} | (building the quantized index once: {:.0} ms) | | | |", t.elapsed().as_secs_f64() * 1000.0);
-        let exact: Vec<Vec<i64>> = qs.iter().map(|(_, v)| store.call_blocking(|c| rows::knn(c, v, 10)).unwrap().into_iter().map(|x| x.0).collect()).collect();
-        for mode in ["bm25", "vector exact (baseline)", "vector 1-bit x100 + int8 x10 + exact", "vector 1-bit x200 + int8 x20 + exact", "hybrid (bm25 50 + quantized vector 50, RRF, chunk fetch)"] {
+        store
+            .call_blocking(|c| frontdesk::knowledge::quantized_knn(c, &bits, &query_vecs[0], 1, 1))
+            .unwrap();
+        println!(
+            "| {n} | (building the quantized index once: {:.0} ms) | | | |",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let exact: Vec<Vec<i64>> = qs
+            .iter()
+            .map(|(_, v)| {
+                store
+                    .call_blocking(|c| rows::knn(c, v, 10))
+                    .unwrap()
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect()
+            })
+            .collect();
+        for mode in [
+            "bm25",
+            "vector exact (baseline)",
+            "vector 1-bit x100 + int8 x10 + exact",
+            "vector 1-bit x200 + int8 x20 + exact",
+            "hybrid (bm25 50 + quantized vector 50, RRF, chunk fetch)",
+        ] {
             let mut lat = Vec::new();
             let mut found = 0usize;
             for (qi, (text, v)) in qs.iter().enumerate() {
@@ -180,12 +274,27 @@ fn main() {
                     .call_blocking(|c| {
                         Ok(match mode {
                             "bm25" => rows::bm25(c, text, 10)?.into_iter().map(|x| x.0).collect(),
-                            m if m.starts_with("vector exact") => rows::knn(c, v, 10)?.into_iter().map(|x| x.0).collect(),
-                            m if m.starts_with("vector 1-bit x100") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 10)?.into_iter().map(|x| x.0).collect(),
-                            m if m.starts_with("vector 1-bit") => frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 20)?.into_iter().map(|x| x.0).collect(),
+                            m if m.starts_with("vector exact") => {
+                                rows::knn(c, v, 10)?.into_iter().map(|x| x.0).collect()
+                            }
+                            m if m.starts_with("vector 1-bit x100") => {
+                                frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 10)?
+                                    .into_iter()
+                                    .map(|x| x.0)
+                                    .collect()
+                            }
+                            m if m.starts_with("vector 1-bit") => {
+                                frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 20)?
+                                    .into_iter()
+                                    .map(|x| x.0)
+                                    .collect()
+                            }
                             _ => {
                                 let a: Vec<i64> = rows::bm25(c, text, 50)?.into_iter().map(|x| x.0).collect();
-                                let b: Vec<i64> = frontdesk::knowledge::quantized_knn(c, &bits, v, 50, 2)?.into_iter().map(|x| x.0).collect();
+                                let b: Vec<i64> = frontdesk::knowledge::quantized_knn(c, &bits, v, 50, 2)?
+                                    .into_iter()
+                                    .map(|x| x.0)
+                                    .collect();
                                 let fused = frontdesk::knowledge::fuse::rrf(&[a, b], 60.0);
                                 let ids: Vec<i64> = fused.iter().take(10).map(|x| x.0).collect();
                                 rows::chunks_by_id(c, &ids)?;
@@ -197,8 +306,16 @@ fn main() {
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 found += got.iter().filter(|id| exact[qi].contains(id)).count();
             }
-            let recall = if mode.starts_with("vector") { format!("{:.3}", found as f64 / (10 * qs.len()) as f64) } else { "—".into() };
-            println!("| {n} | {mode} | {:.2} | {:.2} | {recall} |", pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.95));
+            let recall = if mode.starts_with("vector") {
+                format!("{:.3}", found as f64 / (10 * qs.len()) as f64)
+            } else {
+                "—".into()
+            };
+            println!(
+                "| {n} | {mode} | {:.2} | {:.2} | {recall} |",
+                pct(&mut lat.clone(), 0.5),
+                pct(&mut lat, 0.95)
+            );
         }
     }
 }

@@ -28,7 +28,13 @@ async fn conversations(env: &Env, n: usize) -> Vec<i64> {
     for i in 0..n {
         let b = inbound(&format!("3170{i:07}"), &format!("wamid.seed-{i}"));
         let sig = sign(SECRET.as_bytes(), b.as_bytes());
-        client.post(format!("{}/webhook", env.base)).header("x-hub-signature-256", sig).body(b).send().await.unwrap();
+        client
+            .post(format!("{}/webhook", env.base))
+            .header("x-hub-signature-256", sig)
+            .body(b)
+            .send()
+            .await
+            .unwrap();
     }
     loop {
         let ids: Vec<i64> = env
@@ -60,7 +66,10 @@ async fn enqueue_all(env: &Env, convs: &[i64], total: usize, producers: usize) -
                 let req = NewOutbound {
                     conversation_id: convs[i % convs.len()],
                     author: "bench".into(),
-                    body: OutboundBody::Text { body: format!("Update {i}: your bike is ready for collection."), preview_url: false },
+                    body: OutboundBody::Text {
+                        body: format!("Update {i}: your bike is ready for collection."),
+                        preview_url: false,
+                    },
                     reply_to: None,
                     idempotency_key: format!("bench-{i}"),
                 };
@@ -86,7 +95,10 @@ fn main() {
     let sends = env_or("BENCH_SENDS", 5_000);
     let cap_sends = env_or("BENCH_CAP_SENDS", 800);
     let replies = env_or("BENCH_REPLIES", 400);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("| run | messages | seconds | messages/s |");
         println!("|---|---|---|---|");

@@ -15,7 +15,10 @@ fn env_or(name: &str, default: usize) -> usize {
 
 async fn run(group: bool, jobs: usize, producers: usize, consumers: usize) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let config = QueueConfig { group_commit_max_batch: if group { 1024 } else { 1 }, ..QueueConfig::default() };
+    let config = QueueConfig {
+        group_commit_max_batch: if group { 1024 } else { 1 },
+        ..QueueConfig::default()
+    };
     let q = Queue::open(&dir.path().join("q.redb"), &config).unwrap();
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -24,7 +27,14 @@ async fn run(group: bool, jobs: usize, producers: usize, consumers: usize) -> (f
         tasks.push(tokio::spawn(async move {
             let mut i = p;
             while i < jobs {
-                q.enqueue(NewJob { queue: "bench".into(), payload: vec![7u8; 512], max_attempts: 3, run_at_ms: 0 }).await.unwrap();
+                q.enqueue(NewJob {
+                    queue: "bench".into(),
+                    payload: vec![7u8; 512],
+                    max_attempts: 3,
+                    run_at_ms: 0,
+                })
+                .await
+                .unwrap();
                 i += producers;
             }
         }));
@@ -40,7 +50,14 @@ async fn run(group: bool, jobs: usize, producers: usize, consumers: usize) -> (f
                     continue;
                 }
                 let n = claimed.len();
-                q.finish_many(claimed.into_iter().map(|j| (j.id, j.lease_token, Outcome::Done)).collect()).await.unwrap();
+                q.finish_many(
+                    claimed
+                        .into_iter()
+                        .map(|j| (j.id, j.lease_token, Outcome::Done))
+                        .collect(),
+                )
+                .await
+                .unwrap();
                 done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             }
         }));
@@ -57,7 +74,10 @@ fn main() {
     let jobs = env_or("BENCH_JOBS", 20_000);
     let producers = env_or("BENCH_PRODUCERS", 32);
     let consumers = env_or("BENCH_CONSUMERS", 2);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("queue: {jobs} jobs of 512 B, {producers} producers, {consumers} consumers claiming 64 at a time; durable commits");
         println!();

@@ -56,7 +56,11 @@ async fn start(group_commit: bool) -> Server {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
-    Server { base: format!("http://{}/webhook", running.addr), running, _dir: dir }
+    Server {
+        base: format!("http://{}/webhook", running.addr),
+        running,
+        _dir: dir,
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -89,7 +93,10 @@ impl Report {
 }
 
 async fn closed_loop(base: &str, offset: usize, requests: usize, clients: usize) -> Report {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -106,7 +113,12 @@ async fn closed_loop(base: &str, offset: usize, requests: usize, clients: usize)
                 let b = body(offset + i);
                 let sig = sign(SECRET.as_bytes(), &b);
                 let t = Instant::now();
-                let r = client.post(&base).header("x-hub-signature-256", sig).body(b).send().await;
+                let r = client
+                    .post(&base)
+                    .header("x-hub-signature-256", sig)
+                    .body(b)
+                    .send()
+                    .await;
                 match r {
                     Ok(r) if r.status().as_u16() == 200 => lat.push(t.elapsed()),
                     _ => failed += 1,
@@ -124,7 +136,12 @@ async fn closed_loop(base: &str, offset: usize, requests: usize, clients: usize)
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    Report { ok: lat.len(), failed, secs, lat }
+    Report {
+        ok: lat.len(),
+        failed,
+        secs,
+        lat,
+    }
 }
 
 async fn open_loop(base: &str, offset: usize, rate: usize, seconds: usize) -> Report {
@@ -139,7 +156,12 @@ async fn open_loop(base: &str, offset: usize, rate: usize, seconds: usize) -> Re
         tasks.push(tokio::spawn(async move {
             let b = body(offset + i);
             let sig = sign(SECRET.as_bytes(), &b);
-            let r = client.post(&base).header("x-hub-signature-256", sig).body(b).send().await;
+            let r = client
+                .post(&base)
+                .header("x-hub-signature-256", sig)
+                .body(b)
+                .send()
+                .await;
             match r {
                 Ok(r) if r.status().as_u16() == 200 => Some(scheduled.elapsed()),
                 _ => None,
@@ -156,7 +178,12 @@ async fn open_loop(base: &str, offset: usize, rate: usize, seconds: usize) -> Re
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    Report { ok: lat.len(), failed, secs, lat }
+    Report {
+        ok: lat.len(),
+        failed,
+        secs,
+        lat,
+    }
 }
 
 fn main() {
@@ -164,7 +191,10 @@ fn main() {
     let clients = env_or("BENCH_CLIENTS", 64);
     let rate = env_or("BENCH_RATE", 1_000);
     let seconds = env_or("BENCH_SECONDS", 10);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("webhook ingest: {requests} requests, {clients} clients (closed loop); {rate} req/s for {seconds} s (open loop)");
         println!("cores: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
@@ -267,9 +297,19 @@ impl External {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("frontdesk listening on ").expect("the listening line").to_string();
-        External { child, base: format!("http://{addr}/webhook"), _dir: dir }
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("frontdesk listening on ")
+            .expect("the listening line")
+            .to_string();
+        External {
+            child,
+            base: format!("http://{addr}/webhook"),
+            _dir: dir,
+        }
     }
 
     fn rss_mib(&self) -> (u64, u64) {
@@ -277,7 +317,9 @@ impl External {
     }
 
     fn stop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -37,21 +37,39 @@ pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut b = [0u8; 20];
     rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char).collect()
+    b.iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Adds a user; `must_change` asks for a new password at first login.
-pub async fn add_user(store: &Store, email: &str, role: Role, password: &str, must_change: bool, actor: &str) -> Result<i64> {
+pub async fn add_user(
+    store: &Store,
+    email: &str,
+    role: Role,
+    password: &str,
+    must_change: bool,
+    actor: &str,
+) -> Result<i64> {
     let email = email.trim().to_string();
     check_email(&email).map_err(Error::Invalid)?;
     check_password(password, &email).map_err(Error::Invalid)?;
     let pw = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await.map_err(|e| Error::internal("hash task", e))??;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(|e| Error::internal("hash task", e))??;
     let (now, actor) = (crate::domain::now_ms(), actor.to_string());
     store
         .write(move |c| {
             let id = users::create(c, &email, role, &hash, must_change, now)?;
-            crate::store::settings::audit(c, now, &actor, "user.add", &email, &format!("{{\"role\":\"{}\"}}", role.as_str()))?;
+            crate::store::settings::audit(
+                c,
+                now,
+                &actor,
+                "user.add",
+                &email,
+                &format!("{{\"role\":\"{}\"}}", role.as_str()),
+            )?;
             Ok(id)
         })
         .await
@@ -60,7 +78,12 @@ pub async fn add_user(store: &Store, email: &str, role: Role, password: &str, mu
 /// The user whose email and password these are (a missing user costs as much time as a
 /// wrong password, so timing does not reveal which emails exist).
 /// Verifies on `pool`: `Unavailable` when it stays busy.
-pub async fn check_login(store: &Store, pool: &crate::hashing::HashPool, email: &str, password: &str) -> Result<Option<users::User>> {
+pub async fn check_login(
+    store: &Store,
+    pool: &crate::hashing::HashPool,
+    email: &str,
+    password: &str,
+) -> Result<Option<users::User>> {
     let e = email.trim().to_string();
     let found = store.read(move |c| users::by_email(c, &e)).await?;
     let pw = password.to_string();
@@ -74,13 +97,16 @@ pub async fn check_login(store: &Store, pool: &crate::hashing::HashPool, email: 
 }
 
 /// A valid argon2id hash of a random password, verified against when the user is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0/qXCIvTuNtJl2eS8D6EK+mdJcGv7oN3jO4mMNzs5w0";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0/qXCIvTuNtJl2eS8D6EK+mdJcGv7oN3jO4mMNzs5w0";
 
 /// Starts a session: (cookie token, CSRF token).
 pub async fn start_session(store: &Store, user_id: i64) -> Result<(String, String)> {
     let (token, csrf) = (crate::app::random_token(), crate::app::random_token());
     let (h, c, now) = (token_hash(&token), csrf.clone(), crate::domain::now_ms());
-    store.write(move |conn| users::create_session(conn, &h, user_id, &c, now)).await?;
+    store
+        .write(move |conn| users::create_session(conn, &h, user_id, &c, now))
+        .await?;
     Ok((token, csrf))
 }
 

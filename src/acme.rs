@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType, HttpClient, Identifier,
-    NewAccount, NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType, HttpClient,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -43,10 +43,19 @@ pub fn load_saved(dir: &Path, certs: &Certificates) -> Result<Option<i64>> {
     let pem = match std::fs::read(dir.join(CERTIFICATE_FILE)) {
         Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::unavailable(&format!("reading {}", dir.join(CERTIFICATE_FILE).display()), e)),
+        Err(e) => {
+            return Err(Error::unavailable(
+                &format!("reading {}", dir.join(CERTIFICATE_FILE).display()),
+                e,
+            ));
+        }
     };
-    let key = crate::http::tls::certified_key(&pem, &pem)
-        .map_err(|e| Error::Invalid(format!("{}: {e}; delete it and a new certificate is ordered", dir.join(CERTIFICATE_FILE).display())))?;
+    let key = crate::http::tls::certified_key(&pem, &pem).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}; delete it and a new certificate is ordered",
+            dir.join(CERTIFICATE_FILE).display()
+        ))
+    })?;
     let not_after = key.end_entity_cert().ok().and_then(|c| cert_validity::not_after(c));
     certs.set_current(key);
     Ok(Some(not_after.unwrap_or(0)))
@@ -55,11 +64,18 @@ pub fn load_saved(dir: &Path, certs: &Certificates) -> Result<Option<i64>> {
 /// Keeps a valid certificate in `certs` until `stop`: orders one when there is none or the
 /// one served (expiring at `not_after`, as `load_saved` found it) is due for renewal, then
 /// checks every `check_every_minutes`.
-pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certificates>, mut not_after: Option<i64>, stop: CancellationToken) {
+pub async fn keep_current(
+    config: AcmeConfig,
+    dir: PathBuf,
+    certs: Arc<Certificates>,
+    mut not_after: Option<i64>,
+    stop: CancellationToken,
+) {
     let check_every = Duration::from_secs(config.check_every_minutes * 60);
     let mut retry = FIRST_RETRY;
     loop {
-        let due = not_after.is_none_or(|n| cert_validity::renewal_due(n, crate::domain::now_ms() / 1000, config.renew_before_days));
+        let due = not_after
+            .is_none_or(|n| cert_validity::renewal_due(n, crate::domain::now_ms() / 1000, config.renew_before_days));
         let pause = if !due {
             retry = FIRST_RETRY;
             check_every
@@ -91,13 +107,19 @@ pub async fn keep_current(config: AcmeConfig, dir: PathBuf, certs: Arc<Certifica
 /// Orders a certificate for the configured domains, answers the challenges, saves the
 /// result and starts serving it; returns when it expires (Unix seconds).
 pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Result<i64> {
-    crate::private_fs::create_dir_all(dir).map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
+    crate::private_fs::create_dir_all(dir)
+        .map_err(|e| Error::unavailable(&format!("creating {}", dir.display()), e))?;
     let http = client(config)?;
     let account_path = dir.join(ACCOUNT_FILE);
-    let saved: Option<AccountCredentials> = std::fs::read(&account_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let saved: Option<AccountCredentials> = std::fs::read(&account_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let saved_ok = saved.is_some();
     let account = match saved {
-        Some(creds) => Account::builder_with_http(http.clone_box()).from_credentials(creds).await.map_err(acme_error)?,
+        Some(creds) => Account::builder_with_http(http.clone_box())
+            .from_credentials(creds)
+            .await
+            .map_err(acme_error)?,
         None => new_account(config, &account_path, http.clone_box()).await?,
     };
     let (chain, key) = match run_order(config, &account, certs).await {
@@ -112,7 +134,10 @@ pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Res
         Err(e) => return Err(e),
     };
     let key_set = crate::http::tls::certified_key(chain.as_bytes(), key.as_bytes())?;
-    let not_after = key_set.end_entity_cert().ok().and_then(|c| cert_validity::not_after(c))
+    let not_after = key_set
+        .end_entity_cert()
+        .ok()
+        .and_then(|c| cert_validity::not_after(c))
         .ok_or_else(|| Error::Invalid("the CA's certificate has no readable expiry".into()))?;
     crate::app::write_private(&dir.join(CERTIFICATE_FILE), &format!("{key}{chain}"))?;
     certs.set_current(key_set);
@@ -122,9 +147,15 @@ pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Res
 async fn new_account(config: &AcmeConfig, path: &Path, http: Box<dyn HttpClient>) -> Result<Account> {
     let contact = format!("mailto:{}", config.email);
     let contacts = [contact.as_str()];
-    let new = NewAccount { contact: if config.email.is_empty() { &[] } else { &contacts }, terms_of_service_agreed: true, only_return_existing: false };
-    let (account, creds) =
-        Account::builder_with_http(http).create(&new, config.directory_url.clone(), None).await.map_err(acme_error)?;
+    let new = NewAccount {
+        contact: if config.email.is_empty() { &[] } else { &contacts },
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
+    let (account, creds) = Account::builder_with_http(http)
+        .create(&new, config.directory_url.clone(), None)
+        .await
+        .map_err(acme_error)?;
     crate::app::write_private(path, &serde_json::to_string(&creds)?)?;
     Ok(account)
 }
@@ -132,7 +163,10 @@ async fn new_account(config: &AcmeConfig, path: &Path, http: Box<dyn HttpClient>
 /// One order: challenges answered, finalised; returns (chain PEM, private key PEM).
 async fn run_order(config: &AcmeConfig, account: &Account, certs: &Certificates) -> Result<(String, String)> {
     let identifiers: Vec<Identifier> = config.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(acme_error)?;
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .map_err(acme_error)?;
     let mut answered: Vec<(String, String)> = Vec::new();
     let result = async {
         let mut authorizations = order.authorizations();
@@ -141,12 +175,23 @@ async fn run_order(config: &AcmeConfig, account: &Account, certs: &Certificates)
             match authz.status {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue,
-                other => return Err(Error::Unavailable(format!("the CA reports the authorization as {other:?}"))),
+                other => {
+                    return Err(Error::Unavailable(format!(
+                        "the CA reports the authorization as {other:?}"
+                    )));
+                }
             }
-            let kind = if config.challenge == "http-01" { ChallengeType::Http01 } else { ChallengeType::TlsAlpn01 };
-            let mut challenge = authz
-                .challenge(kind.clone())
-                .ok_or_else(|| Error::Unavailable(format!("the CA offers no {} challenge; try the other challenge type", config.challenge)))?;
+            let kind = if config.challenge == "http-01" {
+                ChallengeType::Http01
+            } else {
+                ChallengeType::TlsAlpn01
+            };
+            let mut challenge = authz.challenge(kind.clone()).ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "the CA offers no {} challenge; try the other challenge type",
+                    config.challenge
+                ))
+            })?;
             let host = challenge.identifier().to_string();
             let key_auth = challenge.key_authorization();
             if kind == ChallengeType::Http01 {
@@ -158,10 +203,15 @@ async fn run_order(config: &AcmeConfig, account: &Account, certs: &Certificates)
             }
             challenge.set_ready().await.map_err(acme_error)?;
         }
-        let retry = RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.5).timeout(Duration::from_secs(120));
+        let retry = RetryPolicy::new()
+            .initial_delay(Duration::from_millis(250))
+            .backoff(1.5)
+            .timeout(Duration::from_secs(120));
         let status = order.poll_ready(&retry).await.map_err(acme_error)?;
         if status != OrderStatus::Ready {
-            return Err(Error::Unavailable(format!("the CA did not accept the challenge answers (order {status:?})")));
+            return Err(Error::Unavailable(format!(
+                "the CA did not accept the challenge answers (order {status:?})"
+            )));
         }
         let key = order.finalize().await.map_err(acme_error)?;
         let chain = order.poll_certificate(&retry).await.map_err(acme_error)?;
@@ -181,12 +231,16 @@ async fn run_order(config: &AcmeConfig, account: &Account, certs: &Certificates)
 /// The self-signed certificate a TLS-ALPN-01 challenge is answered with: the host name and
 /// the critical acmeIdentifier extension holding SHA-256 of the key authorization.
 fn alpn_challenge_key(host: &str, digest: &[u8]) -> Result<rustls::sign::CertifiedKey> {
-    let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).map_err(|e| Error::Invalid(format!("{host:?}: {e}")))?;
+    let mut params =
+        rcgen::CertificateParams::new(vec![host.to_string()]).map_err(|e| Error::Invalid(format!("{host:?}: {e}")))?;
     params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
     let key_pair = rcgen::KeyPair::generate().map_err(|e| Error::internal("challenge key", e))?;
-    let cert = params.self_signed(&key_pair).map_err(|e| Error::internal("challenge certificate", e))?;
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(|e| Error::internal("challenge certificate", e))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::internal("challenge key", e))?;
+    let signing =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::internal("challenge key", e))?;
     Ok(rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing))
 }
 
@@ -202,25 +256,40 @@ impl ReqwestForAcme {
 }
 
 fn client(config: &AcmeConfig) -> Result<ReqwestForAcme> {
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30)).user_agent(concat!("frontdesk/", env!("CARGO_PKG_VERSION")));
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("frontdesk/", env!("CARGO_PKG_VERSION")));
     if !config.ca_root_file.as_os_str().is_empty() {
-        let pem = std::fs::read(&config.ca_root_file).map_err(|e| Error::unavailable(&format!("reading {}", config.ca_root_file.display()), e))?;
+        let pem = std::fs::read(&config.ca_root_file)
+            .map_err(|e| Error::unavailable(&format!("reading {}", config.ca_root_file.display()), e))?;
         for der in CertificateDer::pem_slice_iter(&pem) {
             let der = der.map_err(|e| Error::Invalid(format!("{}: {e}", config.ca_root_file.display())))?;
-            builder = builder.add_root_certificate(reqwest::Certificate::from_der(&der).map_err(|e| Error::Invalid(format!("{}: {e}", config.ca_root_file.display())))?);
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_der(&der)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", config.ca_root_file.display())))?,
+            );
         }
     }
-    Ok(ReqwestForAcme(builder.build().map_err(|e| Error::internal("ACME HTTP client", e))?))
+    Ok(ReqwestForAcme(
+        builder.build().map_err(|e| Error::internal("ACME HTTP client", e))?,
+    ))
 }
 
 impl HttpClient for ReqwestForAcme {
-    fn request(&self, req: http::Request<BodyWrapper<Bytes>>) -> Pin<Box<dyn Future<Output = std::result::Result<BytesResponse, instant_acme::Error>> + Send>> {
+    fn request(
+        &self,
+        req: http::Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<BytesResponse, instant_acme::Error>> + Send>> {
         let client = self.0.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
             let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-            let req = reqwest::Request::try_from(http::Request::from_parts(parts, body)).map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
-            let resp = client.execute(req).await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let req = reqwest::Request::try_from(http::Request::from_parts(parts, body))
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let resp = client
+                .execute(req)
+                .await
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
             Ok(BytesResponse::from(http::Response::<reqwest::Body>::from(resp)))
         })
     }

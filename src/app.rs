@@ -204,10 +204,15 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     // batch commits on its own, so stopping midway is safe (the next start continues).
     let kb = app.knowledge.clone();
     tokio::spawn(async move {
-        match kb.prepare(&|done, total| tracing::info!(done, total, "re-embedding the knowledge base")).await {
+        match kb
+            .prepare(&|done, total| tracing::info!(done, total, "re-embedding the knowledge base"))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(chunks = n, model = %kb.embedder.model_id(), "knowledge base re-embedded"),
-            Err(e) => tracing::error!(error = %e, "re-embedding the knowledge base failed; vector search is incomplete"),
+            Err(e) => {
+                tracing::error!(error = %e, "re-embedding the knowledge base failed; vector search is incomplete")
+            }
         }
     });
     // The centroid classifier embeds its examples now rather than on the first message.
@@ -233,7 +238,10 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     }
     workers.spawn(crate::workers::maintenance::run(app.clone(), worker_stop.clone()));
     // Awaited with the workers, so nothing holds the stores once the server stopped.
-    workers.spawn(crate::workers::send::probe_while_paused(app.clone(), worker_stop.clone()));
+    workers.spawn(crate::workers::send::probe_while_paused(
+        app.clone(),
+        worker_stop.clone(),
+    ));
     let router = crate::http::router(app.clone());
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     let http_stop = shutdown.clone();
@@ -251,7 +259,10 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     } else if app.config.server.tls_cert_file.as_os_str().is_empty() {
         None
     } else {
-        Some(crate::http::tls::server_config(&app.config.server.tls_cert_file, &app.config.server.tls_key_file)?)
+        Some(crate::http::tls::server_config(
+            &app.config.server.tls_cert_file,
+            &app.config.server.tls_key_file,
+        )?)
     };
     // HTTP-01 answers come from a plain listener (port 80), bound now so a taken port
     // stops the start with a clear error.
@@ -271,19 +282,31 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
         let stop = async move { http_stop.cancelled().await };
         let served = match tls {
             Some(config) => {
-                let listener = crate::http::tls::TlsListener::new(listener, config, slots).map_err(|e| Error::unavailable("TLS listener", e))?;
+                let listener = crate::http::tls::TlsListener::new(listener, config, slots)
+                    .map_err(|e| Error::unavailable("TLS listener", e))?;
                 crate::http::serve::serve(listener, router, header_timeout, stop).await;
                 Ok(())
             }
             None => {
-                crate::http::serve::serve(crate::http::serve::Plain { listener, slots }, router, header_timeout, stop).await;
+                crate::http::serve::serve(
+                    crate::http::serve::Plain { listener, slots },
+                    router,
+                    header_timeout,
+                    stop,
+                )
+                .await;
                 Ok(())
             }
         };
         // Requests are drained; now stop the workers and let them finish their batch.
         worker_stop.cancel();
-        if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {
-            tracing::warn!("workers did not stop within the grace period; their leases will expire and the jobs re-run");
+        if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "workers did not stop within the grace period; their leases will expire and the jobs re-run"
+            );
             workers.abort_all();
         }
         let _ = std::fs::remove_file(task_app.config.control_file_path());
@@ -292,13 +315,33 @@ pub async fn start_with(mut app: App, listener: TcpListener, shutdown: Cancellat
     });
     if acme.enabled() {
         if let Some(l) = http01 {
-            let plain = crate::http::serve::Plain { listener: l, slots: http01_slots };
-            tokio::spawn(crate::http::acme_challenge::serve(plain, header_timeout, certificates.clone(), app.config.server.public_url.clone(), shutdown.child_token()));
+            let plain = crate::http::serve::Plain {
+                listener: l,
+                slots: http01_slots,
+            };
+            tokio::spawn(crate::http::acme_challenge::serve(
+                plain,
+                header_timeout,
+                certificates.clone(),
+                app.config.server.public_url.clone(),
+                shutdown.child_token(),
+            ));
         }
-        tokio::spawn(crate::acme::keep_current(acme.clone(), acme_dir, certificates, saved_not_after, shutdown.child_token()));
+        tokio::spawn(crate::acme::keep_current(
+            acme.clone(),
+            acme_dir,
+            certificates,
+            saved_not_after,
+            shutdown.child_token(),
+        ));
     }
     tracing::info!(%addr, "frontdesk listening");
-    Ok(Running { addr, app, shutdown, task })
+    Ok(Running {
+        addr,
+        app,
+        shutdown,
+        task,
+    })
 }
 
 /// A random 256-bit token as hex.
@@ -312,7 +355,10 @@ pub fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", rand::random::<u32>()));
     let failed = |e: std::io::Error| Error::unavailable(&format!("writing {}", path.display()), e);
     let mut opts = std::fs::OpenOptions::new();

@@ -65,13 +65,20 @@ fn file_entry(dir: &Path, name: &str) -> Result<FileEntry> {
     let mut file = std::fs::File::open(&path).map_err(|e| io("read", &path, e))?;
     let mut hasher = Sha256::new();
     let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| io("read", &path, e))?;
-    Ok(FileEntry { name: name.into(), bytes, sha256: hex::encode(hasher.finalize()) })
+    Ok(FileEntry {
+        name: name.into(),
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
 }
 
 /// Takes a backup of both stores into the new directory `out`.
 pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manifest> {
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(Error::Conflict(format!("{} already exists and is not empty; pick a new directory for the backup", out.display())));
+        return Err(Error::Conflict(format!(
+            "{} already exists and is not empty; pick a new directory for the backup",
+            out.display()
+        )));
     }
     let started = std::time::Instant::now();
     let partial = partial_path(out);
@@ -97,7 +104,10 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
             database,
             journal_jobs,
             files,
-            media: MediaSummary { files: media_files, bytes: media_bytes },
+            media: MediaSummary {
+                files: media_files,
+                bytes: media_bytes,
+            },
             seconds: started.elapsed().as_secs_f64(),
         };
         let path = dir.join(MANIFEST);
@@ -121,7 +131,10 @@ pub async fn snapshot(store: &Store, queue: &Queue, out: &Path) -> Result<Manife
 }
 
 fn partial_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "backup".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "backup".into());
     out.with_file_name(format!(".{name}.partial"))
 }
 
@@ -140,11 +153,21 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
         }
         Err(e) => return Err(io("read", &path, e)),
     };
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{} is damaged: {e}", path.display())))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{} is damaged: {e}", path.display())))?;
     if manifest.format != FORMAT {
-        return Err(Error::Invalid(format!("{} has backup format {}; this frontdesk reads format {FORMAT}", path.display(), manifest.format)));
+        return Err(Error::Invalid(format!(
+            "{} has backup format {}; this frontdesk reads format {FORMAT}",
+            path.display(),
+            manifest.format
+        )));
     }
-    check_entries(&manifest.files).map_err(|e| Error::Invalid(format!("{}: {e}; the manifest was changed or is not frontdesk's, use another backup", path.display())))?;
+    check_entries(&manifest.files).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}; the manifest was changed or is not frontdesk's, use another backup",
+            path.display()
+        ))
+    })?;
     for want in &manifest.files {
         let got = file_entry(dir, &want.name)?;
         if got.bytes != want.bytes || got.sha256 != want.sha256 {
@@ -162,9 +185,14 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
     let database = crate::store::backup::check_copy(&dir.join(DATABASE_FILE))?;
     let jobs = crate::queue::snapshot::check_copy(&dir.join(JOURNAL_FILE))?;
     if database != manifest.database || jobs != manifest.journal_jobs {
-        return Err(Error::Invalid(format!("{}: the copies do not hold what the manifest says; use another backup", dir.display())));
+        return Err(Error::Invalid(format!(
+            "{}: the copies do not hold what the manifest says; use another backup",
+            dir.display()
+        )));
     }
-    let (files, bytes) = crate::media::MediaFiles::new(dir).check().map_err(|e| Error::Invalid(format!("{}: {e}; use another backup", dir.display())))?;
+    let (files, bytes) = crate::media::MediaFiles::new(dir)
+        .check()
+        .map_err(|e| Error::Invalid(format!("{}: {e}; use another backup", dir.display())))?;
     if (files, bytes) != (manifest.media.files, manifest.media.bytes) {
         return Err(Error::Invalid(format!(
             "{}: {files} media files ({bytes} bytes) where the manifest says {} ({} bytes); use another backup",
@@ -182,13 +210,25 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
 pub fn check_entries(files: &[FileEntry]) -> std::result::Result<(), String> {
     for (i, f) in files.iter().enumerate() {
         if f.name != DATABASE_FILE && f.name != JOURNAL_FILE {
-            return Err(format!("file entry {i} names {:?}, which is not one of a backup's files ({DATABASE_FILE}, {JOURNAL_FILE})", f.name));
+            return Err(format!(
+                "file entry {i} names {:?}, which is not one of a backup's files ({DATABASE_FILE}, {JOURNAL_FILE})",
+                f.name
+            ));
         }
         if files[..i].iter().any(|g| g.name == f.name) {
             return Err(format!("file entry {i} names {:?} a second time", f.name));
         }
-        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(format!("file entry {i} ({}) has the checksum {:?}, which is not 64 lowercase hex digits", f.name, f.sha256.chars().take(80).collect::<String>()));
+        if f.sha256.len() != 64
+            || !f
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!(
+                "file entry {i} ({}) has the checksum {:?}, which is not 64 lowercase hex digits",
+                f.name,
+                f.sha256.chars().take(80).collect::<String>()
+            ));
         }
     }
     for want in [DATABASE_FILE, JOURNAL_FILE] {
@@ -205,7 +245,11 @@ pub fn check_entries(files: &[FileEntry]) -> std::result::Result<(), String> {
 pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, Vec<PathBuf>)> {
     let manifest = verify(from)?;
     crate::private_fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
-    let existing: Vec<PathBuf> = [DATABASE_FILE, JOURNAL_FILE].iter().map(|f| data_dir.join(f)).filter(|p| p.exists()).collect();
+    let existing: Vec<PathBuf> = [DATABASE_FILE, JOURNAL_FILE]
+        .iter()
+        .map(|f| data_dir.join(f))
+        .filter(|p| p.exists())
+        .collect();
     if !existing.is_empty() {
         if !force {
             return Err(Error::Conflict(format!(
@@ -217,12 +261,18 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
         if journal.exists()
             && let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(&journal)
         {
-            return Err(Error::Conflict(format!("a frontdesk server is running on {}; stop it before restoring", data_dir.display())));
+            return Err(Error::Conflict(format!(
+                "a frontdesk server is running on {}; stop it before restoring",
+                data_dir.display()
+            )));
         }
     }
     let stamp = crate::domain::now_ms();
     let mut kept = Vec::new();
-    for name in [DATABASE_FILE, JOURNAL_FILE].iter().flat_map(|f| [f.to_string(), format!("{f}-wal"), format!("{f}-shm")]) {
+    for name in [DATABASE_FILE, JOURNAL_FILE]
+        .iter()
+        .flat_map(|f| [f.to_string(), format!("{f}-wal"), format!("{f}-shm")])
+    {
         let p = data_dir.join(&name);
         if p.exists() {
             let aside = data_dir.join(format!("{name}.before-restore-{stamp}"));
@@ -231,9 +281,17 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
         }
     }
     for f in &manifest.files {
-        let (src, tmp, dst) = (from.join(&f.name), data_dir.join(format!("{}.restoring", f.name)), data_dir.join(&f.name));
-        std::fs::copy(&src, &tmp).and_then(|_| crate::private_fs::restrict(&tmp)).map_err(|e| io("copy", &src, e))?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io("sync", &tmp, e))?;
+        let (src, tmp, dst) = (
+            from.join(&f.name),
+            data_dir.join(format!("{}.restoring", f.name)),
+            data_dir.join(&f.name),
+        );
+        std::fs::copy(&src, &tmp)
+            .and_then(|_| crate::private_fs::restrict(&tmp))
+            .map_err(|e| io("copy", &src, e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io("sync", &tmp, e))?;
         crate::durable_fs::rename(&tmp, &dst).map_err(|e| io("place", &dst, e))?;
     }
     // Media files are added to what the data dir has (same name, same content).
@@ -262,7 +320,14 @@ fn scheduled(dir: &Path) -> Vec<(i64, PathBuf)> {
 
 /// Takes a scheduled backup into `dir` when the newest is older than `every_ms` (or there
 /// is none), then deletes the oldest beyond `keep`. Returns the new backup's path.
-pub async fn scheduled_backup(store: &Store, queue: &Queue, dir: &Path, every_ms: i64, keep: usize, now: i64) -> Result<Option<PathBuf>> {
+pub async fn scheduled_backup(
+    store: &Store,
+    queue: &Queue,
+    dir: &Path,
+    every_ms: i64,
+    keep: usize,
+    now: i64,
+) -> Result<Option<PathBuf>> {
     let newest = scheduled(dir).last().map(|b| b.0);
     if newest.is_some_and(|t| now - t < every_ms) {
         return Ok(None);
@@ -283,23 +348,57 @@ mod tests {
     #[test]
     fn manifest_entries_are_the_two_stores_with_hex_checksums() {
         let sha = "0123456789abcdef".repeat(4);
-        let entry = |name: &str, sha256: &str| FileEntry { name: name.into(), bytes: 1, sha256: sha256.into() };
+        let entry = |name: &str, sha256: &str| FileEntry {
+            name: name.into(),
+            bytes: 1,
+            sha256: sha256.into(),
+        };
         let good = vec![entry(DATABASE_FILE, &sha), entry(JOURNAL_FILE, &sha)];
         assert_eq!(check_entries(&good), Ok(()));
         // (entries, part of the error)
         let cases: Vec<(Vec<FileEntry>, &str)> = vec![
-            (vec![good[0].clone(), good[1].clone(), entry("../evil.txt", &sha)], "entry 2 names \"../evil.txt\""),
-            (vec![entry("/etc/passwd", &sha), good[1].clone()], "entry 0 names \"/etc/passwd\""),
-            (vec![entry("sub/frontdesk.db", &sha), good[1].clone()], "\"sub/frontdesk.db\", which is not one of a backup's files"),
-            (vec![entry("./frontdesk.db", &sha), good[1].clone()], "\"./frontdesk.db\""),
-            (vec![entry(&format!("media/{sha}"), &sha), good[0].clone(), good[1].clone()], "entry 0 names \"media/"),
+            (
+                vec![good[0].clone(), good[1].clone(), entry("../evil.txt", &sha)],
+                "entry 2 names \"../evil.txt\"",
+            ),
+            (
+                vec![entry("/etc/passwd", &sha), good[1].clone()],
+                "entry 0 names \"/etc/passwd\"",
+            ),
+            (
+                vec![entry("sub/frontdesk.db", &sha), good[1].clone()],
+                "\"sub/frontdesk.db\", which is not one of a backup's files",
+            ),
+            (
+                vec![entry("./frontdesk.db", &sha), good[1].clone()],
+                "\"./frontdesk.db\"",
+            ),
+            (
+                vec![entry(&format!("media/{sha}"), &sha), good[0].clone(), good[1].clone()],
+                "entry 0 names \"media/",
+            ),
             (vec![entry("", &sha), good[1].clone()], "entry 0 names \"\""),
-            (vec![good[0].clone(), good[1].clone(), good[0].clone()], "names \"frontdesk.db\" a second time"),
+            (
+                vec![good[0].clone(), good[1].clone(), good[0].clone()],
+                "names \"frontdesk.db\" a second time",
+            ),
             (vec![good[0].clone()], "no file entry for queue.redb"),
-            (vec![entry(DATABASE_FILE, &format!("a{}", "é".repeat(40))), good[1].clone()], "is not 64 lowercase hex digits"),
-            (vec![entry(DATABASE_FILE, &sha.to_uppercase()), good[1].clone()], "is not 64 lowercase hex digits"),
-            (vec![entry(DATABASE_FILE, &sha[..63]), good[1].clone()], "is not 64 lowercase hex digits"),
-            (vec![entry(DATABASE_FILE, ""), good[1].clone()], "is not 64 lowercase hex digits"),
+            (
+                vec![entry(DATABASE_FILE, &format!("a{}", "é".repeat(40))), good[1].clone()],
+                "is not 64 lowercase hex digits",
+            ),
+            (
+                vec![entry(DATABASE_FILE, &sha.to_uppercase()), good[1].clone()],
+                "is not 64 lowercase hex digits",
+            ),
+            (
+                vec![entry(DATABASE_FILE, &sha[..63]), good[1].clone()],
+                "is not 64 lowercase hex digits",
+            ),
+            (
+                vec![entry(DATABASE_FILE, ""), good[1].clone()],
+                "is not 64 lowercase hex digits",
+            ),
         ];
         for (entries, want) in cases {
             let e = check_entries(&entries).unwrap_err();
@@ -315,10 +414,29 @@ mod tests {
         let backups = dir.path().join("backups");
         std::fs::create_dir(&backups).unwrap();
         let hour = 3_600_000;
-        assert!(scheduled_backup(&store, &queue, &backups, hour, 2, 1_000).await.unwrap().is_some());
-        assert!(scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + hour / 2).await.unwrap().is_none(), "not due yet");
-        assert!(scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + hour).await.unwrap().is_some());
-        let third = scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + 2 * hour).await.unwrap().unwrap();
+        assert!(
+            scheduled_backup(&store, &queue, &backups, hour, 2, 1_000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + hour / 2)
+                .await
+                .unwrap()
+                .is_none(),
+            "not due yet"
+        );
+        assert!(
+            scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + hour)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let third = scheduled_backup(&store, &queue, &backups, hour, 2, 1_000 + 2 * hour)
+            .await
+            .unwrap()
+            .unwrap();
         let left: Vec<i64> = scheduled(&backups).into_iter().map(|b| b.0).collect();
         assert_eq!(left, vec![1_000 + hour, 1_000 + 2 * hour], "the oldest went");
         verify(&third).unwrap();

@@ -16,11 +16,20 @@ pub async fn load_knowledge(app: &App) -> anyhow::Result<()> {
     for name in DemoKb::iter() {
         let Some(file) = DemoKb::get(&name) else { continue };
         let id = name.trim_end_matches(".md").to_string();
-        let (d, problems) = parse_bytes(Format::Markdown, &format!("demo:{name}"), &id, &file.data, &CsvColumns::default());
+        let (d, problems) = parse_bytes(
+            Format::Markdown,
+            &format!("demo:{name}"),
+            &id,
+            &file.data,
+            &CsvColumns::default(),
+        );
         anyhow::ensure!(problems.is_empty(), "demo document {name}: {problems:?}");
         docs.extend(d);
     }
-    eprintln!("loading the demo knowledge base ({} documents; the first start embeds them, ~30 s)…", docs.len());
+    eprintln!(
+        "loading the demo knowledge base ({} documents; the first start embeds them, ~30 s)…",
+        docs.len()
+    );
     app.knowledge.prepare(&|_, _| {}).await?;
     let mut report = crate::knowledge::ingest::IngestReport::default();
     app.knowledge.add_documents(docs, &mut report).await?;
@@ -39,7 +48,10 @@ pub fn orders() -> Vec<serde_json::Value> {
 /// their own, without their personal details.
 pub fn order_for(order_id: &str, wa_id: &str) -> Option<serde_json::Value> {
     let mut o = orders().into_iter().find(|o| {
-        o["order_id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(order_id)) && o["customer_wa_id"].as_str() == Some(wa_id)
+        o["order_id"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(order_id))
+            && o["customer_wa_id"].as_str() == Some(wa_id)
     })?;
     if let Some(m) = o.as_object_mut() {
         m.remove("customer_wa_id");

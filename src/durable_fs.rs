@@ -8,7 +8,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-
 /// Fsyncs a directory, making the entries created or renamed in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

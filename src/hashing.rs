@@ -41,16 +41,29 @@ pub fn hash_in(memory: &mut Vec<Block>, password: &str) -> Result<String> {
 /// Whether `password` matches the PHC string `hash`, computed in `memory`.
 pub fn verify_in(memory: &mut Vec<Block>, password: &str, hash: &str) -> bool {
     let Ok(phc) = PasswordHash::new(hash) else { return false };
-    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(phc.algorithm), Params::try_from(&phc)) else { return false };
-    let Ok(version) = phc.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
-    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(phc.algorithm), Params::try_from(&phc)) else {
+        return false;
+    };
+    let Ok(version) = phc.version.map_or(Ok(Version::default()), Version::try_from) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return false;
+    };
     let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
     let mut out = [0u8; 64];
-    let Some(out) = out.get_mut(..expected.len()) else { return false };
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
     let blocks = blocks_for(memory, &params);
     let argon = Argon2::new(algorithm, version, params);
-    if argon.hash_password_into_with_memory(password.as_bytes(), salt, out, blocks).is_err() {
+    if argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, blocks)
+        .is_err()
+    {
         return false;
     }
     use subtle::ConstantTimeEq;
@@ -81,7 +94,10 @@ pub struct HashPool {
 
 impl std::fmt::Debug for HashPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HashPool").field("threads", &self.threads).field("wait", &self.wait).finish()
+        f.debug_struct("HashPool")
+            .field("threads", &self.threads)
+            .field("wait", &self.wait)
+            .finish()
     }
 }
 
@@ -114,23 +130,32 @@ impl HashPool {
                 })
                 .map_err(|e| Error::internal("starting the password hashing threads", e))?;
         }
-        Ok(HashPool { permits: Arc::new(Semaphore::new(threads)), jobs: tx, wait, threads })
+        Ok(HashPool {
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs: tx,
+            wait,
+            threads,
+        })
     }
 
     /// Runs `f` on a hashing thread, or answers `Unavailable` (`BUSY`) when none is free
     /// within the wait. The slot is held until `f` has run, even if the caller gives up.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static) -> Result<T> {
-        let permit: OwnedSemaphorePermit = match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => return Err(Error::Unavailable(BUSY.into())),
-        };
+        let permit: OwnedSemaphorePermit =
+            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(Error::Unavailable(BUSY.into())),
+            };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let _ = tx.send(f(memory));
             drop(permit);
         });
-        self.jobs.send(job).map_err(|_| Error::Internal("the password hashing threads stopped".into()))?;
-        rx.await.map_err(|_| Error::Internal("a password hashing thread failed".into()))
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Internal("the password hashing threads stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("a password hashing thread failed".into()))
     }
 
     /// An argon2id hash of `password`.
@@ -155,10 +180,21 @@ mod tests {
         let ours = hash_in(&mut m, "correct horse battery").unwrap();
         assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok(), "the library accepts ours");
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok(),
+            "the library accepts ours"
+        );
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let theirs = Argon2::default().hash_password(b"correct horse battery", &salt).unwrap().to_string();
-        assert!(verify_in(&mut m, "correct horse battery", &theirs), "we accept the library's");
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            verify_in(&mut m, "correct horse battery", &theirs),
+            "we accept the library's"
+        );
         assert!(!verify_in(&mut m, "correct horse batterY", &theirs));
         assert!(!verify_in(&mut m, "x", "not a hash"));
         assert_eq!(m.len(), Params::default().block_count(), "one buffer, reused");

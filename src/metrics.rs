@@ -90,11 +90,19 @@ impl Histogram {
     fn render_into(&self, out: &mut String, name: &str, label: &str, value: &str) {
         let value = escape(value);
         for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{label}=\"{value}\"}} {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {count}");
     }
 }
@@ -114,7 +122,9 @@ pub struct ReplyStages {
 impl ReplyStages {
     pub fn render(&self) -> String {
         let name = "frontdesk_reply_stage_seconds";
-        let mut out = format!("# HELP {name} Time per reply stage (retrieval with the query embedding, summary refresh, model calls with tool calls, tools alone, guard, send enqueue, total).\n# TYPE {name} histogram\n");
+        let mut out = format!(
+            "# HELP {name} Time per reply stage (retrieval with the query embedding, summary refresh, model calls with tool calls, tools alone, guard, send enqueue, total).\n# TYPE {name} histogram\n"
+        );
         for (stage, h) in [
             ("total", &self.total),
             ("retrieval", &self.retrieval),
@@ -144,8 +154,17 @@ pub struct LabeledCounter {
 impl LabeledCounter {
     /// Adds `n` to the series with these labels.
     pub fn add(&self, labels: &[(&str, &str)], n: f64) {
-        let key = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",");
-        *self.values.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += n;
+        let key = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        *self
+            .values
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default() += n;
     }
 
     fn render_into(&self, out: &mut String, name: &str, help: &str) {
@@ -168,8 +187,16 @@ pub struct Labeled {
 impl Labeled {
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.handoffs.render_into(&mut out, "frontdesk_handoffs_by_trigger_total", "Conversations handed to a person, by what triggered it.");
-        self.send_failures.render_into(&mut out, "frontdesk_sends_failed_by_code_total", "Outbound messages that failed for good, by Graph API error code.");
+        self.handoffs.render_into(
+            &mut out,
+            "frontdesk_handoffs_by_trigger_total",
+            "Conversations handed to a person, by what triggered it.",
+        );
+        self.send_failures.render_into(
+            &mut out,
+            "frontdesk_sends_failed_by_code_total",
+            "Outbound messages that failed for good, by Graph API error code.",
+        );
         out
     }
 }
@@ -187,20 +214,40 @@ pub struct ModelUsage {
 impl ModelUsage {
     /// Records one call to `model` (`provider:model`).
     pub fn record(&self, model: &str, ok: bool, ms: u64, tokens_in: u64, tokens_out: u64, usd: f64) {
-        self.calls.add(&[("model", model), ("outcome", if ok { "ok" } else { "failed" })], 1.0);
+        self.calls
+            .add(&[("model", model), ("outcome", if ok { "ok" } else { "failed" })], 1.0);
         if ok {
-            self.tokens.add(&[("model", model), ("direction", "in")], tokens_in as f64);
-            self.tokens.add(&[("model", model), ("direction", "out")], tokens_out as f64);
+            self.tokens
+                .add(&[("model", model), ("direction", "in")], tokens_in as f64);
+            self.tokens
+                .add(&[("model", model), ("direction", "out")], tokens_out as f64);
             self.cost_usd.add(&[("model", model)], usd);
         }
-        self.latency.lock().unwrap_or_else(|e| e.into_inner()).entry(model.to_string()).or_default().observe_ms(ms);
+        self.latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(model.to_string())
+            .or_default()
+            .observe_ms(ms);
     }
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.calls.render_into(&mut out, "frontdesk_llm_calls_total", "Model calls by model and outcome (after the provider's own retries).");
-        self.tokens.render_into(&mut out, "frontdesk_llm_tokens_total", "Model tokens by model and direction.");
-        self.cost_usd.render_into(&mut out, "frontdesk_llm_cost_usd_total", "Model spend in USD by model (price table).");
+        self.calls.render_into(
+            &mut out,
+            "frontdesk_llm_calls_total",
+            "Model calls by model and outcome (after the provider's own retries).",
+        );
+        self.tokens.render_into(
+            &mut out,
+            "frontdesk_llm_tokens_total",
+            "Model tokens by model and direction.",
+        );
+        self.cost_usd.render_into(
+            &mut out,
+            "frontdesk_llm_cost_usd_total",
+            "Model spend in USD by model (price table).",
+        );
         let name = "frontdesk_llm_call_seconds";
         let _ = writeln!(out, "# HELP {name} Model call time by model.\n# TYPE {name} histogram");
         for (model, h) in self.latency.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -220,7 +267,10 @@ mod histogram_tests {
         h.total.observe_ms(30);
         h.total.observe_ms(700);
         let text = h.render();
-        assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"0.025\"} 0"), "{text}");
+        assert!(
+            text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"0.025\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"0.05\"} 1"));
         assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"1\"} 2"));
         assert!(text.contains("frontdesk_reply_stage_seconds_bucket{stage=\"total\",le=\"+Inf\"} 2"));
@@ -235,15 +285,33 @@ mod histogram_tests {
         l.handoffs.add(&[("trigger", "ungrounded")], 1.0);
         l.send_failures.add(&[("code", "131026")], 1.0);
         let text = l.render();
-        assert!(text.contains("frontdesk_handoffs_by_trigger_total{trigger=\"ungrounded\"} 2"), "{text}");
-        assert!(text.contains("frontdesk_sends_failed_by_code_total{code=\"131026\"} 1"), "{text}");
+        assert!(
+            text.contains("frontdesk_handoffs_by_trigger_total{trigger=\"ungrounded\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("frontdesk_sends_failed_by_code_total{code=\"131026\"} 1"),
+            "{text}"
+        );
         let u = ModelUsage::default();
         u.record("openai:gpt-4o-mini", true, 120, 1000, 50, 0.0002);
         u.record("odd\"name", false, 5, 0, 0, 0.0);
         let text = u.render();
-        assert!(text.contains("frontdesk_llm_calls_total{model=\"openai:gpt-4o-mini\",outcome=\"ok\"} 1"), "{text}");
-        assert!(text.contains("frontdesk_llm_tokens_total{model=\"openai:gpt-4o-mini\",direction=\"in\"} 1000"), "{text}");
-        assert!(text.contains("frontdesk_llm_call_seconds_count{model=\"openai:gpt-4o-mini\"} 1"), "{text}");
-        assert!(text.contains("model=\"odd\\\"name\",outcome=\"failed\""), "escaped: {text}");
+        assert!(
+            text.contains("frontdesk_llm_calls_total{model=\"openai:gpt-4o-mini\",outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("frontdesk_llm_tokens_total{model=\"openai:gpt-4o-mini\",direction=\"in\"} 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("frontdesk_llm_call_seconds_count{model=\"openai:gpt-4o-mini\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("model=\"odd\\\"name\",outcome=\"failed\""),
+            "escaped: {text}"
+        );
     }
 }

@@ -15,7 +15,9 @@ pub const SEND_QUEUE: &str = "send";
 /// Records `req` in the ledger and queues it for sending. Idempotent on
 /// `req.idempotency_key`: the same request twice is one row and one send.
 pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
-    req.body.validate().map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
+    req.body
+        .validate()
+        .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
     check_template(&app.config.whatsapp.templates, &req.body)?;
     let now = crate::domain::now_ms();
     // The closure's outer Result is the write; the inner one is the decision, so that
@@ -43,15 +45,24 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
 
 /// When templates are configured, a template send must name one of them (with the right
 /// number of parameters): Meta would refuse anything else (132000/132001).
-fn check_template(templates: &[crate::config::TemplateConfig], body: &crate::domain::outbound::OutboundBody) -> Result<()> {
-    let crate::domain::outbound::OutboundBody::Template { name, language, params } = body else { return Ok(()) };
+fn check_template(
+    templates: &[crate::config::TemplateConfig],
+    body: &crate::domain::outbound::OutboundBody,
+) -> Result<()> {
+    let crate::domain::outbound::OutboundBody::Template { name, language, params } = body else {
+        return Ok(());
+    };
     if templates.is_empty() {
         return Ok(());
     }
     match templates.iter().find(|t| &t.name == name && &t.language == language) {
         None => Err(Error::Invalid(format!(
             "template {name:?} ({language}) is not configured; configured: {}",
-            templates.iter().map(|t| format!("{} ({})", t.name, t.language)).collect::<Vec<_>>().join(", ")
+            templates
+                .iter()
+                .map(|t| format!("{} ({})", t.name, t.language))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
         Some(t) if t.params != params.len() => Err(Error::Invalid(format!(
             "template {name:?} takes {} parameter(s), {} given",
@@ -66,13 +77,18 @@ fn check_template(templates: &[crate::config::TemplateConfig], body: &crate::dom
 /// carries the row's creation time too: SQLite may give an erased row's id to a new row,
 /// and the new row must not be mistaken for the old one's already-queued job.
 pub async fn queue_send(app: &App, id: i64, created_at: i64) -> Result<Ingress> {
-    app.queue.enqueue_unique(format!("send:{id}:{created_at}"), app.queue.job(SEND_QUEUE, id.to_string().into_bytes())).await
+    app.queue
+        .enqueue_unique(
+            format!("send:{id}:{created_at}"),
+            app.queue.job(SEND_QUEUE, id.to_string().into_bytes()),
+        )
+        .await
 }
 
 /// At start: makes sure every unsent ledger row has a send job (a crash between writing a
 /// row and queueing its job leaves a row without one).
 pub async fn requeue_pending(app: &App) -> Result<usize> {
-    let ids = app.store.read(|c| ledger::pending_ids(c)).await?;
+    let ids = app.store.read(ledger::pending_ids).await?;
     let mut queued = 0;
     for (id, created_at) in ids {
         if matches!(queue_send(app, id, created_at).await?, Ingress::Enqueued(_)) {

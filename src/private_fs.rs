@@ -54,7 +54,12 @@ pub fn restrict_existing(paths: &[std::path::PathBuf]) -> std::io::Result<()> {
 /// Writes `bytes` to `path` (created or truncated), readable by the owner only, and
 /// fsyncs the file (its name is made durable by the caller's rename).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)?;
     f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
     f.write_all(bytes)?;
     f.sync_all()
@@ -64,7 +69,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// later creates beside it (`-wal`, `-shm`, which take the database file's mode) is
 /// owner-only too.
 pub fn precreate(path: &Path) -> std::io::Result<()> {
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
         Ok(f) => f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -92,7 +102,11 @@ mod tests {
         std::fs::write(&f, b"x").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         write(&f, b"y").unwrap();
-        assert_eq!((mode(&f), std::fs::read(&f).unwrap()), (0o600, b"y".to_vec()), "an existing file is narrowed too");
+        assert_eq!(
+            (mode(&f), std::fs::read(&f).unwrap()),
+            (0o600, b"y".to_vec()),
+            "an existing file is narrowed too"
+        );
         let g = deep.join("g");
         precreate(&g).unwrap();
         precreate(&g).unwrap();

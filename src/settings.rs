@@ -30,7 +30,11 @@ pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
 
 /// A tier's chain as a setting value; no models means the offline responder.
 fn chain(models: &[String]) -> String {
-    if models.is_empty() { "offline:builtin".into() } else { models.join(",") }
+    if models.is_empty() {
+        "offline:builtin".into()
+    } else {
+        models.join(",")
+    }
 }
 
 /// The effective settings, read on `conn`.
@@ -41,7 +45,9 @@ pub fn load(conn: &Connection, config: &Config) -> Result<Effective> {
 /// The effective settings of a running instance, read now.
 pub async fn current(app: &crate::app::App) -> Result<Effective> {
     let defaults = defaults(&app.config);
-    app.store.read(move |c| Ok(Effective::new(&defaults, &rows::overrides(c)?))).await
+    app.store
+        .read(move |c| Ok(Effective::new(&defaults, &rows::overrides(c)?)))
+        .await
 }
 
 /// Validates and stores a live value for `key` (audited as `actor`); returns it normalised.

@@ -43,7 +43,11 @@ impl Telemetry {
 pub fn init(config: &LogConfig, runtime: Option<&tokio::runtime::Handle>) -> Result<Telemetry> {
     let filter = EnvFilter::try_from_env("FRONTDESK_LOG").unwrap_or_else(|_| EnvFilter::new(&config.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = if config.format == "json" { fmt.json().boxed() } else { fmt.boxed() };
+    let fmt = if config.format == "json" {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
+    };
     let provider = match runtime {
         Some(rt) if !config.otlp_endpoint.is_empty() => Some(provider(config, rt.clone())?),
         _ => None,
@@ -53,9 +57,14 @@ pub fn init(config: &LogConfig, runtime: Option<&tokio::runtime::Handle>) -> Res
         let targets = Targets::new()
             .with_default(LevelFilter::OFF)
             .with_target("frontdesk", LevelFilter::INFO);
-        tracing_opentelemetry::layer().with_tracer(p.tracer("frontdesk")).with_filter(targets)
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("frontdesk"))
+            .with_filter(targets)
     });
-    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
     if provider.is_some() {
         tracing::info!(endpoint = %config.otlp_endpoint, protocol = %config.otlp_protocol, "exporting traces over OTLP");
     }
@@ -67,8 +76,16 @@ fn provider(config: &LogConfig, runtime: tokio::runtime::Handle) -> Result<SdkTr
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| Error::internal("OTLP HTTP client", e))?;
-    let headers: HashMap<String, String> = config.otlp_headers.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
-    let protocol = if config.otlp_protocol == "http/json" { Protocol::HttpJson } else { Protocol::HttpBinary };
+    let headers: HashMap<String, String> = config
+        .otlp_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose().to_string()))
+        .collect();
+    let protocol = if config.otlp_protocol == "http/json" {
+        Protocol::HttpJson
+    } else {
+        Protocol::HttpBinary
+    };
     let exporter = SpanExporter::builder()
         .with_http()
         .with_http_client(ReqwestOnRuntime { client, runtime })
@@ -80,7 +97,11 @@ fn provider(config: &LogConfig, runtime: tokio::runtime::Handle) -> Result<SdkTr
         .map_err(|e| Error::Invalid(format!("log.otlp_endpoint: {e}")))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(config.service_name.clone()).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(config.service_name.clone())
+                .build(),
+        )
         .build())
 }
 

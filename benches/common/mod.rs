@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use frontdesk::config::{Config, Secret};
-use rusqlite::params;
 use frontdesk::http::fake_graph::FakeGraph;
+use rusqlite::params;
 
 pub const SECRET: &str = "bench-secret";
 pub const TOKEN: &str = "bench-token";
@@ -14,7 +14,13 @@ pub const TOKEN: &str = "bench-token";
 /// `/proc/PID/status`); zeros where it cannot be read.
 pub fn memory_kib(status_path: &str) -> (u64, u64) {
     let status = std::fs::read_to_string(status_path).unwrap_or_default();
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
     (field("VmRSS:"), field("VmHWM:"))
 }
 
@@ -61,12 +67,18 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
     let base = format!("http://{}", running.addr);
-    Env { running, graph, base, _dir: dir }
+    Env {
+        running,
+        graph,
+        base,
+        _dir: dir,
+    }
 }
 
 const WORDS: &[&str] = &[
-    "bike", "saddle", "brake", "order", "delivery", "repair", "tyre", "puncture", "frame", "size", "gravel", "helmet", "refund", "invoice",
-    "chain", "gear", "light", "lock", "wheel", "pedal", "when", "where", "open", "price", "thanks", "hello", "please", "today", "tomorrow",
+    "bike", "saddle", "brake", "order", "delivery", "repair", "tyre", "puncture", "frame", "size", "gravel", "helmet",
+    "refund", "invoice", "chain", "gear", "light", "lock", "wheel", "pedal", "when", "where", "open", "price",
+    "thanks", "hello", "please", "today", "tomorrow",
 ];
 
 fn text(rng: &mut u64, n: usize) -> String {
@@ -132,7 +144,12 @@ pub fn pct(v: &mut [std::time::Duration], p: f64) -> f64 {
 
 /// Signed text webhooks from `posters` tasks at a steady rate (about 200/s each at most)
 /// until `stop`; returns every acknowledgement time (each must be a 200).
-pub async fn steady_load(base: String, posters: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>, tag: &'static str) -> Vec<std::time::Duration> {
+pub async fn steady_load(
+    base: String,
+    posters: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tag: &'static str,
+) -> Vec<std::time::Duration> {
     use std::sync::atomic::Ordering;
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
@@ -145,7 +162,13 @@ pub async fn steady_load(base: String, posters: usize, stop: std::sync::Arc<std:
                 let body = inbound(&format!("3169{p:03}{:04}", i % 500), &format!("wamid.{tag}.{p}.{i}"));
                 let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
                 let t = std::time::Instant::now();
-                let r = client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+                let r = client
+                    .post(format!("{base}/webhook"))
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 times.push(t.elapsed());
                 i += 1;

@@ -12,14 +12,20 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             let _ = config.listen_addr();
             let rendered = config.to_redacted_toml();
-            assert!(!rendered.starts_with("# cannot render"), "a loaded config does not render: {rendered}");
+            assert!(
+                !rendered.starts_with("# cannot render"),
+                "a loaded config does not render: {rendered}"
+            );
             if let Err(e) = Config::from_toml_str(&rendered) {
                 panic!("the rendered config does not load again: {e}\n{rendered}");
             }
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(message.contains("configuration:") && message.len() > "configuration: ".len(), "unclear error: {message:?}");
+            assert!(
+                message.contains("configuration:") && message.len() > "configuration: ".len(),
+                "unclear error: {message:?}"
+            );
         }
     }
 });

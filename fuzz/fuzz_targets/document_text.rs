@@ -10,7 +10,11 @@ use libfuzzer_sys::fuzz_target;
 
 /// The whole text collapsed at once, cut the way `CollapsedText` documents it.
 fn reference(text: &str, max_chars: usize) -> String {
-    let collapsed = text.split(char::is_whitespace).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+    let collapsed = text
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if collapsed.chars().count() <= max_chars {
         return collapsed;
     }
@@ -43,7 +47,11 @@ fn check(data: &[u8]) -> Result<()> {
     let all = collapse(&chunks, max_chars, false);
     let child_like = collapse(&chunks, max_chars, true);
     for out in [&all, &child_like].into_iter().flatten() {
-        assert!(out.chars().count() <= max_chars + 1, "kept {} chars of at most {max_chars}", out.chars().count());
+        assert!(
+            out.chars().count() <= max_chars + 1,
+            "kept {} chars of at most {max_chars}",
+            out.chars().count()
+        );
         assert!(!out.contains("  "), "two spaces in a row: {out:?}");
         assert!(!out.starts_with(' ') && !out.ends_with(' '), "edge space: {out:?}");
     }

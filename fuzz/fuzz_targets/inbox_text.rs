@@ -15,10 +15,16 @@ fn decode(s: &str) -> Option<String> {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        let (c, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"'), ("&#39;", '\'')]
-            .into_iter()
-            .find(|(e, _)| tail.starts_with(e))
-            .map(|(e, c)| (c, e.len()))?;
+        let (c, len) = [
+            ("&amp;", '&'),
+            ("&lt;", '<'),
+            ("&gt;", '>'),
+            ("&quot;", '"'),
+            ("&#39;", '\''),
+        ]
+        .into_iter()
+        .find(|(e, _)| tail.starts_with(e))
+        .map(|(e, c)| (c, e.len()))?;
         out.push(c);
         rest = &tail[len..];
     }
@@ -28,7 +34,9 @@ fn decode(s: &str) -> Option<String> {
 
 /// The rendered text with every entity removed: what a browser would parse as markup.
 fn without_entities(s: &str) -> String {
-    ["&lt;", "&gt;", "&quot;", "&amp;", "&#39;"].iter().fold(s.to_string(), |acc, e| acc.replace(e, ""))
+    ["&lt;", "&gt;", "&quot;", "&amp;", "&#39;"]
+        .iter()
+        .fold(s.to_string(), |acc, e| acc.replace(e, ""))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -42,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|r| r.strip_suffix("</span></li>"))
         .unwrap_or_else(|| panic!("the markup around the text changed: {page:?}"));
     let bare = without_entities(inner);
-    assert!(!bare.contains(['<', '>', '"']), "markup from the input survived: {inner:?}");
+    assert!(
+        !bare.contains(['<', '>', '"']),
+        "markup from the input survived: {inner:?}"
+    );
     assert_eq!(decode(inner).as_deref(), Some(text), "the text does not read back");
 
     // As an attribute value, the way the inbox's search box shows the query.
@@ -52,6 +63,9 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|r| r.strip_suffix(r#"">"#))
         .unwrap_or_else(|| panic!("the markup around the value changed: {input:?}"));
     let bare = without_entities(value);
-    assert!(!bare.contains(['<', '>', '"']), "markup or a quote from the input survived: {value:?}");
+    assert!(
+        !bare.contains(['<', '>', '"']),
+        "markup or a quote from the input survived: {value:?}"
+    );
     assert_eq!(decode(value).as_deref(), Some(text), "the value does not read back");
 });

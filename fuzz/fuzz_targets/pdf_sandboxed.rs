@@ -28,9 +28,21 @@ fn sandbox() -> &'static Sandbox {
             eprintln!("pdf_sandboxed: set FRONTDESK_BIN to a built frontdesk binary (./scripts/fuzz does)");
             std::process::exit(2);
         };
-        let config = ExtractConfig { binary: binary.into(), timeout_ms: 2000, memory_mb: 256, cpu_seconds: 2, max_parallel: 1 };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-        Sandbox { runtime, extractor: Extractor::new(&config) }
+        let config = ExtractConfig {
+            binary: binary.into(),
+            timeout_ms: 2000,
+            memory_mb: 256,
+            cpu_seconds: 2,
+            max_parallel: 1,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        Sandbox {
+            runtime,
+            extractor: Extractor::new(&config),
+        }
     })
 }
 
@@ -42,17 +54,29 @@ fn count(i: usize) {
     let total: u64 = OUTCOMES.iter().map(|c| c.load(Ordering::Relaxed)).sum();
     if total.is_power_of_two() || total % 500 == 0 {
         let [ok, refused, crashed, timed_out, broken] = OUTCOMES.each_ref().map(|c| c.load(Ordering::Relaxed));
-        eprintln!("pdf_sandboxed outcomes after {total}: text {ok}, refused {refused}, crashed {crashed}, timed out {timed_out}, broken {broken}");
+        eprintln!(
+            "pdf_sandboxed outcomes after {total}: text {ok}, refused {refused}, crashed {crashed}, timed out {timed_out}, broken {broken}"
+        );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let bytes = if data.starts_with(b"%PDF") { data.to_vec() } else { [b"%PDF-1.4\n".as_slice(), data].concat() };
+    let bytes = if data.starts_with(b"%PDF") {
+        data.to_vec()
+    } else {
+        [b"%PDF-1.4\n".as_slice(), data].concat()
+    };
     let sandbox = sandbox();
-    let result = sandbox.runtime.block_on(sandbox.extractor.document_text(bytes, "application/pdf", MAX_CHARS));
+    let result = sandbox
+        .runtime
+        .block_on(sandbox.extractor.document_text(bytes, "application/pdf", MAX_CHARS));
     match result {
         Ok(Ok(text)) => {
-            assert!(text.chars().count() <= MAX_CHARS + 1, "{} chars of at most {MAX_CHARS}", text.chars().count());
+            assert!(
+                text.chars().count() <= MAX_CHARS + 1,
+                "{} chars of at most {MAX_CHARS}",
+                text.chars().count()
+            );
             count(0);
         }
         Ok(Err(why)) => {

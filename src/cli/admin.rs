@@ -121,7 +121,8 @@ pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitC
 }
 
 pub fn user_add(config_path: &Path, email: &str, role: &str, password_stdin: bool) -> anyhow::Result<ExitCode> {
-    let role = crate::domain::auth::Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role {role:?}: use agent or admin"))?;
+    let role =
+        crate::domain::auth::Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role {role:?}: use agent or admin"))?;
     let (generated, password) = if password_stdin {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
@@ -131,9 +132,19 @@ pub fn user_add(config_path: &Path, email: &str, role: &str, password_stdin: boo
     };
     let (_, store) = open(config_path)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(crate::accounts::add_user(&store, email, role, &password, generated, &actor()))?;
+    rt.block_on(crate::accounts::add_user(
+        &store,
+        email,
+        role,
+        &password,
+        generated,
+        &actor(),
+    ))?;
     if generated {
-        println!("added {} {email}; one-time password (shown once; they choose their own at first login):\n{password}", role.as_str());
+        println!(
+            "added {} {email}; one-time password (shown once; they choose their own at first login):\n{password}",
+            role.as_str()
+        );
     } else {
         println!("added {} {email}", role.as_str());
     }
@@ -147,7 +158,16 @@ pub fn user_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         if json {
             println!("{}", serde_json::to_string(u)?);
         } else {
-            println!("{:<6} {}{}", u.role.as_str(), u.email, if u.must_change_password { "  (has not chosen a password yet)" } else { "" });
+            println!(
+                "{:<6} {}{}",
+                u.role.as_str(),
+                u.email,
+                if u.must_change_password {
+                    "  (has not chosen a password yet)"
+                } else {
+                    ""
+                }
+            );
         }
     }
     if users.is_empty() && !json {

@@ -13,7 +13,11 @@ use crate::error::Error;
 pub fn backup(config_path: &Path, out: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
     // The server may run elsewhere on disk: give it an absolute path.
-    let out = if out.is_absolute() { out.to_path_buf() } else { std::env::current_dir()?.join(out) };
+    let out = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(out)
+    };
     let manifest: Manifest = match crate::queue::Queue::open(&config.queue_path(), &config.queue) {
         Ok(queue) => {
             let store = crate::store::Store::open(&config.sqlite_path())?;
@@ -21,8 +25,13 @@ pub fn backup(config_path: &Path, out: &Path, json: bool) -> anyhow::Result<Exit
         }
         Err(Error::Conflict(_)) => {
             eprintln!("the server is running: it takes the backup…");
-            serde_json::from_value(super::queue::control(&config, "POST", "/backup", Some(serde_json::json!({ "out": out })))?)
-                .context("the server's answer is not a backup manifest")?
+            serde_json::from_value(super::queue::control(
+                &config,
+                "POST",
+                "/backup",
+                Some(serde_json::json!({ "out": out })),
+            )?)
+            .context("the server's answer is not a backup manifest")?
         }
         Err(e) => return Err(e.into()),
     };
@@ -63,5 +72,8 @@ fn print_manifest(what: &str, dir: &Path, m: &Manifest) {
     for f in &m.files {
         println!("  {} {} bytes sha256 {}", f.name, f.bytes, f.sha256);
     }
-    println!("  media/ {} files, {} bytes (each named by its sha256)", m.media.files, m.media.bytes);
+    println!(
+        "  media/ {} files, {} bytes (each named by its sha256)",
+        m.media.files, m.media.bytes
+    );
 }

@@ -21,12 +21,24 @@ pub const DEMO_ADMIN: &str = "admin@demo.example";
 async fn demo_admin(app: &App, data_dir: &Path) -> anyhow::Result<String> {
     let file = data_dir.join("demo-admin.txt");
     if let Ok(p) = std::fs::read_to_string(&file)
-        && app.store.read(|c| crate::store::users::by_email(c, DEMO_ADMIN)).await?.is_some()
+        && app
+            .store
+            .read(|c| crate::store::users::by_email(c, DEMO_ADMIN))
+            .await?
+            .is_some()
     {
         return Ok(p.trim().to_string());
     }
     let password = crate::accounts::generate_password();
-    crate::accounts::add_user(&app.store, DEMO_ADMIN, crate::domain::auth::Role::Admin, &password, false, "demo").await?;
+    crate::accounts::add_user(
+        &app.store,
+        DEMO_ADMIN,
+        crate::domain::auth::Role::Admin,
+        &password,
+        false,
+        "demo",
+    )
+    .await?;
     crate::app::write_private(&file, &password)?;
     Ok(password)
 }
@@ -39,7 +51,12 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir.canonicalize()?;
     let config_path = data_dir.join("config.toml");
     if !config_path.exists() {
-        let text = super::init::render_config(&data_dir, &crate::app::random_token(), &crate::app::random_token(), listen);
+        let text = super::init::render_config(
+            &data_dir,
+            &crate::app::random_token(),
+            &crate::app::random_token(),
+            listen,
+        );
         crate::app::write_private(&config_path, &text)?;
     }
     let mut config = Config::load(Some(&config_path))?;

@@ -35,14 +35,22 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
-            r.fail("config", e, "correct the file (frontdesk check-config shows every problem)");
+            r.fail(
+                "config",
+                e,
+                "correct the file (frontdesk check-config shows every problem)",
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
     let problems = config.problems();
     for p in &problems {
         match p.severity {
-            Severity::Error => r.fail("config", format!("{}: {}", p.key, p.message), "set it in the file or as FRONTDESK__SECTION__KEY"),
+            Severity::Error => r.fail(
+                "config",
+                format!("{}: {}", p.key, p.message),
+                "set it in the file or as FRONTDESK__SECTION__KEY",
+            ),
             Severity::Warning => r.warn("config", format!("{}: {}", p.key, p.message)),
         }
     }
@@ -86,15 +94,34 @@ async fn transcription(r: &mut Report, config: &Config) {
     use crate::domain::media::Problem;
     let m = &config.media;
     if m.transcription_url.is_empty() {
-        r.warn("transcription", "media.transcription_url is not set: voice notes get a request to type (or a person)");
+        r.warn(
+            "transcription",
+            "media.transcription_url is not set: voice notes get a request to type (or a person)",
+        );
         return;
     }
     let started = Instant::now();
     let http = reqwest::Client::new();
     match crate::media::transcribe::transcribe(&http, m, silent_wav(), "audio/wav").await {
-        Ok(_) | Err(Problem::Empty(_)) => r.ok("transcription", format!("{} ({}) answered in {} ms", m.transcription_url, m.transcription_model, started.elapsed().as_millis())),
-        Err(Problem::Unavailable(e)) => r.fail("transcription", e, "start the transcription service or correct media.transcription_url"),
-        Err(e) => r.fail("transcription", e, "check media.transcription_model and media.transcription_api_key"),
+        Ok(_) | Err(Problem::Empty(_)) => r.ok(
+            "transcription",
+            format!(
+                "{} ({}) answered in {} ms",
+                m.transcription_url,
+                m.transcription_model,
+                started.elapsed().as_millis()
+            ),
+        ),
+        Err(Problem::Unavailable(e)) => r.fail(
+            "transcription",
+            e,
+            "start the transcription service or correct media.transcription_url",
+        ),
+        Err(e) => r.fail(
+            "transcription",
+            e,
+            "check media.transcription_model and media.transcription_api_key",
+        ),
     }
 }
 
@@ -125,8 +152,16 @@ async fn traces(r: &mut Report, config: &Config) {
     if log.otlp_endpoint.is_empty() {
         return;
     }
-    let (content_type, body) = if log.otlp_protocol == "http/json" { ("application/json", "{}") } else { ("application/x-protobuf", "") };
-    let mut req = reqwest::Client::new().post(&log.otlp_endpoint).timeout(Duration::from_secs(10)).header("content-type", content_type).body(body);
+    let (content_type, body) = if log.otlp_protocol == "http/json" {
+        ("application/json", "{}")
+    } else {
+        ("application/x-protobuf", "")
+    };
+    let mut req = reqwest::Client::new()
+        .post(&log.otlp_endpoint)
+        .timeout(Duration::from_secs(10))
+        .header("content-type", content_type)
+        .body(body);
     for (name, value) in &log.otlp_headers {
         req = req.header(name.as_str(), value.expose());
     }
@@ -144,11 +179,29 @@ async fn traces(r: &mut Report, config: &Config) {
 fn stores(r: &mut Report, config: &Config) {
     let db = config.sqlite_path();
     if !db.exists() {
-        r.warn("database", format!("{} does not exist yet (the server creates it at first start)", db.display()));
+        r.warn(
+            "database",
+            format!(
+                "{} does not exist yet (the server creates it at first start)",
+                db.display()
+            ),
+        );
     } else {
         match crate::store::backup::check_copy(&db) {
-            Ok(s) => r.ok("database", format!("{} passes its integrity check ({} messages, schema {})", db.display(), s.messages, s.schema_version)),
-            Err(e) => r.fail("database", e, "restore the latest backup (frontdesk restore --from DIR --data-dir DIR --force)"),
+            Ok(s) => r.ok(
+                "database",
+                format!(
+                    "{} passes its integrity check ({} messages, schema {})",
+                    db.display(),
+                    s.messages,
+                    s.schema_version
+                ),
+            ),
+            Err(e) => r.fail(
+                "database",
+                e,
+                "restore the latest backup (frontdesk restore --from DIR --data-dir DIR --force)",
+            ),
         }
     }
     let journal = config.queue_path();
@@ -157,23 +210,41 @@ fn stores(r: &mut Report, config: &Config) {
         return;
     }
     match crate::queue::snapshot::check_copy(&journal) {
-        Ok(jobs) => r.ok("journal", format!("{} passes its integrity check ({jobs} jobs)", journal.display())),
-        Err(Error::Conflict(_)) => r.ok("journal", format!("{} is open in the running server", journal.display())),
-        Err(e) => r.fail("journal", e, "stop the server and restore the latest backup; unacknowledged work in a damaged journal is lost"),
+        Ok(jobs) => r.ok(
+            "journal",
+            format!("{} passes its integrity check ({jobs} jobs)", journal.display()),
+        ),
+        Err(Error::Conflict(_)) => r.ok(
+            "journal",
+            format!("{} is open in the running server", journal.display()),
+        ),
+        Err(e) => r.fail(
+            "journal",
+            e,
+            "stop the server and restore the latest backup; unacknowledged work in a damaged journal is lost",
+        ),
     }
 }
 
 async fn graph(r: &mut Report, config: &Config) {
     let w = &config.whatsapp;
     if w.access_token.is_empty() {
-        r.warn("graph token", "whatsapp.access_token is not set: replies cannot be sent");
+        r.warn(
+            "graph token",
+            "whatsapp.access_token is not set: replies cannot be sent",
+        );
         return;
     }
     let Some(number) = w.phone_number_ids.first() else {
         r.warn("graph token", "no whatsapp.phone_number_ids to check the token against");
         return;
     };
-    let client = crate::whatsapp::graph::GraphClient::new(&w.graph_base_url, &w.api_version, w.access_token.clone(), Duration::from_millis(w.request_timeout_ms));
+    let client = crate::whatsapp::graph::GraphClient::new(
+        &w.graph_base_url,
+        &w.api_version,
+        w.access_token.clone(),
+        Duration::from_millis(w.request_timeout_ms),
+    );
     match client.check_token(number).await {
         Ok(()) => r.ok("graph token", format!("accepted by {} for number {number}", w.graph_base_url)),
         Err(e) => r.fail(
@@ -187,21 +258,38 @@ async fn graph(r: &mut Report, config: &Config) {
 async fn webhook(r: &mut Report, config: &Config) {
     let base = config.server.public_url.trim_end_matches('/');
     if base.is_empty() {
-        r.warn("webhook", "server.public_url is not set: cannot check that Meta can reach the webhook");
+        r.warn(
+            "webhook",
+            "server.public_url is not set: cannot check that Meta can reach the webhook",
+        );
         return;
     }
     let url = format!("{base}/webhook");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
     let challenge = crate::app::random_token();
     let handshake = client
         .get(&url)
-        .query(&[("hub.mode", "subscribe"), ("hub.verify_token", config.whatsapp.verify_token.expose()), ("hub.challenge", challenge.as_str())])
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", config.whatsapp.verify_token.expose()),
+            ("hub.challenge", challenge.as_str()),
+        ])
         .send()
         .await;
     match handshake {
         Ok(resp) if resp.status().is_success() => match resp.text().await {
             Ok(body) if body == challenge => r.ok("webhook handshake", format!("{url} echoed the challenge")),
-            Ok(body) => r.fail("webhook handshake", format!("{url} answered {:?} instead of the challenge", body.chars().take(80).collect::<String>()), "point server.public_url (and the proxy) at this server"),
+            Ok(body) => r.fail(
+                "webhook handshake",
+                format!(
+                    "{url} answered {:?} instead of the challenge",
+                    body.chars().take(80).collect::<String>()
+                ),
+                "point server.public_url (and the proxy) at this server",
+            ),
             Err(e) => r.fail("webhook handshake", e, "check the proxy in front of the server"),
         },
         Ok(resp) => r.fail(
@@ -212,14 +300,25 @@ async fn webhook(r: &mut Report, config: &Config) {
         Err(e) => {
             // The request's URL carries the verify token in its query: never print it.
             let e = e.without_url();
-            r.fail("webhook", format!("{url} is unreachable: {e}"), "start the server, open the port or fix the proxy and DNS; Meta calls this URL");
+            r.fail(
+                "webhook",
+                format!("{url} is unreachable: {e}"),
+                "start the server, open the port or fix the proxy and DNS; Meta calls this URL",
+            );
             return;
         }
     }
     // A signed delivery with no events: stored and acknowledged, nothing else happens.
     let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
     let signed = crate::whatsapp::signature::sign(config.whatsapp.app_secret.expose().as_bytes(), body);
-    let post = |sig: String| client.post(&url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(&body[..]).send();
+    let post = |sig: String| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(&body[..])
+            .send()
+    };
     let started = Instant::now();
     match post(signed).await {
         Ok(resp) if resp.status().is_success() => r.ok("webhook signature", format!("a signed POST was acknowledged in {} ms", started.elapsed().as_millis())),
@@ -231,16 +330,30 @@ async fn webhook(r: &mut Report, config: &Config) {
         Err(e) => r.fail("webhook signature", e, "check the proxy in front of the server"),
     }
     match post("sha256=00".into()).await {
-        Ok(resp) if resp.status().is_client_error() => r.ok("webhook rejects forgeries", format!("a wrongly signed POST got HTTP {}", resp.status())),
-        Ok(resp) => r.fail("webhook rejects forgeries", format!("a wrongly signed POST got HTTP {}", resp.status()), "something in front of the server answers for it; make sure requests reach frontdesk"),
+        Ok(resp) if resp.status().is_client_error() => r.ok(
+            "webhook rejects forgeries",
+            format!("a wrongly signed POST got HTTP {}", resp.status()),
+        ),
+        Ok(resp) => r.fail(
+            "webhook rejects forgeries",
+            format!("a wrongly signed POST got HTTP {}", resp.status()),
+            "something in front of the server answers for it; make sure requests reach frontdesk",
+        ),
         Err(e) => r.fail("webhook rejects forgeries", e, "check the proxy in front of the server"),
     }
 }
 
 async fn models(r: &mut Report, config: &Config) {
-    let chains = [("commodity", &config.llm.tiers.commodity), ("reasoning", &config.llm.tiers.reasoning), ("vision", &config.media.vision_models)];
+    let chains = [
+        ("commodity", &config.llm.tiers.commodity),
+        ("reasoning", &config.llm.tiers.reasoning),
+        ("vision", &config.media.vision_models),
+    ];
     if chains.iter().all(|(_, c)| c.is_empty()) {
-        r.ok("models", "none configured: the offline responder answers from the knowledge base");
+        r.ok(
+            "models",
+            "none configured: the offline responder answers from the knowledge base",
+        );
         return;
     }
     let models = match crate::llm::Models::from_config(&config.llm) {
@@ -252,7 +365,9 @@ async fn models(r: &mut Report, config: &Config) {
     };
     let req = crate::llm::ChatRequest {
         model: String::new(),
-        system: "This is a connectivity check. Answer with the reply structure: reply \"ok\", handoff false, confidence 1.".into(),
+        system:
+            "This is a connectivity check. Answer with the reply structure: reply \"ok\", handoff false, confidence 1."
+                .into(),
         items: vec![crate::llm::Item::User("ping".into())],
         tools: Vec::new(),
         reply_schema: crate::llm::reply_schema(),
@@ -263,8 +378,15 @@ async fn models(r: &mut Report, config: &Config) {
             let started = Instant::now();
             let (result, _) = models.chat(std::slice::from_ref(&m), &req, crate::domain::now_ms).await;
             match result {
-                Ok(_) => r.ok(&format!("model {m}"), format!("{tier} tier answered in {} ms", started.elapsed().as_millis())),
-                Err(e) => r.fail(&format!("model {m}"), e, "check the provider's base_url, api_key and the model name; the chain falls back, then hands off"),
+                Ok(_) => r.ok(
+                    &format!("model {m}"),
+                    format!("{tier} tier answered in {} ms", started.elapsed().as_millis()),
+                ),
+                Err(e) => r.fail(
+                    &format!("model {m}"),
+                    e,
+                    "check the provider's base_url, api_key and the model name; the chain falls back, then hands off",
+                ),
             }
         }
     }
@@ -272,7 +394,10 @@ async fn models(r: &mut Report, config: &Config) {
 
 fn embedding(r: &mut Report, config: &Config) {
     match crate::knowledge::embedder_from_config(&config.knowledge) {
-        Ok(e) if e.dim() == 0 => r.warn("embedding", "knowledge.embedder = \"none\": keyword search only, and the offline responder cannot judge confidence"),
+        Ok(e) if e.dim() == 0 => r.warn(
+            "embedding",
+            "knowledge.embedder = \"none\": keyword search only, and the offline responder cannot judge confidence",
+        ),
         Ok(e) => {
             let started = Instant::now();
             match e.embed(&["doctor check"]) {
@@ -280,6 +405,10 @@ fn embedding(r: &mut Report, config: &Config) {
                 Err(err) => r.fail("embedding", err, "run ./scripts/fetch-model or set knowledge.model_dir; for a remote embedder check [knowledge.remote]"),
             }
         }
-        Err(e) => r.fail("embedding", e, "install the model (the .deb ships it in /usr/share/frontdesk/model) or set knowledge.model_dir"),
+        Err(e) => r.fail(
+            "embedding",
+            e,
+            "install the model (the .deb ships it in /usr/share/frontdesk/model) or set knowledge.model_dir",
+        ),
     }
 }

@@ -64,7 +64,9 @@ const SEED: &str = "seed's published figures (real provider): routing precision 
 
 pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
     let Some(dataset) = &a.dataset else {
-        anyhow::bail!("eval needs --dataset FILE (the golden set, e.g. evals/golden.jsonl) or a subcommand: retrieval, routing");
+        anyhow::bail!(
+            "eval needs --dataset FILE (the golden set, e.g. evals/golden.jsonl) or a subcommand: retrieval, routing"
+        );
     };
     let cases = crate::golden::read_cases(dataset)?;
     let mut config = match &a.config {
@@ -77,7 +79,13 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
     };
     config.log.level = "error".into();
     super::init_logging(&config.log);
-    let opts = runner::Options { kb: a.kb.clone(), mode: a.model, concurrency: a.concurrency, timeout: Duration::from_millis(a.timeout_ms), judge: a.judge.clone() };
+    let opts = runner::Options {
+        kb: a.kb.clone(),
+        mode: a.model,
+        concurrency: a.concurrency,
+        timeout: Duration::from_millis(a.timeout_ms),
+        judge: a.judge.clone(),
+    };
     let started = Instant::now();
     let bar = super::kb::bar(cases.len() as u64, "running the golden set");
     let (runs, mode) = super::kb::runtime()?.block_on(runner::run(config, &cases, &opts, &|| bar.inc(1)))?;
@@ -122,8 +130,10 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
     }
     let mut regressed = false;
     if let Some(path) = &a.baseline {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the baseline {}: {e}", path.display()))?;
-        let base: Report = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a saved report (write one with --json): {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the baseline {}: {e}", path.display()))?;
+        let base: Report = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a saved report (write one with --json): {e}", path.display()))?;
         let regressions = metrics::compare(&base, &report, a.tolerance);
         regressed = !regressions.is_empty();
         if regressions.is_empty() {
@@ -133,26 +143,70 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
             match r {
                 Regression::Metric { name, before, now } => eprintln!("REGRESSION: {name} {before:.4} → {now:.4}"),
                 Regression::Case { id, problems } => {
-                    eprintln!("REGRESSION: case {id} passed before, now: {}", problems.iter().map(|p| format!("[{}] {}", p.check, p.detail)).collect::<Vec<_>>().join("; "))
+                    eprintln!(
+                        "REGRESSION: case {id} passed before, now: {}",
+                        problems
+                            .iter()
+                            .map(|p| format!("[{}] {}", p.check, p.detail))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
                 }
             }
         }
     }
-    Ok(if failed.is_empty() && !regressed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed.is_empty() && !regressed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A metric by name, or an error listing the names.
 fn value(report: &Report, name: &str) -> anyhow::Result<f64> {
-    report.metrics.get(name).copied().ok_or_else(|| anyhow::anyhow!("unknown metric {name:?}; known: {}", report.metrics.keys().cloned().collect::<Vec<_>>().join(", ")))
+    report.metrics.get(name).copied().ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown metric {name:?}; known: {}",
+            report.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
 fn print_report(r: &Report, kb: &str, show_failures: usize) {
     let m = |k: &str| r.metrics.get(k).copied().unwrap_or(0.0);
-    println!("golden set {}: {} cases, {}; knowledge: {kb}; {:.1} s", r.dataset, r.cases, r.mode, r.seconds);
-    println!("passed       {} of {} ({:.1}%), errors {}", r.passed, r.cases, 100.0 * m("pass_rate"), m("errors"));
-    let per_route = r.routes.iter().map(|(k, s)| format!("{k} P {:.2} R {:.2} ({} expected, {} routed)", s.precision, s.recall, s.support, s.predicted)).collect::<Vec<_>>().join("; ");
-    println!("routing      precision {:.3}, recall {:.3}, accuracy {:.3} — {per_route}", m("routing_precision"), m("routing_recall"), m("routing_accuracy"));
-    println!("tools        success {:.3}, unexpected calls {}", m("tool_call_success"), m("tool_calls_unexpected"));
+    println!(
+        "golden set {}: {} cases, {}; knowledge: {kb}; {:.1} s",
+        r.dataset, r.cases, r.mode, r.seconds
+    );
+    println!(
+        "passed       {} of {} ({:.1}%), errors {}",
+        r.passed,
+        r.cases,
+        100.0 * m("pass_rate"),
+        m("errors")
+    );
+    let per_route = r
+        .routes
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "{k} P {:.2} R {:.2} ({} expected, {} routed)",
+                s.precision, s.recall, s.support, s.predicted
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    println!(
+        "routing      precision {:.3}, recall {:.3}, accuracy {:.3} — {per_route}",
+        m("routing_precision"),
+        m("routing_recall"),
+        m("routing_accuracy")
+    );
+    println!(
+        "tools        success {:.3}, unexpected calls {}",
+        m("tool_call_success"),
+        m("tool_calls_unexpected")
+    );
     println!("retrieval    recall@5 {:.3}, MRR {:.3}", m("recall_at_5"), m("mrr"));
     println!(
         "grounding    hallucination rate {:.3} ({} answered cases), guard blocked {} replies, expected facts present {:.3}",
@@ -161,22 +215,71 @@ fn print_report(r: &Report, kb: &str, show_failures: usize) {
         m("guard_blocked"),
         m("expected_fact_rate")
     );
-    println!("handoff      precision {:.3}, recall {:.3}", m("handoff_precision"), m("handoff_recall"));
-    let stages: Vec<String> = ["", ".retrieval", ".summary", ".llm", ".tools", ".guard", ".send", ".wall"]
-        .iter()
-        .filter(|s| r.metrics.contains_key(&format!("p50_latency_ms{s}")))
-        .map(|s| format!("{} {}/{}", if s.is_empty() { "total" } else { &s[1..] }, m(&format!("p50_latency_ms{s}")), m(&format!("p95_latency_ms{s}"))))
-        .collect();
+    println!(
+        "handoff      precision {:.3}, recall {:.3}",
+        m("handoff_precision"),
+        m("handoff_recall")
+    );
+    let stages: Vec<String> = [
+        "",
+        ".retrieval",
+        ".summary",
+        ".llm",
+        ".tools",
+        ".guard",
+        ".send",
+        ".wall",
+    ]
+    .iter()
+    .filter(|s| r.metrics.contains_key(&format!("p50_latency_ms{s}")))
+    .map(|s| {
+        format!(
+            "{} {}/{}",
+            if s.is_empty() { "total" } else { &s[1..] },
+            m(&format!("p50_latency_ms{s}")),
+            m(&format!("p95_latency_ms{s}"))
+        )
+    })
+    .collect();
     println!("latency      p50/p95 ms per message: {}", stages.join(", "));
-    println!("cost         ${:.6} per message, {:.0} tokens per message", m("cost_per_message_usd"), m("tokens_per_message"));
-    println!("route mix    {}", r.route_mix.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-    println!("by kind      {}", r.kinds.iter().map(|(k, (n, p))| format!("{k} {p}/{n}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "cost         ${:.6} per message, {:.0} tokens per message",
+        m("cost_per_message_usd"),
+        m("tokens_per_message")
+    );
+    println!(
+        "route mix    {}",
+        r.route_mix
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "by kind      {}",
+        r.kinds
+            .iter()
+            .map(|(k, (n, p))| format!("{k} {p}/{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("{SEED}");
     let failing: Vec<_> = r.case_reports.iter().filter(|c| !c.passed).collect();
     if !failing.is_empty() {
-        println!("failing cases ({}; first {show_failures}; --json has all):", failing.len());
+        println!(
+            "failing cases ({}; first {show_failures}; --json has all):",
+            failing.len()
+        );
         for c in failing.iter().take(show_failures) {
-            println!("  {} — {}", c.id, c.problems.iter().map(|p| format!("[{}] {}", p.check, p.detail)).collect::<Vec<_>>().join("; "));
+            println!(
+                "  {} — {}",
+                c.id,
+                c.problems
+                    .iter()
+                    .map(|p| format!("[{}] {}", p.check, p.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
         }
     }
 }

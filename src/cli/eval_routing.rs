@@ -31,7 +31,12 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
     };
     let examples = read_examples(a.data)?;
     if examples.len() < a.folds * 2 {
-        anyhow::bail!("{}: {} examples are too few for {} folds", a.data.display(), examples.len(), a.folds);
+        anyhow::bail!(
+            "{}: {} examples are too few for {} folds",
+            a.data.display(),
+            examples.len(),
+            a.folds
+        );
     }
     let bucket: BTreeSet<String> = match a.bucket {
         Some(p) => std::fs::read_to_string(p)
@@ -63,15 +68,32 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
     let predictions = cross_validate(&labelled, a.folds, a.oos_label);
     let fallback = a.oos_label.unwrap_or("(none)");
     let at = score(&predictions, a.min_similarity, fallback, a.oos_label, &bucket);
-    let sweep: Vec<Scores> = (0..=16).map(|i| score(&predictions, i as f32 * 0.05, fallback, a.oos_label, &bucket)).collect();
+    let sweep: Vec<Scores> = (0..=16)
+        .map(|i| score(&predictions, i as f32 * 0.05, fallback, a.oos_label, &bucket))
+        .collect();
     if a.json {
-        println!("{}", serde_json::json!({ "data": a.data.display().to_string(), "labels": labels.len(), "folds": a.folds, "embed_ms": embed_ms, "at": at, "sweep": sweep }));
+        println!(
+            "{}",
+            serde_json::json!({ "data": a.data.display().to_string(), "labels": labels.len(), "folds": a.folds, "embed_ms": embed_ms, "at": at, "sweep": sweep })
+        );
     } else {
-        println!("{} examples, {} labels, {}-fold cross-validation, embedded in {embed_ms} ms", at.examples, labels.len(), a.folds);
-        println!("{:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "floor", "accuracy", "macro-P", "macro-R", "oos-R", "oos-P", "bucket-P", "bucket-R");
+        println!(
+            "{} examples, {} labels, {}-fold cross-validation, embedded in {embed_ms} ms",
+            at.examples,
+            labels.len(),
+            a.folds
+        );
+        println!(
+            "{:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "floor", "accuracy", "macro-P", "macro-R", "oos-R", "oos-P", "bucket-P", "bucket-R"
+        );
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
         for s in sweep.iter().chain(std::iter::once(&at)) {
-            let mark = if std::ptr::eq(s, &at) { " <- --min-similarity" } else { "" };
+            let mark = if std::ptr::eq(s, &at) {
+                " <- --min-similarity"
+            } else {
+                ""
+            };
             println!(
                 "{:>6.2} {:>8.3} {:>8.3} {:>8.3} {:>8} {:>8} {:>8} {:>8}{mark}",
                 s.min_similarity,
@@ -85,19 +107,29 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let failed = super::check_gates(a.gates, |name| {
-        let value = match name {
-            "accuracy" => Some(at.accuracy),
-            "macro_precision" => Some(at.macro_precision),
-            "macro_recall" => Some(at.macro_recall),
-            "oos_recall" => at.oos_recall,
-            "oos_precision" => at.oos_precision,
-            "bucket_precision" => at.bucket_precision,
-            "bucket_recall" => at.bucket_recall,
-            "routing_accuracy" => at.routing_accuracy,
-            other => anyhow::bail!("gate {other:?}: use accuracy, macro_precision, macro_recall, oos_recall, oos_precision, bucket_precision, bucket_recall or routing_accuracy"),
-        };
-        value.ok_or_else(|| anyhow::anyhow!("gate {name}: not measured (needs --oos-label or --bucket)"))
-    }, |_| false)?;
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let failed = super::check_gates(
+        a.gates,
+        |name| {
+            let value = match name {
+                "accuracy" => Some(at.accuracy),
+                "macro_precision" => Some(at.macro_precision),
+                "macro_recall" => Some(at.macro_recall),
+                "oos_recall" => at.oos_recall,
+                "oos_precision" => at.oos_precision,
+                "bucket_precision" => at.bucket_precision,
+                "bucket_recall" => at.bucket_recall,
+                "routing_accuracy" => at.routing_accuracy,
+                other => anyhow::bail!(
+                    "gate {other:?}: use accuracy, macro_precision, macro_recall, oos_recall, oos_precision, bucket_precision, bucket_recall or routing_accuracy"
+                ),
+            };
+            value.ok_or_else(|| anyhow::anyhow!("gate {name}: not measured (needs --oos-label or --bucket)"))
+        },
+        |_| false,
+    )?;
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

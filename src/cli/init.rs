@@ -14,8 +14,11 @@ pub fn init(config_path: &Path, data_dir: &Path, force: bool) -> anyhow::Result<
     if config_path.exists() && !force {
         anyhow::bail!("{} already exists; pass --force to overwrite it", config_path.display());
     }
-    crate::private_fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let data_dir = data_dir.canonicalize().with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    crate::private_fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
     let text = render_config(&data_dir, &crate::app::random_token(), "", "127.0.0.1:8080");
     if let Some(parent) = config_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;

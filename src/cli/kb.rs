@@ -26,7 +26,10 @@ pub(super) fn bar(len: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::new(len);
-    b.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    b.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     b.set_message(what.to_string());
     b
 }
@@ -53,7 +56,12 @@ async fn prepare(kb: &Knowledge) -> anyhow::Result<()> {
 
 pub fn run(command: KbCommand) -> anyhow::Result<ExitCode> {
     match command {
-        KbCommand::Add { paths, columns, config, json } => {
+        KbCommand::Add {
+            paths,
+            columns,
+            config,
+            json,
+        } => {
             let columns = match columns {
                 Some(spec) => CsvColumns::parse(&spec).map_err(|e| anyhow::anyhow!("--columns: {e}"))?,
                 None => CsvColumns::default(),
@@ -105,13 +113,20 @@ pub fn run(command: KbCommand) -> anyhow::Result<ExitCode> {
         KbCommand::Rm { doc_id, config } => {
             let store = open_no_model(&config.config)?;
             let id = doc_id.clone();
-            let removed = runtime()?.block_on(store.write(move |c| crate::store::knowledge::delete_document(c, &id)))?;
+            let removed =
+                runtime()?.block_on(store.write(move |c| crate::store::knowledge::delete_document(c, &id)))?;
             if !removed {
                 anyhow::bail!("no document {doc_id:?}; see `frontdesk kb list`");
             }
             println!("removed {doc_id}");
         }
-        KbCommand::Search { query, k, mode, config, json } => {
+        KbCommand::Search {
+            query,
+            k,
+            mode,
+            config,
+            json,
+        } => {
             let kb = open(&config.config)?;
             let hits = runtime()?.block_on(async {
                 prepare(&kb).await?;
@@ -134,19 +149,34 @@ fn open_no_model(config_path: &Path) -> anyhow::Result<Store> {
     let config = super::load_config(config_path)?;
     let path = config.sqlite_path();
     if !path.exists() {
-        anyhow::bail!("no database at {} yet; run `frontdesk kb add` or start the server first", path.display());
+        anyhow::bail!(
+            "no database at {} yet; run `frontdesk kb add` or start the server first",
+            path.display()
+        );
     }
     Ok(Store::open(&path)?)
 }
 
 /// `frontdesk eval retrieval`: builds a throwaway index of the corpus and scores each mode.
-pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBuf>, index_dir: Option<&Path>, json: bool, modes: &[Mode], gates: &[(String, f64)]) -> anyhow::Result<ExitCode> {
+pub fn eval_retrieval(
+    corpus: &Path,
+    queries: &Path,
+    config_path: Option<&PathBuf>,
+    index_dir: Option<&Path>,
+    json: bool,
+    modes: &[Mode],
+    gates: &[(String, f64)],
+) -> anyhow::Result<ExitCode> {
     let config = match config_path {
         Some(p) => super::load_config(p)?,
         None => crate::config::Config::default(),
     };
     // A directory is ingested like `kb add`; a file is a JSONL corpus.
-    let docs: Vec<serde_json::Value> = if corpus.is_dir() { Vec::new() } else { eval::read_jsonl(corpus)? };
+    let docs: Vec<serde_json::Value> = if corpus.is_dir() {
+        Vec::new()
+    } else {
+        eval::read_jsonl(corpus)?
+    };
     let queries: Vec<Query> = eval::read_jsonl(queries)?;
     let (tmp, keep) = match index_dir {
         Some(d) => {
@@ -171,7 +201,12 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
                 let text = s("text").ok_or_else(|| anyhow::anyhow!("{source}:{}: missing \"text\"", i + 1))?;
                 let title = s("title").unwrap_or_else(|| id.clone());
                 // The title is indexed (FTS title column) and embedded with every chunk.
-                Ok(SourceDoc { text, title, id, source: source.clone() })
+                Ok(SourceDoc {
+                    text,
+                    title,
+                    id,
+                    source: source.clone(),
+                })
             })
             .collect::<anyhow::Result<_>>()?;
         let pb = bar(docs.len() as u64, "indexing the corpus");
@@ -181,7 +216,9 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
             pb.inc(batch.len() as u64);
         }
         if corpus.is_dir() {
-            report = kb.add_paths(&[corpus.to_path_buf()], &CsvColumns::default(), &|_, _, _| {}).await?;
+            report = kb
+                .add_paths(&[corpus.to_path_buf()], &CsvColumns::default(), &|_, _, _| {})
+                .await?;
         }
         pb.finish_and_clear();
         for p in &report.problems {
@@ -201,30 +238,48 @@ pub fn eval_retrieval(corpus: &Path, queries: &Path, config_path: Option<&PathBu
             println!("{}", serde_json::to_string(r)?);
         }
     } else {
-        println!("{:<8} {:>7} {:>9} {:>9} {:>10} {:>7} {:>8}", "mode", "queries", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10");
+        println!(
+            "{:<8} {:>7} {:>9} {:>9} {:>10} {:>7} {:>8}",
+            "mode", "queries", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10"
+        );
         for r in &results {
-            println!("{:<8} {:>7} {:>9.3} {:>9.3} {:>10.3} {:>7.3} {:>8.3}", r.mode, r.queries, r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr_at_10, r.ndcg_at_10);
+            println!(
+                "{:<8} {:>7} {:>9.3} {:>9.3} {:>10.3} {:>7.3} {:>8.3}",
+                r.mode, r.queries, r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr_at_10, r.ndcg_at_10
+            );
         }
     }
-    let failed = super::check_gates(gates, |name| {
-        let (mode, metric) = name.split_once('.').unwrap_or(("hybrid", name));
-        let Some(r) = results.iter().find(|r| r.mode == mode) else {
-            anyhow::bail!("gate {name}: mode {mode:?} was not run");
-        };
-        Ok(match metric {
-            "recall_at_1" => r.recall_at_1,
-            "recall_at_5" => r.recall_at_5,
-            "recall_at_10" => r.recall_at_10,
-            "mrr_at_10" => r.mrr_at_10,
-            "ndcg_at_10" => r.ndcg_at_10,
-            other => anyhow::bail!("gate {name}: unknown metric {other:?}"),
-        })
-    }, |_| false)?;
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let failed = super::check_gates(
+        gates,
+        |name| {
+            let (mode, metric) = name.split_once('.').unwrap_or(("hybrid", name));
+            let Some(r) = results.iter().find(|r| r.mode == mode) else {
+                anyhow::bail!("gate {name}: mode {mode:?} was not run");
+            };
+            Ok(match metric {
+                "recall_at_1" => r.recall_at_1,
+                "recall_at_5" => r.recall_at_5,
+                "recall_at_10" => r.recall_at_10,
+                "mrr_at_10" => r.mrr_at_10,
+                "ndcg_at_10" => r.ndcg_at_10,
+                other => anyhow::bail!("gate {name}: unknown metric {other:?}"),
+            })
+        },
+        |_| false,
+    )?;
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("frontdesk-eval-{}-{}", std::process::id(), crate::app::random_token()[..8].to_string()));
+    let dir = std::env::temp_dir().join(format!(
+        "frontdesk-eval-{}-{}",
+        std::process::id(),
+        &crate::app::random_token()[..8]
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -11,7 +11,10 @@ pub fn list(config_path: &Path, json: bool, limit: Option<usize>) -> anyhow::Res
     let config = super::load_config(config_path)?;
     let path = config.sqlite_path();
     if !path.exists() {
-        anyhow::bail!("no database at {} yet; start the server once with `frontdesk serve`", path.display());
+        anyhow::bail!(
+            "no database at {} yet; start the server once with `frontdesk serve`",
+            path.display()
+        );
     }
     let store = Store::open(&path)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -19,7 +22,11 @@ pub fn list(config_path: &Path, json: bool, limit: Option<usize>) -> anyhow::Res
     let mut printed = 0usize;
     let limit = limit.unwrap_or(usize::MAX);
     if !json {
-        writeln!(out, "{:<28} {:>5} {:<3} {:<15} {:<12} {:<10} {}", "id", "conv", "dir", "from", "type", "status", "text")?;
+        writeln!(
+            out,
+            "{:<28} {:>5} {:<3} {:<15} {:<12} {:<10} text",
+            "id", "conv", "dir", "from", "type", "status"
+        )?;
     }
     loop {
         let page = store.call_blocking(|c| list_messages(c, after, 1000.min(limit - printed)))?;
@@ -32,7 +39,11 @@ pub fn list(config_path: &Path, json: bool, limit: Option<usize>) -> anyhow::Res
                 writeln!(out)?;
             } else {
                 let text: String = row.text.chars().take(60).collect::<String>().replace('\n', " ");
-                writeln!(out, "{:<28} {:>5} {:<3} {:<15} {:<12} {:<10} {}", row.id, row.conversation, row.direction, row.from, row.kind, row.status, text)?;
+                writeln!(
+                    out,
+                    "{:<28} {:>5} {:<3} {:<15} {:<12} {:<10} {}",
+                    row.id, row.conversation, row.direction, row.from, row.kind, row.status, text
+                )?;
             }
         }
         printed += page.len();

@@ -367,11 +367,19 @@ pub enum EvalCommand {
 /// Checks `--gate NAME=LIMIT` against measured values (`value` looks a name up; an
 /// unknown name is an error; `lower_is_better` names the metrics whose limit is a
 /// maximum): prints each outcome; returns the names of the failed gates.
-pub(crate) fn check_gates(gates: &[(String, f64)], value: impl Fn(&str) -> anyhow::Result<f64>, lower_is_better: impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
+pub(crate) fn check_gates(
+    gates: &[(String, f64)],
+    value: impl Fn(&str) -> anyhow::Result<f64>,
+    lower_is_better: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<String>> {
     let mut failed = Vec::new();
     for (name, limit) in gates {
         let v = value(name)?;
-        let (ok, op, bad_op) = if lower_is_better(name) { (v <= *limit, "<=", ">") } else { (v >= *limit, ">=", "<") };
+        let (ok, op, bad_op) = if lower_is_better(name) {
+            (v <= *limit, "<=", ">")
+        } else {
+            (v >= *limit, ">=", "<")
+        };
         if ok {
             eprintln!("gate ok: {name} = {v:.4} {op} {limit}");
         } else {
@@ -430,30 +438,101 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Extract { memory_mb, cpu_seconds } => Ok(crate::extract::run_child(memory_mb, cpu_seconds)),
         Command::Serve { config } => serve::serve(&config.config),
-        Command::Init { data_dir, config, force } => init::init(&config, &data_dir, force),
+        Command::Init {
+            data_dir,
+            config,
+            force,
+        } => init::init(&config, &data_dir, force),
         Command::CheckConfig { config } => init::check_config(&config.config),
-        Command::Messages { command: MessagesCommand::List { config, json, limit } } => {
-            messages::list(&config.config, json, limit)
-        }
+        Command::Messages {
+            command: MessagesCommand::List { config, json, limit },
+        } => messages::list(&config.config, json, limit),
         Command::Queue { command } => queue::run(command),
         Command::Doctor { config } => doctor::doctor(&config.config),
         Command::Backup { config, out, json } => backup::backup(&config.config, &out, json),
-        Command::Restore { from, data_dir, verify, force } => backup::restore(&from, data_dir.as_deref().unwrap_or(std::path::Path::new(".")), verify, force),
+        Command::Restore {
+            from,
+            data_dir,
+            verify,
+            force,
+        } => backup::restore(
+            &from,
+            data_dir.as_deref().unwrap_or(std::path::Path::new(".")),
+            verify,
+            force,
+        ),
         Command::Demo { data_dir, listen } => demo::demo(&data_dir, &listen),
         Command::Kb { command } => kb::run(command),
-        Command::Settings { command: SettingsCommand::List { config, json } } => admin::settings_list(&config.config, json),
-        Command::Settings { command: SettingsCommand::Set { key, value, config } } => admin::settings_set(&config.config, &key, &value),
-        Command::Settings { command: SettingsCommand::Unset { key, config } } => admin::settings_unset(&config.config, &key),
-        Command::Conversation { command: ConversationCommand::Handback { id, note, config } } => admin::handback(&config.config, id, &note),
-        Command::Contact { command: ContactCommand::Erase { wa_id, config, json } } => admin::contact_erase(&config.config, &wa_id, json),
-        Command::User { command: UserCommand::Add { email, role, password_stdin, config } } => admin::user_add(&config.config, &email, &role, password_stdin),
-        Command::User { command: UserCommand::List { config, json } } => admin::user_list(&config.config, json),
-        Command::Eval { command: Some(EvalCommand::Retrieval { corpus, queries, config, index_dir, modes, gates, json }), .. } => {
+        Command::Settings {
+            command: SettingsCommand::List { config, json },
+        } => admin::settings_list(&config.config, json),
+        Command::Settings {
+            command: SettingsCommand::Set { key, value, config },
+        } => admin::settings_set(&config.config, &key, &value),
+        Command::Settings {
+            command: SettingsCommand::Unset { key, config },
+        } => admin::settings_unset(&config.config, &key),
+        Command::Conversation {
+            command: ConversationCommand::Handback { id, note, config },
+        } => admin::handback(&config.config, id, &note),
+        Command::Contact {
+            command: ContactCommand::Erase { wa_id, config, json },
+        } => admin::contact_erase(&config.config, &wa_id, json),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    role,
+                    password_stdin,
+                    config,
+                },
+        } => admin::user_add(&config.config, &email, &role, password_stdin),
+        Command::User {
+            command: UserCommand::List { config, json },
+        } => admin::user_list(&config.config, json),
+        Command::Eval {
+            command:
+                Some(EvalCommand::Retrieval {
+                    corpus,
+                    queries,
+                    config,
+                    index_dir,
+                    modes,
+                    gates,
+                    json,
+                }),
+            ..
+        } => {
             use crate::knowledge::Mode;
-            let modes = if modes.is_empty() { vec![Mode::Bm25, Mode::Vector, Mode::Hybrid] } else { modes };
-            kb::eval_retrieval(&corpus, &queries, config.as_ref(), index_dir.as_deref(), json, &modes, &gates)
+            let modes = if modes.is_empty() {
+                vec![Mode::Bm25, Mode::Vector, Mode::Hybrid]
+            } else {
+                modes
+            };
+            kb::eval_retrieval(
+                &corpus,
+                &queries,
+                config.as_ref(),
+                index_dir.as_deref(),
+                json,
+                &modes,
+                &gates,
+            )
         }
-        Command::Eval { command: Some(EvalCommand::Routing { data, config, folds, oos_label, min_similarity, bucket, gates, json }), .. } => eval_routing::run(eval_routing::Args {
+        Command::Eval {
+            command:
+                Some(EvalCommand::Routing {
+                    data,
+                    config,
+                    folds,
+                    oos_label,
+                    min_similarity,
+                    bucket,
+                    gates,
+                    json,
+                }),
+            ..
+        } => eval_routing::run(eval_routing::Args {
             data: &data,
             config: config.as_ref(),
             folds,

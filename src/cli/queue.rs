@@ -25,7 +25,13 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{:<12} {:>8} {:>8} {:>16}", "queue", "waiting", "due", "oldest age (s)");
                 for q in &stats.queues {
-                    println!("{:<12} {:>8} {:>8} {:>16.1}", q.queue, q.ready, q.due, q.oldest_ready_age_ms as f64 / 1000.0);
+                    println!(
+                        "{:<12} {:>8} {:>8} {:>16.1}",
+                        q.queue,
+                        q.ready,
+                        q.due,
+                        q.oldest_ready_age_ms as f64 / 1000.0
+                    );
                 }
                 println!("held by workers: {}", stats.leased);
                 println!("dead letters:    {}", stats.dead);
@@ -42,7 +48,13 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string(d)?);
                 } else {
-                    println!("{:>8}  {:<10} attempts={:<3} {}", d.id, d.queue, d.attempts, d.last_error.as_deref().unwrap_or(""));
+                    println!(
+                        "{:>8}  {:<10} attempts={:<3} {}",
+                        d.id,
+                        d.queue,
+                        d.attempts,
+                        d.last_error.as_deref().unwrap_or("")
+                    );
                 }
             }
             if dead.is_empty() && !json {
@@ -68,7 +80,10 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
 fn with_queue<T>(config: &Config, f: impl FnOnce(&Queue) -> crate::error::Result<T>) -> anyhow::Result<Option<T>> {
     let path = config.queue_path();
     if !path.exists() {
-        anyhow::bail!("no queue journal at {} yet; start the server once with `frontdesk serve`", path.display());
+        anyhow::bail!(
+            "no queue journal at {} yet; start the server once with `frontdesk serve`",
+            path.display()
+        );
     }
     match Queue::open(&path, &config.queue) {
         Ok(q) => Ok(Some(f(&q)?)),
@@ -81,7 +96,10 @@ fn with_queue<T>(config: &Config, f: impl FnOnce(&Queue) -> crate::error::Result
 pub(super) fn control(config: &Config, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
     let file = config.control_file_path();
     let text = std::fs::read_to_string(&file).with_context(|| {
-        format!("the journal is in use but {} is unreadable; run this as the server's user", file.display())
+        format!(
+            "the journal is in use but {} is unreadable; run this as the server's user",
+            file.display()
+        )
     })?;
     let control: Value = serde_json::from_str(&text).with_context(|| format!("{} is damaged", file.display()))?;
     let token = control["token"].as_str().unwrap_or_default().to_string();
@@ -89,7 +107,11 @@ pub(super) fn control(config: &Config, method: &str, path: &str, body: Option<Va
         .as_str()
         .and_then(|a| a.parse().ok())
         .with_context(|| format!("{} has no server address", file.display()))?;
-    let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+    let host = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
     let url = format!("http://{host}/api/control{path}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {

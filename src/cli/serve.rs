@@ -38,7 +38,11 @@ pub(crate) async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener
 /// Serves `app` on `listener`: prints `frontdesk listening on ADDR` as the first line of
 /// stdout (tests and scripts read it), calls `started`, and returns after a stop signal
 /// once everything drained.
-pub(crate) async fn run_app(app: App, listener: tokio::net::TcpListener, started: impl FnOnce(&Running)) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_app(
+    app: App,
+    listener: tokio::net::TcpListener,
+    started: impl FnOnce(&Running),
+) -> anyhow::Result<ExitCode> {
     // Handlers first: a signal during start-up must not take the default action (for
     // SIGHUP, death).
     let signals = Signals::install()?;
@@ -72,7 +76,11 @@ struct Signals {
 impl Signals {
     fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())?, hup: signal(SignalKind::hangup())? })
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 
     /// Returns at SIGTERM or SIGINT.

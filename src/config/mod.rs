@@ -59,7 +59,13 @@ pub struct ExtractConfig {
 
 impl Default for ExtractConfig {
     fn default() -> Self {
-        ExtractConfig { binary: PathBuf::new(), timeout_ms: 20_000, memory_mb: 512, cpu_seconds: 15, max_parallel: 2 }
+        ExtractConfig {
+            binary: PathBuf::new(),
+            timeout_ms: 20_000,
+            memory_mb: 512,
+            cpu_seconds: 15,
+            max_parallel: 2,
+        }
     }
 }
 
@@ -170,7 +176,13 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { session_idle_minutes: 12.0 * 60.0, session_max_hours: 7.0 * 24.0, login_max_failures: 5, login_max_failures_per_email: 100, login_window_minutes: 15.0 }
+        AuthConfig {
+            session_idle_minutes: 12.0 * 60.0,
+            session_max_hours: 7.0 * 24.0,
+            login_max_failures: 5,
+            login_max_failures_per_email: 100,
+            login_window_minutes: 15.0,
+        }
     }
 }
 
@@ -209,7 +221,13 @@ pub struct RouterConfig {
 
 impl Default for RouterConfig {
     fn default() -> Self {
-        RouterConfig { rules: Vec::new(), classifier: "off".into(), examples: None, min_similarity: 0.4, label_routes: Default::default() }
+        RouterConfig {
+            rules: Vec::new(),
+            classifier: "off".into(),
+            examples: None,
+            min_similarity: 0.4,
+            label_routes: Default::default(),
+        }
     }
 }
 
@@ -234,7 +252,12 @@ impl RouterConfig {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let name = if r.name.is_empty() { format!("rule{}", i + 1) } else { r.name.replace(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'), "_") };
+                let name = if r.name.is_empty() {
+                    format!("rule{}", i + 1)
+                } else {
+                    r.name
+                        .replace(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'), "_")
+                };
                 crate::domain::router::rule_line(&name, &r.keywords, &r.regex, &r.route)
             })
             .collect::<Vec<_>>()
@@ -336,7 +359,12 @@ pub struct ProviderConfig {
 
 impl Default for ProviderConfig {
     fn default() -> Self {
-        ProviderConfig { kind: String::new(), base_url: String::new(), api_key: Secret::default(), timeout_ms: 20_000 }
+        ProviderConfig {
+            kind: String::new(),
+            base_url: String::new(),
+            api_key: Secret::default(),
+            timeout_ms: 20_000,
+        }
     }
 }
 
@@ -525,7 +553,13 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), backup_dir: PathBuf::new(), backup_every_hours: 24.0, backup_keep: 7, message_retention_days: 0 }
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            backup_dir: PathBuf::new(),
+            backup_every_hours: 24.0,
+            backup_keep: 7,
+            message_retention_days: 0,
+        }
     }
 }
 
@@ -657,7 +691,10 @@ pub struct BotConfig {
 
 impl Default for BotConfig {
     fn default() -> Self {
-        BotConfig { enabled: true, business_name: "our team".into() }
+        BotConfig {
+            enabled: true,
+            business_name: "our team".into(),
+        }
     }
 }
 
@@ -773,7 +810,13 @@ pub struct WorkersConfig {
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        WorkersConfig { ingest: 2, ingest_batch: 64, send: 8, reply: 2, media: 2 }
+        WorkersConfig {
+            ingest: 2,
+            ingest_batch: 64,
+            send: 8,
+            reply: 2,
+            media: 2,
+        }
     }
 }
 
@@ -844,7 +887,13 @@ impl Config {
         if let Some(path) = path {
             let base = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(base) = base {
-                for dir in [&mut config.storage.data_dir, &mut config.storage.backup_dir, &mut config.server.tls_cert_file, &mut config.server.tls_key_file, &mut config.server.acme.ca_root_file] {
+                for dir in [
+                    &mut config.storage.data_dir,
+                    &mut config.storage.backup_dir,
+                    &mut config.server.tls_cert_file,
+                    &mut config.server.tls_key_file,
+                    &mut config.server.acme.ca_root_file,
+                ] {
                     if dir.is_relative() && !dir.as_os_str().is_empty() {
                         *dir = base.join(&*dir);
                     }

@@ -37,7 +37,11 @@ impl Config {
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut err = |key, message: String| {
-            out.push(Problem { severity: Severity::Error, key, message })
+            out.push(Problem {
+                severity: Severity::Error,
+                key,
+                message,
+            })
         };
         if self.whatsapp.app_secret.is_empty() {
             err(
@@ -58,10 +62,11 @@ impl Config {
         if let Err(e) = self.listen_addr() {
             err("server.listen", e.to_string());
         }
-        if !(self.server.public_url.starts_with("http://")
-            || self.server.public_url.starts_with("https://"))
-        {
-            err("server.public_url", format!("{:?} must start with http:// or https://", self.server.public_url));
+        if !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://")) {
+            err(
+                "server.public_url",
+                format!("{:?} must start with http:// or https://", self.server.public_url),
+            );
         }
         if !(self.whatsapp.graph_base_url.starts_with("http://")
             || self.whatsapp.graph_base_url.starts_with("https://"))
@@ -72,10 +77,16 @@ impl Config {
             );
         }
         if self.server.max_connections < 16 {
-            err("server.max_connections", "must be at least 16 (the inbox's live updates hold a connection per open page)".into());
+            err(
+                "server.max_connections",
+                "must be at least 16 (the inbox's live updates hold a connection per open page)".into(),
+            );
         }
         if self.server.header_read_timeout_ms < 100 {
-            err("server.header_read_timeout_ms", "must be at least 100 (10000 is a good value)".into());
+            err(
+                "server.header_read_timeout_ms",
+                "must be at least 100 (10000 is a good value)".into(),
+            );
         }
         if self.server.body_limit_bytes < 1024 {
             err("server.body_limit_bytes", "must be at least 1024".into());
@@ -99,27 +110,58 @@ impl Config {
             err("queue.group_commit_max_batch", "must be at least 1".into());
         }
         if self.workers.ingest == 0 || self.workers.ingest_batch == 0 {
-            err("workers.ingest", "workers.ingest and workers.ingest_batch must be at least 1".into());
+            err(
+                "workers.ingest",
+                "workers.ingest and workers.ingest_batch must be at least 1".into(),
+            );
         }
         if self.workers.send == 0 || self.workers.reply == 0 {
-            err("workers.send", "workers.send and workers.reply must be at least 1".into());
+            err(
+                "workers.send",
+                "workers.send and workers.reply must be at least 1".into(),
+            );
         }
         if self.send.number_rate_per_s < 0.0 || !self.send.number_rate_per_s.is_finite() {
-            err("send.number_rate_per_s", "must be 0 (no cap) or a positive number".into());
+            err(
+                "send.number_rate_per_s",
+                "must be 0 (no cap) or a positive number".into(),
+            );
         }
         for t in &self.whatsapp.templates {
             if t.name.is_empty() || t.language.is_empty() {
-                err("whatsapp.templates", "every template needs a name and a language".into());
+                err(
+                    "whatsapp.templates",
+                    "every template needs a name and a language".into(),
+                );
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            err("log.format", format!("{:?} is not one of \"text\", \"json\"", self.log.format));
+            err(
+                "log.format",
+                format!("{:?} is not one of \"text\", \"json\"", self.log.format),
+            );
         }
-        if !self.log.otlp_endpoint.is_empty() && reqwest::Url::parse(&self.log.otlp_endpoint).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-            err("log.otlp_endpoint", format!("{:?} is not an http(s) URL like http://127.0.0.1:4318/v1/traces", self.log.otlp_endpoint));
+        if !self.log.otlp_endpoint.is_empty()
+            && reqwest::Url::parse(&self.log.otlp_endpoint)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
+        {
+            err(
+                "log.otlp_endpoint",
+                format!(
+                    "{:?} is not an http(s) URL like http://127.0.0.1:4318/v1/traces",
+                    self.log.otlp_endpoint
+                ),
+            );
         }
         if !matches!(self.log.otlp_protocol.as_str(), "http/protobuf" | "http/json") {
-            err("log.otlp_protocol", format!("{:?} is not one of \"http/protobuf\", \"http/json\"", self.log.otlp_protocol));
+            err(
+                "log.otlp_protocol",
+                format!(
+                    "{:?} is not one of \"http/protobuf\", \"http/json\"",
+                    self.log.otlp_protocol
+                ),
+            );
         }
         for name in self.log.otlp_headers.keys() {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -128,15 +170,31 @@ impl Config {
         }
         let m = &self.media;
         if !matches!(m.on_failure.as_str(), "ask_text" | "handoff") {
-            err("media.on_failure", format!("{:?} is not one of \"ask_text\", \"handoff\"", m.on_failure));
+            err(
+                "media.on_failure",
+                format!("{:?} is not one of \"ask_text\", \"handoff\"", m.on_failure),
+            );
         }
-        if !m.transcription_url.is_empty() && reqwest::Url::parse(&m.transcription_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-            err("media.transcription_url", format!("{:?} is not an http(s) URL like https://api.openai.com/v1", m.transcription_url));
+        if !m.transcription_url.is_empty()
+            && reqwest::Url::parse(&m.transcription_url)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
+        {
+            err(
+                "media.transcription_url",
+                format!(
+                    "{:?} is not an http(s) URL like https://api.openai.com/v1",
+                    m.transcription_url
+                ),
+            );
         }
         for v in &m.vision_models {
             match crate::llm::ModelRef::parse(v) {
                 Some(r) if self.llm.providers.contains_key(&r.provider) => {}
-                Some(r) => err("media.vision_models", format!("{v:?} names provider {:?}, which is not in [llm.providers]", r.provider)),
+                Some(r) => err(
+                    "media.vision_models",
+                    format!("{v:?} names provider {:?}, which is not in [llm.providers]", r.provider),
+                ),
                 None => err("media.vision_models", format!("{v:?} is not provider:model")),
             }
         }
@@ -154,34 +212,62 @@ impl Config {
                     err("server.tls_cert_file", e.to_string());
                 }
             }
-            _ => err("server.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither".into()),
+            _ => err(
+                "server.tls_cert_file",
+                "set both tls_cert_file and tls_key_file, or neither".into(),
+            ),
         }
         let acme = &self.server.acme;
         if acme.enabled() {
             if !cert.as_os_str().is_empty() {
-                err("server.acme.domains", "certificates come either from files (tls_cert_file) or from ACME; remove one".into());
+                err(
+                    "server.acme.domains",
+                    "certificates come either from files (tls_cert_file) or from ACME; remove one".into(),
+                );
             }
             for d in &acme.domains {
                 if d.is_empty() || d.contains(['/', ':', ' ', '*']) || d.parse::<std::net::IpAddr>().is_ok() {
-                    err("server.acme.domains", format!("{d:?} is not a host name like chat.example.com (no scheme, port, wildcard or IP address)"));
+                    err(
+                        "server.acme.domains",
+                        format!(
+                            "{d:?} is not a host name like chat.example.com (no scheme, port, wildcard or IP address)"
+                        ),
+                    );
                 }
             }
             if !acme.directory_url.starts_with("https://") {
-                err("server.acme.directory_url", format!("{:?} must be an https:// URL", acme.directory_url));
+                err(
+                    "server.acme.directory_url",
+                    format!("{:?} must be an https:// URL", acme.directory_url),
+                );
             }
             match acme.challenge.as_str() {
                 "tls-alpn-01" => {}
                 "http-01" => {
                     if acme.http_listen.parse::<SocketAddr>().is_err() {
-                        err("server.acme.http_listen", format!("{:?} is not an address like 0.0.0.0:80 (http-01 needs a plain-HTTP listener)", acme.http_listen));
+                        err(
+                            "server.acme.http_listen",
+                            format!(
+                                "{:?} is not an address like 0.0.0.0:80 (http-01 needs a plain-HTTP listener)",
+                                acme.http_listen
+                            ),
+                        );
                     }
                 }
-                other => err("server.acme.challenge", format!("{other:?} is not one of \"tls-alpn-01\", \"http-01\"")),
+                other => err(
+                    "server.acme.challenge",
+                    format!("{other:?} is not one of \"tls-alpn-01\", \"http-01\""),
+                ),
             }
             if !acme.ca_root_file.as_os_str().is_empty()
-                && let Err(e) = std::fs::read(&acme.ca_root_file).map_err(|e| e.to_string()).and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+                && let Err(e) = std::fs::read(&acme.ca_root_file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
             {
-                err("server.acme.ca_root_file", format!("{}: {e}", acme.ca_root_file.display()));
+                err(
+                    "server.acme.ca_root_file",
+                    format!("{}: {e}", acme.ca_root_file.display()),
+                );
             }
             if acme.check_every_minutes == 0 {
                 err("server.acme.check_every_minutes", "must be at least 1".into());
@@ -191,28 +277,49 @@ impl Config {
             if let Err(e) = check_writable(&self.storage.backup_dir) {
                 err("storage.backup_dir", e);
             }
-            if !(self.storage.backup_every_hours > 0.0) {
+            if self.storage.backup_every_hours.is_nan() || self.storage.backup_every_hours <= 0.0 {
                 err("storage.backup_every_hours", "must be more than 0".into());
             }
             if self.storage.backup_keep == 0 {
-                err("storage.backup_keep", "must be at least 1 (the newest backup is always kept)".into());
+                err(
+                    "storage.backup_keep",
+                    "must be at least 1 (the newest backup is always kept)".into(),
+                );
             }
         }
         if !(0.0..=1.0).contains(&self.engine.confidence_threshold) {
-            err("engine.confidence_threshold", "must be between 0 and 1 (a cosine similarity)".into());
+            err(
+                "engine.confidence_threshold",
+                "must be between 0 and 1 (a cosine similarity)".into(),
+            );
         }
         if self.engine.bridge_text.trim().is_empty() || self.engine.bridge_text.len() > 4096 {
-            err("engine.bridge_text", "must be 1-4096 bytes: it is the message customers get when a person takes over".into());
+            err(
+                "engine.bridge_text",
+                "must be 1-4096 bytes: it is the message customers get when a person takes over".into(),
+            );
         }
         if self.engine.static_reply.trim().is_empty() || self.engine.static_reply.len() > 4096 {
-            err("engine.static_reply", "must be 1-4096 bytes: customers get it while the kill switch is on".into());
+            err(
+                "engine.static_reply",
+                "must be 1-4096 bytes: customers get it while the kill switch is on".into(),
+            );
         }
-        if self.engine.debounce_ms > 8_000 || self.engine.debounce_max_ms > 8_000 || self.engine.debounce_ms > self.engine.debounce_max_ms {
-            err("engine.debounce_ms", "debounce_ms and debounce_max_ms must be at most 8000, and debounce_ms at most debounce_max_ms".into());
+        if self.engine.debounce_ms > 8_000
+            || self.engine.debounce_max_ms > 8_000
+            || self.engine.debounce_ms > self.engine.debounce_max_ms
+        {
+            err(
+                "engine.debounce_ms",
+                "debounce_ms and debounce_max_ms must be at most 8000, and debounce_ms at most debounce_max_ms".into(),
+            );
         }
         for (name, p) in &self.llm.providers {
             if !matches!(p.kind.as_str(), "anthropic" | "openai" | "offline") {
-                err("llm.providers", format!("{name}: kind {:?} is not anthropic, openai or offline", p.kind));
+                err(
+                    "llm.providers",
+                    format!("{name}: kind {:?} is not anthropic, openai or offline", p.kind),
+                );
             }
             if p.kind != "offline" && !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
                 err("llm.providers", format!("{name}: base_url needs an http(s) URL"));
@@ -220,8 +327,17 @@ impl Config {
         }
         for t in &self.llm.tools {
             let n = &t.name;
-            if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') || n == "reply" {
-                err("llm.tools", format!("tool name {n:?}: use 1-64 of a-z, 0-9 and _ (and not \"reply\")"));
+            if n.is_empty()
+                || n.len() > 64
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                || n == "reply"
+            {
+                err(
+                    "llm.tools",
+                    format!("tool name {n:?}: use 1-64 of a-z, 0-9 and _ (and not \"reply\")"),
+                );
             }
             if !matches!(t.method.to_ascii_uppercase().as_str(), "GET" | "POST") {
                 err("llm.tools", format!("{n}: method {:?} is not GET or POST", t.method));
@@ -231,23 +347,42 @@ impl Config {
             }
             let props = t.parameters.get("properties").and_then(|p| p.as_object());
             if t.parameters.get("type").and_then(|v| v.as_str()) != Some("object") || props.is_none() {
-                err("llm.tools", format!("{n}: parameters must be a JSON schema object with \"properties\""));
+                err(
+                    "llm.tools",
+                    format!("{n}: parameters must be a JSON schema object with \"properties\""),
+                );
             }
             for f in crate::engine::tools::ENGINE_FIELDS {
                 if props.is_some_and(|o| o.contains_key(*f)) {
-                    err("llm.tools", format!("{n}: remove {f:?} from parameters: the engine fills it (the asking customer), never the model"));
+                    err(
+                        "llm.tools",
+                        format!(
+                            "{n}: remove {f:?} from parameters: the engine fills it (the asking customer), never the model"
+                        ),
+                    );
                 }
             }
             for p in crate::engine::tools::placeholders(&t.url) {
-                if !crate::engine::tools::ENGINE_FIELDS.contains(&p.as_str()) && !props.is_some_and(|o| o.contains_key(&p)) {
-                    err("llm.tools", format!("{n}: the url uses {{{p}}} but parameters has no property {p:?}"));
+                if !crate::engine::tools::ENGINE_FIELDS.contains(&p.as_str())
+                    && !props.is_some_and(|o| o.contains_key(&p))
+                {
+                    err(
+                        "llm.tools",
+                        format!("{n}: the url uses {{{p}}} but parameters has no property {p:?}"),
+                    );
                 }
             }
             if t.description.trim().is_empty() {
-                err("llm.tools", format!("{n}: describe what the tool does; the model decides from it"));
+                err(
+                    "llm.tools",
+                    format!("{n}: describe what the tool does; the model decides from it"),
+                );
             }
         }
-        for (key, chain) in [("llm.tiers.commodity", &self.llm.tiers.commodity), ("llm.tiers.reasoning", &self.llm.tiers.reasoning)] {
+        for (key, chain) in [
+            ("llm.tiers.commodity", &self.llm.tiers.commodity),
+            ("llm.tiers.reasoning", &self.llm.tiers.reasoning),
+        ] {
             for entry in chain.iter() {
                 match entry.split_once(':') {
                     Some((p, m)) if !m.is_empty() && (p == "offline" || self.llm.providers.contains_key(p)) => {}
@@ -263,13 +398,19 @@ impl Config {
             "off" | "zero_shot" => {}
             "centroid" => {
                 if self.router.examples.is_none() {
-                    err("router.examples", "the centroid classifier needs a JSONL file of {\"text\",\"label\"} examples".into());
+                    err(
+                        "router.examples",
+                        "the centroid classifier needs a JSONL file of {\"text\",\"label\"} examples".into(),
+                    );
                 }
                 if self.knowledge.embedder == "none" {
                     err("router.classifier", "centroid needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off".into());
                 }
             }
-            other => err("router.classifier", format!("{other:?} is not off, centroid or zero_shot")),
+            other => err(
+                "router.classifier",
+                format!("{other:?} is not off, centroid or zero_shot"),
+            ),
         }
         if let Some(p) = &self.router.examples
             && !p.is_file()
@@ -278,19 +419,31 @@ impl Config {
         }
         for (label, route) in &self.router.label_routes {
             if crate::domain::router::Route::parse(route).is_none() {
-                err("router.label_routes", format!("{label} = {route:?}: use commodity, reasoning or handoff"));
+                err(
+                    "router.label_routes",
+                    format!("{label} = {route:?}: use commodity, reasoning or handoff"),
+                );
             }
         }
         if !(0.0..=1.0).contains(&self.router.min_similarity) {
-            err("router.min_similarity", "must be between 0 and 1 (a cosine similarity)".into());
+            err(
+                "router.min_similarity",
+                "must be between 0 and 1 (a cosine similarity)".into(),
+            );
         }
         for c in &self.inbox.canned_replies {
             if c.title.trim().is_empty() || c.text.trim().is_empty() || c.text.len() > 4096 {
-                err("inbox.canned_replies", format!("{:?}: each needs a title and 1-4096 bytes of text", c.title));
+                err(
+                    "inbox.canned_replies",
+                    format!("{:?}: each needs a title and 1-4096 bytes of text", c.title),
+                );
             }
         }
         let a = &self.auth;
-        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0) || a.login_max_failures == 0 || a.login_max_failures_per_email == 0 {
+        if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0)
+            || a.login_max_failures == 0
+            || a.login_max_failures_per_email == 0
+        {
             err("auth", "session_idle_minutes, session_max_hours, login_window_minutes, login_max_failures and login_max_failures_per_email must be above 0".into());
         }
         if self.engine.retrieval_k == 0 || self.engine.retrieval_k > 20 {
@@ -298,13 +451,22 @@ impl Config {
         }
         let kb = &self.knowledge;
         if !matches!(kb.embedder.as_str(), "local" | "openai" | "none") {
-            err("knowledge.embedder", format!("{:?} is not one of \"local\", \"openai\", \"none\"", kb.embedder));
+            err(
+                "knowledge.embedder",
+                format!("{:?} is not one of \"local\", \"openai\", \"none\"", kb.embedder),
+            );
         }
         if !(0.0..=1.0).contains(&kb.mmr_lambda) {
-            err("knowledge.mmr_lambda", "must be between 0 (most diverse) and 1 (off)".into());
+            err(
+                "knowledge.mmr_lambda",
+                "must be between 0 (most diverse) and 1 (off)".into(),
+            );
         }
         if !matches!(kb.quantized.as_str(), "auto" | "on" | "off") {
-            err("knowledge.quantized", format!("{:?} is not one of \"auto\", \"on\", \"off\"", kb.quantized));
+            err(
+                "knowledge.quantized",
+                format!("{:?} is not one of \"auto\", \"on\", \"off\"", kb.quantized),
+            );
         }
         if kb.rescore_factor == 0 {
             err("knowledge.rescore_factor", "must be at least 1".into());
@@ -312,13 +474,23 @@ impl Config {
         if kb.embedder == "openai" {
             let r = &kb.remote;
             if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
-                err("knowledge.remote.base_url", "needs an http(s) URL up to /v1, e.g. \"http://127.0.0.1:11434/v1\"".into());
+                err(
+                    "knowledge.remote.base_url",
+                    "needs an http(s) URL up to /v1, e.g. \"http://127.0.0.1:11434/v1\"".into(),
+                );
             }
             if r.model.is_empty() {
-                err("knowledge.remote.model", "name the embedding model, e.g. \"text-embedding-3-small\"".into());
+                err(
+                    "knowledge.remote.model",
+                    "name the embedding model, e.g. \"text-embedding-3-small\"".into(),
+                );
             }
             if r.dimensions == 0 {
-                err("knowledge.remote.dimensions", "set the model's vector length (e.g. 1536 for text-embedding-3-small, 768 for nomic-embed-text)".into());
+                err(
+                    "knowledge.remote.dimensions",
+                    "set the model's vector length (e.g. 1536 for text-embedding-3-small, 768 for nomic-embed-text)"
+                        .into(),
+                );
             }
             if r.batch_size == 0 {
                 err("knowledge.remote.batch_size", "must be at least 1".into());
@@ -358,11 +530,19 @@ impl Config {
 
 /// Creates `dir` if needed and proves a file can be written in it.
 fn check_writable(dir: &Path) -> Result<(), String> {
-    crate::private_fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create {}: {e}; choose a directory this user can write", dir.display()))?;
+    crate::private_fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create {}: {e}; choose a directory this user can write",
+            dir.display()
+        )
+    })?;
     let probe = dir.join(".frontdesk-write-probe");
-    std::fs::write(&probe, b"ok")
-        .map_err(|e| format!("{} is not writable: {e}; fix its permissions or choose another", dir.display()))?;
+    std::fs::write(&probe, b"ok").map_err(|e| {
+        format!(
+            "{} is not writable: {e}; fix its permissions or choose another",
+            dir.display()
+        )
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -389,9 +569,16 @@ mod tests {
     #[test]
     fn each_problem_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
-            ("whatsapp.app_secret", Box::new(|c| c.whatsapp.app_secret = Secret::default())),
-            ("whatsapp.verify_token", Box::new(|c| c.whatsapp.verify_token = Secret::default())),
+        type Mutation = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "whatsapp.app_secret",
+                Box::new(|c| c.whatsapp.app_secret = Secret::default()),
+            ),
+            (
+                "whatsapp.verify_token",
+                Box::new(|c| c.whatsapp.verify_token = Secret::default()),
+            ),
             ("server.listen", Box::new(|c| c.server.listen = "localhost".into())),
             ("queue.dedupe_ttl_hours", Box::new(|c| c.queue.dedupe_ttl_hours = 24)),
             ("log.format", Box::new(|c| c.log.format = "xml".into())),

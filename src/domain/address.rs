@@ -40,7 +40,9 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
     // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated), 64:ff9b::a.b.c.d (NAT64).
     let embedded = match s {
-        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
+            Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+        }
         _ => None,
     };
     if let Some(v4) = embedded {
@@ -62,19 +64,69 @@ mod tests {
     #[test]
     fn only_public_unicast_passes() {
         let refused = [
-            "127.0.0.1", "127.255.255.254", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "169.254.0.1",
-            "100.64.0.1", "100.127.255.255", "0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.0.170",
-            "198.18.0.1", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1", "ff02::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "::ffff:10.1.2.3", "::ffff:0.0.0.0", "::127.0.0.1", "::192.168.0.1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+            "127.0.0.1",
+            "127.255.255.254",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.0.1",
+            "100.64.0.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.0.170",
+            "198.18.0.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.1.2.3",
+            "::ffff:0.0.0.0",
+            "::127.0.0.1",
+            "::192.168.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
         ];
         for ip in refused {
             assert!(non_public(ip.parse().unwrap()).is_some(), "{ip} must be refused");
         }
-        let public = ["1.1.1.1", "8.8.8.8", "93.184.216.34", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "169.253.0.1", "192.167.1.1", "2606:4700::1111", "2a00:1450::1", "::ffff:8.8.8.8", "64:ff9b::808:808"];
+        let public = [
+            "1.1.1.1",
+            "8.8.8.8",
+            "93.184.216.34",
+            "172.15.255.255",
+            "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "169.253.0.1",
+            "192.167.1.1",
+            "2606:4700::1111",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ];
         for ip in public {
             assert_eq!(non_public(ip.parse().unwrap()), None, "{ip} is public");
         }
-        assert_eq!(non_public("169.254.169.254".parse().unwrap()), Some("a link-local address (where cloud metadata services live)"));
-        assert_eq!(non_public("::ffff:127.0.0.1".parse().unwrap()), Some("a loopback address (this machine)"));
+        assert_eq!(
+            non_public("169.254.169.254".parse().unwrap()),
+            Some("a link-local address (where cloud metadata services live)")
+        );
+        assert_eq!(
+            non_public("::ffff:127.0.0.1".parse().unwrap()),
+            Some("a loopback address (this machine)")
+        );
     }
 }

@@ -50,7 +50,13 @@ pub fn check_password(password: &str, email: &str) -> Result<(), String> {
 /// Checks an email address enough to catch typos (one @, a dot in the domain, no spaces).
 pub fn check_email(email: &str) -> Result<(), String> {
     let ok = match email.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'),
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        }
         None => false,
     };
     if !ok || email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -70,7 +76,10 @@ pub fn session_live(created_at: i64, last_seen_at: i64, now: i64, idle_ms: i64, 
 /// drop tabs and newlines, so `/\t/evil.example` would become `//evil.example`).
 pub fn is_local_path(next: &str) -> bool {
     let b = next.as_bytes();
-    b.first() == Some(&b'/') && !matches!(b.get(1), Some(b'/' | b'\\')) && b.len() <= 2048 && b.iter().all(|c| c.is_ascii_graphic() && *c != b'\\')
+    b.first() == Some(&b'/')
+        && !matches!(b.get(1), Some(b'/' | b'\\'))
+        && b.len() <= 2048
+        && b.iter().all(|c| c.is_ascii_graphic() && *c != b'\\')
 }
 
 /// Longest email accepted as a limiter key (RFC 5321's limit for a path).
@@ -106,7 +115,10 @@ pub fn login_email_key(email: &str) -> Option<String> {
 
 impl LoginLimiter {
     pub fn with_max_keys(max_keys: usize) -> LoginLimiter {
-        LoginLimiter { attempts: HashMap::new(), max_keys: max_keys.max(1) }
+        LoginLimiter {
+            attempts: HashMap::new(),
+            max_keys: max_keys.max(1),
+        }
     }
 
     /// Keys held now.
@@ -168,7 +180,8 @@ impl LoginLimiter {
     /// Drops keys whose attempts all left the window; if none did, the least recently
     /// used tenth (an attacker filling the map ages out old entries, never grows it).
     fn make_room(&mut self, now: i64, window_ms: i64) {
-        self.attempts.retain(|_, q| q.back().is_some_and(|t| now - t < window_ms));
+        self.attempts
+            .retain(|_, q| q.back().is_some_and(|t| now - t < window_ms));
         if self.attempts.len() < self.max_keys {
             return;
         }
@@ -217,7 +230,10 @@ mod tests {
         }
         assert_eq!(l.reserve(&[("ana", 5)], 10, 1000), Err(990));
         assert!(l.reserve(&[("bob", 5)], 10, 1000).is_ok(), "per key");
-        assert!(l.reserve(&[("ana", 5)], 1000, 1000).is_ok(), "the oldest attempt left the window");
+        assert!(
+            l.reserve(&[("ana", 5)], 1000, 1000).is_ok(),
+            "the oldest attempt left the window"
+        );
         l.clear("ana");
         assert!(l.reserve(&[("ana", 1)], 1001, 1000).is_ok());
     }
@@ -229,11 +245,21 @@ mod tests {
         assert!(l.reserve(&[("pair", 2), ("ip", 3)], 1, 1000).is_ok());
         // The pair is full: the address is not charged for the refused try.
         assert_eq!(l.reserve(&[("pair", 2), ("ip", 3)], 2, 1000), Err(998));
-        assert!(l.reserve(&[("other", 2), ("ip", 3)], 3, 1000).is_ok(), "the address had one slot left");
-        assert_eq!(l.reserve(&[("other", 2), ("ip", 3)], 4, 1000), Err(996), "now it is full");
+        assert!(
+            l.reserve(&[("other", 2), ("ip", 3)], 3, 1000).is_ok(),
+            "the address had one slot left"
+        );
+        assert_eq!(
+            l.reserve(&[("other", 2), ("ip", 3)], 4, 1000),
+            Err(996),
+            "now it is full"
+        );
         l.refund("ip", 3);
         l.refund("pair", 1);
-        assert!(l.reserve(&[("pair", 2), ("ip", 3)], 5, 1000).is_ok(), "refunded slots are free again");
+        assert!(
+            l.reserve(&[("pair", 2), ("ip", 3)], 5, 1000).is_ok(),
+            "refunded slots are free again"
+        );
         l.refund("nothing", 5);
         l.refund("pair", 999);
         assert_eq!(l.reserve(&[("pair", 2)], 6, 1000), Err(994));
@@ -262,7 +288,11 @@ mod tests {
         assert_eq!(login_email_key("  Ana@Shop.NL "), Some("ana@shop.nl".into()));
         assert_eq!(login_email_key(&"a".repeat(254)).map(|k| k.len()), Some(254));
         assert_eq!(login_email_key(&"a".repeat(255)), None);
-        assert_eq!(login_email_key(&format!("  {}  ", "a".repeat(254))).map(|k| k.len()), Some(254), "trimmed first");
+        assert_eq!(
+            login_email_key(&format!("  {}  ", "a".repeat(254))).map(|k| k.len()),
+            Some(254),
+            "trimmed first"
+        );
     }
 
     #[test]

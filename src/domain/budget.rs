@@ -35,15 +35,29 @@ pub fn allowance(contact: Meter, global: Meter) -> Allowance {
         ("this contact's", contact.usd, contact.limit_usd, true),
         ("this contact's", contact.tokens, contact.limit_tokens, false),
     ];
-    let show = |v: f64, money: bool| if money { format!("${v:.4}") } else { format!("{v:.0} tokens") };
+    let show = |v: f64, money: bool| {
+        if money {
+            format!("${v:.4}")
+        } else {
+            format!("{v:.0} tokens")
+        }
+    };
     for &(whose, spent, limit, money) in &checks {
         if over(spent, limit, 1.0) {
-            return Allowance::Exhausted(format!("{whose} daily budget of {} is spent ({})", show(limit, money), show(spent, money)));
+            return Allowance::Exhausted(format!(
+                "{whose} daily budget of {} is spent ({})",
+                show(limit, money),
+                show(spent, money)
+            ));
         }
     }
     for &(whose, spent, limit, money) in &checks {
         if over(spent, limit, SOFT_SHARE) {
-            return Allowance::Cheaper(format!("over 80% of {whose} daily budget ({} of {})", show(spent, money), show(limit, money)));
+            return Allowance::Cheaper(format!(
+                "over 80% of {whose} daily budget ({} of {})",
+                show(spent, money),
+                show(limit, money)
+            ));
         }
     }
     Allowance::Full
@@ -54,26 +68,54 @@ mod tests {
     use super::*;
 
     fn usd(spent: f64, limit: f64) -> Meter {
-        Meter { usd: spent, limit_usd: limit, ..Default::default() }
+        Meter {
+            usd: spent,
+            limit_usd: limit,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn soft_then_hard() {
-        assert_eq!(allowance(usd(0.5, 0.0), usd(100.0, 0.0)), Allowance::Full, "0 = unlimited");
+        assert_eq!(
+            allowance(usd(0.5, 0.0), usd(100.0, 0.0)),
+            Allowance::Full,
+            "0 = unlimited"
+        );
         assert_eq!(allowance(usd(0.07, 0.10), usd(0.0, 5.0)), Allowance::Full);
-        assert!(matches!(allowance(usd(0.081, 0.10), usd(0.0, 5.0)), Allowance::Cheaper(r) if r.contains("this contact")));
-        assert!(matches!(allowance(usd(0.10, 0.10), usd(0.0, 5.0)), Allowance::Exhausted(_)));
-        assert!(matches!(allowance(usd(0.0, 0.10), usd(4.0, 5.0)), Allowance::Cheaper(r) if r.contains("the daily budget")));
+        assert!(
+            matches!(allowance(usd(0.081, 0.10), usd(0.0, 5.0)), Allowance::Cheaper(r) if r.contains("this contact"))
+        );
+        assert!(matches!(
+            allowance(usd(0.10, 0.10), usd(0.0, 5.0)),
+            Allowance::Exhausted(_)
+        ));
+        assert!(
+            matches!(allowance(usd(0.0, 0.10), usd(4.0, 5.0)), Allowance::Cheaper(r) if r.contains("the daily budget"))
+        );
         assert!(matches!(allowance(usd(0.0, 0.10), usd(5.0, 5.0)), Allowance::Exhausted(r) if r.contains("$5.0000")));
     }
 
     #[test]
     fn token_limits() {
-        let tokens = |spent: f64, limit: f64| Meter { tokens: spent, limit_tokens: limit, ..Default::default() };
+        let tokens = |spent: f64, limit: f64| Meter {
+            tokens: spent,
+            limit_tokens: limit,
+            ..Default::default()
+        };
         assert_eq!(allowance(tokens(700.0, 1000.0), Meter::default()), Allowance::Full);
-        assert_eq!(allowance(tokens(800.0, 1000.0), Meter::default()), Allowance::Cheaper("over 80% of this contact's daily budget (800 tokens of 1000 tokens)".into()));
-        assert_eq!(allowance(Meter::default(), tokens(1000.0, 1000.0)), Allowance::Exhausted("the daily budget of 1000 tokens is spent (1000 tokens)".into()));
+        assert_eq!(
+            allowance(tokens(800.0, 1000.0), Meter::default()),
+            Allowance::Cheaper("over 80% of this contact's daily budget (800 tokens of 1000 tokens)".into())
+        );
+        assert_eq!(
+            allowance(Meter::default(), tokens(1000.0, 1000.0)),
+            Allowance::Exhausted("the daily budget of 1000 tokens is spent (1000 tokens)".into())
+        );
         // A hard limit anywhere beats a soft one elsewhere.
-        assert!(matches!(allowance(tokens(1000.0, 1000.0), usd(4.5, 5.0)), Allowance::Exhausted(_)));
+        assert!(matches!(
+            allowance(tokens(1000.0, 1000.0), usd(4.5, 5.0)),
+            Allowance::Exhausted(_)
+        ));
     }
 }

@@ -83,11 +83,19 @@ pub fn cross_validate(examples: &[(String, Vec<f32>)], folds: usize, oos_label: 
         .collect();
     let mut out = Vec::with_capacity(examples.len());
     for f in 0..folds {
-        let train = examples.iter().zip(&fold_of).filter(|(e, k)| **k != f && Some(e.0.as_str()) != oos_label).map(|(e, _)| (e.0.as_str(), e.1.as_slice()));
+        let train = examples
+            .iter()
+            .zip(&fold_of)
+            .filter(|(e, k)| **k != f && Some(e.0.as_str()) != oos_label)
+            .map(|(e, _)| (e.0.as_str(), e.1.as_slice()));
         let centroids = Centroids::fit(train);
         for ((label, v), _) in examples.iter().zip(&fold_of).filter(|(_, k)| **k == f) {
             if let Some((nearest, similarity)) = centroids.nearest(v) {
-                out.push(Prediction { gold: label.clone(), nearest: nearest.to_string(), similarity });
+                out.push(Prediction {
+                    gold: label.clone(),
+                    nearest: nearest.to_string(),
+                    similarity,
+                });
             }
         }
     }
@@ -117,14 +125,41 @@ pub struct Scores {
 
 /// Scores `predictions` when similarities below `min_similarity` become `fallback` (the
 /// out-of-scope label, or "unknown").
-pub fn score(predictions: &[Prediction], min_similarity: f32, fallback: &str, oos_label: Option<&str>, bucket: &BTreeSet<String>) -> Scores {
-    let predicted: Vec<&str> = predictions.iter().map(|p| if p.similarity < min_similarity { fallback } else { p.nearest.as_str() }).collect();
+pub fn score(
+    predictions: &[Prediction],
+    min_similarity: f32,
+    fallback: &str,
+    oos_label: Option<&str>,
+    bucket: &BTreeSet<String>,
+) -> Scores {
+    let predicted: Vec<&str> = predictions
+        .iter()
+        .map(|p| {
+            if p.similarity < min_similarity {
+                fallback
+            } else {
+                p.nearest.as_str()
+            }
+        })
+        .collect();
     let n = predictions.len().max(1) as f64;
-    let correct = predictions.iter().zip(&predicted).filter(|(p, l)| p.gold == **l).count();
-    let labels: BTreeSet<&str> = predictions.iter().map(|p| p.gold.as_str()).chain(predicted.iter().copied()).collect();
+    let correct = predictions
+        .iter()
+        .zip(&predicted)
+        .filter(|(p, l)| p.gold == **l)
+        .count();
+    let labels: BTreeSet<&str> = predictions
+        .iter()
+        .map(|p| p.gold.as_str())
+        .chain(predicted.iter().copied())
+        .collect();
     let (mut precision, mut recall) = (0.0, 0.0);
     for label in &labels {
-        let tp = predictions.iter().zip(&predicted).filter(|(p, l)| p.gold == *label && **l == *label).count() as f64;
+        let tp = predictions
+            .iter()
+            .zip(&predicted)
+            .filter(|(p, l)| p.gold == *label && **l == *label)
+            .count() as f64;
         let pred = predicted.iter().filter(|l| **l == *label).count() as f64;
         let gold = predictions.iter().filter(|p| p.gold == *label).count() as f64;
         precision += if pred > 0.0 { tp / pred } else { 0.0 };
@@ -134,15 +169,26 @@ pub fn score(predictions: &[Prediction], min_similarity: f32, fallback: &str, oo
     let ratio = |a: usize, b: usize| if b == 0 { None } else { Some(a as f64 / b as f64) };
     let (oos_recall, oos_precision) = match oos_label {
         Some(o) => {
-            let tp = predictions.iter().zip(&predicted).filter(|(p, l)| p.gold == o && **l == o).count();
-            (ratio(tp, predictions.iter().filter(|p| p.gold == o).count()), ratio(tp, predicted.iter().filter(|l| **l == o).count()))
+            let tp = predictions
+                .iter()
+                .zip(&predicted)
+                .filter(|(p, l)| p.gold == o && **l == o)
+                .count();
+            (
+                ratio(tp, predictions.iter().filter(|p| p.gold == o).count()),
+                ratio(tp, predicted.iter().filter(|l| **l == o).count()),
+            )
         }
         None => (None, None),
     };
     let (bucket_precision, bucket_recall, routing_accuracy) = if bucket.is_empty() {
         (None, None, None)
     } else {
-        let pairs: Vec<(bool, bool)> = predictions.iter().zip(&predicted).map(|(p, l)| (bucket.contains(&p.gold), bucket.contains(*l))).collect();
+        let pairs: Vec<(bool, bool)> = predictions
+            .iter()
+            .zip(&predicted)
+            .map(|(p, l)| (bucket.contains(&p.gold), bucket.contains(*l)))
+            .collect();
         let tp = pairs.iter().filter(|(g, p)| *g && *p).count();
         (
             ratio(tp, pairs.iter().filter(|x| x.1).count()),
@@ -171,7 +217,11 @@ mod tests {
 
     #[test]
     fn nearest_centroid() {
-        let ex = [("a", unit(&[1.0, 0.1])), ("a", unit(&[1.0, -0.1])), ("b", unit(&[0.0, 1.0]))];
+        let ex = [
+            ("a", unit(&[1.0, 0.1])),
+            ("a", unit(&[1.0, -0.1])),
+            ("b", unit(&[0.0, 1.0])),
+        ];
         let c = Centroids::fit(ex.iter().map(|(l, v)| (*l, v.as_slice())));
         assert_eq!(c.len(), 2);
         let (label, sim) = c.nearest(&unit(&[0.9, 0.2])).unwrap();
@@ -195,8 +245,14 @@ mod tests {
         assert_eq!(preds.len(), 13);
         let bucket: BTreeSet<String> = ["b".to_string()].into();
         let s = score(&preds, 0.5, "oos", Some("oos"), &bucket);
-        assert_eq!((s.accuracy, s.macro_precision, s.oos_recall, s.oos_precision), (1.0, 1.0, Some(1.0), Some(1.0)));
-        assert_eq!((s.bucket_precision, s.bucket_recall, s.routing_accuracy), (Some(1.0), Some(1.0), Some(1.0)));
+        assert_eq!(
+            (s.accuracy, s.macro_precision, s.oos_recall, s.oos_precision),
+            (1.0, 1.0, Some(1.0), Some(1.0))
+        );
+        assert_eq!(
+            (s.bucket_precision, s.bucket_recall, s.routing_accuracy),
+            (Some(1.0), Some(1.0), Some(1.0))
+        );
         // With no floor the out-of-scope message gets a label: a wrong one.
         let s = score(&preds, 0.0, "oos", Some("oos"), &BTreeSet::new());
         assert_eq!((s.oos_recall, s.oos_precision), (Some(0.0), None));

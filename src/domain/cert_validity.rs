@@ -49,7 +49,9 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if octets == 0 || octets > 4 || rest.len() < octets {
             return None;
         }
-        let len = rest[..octets].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = rest[..octets]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         rest = &rest[octets..];
         len
     };
@@ -122,9 +124,18 @@ mod tests {
 
     #[test]
     fn reads_utc_and_generalized_times() {
-        assert_eq!(not_after(&certificate(true, (0x17, "250301120000Z"))), Some(1_740_830_400));
-        assert_eq!(not_after(&certificate(false, (0x17, "250301120000Z"))), Some(1_740_830_400));
-        assert_eq!(not_after(&certificate(true, (0x18, "20991231235959Z"))), Some(4_102_444_799));
+        assert_eq!(
+            not_after(&certificate(true, (0x17, "250301120000Z"))),
+            Some(1_740_830_400)
+        );
+        assert_eq!(
+            not_after(&certificate(false, (0x17, "250301120000Z"))),
+            Some(1_740_830_400)
+        );
+        assert_eq!(
+            not_after(&certificate(true, (0x18, "20991231235959Z"))),
+            Some(4_102_444_799)
+        );
         assert_eq!(not_after(&certificate(true, (0x17, "700101000000Z"))), Some(0));
     }
 

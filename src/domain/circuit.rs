@@ -7,7 +7,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Closed,
-    Open { until_ms: i64 },
+    Open {
+        until_ms: i64,
+    },
     /// One trial call is in flight.
     HalfOpen,
 }
@@ -22,7 +24,12 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     pub fn new(threshold: u32, cooldown_ms: i64) -> CircuitBreaker {
-        CircuitBreaker { threshold: threshold.max(1), cooldown_ms, failures: 0, state: State::Closed }
+        CircuitBreaker {
+            threshold: threshold.max(1),
+            cooldown_ms,
+            failures: 0,
+            state: State::Closed,
+        }
     }
 
     pub fn state(&self) -> State {
@@ -49,7 +56,9 @@ impl CircuitBreaker {
     pub fn failure(&mut self, now_ms: i64) {
         self.failures += 1;
         if self.state == State::HalfOpen || self.failures >= self.threshold {
-            self.state = State::Open { until_ms: now_ms + self.cooldown_ms };
+            self.state = State::Open {
+                until_ms: now_ms + self.cooldown_ms,
+            };
         }
     }
 }
@@ -72,7 +81,11 @@ mod tests {
         assert!(b.allow(1_010), "cooldown over: one trial");
         assert!(!b.allow(1_011), "only one trial at a time");
         b.failure(1_020);
-        assert_eq!(b.state(), State::Open { until_ms: 2_020 }, "a failed trial reopens at once");
+        assert_eq!(
+            b.state(),
+            State::Open { until_ms: 2_020 },
+            "a failed trial reopens at once"
+        );
         assert!(b.allow(2_020));
         b.success();
         assert_eq!(b.state(), State::Closed);

@@ -38,13 +38,18 @@ pub struct StatusUpdate {
 /// One thing a webhook told us.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+// One event is alive at a time per webhook; boxing the message would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum WebhookEvent {
     Message {
         phone_number_id: String,
         contact: ContactProfile,
         message: InboundMessage,
     },
-    Status { phone_number_id: String, status: StatusUpdate },
+    Status {
+        phone_number_id: String,
+        status: StatusUpdate,
+    },
     /// Something not handled (another webhook field, an `errors[]` block, a shape we
     /// could not read): kept raw with the reason.
     Unhandled { reason: String, raw: Value },

@@ -16,18 +16,70 @@ use regex::Regex;
 
 /// Month names (English, Dutch, German, French, Spanish; common abbreviations) → number.
 const MONTHS: &[(&str, u32)] = &[
-    ("january", 1), ("jan", 1), ("januari", 1), ("januar", 1), ("janvier", 1), ("enero", 1),
-    ("february", 2), ("feb", 2), ("februari", 2), ("februar", 2), ("février", 2), ("fevrier", 2), ("febrero", 2),
-    ("march", 3), ("mar", 3), ("maart", 3), ("märz", 3), ("marz", 3), ("mars", 3), ("marzo", 3),
-    ("april", 4), ("apr", 4), ("avril", 4), ("abril", 4),
-    ("may", 5), ("mei", 5), ("mai", 5), ("mayo", 5),
-    ("june", 6), ("jun", 6), ("juni", 6), ("juin", 6), ("junio", 6),
-    ("july", 7), ("jul", 7), ("juli", 7), ("juillet", 7), ("julio", 7),
-    ("august", 8), ("aug", 8), ("augustus", 8), ("août", 8), ("aout", 8), ("agosto", 8),
-    ("september", 9), ("sep", 9), ("sept", 9), ("septembre", 9), ("septiembre", 9),
-    ("october", 10), ("oct", 10), ("oktober", 10), ("octobre", 10), ("octubre", 10),
-    ("november", 11), ("nov", 11), ("novembre", 11), ("noviembre", 11),
-    ("december", 12), ("dec", 12), ("dezember", 12), ("décembre", 12), ("decembre", 12), ("diciembre", 12),
+    ("january", 1),
+    ("jan", 1),
+    ("januari", 1),
+    ("januar", 1),
+    ("janvier", 1),
+    ("enero", 1),
+    ("february", 2),
+    ("feb", 2),
+    ("februari", 2),
+    ("februar", 2),
+    ("février", 2),
+    ("fevrier", 2),
+    ("febrero", 2),
+    ("march", 3),
+    ("mar", 3),
+    ("maart", 3),
+    ("märz", 3),
+    ("marz", 3),
+    ("mars", 3),
+    ("marzo", 3),
+    ("april", 4),
+    ("apr", 4),
+    ("avril", 4),
+    ("abril", 4),
+    ("may", 5),
+    ("mei", 5),
+    ("mai", 5),
+    ("mayo", 5),
+    ("june", 6),
+    ("jun", 6),
+    ("juni", 6),
+    ("juin", 6),
+    ("junio", 6),
+    ("july", 7),
+    ("jul", 7),
+    ("juli", 7),
+    ("juillet", 7),
+    ("julio", 7),
+    ("august", 8),
+    ("aug", 8),
+    ("augustus", 8),
+    ("août", 8),
+    ("aout", 8),
+    ("agosto", 8),
+    ("september", 9),
+    ("sep", 9),
+    ("sept", 9),
+    ("septembre", 9),
+    ("septiembre", 9),
+    ("october", 10),
+    ("oct", 10),
+    ("oktober", 10),
+    ("octobre", 10),
+    ("octubre", 10),
+    ("november", 11),
+    ("nov", 11),
+    ("novembre", 11),
+    ("noviembre", 11),
+    ("december", 12),
+    ("dec", 12),
+    ("dezember", 12),
+    ("décembre", 12),
+    ("decembre", 12),
+    ("diciembre", 12),
 ];
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
@@ -47,7 +99,10 @@ fn dates(text: &str) -> impl Iterator<Item = String> + '_ {
         } else if let (Some(m), Some(d)) = (c.get(3), c.get(4)) {
             (d.as_str().parse::<u32>().ok()?, month_of(m.as_str())?)
         } else {
-            (c.get(7)?.as_str().parse::<u32>().ok()?, c.get(6)?.as_str().parse::<u32>().ok()?)
+            (
+                c.get(7)?.as_str().parse::<u32>().ok()?,
+                c.get(6)?.as_str().parse::<u32>().ok()?,
+            )
         };
         ((1..=31).contains(&day) && (1..=12).contains(&month)).then(|| format!("date:{day}-{month}"))
     })
@@ -60,7 +115,13 @@ pub struct Ungrounded(pub Vec<String>);
 /// The facts of `text`, normalised.
 pub fn facts(text: &str) -> HashSet<String> {
     let mut out = HashSet::new();
-    for raw in text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?')) {
+    for raw in text.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?'
+            )
+    }) {
         let token = raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/'));
         if !token.chars().any(|c| c.is_ascii_digit()) {
             continue;
@@ -76,10 +137,16 @@ pub fn facts(text: &str) -> HashSet<String> {
 fn normalize(token: &str) -> Option<String> {
     let t = token.trim_start_matches('#');
     let has_alpha = t.chars().any(|c| c.is_alphabetic());
-    let stripped: String = t.chars().filter(|c| !matches!(c, '€' | '$' | '£' | '¥' | '₹')).collect();
+    let stripped: String = t
+        .chars()
+        .filter(|c| !matches!(c, '€' | '$' | '£' | '¥' | '₹'))
+        .collect();
     // Money/number with a unit glued on ("15eur", "3.5bar", "20km"): keep the number.
     let lower = stripped.to_lowercase();
-    for unit in ["eur", "euro", "euros", "usd", "gbp", "km", "kg", "bar", "h", "min", "pm", "am", "st", "nd", "rd", "th", "x", "%"] {
+    for unit in [
+        "eur", "euro", "euros", "usd", "gbp", "km", "kg", "bar", "h", "min", "pm", "am", "st", "nd", "rd", "th", "x",
+        "%",
+    ] {
         if let Some(n) = lower.strip_suffix(unit)
             && !n.is_empty()
             && n.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | ','))
@@ -116,19 +183,33 @@ fn number(n: &str) -> String {
         _ => n,
     };
     let trimmed = n.trim_start_matches('0');
-    if trimmed.is_empty() || trimmed.starts_with('.') { format!("0{trimmed}") } else { trimmed.to_string() }
+    if trimmed.is_empty() || trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// Checks `reply` against everything the bot was given.
 pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
     let known: HashSet<String> = grounding.iter().flat_map(|g| facts(g)).collect();
     // A written-out date stands for its day number: "4 January" needs `date:4-1` only.
-    let blanked = DAY_MONTH.replace_all(reply, |c: &regex::Captures<'_>| if c.get(5).is_some() { c[0].to_string() } else { " ".repeat(c[0].len()) });
+    let blanked = DAY_MONTH.replace_all(reply, |c: &regex::Captures<'_>| {
+        if c.get(5).is_some() {
+            c[0].to_string()
+        } else {
+            " ".repeat(c[0].len())
+        }
+    });
     let mut said = facts(&blanked);
     said.extend(dates(reply));
     let mut missing: Vec<String> = said.into_iter().filter(|f| !grounded(f, &known)).collect();
     missing.sort();
-    if missing.is_empty() { Ok(()) } else { Err(Ungrounded(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Ungrounded(missing))
+    }
 }
 
 fn grounded(fact: &str, known: &HashSet<String>) -> bool {
@@ -138,7 +219,10 @@ fn grounded(fact: &str, known: &HashSet<String>) -> bool {
     // A range or date written differently ("9-18" vs "9:00 - 18:00") counts when every
     // number in it is known.
     if fact.contains('-') || fact.contains('/') {
-        return fact.split(['-', '/']).filter(|p| !p.is_empty()).all(|p| known.contains(&number(p)) || known.contains(p));
+        return fact
+            .split(['-', '/'])
+            .filter(|p| !p.is_empty())
+            .all(|p| known.contains(&number(p)) || known.contains(p));
     }
     false
 }
@@ -149,8 +233,15 @@ mod tests {
 
     #[test]
     fn grounded_replies_pass() {
-        let ctx = "A puncture repair costs €15 for a front wheel. Open 09:00 - 18:00. Order SS-1042 shipped on 2026-11-20.";
-        assert!(check("The front wheel is 15 euro; your order ss-1042 shipped 2026-11-20. We open at 9:00.", &[ctx]).is_ok());
+        let ctx =
+            "A puncture repair costs €15 for a front wheel. Open 09:00 - 18:00. Order SS-1042 shipped on 2026-11-20.";
+        assert!(
+            check(
+                "The front wheel is 15 euro; your order ss-1042 shipped 2026-11-20. We open at 9:00.",
+                &[ctx]
+            )
+            .is_ok()
+        );
         assert!(check("That costs €15.00.", &[ctx]).is_ok());
         assert!(check("No numbers here, just two words of thanks.", &[]).is_ok());
         assert!(check("Open 9-18.", &["We are open 9:00 - 18:00, that is 9 to 18."]).is_ok());
@@ -160,7 +251,10 @@ mod tests {
     fn invented_facts_are_caught() {
         let ctx = "A puncture repair costs €15 for a front wheel.";
         assert_eq!(check("It costs €12.", &[ctx]), Err(Ungrounded(vec!["12".into()])));
-        assert_eq!(check("Your order #SS-2000 ships on 2026-12-01.", &[ctx]).unwrap_err().0, vec!["2026-12-01".to_string(), "SS-2000".to_string(), "date:1-12".to_string()]);
+        assert_eq!(
+            check("Your order #SS-2000 ships on 2026-12-01.", &[ctx]).unwrap_err().0,
+            vec!["2026-12-01".to_string(), "SS-2000".to_string(), "date:1-12".to_string()]
+        );
         assert_eq!(check("Come at 10:30", &[ctx]).unwrap_err().0, vec!["10:30".to_string()]);
     }
 
@@ -170,8 +264,14 @@ mod tests {
         assert!(check("We're closed on December 24th and open again on 4 January.", &[ctx]).is_ok());
         assert!(check("Shut on 24 december.", &[ctx]).is_ok());
         // "14" and "December" are both known, "14 December" is not.
-        assert_eq!(check("The sale starts on 14 December.", &[ctx]).unwrap_err().0, vec!["date:14-12".to_string()]);
-        assert_eq!(check("Le 3 mars.", &["3 days"]).unwrap_err().0, vec!["date:3-3".to_string()]);
+        assert_eq!(
+            check("The sale starts on 14 December.", &[ctx]).unwrap_err().0,
+            vec!["date:14-12".to_string()]
+        );
+        assert_eq!(
+            check("Le 3 mars.", &["3 days"]).unwrap_err().0,
+            vec!["date:3-3".to_string()]
+        );
         assert_eq!(facts("Mar 5"), HashSet::from(["5".to_string(), "date:5-3".to_string()]));
     }
 

@@ -8,11 +8,19 @@ use sha2::{Digest, Sha256};
 /// Why a media file cannot be used. `permanent` problems are not retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
     /// The bytes are not the declared kind of file.
-    WrongType { declared: String, found: String },
+    WrongType {
+        declared: String,
+        found: String,
+    },
     /// Fewer bytes arrived than the Graph API announced.
-    Truncated { expected: u64, got: u64 },
+    Truncated {
+        expected: u64,
+        got: u64,
+    },
     /// The bytes do not match the SHA-256 Meta gave.
     Checksum,
     /// The download URL was refused twice (it expires after about 5 minutes).
@@ -38,12 +46,21 @@ impl Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::TooLarge { limit } => write!(f, "the file is larger than the {limit}-byte limit (media.max_*_bytes)"),
-            Problem::WrongType { declared, found } => write!(f, "the file is not the {declared} it was declared as (its bytes look like {found})"),
+            Problem::TooLarge { limit } => {
+                write!(f, "the file is larger than the {limit}-byte limit (media.max_*_bytes)")
+            }
+            Problem::WrongType { declared, found } => write!(
+                f,
+                "the file is not the {declared} it was declared as (its bytes look like {found})"
+            ),
             Problem::Truncated { expected, got } => write!(f, "the download was cut short ({got} of {expected} bytes)"),
-            Problem::Checksum => f.write_str("the file does not match the SHA-256 Meta sent; it was changed or damaged"),
+            Problem::Checksum => {
+                f.write_str("the file does not match the SHA-256 Meta sent; it was changed or damaged")
+            }
             Problem::Expired => f.write_str("the download URL expired twice; ask the customer to send it again"),
-            Problem::Unsupported(what) | Problem::Empty(what) | Problem::Unavailable(what) | Problem::Refused(what) => f.write_str(what),
+            Problem::Unsupported(what) | Problem::Empty(what) | Problem::Unavailable(what) | Problem::Refused(what) => {
+                f.write_str(what)
+            }
         }
     }
 }
@@ -95,17 +112,28 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 
 /// Checks a download against what was declared; returns the MIME type to use (the one
 /// the bytes show when they show one).
-pub fn check(media_type: &str, declared_mime: Option<&str>, bytes: &[u8], announced_size: Option<u64>, checksums: &[&str]) -> Result<String, Problem> {
+pub fn check(
+    media_type: &str,
+    declared_mime: Option<&str>,
+    bytes: &[u8],
+    announced_size: Option<u64>,
+    checksums: &[&str],
+) -> Result<String, Problem> {
     if let Some(expected) = announced_size
         && (bytes.len() as u64) < expected
     {
-        return Err(Problem::Truncated { expected, got: bytes.len() as u64 });
+        return Err(Problem::Truncated {
+            expected,
+            got: bytes.len() as u64,
+        });
     }
     let digest: [u8; 32] = Sha256::digest(bytes).into();
     if checksums.iter().any(|c| sha256_matches(c, &digest) == Some(false)) {
         return Err(Problem::Checksum);
     }
-    let declared = declared_mime.map(|m| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).filter(|m| !m.is_empty());
+    let declared = declared_mime
+        .map(|m| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|m| !m.is_empty());
     let found = sniff(bytes);
     let wrong = |found: Option<&str>| Problem::WrongType {
         declared: declared.clone().unwrap_or_else(|| media_type.to_string()),
@@ -147,7 +175,11 @@ pub fn sha256_matches(declared: &str, digest: &[u8; 32]) -> Option<bool> {
         return Some(bytes == digest);
     }
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(declared).ok().filter(|b| b.len() == 32).map(|b| b == digest)
+    base64::engine::general_purpose::STANDARD
+        .decode(declared)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .map(|b| b == digest)
 }
 
 /// The text a media message becomes once read: a voice note is its transcript; an image
@@ -162,7 +194,10 @@ pub fn turn_text(media_type: &str, caption: Option<&str>, filename: Option<&str>
             None => format!("[image: {derived}]"),
         },
         _ => {
-            let head = caption.map(str::to_string).or_else(|| filename.map(|f| format!("[document: {f}]"))).unwrap_or_else(|| "[document]".into());
+            let head = caption
+                .map(str::to_string)
+                .or_else(|| filename.map(|f| format!("[document: {f}]")))
+                .unwrap_or_else(|| "[document]".into());
             format!("{head}\n[document text: {derived}]")
         }
     }
@@ -200,7 +235,11 @@ pub fn unusable_burst(parts: &[BurstPart]) -> Option<(&str, bool)> {
         return None;
     }
     let unusable = |p: &BurstPart| matches!(p.media_status.as_deref(), Some("failed" | "pending")) && !p.has_text;
-    if parts.iter().all(unusable) { parts.first().map(|p| (p.media_type.as_str(), p.voice)) } else { None }
+    if parts.iter().all(unusable) {
+        parts.first().map(|p| (p.media_type.as_str(), p.voice))
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -216,10 +255,29 @@ mod tests {
 
     #[test]
     fn media_ids_are_plain_tokens() {
-        for ok in ["1234567890987654321", "7270432eae37498234f4444b35ffc5", "voice-1", "img_2", &"9".repeat(128)] {
+        for ok in [
+            "1234567890987654321",
+            "7270432eae37498234f4444b35ffc5",
+            "voice-1",
+            "img_2",
+            &"9".repeat(128),
+        ] {
             assert!(valid_media_id(ok), "{ok}");
         }
-        for bad in ["", "../../me?fields=", "..", ".", "1/2", "12?x=1", "12#f", "%2e%2e", "12 3", "12\n", "１２", &"9".repeat(129)] {
+        for bad in [
+            "",
+            "../../me?fields=",
+            "..",
+            ".",
+            "1/2",
+            "12?x=1",
+            "12#f",
+            "%2e%2e",
+            "12 3",
+            "12\n",
+            "１２",
+            &"9".repeat(129),
+        ] {
             assert!(!valid_media_id(bad), "{bad:?}");
         }
     }
@@ -230,7 +288,11 @@ mod tests {
         let fake = "http://127.0.0.1:4321/";
         // (url, graph base, allowed)
         let cases = [
-            ("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1", meta, true),
+            (
+                "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+                meta,
+                true,
+            ),
             ("HTTPS://lookaside.fbsbx.com/x", meta, true),
             ("http://lookaside.fbsbx.com/x", meta, false),
             ("http://169.254.169.254/latest/meta-data", meta, false),
@@ -269,19 +331,61 @@ mod tests {
 
     #[test]
     fn a_file_must_be_whole_unchanged_and_what_it_claims() {
-        assert_eq!(check("image", Some("image/jpeg"), JPEG, Some(JPEG.len() as u64), &[&hex_sha(JPEG)]), Ok("image/jpeg".into()));
+        assert_eq!(
+            check(
+                "image",
+                Some("image/jpeg"),
+                JPEG,
+                Some(JPEG.len() as u64),
+                &[&hex_sha(JPEG)]
+            ),
+            Ok("image/jpeg".into())
+        );
         // The bytes decide the exact type within the kind (Anthropic refuses a mismatch).
-        assert_eq!(check("image", Some("image/png"), JPEG, None, &[]), Ok("image/jpeg".into()));
-        assert_eq!(check("audio", Some("audio/ogg; codecs=opus"), OGG, None, &[]), Ok("audio/ogg".into()));
-        assert_eq!(check("audio", Some("audio/mp4"), b"\x00\x00\x00\x20ftypM4A ", None, &[]), Ok("audio/mp4".into()));
-        assert!(matches!(check("image", Some("image/jpeg"), b"<html>login</html>", None, &[]), Err(Problem::WrongType { .. })));
-        assert!(matches!(check("audio", Some("audio/ogg"), JPEG, None, &[]), Err(Problem::WrongType { .. })));
-        assert!(matches!(check("document", Some("application/pdf"), b"MZ\x90\x00", None, &[]), Err(Problem::WrongType { .. })));
-        assert_eq!(check("document", Some("text/plain"), b"hello", None, &[]), Ok("text/plain".into()));
-        assert_eq!(check("image", None, JPEG, Some(JPEG.len() as u64 + 10), &[]), Err(Problem::Truncated { expected: JPEG.len() as u64 + 10, got: JPEG.len() as u64 }));
-        assert_eq!(check("image", None, JPEG, None, &[&hex_sha(b"something else")]), Err(Problem::Checksum));
+        assert_eq!(
+            check("image", Some("image/png"), JPEG, None, &[]),
+            Ok("image/jpeg".into())
+        );
+        assert_eq!(
+            check("audio", Some("audio/ogg; codecs=opus"), OGG, None, &[]),
+            Ok("audio/ogg".into())
+        );
+        assert_eq!(
+            check("audio", Some("audio/mp4"), b"\x00\x00\x00\x20ftypM4A ", None, &[]),
+            Ok("audio/mp4".into())
+        );
+        assert!(matches!(
+            check("image", Some("image/jpeg"), b"<html>login</html>", None, &[]),
+            Err(Problem::WrongType { .. })
+        ));
+        assert!(matches!(
+            check("audio", Some("audio/ogg"), JPEG, None, &[]),
+            Err(Problem::WrongType { .. })
+        ));
+        assert!(matches!(
+            check("document", Some("application/pdf"), b"MZ\x90\x00", None, &[]),
+            Err(Problem::WrongType { .. })
+        ));
+        assert_eq!(
+            check("document", Some("text/plain"), b"hello", None, &[]),
+            Ok("text/plain".into())
+        );
+        assert_eq!(
+            check("image", None, JPEG, Some(JPEG.len() as u64 + 10), &[]),
+            Err(Problem::Truncated {
+                expected: JPEG.len() as u64 + 10,
+                got: JPEG.len() as u64
+            })
+        );
+        assert_eq!(
+            check("image", None, JPEG, None, &[&hex_sha(b"something else")]),
+            Err(Problem::Checksum)
+        );
         // Placeholders (as in some published samples) are not checksums.
-        assert_eq!(check("image", None, JPEG, None, &["4654+8g=", "a1b2c3d4e5f6..."]), Ok("image/jpeg".into()));
+        assert_eq!(
+            check("image", None, JPEG, None, &["4654+8g=", "a1b2c3d4e5f6..."]),
+            Ok("image/jpeg".into())
+        );
         let e = check("image", Some("image/jpeg"), b"<html>", None, &[]).unwrap_err();
         assert!(e.to_string().contains("not the image/jpeg it was declared as"), "{e}");
         assert!(!e.transient());
@@ -291,30 +395,73 @@ mod tests {
     #[test]
     fn checksums_in_hex_or_base64() {
         let digest: [u8; 32] = Sha256::digest(b"abc").into();
-        assert_eq!(sha256_matches("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &digest), Some(true));
-        assert_eq!(sha256_matches("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD", &digest), Some(true));
-        assert_eq!(sha256_matches("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", &digest), Some(true));
-        assert_eq!(sha256_matches("OmT4nhjUhCMIPNmj7eeOZeCYjTXkLxoOv85OMCFwSuc=", &digest), Some(false));
+        assert_eq!(
+            sha256_matches(
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                &digest
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            sha256_matches(
+                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+                &digest
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            sha256_matches("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", &digest),
+            Some(true)
+        );
+        assert_eq!(
+            sha256_matches("OmT4nhjUhCMIPNmj7eeOZeCYjTXkLxoOv85OMCFwSuc=", &digest),
+            Some(false)
+        );
         assert_eq!(sha256_matches("not a checksum", &digest), None);
     }
 
     #[test]
     fn turns_read_like_what_was_sent() {
-        assert_eq!(turn_text("audio", None, None, " Where is my order 1234? "), "Where is my order 1234?");
-        assert_eq!(turn_text("image", Some("it came like this"), None, "a bent front wheel"), "it came like this\n[image: a bent front wheel]");
+        assert_eq!(
+            turn_text("audio", None, None, " Where is my order 1234? "),
+            "Where is my order 1234?"
+        );
+        assert_eq!(
+            turn_text("image", Some("it came like this"), None, "a bent front wheel"),
+            "it came like this\n[image: a bent front wheel]"
+        );
         assert_eq!(turn_text("image", None, None, "a receipt"), "[image: a receipt]");
-        assert_eq!(turn_text("document", None, Some("invoice.pdf"), "Total 12.50"), "[document: invoice.pdf]\n[document text: Total 12.50]");
+        assert_eq!(
+            turn_text("document", None, Some("invoice.pdf"), "Total 12.50"),
+            "[document: invoice.pdf]\n[document text: Total 12.50]"
+        );
         assert!(ask_for_text("audio", true).contains("voice note"));
         assert!(ask_for_text("video", false).contains("watch videos"));
     }
 
     #[test]
     fn only_a_burst_of_nothing_but_unusable_media_needs_the_fallback() {
-        let part = |status: Option<&str>, has_text: bool| BurstPart { media_status: status.map(str::to_string), media_type: "audio".into(), voice: true, has_text };
+        let part = |status: Option<&str>, has_text: bool| BurstPart {
+            media_status: status.map(str::to_string),
+            media_type: "audio".into(),
+            voice: true,
+            has_text,
+        };
         assert_eq!(unusable_burst(&[part(Some("failed"), false)]), Some(("audio", true)));
-        assert_eq!(unusable_burst(&[part(Some("pending"), false), part(Some("failed"), false)]), Some(("audio", true)));
-        assert_eq!(unusable_burst(&[part(Some("failed"), true)]), None, "a caption can be answered");
-        assert_eq!(unusable_burst(&[part(Some("failed"), false), part(None, true)]), None, "so can a typed message");
+        assert_eq!(
+            unusable_burst(&[part(Some("pending"), false), part(Some("failed"), false)]),
+            Some(("audio", true))
+        );
+        assert_eq!(
+            unusable_burst(&[part(Some("failed"), true)]),
+            None,
+            "a caption can be answered"
+        );
+        assert_eq!(
+            unusable_burst(&[part(Some("failed"), false), part(None, true)]),
+            None,
+            "so can a typed message"
+        );
         assert_eq!(unusable_burst(&[part(Some("done"), false)]), None);
         assert_eq!(unusable_burst(&[]), None);
     }

@@ -121,7 +121,9 @@ pub struct OrderItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageKind {
-    Text { body: String },
+    Text {
+        body: String,
+    },
     Media(Media),
     Location {
         latitude: f64,
@@ -133,9 +135,14 @@ pub enum MessageKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         url: Option<String>,
     },
-    Contacts { contacts: Vec<SharedContact> },
+    Contacts {
+        contacts: Vec<SharedContact>,
+    },
     /// A tap on an interactive reply button.
-    ButtonReply { id: String, title: String },
+    ButtonReply {
+        id: String,
+        title: String,
+    },
     /// A choice from an interactive list.
     ListReply {
         id: String,
@@ -154,9 +161,15 @@ pub enum MessageKind {
         flow_token: Option<String>,
     },
     /// Another interactive reply (e.g. a call-permission answer), kept as sent.
-    InteractiveOther { interactive_type: String, raw: Value },
+    InteractiveOther {
+        interactive_type: String,
+        raw: Value,
+    },
     /// A tap on a template's quick-reply button.
-    TemplateButton { text: String, payload: String },
+    TemplateButton {
+        text: String,
+        payload: String,
+    },
     /// A reaction; `emoji: None` means the reaction was removed.
     Reaction {
         message_id: String,
@@ -180,16 +193,24 @@ pub enum MessageKind {
         new_user_id: Option<String>,
     },
     /// The customer edited an earlier message.
-    Edit { original_message_id: String, message: Box<MessageKind> },
+    Edit {
+        original_message_id: String,
+        message: Box<MessageKind>,
+    },
     /// The customer deleted an earlier message.
-    Revoke { original_message_id: String },
+    Revoke {
+        original_message_id: String,
+    },
     /// Meta could not show it to us (polls, view-once media, …).
     Unsupported {
         #[serde(skip_serializing_if = "Option::is_none")]
         unsupported_type: Option<String>,
     },
     /// A kind this version does not know; the raw object is kept.
-    Unknown { type_name: String, raw: Value },
+    Unknown {
+        type_name: String,
+        raw: Value,
+    },
 }
 
 impl MessageKind {
@@ -246,7 +267,13 @@ impl MessageKind {
                 },
                 (_, t) => format!("[{}]", t.as_str()),
             },
-            MessageKind::Location { latitude, longitude, name, address, .. } => {
+            MessageKind::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+                ..
+            } => {
                 let place = [name.as_deref(), address.as_deref()]
                     .into_iter()
                     .flatten()
@@ -286,7 +313,9 @@ impl MessageKind {
             MessageKind::System { system_type, .. } => format!("[system: {system_type}]"),
             MessageKind::Edit { message, .. } => format!("[edited] {}", message.text()),
             MessageKind::Revoke { .. } => "[deleted a message]".into(),
-            MessageKind::Unsupported { unsupported_type: Some(t) } => {
+            MessageKind::Unsupported {
+                unsupported_type: Some(t),
+            } => {
                 format!("[unsupported message: {t}]")
             }
             MessageKind::Unsupported { unsupported_type: None } => "[unsupported message]".into(),
@@ -303,8 +332,19 @@ mod tests {
     fn readable_text_for_each_kind() {
         let cases = vec![
             (MessageKind::Text { body: "hi".into() }, "hi"),
-            (MessageKind::Reaction { message_id: "w".into(), emoji: None }, "[removed a reaction]"),
-            (MessageKind::Revoke { original_message_id: "w".into() }, "[deleted a message]"),
+            (
+                MessageKind::Reaction {
+                    message_id: "w".into(),
+                    emoji: None,
+                },
+                "[removed a reaction]",
+            ),
+            (
+                MessageKind::Revoke {
+                    original_message_id: "w".into(),
+                },
+                "[deleted a message]",
+            ),
             (
                 MessageKind::Media(Media {
                     media_type: MediaType::Audio,
@@ -320,7 +360,10 @@ mod tests {
                 "[voice note]",
             ),
             (
-                MessageKind::Unknown { type_name: "poll".into(), raw: Value::Null },
+                MessageKind::Unknown {
+                    type_name: "poll".into(),
+                    raw: Value::Null,
+                },
                 "[unknown message type: poll]",
             ),
         ];

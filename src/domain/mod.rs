@@ -2,11 +2,11 @@
 //! retry timing. Nothing here does I/O.
 
 pub mod address;
-pub mod backoff;
 pub mod auth;
+pub mod backoff;
 pub mod budget;
-pub mod cert_validity;
 pub mod centroid;
+pub mod cert_validity;
 pub mod circuit;
 pub mod delivery;
 pub mod event;
@@ -30,7 +30,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// `v` scaled to unit length (a zero vector stays zero).
 pub fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n == 0.0 { v.to_vec() } else { v.iter().map(|x| x / n).collect() }
+    if n == 0.0 {
+        v.to_vec()
+    } else {
+        v.iter().map(|x| x / n).collect()
+    }
 }
 
 /// Milliseconds since the Unix epoch, the one time unit stored by frontdesk.

@@ -34,7 +34,11 @@ pub struct ListSection {
 pub enum MediaSource {
     Id(String),
     Link(String),
-    Stored { sha256: String, mime_type: String, file_name: String },
+    Stored {
+        sha256: String,
+        mime_type: String,
+        file_name: String,
+    },
 }
 
 /// The body of one outbound message.
@@ -108,9 +112,18 @@ impl OutboundBody {
             }
             OutboundBody::List { body, .. } => body.clone(),
             OutboundBody::Template { name, params, .. } => {
-                if params.is_empty() { format!("[template {name}]") } else { format!("[template {name}: {}]", params.join(", ")) }
+                if params.is_empty() {
+                    format!("[template {name}]")
+                } else {
+                    format!("[template {name}: {}]", params.join(", "))
+                }
             }
-            OutboundBody::Media { media_type, caption, filename, .. } => match (caption, filename) {
+            OutboundBody::Media {
+                media_type,
+                caption,
+                filename,
+                ..
+            } => match (caption, filename) {
                 (Some(c), _) => format!("[{media_type}] {c}"),
                 (None, Some(f)) => format!("[{media_type}: {f}]"),
                 _ => format!("[{media_type}]"),
@@ -122,9 +135,18 @@ impl OutboundBody {
     pub fn validate(&self) -> Result<(), String> {
         let err = match self {
             OutboundBody::Text { body, .. } => {
-                if body.trim().is_empty() { Some("a text message needs a body".into()) } else { too_long("text body", body, 4096) }
+                if body.trim().is_empty() {
+                    Some("a text message needs a body".into())
+                } else {
+                    too_long("text body", body, 4096)
+                }
             }
-            OutboundBody::Buttons { body, buttons, header, footer } => {
+            OutboundBody::Buttons {
+                body,
+                buttons,
+                header,
+                footer,
+            } => {
                 if buttons.is_empty() || buttons.len() > 3 {
                     Some(format!("{} buttons; WhatsApp allows 1 to 3", buttons.len()))
                 } else {
@@ -132,12 +154,20 @@ impl OutboundBody {
                     too_long("button message body", body, 1024)
                         .or_else(|| header.as_deref().and_then(|h| too_long("header", h, 60)))
                         .or_else(|| footer.as_deref().and_then(|f| too_long("footer", f, 60)))
-                        .or_else(|| buttons.iter().find_map(|b| {
-                            too_long(&format!("button title {:?}", b.title), &b.title, 20)
-                                .or_else(|| too_long("button id", &b.id, 256))
-                                .or_else(|| b.title.trim().is_empty().then(|| "a button title is empty".to_string()))
-                                .or_else(|| (!seen.insert(b.title.clone())).then(|| format!("button title {:?} is used twice; titles must be unique", b.title)))
-                        }))
+                        .or_else(|| {
+                            buttons.iter().find_map(|b| {
+                                too_long(&format!("button title {:?}", b.title), &b.title, 20)
+                                    .or_else(|| too_long("button id", &b.id, 256))
+                                    .or_else(|| {
+                                        b.title.trim().is_empty().then(|| "a button title is empty".to_string())
+                                    })
+                                    .or_else(|| {
+                                        (!seen.insert(b.title.clone())).then(|| {
+                                            format!("button title {:?} is used twice; titles must be unique", b.title)
+                                        })
+                                    })
+                            })
+                        })
                 }
             }
             OutboundBody::List { body, button, sections } => {
@@ -147,27 +177,49 @@ impl OutboundBody {
                 } else if sections.len() > 10 {
                     Some(format!("{} sections; WhatsApp allows at most 10", sections.len()))
                 } else {
-                    too_long("list body", body, 1024).or_else(|| too_long("list button label", button, 20)).or_else(|| {
-                        sections.iter().flat_map(|s| &s.rows).find_map(|r| {
-                            too_long(&format!("row title {:?}", r.title), &r.title, 24)
-                                .or_else(|| r.description.as_deref().and_then(|d| too_long("row description", d, 72)))
-                                .or_else(|| too_long("row id", &r.id, 200))
+                    too_long("list body", body, 1024)
+                        .or_else(|| too_long("list button label", button, 20))
+                        .or_else(|| {
+                            sections.iter().flat_map(|s| &s.rows).find_map(|r| {
+                                too_long(&format!("row title {:?}", r.title), &r.title, 24)
+                                    .or_else(|| {
+                                        r.description
+                                            .as_deref()
+                                            .and_then(|d| too_long("row description", d, 72))
+                                    })
+                                    .or_else(|| too_long("row id", &r.id, 200))
+                            })
                         })
-                    })
                 }
             }
             OutboundBody::Template { name, language, .. } => {
-                if name.is_empty() || language.is_empty() { Some("a template needs a name and a language code".into()) } else { None }
+                if name.is_empty() || language.is_empty() {
+                    Some("a template needs a name and a language code".into())
+                } else {
+                    None
+                }
             }
-            OutboundBody::Media { media_type, source, caption, .. } => {
-                if !matches!(media_type.as_str(), "image" | "video" | "audio" | "document" | "sticker") {
-                    Some(format!("media type {media_type:?} is not one of image, video, audio, document, sticker"))
+            OutboundBody::Media {
+                media_type,
+                source,
+                caption,
+                ..
+            } => {
+                if !matches!(
+                    media_type.as_str(),
+                    "image" | "video" | "audio" | "document" | "sticker"
+                ) {
+                    Some(format!(
+                        "media type {media_type:?} is not one of image, video, audio, document, sticker"
+                    ))
                 } else if caption.is_some() && matches!(media_type.as_str(), "audio" | "sticker") {
                     Some(format!("{media_type} messages cannot have a caption"))
                 } else {
                     match source {
                         MediaSource::Id(id) if id.is_empty() => Some("media id is empty".into()),
-                        MediaSource::Stored { sha256, .. } if sha256.len() != 64 => Some(format!("stored file {sha256:?} is not a SHA-256 name")),
+                        MediaSource::Stored { sha256, .. } if sha256.len() != 64 => {
+                            Some(format!("stored file {sha256:?} is not a SHA-256 name"))
+                        }
                         MediaSource::Link(l) if !l.starts_with("https://") && !l.starts_with("http://") => {
                             Some(format!("media link {l:?} is not an http(s) URL"))
                         }
@@ -188,7 +240,12 @@ impl OutboundBody {
                 obj.insert("type".into(), json!("text"));
                 obj.insert("text".into(), json!({ "body": body, "preview_url": preview_url }));
             }
-            OutboundBody::Buttons { body, buttons, header, footer } => {
+            OutboundBody::Buttons {
+                body,
+                buttons,
+                header,
+                footer,
+            } => {
                 let mut i = json!({
                     "type": "button",
                     "body": { "text": body },
@@ -218,7 +275,12 @@ impl OutboundBody {
                 obj.insert("type".into(), json!("template"));
                 obj.insert("template".into(), t);
             }
-            OutboundBody::Media { media_type, source, caption, filename } => {
+            OutboundBody::Media {
+                media_type,
+                source,
+                caption,
+                filename,
+            } => {
                 let mut m = match source {
                     MediaSource::Id(id) => json!({ "id": id }),
                     MediaSource::Link(l) => json!({ "link": l }),
@@ -252,7 +314,14 @@ mod tests {
     fn buttons(titles: &[&str]) -> OutboundBody {
         OutboundBody::Buttons {
             body: "Pick one".into(),
-            buttons: titles.iter().enumerate().map(|(i, t)| Button { id: format!("b{i}"), title: t.to_string() }).collect(),
+            buttons: titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Button {
+                    id: format!("b{i}"),
+                    title: t.to_string(),
+                })
+                .collect(),
             header: None,
             footer: None,
         }
@@ -261,34 +330,90 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         assert!(buttons(&["Yes", "No"]).validate().is_ok());
-        assert!(buttons(&["a", "b", "c", "d"]).validate().unwrap_err().contains("1 to 3"));
-        assert!(buttons(&["This title is far too long"]).validate().unwrap_err().contains("at most 20"));
+        assert!(
+            buttons(&["a", "b", "c", "d"])
+                .validate()
+                .unwrap_err()
+                .contains("1 to 3")
+        );
+        assert!(
+            buttons(&["This title is far too long"])
+                .validate()
+                .unwrap_err()
+                .contains("at most 20")
+        );
         assert!(buttons(&["Same", "Same"]).validate().unwrap_err().contains("unique"));
         let rows = |n: usize| OutboundBody::List {
             body: "b".into(),
             button: "Menu".into(),
-            sections: vec![ListSection { title: "s".into(), rows: (0..n).map(|i| ListRow { id: format!("r{i}"), title: format!("Row {i}"), description: None }).collect() }],
+            sections: vec![ListSection {
+                title: "s".into(),
+                rows: (0..n)
+                    .map(|i| ListRow {
+                        id: format!("r{i}"),
+                        title: format!("Row {i}"),
+                        description: None,
+                    })
+                    .collect(),
+            }],
         };
         assert!(rows(10).validate().is_ok());
         assert!(rows(11).validate().unwrap_err().contains("1 to 10"));
-        assert!(OutboundBody::Text { body: "x".repeat(4097), preview_url: false }.validate().is_err());
-        assert!(OutboundBody::Text { body: " ".into(), preview_url: false }.validate().is_err());
+        assert!(
+            OutboundBody::Text {
+                body: "x".repeat(4097),
+                preview_url: false
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            OutboundBody::Text {
+                body: " ".into(),
+                preview_url: false
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
     fn graph_json_per_kind() {
-        let text = OutboundBody::Text { body: "Hi".into(), preview_url: false }.to_graph_json("316", Some("wamid.in"), Some("fd:7"));
+        let text = OutboundBody::Text {
+            body: "Hi".into(),
+            preview_url: false,
+        }
+        .to_graph_json("316", Some("wamid.in"), Some("fd:7"));
         assert_eq!(
             text,
             json!({"messaging_product":"whatsapp","recipient_type":"individual","to":"316","type":"text",
                    "text":{"body":"Hi","preview_url":false},"context":{"message_id":"wamid.in"},"biz_opaque_callback_data":"fd:7"})
         );
-        let t = OutboundBody::Template { name: "order_update".into(), language: "en_US".into(), params: vec!["SS-1".into()] }.to_graph_json("316", None, None);
-        assert_eq!(t["template"]["components"][0]["parameters"][0], json!({"type":"text","text":"SS-1"}));
+        let t = OutboundBody::Template {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            params: vec!["SS-1".into()],
+        }
+        .to_graph_json("316", None, None);
+        assert_eq!(
+            t["template"]["components"][0]["parameters"][0],
+            json!({"type":"text","text":"SS-1"})
+        );
         let b = buttons(&["Yes"]).to_graph_json("316", None, None);
-        assert_eq!(b["interactive"]["action"]["buttons"][0], json!({"type":"reply","reply":{"id":"b0","title":"Yes"}}));
-        let m = OutboundBody::Media { media_type: "document".into(), source: MediaSource::Id("55".into()), caption: Some("Invoice".into()), filename: Some("inv.pdf".into()) }
-            .to_graph_json("316", None, None);
-        assert_eq!(m["document"], json!({"id":"55","caption":"Invoice","filename":"inv.pdf"}));
+        assert_eq!(
+            b["interactive"]["action"]["buttons"][0],
+            json!({"type":"reply","reply":{"id":"b0","title":"Yes"}})
+        );
+        let m = OutboundBody::Media {
+            media_type: "document".into(),
+            source: MediaSource::Id("55".into()),
+            caption: Some("Invoice".into()),
+            filename: Some("inv.pdf".into()),
+        }
+        .to_graph_json("316", None, None);
+        assert_eq!(
+            m["document"],
+            json!({"id":"55","caption":"Invoice","filename":"inv.pdf"})
+        );
     }
 }

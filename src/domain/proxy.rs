@@ -15,7 +15,12 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) 
         return peer;
     }
     let mut nearest = peer;
-    for hop in forwarded_for.iter().rev().flat_map(|line| line.rsplit(',')).map(str::trim) {
+    for hop in forwarded_for
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
+        .map(str::trim)
+    {
         if hop.is_empty() {
             continue;
         }
@@ -31,7 +36,9 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) 
 /// A hop as proxies write it: `203.0.113.9`, `2001:db8::1`, `203.0.113.9:4711` or
 /// `[2001:db8::1]:4711`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 #[cfg(test)]
@@ -46,14 +53,26 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy = [ip("127.0.0.1")];
         // Direct client: its own header is ignored.
-        assert_eq!(client_address(ip("203.0.113.9"), &["10.0.0.1"], &proxy), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["10.0.0.1"], &proxy),
+            ip("203.0.113.9")
+        );
         // Through the proxy: the address it saw.
-        assert_eq!(client_address(ip("127.0.0.1"), &["203.0.113.9"], &proxy), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["203.0.113.9"], &proxy),
+            ip("203.0.113.9")
+        );
         // A client that sent a forged header first: the proxy appended the real one.
-        assert_eq!(client_address(ip("127.0.0.1"), &["10.9.9.9, 203.0.113.9"], &proxy), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["10.9.9.9, 203.0.113.9"], &proxy),
+            ip("203.0.113.9")
+        );
         // Two proxies in a row, both trusted.
         let two = [ip("127.0.0.1"), ip("10.0.0.2")];
-        assert_eq!(client_address(ip("127.0.0.1"), &["198.51.100.7, 10.0.0.2"], &two), ip("198.51.100.7"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["198.51.100.7, 10.0.0.2"], &two),
+            ip("198.51.100.7")
+        );
         // No header, or garbage: the peer.
         assert_eq!(client_address(ip("127.0.0.1"), &[], &proxy), ip("127.0.0.1"));
         assert_eq!(client_address(ip("127.0.0.1"), &["junk"], &proxy), ip("127.0.0.1"));

@@ -17,7 +17,12 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(capacity: u32, interval_ms: f64, now: UnixMillis) -> Bucket {
         let capacity = f64::from(capacity.max(1));
-        Bucket { capacity, per_ms: 1.0 / interval_ms.max(0.001), tokens: capacity, at: now }
+        Bucket {
+            capacity,
+            per_ms: 1.0 / interval_ms.max(0.001),
+            tokens: capacity,
+            at: now,
+        }
     }
 
     fn refill(&mut self, now: UnixMillis) {
@@ -29,7 +34,11 @@ impl Bucket {
     /// Milliseconds until a token is available (0 = now).
     pub fn wait_ms(&mut self, now: UnixMillis) -> u64 {
         self.refill(now);
-        if self.tokens >= 1.0 - 1e-9 { 0 } else { ((1.0 - self.tokens) / self.per_ms - 1e-6).ceil() as u64 }
+        if self.tokens >= 1.0 - 1e-9 {
+            0
+        } else {
+            ((1.0 - self.tokens) / self.per_ms - 1e-6).ceil() as u64
+        }
     }
 
     /// Takes a token (call after `wait_ms` returned 0).
@@ -78,7 +87,10 @@ impl SendLimiter {
         if self.number_rate_per_s > 0.0 {
             let interval = 1000.0 / self.number_rate_per_s;
             let burst = self.number_burst;
-            let n = self.numbers.entry(number.to_string()).or_insert_with(|| Bucket::new(burst, interval, now));
+            let n = self
+                .numbers
+                .entry(number.to_string())
+                .or_insert_with(|| Bucket::new(burst, interval, now));
             wait = wait.max(n.wait_ms(now));
         }
         if wait > 0 {
@@ -106,7 +118,10 @@ mod tests {
         assert_eq!(l.try_acquire("P", "u", 0), Err(6000));
         assert_eq!(l.try_acquire("P", "u", 5000), Err(1000));
         assert!(l.try_acquire("P", "u", 6000).is_ok());
-        assert!(l.try_acquire("P", "other", 6000).is_ok(), "other recipients are not held back");
+        assert!(
+            l.try_acquire("P", "other", 6000).is_ok(),
+            "other recipients are not held back"
+        );
     }
 
     #[test]

@@ -74,14 +74,68 @@ enum Pattern {
 /// Topics a bot must not settle alone (disputes, complaints, legal, safety): the default
 /// rule, routed to `reasoning` (and to a person when that tier has no model).
 pub const SENSITIVE_PHRASES: &[&str] = &[
-    "complaint", "complain", "dispute", "chargeback", "charge back", "lawyer", "legal", "sue", "court", "police", "stolen",
-    "compensation", "injured", "injury", "accident", "unacceptable", "scam", "fraud", "refund my", "want a refund",
-    "money back", "klacht", "advocaat", "beschwerde", "anwalt", "plainte", "avocat", "queja", "abogado", "reembolso",
+    "complaint",
+    "complain",
+    "dispute",
+    "chargeback",
+    "charge back",
+    "lawyer",
+    "legal",
+    "sue",
+    "court",
+    "police",
+    "stolen",
+    "compensation",
+    "injured",
+    "injury",
+    "accident",
+    "unacceptable",
+    "scam",
+    "fraud",
+    "refund my",
+    "want a refund",
+    "money back",
+    "klacht",
+    "advocaat",
+    "beschwerde",
+    "anwalt",
+    "plainte",
+    "avocat",
+    "queja",
+    "abogado",
+    "reembolso",
     // Upset customers and money disputes.
-    "ridiculous", "furious", "angry", "disgusting", "useless", "rip off", "ripoff", "worst", "terrible service", "awful", "rude",
-    "one star", "1 star", "bad review", "are you kidding", "charged twice", "double charged", "charged me twice", "my money",
-    "reverse the charge", "geld terug", "waardeloos", "waardeloze", "schandalig", "onbeschoft", "unverschämt", "geld zurück",
-    "inadmissible", "remboursez", "inaceptable", "devuélvanme",
+    "ridiculous",
+    "furious",
+    "angry",
+    "disgusting",
+    "useless",
+    "rip off",
+    "ripoff",
+    "worst",
+    "terrible service",
+    "awful",
+    "rude",
+    "one star",
+    "1 star",
+    "bad review",
+    "are you kidding",
+    "charged twice",
+    "double charged",
+    "charged me twice",
+    "my money",
+    "reverse the charge",
+    "geld terug",
+    "waardeloos",
+    "waardeloze",
+    "schandalig",
+    "onbeschoft",
+    "unverschämt",
+    "geld zurück",
+    "inadmissible",
+    "remboursez",
+    "inaceptable",
+    "devuélvanme",
 ];
 
 /// Shouting (three capitalised words in a row) or stacked exclamation marks: an upset
@@ -90,13 +144,22 @@ pub const UPSET_REGEX: &str = r"(?-i:\b[A-Z]{2,}\b[\s,.]+\b[A-Z]{2,}\b[\s,.]+\b[
 
 /// The rule line for a config rule: `NAME: kw1, kw2 => ROUTE` or `NAME: /REGEX/ => ROUTE`.
 pub fn rule_line(name: &str, keywords: &[String], regex: &str, route: &str) -> String {
-    let pattern = if regex.is_empty() { keywords.join(", ") } else { format!("/{regex}/") };
+    let pattern = if regex.is_empty() {
+        keywords.join(", ")
+    } else {
+        format!("/{regex}/")
+    };
     format!("{name}: {pattern} => {route}")
 }
 
 /// The built-in rules when the config has none.
 pub fn default_rules() -> String {
-    let sensitive = rule_line("sensitive", &SENSITIVE_PHRASES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "", "reasoning");
+    let sensitive = rule_line(
+        "sensitive",
+        &SENSITIVE_PHRASES.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "",
+        "reasoning",
+    );
     format!("{sensitive}\n{}", rule_line("upset", &[], UPSET_REGEX, "reasoning"))
 }
 
@@ -112,12 +175,25 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
             continue;
         }
         let n = i + 1;
-        let (lhs, route) = line.rsplit_once("=>").ok_or_else(|| format!("rule {n} ({line:?}): write PATTERN => ROUTE"))?;
-        let route = Route::parse(route).ok_or_else(|| format!("rule {n}: route {:?} is not commodity, reasoning or handoff", route.trim()))?;
+        let (lhs, route) = line
+            .rsplit_once("=>")
+            .ok_or_else(|| format!("rule {n} ({line:?}): write PATTERN => ROUTE"))?;
+        let route = Route::parse(route).ok_or_else(|| {
+            format!(
+                "rule {n}: route {:?} is not commodity, reasoning or handoff",
+                route.trim()
+            )
+        })?;
         let lhs = lhs.trim();
         // A leading `name:` (one word, before any pattern).
         let (name, pattern) = match lhs.split_once(':') {
-            Some((a, b)) if !a.is_empty() && !a.starts_with('/') && a.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') => (a.to_string(), b.trim()),
+            Some((a, b))
+                if !a.is_empty()
+                    && !a.starts_with('/')
+                    && a.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') =>
+            {
+                (a.to_string(), b.trim())
+            }
             _ => (format!("rule{n}"), lhs),
         };
         let pattern = if pattern.len() >= 2 && pattern.starts_with('/') && pattern.ends_with('/') {
@@ -128,7 +204,11 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
                 .map_err(|e| format!("rule {n} ({name}): bad regex: {e}"))?;
             Pattern::Regex(re)
         } else {
-            let words: Vec<String> = pattern.split(',').map(|w| w.trim().to_lowercase()).filter(|w| !w.is_empty()).collect();
+            let words: Vec<String> = pattern
+                .split(',')
+                .map(|w| w.trim().to_lowercase())
+                .filter(|w| !w.is_empty())
+                .collect();
             if words.is_empty() {
                 return Err(format!("rule {n} ({name}): no keywords before =>"));
             }
@@ -143,7 +223,10 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
 pub fn contains_phrase(text: &str, phrase: &str) -> bool {
     text.match_indices(phrase).any(|(i, _)| {
         let before = text[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let after = text[i + phrase.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        let after = text[i + phrase.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric());
         before && after
     })
 }
@@ -181,7 +264,10 @@ pub fn decide(rule: Option<(&Rule, &str)>, classified: Option<&Classified>, rece
         (None, None) => (Route::Commodity, "routine question".into()),
     };
     if route == Route::Commodity && recent_turns > MAX_COMMODITY_TURNS {
-        return (Route::Reasoning, format!("{why}; {recent_turns} turns on one issue (more than {MAX_COMMODITY_TURNS})"));
+        return (
+            Route::Reasoning,
+            format!("{why}; {recent_turns} turns on one issue (more than {MAX_COMMODITY_TURNS})"),
+        );
     }
     (route, why)
 }
@@ -192,14 +278,24 @@ mod tests {
 
     #[test]
     fn rules_parse_from_lines() {
-        let rules = parse_rules("# comment\nlegal: /\\b(lawyer|court)s?\\b/ => handoff\nrefund, money back => Reasoning\n\n").unwrap();
+        let rules =
+            parse_rules("# comment\nlegal: /\\b(lawyer|court)s?\\b/ => handoff\nrefund, money back => Reasoning\n\n")
+                .unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!((rules[0].name.as_str(), rules[0].route), ("legal", Route::Handoff));
         assert_eq!((rules[1].name.as_str(), rules[1].route), ("rule3", Route::Reasoning));
         assert!(parse_rules("-").unwrap().is_empty());
         assert!(parse_rules("refund").unwrap_err().contains("PATTERN => ROUTE"));
-        assert!(parse_rules("x: refund => later").unwrap_err().contains("not commodity, reasoning or handoff"));
-        assert!(parse_rules("x: /(unclosed/ => handoff").unwrap_err().contains("bad regex"));
+        assert!(
+            parse_rules("x: refund => later")
+                .unwrap_err()
+                .contains("not commodity, reasoning or handoff")
+        );
+        assert!(
+            parse_rules("x: /(unclosed/ => handoff")
+                .unwrap_err()
+                .contains("bad regex")
+        );
         assert!(parse_rules("x: , => handoff").unwrap_err().contains("no keywords"));
     }
 
@@ -212,9 +308,15 @@ mod tests {
         assert!(first_rule(&rules, "refunding is fine").is_none(), "whole words only");
         let defaults = parse_rules(&default_rules()).unwrap();
         assert_eq!(first_rule(&defaults, "My bike was STOLEN").unwrap().1, "stolen");
-        assert!(first_rule(&defaults, "do you repair suede saddles").is_none(), "sue inside a word does not count");
+        assert!(
+            first_rule(&defaults, "do you repair suede saddles").is_none(),
+            "sue inside a word does not count"
+        );
         // Shouting and stacked exclamation marks are "upset"; one capitalised word is not.
-        assert_eq!(first_rule(&defaults, "where IS MY BIKE, seriously").unwrap().0.name, "upset");
+        assert_eq!(
+            first_rule(&defaults, "where IS MY BIKE, seriously").unwrap().0.name,
+            "upset"
+        );
         assert_eq!(first_rule(&defaults, "third time asking!!!").unwrap().0.name, "upset");
         assert!(first_rule(&defaults, "is the XL frame in stock? thanks!").is_none());
         assert!(first_rule(&defaults, "do you fix SRAM and GX shifters").is_none());
@@ -224,11 +326,25 @@ mod tests {
     fn rules_then_classifier_then_turns() {
         let rules = parse_rules("sensitive: complaint => reasoning").unwrap();
         let hit = first_rule(&rules, "a complaint");
-        let c = Classified { by: "centroid", label: "card_lost".into(), score: 0.71, route: Route::Handoff };
-        assert_eq!(decide(hit.as_ref().map(|(r, h)| (*r, h.as_str())), Some(&c), 1), (Route::Reasoning, "rule sensitive (\"complaint\")".into()));
-        assert_eq!(decide(None, Some(&c), 1), (Route::Handoff, "centroid label card_lost (0.71)".into()));
+        let c = Classified {
+            by: "centroid",
+            label: "card_lost".into(),
+            score: 0.71,
+            route: Route::Handoff,
+        };
+        assert_eq!(
+            decide(hit.as_ref().map(|(r, h)| (*r, h.as_str())), Some(&c), 1),
+            (Route::Reasoning, "rule sensitive (\"complaint\")".into())
+        );
+        assert_eq!(
+            decide(None, Some(&c), 1),
+            (Route::Handoff, "centroid label card_lost (0.71)".into())
+        );
         assert_eq!(decide(None, None, 3).0, Route::Commodity);
         let (r, why) = decide(None, None, 4);
-        assert_eq!((r, why.as_str()), (Route::Reasoning, "routine question; 4 turns on one issue (more than 3)"));
+        assert_eq!(
+            (r, why.as_str()),
+            (Route::Reasoning, "routine question; 4 turns on one issue (more than 3)")
+        );
     }
 }

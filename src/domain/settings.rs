@@ -25,23 +25,76 @@ enum Kind {
 
 /// Every live setting.
 pub const SPECS: &[SettingSpec] = &[
-    SettingSpec { key: "kill_switch", help: "on: the bot stops answering; customers get static_reply and every conversation goes to people", kind: Kind::Switch },
-    SettingSpec { key: "static_reply", help: "what customers get while the kill switch is on", kind: Kind::Text },
-    SettingSpec { key: "bridge_text", help: "the message sent once when a person takes over", kind: Kind::Text },
-    SettingSpec { key: "confidence_threshold", help: "below this retrieval similarity (0-1) the bot hands off", kind: Kind::Number(0.0, 1.0) },
-    SettingSpec { key: "debounce_ms", help: "wait this long for more messages before answering a burst (0-8000)", kind: Kind::Number(0.0, 8000.0) },
-    SettingSpec { key: "tier.commodity", help: "ordered fallback chain for easy questions, e.g. anthropic:claude-haiku-4-5,openai:gpt-4o-mini", kind: Kind::Chain },
-    SettingSpec { key: "tier.reasoning", help: "ordered fallback chain for hard or sensitive questions", kind: Kind::Chain },
-    SettingSpec { key: "router.rules", help: "routing rules, one per line: NAME: keyword, keyword => ROUTE or NAME: /regex/ => ROUTE (commodity, reasoning, handoff); - for none", kind: Kind::Rules },
-    SettingSpec { key: "budget.contact_daily_tokens", help: "model tokens (in + out) per contact per day (0 = no limit); past 80% cheaper tier, at 100% static reply + handoff", kind: Kind::Number(0.0, 1e12) },
-    SettingSpec { key: "budget.global_daily_tokens", help: "model tokens (in + out) for the whole desk per day (0 = no limit)", kind: Kind::Number(0.0, 1e12) },
-    SettingSpec { key: "budget.contact_daily_usd", help: "model spend per contact per day (USD, 0 = no limit); past 80% cheaper tier, at 100% static reply + handoff", kind: Kind::Number(0.0, 1_000_000.0) },
-    SettingSpec { key: "budget.global_daily_usd", help: "model spend for the whole desk per day (USD, 0 = no limit)", kind: Kind::Number(0.0, 1_000_000.0) },
+    SettingSpec {
+        key: "kill_switch",
+        help: "on: the bot stops answering; customers get static_reply and every conversation goes to people",
+        kind: Kind::Switch,
+    },
+    SettingSpec {
+        key: "static_reply",
+        help: "what customers get while the kill switch is on",
+        kind: Kind::Text,
+    },
+    SettingSpec {
+        key: "bridge_text",
+        help: "the message sent once when a person takes over",
+        kind: Kind::Text,
+    },
+    SettingSpec {
+        key: "confidence_threshold",
+        help: "below this retrieval similarity (0-1) the bot hands off",
+        kind: Kind::Number(0.0, 1.0),
+    },
+    SettingSpec {
+        key: "debounce_ms",
+        help: "wait this long for more messages before answering a burst (0-8000)",
+        kind: Kind::Number(0.0, 8000.0),
+    },
+    SettingSpec {
+        key: "tier.commodity",
+        help: "ordered fallback chain for easy questions, e.g. anthropic:claude-haiku-4-5,openai:gpt-4o-mini",
+        kind: Kind::Chain,
+    },
+    SettingSpec {
+        key: "tier.reasoning",
+        help: "ordered fallback chain for hard or sensitive questions",
+        kind: Kind::Chain,
+    },
+    SettingSpec {
+        key: "router.rules",
+        help: "routing rules, one per line: NAME: keyword, keyword => ROUTE or NAME: /regex/ => ROUTE (commodity, reasoning, handoff); - for none",
+        kind: Kind::Rules,
+    },
+    SettingSpec {
+        key: "budget.contact_daily_tokens",
+        help: "model tokens (in + out) per contact per day (0 = no limit); past 80% cheaper tier, at 100% static reply + handoff",
+        kind: Kind::Number(0.0, 1e12),
+    },
+    SettingSpec {
+        key: "budget.global_daily_tokens",
+        help: "model tokens (in + out) for the whole desk per day (0 = no limit)",
+        kind: Kind::Number(0.0, 1e12),
+    },
+    SettingSpec {
+        key: "budget.contact_daily_usd",
+        help: "model spend per contact per day (USD, 0 = no limit); past 80% cheaper tier, at 100% static reply + handoff",
+        kind: Kind::Number(0.0, 1_000_000.0),
+    },
+    SettingSpec {
+        key: "budget.global_daily_usd",
+        help: "model spend for the whole desk per day (USD, 0 = no limit)",
+        kind: Kind::Number(0.0, 1_000_000.0),
+    },
 ];
 
 /// The spec of `key`, or a message naming the known keys.
 pub fn spec(key: &str) -> Result<&'static SettingSpec, String> {
-    SPECS.iter().find(|s| s.key == key).ok_or_else(|| format!("unknown setting {key:?}; known: {}", SPECS.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")))
+    SPECS.iter().find(|s| s.key == key).ok_or_else(|| {
+        format!(
+            "unknown setting {key:?}; known: {}",
+            SPECS.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
 /// Checks and normalises a value for `key` (switches become `on`/`off`, chains lose spaces).
@@ -66,7 +119,11 @@ pub fn normalize(key: &str, value: &str) -> Result<String, String> {
             _ => Err(format!("{key} must be a number from {lo} to {hi}, not {v:?}")),
         },
         Kind::Chain => {
-            let parts: Vec<String> = v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+            let parts: Vec<String> = v
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
             if parts.is_empty() {
                 return Err(format!("{key} needs at least one provider:model entry"));
             }
@@ -86,7 +143,11 @@ pub fn normalize(key: &str, value: &str) -> Result<String, String> {
             if rules.is_empty() {
                 return Ok("-".into());
             }
-            Ok(v.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n"))
+            Ok(v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n"))
         }
     }
 }
@@ -109,7 +170,10 @@ impl Effective {
     /// `defaults` must name every key in `SPECS`; stored overrides that no longer
     /// validate are ignored (and reported by `problems`).
     pub fn new(defaults: &[(&'static str, String)], overrides: &[(String, String)]) -> Effective {
-        let mut values: BTreeMap<&'static str, (String, Source)> = defaults.iter().map(|(k, v)| (*k, (v.clone(), Source::Config))).collect();
+        let mut values: BTreeMap<&'static str, (String, Source)> = defaults
+            .iter()
+            .map(|(k, v)| (*k, (v.clone(), Source::Config)))
+            .collect();
         for (k, v) in overrides {
             if let (Ok(spec), Ok(v)) = (spec(k), normalize(k, v)) {
                 values.insert(spec.key, (v, Source::Live));
@@ -152,22 +216,56 @@ mod tests {
         assert_eq!(normalize("confidence_threshold", " 0.4 ").unwrap(), "0.4");
         assert!(normalize("confidence_threshold", "1.5").is_err());
         assert!(normalize("debounce_ms", "9000").is_err());
-        assert_eq!(normalize("tier.commodity", "anthropic:claude-haiku-4-5, openai:gpt-4o-mini").unwrap(), "anthropic:claude-haiku-4-5,openai:gpt-4o-mini");
-        assert!(normalize("tier.reasoning", "gpt-4o").unwrap_err().contains("provider:model"));
+        assert_eq!(
+            normalize("tier.commodity", "anthropic:claude-haiku-4-5, openai:gpt-4o-mini").unwrap(),
+            "anthropic:claude-haiku-4-5,openai:gpt-4o-mini"
+        );
+        assert!(
+            normalize("tier.reasoning", "gpt-4o")
+                .unwrap_err()
+                .contains("provider:model")
+        );
         assert!(normalize("static_reply", "  ").is_err());
-        assert_eq!(normalize("router.rules", " legal: lawyer => handoff \n\n money back => reasoning ").unwrap(), "legal: lawyer => handoff\nmoney back => reasoning");
+        assert_eq!(
+            normalize(
+                "router.rules",
+                " legal: lawyer => handoff \n\n money back => reasoning "
+            )
+            .unwrap(),
+            "legal: lawyer => handoff\nmoney back => reasoning"
+        );
         assert_eq!(normalize("router.rules", "").unwrap(), "-");
-        assert!(normalize("router.rules", "lawyer => later").unwrap_err().starts_with("router.rules: rule 1"));
+        assert!(
+            normalize("router.rules", "lawyer => later")
+                .unwrap_err()
+                .starts_with("router.rules: rule 1")
+        );
         assert!(normalize("colour", "red").unwrap_err().contains("known: kill_switch"));
     }
 
     #[test]
     fn overrides_sit_on_top_of_defaults() {
-        let defaults = [("kill_switch", "off".to_string()), ("bridge_text", "A person will reply.".to_string())];
-        let e = Effective::new(&defaults, &[("kill_switch".into(), "on".into()), ("confidence_threshold".into(), "7".into())]);
+        let defaults = [
+            ("kill_switch", "off".to_string()),
+            ("bridge_text", "A person will reply.".to_string()),
+        ];
+        let e = Effective::new(
+            &defaults,
+            &[
+                ("kill_switch".into(), "on".into()),
+                ("confidence_threshold".into(), "7".into()),
+            ],
+        );
         assert!(e.switch("kill_switch"));
         assert_eq!(e.source("kill_switch"), Some(Source::Live));
-        assert_eq!((e.get("bridge_text"), e.source("bridge_text")), ("A person will reply.", Some(Source::Config)));
-        assert_eq!(e.source("confidence_threshold"), None, "an invalid stored value is ignored");
+        assert_eq!(
+            (e.get("bridge_text"), e.source("bridge_text")),
+            ("A person will reply.", Some(Source::Config))
+        );
+        assert_eq!(
+            e.source("confidence_threshold"),
+            None,
+            "an invalid stored value is ignored"
+        );
     }
 }

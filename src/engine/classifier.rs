@@ -42,15 +42,28 @@ pub struct Classification {
 
 /// Reads `{"text","label"}` lines; a bad line is an error naming it.
 pub fn read_examples(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("router.examples {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("router.examples {}: {e}", path.display())))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |why: &str| Error::Invalid(format!("router.examples {}:{}: {why}; each line is {{\"text\": \"...\", \"label\": \"...\"}}", path.display(), i + 1));
+        let bad = |why: &str| {
+            Error::Invalid(format!(
+                "router.examples {}:{}: {why}; each line is {{\"text\": \"...\", \"label\": \"...\"}}",
+                path.display(),
+                i + 1
+            ))
+        };
         let v: Value = serde_json::from_str(line).map_err(|e| bad(&format!("not JSON ({e})")))?;
-        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let (Some(text), Some(label)) = (field("text"), field("label")) else {
             return Err(bad("missing \"text\" or \"label\""));
         };
@@ -66,19 +79,34 @@ impl Classifier {
             _ => Vec::new(),
         };
         if config.classifier == "centroid" && examples.is_empty() {
-            return Err(Error::Invalid("router.classifier = \"centroid\" needs labelled examples in router.examples".into()));
+            return Err(Error::Invalid(
+                "router.classifier = \"centroid\" needs labelled examples in router.examples".into(),
+            ));
         }
-        Ok(Classifier { config: config.clone(), examples, centroids: Default::default() })
+        Ok(Classifier {
+            config: config.clone(),
+            examples,
+            centroids: Default::default(),
+        })
     }
 
     /// Every label: the examples' and those given a route.
     pub fn labels(&self) -> Vec<String> {
-        let set: BTreeSet<&str> = self.examples.iter().map(|e| e.1.as_str()).chain(self.config.label_routes.keys().map(String::as_str)).collect();
+        let set: BTreeSet<&str> = self
+            .examples
+            .iter()
+            .map(|e| e.1.as_str())
+            .chain(self.config.label_routes.keys().map(String::as_str))
+            .collect();
         set.into_iter().map(str::to_string).collect()
     }
 
     fn route_of(&self, label: &str) -> Route {
-        self.config.label_routes.get(label).and_then(|r| Route::parse(r)).unwrap_or(Route::Commodity)
+        self.config
+            .label_routes
+            .get(label)
+            .and_then(|r| Route::parse(r))
+            .unwrap_or(Route::Commodity)
     }
 
     /// The centroids, embedding the examples the first time.
@@ -92,11 +120,18 @@ impl Classifier {
                     for batch in examples.chunks(64) {
                         vectors.extend(emb.embed(&batch.iter().map(|e| e.0.as_str()).collect::<Vec<_>>())?);
                     }
-                    Ok(Centroids::fit(examples.iter().zip(&vectors).map(|(e, v)| (e.1.as_str(), v.as_slice()))))
+                    Ok(Centroids::fit(
+                        examples.iter().zip(&vectors).map(|(e, v)| (e.1.as_str(), v.as_slice())),
+                    ))
                 })
                 .await
                 .map_err(|e| Error::internal("classifier embedding task", e))??;
-                tracing::info!(examples = self.examples.len(), labels = c.len(), ms = started.elapsed().as_millis() as u64, "routing classifier ready");
+                tracing::info!(
+                    examples = self.examples.len(),
+                    labels = c.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "routing classifier ready"
+                );
                 Ok(Arc::new(c))
             })
             .await
@@ -104,20 +139,37 @@ impl Classifier {
     }
 
     /// Classifies `text` (its embedding is `vector`; empty without an embedder).
-    pub async fn classify(&self, app: &App, text: &str, vector: &[f32], commodity: &[ModelRef]) -> Result<Classification> {
+    pub async fn classify(
+        &self,
+        app: &App,
+        text: &str,
+        vector: &[f32],
+        commodity: &[ModelRef],
+    ) -> Result<Classification> {
         match self.config.classifier.as_str() {
             "centroid" => {
                 let centroids = self.centroids(&app.knowledge.embedder).await?;
                 Ok(match centroids.nearest(vector) {
                     Some((label, score)) if score >= self.config.min_similarity => Classification {
-                        classified: Some(Classified { by: "centroid", label: label.to_string(), score, route: self.route_of(label) }),
+                        classified: Some(Classified {
+                            by: "centroid",
+                            label: label.to_string(),
+                            score,
+                            route: self.route_of(label),
+                        }),
                         ..Default::default()
                     },
                     Some((label, score)) => Classification {
-                        note: Some(format!("centroid: nearest label {label} ({score:.2}) is below {:.2}", self.config.min_similarity)),
+                        note: Some(format!(
+                            "centroid: nearest label {label} ({score:.2}) is below {:.2}",
+                            self.config.min_similarity
+                        )),
                         ..Default::default()
                     },
-                    None => Classification { note: Some("centroid: no vector for this message".into()), ..Default::default() },
+                    None => Classification {
+                        note: Some("centroid: no vector for this message".into()),
+                        ..Default::default()
+                    },
                 })
             }
             "zero_shot" => Ok(self.zero_shot(app, text, commodity).await),
@@ -127,15 +179,30 @@ impl Classifier {
 
     async fn zero_shot(&self, app: &App, text: &str, chain: &[ModelRef]) -> Classification {
         if !chain.iter().any(|m| app.models.is_remote(&m.provider)) {
-            return Classification { note: Some("zero-shot: the commodity tier has no model".into()), ..Default::default() };
+            return Classification {
+                note: Some("zero-shot: the commodity tier has no model".into()),
+                ..Default::default()
+            };
         }
         let labels = self.labels();
         let (system, schema) = zero_shot_request(&labels);
-        let req = ChatRequest { model: String::new(), system, items: vec![Item::User(text.to_string())], tools: Vec::new(), reply_schema: schema, max_tokens: 50 };
+        let req = ChatRequest {
+            model: String::new(),
+            system,
+            items: vec![Item::User(text.to_string())],
+            tools: Vec::new(),
+            reply_schema: schema,
+            max_tokens: 50,
+        };
         let (result, _) = app.models.chat(chain, &req, crate::domain::now_ms).await;
         let (resp, model) = match result {
             Ok(x) => x,
-            Err(e) => return Classification { note: Some(format!("zero-shot failed: {e}")), ..Default::default() },
+            Err(e) => {
+                return Classification {
+                    note: Some(format!("zero-shot failed: {e}")),
+                    ..Default::default()
+                };
+            }
         };
         let mut c = Classification {
             tokens_in: resp.tokens_in,
@@ -144,11 +211,20 @@ impl Classifier {
             ..Default::default()
         };
         let label = match &resp.output {
-            Output::Reply(raw) => serde_json::from_str::<Value>(raw).ok().and_then(|v| v.get("label").and_then(Value::as_str).map(str::to_string)),
+            Output::Reply(raw) => serde_json::from_str::<Value>(raw)
+                .ok()
+                .and_then(|v| v.get("label").and_then(Value::as_str).map(str::to_string)),
             Output::ToolCalls(_) => None,
         };
         match label {
-            Some(l) if labels.contains(&l) => c.classified = Some(Classified { by: "zero_shot", route: self.route_of(&l), label: l, score: 1.0 }),
+            Some(l) if labels.contains(&l) => {
+                c.classified = Some(Classified {
+                    by: "zero_shot",
+                    route: self.route_of(&l),
+                    label: l,
+                    score: 1.0,
+                })
+            }
             Some(l) if l == "none" => c.note = Some("zero-shot: none of the labels".into()),
             other => c.note = Some(format!("zero-shot: unusable answer {other:?}")),
         }
@@ -182,13 +258,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fd-examples-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("ex.jsonl");
-        std::fs::write(&p, "{\"text\":\"where is my parcel\",\"label\":\"order_status\"}\n\n{\"text\":\"hi\"}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"text\":\"where is my parcel\",\"label\":\"order_status\"}\n\n{\"text\":\"hi\"}\n",
+        )
+        .unwrap();
         let e = read_examples(&p).unwrap_err().to_string();
         assert!(e.contains("ex.jsonl:3: missing \"text\" or \"label\""), "{e}");
-        std::fs::write(&p, "{\"text\":\"where is my parcel\",\"label\":\"order_status\"}\nnot json\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"text\":\"where is my parcel\",\"label\":\"order_status\"}\nnot json\n",
+        )
+        .unwrap();
         assert!(read_examples(&p).unwrap_err().to_string().contains(":2: not JSON"));
         std::fs::write(&p, "{\"text\":\"where is my parcel\",\"label\":\"order_status\"}\n").unwrap();
-        assert_eq!(read_examples(&p).unwrap(), vec![("where is my parcel".to_string(), "order_status".to_string())]);
+        assert_eq!(
+            read_examples(&p).unwrap(),
+            vec![("where is my parcel".to_string(), "order_status".to_string())]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -196,6 +283,9 @@ mod tests {
     fn zero_shot_schema_lists_labels_and_none() {
         let (system, schema) = zero_shot_request(&["hours".into(), "refund".into()]);
         assert!(system.contains("hours, refund"));
-        assert_eq!(schema["properties"]["label"]["enum"], json!(["hours", "refund", "none"]));
+        assert_eq!(
+            schema["properties"]["label"]["enum"],
+            json!(["hours", "refund", "none"])
+        );
     }
 }

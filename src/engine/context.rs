@@ -53,10 +53,16 @@ pub fn system_prompt(c: &ContextInput<'_>) -> String {
         s.push_str("- This is the customer's first message to us. A line saying you are an automated assistant is sent before your reply, so do not repeat it.\n");
     }
     if let Some(note) = c.handback_note {
-        s.push_str(&format!("- A teammate handled this conversation and handed it back: {note}\n"));
+        s.push_str(&format!(
+            "- A teammate handled this conversation and handed it back: {note}\n"
+        ));
     }
     if !c.instructions.trim().is_empty() {
-        s.push_str(&format!("\nInstructions from {}:\n{}\n", c.business, c.instructions.trim()));
+        s.push_str(&format!(
+            "\nInstructions from {}:\n{}\n",
+            c.business,
+            c.instructions.trim()
+        ));
     }
     if let Some(summary) = c.summary.filter(|s| !s.trim().is_empty()) {
         s.push_str(&format!("\nSummary of the earlier conversation:\n{}\n", summary.trim()));
@@ -66,7 +72,11 @@ pub fn system_prompt(c: &ContextInput<'_>) -> String {
         s.push_str("(none found: hand off unless the conversation itself answers the question)\n");
     }
     for h in c.passages {
-        let heading = if h.section.is_empty() || h.section == h.title { h.title.clone() } else { format!("{} › {}", h.title, h.section) };
+        let heading = if h.section.is_empty() || h.section == h.title {
+            h.title.clone()
+        } else {
+            format!("{} › {}", h.title, h.section)
+        };
         s.push_str(&format!("\n[{}] {}\n{}\n", passage_id(h), heading, h.text.trim()));
     }
     s
@@ -106,7 +116,16 @@ mod tests {
     use super::*;
 
     fn hit(doc: &str, chunk: i64, title: &str, section: &str, text: &str) -> Hit {
-        Hit { doc_id: doc.into(), chunk_id: chunk, title: title.into(), source: String::new(), section: section.into(), score: 0.03, similarity: Some(0.7), text: text.into() }
+        Hit {
+            doc_id: doc.into(),
+            chunk_id: chunk,
+            title: title.into(),
+            source: String::new(),
+            section: section.into(),
+            score: 0.03,
+            similarity: Some(0.7),
+            text: text.into(),
+        }
     }
 
     fn render(c: &ContextInput<'_>) -> String {
@@ -120,8 +139,20 @@ mod tests {
     #[test]
     fn first_contact_prompt() {
         let passages = [
-            hit("opening-hours", 3, "Opening hours", "", "Tuesday to Saturday 9:00-18:00. Closed Sunday and Monday."),
-            hit("holiday-hours", 9, "Holiday hours", "December", "Closed 25 and 26 December."),
+            hit(
+                "opening-hours",
+                3,
+                "Opening hours",
+                "",
+                "Tuesday to Saturday 9:00-18:00. Closed Sunday and Monday.",
+            ),
+            hit(
+                "holiday-hours",
+                9,
+                "Holiday hours",
+                "December",
+                "Closed 25 and 26 December.",
+            ),
         ];
         let c = ContextInput {
             business: "Spoke & Sprocket",
@@ -151,7 +182,13 @@ mod tests {
             (false, "Hi, Sam here: it arrives tomorrow.".into()),
             (true, "thanks!".into()),
         ];
-        let passages = [hit("shipping", 12, "Shipping", "Delivery times", "Parcels take 1-3 working days in the Netherlands.")];
+        let passages = [hit(
+            "shipping",
+            12,
+            "Shipping",
+            "Delivery times",
+            "Parcels take 1-3 working days in the Netherlands.",
+        )];
         let c = ContextInput {
             business: "Spoke & Sprocket",
             instructions: "",

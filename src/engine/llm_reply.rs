@@ -29,7 +29,11 @@ pub struct LlmOutcome {
 }
 
 fn handoff(trigger: &'static str, reason: String, confidence: Option<f64>) -> Decision {
-    Decision::Handoff { trigger, reason, confidence }
+    Decision::Handoff {
+        trigger,
+        reason,
+        confidence,
+    }
 }
 
 /// Asks the models of `chain` for a reply to `ctx`.
@@ -65,7 +69,11 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
         let (resp, model) = match result {
             Ok(x) => x,
             Err(e) => {
-                out.decision = handoff("model_unavailable", format!("every model in the chain failed; last: {e}"), None);
+                out.decision = handoff(
+                    "model_unavailable",
+                    format!("every model in the chain failed; last: {e}"),
+                    None,
+                );
                 break;
             }
         };
@@ -77,14 +85,22 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
             Output::ToolCalls(calls) => {
                 rounds += 1;
                 if rounds > app.config.llm.max_tool_rounds {
-                    out.decision = handoff("tool_loop", format!("the model kept calling tools ({rounds} rounds)"), None);
+                    out.decision = handoff(
+                        "tool_loop",
+                        format!("the model kept calling tools ({rounds} rounds)"),
+                        None,
+                    );
                     break;
                 }
                 let mut results: Vec<(String, String)> = Vec::new();
                 for c in &calls {
                     let outcome = match app.config.llm.tools.iter().find(|t| t.name == c.name) {
                         Some(tool) => super::tools::call(tool, &c.arguments, ctx.customer_wa_id).await,
-                        None => super::tools::ToolOutcome { ok: false, content: format!("error: there is no tool named {:?}", c.name), ms: 0 },
+                        None => super::tools::ToolOutcome {
+                            ok: false,
+                            content: format!("error: there is no tool named {:?}", c.name),
+                            ms: 0,
+                        },
                     };
                     crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
                     out.tools_ms += outcome.ms;
@@ -93,7 +109,11 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     }
                     out.attempts.push(Attempt {
                         model: format!("tool:{}", c.name),
-                        outcome: if outcome.ok { format!("ok in {} ms", outcome.ms) } else { outcome.content.chars().take(200).collect() },
+                        outcome: if outcome.ok {
+                            format!("ok in {} ms", outcome.ms)
+                        } else {
+                            outcome.content.chars().take(200).collect()
+                        },
                         args: Some(c.arguments.clone()),
                     });
                     results.push((c.id.clone(), outcome.content));
@@ -112,19 +132,43 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     )));
                 }
                 Err(e) => {
-                    out.decision = handoff("malformed_reply", format!("the model's reply was malformed twice: {e}"), None);
+                    out.decision = handoff(
+                        "malformed_reply",
+                        format!("the model's reply was malformed twice: {e}"),
+                        None,
+                    );
                     break;
                 }
                 Ok(r) if r.handoff => {
-                    out.decision = handoff("model_handoff", if r.reason.is_empty() { "the model handed off".into() } else { r.reason }, Some(r.confidence));
+                    out.decision = handoff(
+                        "model_handoff",
+                        if r.reason.is_empty() {
+                            "the model handed off".into()
+                        } else {
+                            r.reason
+                        },
+                        Some(r.confidence),
+                    );
                     break;
                 }
                 Ok(r) if r.confidence < threshold => {
-                    out.decision = handoff("low_confidence", format!("the model's confidence {:.2} is below {threshold:.2}: {}", r.confidence, r.reason), Some(r.confidence));
+                    out.decision = handoff(
+                        "low_confidence",
+                        format!(
+                            "the model's confidence {:.2} is below {threshold:.2}: {}",
+                            r.confidence, r.reason
+                        ),
+                        Some(r.confidence),
+                    );
                     break;
                 }
                 Ok(r) => {
-                    let mut grounding: Vec<&str> = ctx.passages.iter().map(|h| h.text.as_str()).chain(ctx.passages.iter().map(|h| h.title.as_str())).collect();
+                    let mut grounding: Vec<&str> = ctx
+                        .passages
+                        .iter()
+                        .map(|h| h.text.as_str())
+                        .chain(ctx.passages.iter().map(|h| h.title.as_str()))
+                        .collect();
                     grounding.extend(ctx.history.iter().map(|h| h.1.as_str()));
                     grounding.push(ctx.question);
                     grounding.push(ctx.business);
@@ -135,11 +179,22 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                     match checked {
                         Ok(()) => {
                             out.guard = "passed".into();
-                            out.decision = Decision::Answer { text: r.reply, confidence: r.confidence, sources: r.sources };
+                            out.decision = Decision::Answer {
+                                text: r.reply,
+                                confidence: r.confidence,
+                                sources: r.sources,
+                            };
                         }
                         Err(guard::Ungrounded(facts)) => {
                             out.guard = format!("blocked: {}", facts.join(", "));
-                            out.decision = handoff("ungrounded", format!("the reply stated {} that nothing retrieved or said supports", facts.join(", ")), Some(r.confidence));
+                            out.decision = handoff(
+                                "ungrounded",
+                                format!(
+                                    "the reply stated {} that nothing retrieved or said supports",
+                                    facts.join(", ")
+                                ),
+                                Some(r.confidence),
+                            );
                         }
                     }
                     break;

@@ -51,7 +51,11 @@ pub fn summary_request(business: &str, previous: Option<&str>, turns: &[(i64, bo
 /// Reads a summary answer strictly.
 pub fn parse_summary(raw: &str) -> std::result::Result<String, String> {
     let v: Value = serde_json::from_str(raw.trim()).map_err(|e| format!("not JSON: {e}"))?;
-    let s = v.get("summary").and_then(Value::as_str).ok_or("no \"summary\" string")?.trim();
+    let s = v
+        .get("summary")
+        .and_then(Value::as_str)
+        .ok_or("no \"summary\" string")?
+        .trim();
     if s.is_empty() {
         return Err("an empty summary".into());
     }
@@ -81,17 +85,30 @@ pub async fn current(app: &App, conversation_id: i64, before_id: i64, chain: &[M
         .read(move |c| {
             let previous = summaries::get(c, conversation_id)?;
             let after = previous.as_ref().map(|p| p.1).unwrap_or(0);
-            Ok((previous.map(|p| p.0), summaries::unsummarized(c, conversation_id, after, before_id, keep)?))
+            Ok((
+                previous.map(|p| p.0),
+                summaries::unsummarized(c, conversation_id, after, before_id, keep)?,
+            ))
         })
         .await?;
-    let mut m = Memory { summary: previous.clone(), ..Default::default() };
+    let mut m = Memory {
+        summary: previous.clone(),
+        ..Default::default()
+    };
     let size: usize = turns.iter().map(|t| estimate_tokens(&t.2)).sum();
     if size <= app.config.engine.summary_after_tokens || turns.is_empty() {
         return Ok(m);
     }
     let started = Instant::now();
     let (system, items) = summary_request(&app.config.bot.business_name, previous.as_deref(), &turns);
-    let req = ChatRequest { model: String::new(), system, items, tools: Vec::new(), reply_schema: summary_schema(), max_tokens: 400 };
+    let req = ChatRequest {
+        model: String::new(),
+        system,
+        items,
+        tools: Vec::new(),
+        reply_schema: summary_schema(),
+        max_tokens: 400,
+    };
     let (result, _) = app.models.chat(chain, &req, crate::domain::now_ms).await;
     m.ms = started.elapsed().as_millis() as u64;
     let (resp, model) = match result {
@@ -121,13 +138,21 @@ pub async fn current(app: &App, conversation_id: i64, before_id: i64, chain: &[M
         grounding.push(p);
     }
     if let Err(guard::Ungrounded(facts)) = guard::check(&summary, &grounding) {
-        m.refresh = Some(format!("summary refused: it states {} that the conversation does not", facts.join(", ")));
+        m.refresh = Some(format!(
+            "summary refused: it states {} that the conversation does not",
+            facts.join(", ")
+        ));
         return Ok(m);
     }
     let through = turns.last().map(|t| t.0).unwrap_or(0);
     let (s, model_name, now) = (summary.clone(), m.model.clone(), crate::domain::now_ms());
-    app.store.write(move |c| summaries::put(c, conversation_id, &s, through, &model_name, now)).await?;
-    m.refresh = Some(format!("refreshed from {} older message(s), about {size} tokens", turns.len()));
+    app.store
+        .write(move |c| summaries::put(c, conversation_id, &s, through, &model_name, now))
+        .await?;
+    m.refresh = Some(format!(
+        "refreshed from {} older message(s), about {size} tokens",
+        turns.len()
+    ));
     m.summary = Some(summary);
     Ok(m)
 }
@@ -138,11 +163,17 @@ mod tests {
 
     #[test]
     fn summary_prompt_and_parse() {
-        let turns = vec![(4, true, "where is SS-1042".to_string()), (5, false, "It shipped on 20 November.".to_string())];
+        let turns = vec![
+            (4, true, "where is SS-1042".to_string()),
+            (5, false, "It shipped on 20 November.".to_string()),
+        ];
         let (system, items) = summary_request("Spoke & Sprocket", Some("Ana bought a red bike."), &turns);
         assert!(system.contains("Spoke & Sprocket") && system.contains("at most 120 words"));
         assert_eq!(items, vec![Item::User("Summary so far:\nAna bought a red bike.\n\nConversation to add:\nCustomer: where is SS-1042\nUs: It shipped on 20 November.\n".into())]);
-        assert_eq!(parse_summary(r#"{"summary":" Ana asked about SS-1042. "}"#).unwrap(), "Ana asked about SS-1042.");
+        assert_eq!(
+            parse_summary(r#"{"summary":" Ana asked about SS-1042. "}"#).unwrap(),
+            "Ana asked about SS-1042."
+        );
         assert!(parse_summary("Ana asked").unwrap_err().contains("not JSON"));
         assert!(parse_summary(r#"{"summary":""}"#).is_err());
         assert_eq!(estimate_tokens("abcdefgh"), 2);

@@ -14,7 +14,10 @@ pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: 
         return;
     }
     // The inbox's conversation page (`/app/c/{id}` in `http::ui::PAGES`).
-    let link = format!("{}/app/c/{conversation_id}", app.config.server.public_url.trim_end_matches('/'));
+    let link = format!(
+        "{}/app/c/{conversation_id}",
+        app.config.server.public_url.trim_end_matches('/')
+    );
     let text = format!(
         "{}: a conversation needs a person ({}). <{link}|Open conversation {conversation_id}> (handoff {handoff_id})",
         app.config.bot.business_name,
@@ -23,7 +26,12 @@ pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: 
     {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build();
         let result = match client {
-            Ok(c) => c.post(url.expose()).json(&serde_json::json!({ "text": text })).send().await.map(|r| r.status()),
+            Ok(c) => c
+                .post(url.expose())
+                .json(&serde_json::json!({ "text": text }))
+                .send()
+                .await
+                .map(|r| r.status()),
             Err(e) => Err(e),
         };
         match result {

@@ -7,8 +7,16 @@ use crate::knowledge::Hit;
 /// What the offline responder decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Answer { text: String, confidence: f64, sources: Vec<String> },
-    Handoff { trigger: &'static str, reason: String, confidence: Option<f64> },
+    Answer {
+        text: String,
+        confidence: f64,
+        sources: Vec<String>,
+    },
+    Handoff {
+        trigger: &'static str,
+        reason: String,
+        confidence: Option<f64>,
+    },
 }
 
 /// Longest answer sent, in characters (WhatsApp allows 4,096; a wall of text helps nobody).
@@ -17,10 +25,17 @@ const MAX_ANSWER_CHARS: usize = 900;
 /// Decides from the retrieved hits (best first) and the confidence threshold (cosine).
 pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     let Some(best) = hits.first() else {
-        return Decision::Handoff { trigger: "no_knowledge", reason: "nothing in the knowledge base matches the question".into(), confidence: None };
+        return Decision::Handoff {
+            trigger: "no_knowledge",
+            reason: "nothing in the knowledge base matches the question".into(),
+            confidence: None,
+        };
     };
     // Fused rank puts the best overall passage first; confidence is the best similarity.
-    let top = hits.iter().filter_map(|h| h.similarity.map(|s| (s, h))).max_by(|a, b| a.0.total_cmp(&b.0));
+    let top = hits
+        .iter()
+        .filter_map(|h| h.similarity.map(|s| (s, h)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
     let Some((confidence, hit)) = top else {
         return Decision::Handoff {
             trigger: "no_vectors",
@@ -31,15 +46,31 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     if confidence < threshold {
         return Decision::Handoff {
             trigger: "low_confidence",
-            reason: format!("the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}", best.title),
+            reason: format!(
+                "the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}",
+                best.title
+            ),
             confidence: Some(confidence),
         };
     }
     let body = whatsapp_text(&hit.text);
     // Section paths start with the document's own heading; cite it once.
-    let section = hit.section.strip_prefix(&hit.title).map(|s| s.trim_start_matches(" > ")).unwrap_or(&hit.section).replace(" > ", " › ");
-    let cite = if section.is_empty() { hit.title.clone() } else { format!("{} › {section}", hit.title) };
-    Decision::Answer { text: format!("{body}\n\n(From: {cite})"), confidence, sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)] }
+    let section = hit
+        .section
+        .strip_prefix(&hit.title)
+        .map(|s| s.trim_start_matches(" > "))
+        .unwrap_or(&hit.section)
+        .replace(" > ", " › ");
+    let cite = if section.is_empty() {
+        hit.title.clone()
+    } else {
+        format!("{} › {section}", hit.title)
+    };
+    Decision::Answer {
+        text: format!("{body}\n\n(From: {cite})"),
+        confidence,
+        sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)],
+    }
 }
 
 /// An order-tool answer (the demo's order JSON, or any object with these fields) as a
@@ -105,7 +136,13 @@ pub fn whatsapp_text(markdown: &str) -> String {
         return text;
     }
     let cut: String = text.chars().take(MAX_ANSWER_CHARS).collect();
-    let end = cut.rfind('\n').into_iter().chain(cut.rfind(". ").map(|i| i + 1)).max().filter(|&i| i > MAX_ANSWER_CHARS / 3).unwrap_or(cut.len());
+    let end = cut
+        .rfind('\n')
+        .into_iter()
+        .chain(cut.rfind(". ").map(|i| i + 1))
+        .max()
+        .filter(|&i| i > MAX_ANSWER_CHARS / 3)
+        .unwrap_or(cut.len());
     format!("{}…", cut[..end].trim_end())
 }
 
@@ -114,35 +151,82 @@ mod tests {
     use super::*;
 
     fn hit(title: &str, section: &str, similarity: Option<f64>, text: &str) -> Hit {
-        Hit { doc_id: title.to_lowercase(), chunk_id: 7, title: title.into(), source: String::new(), section: section.into(), score: 0.03, similarity, text: text.into() }
+        Hit {
+            doc_id: title.to_lowercase(),
+            chunk_id: 7,
+            title: title.into(),
+            source: String::new(),
+            section: section.into(),
+            score: 0.03,
+            similarity,
+            text: text.into(),
+        }
     }
 
     #[test]
     fn confident_answers_cite_their_passage() {
-        let d = decide(&[hit("Puncture Repair", "Puncture Repair > Prices", Some(0.63), "## Prices\n\n| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n\nA **new tube** is €8.")], 0.5);
-        let Decision::Answer { text, confidence, sources } = d else { panic!("{d:?}") };
-        assert_eq!(text, "*Prices*\n\nWheel — Labour\nFront wheel — €15\n\nA *new tube* is €8.\n\n(From: Puncture Repair › Prices)");
+        let d = decide(
+            &[hit(
+                "Puncture Repair",
+                "Puncture Repair > Prices",
+                Some(0.63),
+                "## Prices\n\n| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n\nA **new tube** is €8.",
+            )],
+            0.5,
+        );
+        let Decision::Answer {
+            text,
+            confidence,
+            sources,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            text,
+            "*Prices*\n\nWheel — Labour\nFront wheel — €15\n\nA *new tube* is €8.\n\n(From: Puncture Repair › Prices)"
+        );
         assert_eq!((confidence, sources), (0.63, vec!["puncture repair#7".to_string()]));
     }
 
     #[test]
     fn unsure_or_empty_hands_off() {
-        assert!(matches!(decide(&[], 0.5), Decision::Handoff { trigger: "no_knowledge", .. }));
-        assert!(matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: "low_confidence", confidence: Some(c), .. } if c == 0.2));
-        assert!(matches!(decide(&[hit("Financing", "", None, "x")], 0.5), Decision::Handoff { trigger: "no_vectors", .. }));
+        assert!(matches!(
+            decide(&[], 0.5),
+            Decision::Handoff {
+                trigger: "no_knowledge",
+                ..
+            }
+        ));
+        assert!(
+            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: "low_confidence", confidence: Some(c), .. } if c == 0.2)
+        );
+        assert!(matches!(
+            decide(&[hit("Financing", "", None, "x")], 0.5),
+            Decision::Handoff {
+                trigger: "no_vectors",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn order_answers() {
         let j = r#"{"order_id":"SS-10421","status":"ready_for_collection","carrier":null,"tracking":null,"eta":"2026-11-13","items":[{"name":"Chain 11-speed","qty":1}]}"#;
-        assert_eq!(order_reply(j).unwrap(), "Order SS-10421: ready for collection. Expected: 2026-11-13.\nItems: 1 × Chain 11-speed.");
+        assert_eq!(
+            order_reply(j).unwrap(),
+            "Order SS-10421: ready for collection. Expected: 2026-11-13.\nItems: 1 × Chain 11-speed."
+        );
         assert_eq!(order_reply("not json"), None);
         assert_eq!(order_reply(r#"{"error":"no such order"}"#), None);
     }
 
     #[test]
     fn long_passages_are_cut_at_a_boundary() {
-        let long = (0..60).map(|i| format!("Sentence number {i} is here.")).collect::<Vec<_>>().join(" ");
+        let long = (0..60)
+            .map(|i| format!("Sentence number {i} is here."))
+            .collect::<Vec<_>>()
+            .join(" ");
         let t = whatsapp_text(&long);
         assert!(t.chars().count() <= MAX_ANSWER_CHARS + 1 && t.ends_with(".…"), "{t}");
     }

@@ -29,7 +29,14 @@ pub struct ToolOutcome {
 
 /// The definitions offered to models.
 pub fn defs(tools: &[ToolConfig]) -> Vec<ToolDef> {
-    tools.iter().map(|t| ToolDef { name: t.name.clone(), description: t.description.clone(), parameters: t.parameters.clone() }).collect()
+    tools
+        .iter()
+        .map(|t| ToolDef {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        })
+        .collect()
 }
 
 /// The `{name}` placeholders of a URL template.
@@ -48,7 +55,9 @@ pub fn placeholders(template: &str) -> Vec<String> {
 /// are kept; an engine field the model sent is dropped (the engine sets it); any other
 /// key is refused, naming what the tool takes.
 pub fn model_arguments(parameters: &Value, args: &Value) -> Result<Map<String, Value>, String> {
-    let Value::Object(args) = args else { return Err("arguments must be a JSON object".into()) };
+    let Value::Object(args) = args else {
+        return Err("arguments must be a JSON object".into());
+    };
     let declared = parameters.get("properties").and_then(Value::as_object);
     let mut out = Map::new();
     for (key, value) in args {
@@ -56,9 +65,23 @@ pub fn model_arguments(parameters: &Value, args: &Value) -> Result<Map<String, V
             continue;
         }
         if !declared.is_some_and(|d| d.contains_key(key)) {
-            let mut takes: Vec<&str> = declared.map(|d| d.keys().map(String::as_str).filter(|k| !ENGINE_FIELDS.contains(k)).collect()).unwrap_or_default();
+            let mut takes: Vec<&str> = declared
+                .map(|d| {
+                    d.keys()
+                        .map(String::as_str)
+                        .filter(|k| !ENGINE_FIELDS.contains(k))
+                        .collect()
+                })
+                .unwrap_or_default();
             takes.sort_unstable();
-            return Err(format!("unknown argument {key:?}; this tool takes only {}", if takes.is_empty() { "no arguments".to_string() } else { takes.join(", ") }));
+            return Err(format!(
+                "unknown argument {key:?}; this tool takes only {}",
+                if takes.is_empty() {
+                    "no arguments".to_string()
+                } else {
+                    takes.join(", ")
+                }
+            ));
         }
         out.insert(key.clone(), value.clone());
     }
@@ -97,7 +120,9 @@ pub fn render_url(template: &str, args: &Map<String, Value>, customer_wa_id: &st
             }
         };
         if in_path && value.bytes().all(|b| b == b'.') {
-            return Err(format!("argument {name:?} cannot be {value:?}: it goes into the URL path as one segment"));
+            return Err(format!(
+                "argument {name:?} cannot be {value:?}: it goes into the URL path as one segment"
+            ));
         }
         url.push_str(&encode(&value));
         rest = &rest[start + len + 1..];
@@ -140,7 +165,11 @@ pub fn expand_env(value: &str) -> String {
 /// Makes the call.
 pub async fn call(tool: &ToolConfig, args: &Value, customer_wa_id: &str) -> ToolOutcome {
     let started = Instant::now();
-    let fail = |content: String| ToolOutcome { ok: false, content: format!("error: {content}"), ms: started.elapsed().as_millis() as u64 };
+    let fail = |content: String| ToolOutcome {
+        ok: false,
+        content: format!("error: {content}"),
+        ms: started.elapsed().as_millis() as u64,
+    };
     let args = match model_arguments(&tool.parameters, args) {
         Ok(a) => a,
         Err(e) => return fail(e),
@@ -149,11 +178,18 @@ pub async fn call(tool: &ToolConfig, args: &Value, customer_wa_id: &str) -> Tool
         Ok(u) => u,
         Err(e) => return fail(e),
     };
-    let client = match reqwest::Client::builder().timeout(Duration::from_millis(tool.timeout_ms)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(tool.timeout_ms))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => return fail(format!("client: {e}")),
     };
-    let mut req = if tool.method.eq_ignore_ascii_case("POST") { client.post(&url).json(&post_body(&args, customer_wa_id)) } else { client.get(&url) };
+    let mut req = if tool.method.eq_ignore_ascii_case("POST") {
+        client.post(&url).json(&post_body(&args, customer_wa_id))
+    } else {
+        client.get(&url)
+    };
     for (k, v) in &tool.headers {
         req = req.header(k, expand_env(v.expose()));
     }
@@ -180,7 +216,11 @@ pub async fn call(tool: &ToolConfig, args: &Value, customer_wa_id: &str) -> Tool
     if !status.is_success() {
         return fail(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()));
     }
-    ToolOutcome { ok: true, content: text, ms: started.elapsed().as_millis() as u64 }
+    ToolOutcome {
+        ok: true,
+        content: text,
+        ms: started.elapsed().as_millis() as u64,
+    }
 }
 
 #[cfg(test)]
@@ -197,12 +237,23 @@ mod tests {
         let t = "https://shop.example/orders/{order_id}?who={customer_wa_id}";
         assert_eq!(placeholders(t), vec!["order_id", "customer_wa_id"]);
         assert_eq!(
-            render_url(t, &args(json!({ "order_id": "SS-1/42 x", "customer_wa_id": "999" })), "3161").unwrap(),
+            render_url(
+                t,
+                &args(json!({ "order_id": "SS-1/42 x", "customer_wa_id": "999" })),
+                "3161"
+            )
+            .unwrap(),
             "https://shop.example/orders/SS-1%2F42%20x?who=3161",
             "encoded, and the customer id is the engine's, not the model's"
         );
-        assert_eq!(render_url(t, &Map::new(), "3161").unwrap_err(), "missing argument \"order_id\"");
-        assert_eq!(render_url("https://x/{n}", &args(json!({ "n": 7 })), "").unwrap(), "https://x/7");
+        assert_eq!(
+            render_url(t, &Map::new(), "3161").unwrap_err(),
+            "missing argument \"order_id\""
+        );
+        assert_eq!(
+            render_url("https://x/{n}", &args(json!({ "n": 7 })), "").unwrap(),
+            "https://x/7"
+        );
     }
 
     #[test]
@@ -228,16 +279,28 @@ mod tests {
         for (value, want) in path_cases {
             let got = render_url(t, &args(json!({ "id": value, "q": "x", "frag": "f" })), "3161");
             match (want, got) {
-                (Ok(path), Ok(url)) => assert_eq!(url, format!("https://shop.example{path}?q=x&who=3161#f"), "{value:?}"),
+                (Ok(path), Ok(url)) => {
+                    assert_eq!(url, format!("https://shop.example{path}?q=x&who=3161#f"), "{value:?}")
+                }
                 (Err(msg), Err(e)) => assert!(e.contains(msg) && e.contains("\"id\""), "{value:?}: {e}"),
                 (want, got) => panic!("{value:?}: wanted {want:?}, got {got:?}"),
             }
         }
         // Query (and fragment) values: encoded, and dots are harmless there.
-        let query_cases: &[(&str, &str)] = &[("..", ".."), ("a&who=1", "a%26who%3D1"), ("a+b c", "a%2Bb%20c"), ("x#y", "x%23y"), ("%2e", "%252e")];
+        let query_cases: &[(&str, &str)] = &[
+            ("..", ".."),
+            ("a&who=1", "a%26who%3D1"),
+            ("a+b c", "a%2Bb%20c"),
+            ("x#y", "x%23y"),
+            ("%2e", "%252e"),
+        ];
         for (value, want) in query_cases {
             let url = render_url(t, &args(json!({ "id": "SS-1", "q": value, "frag": value })), "3161").unwrap();
-            assert_eq!(url, format!("https://shop.example/api/orders/SS-1/items?q={want}&who=3161#{want}"), "{value:?}");
+            assert_eq!(
+                url,
+                format!("https://shop.example/api/orders/SS-1/items?q={want}&who=3161#{want}"),
+                "{value:?}"
+            );
         }
     }
 
@@ -245,17 +308,36 @@ mod tests {
     fn only_declared_arguments_and_never_the_customer() {
         let schema = json!({ "type": "object", "properties": { "order_id": { "type": "string" }, "note": { "type": "string" } } });
         let got = model_arguments(&schema, &json!({ "order_id": "SS-1", "customer_wa_id": "31799999999" })).unwrap();
-        assert_eq!(Value::Object(got.clone()), json!({ "order_id": "SS-1" }), "the model's customer id is dropped");
-        assert_eq!(post_body(&got, "3161"), json!({ "order_id": "SS-1", "customer_wa_id": "3161" }), "the engine's is set");
-        assert_eq!(post_body(&Map::new(), "3161"), json!({ "customer_wa_id": "3161" }), "always set");
+        assert_eq!(
+            Value::Object(got.clone()),
+            json!({ "order_id": "SS-1" }),
+            "the model's customer id is dropped"
+        );
+        assert_eq!(
+            post_body(&got, "3161"),
+            json!({ "order_id": "SS-1", "customer_wa_id": "3161" }),
+            "the engine's is set"
+        );
+        assert_eq!(
+            post_body(&Map::new(), "3161"),
+            json!({ "customer_wa_id": "3161" }),
+            "always set"
+        );
         let e = model_arguments(&schema, &json!({ "order_id": "SS-1", "admin": true })).unwrap_err();
         assert_eq!(e, "unknown argument \"admin\"; this tool takes only note, order_id");
         let e = model_arguments(&json!({ "type": "object", "properties": {} }), &json!({ "x": 1 })).unwrap_err();
         assert!(e.ends_with("takes only no arguments"), "{e}");
-        assert_eq!(model_arguments(&schema, &json!(["SS-1"])).unwrap_err(), "arguments must be a JSON object");
+        assert_eq!(
+            model_arguments(&schema, &json!(["SS-1"])).unwrap_err(),
+            "arguments must be a JSON object"
+        );
         // A schema that (against the config check) declares the customer id still cannot pass it.
         let sneaky = json!({ "type": "object", "properties": { "customer_wa_id": { "type": "string" } } });
-        assert!(model_arguments(&sneaky, &json!({ "customer_wa_id": "31799999999" })).unwrap().is_empty());
+        assert!(
+            model_arguments(&sneaky, &json!({ "customer_wa_id": "31799999999" }))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -47,12 +47,26 @@ pub fn run_child(memory_mb: u64, cpu_seconds: u64) -> ExitCode {
 
 fn answer(request: Request, input: &mut impl Read) -> Response {
     match request {
-        Request::DocumentText { mime, max_chars } => Response::DocumentText { text: document_text(&mime, max_chars, input) },
-        Request::Knowledge { format, source, id_base, columns } => {
+        Request::DocumentText { mime, max_chars } => Response::DocumentText {
+            text: document_text(&mime, max_chars, input),
+        },
+        Request::Knowledge {
+            format,
+            source,
+            id_base,
+            columns,
+        } => {
             let mut bytes = Vec::new();
             if let Err(e) = input.read_to_end(&mut bytes) {
-                let problem = crate::knowledge::parse::Problem { source, line: None, message: format!("cannot read the upload: {e}") };
-                return Response::Knowledge { docs: Vec::new(), problems: vec![problem] };
+                let problem = crate::knowledge::parse::Problem {
+                    source,
+                    line: None,
+                    message: format!("cannot read the upload: {e}"),
+                };
+                return Response::Knowledge {
+                    docs: Vec::new(),
+                    problems: vec![problem],
+                };
             }
             let (docs, problems) = parse_bytes(format, &source, &id_base, &bytes, &columns);
             Response::Knowledge { docs, problems }
@@ -67,17 +81,22 @@ fn document_text(mime: &str, max_chars: usize, input: &mut impl Read) -> Result<
     match mime {
         "application/pdf" => {
             let mut bytes = Vec::new();
-            input.read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+            input
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read the file: {e}"))?;
             text.push_str(&pdf_text(&bytes)?);
         }
         "text/plain" | "text/csv" => {
             let mut chunk = vec![0u8; 64 * 1024];
             while !text.is_full() {
-                let n = input.read(&mut chunk).map_err(|e| format!("cannot read the file: {e}"))?;
+                let n = input
+                    .read(&mut chunk)
+                    .map_err(|e| format!("cannot read the file: {e}"))?;
                 if n == 0 {
                     break;
                 }
-                text.push_bytes(&chunk[..n]).map_err(|e| format!("the text file is {e}"))?;
+                text.push_bytes(&chunk[..n])
+                    .map_err(|e| format!("the text file is {e}"))?;
             }
         }
         other => return Err(format!("the bot reads PDF and plain-text documents, not {other}")),
@@ -88,7 +107,11 @@ fn document_text(mime: &str, max_chars: usize, input: &mut impl Read) -> Result<
 /// Address space, CPU time, no files written, no core dumps, few descriptors.
 fn apply_limits(memory_mb: u64, cpu_seconds: u64) -> std::io::Result<()> {
     let mib = 1024 * 1024;
-    set_limit(libc::RLIMIT_AS, memory_mb.saturating_mul(mib), memory_mb.saturating_mul(mib))?;
+    set_limit(
+        libc::RLIMIT_AS,
+        memory_mb.saturating_mul(mib),
+        memory_mb.saturating_mul(mib),
+    )?;
     // Past the soft limit the kernel sends SIGXCPU; a second later SIGKILL.
     set_limit(libc::RLIMIT_CPU, cpu_seconds.max(1), cpu_seconds.max(1) + 1)?;
     set_limit(libc::RLIMIT_FSIZE, 0, 0)?;
@@ -98,7 +121,10 @@ fn apply_limits(memory_mb: u64, cpu_seconds: u64) -> std::io::Result<()> {
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    let limit = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
     // SAFETY: setrlimit reads a valid, initialised rlimit struct; it touches no Rust memory.
     if unsafe { libc::setrlimit(resource, &limit) } == 0 {
         Ok(())

@@ -66,14 +66,32 @@ impl Extractor {
         } else {
             config.binary.clone()
         };
-        Extractor { binary, limits: config.clone(), slots: Arc::new(Semaphore::new(config.max_parallel.max(1))) }
+        Extractor {
+            binary,
+            limits: config.clone(),
+            slots: Arc::new(Semaphore::new(config.max_parallel.max(1))),
+        }
     }
 
     /// The readable text of a customer's document (`mime` as checked against its
     /// bytes), whitespace collapsed and cut to `max_chars`. `Ok(Err(..))` is the reader's
     /// own verdict (not a PDF, not UTF-8, an unsupported type).
-    pub async fn document_text(&self, bytes: Vec<u8>, mime: &str, max_chars: usize) -> Result<Result<String, String>, Failure> {
-        match self.run(Request::DocumentText { mime: mime.to_string(), max_chars }, bytes).await? {
+    pub async fn document_text(
+        &self,
+        bytes: Vec<u8>,
+        mime: &str,
+        max_chars: usize,
+    ) -> Result<Result<String, String>, Failure> {
+        match self
+            .run(
+                Request::DocumentText {
+                    mime: mime.to_string(),
+                    max_chars,
+                },
+                bytes,
+            )
+            .await?
+        {
             Response::DocumentText { text } => Ok(text),
             other => Err(Failure::Broken(format!("unexpected answer {other:?}"))),
         }
@@ -81,9 +99,30 @@ impl Extractor {
 
     /// Documents read from an uploaded knowledge-base file, with the problems found; a
     /// sandbox failure becomes one problem naming the file.
-    pub async fn knowledge(&self, format: Format, source: &str, id_base: &str, bytes: Vec<u8>, columns: &CsvColumns) -> (Vec<SourceDoc>, Vec<Problem>) {
-        let request = Request::Knowledge { format, source: source.to_string(), id_base: id_base.to_string(), columns: columns.clone() };
-        let failed = |message: String| (Vec::new(), vec![Problem { source: source.to_string(), line: None, message }]);
+    pub async fn knowledge(
+        &self,
+        format: Format,
+        source: &str,
+        id_base: &str,
+        bytes: Vec<u8>,
+        columns: &CsvColumns,
+    ) -> (Vec<SourceDoc>, Vec<Problem>) {
+        let request = Request::Knowledge {
+            format,
+            source: source.to_string(),
+            id_base: id_base.to_string(),
+            columns: columns.clone(),
+        };
+        let failed = |message: String| {
+            (
+                Vec::new(),
+                vec![Problem {
+                    source: source.to_string(),
+                    line: None,
+                    message,
+                }],
+            )
+        };
         match self.run(request, bytes).await {
             Ok(Response::Knowledge { docs, problems }) => (docs, problems),
             Ok(other) => failed(format!("the file reader answered {other:?}")),
@@ -93,7 +132,11 @@ impl Extractor {
 
     /// Runs one request in a fresh child and returns its answer.
     pub async fn run(&self, request: Request, input: Vec<u8>) -> Result<Response, Failure> {
-        let _slot = self.slots.acquire().await.map_err(|_| Failure::Broken("the sandbox is closed".into()))?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Failure::Broken("the sandbox is closed".into()))?;
         let mut child = tokio::process::Command::new(&self.binary)
             .arg("extract")
             .arg("--memory-mb")
@@ -136,22 +179,36 @@ impl Extractor {
             Err(_) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                return Err(Failure::TimedOut { seconds: deadline.as_secs().max(1) });
+                return Err(Failure::TimedOut {
+                    seconds: deadline.as_secs().max(1),
+                });
             }
         };
         let status = status.map_err(|e| Failure::Broken(format!("waiting for the reader: {e}")))?;
-        let stderr_tail = String::from_utf8_lossy(&err).lines().last().unwrap_or_default().to_string();
+        let stderr_tail = String::from_utf8_lossy(&err)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
         if status.code() == Some(child::EXIT_NO_LIMITS) {
-            return Err(Failure::Broken(format!("{stderr_tail} (does a system-call filter forbid setrlimit?)")));
+            return Err(Failure::Broken(format!(
+                "{stderr_tail} (does a system-call filter forbid setrlimit?)"
+            )));
         }
         if !status.success() {
             return Err(crash_of(status, &stderr_tail, self.limits.cpu_seconds));
         }
         if out.len() as u64 > MAX_OUTPUT_BYTES {
-            return Err(Failure::Broken(format!("the reader's answer is over {} MiB", MAX_OUTPUT_BYTES >> 20)));
+            return Err(Failure::Broken(format!(
+                "the reader's answer is over {} MiB",
+                MAX_OUTPUT_BYTES >> 20
+            )));
         }
         protocol::decode_response(&out).map_err(|why| {
-            Failure::Broken(format!("{why} — is extract.binary ({}) the frontdesk program?", self.binary.display()))
+            Failure::Broken(format!(
+                "{why} — is extract.binary ({}) the frontdesk program?",
+                self.binary.display()
+            ))
         })
     }
 }
@@ -169,9 +226,21 @@ fn crash_of(status: std::process::ExitStatus, stderr_tail: &str, cpu_seconds: u6
                 libc::SIGSEGV => "segmentation fault",
                 _ => "signal",
             };
-            let detail = if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") };
+            let detail = if stderr_tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {stderr_tail}")
+            };
             Failure::Crashed(format!("{name}, signal {sig}{detail}"))
         }
-        None => Failure::Crashed(format!("exit status {}{}", status.code().unwrap_or(-1), if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") })),
+        None => Failure::Crashed(format!(
+            "exit status {}{}",
+            status.code().unwrap_or(-1),
+            if stderr_tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {stderr_tail}")
+            }
+        )),
     }
 }

@@ -16,15 +16,25 @@ pub enum Request {
     /// A customer's document: its text, whitespace collapsed, cut to `max_chars`.
     DocumentText { mime: String, max_chars: usize },
     /// A knowledge-base file: its documents and problems.
-    Knowledge { format: Format, source: String, id_base: String, columns: CsvColumns },
+    Knowledge {
+        format: Format,
+        source: String,
+        id_base: String,
+        columns: CsvColumns,
+    },
 }
 
 /// The child's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Response {
-    DocumentText { text: Result<String, String> },
-    Knowledge { docs: Vec<SourceDoc>, problems: Vec<Problem> },
+    DocumentText {
+        text: Result<String, String>,
+    },
+    Knowledge {
+        docs: Vec<SourceDoc>,
+        problems: Vec<Problem>,
+    },
 }
 
 /// Reads a child's stdout: the marker line, then the response.
@@ -49,10 +59,20 @@ mod tests {
 
     #[test]
     fn round_trip_and_foreign_output() {
-        let r = Response::DocumentText { text: Ok("hello".into()) };
+        let r = Response::DocumentText {
+            text: Ok("hello".into()),
+        };
         let back = decode_response(&encode_response(&r)).unwrap();
         assert!(matches!(back, Response::DocumentText { text: Ok(t) } if t == "hello"));
-        assert!(decode_response(b"running 0 tests\n").unwrap_err().contains("did not answer"));
-        assert!(decode_response(format!("{MARKER}\n{{").as_bytes()).unwrap_err().contains("not understood"));
+        assert!(
+            decode_response(b"running 0 tests\n")
+                .unwrap_err()
+                .contains("did not answer")
+        );
+        assert!(
+            decode_response(format!("{MARKER}\n{{").as_bytes())
+                .unwrap_err()
+                .contains("not understood")
+        );
     }
 }

@@ -16,7 +16,14 @@ pub struct CollapsedText {
 
 impl CollapsedText {
     pub fn new(max_chars: usize) -> CollapsedText {
-        CollapsedText { out: String::new(), max_chars, chars: 0, pending_space: false, carry: Vec::new(), truncated: false }
+        CollapsedText {
+            out: String::new(),
+            max_chars,
+            chars: 0,
+            pending_space: false,
+            carry: Vec::new(),
+            truncated: false,
+        }
     }
 
     /// Whether enough text was kept: the rest of the input need not be read.
@@ -71,7 +78,11 @@ impl CollapsedText {
         if !self.carry.is_empty() && !self.truncated {
             return Err("not UTF-8 (the file ends inside a character)".into());
         }
-        Ok(if self.truncated { format!("{}…", self.out) } else { self.out })
+        Ok(if self.truncated {
+            format!("{}…", self.out)
+        } else {
+            self.out
+        })
     }
 }
 

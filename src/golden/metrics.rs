@@ -95,7 +95,11 @@ pub struct Report {
 
 /// Lower is better for these metrics (a gate is a maximum).
 pub fn lower_is_better(metric: &str) -> bool {
-    metric.starts_with("hallucination") || metric.starts_with("p50_") || metric.starts_with("p95_") || metric.starts_with("cost") || metric == "errors"
+    metric.starts_with("hallucination")
+        || metric.starts_with("p50_")
+        || metric.starts_with("p95_")
+        || metric.starts_with("cost")
+        || metric == "errors"
 }
 
 /// Which case check a metric depends on (to name the failing cases of a gate).
@@ -130,39 +134,78 @@ fn tool_matches(want: &super::ExpectedTool, seen: &ToolCallSeen) -> bool {
 /// Recall of `relevant` in the first `k` of `ranked`, and the reciprocal rank of the first hit.
 fn recall_and_rr(ranked: &[String], relevant: &[String], k: usize) -> (f64, f64) {
     let recall = ranked.iter().take(k).filter(|d| relevant.contains(d)).count() as f64 / relevant.len().max(1) as f64;
-    let rr = ranked.iter().position(|d| relevant.contains(d)).map(|p| 1.0 / (p + 1) as f64).unwrap_or(0.0);
+    let rr = ranked
+        .iter()
+        .position(|d| relevant.contains(d))
+        .map(|p| 1.0 / (p + 1) as f64)
+        .unwrap_or(0.0);
     (recall, rr)
 }
 
 /// The checks of one case.
 pub fn check_case(case: &Case, run: &CaseRun) -> Vec<Problem> {
     let mut p = Vec::new();
-    let mut add = |check: &str, detail: String| p.push(Problem { check: check.into(), detail });
+    let mut add = |check: &str, detail: String| {
+        p.push(Problem {
+            check: check.into(),
+            detail,
+        })
+    };
     if let Some(e) = &run.error {
         add("error", e.clone());
         return p;
     }
     if run.route.as_deref() != Some(case.route.as_str()) {
-        add("routing", format!("routed {} (expected {})", run.route.as_deref().unwrap_or("nowhere"), case.route));
+        add(
+            "routing",
+            format!(
+                "routed {} (expected {})",
+                run.route.as_deref().unwrap_or("nowhere"),
+                case.route
+            ),
+        );
     }
     match &case.tool {
         Some(want) if !run.tool_calls.iter().any(|s| tool_matches(want, s)) => add(
             "tool",
-            format!("expected {}({}) {}; got {}", want.name, Value::Object(want.args.clone()), if want.ok { "to succeed" } else { "to fail" }, describe_calls(&run.tool_calls)),
+            format!(
+                "expected {}({}) {}; got {}",
+                want.name,
+                Value::Object(want.args.clone()),
+                if want.ok { "to succeed" } else { "to fail" },
+                describe_calls(&run.tool_calls)
+            ),
         ),
-        None if !run.tool_calls.is_empty() => add("tool", format!("expected no tool call; got {}", describe_calls(&run.tool_calls))),
+        None if !run.tool_calls.is_empty() => add(
+            "tool",
+            format!("expected no tool call; got {}", describe_calls(&run.tool_calls)),
+        ),
         _ => {}
     }
     if !case.docs.is_empty() {
         let (recall, _) = recall_and_rr(&run.docs, &case.docs, 5);
         if recall < 1.0 {
-            add("retrieval", format!("found {:?} (expected {:?})", run.docs.iter().take(5).collect::<Vec<_>>(), case.docs));
+            add(
+                "retrieval",
+                format!(
+                    "found {:?} (expected {:?})",
+                    run.docs.iter().take(5).collect::<Vec<_>>(),
+                    case.docs
+                ),
+            );
         }
     }
     if let Some(want) = case.handoff
         && run.handed_off != want
     {
-        add("handoff", if want { "answered; a person should have taken it".into() } else { "handed off; the bot should have answered".into() });
+        add(
+            "handoff",
+            if want {
+                "answered; a person should have taken it".into()
+            } else {
+                "handed off; the bot should have answered".into()
+            },
+        );
     }
     let said = run.bot_messages.join("\n");
     let forbidden: Vec<&String> = case.must_not.iter().filter(|f| contains_ci(&said, f)).collect();
@@ -170,10 +213,19 @@ pub fn check_case(case: &Case, run: &CaseRun) -> Vec<Problem> {
         add("hallucination", format!("said {forbidden:?}, which it must not"));
     }
     if !run.ungrounded.is_empty() {
-        add("hallucination", format!("stated {} that nothing it was given supports", run.ungrounded.join(", ")));
+        add(
+            "hallucination",
+            format!(
+                "stated {} that nothing it was given supports",
+                run.ungrounded.join(", ")
+            ),
+        );
     }
     if let Some(u) = run.judge_unsupported.as_ref().filter(|u| !u.is_empty()) {
-        add("hallucination", format!("the judge found unsupported claims: {}", u.join("; ")));
+        add(
+            "hallucination",
+            format!("the judge found unsupported claims: {}", u.join("; ")),
+        );
     }
     if run.answered {
         let missing: Vec<&String> = case.must.iter().filter(|f| !contains_ci(&said, f)).collect();
@@ -188,7 +240,11 @@ fn describe_calls(calls: &[ToolCallSeen]) -> String {
     if calls.is_empty() {
         return "none".into();
     }
-    calls.iter().map(|c| format!("{}({}) {}", c.name, c.args, if c.ok { "ok" } else { "failed" })).collect::<Vec<_>>().join(", ")
+    calls
+        .iter()
+        .map(|c| format!("{}({}) {}", c.name, c.args, if c.ok { "ok" } else { "failed" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `q` quantile (0–1) of `values` (nearest rank); 0 for none.
@@ -203,7 +259,10 @@ pub fn quantile(values: &mut [u64], q: f64) -> u64 {
 
 /// Scores a run: `runs[i]` is what happened to `cases[i]`.
 pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
-    let mut r = Report { cases: cases.len(), ..Default::default() };
+    let mut r = Report {
+        cases: cases.len(),
+        ..Default::default()
+    };
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let mut m = BTreeMap::new();
 
@@ -211,16 +270,44 @@ pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
     for route in ROUTES {
         let support = cases.iter().filter(|c| c.route == route).count();
         let predicted = runs.iter().filter(|x| x.route.as_deref() == Some(route)).count();
-        let tp = cases.iter().zip(&runs).filter(|(c, x)| c.route == route && x.route.as_deref() == Some(route)).count();
+        let tp = cases
+            .iter()
+            .zip(&runs)
+            .filter(|(c, x)| c.route == route && x.route.as_deref() == Some(route))
+            .count();
         if support > 0 || predicted > 0 {
-            r.routes.insert(route.to_string(), ClassScore { precision: ratio(tp, predicted), recall: ratio(tp, support), support, predicted });
+            r.routes.insert(
+                route.to_string(),
+                ClassScore {
+                    precision: ratio(tp, predicted),
+                    recall: ratio(tp, support),
+                    support,
+                    predicted,
+                },
+            );
         }
     }
     let expected: Vec<&ClassScore> = r.routes.values().filter(|s| s.support > 0).collect();
-    let macro_of = |f: fn(&ClassScore) -> f64| if expected.is_empty() { 0.0 } else { expected.iter().map(|s| f(s)).sum::<f64>() / expected.len() as f64 };
+    let macro_of = |f: fn(&ClassScore) -> f64| {
+        if expected.is_empty() {
+            0.0
+        } else {
+            expected.iter().map(|s| f(s)).sum::<f64>() / expected.len() as f64
+        }
+    };
     m.insert("routing_precision".into(), macro_of(|s| s.precision));
     m.insert("routing_recall".into(), macro_of(|s| s.recall));
-    m.insert("routing_accuracy".into(), ratio(cases.iter().zip(&runs).filter(|(c, x)| x.route.as_deref() == Some(c.route.as_str())).count(), cases.len()));
+    m.insert(
+        "routing_accuracy".into(),
+        ratio(
+            cases
+                .iter()
+                .zip(&runs)
+                .filter(|(c, x)| x.route.as_deref() == Some(c.route.as_str()))
+                .count(),
+            cases.len(),
+        ),
+    );
     for (route, s) in &r.routes {
         m.insert(format!("routing_precision.{route}"), s.precision);
         m.insert(format!("routing_recall.{route}"), s.recall);
@@ -228,27 +315,60 @@ pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
 
     // Tools: of the cases that expect a call, how many made it right.
     let with_tool: Vec<(&Case, &CaseRun)> = cases.iter().zip(&runs).filter(|(c, _)| c.tool.is_some()).collect();
-    let tool_ok = with_tool.iter().filter(|(c, x)| c.tool.as_ref().is_some_and(|w| x.tool_calls.iter().any(|s| tool_matches(w, s)))).count();
+    let tool_ok = with_tool
+        .iter()
+        .filter(|(c, x)| {
+            c.tool
+                .as_ref()
+                .is_some_and(|w| x.tool_calls.iter().any(|s| tool_matches(w, s)))
+        })
+        .count();
     m.insert("tool_call_success".into(), ratio(tool_ok, with_tool.len()));
-    let unexpected = cases.iter().zip(&runs).filter(|(c, x)| c.tool.is_none() && !x.tool_calls.is_empty()).count();
+    let unexpected = cases
+        .iter()
+        .zip(&runs)
+        .filter(|(c, x)| c.tool.is_none() && !x.tool_calls.is_empty())
+        .count();
     m.insert("tool_calls_unexpected".into(), unexpected as f64);
 
     // Retrieval.
-    let with_docs: Vec<(f64, f64)> = cases.iter().zip(&runs).filter(|(c, _)| !c.docs.is_empty()).map(|(c, x)| recall_and_rr(&x.docs, &c.docs, 5)).collect();
+    let with_docs: Vec<(f64, f64)> = cases
+        .iter()
+        .zip(&runs)
+        .filter(|(c, _)| !c.docs.is_empty())
+        .map(|(c, x)| recall_and_rr(&x.docs, &c.docs, 5))
+        .collect();
     let n = with_docs.len().max(1) as f64;
     m.insert("recall_at_5".into(), with_docs.iter().map(|x| x.0).sum::<f64>() / n);
     m.insert("mrr".into(), with_docs.iter().map(|x| x.1).sum::<f64>() / n);
 
     // Handoffs.
-    let judged: Vec<(bool, bool)> = cases.iter().zip(&runs).filter(|(_, x)| x.error.is_none()).filter_map(|(c, x)| c.handoff.map(|w| (w, x.handed_off))).collect();
+    let judged: Vec<(bool, bool)> = cases
+        .iter()
+        .zip(&runs)
+        .filter(|(_, x)| x.error.is_none())
+        .filter_map(|(c, x)| c.handoff.map(|w| (w, x.handed_off)))
+        .collect();
     let tp = judged.iter().filter(|(w, h)| *w && *h).count();
-    m.insert("handoff_precision".into(), ratio(tp, judged.iter().filter(|(_, h)| *h).count()));
-    m.insert("handoff_recall".into(), ratio(tp, judged.iter().filter(|(w, _)| *w).count()));
+    m.insert(
+        "handoff_precision".into(),
+        ratio(tp, judged.iter().filter(|(_, h)| *h).count()),
+    );
+    m.insert(
+        "handoff_recall".into(),
+        ratio(tp, judged.iter().filter(|(w, _)| *w).count()),
+    );
 
     // Cost, tokens, latency, route mix.
     let turns: usize = runs.iter().map(|x| x.stages_ms.len()).sum();
-    m.insert("cost_per_message_usd".into(), runs.iter().map(|x| x.cost_usd).sum::<f64>() / turns.max(1) as f64);
-    m.insert("tokens_per_message".into(), runs.iter().map(|x| x.tokens).sum::<u64>() as f64 / turns.max(1) as f64);
+    m.insert(
+        "cost_per_message_usd".into(),
+        runs.iter().map(|x| x.cost_usd).sum::<f64>() / turns.max(1) as f64,
+    );
+    m.insert(
+        "tokens_per_message".into(),
+        runs.iter().map(|x| x.tokens).sum::<u64>() as f64 / turns.max(1) as f64,
+    );
     let mut stages: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for s in runs.iter().flat_map(|x| &x.stages_ms) {
         for (k, v) in s {
@@ -256,7 +376,11 @@ pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
         }
     }
     for (stage, mut v) in stages {
-        let suffix = if stage == "total" { String::new() } else { format!(".{stage}") };
+        let suffix = if stage == "total" {
+            String::new()
+        } else {
+            format!(".{stage}")
+        };
         m.insert(format!("p50_latency_ms{suffix}"), quantile(&mut v, 0.5) as f64);
         m.insert(format!("p95_latency_ms{suffix}"), quantile(&mut v, 0.95) as f64);
     }
@@ -285,17 +409,32 @@ pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
             answered += 1;
         }
         let passed = problems.is_empty();
-        let e = r.kinds.entry(if c.kind.is_empty() { "-".into() } else { c.kind.clone() }).or_default();
+        let e = r
+            .kinds
+            .entry(if c.kind.is_empty() { "-".into() } else { c.kind.clone() })
+            .or_default();
         e.0 += 1;
         e.1 += usize::from(passed);
         r.passed += usize::from(passed);
-        r.case_reports.push(CaseReport { id: c.id.clone(), kind: c.kind.clone(), passed, problems, run: x });
+        r.case_reports.push(CaseReport {
+            id: c.id.clone(),
+            kind: c.kind.clone(),
+            passed,
+            problems,
+            run: x,
+        });
     }
     m.insert("hallucination_rate".into(), ratio(hallucinated, answered));
     m.insert("answered_cases".into(), answered as f64);
-    m.insert("guard_blocked".into(), r.case_reports.iter().map(|c| c.run.guard_blocked).sum::<usize>() as f64);
+    m.insert(
+        "guard_blocked".into(),
+        r.case_reports.iter().map(|c| c.run.guard_blocked).sum::<usize>() as f64,
+    );
     m.insert("expected_fact_rate".into(), ratio(facts_ok, with_facts));
-    m.insert("errors".into(), r.case_reports.iter().filter(|c| c.run.error.is_some()).count() as f64);
+    m.insert(
+        "errors".into(),
+        r.case_reports.iter().filter(|c| c.run.error.is_some()).count() as f64,
+    );
     m.insert("pass_rate".into(), ratio(r.passed, r.cases));
     r.metrics = m;
     r
@@ -320,16 +459,32 @@ pub fn compare(baseline: &Report, now: &Report, tolerance: f64) -> Vec<Regressio
         }
         let relative = name.starts_with("cost") || name.starts_with("tokens");
         let worse = if lower_is_better(name) { v - before } else { before - v };
-        let allowed = if relative { before.abs() * 0.25 + 1e-9 } else { tolerance };
-        let headline = !name.contains('.') && !matches!(name.as_str(), "answered_cases" | "guard_blocked" | "tokens_per_message");
+        let allowed = if relative {
+            before.abs() * 0.25 + 1e-9
+        } else {
+            tolerance
+        };
+        let headline =
+            !name.contains('.') && !matches!(name.as_str(), "answered_cases" | "guard_blocked" | "tokens_per_message");
         if headline && worse > allowed {
-            out.push(Regression::Metric { name: name.clone(), before, now: v });
+            out.push(Regression::Metric {
+                name: name.clone(),
+                before,
+                now: v,
+            });
         }
     }
-    let before: BTreeMap<&str, bool> = baseline.case_reports.iter().map(|c| (c.id.as_str(), c.passed)).collect();
+    let before: BTreeMap<&str, bool> = baseline
+        .case_reports
+        .iter()
+        .map(|c| (c.id.as_str(), c.passed))
+        .collect();
     for c in &now.case_reports {
         if !c.passed && before.get(c.id.as_str()) == Some(&true) {
-            out.push(Regression::Case { id: c.id.clone(), problems: c.problems.clone() });
+            out.push(Regression::Case {
+                id: c.id.clone(),
+                problems: c.problems.clone(),
+            });
         }
     }
     out
@@ -353,26 +508,66 @@ mod tests {
     fn good() -> Vec<CaseRun> {
         let stage = |ms: u64| BTreeMap::from([("total".to_string(), ms), ("retrieval".to_string(), ms / 2)]);
         vec![
-            CaseRun { route: Some("commodity".into()), docs: vec!["opening-hours".into(), "holiday-hours".into()], answered: true, bot_messages: vec!["Closed on Sunday.".into()], stages_ms: vec![stage(10)], cost_usd: 0.002, routes: vec!["commodity".into()], ..Default::default() },
             CaseRun {
                 route: Some("commodity".into()),
-                tool_calls: vec![ToolCallSeen { name: "order_status".into(), args: serde_json::json!({ "order_id": "ss-10421" }), ok: true }],
+                docs: vec!["opening-hours".into(), "holiday-hours".into()],
+                answered: true,
+                bot_messages: vec!["Closed on Sunday.".into()],
+                stages_ms: vec![stage(10)],
+                cost_usd: 0.002,
+                routes: vec!["commodity".into()],
+                ..Default::default()
+            },
+            CaseRun {
+                route: Some("commodity".into()),
+                tool_calls: vec![ToolCallSeen {
+                    name: "order_status".into(),
+                    args: serde_json::json!({ "order_id": "ss-10421" }),
+                    ok: true,
+                }],
                 answered: true,
                 bot_messages: vec!["Order SS-10421: shipped.".into()],
                 stages_ms: vec![stage(20)],
                 routes: vec!["commodity".into()],
                 ..Default::default()
             },
-            CaseRun { route: Some("reasoning".into()), handed_off: true, bot_messages: vec!["A teammate will reply.".into()], stages_ms: vec![stage(30)], routes: vec!["reasoning".into()], ..Default::default() },
-            CaseRun { route: Some("handoff".into()), handed_off: true, stages_ms: vec![stage(40)], routes: vec!["rule".into()], ..Default::default() },
+            CaseRun {
+                route: Some("reasoning".into()),
+                handed_off: true,
+                bot_messages: vec!["A teammate will reply.".into()],
+                stages_ms: vec![stage(30)],
+                routes: vec!["reasoning".into()],
+                ..Default::default()
+            },
+            CaseRun {
+                route: Some("handoff".into()),
+                handed_off: true,
+                stages_ms: vec![stage(40)],
+                routes: vec!["rule".into()],
+                ..Default::default()
+            },
         ]
     }
 
     #[test]
     fn a_perfect_run_scores_one_everywhere() {
         let r = score(&cases(), good());
-        assert_eq!(r.passed, 4, "{:?}", r.case_reports.iter().map(|c| &c.problems).collect::<Vec<_>>());
-        for k in ["routing_precision", "routing_recall", "tool_call_success", "recall_at_5", "mrr", "handoff_precision", "handoff_recall", "expected_fact_rate"] {
+        assert_eq!(
+            r.passed,
+            4,
+            "{:?}",
+            r.case_reports.iter().map(|c| &c.problems).collect::<Vec<_>>()
+        );
+        for k in [
+            "routing_precision",
+            "routing_recall",
+            "tool_call_success",
+            "recall_at_5",
+            "mrr",
+            "handoff_precision",
+            "handoff_recall",
+            "expected_fact_rate",
+        ] {
             assert_eq!(r.metrics[k], 1.0, "{k}");
         }
         assert_eq!(r.metrics["hallucination_rate"], 0.0);
@@ -386,7 +581,14 @@ mod tests {
     fn each_failure_lands_in_its_metric() {
         let mut runs = good();
         runs[0].route = Some("reasoning".into()); // misrouted
-        runs[0].docs = vec!["warranty".into(), "x".into(), "y".into(), "z".into(), "w".into(), "opening-hours".into()]; // found at 6
+        runs[0].docs = vec![
+            "warranty".into(),
+            "x".into(),
+            "y".into(),
+            "z".into(),
+            "w".into(),
+            "opening-hours".into(),
+        ]; // found at 6
         runs[0].bot_messages = vec!["We open at 9.".into()]; // lacks "Sunday"
         runs[1].tool_calls[0].args = serde_json::json!({ "order_id": "SS-1" }); // wrong argument
         runs[2].handed_off = false; // should have handed off…
@@ -404,7 +606,11 @@ mod tests {
         assert_eq!(r.metrics["expected_fact_rate"], 0.0);
         // Answered: hours, order, angry; plus the ungrounded bridge of "human".
         assert_eq!(r.metrics["hallucination_rate"], 0.5);
-        let checks: Vec<&str> = r.case_reports.iter().flat_map(|c| c.problems.iter().map(|p| p.check.as_str())).collect();
+        let checks: Vec<&str> = r
+            .case_reports
+            .iter()
+            .flat_map(|c| c.problems.iter().map(|p| p.check.as_str()))
+            .collect();
         for c in ["routing", "retrieval", "facts", "tool", "handoff", "hallucination"] {
             assert!(checks.contains(&c), "{c} in {checks:?}");
         }
@@ -413,7 +619,10 @@ mod tests {
     #[test]
     fn errors_fail_the_case_and_count() {
         let mut runs = good();
-        runs[1] = CaseRun { error: Some("timed out after 30000 ms".into()), ..Default::default() };
+        runs[1] = CaseRun {
+            error: Some("timed out after 30000 ms".into()),
+            ..Default::default()
+        };
         let r = score(&cases(), runs);
         assert_eq!(r.metrics["errors"], 1.0);
         assert_eq!(r.case_reports[1].problems[0].check, "error");
@@ -428,10 +637,21 @@ mod tests {
         runs[3].stages_ms = vec![BTreeMap::from([("total".to_string(), 41)])];
         let now = score(&cases(), runs);
         let regs = compare(&base, &now, 0.01);
-        assert!(regs.iter().any(|r| matches!(r, Regression::Metric { name, .. } if name == "routing_precision")), "{regs:?}");
-        assert!(regs.iter().any(|r| matches!(r, Regression::Case { id, .. } if id == "hours")));
+        assert!(
+            regs.iter()
+                .any(|r| matches!(r, Regression::Metric { name, .. } if name == "routing_precision")),
+            "{regs:?}"
+        );
+        assert!(
+            regs.iter()
+                .any(|r| matches!(r, Regression::Case { id, .. } if id == "hours"))
+        );
         // Latency is machine-dependent: never a regression here.
-        assert!(!regs.iter().any(|r| matches!(r, Regression::Metric { name, .. } if name.contains("latency"))));
+        assert!(
+            !regs
+                .iter()
+                .any(|r| matches!(r, Regression::Metric { name, .. } if name.contains("latency")))
+        );
         assert!(compare(&base, &base, 0.01).is_empty());
     }
 

@@ -70,7 +70,8 @@ pub const ROUTES: [&str; 3] = ["commodity", "reasoning", "handoff"];
 /// Reads a golden set (JSONL; blank lines and `//` comments skipped), checking every
 /// case; errors name the line and what to fix.
 pub fn read_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the dataset {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the dataset {}: {e}", path.display()))?;
     parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
@@ -96,7 +97,11 @@ pub fn parse_cases(text: &str) -> anyhow::Result<Vec<Case>> {
             return Err(bad("turns must hold at least one non-empty message".into()));
         }
         if !ROUTES.contains(&case.route.as_str()) {
-            return Err(bad(format!("route {:?} is not one of {}", case.route, ROUTES.join(", "))));
+            return Err(bad(format!(
+                "route {:?} is not one of {}",
+                case.route,
+                ROUTES.join(", ")
+            )));
         }
         if let Some(w) = &case.wa_id
             && (w.is_empty() || !w.chars().all(|c| c.is_ascii_digit()))
@@ -106,7 +111,9 @@ pub fn parse_cases(text: &str) -> anyhow::Result<Vec<Case>> {
         if let Some(s) = &case.script
             && !s.get("reply").is_some_and(|r| r.is_string())
         {
-            return Err(bad("script needs a \"reply\" string (and optionally confidence, handoff, reason)".into()));
+            return Err(bad(
+                "script needs a \"reply\" string (and optionally confidence, handoff, reason)".into(),
+            ));
         }
         cases.push(case);
     }
@@ -128,11 +135,17 @@ mod tests {
         assert!(cases[0].tool.as_ref().unwrap().ok);
         let e = parse_cases(&format!("{ok}\n{ok}")).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("twice"), "{e}");
-        let e = parse_cases(r#"{"id":"b","turns":["hi"],"route":"fast"}"#).unwrap_err().to_string();
+        let e = parse_cases(r#"{"id":"b","turns":["hi"],"route":"fast"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && e.contains("\"fast\""), "{e}");
-        let e = parse_cases(r#"{"id":"c","turns":[],"route":"commodity"}"#).unwrap_err().to_string();
+        let e = parse_cases(r#"{"id":"c","turns":[],"route":"commodity"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("turns"), "{e}");
-        let e = parse_cases(r#"{"id":"d","turns":["x"],"route":"commodity","colour":1}"#).unwrap_err().to_string();
+        let e = parse_cases(r#"{"id":"d","turns":["x"],"route":"commodity","colour":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field"), "{e}");
         assert!(parse_cases("\n").is_err());
     }

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use super::Case;
 use super::metrics::{CaseRun, ToolCallSeen};
-use crate::http::scripted_model::ScriptedModel;
 use crate::app::App;
 use crate::config::{Config, ProviderConfig, Secret};
+use crate::http::scripted_model::ScriptedModel;
 use crate::llm::{ChatRequest, Item, ModelRef};
 
 /// Which models answer.
@@ -64,19 +64,36 @@ impl Drop for TempDir {
 
 /// Runs every case; `progress` is called once per finished case. Returns each case's run
 /// (in the cases' order) and a description of the models used.
-pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<(Vec<CaseRun>, String)> {
-    let scripted_cases: Vec<&str> = cases.iter().filter(|c| c.script.is_some()).map(|c| c.turns[c.turns.len() - 1].trim()).collect();
+pub async fn run(
+    mut config: Config,
+    cases: &[Case],
+    opts: &Options,
+    progress: &(dyn Fn() + Sync),
+) -> anyhow::Result<(Vec<CaseRun>, String)> {
+    let scripted_cases: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.script.is_some())
+        .map(|c| c.turns[c.turns.len() - 1].trim())
+        .collect();
     anyhow::ensure!(
         scripted_cases.iter().collect::<std::collections::HashSet<_>>().len() == scripted_cases.len(),
         "two scripted cases end with the same message; the scripted model tells them apart by it"
     );
-    let dir = std::env::temp_dir().join(format!("frontdesk-eval-{}-{}", std::process::id(), crate::app::random_token().chars().take(8).collect::<String>()));
+    let dir = std::env::temp_dir().join(format!(
+        "frontdesk-eval-{}-{}",
+        std::process::id(),
+        crate::app::random_token().chars().take(8).collect::<String>()
+    ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _cleanup = TempDir(dir.clone());
     config.storage.data_dir = dir;
     config.whatsapp.phone_number_ids.clear();
     // Nothing reaches Meta: the eval reads the send ledger, and no send worker runs.
-    for secret in [&mut config.whatsapp.access_token, &mut config.whatsapp.app_secret, &mut config.whatsapp.verify_token] {
+    for secret in [
+        &mut config.whatsapp.access_token,
+        &mut config.whatsapp.app_secret,
+        &mut config.whatsapp.verify_token,
+    ] {
         if secret.is_empty() {
             *secret = Secret::new(crate::app::random_token());
         }
@@ -86,7 +103,9 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
     let orders_addr = orders_listener.local_addr()?;
     let orders = tokio::spawn(crate::http::demo::serve_sample_orders(orders_listener));
     if !config.llm.tools.iter().any(|t| t.name == crate::engine::ORDER_TOOL) {
-        config.llm.tools.push(crate::demo_data::order_tool(format!("http://{orders_addr}/orders/{{order_id}}?wa_id={{customer_wa_id}}")));
+        config.llm.tools.push(crate::demo_data::order_tool(format!(
+            "http://{orders_addr}/orders/{{order_id}}?wa_id={{customer_wa_id}}"
+        )));
     }
     let mut scripted = None;
     let mode = match opts.mode {
@@ -97,25 +116,51 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
         }
         ModelMode::Scripted => {
             let s = ScriptedModel::start().await.context("starting the scripted model")?;
-            config.llm.providers.insert("scripted".into(), ProviderConfig { kind: "openai".into(), base_url: s.base_url(), api_key: Secret::default(), timeout_ms: 10_000 });
+            config.llm.providers.insert(
+                "scripted".into(),
+                ProviderConfig {
+                    kind: "openai".into(),
+                    base_url: s.base_url(),
+                    api_key: Secret::default(),
+                    timeout_ms: 10_000,
+                },
+            );
             config.llm.tiers.commodity = vec!["scripted:scripted-commodity".into()];
             config.llm.tiers.reasoning = vec!["scripted:scripted-reasoning".into()];
             // Fictional prices, so cost per message and the route mix mean something.
-            let price = |i, o| crate::llm::price::Price { input_per_mtok: i, output_per_mtok: o };
+            let price = |i, o| crate::llm::price::Price {
+                input_per_mtok: i,
+                output_per_mtok: o,
+            };
             config.llm.prices.insert("scripted-commodity".into(), price(0.25, 1.25));
             config.llm.prices.insert("scripted-reasoning".into(), price(3.0, 15.0));
             scripted = Some(s);
             "scripted model (commodity and reasoning tiers on loopback)".to_string()
         }
         ModelMode::Config => {
-            let tiers = |t: &[String]| if t.is_empty() { "offline".to_string() } else { t.join(" → ") };
-            format!("config: commodity {}, reasoning {}", tiers(&config.llm.tiers.commodity), tiers(&config.llm.tiers.reasoning))
+            let tiers = |t: &[String]| {
+                if t.is_empty() {
+                    "offline".to_string()
+                } else {
+                    t.join(" → ")
+                }
+            };
+            format!(
+                "config: commodity {}, reasoning {}",
+                tiers(&config.llm.tiers.commodity),
+                tiers(&config.llm.tiers.reasoning)
+            )
         }
     };
     let judge = match &opts.judge {
         Some(j) => {
-            let m = ModelRef::parse(j).with_context(|| format!("--judge {j:?}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-5"))?;
-            anyhow::ensure!(config.llm.providers.contains_key(&m.provider), "--judge {j:?}: provider {:?} is not configured", m.provider);
+            let m = ModelRef::parse(j)
+                .with_context(|| format!("--judge {j:?}: write PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-5"))?;
+            anyhow::ensure!(
+                config.llm.providers.contains_key(&m.provider),
+                "--judge {j:?}: provider {:?} is not configured",
+                m.provider
+            );
             Some(m)
         }
         None => None,
@@ -127,15 +172,28 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
         load_paths(&app, &opts.kb).await?;
     }
     let kb_texts = app.store.read(crate::store::knowledge::all_chunk_texts).await?;
-    let bench = Arc::new(Bench { app, scripted, _orders: orders, kb_texts, judge, timeout: opts.timeout });
+    let bench = Arc::new(Bench {
+        app,
+        scripted,
+        _orders: orders,
+        kb_texts,
+        judge,
+        timeout: opts.timeout,
+    });
     let mut runs: Vec<(usize, CaseRun)> = futures_util::stream::iter(cases.iter().enumerate())
         .map(|(i, case)| {
             let bench = bench.clone();
             async move {
                 let run = match tokio::time::timeout(bench.timeout, play(&bench, i, case)).await {
                     Ok(Ok(run)) => run,
-                    Ok(Err(e)) => CaseRun { error: Some(format!("{e:#}")), ..Default::default() },
-                    Err(_) => CaseRun { error: Some(format!("timed out after {} ms", bench.timeout.as_millis())), ..Default::default() },
+                    Ok(Err(e)) => CaseRun {
+                        error: Some(format!("{e:#}")),
+                        ..Default::default()
+                    },
+                    Err(_) => CaseRun {
+                        error: Some(format!("timed out after {} ms", bench.timeout.as_millis())),
+                        ..Default::default()
+                    },
                 };
                 progress();
                 (i, run)
@@ -150,7 +208,10 @@ pub async fn run(mut config: Config, cases: &[Case], opts: &Options, progress: &
 
 async fn load_paths(app: &App, paths: &[PathBuf]) -> anyhow::Result<()> {
     app.knowledge.prepare(&|_, _| {}).await?;
-    let report = app.knowledge.add_paths(paths, &Default::default(), &|_, _, _| {}).await?;
+    let report = app
+        .knowledge
+        .add_paths(paths, &Default::default(), &|_, _, _| {})
+        .await?;
     if !report.problems.is_empty() {
         anyhow::bail!("the knowledge base has problems: {:?}", report.problems);
     }
@@ -187,9 +248,17 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         }
         let wamid = format!("wamid.eval.{index}.{t}");
         let events = crate::whatsapp::parse::parse_webhook(webhook(&phone, &wa_id, &wamid, turn).as_bytes());
-        app.store.write(move |c| crate::store::apply_events(c, 0, &events, &[]).map(|_| ())).await?;
+        app.store
+            .write(move |c| crate::store::apply_events(c, 0, &events, &[]).map(|_| ()))
+            .await?;
         let w = wamid.clone();
-        let found = app.store.read(move |c| Ok(crate::store::conversations::inbound_for_reply(c, &w)?.zip(crate::store::conversations::burst(c, &w)?))).await?;
+        let found = app
+            .store
+            .read(move |c| {
+                Ok(crate::store::conversations::inbound_for_reply(c, &w)?
+                    .zip(crate::store::conversations::burst(c, &w)?))
+            })
+            .await?;
         let (inbound, burst) = found.context("the ingested message was not found")?;
         conversation = Some(inbound.conversation_id);
         let started = Instant::now();
@@ -197,24 +266,45 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         let wall = started.elapsed().as_millis() as u64;
         accept_sends(app, inbound.conversation_id).await?;
         let w = wamid.clone();
-        let trace = app.store.read(move |c| crate::store::engine::trace_for(c, &w)).await?.context("the engine left no trace")?;
+        let trace = app
+            .store
+            .read(move |c| crate::store::engine::trace_for(c, &w))
+            .await?
+            .context("the engine left no trace")?;
         read_trace(&mut run, &trace, wall, &mut passages);
     }
     let conv = conversation.context("no turns")?;
     let (history, handoffs) = app
         .store
-        .read(move |c| Ok((crate::store::conversations::history(c, conv, i64::MAX, 1_000)?, crate::store::engine::handoffs_for(c, conv)?)))
+        .read(move |c| {
+            Ok((
+                crate::store::conversations::history(c, conv, i64::MAX, 1_000)?,
+                crate::store::engine::handoffs_for(c, conv)?,
+            ))
+        })
         .await?;
-    run.bot_messages = history.iter().filter(|(from_customer, _)| !from_customer).map(|(_, t)| t.clone()).collect();
+    run.bot_messages = history
+        .iter()
+        .filter(|(from_customer, _)| !from_customer)
+        .map(|(_, t)| t.clone())
+        .collect();
     run.handed_off = !handoffs.is_empty();
     // The independent grounding check: every fact the customer was told must appear in
     // the knowledge base, the conversation, the customer's orders or the fixed texts.
-    let orders: Vec<String> = crate::demo_data::orders().iter().filter(|o| o["customer_wa_id"].as_str() == Some(wa_id.as_str())).map(Value::to_string).collect();
+    let orders: Vec<String> = crate::demo_data::orders()
+        .iter()
+        .filter(|o| o["customer_wa_id"].as_str() == Some(wa_id.as_str()))
+        .map(Value::to_string)
+        .collect();
     let settings = crate::settings::current(app).await?;
     let mut grounding: Vec<&str> = bench.kb_texts.iter().map(String::as_str).collect();
     grounding.extend(case.turns.iter().map(String::as_str));
     grounding.extend(orders.iter().map(String::as_str));
-    grounding.extend([settings.get("bridge_text"), settings.get("static_reply"), app.config.bot.business_name.as_str()]);
+    grounding.extend([
+        settings.get("bridge_text"),
+        settings.get("static_reply"),
+        app.config.bot.business_name.as_str(),
+    ]);
     for m in &run.bot_messages {
         if let Err(crate::domain::guard::Ungrounded(facts)) = crate::domain::guard::check(m, &grounding) {
             run.ungrounded.extend(facts);
@@ -223,7 +313,8 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
     if let Some(judge) = &bench.judge
         && run.answered
     {
-        run.judge_unsupported = Some(judge_answer(app, judge, conv, &passages, &orders, case, &run.bot_messages).await?);
+        run.judge_unsupported =
+            Some(judge_answer(app, judge, conv, &passages, &orders, case, &run.bot_messages).await?);
     }
     Ok(run)
 }
@@ -273,14 +364,24 @@ fn read_trace(run: &mut CaseRun, trace: &crate::store::engine::Trace, wall_ms: u
     }
     for a in trace.attempts.as_array().into_iter().flatten() {
         if let Some(name) = a["model"].as_str().and_then(|m| m.strip_prefix("tool:")) {
-            run.tool_calls.push(ToolCallSeen { name: name.to_string(), args: a.get("args").cloned().unwrap_or(Value::Null), ok: a["outcome"].as_str().is_some_and(|o| o.starts_with("ok")) });
+            run.tool_calls.push(ToolCallSeen {
+                name: name.to_string(),
+                args: a.get("args").cloned().unwrap_or(Value::Null),
+                ok: a["outcome"].as_str().is_some_and(|o| o.starts_with("ok")),
+            });
         }
     }
     run.answered |= trace.outcome == "answered";
     run.guard_blocked += usize::from(trace.guard.starts_with("blocked"));
     run.cost_usd += trace.cost_usd;
     run.tokens += (trace.tokens_in + trace.tokens_out).max(0) as u64;
-    let mut stages: BTreeMap<String, u64> = trace.stages_ms.as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.clone(), v.as_u64()?))).collect();
+    let mut stages: BTreeMap<String, u64> = trace
+        .stages_ms
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+        .collect();
     stages.insert("wall".into(), wall_ms);
     run.stages_ms.push(stages);
 }
@@ -299,26 +400,61 @@ fn judge_schema() -> Value {
 }
 
 /// Asks the judge model whether the bot's messages say anything their sources do not.
-async fn judge_answer(app: &App, judge: &ModelRef, conv: i64, passages: &[i64], orders: &[String], case: &Case, said: &[String]) -> anyhow::Result<Vec<String>> {
+async fn judge_answer(
+    app: &App,
+    judge: &ModelRef,
+    conv: i64,
+    passages: &[i64],
+    orders: &[String],
+    case: &Case,
+    said: &[String],
+) -> anyhow::Result<Vec<String>> {
     let ids = passages.to_vec();
-    let chunks = app.store.read(move |c| crate::store::knowledge::chunks_by_id(c, &ids)).await?;
-    let mut sources: Vec<String> = chunks.into_iter().map(|c| format!("[{}] {}", c.doc_id, c.text)).collect();
+    let chunks = app
+        .store
+        .read(move |c| crate::store::knowledge::chunks_by_id(c, &ids))
+        .await?;
+    let mut sources: Vec<String> = chunks
+        .into_iter()
+        .map(|c| format!("[{}] {}", c.doc_id, c.text))
+        .collect();
     sources.extend(orders.iter().map(|o| format!("[order] {o}")));
     sources.extend(case.turns.iter().map(|t| format!("[customer] {t}")));
     let system = "You check a customer-support assistant's messages for hallucinations. A claim is supported when the sources state it; \
                   greetings, offers to help and saying a teammate will follow up need no support. Answer with the structure only."
         .to_string();
     let prompt = format!("Sources:\n{}\nReply:\n{}", sources.join("\n"), said.join("\n"));
-    let req = ChatRequest { model: String::new(), system, items: vec![Item::User(prompt)], tools: Vec::new(), reply_schema: judge_schema(), max_tokens: 300 };
-    let (result, _) = app.models.chat(std::slice::from_ref(judge), &req, crate::domain::now_ms).await;
+    let req = ChatRequest {
+        model: String::new(),
+        system,
+        items: vec![Item::User(prompt)],
+        tools: Vec::new(),
+        reply_schema: judge_schema(),
+        max_tokens: 300,
+    };
+    let (result, _) = app
+        .models
+        .chat(std::slice::from_ref(judge), &req, crate::domain::now_ms)
+        .await;
     let (resp, _) = result.map_err(|e| anyhow::anyhow!("the judge failed on conversation {conv}: {e}"))?;
-    let crate::llm::Output::Reply(raw) = resp.output else { anyhow::bail!("the judge called a tool") };
+    let crate::llm::Output::Reply(raw) = resp.output else {
+        anyhow::bail!("the judge called a tool")
+    };
     let v: Value = serde_json::from_str(&raw).with_context(|| format!("the judge's answer is not JSON: {raw}"))?;
     if v["supported"].as_bool() == Some(true) {
         return Ok(Vec::new());
     }
-    let claims: Vec<String> = v["unsupported"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(String::from)).collect();
-    Ok(if claims.is_empty() { vec!["(unspecified)".into()] } else { claims })
+    let claims: Vec<String> = v["unsupported"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    Ok(if claims.is_empty() {
+        vec!["(unspecified)".into()]
+    } else {
+        claims
+    })
 }
 
 /// The default golden set's knowledge base: none given means the built-in demo documents.
@@ -326,6 +462,10 @@ pub fn describe_kb(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         "the demo business's built-in documents".into()
     } else {
-        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

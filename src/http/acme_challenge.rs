@@ -22,9 +22,21 @@ struct Challenge {
 
 /// Serves challenge answers on `listener` until `stop` (within the server's connection
 /// slots and header timeout).
-pub async fn serve(listener: crate::http::serve::Plain, header_timeout: Duration, certs: Arc<Certificates>, public_url: String, stop: CancellationToken) {
-    let state = Arc::new(Challenge { certs, public_url: public_url.trim_end_matches('/').to_string() });
-    let router = Router::new().route("/.well-known/acme-challenge/{token}", get(answer)).fallback(redirect).with_state(state);
+pub async fn serve(
+    listener: crate::http::serve::Plain,
+    header_timeout: Duration,
+    certs: Arc<Certificates>,
+    public_url: String,
+    stop: CancellationToken,
+) {
+    let state = Arc::new(Challenge {
+        certs,
+        public_url: public_url.trim_end_matches('/').to_string(),
+    });
+    let router = Router::new()
+        .route("/.well-known/acme-challenge/{token}", get(answer))
+        .fallback(redirect)
+        .with_state(state);
     crate::http::serve::serve(listener, router, header_timeout, async move { stop.cancelled().await }).await;
 }
 
@@ -37,5 +49,9 @@ async fn answer(State(c): State<Arc<Challenge>>, Path(token): Path<String>) -> R
 
 async fn redirect(State(c): State<Arc<Challenge>>, uri: Uri) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, format!("{}{path}", c.public_url))]).into_response()
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, format!("{}{path}", c.public_url))],
+    )
+        .into_response()
 }

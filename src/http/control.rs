@@ -22,7 +22,10 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/kb/search", get(kb_search))
         .route("/kb/status", get(kb_status))
         .route("/settings", get(settings_list))
-        .route("/settings/{key}", axum::routing::put(settings_set).delete(settings_unset))
+        .route(
+            "/settings/{key}",
+            axum::routing::put(settings_set).delete(settings_unset),
+        )
         .route("/traces/{wamid}", get(trace))
         .route("/conversations/{id}/handoffs", get(handoffs))
         .route("/conversations/{id}/handback", post(handback))
@@ -41,7 +44,11 @@ async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) ->
     if bool::from(given.as_bytes().ct_eq(app.control_token.expose().as_bytes())) {
         next.run(req).await
     } else {
-        (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": "missing or wrong control token" }))).into_response()
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": "missing or wrong control token" })),
+        )
+            .into_response()
     }
 }
 
@@ -129,14 +136,22 @@ struct SettingValue {
 
 /// `PUT /settings/{key}` with `{"value": …}`: validated, stored, audited; applies to the
 /// next message.
-async fn settings_set(State(app): State<Arc<App>>, Path(key): Path<String>, Json(body): Json<SettingValue>) -> Response {
+async fn settings_set(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    Json(body): Json<SettingValue>,
+) -> Response {
     let value = match body.value {
         serde_json::Value::String(s) => s,
         serde_json::Value::Bool(b) => if b { "on" } else { "off" }.to_string(),
         other => other.to_string(),
     };
     let k = key.clone();
-    match app.store.write(move |c| crate::settings::set(c, &k, &value, "api:control")).await {
+    match app
+        .store
+        .write(move |c| crate::settings::set(c, &k, &value, "api:control"))
+        .await
+    {
         Ok(v) => Json(serde_json::json!({ "key": key, "value": v, "source": "live" })).into_response(),
         Err(e) => error_response(e),
     }
@@ -145,7 +160,11 @@ async fn settings_set(State(app): State<Arc<App>>, Path(key): Path<String>, Json
 /// `DELETE /settings/{key}`: back to the config file's value.
 async fn settings_unset(State(app): State<Arc<App>>, Path(key): Path<String>) -> Response {
     let k = key.clone();
-    match app.store.write(move |c| crate::settings::unset(c, &k, "api:control")).await {
+    match app
+        .store
+        .write(move |c| crate::settings::unset(c, &k, "api:control"))
+        .await
+    {
         Ok(removed) => Json(serde_json::json!({ "key": key, "removed": removed })).into_response(),
         Err(e) => error_response(e),
     }
@@ -153,9 +172,15 @@ async fn settings_unset(State(app): State<Arc<App>>, Path(key): Path<String>) ->
 
 /// `GET /traces/{wamid}`: what the engine did with one customer message.
 async fn trace(State(app): State<Arc<App>>, Path(wamid): Path<String>) -> Response {
-    match app.store.read(move |c| crate::store::engine::trace_for(c, &wamid)).await {
+    match app
+        .store
+        .read(move |c| crate::store::engine::trace_for(c, &wamid))
+        .await
+    {
         Ok(Some(t)) => Json(t).into_response(),
-        Ok(None) => error_response(Error::NotFound("no trace for that message (not answered yet, or erased)".into())),
+        Ok(None) => error_response(Error::NotFound(
+            "no trace for that message (not answered yet, or erased)".into(),
+        )),
         Err(e) => error_response(e),
     }
 }
@@ -187,7 +212,9 @@ async fn handback(State(app): State<Arc<App>>, Path(id): Path<i64>, body: Option
     let note = body.map(|b| b.0.note).unwrap_or_default();
     match crate::engine::hand_back(&app, id, "api:control", &note).await {
         Ok(true) => Json(serde_json::json!({ "conversation": id, "owner": "bot" })).into_response(),
-        Ok(false) => error_response(Error::Conflict(format!("conversation {id} is not owned by a person (or does not exist)"))),
+        Ok(false) => error_response(Error::Conflict(format!(
+            "conversation {id} is not owned by a person (or does not exist)"
+        ))),
         Err(e) => error_response(e),
     }
 }

@@ -43,7 +43,9 @@ async fn page() -> Response {
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
-    let Some(f) = Web::get(&file) else { return (StatusCode::NOT_FOUND, "not found").into_response() };
+    let Some(f) = Web::get(&file) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
     let mime = match file.rsplit('.').next() {
         Some("html") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
@@ -55,7 +57,9 @@ async fn asset(Path(file): Path<String>) -> Response {
 
 async fn info(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let warnings = app.knowledge.status().await.map(|s| s.warnings).unwrap_or_default();
-    Json(json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo_number(&app), "warnings": warnings }))
+    Json(
+        json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo_number(&app), "warnings": warnings }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -76,14 +80,23 @@ fn refuse((status, error): document::Refusal) -> Response {
 /// `POST /demo/api/send`: a customer's text, or document with an optional caption, as a
 /// signed webhook to this server's own `/webhook`.
 async fn send(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let Some(demo) = app.demo.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(demo) = app.demo.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let req: SendRequest = match document::read_json(&headers, body).await {
         Ok(req) => req,
         Err(refusal) => return refuse(refusal),
     };
     let text = req.text.trim();
-    if text.len() > 4096 || !req.wa_id.chars().all(|c| c.is_ascii_digit()) || req.wa_id.is_empty() || (text.is_empty() && req.document.is_none()) {
-        return refuse((StatusCode::BAD_REQUEST, "wa_id must be digits and text 1-4096 bytes (optional with a document)".into()));
+    if text.len() > 4096
+        || !req.wa_id.chars().all(|c| c.is_ascii_digit())
+        || req.wa_id.is_empty()
+        || (text.is_empty() && req.document.is_none())
+    {
+        return refuse((
+            StatusCode::BAD_REQUEST,
+            "wa_id must be digits and text 1-4096 bytes (optional with a document)".into(),
+        ));
     }
     let mut message = match &req.document {
         None => json!({ "type": "text", "text": { "body": req.text } }),
@@ -111,9 +124,19 @@ async fn send(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Re
     .to_string();
     let sig = sign(app.config.whatsapp.app_secret.expose().as_bytes(), body.as_bytes());
     let url = format!("http://{}/webhook", demo.addr);
-    let result = reqwest::Client::new().post(url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(body).send().await;
+    let result = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await;
     match result {
-        Ok(r) => (StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), Json(json!({ "wamid": wamid }))).into_response(),
+        Ok(r) => (
+            StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            Json(json!({ "wamid": wamid })),
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e.to_string() }))).into_response(),
     }
 }
@@ -130,8 +153,13 @@ async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
             let rows = crate::store::list_contact_messages(c, &wa_id, &number, 500)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let doc = if row.kind == "document" && row.direction == "in" { crate::store::media::get(c, &row.id)?.map(|(_, m)| m) } else { None };
-                let mut value = serde_json::to_value(&row).map_err(|e| crate::error::Error::internal("a chat row", e))?;
+                let doc = if row.kind == "document" && row.direction == "in" {
+                    crate::store::media::get(c, &row.id)?.map(|(_, m)| m)
+                } else {
+                    None
+                };
+                let mut value =
+                    serde_json::to_value(&row).map_err(|e| crate::error::Error::internal("a chat row", e))?;
                 if let Some(m) = doc {
                     value["document"] = json!({ "filename": m.filename, "caption": m.caption });
                 }
@@ -165,16 +193,23 @@ async fn order(State(app): State<Arc<App>>, Path(order_id): Path<String>, Query(
 fn order_response(order_id: &str, wa_id: &str) -> Response {
     match crate::demo_data::order_for(order_id, wa_id) {
         Some(o) => Json(o).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no order {order_id} for this customer") }))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no order {order_id} for this customer") })),
+        )
+            .into_response(),
     }
 }
 
 /// Serves the sample orders' API on its own (`GET /orders/{order_id}?wa_id=…`) until the
 /// task is dropped: the golden eval's `order_status` tool.
 pub async fn serve_sample_orders(listener: tokio::net::TcpListener) {
-    let router: Router = Router::new().route(
-        "/orders/{order_id}",
-        get(|Path(order_id): Path<String>, Query(q): Query<OrderQuery>| async move { order_response(&order_id, &q.wa_id) }),
-    );
+    let router: Router =
+        Router::new().route(
+            "/orders/{order_id}",
+            get(|Path(order_id): Path<String>, Query(q): Query<OrderQuery>| async move {
+                order_response(&order_id, &q.wa_id)
+            }),
+        );
     let _ = axum::serve(listener, router).await;
 }

@@ -35,13 +35,19 @@ pub type Refusal = (StatusCode, String);
 
 /// What "too large" says, for both the handler's check and the body limit.
 pub fn too_large() -> Refusal {
-    (StatusCode::PAYLOAD_TOO_LARGE, format!("the document is larger than {} MB", MAX_BYTES >> 20))
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the document is larger than {} MB", MAX_BYTES >> 20),
+    )
 }
 
 /// Reads a JSON request of at most `BODY_LIMIT` bytes. One that announces more is refused
 /// before its body is read; any refusal is a JSON error, not axum's plain text.
 pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, Refusal> {
-    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
@@ -66,7 +72,10 @@ fn extension(mime: &str) -> Option<&'static str> {
 /// Checks `doc` and returns its cleaned file name and bytes.
 pub fn decode(doc: &Document) -> Result<(String, Vec<u8>), Refusal> {
     let Some(ext) = extension(&doc.mime_type) else {
-        return Err((StatusCode::BAD_REQUEST, "only PDF (application/pdf) and plain-text (text/plain) documents can be sent".into()));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "only PDF (application/pdf) and plain-text (text/plain) documents can be sent".into(),
+        ));
     };
     if doc.base64.len() > MAX_BYTES.div_ceil(3) * 4 {
         return Err(too_large());
@@ -88,8 +97,17 @@ pub fn decode(doc: &Document) -> Result<(String, Vec<u8>), Refusal> {
 /// at most 100 characters, ending in the type's extension.
 pub fn clean_filename(name: &str, ext: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let kept: String = last.chars().filter(|c| !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')).collect();
-    let mut name: String = kept.trim().trim_start_matches('.').trim().chars().take(MAX_NAME_CHARS).collect();
+    let kept: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect();
+    let mut name: String = kept
+        .trim()
+        .trim_start_matches('.')
+        .trim()
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect();
     if name.is_empty() {
         name = "document".into();
     }
@@ -121,7 +139,11 @@ mod tests {
     use super::*;
 
     fn doc(mime: &str, bytes: &[u8]) -> Document {
-        Document { filename: "a.pdf".into(), mime_type: mime.into(), base64: base64::engine::general_purpose::STANDARD.encode(bytes) }
+        Document {
+            filename: "a.pdf".into(),
+            mime_type: mime.into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
     }
 
     #[test]
@@ -131,28 +153,64 @@ mod tests {
         assert_eq!(clean_filename("bill\u{202e}fdp.exe", ".pdf"), "billfdp.exe.pdf");
         assert_eq!(clean_filename("..hidden\n.txt", ".txt"), "hidden.txt");
         assert_eq!(clean_filename(" / ", ".pdf"), "document.pdf");
-        assert_eq!(clean_filename(&"x".repeat(500), ".txt").chars().count(), MAX_NAME_CHARS + 4);
+        assert_eq!(
+            clean_filename(&"x".repeat(500), ".txt").chars().count(),
+            MAX_NAME_CHARS + 4
+        );
     }
 
     #[tokio::test]
     async fn requests_past_the_body_limit_are_refused_as_too_large() {
         let big = Body::from(vec![b' '; BODY_LIMIT + 1]);
-        assert_eq!(read_json::<Value>(&HeaderMap::new(), big).await.unwrap_err().0, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            read_json::<Value>(&HeaderMap::new(), big).await.unwrap_err().0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         let mut announced = HeaderMap::new();
         announced.insert(header::CONTENT_LENGTH, (BODY_LIMIT + 1).into());
-        assert_eq!(read_json::<Value>(&announced, Body::from("{}")).await.unwrap_err().0, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(read_json::<Value>(&HeaderMap::new(), Body::from("{")).await.unwrap_err().0, StatusCode::BAD_REQUEST);
-        assert_eq!(read_json::<Value>(&HeaderMap::new(), Body::from("{}")).await.unwrap(), json!({}));
+        assert_eq!(
+            read_json::<Value>(&announced, Body::from("{}")).await.unwrap_err().0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            read_json::<Value>(&HeaderMap::new(), Body::from("{"))
+                .await
+                .unwrap_err()
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            read_json::<Value>(&HeaderMap::new(), Body::from("{}")).await.unwrap(),
+            json!({})
+        );
     }
 
     #[test]
     fn only_small_pdfs_and_text_pass() {
-        assert_eq!(decode(&doc("text/plain", b"hello")).unwrap(), ("a.pdf.txt".to_string(), b"hello".to_vec()));
+        assert_eq!(
+            decode(&doc("text/plain", b"hello")).unwrap(),
+            ("a.pdf.txt".to_string(), b"hello".to_vec())
+        );
         assert_eq!(decode(&doc("image/png", b"x")).unwrap_err().0, StatusCode::BAD_REQUEST);
-        assert_eq!(decode(&doc("application/pdf", b"")).unwrap_err().0, StatusCode::BAD_REQUEST);
-        assert_eq!(decode(&doc("application/pdf", &vec![b'%'; MAX_BYTES])).unwrap().1.len(), MAX_BYTES);
-        assert_eq!(decode(&doc("application/pdf", &vec![b'%'; MAX_BYTES + 1])).unwrap_err().0, StatusCode::PAYLOAD_TOO_LARGE);
-        let bad = Document { filename: "a".into(), mime_type: "text/plain".into(), base64: "@@@".into() };
+        assert_eq!(
+            decode(&doc("application/pdf", b"")).unwrap_err().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            decode(&doc("application/pdf", &vec![b'%'; MAX_BYTES])).unwrap().1.len(),
+            MAX_BYTES
+        );
+        assert_eq!(
+            decode(&doc("application/pdf", &vec![b'%'; MAX_BYTES + 1]))
+                .unwrap_err()
+                .0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let bad = Document {
+            filename: "a".into(),
+            mime_type: "text/plain".into(),
+            base64: "@@@".into(),
+        };
         assert_eq!(decode(&bad).unwrap_err().0, StatusCode::BAD_REQUEST);
     }
 }

@@ -46,7 +46,11 @@ impl Failure {
             131000 => (500, "Something went wrong"),
             _ => (400, "Error"),
         };
-        Failure::Code { code, http_status, title: title.into() }
+        Failure::Code {
+            code,
+            http_status,
+            title: title.into(),
+        }
     }
 }
 
@@ -73,7 +77,11 @@ pub struct StatusScript {
 
 impl Default for StatusScript {
     fn default() -> Self {
-        StatusScript { steps: vec![("sent".into(), 20), ("delivered".into(), 40), ("read".into(), 300)], duplicate: false, reverse: false }
+        StatusScript {
+            steps: vec![("sent".into(), 20), ("delivered".into(), 40), ("read".into(), 300)],
+            duplicate: false,
+            reverse: false,
+        }
     }
 }
 
@@ -108,7 +116,9 @@ pub struct FakeGraph {
 
 impl std::fmt::Debug for FakeGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeGraph").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FakeGraph")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -233,7 +243,9 @@ impl FakeGraph {
 
     /// Posts the status script for `wamid` to the webhook, retrying while it is down.
     fn schedule_statuses(&self, phone: &str, wamid: &str, to: &str, callback: Option<String>) {
-        let (Some((url, secret)), Some(script)) = self.with(|s| (s.webhook.clone(), s.statuses.clone())) else { return };
+        let (Some((url, secret)), Some(script)) = self.with(|s| (s.webhook.clone(), s.statuses.clone())) else {
+            return;
+        };
         let (http, phone, wamid, to) = (self.http.clone(), phone.to_string(), wamid.to_string(), to.to_string());
         tokio::spawn(async move {
             let mut steps = script.steps.clone();
@@ -269,7 +281,13 @@ impl FakeGraph {
 async fn deliver(http: &reqwest::Client, url: &str, secret: &str, body: String) {
     let sig = sign(secret.as_bytes(), body.as_bytes());
     for _ in 0..200 {
-        let r = http.post(url).header("content-type", "application/json").header("x-hub-signature-256", &sig).body(body.clone()).send().await;
+        let r = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &sig)
+            .body(body.clone())
+            .send()
+            .await;
         if matches!(&r, Ok(r) if r.status().is_success()) {
             return;
         }
@@ -284,7 +302,12 @@ fn graph_error(code: i64, http_status: u16, title: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn messages(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn messages(
+    State(fake): State<FakeGraph>,
+    Path((_version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
@@ -295,13 +318,19 @@ async fn messages(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(
         fake.with(|s| s.reads.push(v.clone()));
         return Json(json!({ "success": true })).into_response();
     }
-    if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") || v.get("to").and_then(Value::as_str).is_none() {
+    if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp")
+        || v.get("to").and_then(Value::as_str).is_none()
+    {
         return graph_error(131008, 400, "Required parameter is missing");
     }
     let failure = fake.with(|s| s.failures.pop_front());
     let mut hang = 0;
     match failure {
-        Some(Failure::Code { code, http_status, title }) => return graph_error(code, http_status, &title),
+        Some(Failure::Code {
+            code,
+            http_status,
+            title,
+        }) => return graph_error(code, http_status, &title),
         Some(Failure::Slow { ms }) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             return graph_error(131000, 500, "Something went wrong");
@@ -314,28 +343,46 @@ async fn messages(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(
         let wamid = format!("wamid.FAKE{:08}", s.next);
         s.next += 1;
         let at_ms = s.started.elapsed().as_millis() as u64;
-        s.sent.push(SentMessage { at_ms, phone_number_id: phone.clone(), wamid: wamid.clone(), body: v.clone() });
+        s.sent.push(SentMessage {
+            at_ms,
+            phone_number_id: phone.clone(),
+            wamid: wamid.clone(),
+            body: v.clone(),
+        });
         wamid
     });
-    let callback = v.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_string);
+    let callback = v
+        .get("biz_opaque_callback_data")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     fake.schedule_statuses(&phone, &wamid, &to, callback);
     if hang > 0 {
         tokio::time::sleep(Duration::from_millis(hang)).await;
     }
-    Json(json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
-                 "messages": [{ "id": wamid, "message_status": "accepted" }] }))
+    Json(
+        json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
+                 "messages": [{ "id": wamid, "message_status": "accepted" }] }),
+    )
     .into_response()
 }
 
 /// Records every request, matched by a route or not.
 async fn record(State(fake): State<FakeGraph>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let line = format!("{} {}", req.method(), req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let line = format!(
+        "{} {}",
+        req.method(),
+        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
     fake.with(|s| s.requests.push(line));
     next.run(req).await
 }
 
 /// `GET /{version}/{id}`: media metadata for a media id, else the phone number (token check).
-async fn object(State(fake): State<FakeGraph>, Path((_version, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn object(
+    State(fake): State<FakeGraph>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
@@ -347,8 +394,10 @@ async fn object(State(fake): State<FakeGraph>, Path((_version, id)): Path<(Strin
         m
     });
     match media {
-        Some((mime, len, sha)) => Json(json!({ "messaging_product": "whatsapp", "url": format!("{}/_media/{id}", fake.base_url()),
-            "mime_type": mime, "sha256": sha, "file_size": len, "id": id }))
+        Some((mime, len, sha)) => Json(
+            json!({ "messaging_product": "whatsapp", "url": format!("{}/_media/{id}", fake.base_url()),
+            "mime_type": mime, "sha256": sha, "file_size": len, "id": id }),
+        )
         .into_response(),
         None => Json(json!({ "id": id })).into_response(),
     }
@@ -373,7 +422,12 @@ async fn media_bytes(State(fake): State<FakeGraph>, Path(id): Path<String>, head
     if expired {
         return (StatusCode::NOT_FOUND, "URL expired").into_response();
     }
-    match fake.with(|s| s.media.get(&id).cloned().map(|(m, b)| (m, b, s.truncate.get(&id).copied()))) {
+    match fake.with(|s| {
+        s.media
+            .get(&id)
+            .cloned()
+            .map(|(m, b)| (m, b, s.truncate.get(&id).copied()))
+    }) {
         Some((mime, mut bytes, cut)) => {
             if let Some(n) = cut {
                 bytes.truncate(n);
@@ -398,11 +452,17 @@ pub struct Upload {
 
 /// `POST /{version}/{phone}/media`: multipart `file`, `type`, `messaging_product`; the
 /// file becomes downloadable media under the returned id.
-async fn upload(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(String, String)>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
+async fn upload(
+    State(fake): State<FakeGraph>,
+    Path((_version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
-    let (mut file, mut mime, mut name, mut product, mut declared) = (None, String::new(), String::new(), String::new(), String::new());
+    let (mut file, mut mime, mut name, mut product, mut declared) =
+        (None, String::new(), String::new(), String::new(), String::new());
     while let Ok(Some(field)) = form.next_field().await {
         match field.name().unwrap_or_default() {
             "file" => {
@@ -415,7 +475,9 @@ async fn upload(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(St
             _ => {}
         }
     }
-    let Some(bytes) = file else { return graph_error(100, 400, "(#100) The parameter file is required.") };
+    let Some(bytes) = file else {
+        return graph_error(100, 400, "(#100) The parameter file is required.");
+    };
     if product != "whatsapp" {
         return graph_error(100, 400, "(#100) The parameter messaging_product is required.");
     }
@@ -426,7 +488,14 @@ async fn upload(State(fake): State<FakeGraph>, Path((_version, phone)): Path<(St
         s.next += 1;
         let id = format!("upl-{}", s.next);
         s.media.insert(id.clone(), (mime.clone(), bytes.to_vec()));
-        s.uploads.push(Upload { id: id.clone(), phone_number_id: phone, mime_type: mime, file_name: name, size: bytes.len(), messaging_product: product });
+        s.uploads.push(Upload {
+            id: id.clone(),
+            phone_number_id: phone,
+            mime_type: mime,
+            file_name: name,
+            size: bytes.len(),
+            messaging_product: product,
+        });
         id
     });
     Json(json!({ "id": id })).into_response()

@@ -28,13 +28,21 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         Err(_) => "timed out".to_string(),
     };
     let ready = sqlite == "ok" && queue == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     // A paused sender is an alert, not unreadiness: webhooks must keep being accepted.
     let sending = match app.send_pause.reason() {
         None => "ok".to_string(),
         Some(r) => format!("paused: {r}"),
     };
-    (status, Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue, "sending": sending }))).into_response()
+    (
+        status,
+        Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue, "sending": sending })),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -46,7 +54,11 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         }
         body.push_str("# HELP frontdesk_queue_oldest_ready_age_seconds Age of the oldest waiting job, by queue.\n# TYPE frontdesk_queue_oldest_ready_age_seconds gauge\n");
         for q in &stats.queues {
-            body.push_str(&format!("frontdesk_queue_oldest_ready_age_seconds{{queue=\"{}\"}} {}\n", q.queue, q.oldest_ready_age_ms as f64 / 1000.0));
+            body.push_str(&format!(
+                "frontdesk_queue_oldest_ready_age_seconds{{queue=\"{}\"}} {}\n",
+                q.queue,
+                q.oldest_ready_age_ms as f64 / 1000.0
+            ));
         }
         body.push_str(&format!(
             "# HELP frontdesk_queue_dead Dead-lettered jobs.\n# TYPE frontdesk_queue_dead gauge\nfrontdesk_queue_dead {}\n",
@@ -62,7 +74,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     body.push_str(&app.models.usage.render());
     body.push_str("# HELP frontdesk_model_circuit_open 1 while a provider's circuit breaker is open (calls skip it).\n# TYPE frontdesk_model_circuit_open gauge\n");
     for (provider, open) in app.models.circuits(crate::domain::now_ms()) {
-        body.push_str(&format!("frontdesk_model_circuit_open{{provider=\"{provider}\"}} {}\n", u8::from(open)));
+        body.push_str(&format!(
+            "frontdesk_model_circuit_open{{provider=\"{provider}\"}} {}\n",
+            u8::from(open)
+        ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

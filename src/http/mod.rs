@@ -7,10 +7,10 @@ mod control;
 pub(crate) mod demo;
 mod demo_document;
 pub mod fake_graph;
+mod health;
 pub mod scripted_model;
 pub mod serve;
 pub mod tls;
-mod health;
 pub mod ui;
 mod webhook;
 
@@ -27,7 +27,12 @@ pub fn router(app: Arc<App>) -> Router {
     let limit = app.config.server.body_limit_bytes;
     let demo = app.demo.is_some();
     let router = Router::new()
-        .route("/webhook", get(webhook::handshake).post(webhook::receive).layer(DefaultBodyLimit::max(limit)))
+        .route(
+            "/webhook",
+            get(webhook::handshake)
+                .post(webhook::receive)
+                .layer(DefaultBodyLimit::max(limit)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -47,7 +47,9 @@ impl ScriptedModel {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let scripts: Scripts = Arc::default();
-        let router = Router::new().route("/v1/chat/completions", post(complete)).with_state(scripts.clone());
+        let router = Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(scripts.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -62,23 +64,40 @@ impl ScriptedModel {
     /// The reply (`{"reply","confidence","handoff","reason"}`) to give when the customer's
     /// last message is `message`.
     pub fn script(&self, message: &str, reply: Value) {
-        self.scripts.lock().unwrap_or_else(|e| e.into_inner()).insert(message.trim().to_string(), reply);
+        self.scripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(message.trim().to_string(), reply);
     }
 }
 
 async fn complete(State(scripts): State<Scripts>, Json(req): Json<Value>) -> Json<Value> {
-    let schema = req.pointer("/response_format/json_schema/schema/properties").cloned().unwrap_or(Value::Null);
+    let schema = req
+        .pointer("/response_format/json_schema/schema/properties")
+        .cloned()
+        .unwrap_or(Value::Null);
     let messages = req["messages"].as_array().cloned().unwrap_or_default();
     let text_of = |m: &Value| m["content"].as_str().unwrap_or_default().to_string();
-    let system = messages.iter().find(|m| m["role"] == "system").map(text_of).unwrap_or_default();
-    let last_user = messages.iter().rev().find(|m| m["role"] == "user").map(text_of).unwrap_or_default();
+    let system = messages
+        .iter()
+        .find(|m| m["role"] == "system")
+        .map(text_of)
+        .unwrap_or_default();
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(text_of)
+        .unwrap_or_default();
     let tool_result = messages.iter().rev().find(|m| m["role"] == "tool").map(text_of);
     let model = req["model"].as_str().unwrap_or_default();
     let prompt_chars: usize = messages.iter().map(|m| text_of(m).len()).sum();
 
     let answer = if schema.get("summary").is_some() {
         let said: Vec<String> = messages.iter().filter(|m| m["role"] == "user").map(text_of).collect();
-        content(json!({ "summary": format!("The customer wrote: {}", said.join(" / ").chars().take(600).collect::<String>()) }))
+        content(
+            json!({ "summary": format!("The customer wrote: {}", said.join(" / ").chars().take(600).collect::<String>()) }),
+        )
     } else if schema.get("label").is_some() {
         content(json!({ "label": "none" }))
     } else if schema.get("supported").is_some() {
@@ -86,9 +105,15 @@ async fn complete(State(scripts): State<Scripts>, Json(req): Json<Value>) -> Jso
     } else {
         let script = {
             let scripts = scripts.lock().unwrap_or_else(|e| e.into_inner());
-            scripts.iter().find(|(k, _)| last_user.trim_end().ends_with(k.as_str())).map(|(_, v)| v.clone())
+            scripts
+                .iter()
+                .find(|(k, _)| last_user.trim_end().ends_with(k.as_str()))
+                .map(|(_, v)| v.clone())
         };
-        let tools_offered = req["tools"].as_array().is_some_and(|t| t.iter().any(|t| t.pointer("/function/name") == Some(&json!("order_status"))));
+        let tools_offered = req["tools"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t.pointer("/function/name") == Some(&json!("order_status")))
+        });
         match (script, tool_result) {
             (Some(s), _) => content(reply(
                 s["reply"].as_str().unwrap_or_default(),
@@ -106,7 +131,13 @@ async fn complete(State(scripts): State<Scripts>, Json(req): Json<Value>) -> Jso
                 content(reply("", true, "this needs a person's judgement", 0.5, &[]))
             }
             (None, None) => match first_passage(&system) {
-                Some((id, text)) => content(reply(&brief(&crate::engine::offline::whatsapp_text(&text), 600), false, "answered from the first passage", 0.85, &[id])),
+                Some((id, text)) => content(reply(
+                    &brief(&crate::engine::offline::whatsapp_text(&text), 600),
+                    false,
+                    "answered from the first passage",
+                    0.85,
+                    &[id],
+                )),
                 None => content(reply("", true, "no passage answers this", 0.2, &[])),
             },
         }
@@ -132,10 +163,14 @@ fn reply(text: &str, handoff: bool, reason: &str, confidence: f64, sources: &[St
 /// The first `[id] heading` passage of a system prompt and its text.
 fn first_passage(system: &str) -> Option<(String, String)> {
     let passages = system.split_once("\nPassages:\n")?.1;
-    let mut lines = passages.lines().skip_while(|l| !(l.starts_with('[') && l.contains("] ")));
+    let mut lines = passages
+        .lines()
+        .skip_while(|l| !(l.starts_with('[') && l.contains("] ")));
     let head = lines.next()?;
     let id = head[1..head.find("] ")?].to_string();
-    let text: Vec<&str> = lines.take_while(|l| !(l.starts_with('[') && l.contains("] ") && l.contains('#'))).collect();
+    let text: Vec<&str> = lines
+        .take_while(|l| !(l.starts_with('[') && l.contains("] ") && l.contains('#')))
+        .collect();
     Some((id, text.join("\n").trim().to_string()))
 }
 
@@ -185,6 +220,9 @@ mod tests {
     fn brief_cuts_after_a_sentence() {
         assert_eq!(brief("One. Two three four five six.", 20), "One. Two three four");
         assert_eq!(brief("Short.", 20), "Short.");
-        assert_eq!(brief("A long first sentence here. Then more.", 32), "A long first sentence here.");
+        assert_eq!(
+            brief("A long first sentence here. Then more.", 32),
+            "A long first sentence here."
+        );
     }
 }

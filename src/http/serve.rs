@@ -42,7 +42,12 @@ impl Accept for Plain {
     type Io = tokio::net::TcpStream;
 
     async fn accept(&mut self) -> (Self::Io, SocketAddr, OwnedSemaphorePermit) {
-        let slot = self.slots.clone().acquire_owned().await.expect("the connection slots are never closed");
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the connection slots are never closed");
         loop {
             match self.listener.accept().await {
                 Ok((tcp, peer)) => return (tcp, peer, slot),
@@ -58,7 +63,12 @@ impl Accept for Plain {
 
 /// Serves `router` on the connections of `incoming` until `stop` resolves, then waits
 /// for the open connections to finish their requests.
-pub async fn serve<A: Accept>(mut incoming: A, router: Router, header_read_timeout: Duration, stop: impl Future<Output = ()> + Send) {
+pub async fn serve<A: Accept>(
+    mut incoming: A,
+    router: Router,
+    header_read_timeout: Duration,
+    stop: impl Future<Output = ()> + Send,
+) {
     let stopping = CancellationToken::new();
     // Every connection task holds a receiver; `closed` resolves when the last one ends.
     let (open_tx, open_rx) = watch::channel(());
@@ -79,7 +89,10 @@ pub async fn serve<A: Accept>(mut incoming: A, router: Router, header_read_timeo
         tokio::spawn(async move {
             {
                 let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
+                    .keep_alive(true);
                 let conn = builder.serve_connection(TokioIo::new(io), handler);
                 tokio::pin!(conn);
                 let mut asked = false;

@@ -4,9 +4,9 @@
 //! client never holds up the others) and hands finished streams to `http::serve`. Plain HTTP behind a reverse proxy remains the default. With ACME the
 //! listener serves from `Certificates`, which the renewal task replaces while it runs.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,7 +26,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads a certificate chain and its private key (PEM) into a server configuration.
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig> {
-    let bad = |what: &Path, e: String| Error::Invalid(format!("{}: {e}; give a PEM file (the full chain for the certificate, the unencrypted key for the key)", what.display()));
+    let bad = |what: &Path, e: String| {
+        Error::Invalid(format!(
+            "{}: {e}; give a PEM file (the full chain for the certificate, the unencrypted key for the key)",
+            what.display()
+        ))
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .map_err(|e| bad(cert_file, e.to_string()))?
         .collect::<std::result::Result<_, _>>()
@@ -41,7 +46,13 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::Server
         .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| Error::Invalid(format!("{} and {} do not form a usable certificate and key: {e}", cert_file.display(), key_file.display())))?;
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "{} and {} do not form a usable certificate and key: {e}",
+                cert_file.display(),
+                key_file.display()
+            ))
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -91,7 +102,9 @@ impl Certificates {
 
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
         if acme {
             let host = hello.server_name()?.to_ascii_lowercase();
             return self.alpn_challenges.lock().expect("challenge lock").get(&host).cloned();
@@ -120,9 +133,11 @@ pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
         return Err(Error::Invalid("certificate PEM: no certificate in it".into()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Invalid(format!("private key PEM: {e}")))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::Invalid(format!("private key: {e}")))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| Error::Invalid(format!("private key: {e}")))?;
     let key = CertifiedKey::new(certs, signing);
-    key.keys_match().map_err(|e| Error::Invalid(format!("the certificate and the key do not match: {e}")))?;
+    key.keys_match()
+        .map_err(|e| Error::Invalid(format!("the certificate and the key do not match: {e}")))?;
     Ok(key)
 }
 
@@ -139,13 +154,19 @@ pub struct TlsListener {
 impl TlsListener {
     /// Accepts on `listener`, each connection after taking one of `slots` (held through
     /// the handshake and then by the served connection).
-    pub fn new(listener: TcpListener, config: rustls::ServerConfig, slots: Arc<Semaphore>) -> std::io::Result<TlsListener> {
+    pub fn new(
+        listener: TcpListener,
+        config: rustls::ServerConfig,
+        slots: Arc<Semaphore>,
+    ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (tx, ready) = mpsc::channel(64);
         let accepting = tokio::spawn(async move {
             loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (tcp, peer) = match listener.accept().await {
                     Ok(x) => x,
                     Err(e) => {
@@ -166,7 +187,11 @@ impl TlsListener {
                 });
             }
         });
-        Ok(TlsListener { local, ready, _accepting: accepting })
+        Ok(TlsListener {
+            local,
+            ready,
+            _accepting: accepting,
+        })
     }
 }
 

@@ -92,7 +92,12 @@ fn section_name(path: &[(usize, String)]) -> String {
 
 fn push_chunk(out: &mut Vec<Chunk>, section: &str, paras: &[String]) {
     let text = paras.join("\n\n");
-    out.push(Chunk { ord: out.len(), section: section.to_string(), tokens: approx_tokens(&text), text });
+    out.push(Chunk {
+        ord: out.len(),
+        section: section.to_string(),
+        tokens: approx_tokens(&text),
+        text,
+    });
 }
 
 /// Splits a paragraph longer than `max` tokens at sentence ends (or words).
@@ -123,10 +128,18 @@ mod tests {
 
     #[test]
     fn sections_follow_headings() {
-        let doc = "# Returns\n\nIntro text.\n\n## Bikes\n\nBikes within 14 days.\n\n## Parts\n\nParts within 30 days.\n";
+        let doc =
+            "# Returns\n\nIntro text.\n\n## Bikes\n\nBikes within 14 days.\n\n## Parts\n\nParts within 30 days.\n";
         let c = chunk(doc, 300, 400, 50);
         let got: Vec<(&str, &str)> = c.iter().map(|c| (c.section.as_str(), c.text.as_str())).collect();
-        assert_eq!(got, vec![("Returns", "Intro text."), ("Returns > Bikes", "Bikes within 14 days."), ("Returns > Parts", "Parts within 30 days.")]);
+        assert_eq!(
+            got,
+            vec![
+                ("Returns", "Intro text."),
+                ("Returns > Bikes", "Bikes within 14 days."),
+                ("Returns > Parts", "Parts within 30 days.")
+            ]
+        );
     }
 
     #[test]
@@ -152,7 +165,11 @@ mod tests {
         let doc = "Sentence one is here. ".repeat(400);
         let c = chunk(&doc, 200, 300, 50);
         assert!(c.len() > 3);
-        assert!(c.iter().all(|ch| ch.tokens <= 320), "{:?}", c.iter().map(|c| c.tokens).collect::<Vec<_>>());
+        assert!(
+            c.iter().all(|ch| ch.tokens <= 320),
+            "{:?}",
+            c.iter().map(|c| c.tokens).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -52,10 +52,10 @@ pub fn default_model_dirs() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(d));
     }
     dirs.push(PathBuf::from("/usr/share/frontdesk/model"));
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            dirs.push(prefix.join("share/frontdesk/model"));
-        }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(prefix) = exe.parent().and_then(Path::parent)
+    {
+        dirs.push(prefix.join("share/frontdesk/model"));
     }
     dirs.push(PathBuf::from("models/all-MiniLM-L6-v2"));
     dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"));
@@ -69,21 +69,30 @@ pub fn find_model_dir(configured: Option<&Path>) -> Result<PathBuf> {
         None => default_model_dirs(),
     };
     for d in &candidates {
-        if ["model.safetensors", "tokenizer.json", "config.json"].iter().all(|f| d.join(f).is_file()) {
+        if ["model.safetensors", "tokenizer.json", "config.json"]
+            .iter()
+            .all(|f| d.join(f).is_file())
+        {
             return Ok(d.clone());
         }
     }
     Err(Error::Unavailable(format!(
         "no embedding model found (looked in {}); run ./scripts/fetch-model, set knowledge.model_dir, \
          or set knowledge.embedder = \"none\" for BM25-only retrieval",
-        candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
 impl LocalMiniLm {
     /// Loads the model from `dir`.
     pub fn load(dir: &Path) -> Result<LocalMiniLm> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| Error::Unavailable(format!("embedding model in {}: {what}: {e}", dir.display()));
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Unavailable(format!("embedding model in {}: {what}: {e}", dir.display()))
+        };
         let config_text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| fail("config.json", &e))?;
         let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| fail("config.json", &e))?;
         let dim = serde_json::from_str::<serde_json::Value>(&config_text)
@@ -93,23 +102,50 @@ impl LocalMiniLm {
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| fail("tokenizer.json", &e))?;
         // The packaged tokenizer pads every input to 128 and truncates at 128: use the
         // longest input of each batch instead, and keep up to 256 tokens.
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: 256, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: 256,
+                ..Default::default()
+            }))
             .map_err(|e| fail("tokenizer truncation", &e))?;
         // SAFETY: the safetensors file is memory-mapped read-only; it must not change while
         // mapped, which holds for a model directory nothing else writes to.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu) }
-            .map_err(|e| fail("model.safetensors", &e))?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu) }
+                .map_err(|e| fail("model.safetensors", &e))?;
         let model = BertModel::load(vb, &config).map_err(|e| fail("loading weights", &e))?;
-        let name = format!("local:{}", dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "minilm".into()));
-        Ok(LocalMiniLm { model, tokenizer, dim, name: if name == "local:model" { "local:all-MiniLM-L6-v2".into() } else { name } })
+        let name = format!(
+            "local:{}",
+            dir.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "minilm".into())
+        );
+        Ok(LocalMiniLm {
+            model,
+            tokenizer,
+            dim,
+            name: if name == "local:model" {
+                "local:all-MiniLM-L6-v2".into()
+            } else {
+                name
+            },
+        })
     }
 
     fn embed_batch(&self, texts: &[&str]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(candle_core::Error::wrap)?;
+        let enc = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(candle_core::Error::wrap)?;
         let rows = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<u32>| -> candle_core::Result<Tensor> {
-            let v: Vec<Tensor> = enc.iter().map(|e| Tensor::new(f(e).as_slice(), &Device::Cpu)).collect::<candle_core::Result<_>>()?;
+            let v: Vec<Tensor> = enc
+                .iter()
+                .map(|e| Tensor::new(f(e).as_slice(), &Device::Cpu))
+                .collect::<candle_core::Result<_>>()?;
             Tensor::stack(&v, 0)
         };
         let ids = rows(&|e| e.get_ids().to_vec())?;

@@ -23,8 +23,15 @@ impl Query {
     pub fn search_text(&self) -> String {
         let turns: Vec<&str> = self.context.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = &turns[turns.len().saturating_sub(2)..];
-        let ctx: Vec<String> = tail.iter().map(|l| l.trim_start_matches("U: ").trim_start_matches("S: ").to_string()).collect();
-        if ctx.is_empty() { self.text.clone() } else { format!("{}\n{}", ctx.join("\n"), self.text) }
+        let ctx: Vec<String> = tail
+            .iter()
+            .map(|l| l.trim_start_matches("U: ").trim_start_matches("S: ").to_string())
+            .collect();
+        if ctx.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", ctx.join("\n"), self.text)
+        }
     }
 }
 
@@ -42,7 +49,8 @@ pub struct Scores {
 
 /// Reads a JSONL file of `T`, naming the line of any bad record.
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &std::path::Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -54,15 +62,35 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &std::path::Path) -> Resul
 fn score_one(ranked: &[String], relevant: &[String]) -> (f64, f64, f64, f64, f64) {
     let rel = |d: &String| relevant.contains(d);
     let recall = |k: usize| ranked.iter().take(k).filter(|d| rel(d)).count() as f64 / relevant.len().max(1) as f64;
-    let mrr = ranked.iter().take(10).position(rel).map_or(0.0, |p| 1.0 / (p as f64 + 1.0));
-    let dcg: f64 = ranked.iter().take(10).enumerate().filter(|(_, d)| rel(d)).map(|(i, _)| 1.0 / (i as f64 + 2.0).log2()).sum();
+    let mrr = ranked
+        .iter()
+        .take(10)
+        .position(rel)
+        .map_or(0.0, |p| 1.0 / (p as f64 + 1.0));
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .filter(|(_, d)| rel(d))
+        .map(|(i, _)| 1.0 / (i as f64 + 2.0).log2())
+        .sum();
     let ideal: f64 = (0..relevant.len().min(10)).map(|i| 1.0 / (i as f64 + 2.0).log2()).sum();
-    (recall(1), recall(5), recall(10), mrr, if ideal > 0.0 { dcg / ideal } else { 0.0 })
+    (
+        recall(1),
+        recall(5),
+        recall(10),
+        mrr,
+        if ideal > 0.0 { dcg / ideal } else { 0.0 },
+    )
 }
 
 /// Runs every query in `mode`; document-level ranking (a document counts at its best chunk).
 pub async fn evaluate(kb: &Knowledge, queries: &[Query], mode: Mode) -> Result<Scores> {
-    let mut s = Scores { mode: format!("{mode:?}").to_lowercase(), queries: queries.len(), ..Default::default() };
+    let mut s = Scores {
+        mode: format!("{mode:?}").to_lowercase(),
+        queries: queries.len(),
+        ..Default::default()
+    };
     for q in queries {
         let hits = kb.search(&q.search_text(), 30, mode).await?;
         let mut docs: Vec<String> = Vec::new();
@@ -79,7 +107,13 @@ pub async fn evaluate(kb: &Knowledge, queries: &[Query], mode: Mode) -> Result<S
         s.ndcg_at_10 += ndcg;
     }
     let n = queries.len().max(1) as f64;
-    for v in [&mut s.recall_at_1, &mut s.recall_at_5, &mut s.recall_at_10, &mut s.mrr_at_10, &mut s.ndcg_at_10] {
+    for v in [
+        &mut s.recall_at_1,
+        &mut s.recall_at_5,
+        &mut s.recall_at_10,
+        &mut s.mrr_at_10,
+        &mut s.ndcg_at_10,
+    ] {
         *v = (*v / n * 10_000.0).round() / 10_000.0;
     }
     Ok(s)
@@ -95,7 +129,12 @@ mod tests {
         let (r1, r5, _, mrr, ndcg) = score_one(&ranked, &["b".to_string()]);
         assert_eq!((r1, r5, mrr), (0.0, 1.0, 0.5));
         assert!((ndcg - 1.0 / 3f64.log2()).abs() < 1e-12);
-        let q = Query { id: "q".into(), text: "when?".into(), context: "U: hi\nS: hello\nU: the Hotel X\nS: sure".into(), relevant: vec![] };
+        let q = Query {
+            id: "q".into(),
+            text: "when?".into(),
+            context: "U: hi\nS: hello\nU: the Hotel X\nS: sure".into(),
+            relevant: vec![],
+        };
         assert_eq!(q.search_text(), "the Hotel X\nsure\nwhen?");
     }
 }

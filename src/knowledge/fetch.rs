@@ -21,7 +21,11 @@ pub type AddressCheck = fn(IpAddr) -> Option<&'static str>;
 
 /// The check for `knowledge.allow_private_urls`.
 pub fn address_check(allow_private: bool) -> AddressCheck {
-    if allow_private { |_| None } else { crate::domain::address::non_public }
+    if allow_private {
+        |_| None
+    } else {
+        crate::domain::address::non_public
+    }
 }
 
 /// Whether an ingest argument is a URL rather than a path.
@@ -30,8 +34,23 @@ pub fn is_url(arg: &str) -> bool {
 }
 
 /// Fetches `url` and parses it; problems name the URL.
-pub async fn fetch_documents(url: &str, max_bytes: usize, timeout: Duration, check: AddressCheck, columns: &CsvColumns) -> (Vec<SourceDoc>, Vec<Problem>) {
-    let problem = |message: String| (Vec::new(), vec![Problem { source: url.to_string(), line: None, message }]);
+pub async fn fetch_documents(
+    url: &str,
+    max_bytes: usize,
+    timeout: Duration,
+    check: AddressCheck,
+    columns: &CsvColumns,
+) -> (Vec<SourceDoc>, Vec<Problem>) {
+    let problem = |message: String| {
+        (
+            Vec::new(),
+            vec![Problem {
+                source: url.to_string(),
+                line: None,
+                message,
+            }],
+        )
+    };
     let (bytes, content_type, path) = match fetch(url, max_bytes, timeout, check).await {
         Ok(x) => x,
         Err(message) => return problem(message),
@@ -48,60 +67,112 @@ pub async fn fetch_documents(url: &str, max_bytes: usize, timeout: Duration, che
 
 /// The host when it is an IP address (IPv6 in brackets).
 fn literal_ip(url: &Url) -> Option<IpAddr> {
-    url.host_str()?.trim_start_matches('[').trim_end_matches(']').parse().ok()
+    url.host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// Resolves `url`'s host and checks every address; returns the one to connect to.
 async fn checked_address(url: &Url, check: AddressCheck) -> Result<SocketAddr, String> {
-    let port = url.port_or_known_default().ok_or_else(|| format!("{url} has no port"))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| format!("{url} has no port"))?;
     let host = url.host_str().ok_or_else(|| format!("{url} has no host"))?;
     let addrs: Vec<SocketAddr> = match literal_ip(url) {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect(),
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect(),
     };
     for a in &addrs {
         if let Some(why) = check(a.ip()) {
-            let what = if literal_ip(url).is_some() { format!("{} is {why}", a.ip()) } else { format!("{host} resolves to {}, {why}", a.ip()) };
+            let what = if literal_ip(url).is_some() {
+                format!("{} is {why}", a.ip())
+            } else {
+                format!("{host} resolves to {}, {why}", a.ip())
+            };
             return Err(format!(
                 "refused: {what}; only public addresses are fetched (knowledge.allow_private_urls = true allows this machine and private networks)"
             ));
         }
     }
-    addrs.first().copied().ok_or_else(|| format!("{host} resolves to no address"))
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{host} resolves to no address"))
 }
 
 /// The body, its Content-Type and the final URL's path. Each hop (the URL, then every
 /// redirect) is checked and pinned to its checked address.
-async fn fetch(url: &str, max_bytes: usize, timeout: Duration, check: AddressCheck) -> Result<(Vec<u8>, Option<String>, String), String> {
+async fn fetch(
+    url: &str,
+    max_bytes: usize,
+    timeout: Duration,
+    check: AddressCheck,
+) -> Result<(Vec<u8>, Option<String>, String), String> {
     let deadline = Instant::now() + timeout;
-    let timed_out = || format!("no complete answer within {} ms (knowledge.fetch_timeout_ms)", timeout.as_millis());
+    let timed_out = || {
+        format!(
+            "no complete answer within {} ms (knowledge.fetch_timeout_ms)",
+            timeout.as_millis()
+        )
+    };
     let mut url = Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     let mut hops = 0;
     let mut resp = loop {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("refused: {url} is not http(s)"));
         }
-        let addr = checked_address(&url, check).await.map_err(|e| if hops == 0 { e } else { format!("the redirect to {url} was {e}") })?;
+        let addr = checked_address(&url, check).await.map_err(|e| {
+            if hops == 0 {
+                e
+            } else {
+                format!("the redirect to {url} was {e}")
+            }
+        })?;
         let mut builder = reqwest::Client::builder()
             .timeout(deadline.saturating_duration_since(Instant::now()))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("frontdesk/", env!("CARGO_PKG_VERSION"), " (knowledge-base ingest)"));
+            .user_agent(concat!(
+                "frontdesk/",
+                env!("CARGO_PKG_VERSION"),
+                " (knowledge-base ingest)"
+            ));
         if literal_ip(&url).is_none()
             && let Some(name) = url.host_str()
         {
             builder = builder.resolve(name, addr);
         }
-        let client = builder.build().map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        let resp = client.get(url.clone()).send().await.map_err(|e| if e.is_timeout() { timed_out() } else { format!("cannot fetch: {e}") })?;
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let resp = client.get(url.clone()).send().await.map_err(|e| {
+            if e.is_timeout() {
+                timed_out()
+            } else {
+                format!("cannot fetch: {e}")
+            }
+        })?;
         if !resp.status().is_redirection() {
             break resp;
         }
-        let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) else { break resp };
+        let Some(location) = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            break resp;
+        };
         hops += 1;
         if hops > MAX_REDIRECTS {
             return Err(format!("more than {MAX_REDIRECTS} redirects"));
         }
-        url = url.join(location).map_err(|e| format!("the redirect to {location:?} is not a URL: {e}"))?;
+        url = url
+            .join(location)
+            .map_err(|e| format!("the redirect to {location:?} is not a URL: {e}"))?;
     };
     if !resp.status().is_success() {
         return Err(format!("the server answered {}", resp.status()));
@@ -112,7 +183,11 @@ async fn fetch(url: &str, max_bytes: usize, timeout: Duration, check: AddressChe
     {
         return Err(too_big(format!("{len} bytes announced")));
     }
-    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let path = resp.url().path().to_string();
     let mut body = Vec::new();
     loop {
@@ -145,13 +220,25 @@ mod tests {
         let hits = Arc::new(AtomicUsize::new(0));
         let h = hits.clone();
         let app = axum::Router::new()
-            .route("/ok", get(|| async { ([("content-type", "text/plain")], "the secret page") }))
-            .route("/to", get(|Query(q): Query<std::collections::HashMap<String, String>>| async move { axum::response::Redirect::to(&q["u"]) }))
+            .route(
+                "/ok",
+                get(|| async { ([("content-type", "text/plain")], "the secret page") }),
+            )
+            .route(
+                "/to",
+                get(
+                    |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                        axum::response::Redirect::to(&q["u"])
+                    },
+                ),
+            )
             .route("/loop", get(|| async { axum::response::Redirect::to("/loop") }))
-            .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
-                h.fetch_add(1, Ordering::SeqCst);
-                next.run(req)
-            }));
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    next.run(req)
+                },
+            ));
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -160,7 +247,11 @@ mod tests {
 
     /// As the default check, but 127.0.0.2 stands in for a public server.
     fn public_127_0_0_2(ip: IpAddr) -> Option<&'static str> {
-        if ip == IpAddr::from([127, 0, 0, 2]) { None } else { crate::domain::address::non_public(ip) }
+        if ip == IpAddr::from([127, 0, 0, 2]) {
+            None
+        } else {
+            crate::domain::address::non_public(ip)
+        }
     }
 
     #[tokio::test]
@@ -168,29 +259,64 @@ mod tests {
         let (public, _) = site("127.0.0.2").await;
         let (private, private_hits) = site("127.0.0.1").await;
         let t = Duration::from_secs(5);
-        let (body, ..) = fetch(&format!("{public}/ok"), 1_000, t, public_127_0_0_2).await.unwrap();
+        let (body, ..) = fetch(&format!("{public}/ok"), 1_000, t, public_127_0_0_2)
+            .await
+            .unwrap();
         assert_eq!(body, b"the secret page");
         // A redirect to a private address is refused before it is followed.
-        let e = fetch(&format!("{public}/to?u={private}/ok"), 1_000, t, public_127_0_0_2).await.unwrap_err();
+        let e = fetch(&format!("{public}/to?u={private}/ok"), 1_000, t, public_127_0_0_2)
+            .await
+            .unwrap_err();
         assert_eq!(
             e,
-            format!("the redirect to {private}/ok was refused: 127.0.0.1 is a loopback address (this machine); only public addresses are fetched (knowledge.allow_private_urls = true allows this machine and private networks)")
+            format!(
+                "the redirect to {private}/ok was refused: 127.0.0.1 is a loopback address (this machine); only public addresses are fetched (knowledge.allow_private_urls = true allows this machine and private networks)"
+            )
         );
-        let e = fetch(&format!("{public}/to?u=http://169.254.169.254/latest/meta-data/"), 1_000, t, public_127_0_0_2).await.unwrap_err();
+        let e = fetch(
+            &format!("{public}/to?u=http://169.254.169.254/latest/meta-data/"),
+            1_000,
+            t,
+            public_127_0_0_2,
+        )
+        .await
+        .unwrap_err();
         assert!(e.contains("169.254.169.254 is a link-local address"), "{e}");
-        let e = fetch(&format!("{public}/to?u=http://[::ffff:127.0.0.1]:1/"), 1_000, t, public_127_0_0_2).await.unwrap_err();
+        let e = fetch(
+            &format!("{public}/to?u=http://[::ffff:127.0.0.1]:1/"),
+            1_000,
+            t,
+            public_127_0_0_2,
+        )
+        .await
+        .unwrap_err();
         assert!(e.contains("::ffff:127.0.0.1 is a loopback address"), "{e}");
-        let e = fetch(&format!("{public}/to?u=file:///etc/passwd"), 1_000, t, public_127_0_0_2).await.unwrap_err();
+        let e = fetch(&format!("{public}/to?u=file:///etc/passwd"), 1_000, t, public_127_0_0_2)
+            .await
+            .unwrap_err();
         assert!(e.contains("file:///etc/passwd is not http(s)"), "{e}");
-        let e = fetch(&format!("{public}/loop"), 1_000, t, public_127_0_0_2).await.unwrap_err();
+        let e = fetch(&format!("{public}/loop"), 1_000, t, public_127_0_0_2)
+            .await
+            .unwrap_err();
         assert_eq!(e, format!("more than {MAX_REDIRECTS} redirects"));
         // A name is resolved and checked too.
         let port = private.rsplit(':').next().unwrap();
-        let e = fetch(&format!("http://localhost:{port}/ok"), 1_000, t, public_127_0_0_2).await.unwrap_err();
-        assert!(e.starts_with("refused: localhost resolves to ") && e.contains("loopback"), "{e}");
-        assert_eq!(private_hits.load(Ordering::SeqCst), 0, "nothing reached the private server");
+        let e = fetch(&format!("http://localhost:{port}/ok"), 1_000, t, public_127_0_0_2)
+            .await
+            .unwrap_err();
+        assert!(
+            e.starts_with("refused: localhost resolves to ") && e.contains("loopback"),
+            "{e}"
+        );
+        assert_eq!(
+            private_hits.load(Ordering::SeqCst),
+            0,
+            "nothing reached the private server"
+        );
         // With private addresses allowed, the same redirect is followed.
-        let (body, _, path) = fetch(&format!("{public}/to?u={private}/ok"), 1_000, t, address_check(true)).await.unwrap();
+        let (body, _, path) = fetch(&format!("{public}/to?u={private}/ok"), 1_000, t, address_check(true))
+            .await
+            .unwrap();
         assert_eq!((body.as_slice(), path.as_str()), (&b"the secret page"[..], "/ok"));
         assert_eq!(private_hits.load(Ordering::SeqCst), 1);
     }

@@ -36,7 +36,9 @@ pub fn mmr(ranked: &[(i64, f64)], vectors: &HashMap<i64, Vec<f32>>, k: usize, la
     if lambda >= 1.0 || ranked.len() <= 1 {
         return ranked.iter().take(k).copied().collect();
     }
-    let (lo, hi) = ranked.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r.1), hi.max(r.1)));
+    let (lo, hi) = ranked
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(r.1), hi.max(r.1)));
     let scale = |s: f64| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
     let sim = |a: i64, b: i64| match (vectors.get(&a), vectors.get(&b)) {
         (Some(x), Some(y)) => crate::domain::dot(x, y) as f64,
@@ -69,9 +71,21 @@ mod tests {
         let ranked = vec![(1, 0.9), (2, 0.89), (3, 0.7)];
         let vectors: HashMap<i64, Vec<f32>> = [(1, vec![1.0, 0.0]), (2, vec![1.0, 0.0]), (3, vec![0.0, 1.0])].into();
         let ids = |v: Vec<(i64, f64)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
-        assert_eq!(ids(mmr(&ranked, &vectors, 2, 1.0)), vec![1, 2], "lambda 1 is plain relevance");
-        assert_eq!(ids(mmr(&ranked, &vectors, 2, 0.5)), vec![1, 3], "the duplicate of 1 loses to a different chunk");
-        assert_eq!(ids(mmr(&ranked, &vectors, 5, 0.5)), vec![1, 3, 2], "never more than there is");
+        assert_eq!(
+            ids(mmr(&ranked, &vectors, 2, 1.0)),
+            vec![1, 2],
+            "lambda 1 is plain relevance"
+        );
+        assert_eq!(
+            ids(mmr(&ranked, &vectors, 2, 0.5)),
+            vec![1, 3],
+            "the duplicate of 1 loses to a different chunk"
+        );
+        assert_eq!(
+            ids(mmr(&ranked, &vectors, 5, 0.5)),
+            vec![1, 3, 2],
+            "never more than there is"
+        );
         assert_eq!(mmr(&ranked, &vectors, 2, 0.5)[1], (3, 0.7), "original scores kept");
     }
 

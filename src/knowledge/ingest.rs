@@ -23,9 +23,12 @@ pub struct IngestReport {
     pub problems: Vec<String>,
 }
 
+/// A file to load and the root its document id is relative to.
+pub type FileUnderRoot = (PathBuf, PathBuf);
+
 /// Every supported file under `paths` (directories recursively, sorted), each with the
 /// root its document id is relative to.
-pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<Problem>)> {
+pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<FileUnderRoot>, Vec<Problem>)> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
@@ -45,8 +48,12 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<
                         stack.push(e);
                     } else if supported(&e) {
                         files.push((e, p.clone()));
-                    } else if !e.file_name().is_some_and(|n| n == "README.md") {
-                        problems.push(Problem { source: e.display().to_string(), line: None, message: "skipped: not a supported file type".into() });
+                    } else if e.file_name().is_none_or(|n| n != "README.md") {
+                        problems.push(Problem {
+                            source: e.display().to_string(),
+                            line: None,
+                            message: "skipped: not a supported file type".into(),
+                        });
                     }
                 }
             }
@@ -64,7 +71,10 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<
 pub fn file_doc_id(file: &Path, root: &Path) -> String {
     let rel = file.strip_prefix(root).unwrap_or(file);
     let stem = rel.with_extension("");
-    stem.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect::<Vec<_>>().join("/")
+    stem.components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn content_hash(doc: &SourceDoc) -> String {
@@ -93,9 +103,10 @@ impl Knowledge {
             }
             let emb = self.embedder.clone();
             let texts: Vec<String> = batch.iter().map(|b| b.1.clone()).collect();
-            let vecs = tokio::task::spawn_blocking(move || emb.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .map_err(|e| Error::internal("embedding task", e))??;
+            let vecs =
+                tokio::task::spawn_blocking(move || emb.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>()))
+                    .await
+                    .map_err(|e| Error::internal("embedding task", e))??;
             let rows_v: Vec<(i64, Vec<f32>)> = batch.iter().map(|b| b.0).zip(vecs).collect();
             done += rows_v.len();
             self.store.write(move |c| rows::set_vectors(c, &rows_v)).await?;
@@ -109,7 +120,10 @@ impl Knowledge {
     /// with a savepoint per document — each document lands whole or not at all.
     pub async fn add_documents(&self, docs: Vec<SourceDoc>, report: &mut IngestReport) -> Result<()> {
         let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
-        let existing: Vec<Option<String>> = self.store.read(move |c| ids.iter().map(|id| rows::document_hash(c, id)).collect()).await?;
+        let existing: Vec<Option<String>> = self
+            .store
+            .read(move |c| ids.iter().map(|id| rows::document_hash(c, id)).collect())
+            .await?;
         let mut todo = Vec::new();
         for (doc, old) in docs.into_iter().zip(existing) {
             let hash = content_hash(&doc);
@@ -117,7 +131,12 @@ impl Knowledge {
                 report.unchanged += 1;
                 continue;
             }
-            let pieces = chunk(&doc.text, self.config.chunk_target_tokens, self.config.chunk_max_tokens, self.config.chunk_overlap_tokens);
+            let pieces = chunk(
+                &doc.text,
+                self.config.chunk_target_tokens,
+                self.config.chunk_max_tokens,
+                self.config.chunk_overlap_tokens,
+            );
             if pieces.is_empty() {
                 report.problems.push(format!("{}: no text to index", doc.source));
                 continue;
@@ -136,13 +155,18 @@ impl Knowledge {
         // What is embedded: title and section give short chunks their context.
         let inputs: Vec<String> = todo
             .iter()
-            .flat_map(|(doc, _, pieces)| pieces.iter().map(move |p| format!("{}\n{}\n{}", doc.title, p.section, p.text)))
+            .flat_map(|(doc, _, pieces)| {
+                pieces
+                    .iter()
+                    .map(move |p| format!("{}\n{}\n{}", doc.title, p.section, p.text))
+            })
             .collect();
         let emb = self.embedder.clone();
-        let mut vectors = tokio::task::spawn_blocking(move || emb.embed(&inputs.iter().map(String::as_str).collect::<Vec<_>>()))
-            .await
-            .map_err(|e| Error::internal("embedding task", e))??
-            .into_iter();
+        let mut vectors =
+            tokio::task::spawn_blocking(move || emb.embed(&inputs.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .map_err(|e| Error::internal("embedding task", e))??
+                .into_iter();
         let now = crate::domain::now_ms();
         let todo: Vec<_> = todo
             .into_iter()
@@ -158,7 +182,12 @@ impl Knowledge {
                     let chunks: Vec<NewChunk<'_>> = pieces
                         .iter()
                         .zip(vectors)
-                        .map(|(p, v)| NewChunk { section: &p.section, text: &p.text, tokens: p.tokens, vector: v })
+                        .map(|(p, v)| NewChunk {
+                            section: &p.section,
+                            text: &p.text,
+                            tokens: p.tokens,
+                            vector: v,
+                        })
                         .collect();
                     rows::replace_document(&sp, &doc.id, &doc.title, &doc.source, hash, &chunks, now)?;
                     sp.commit()?;
@@ -170,11 +199,23 @@ impl Knowledge {
 
     /// Ingests files, directories and `http(s)://` URLs, in batches of documents;
     /// `progress(done, total, name)` per file or URL.
-    pub async fn add_paths(&self, paths: &[PathBuf], columns: &CsvColumns, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<IngestReport> {
+    pub async fn add_paths(
+        &self,
+        paths: &[PathBuf],
+        columns: &CsvColumns,
+        progress: &(dyn Fn(usize, usize, &str) + Sync),
+    ) -> Result<IngestReport> {
         let (urls, local): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| is_url(&p.to_string_lossy()));
         let local: Vec<PathBuf> = local.into_iter().cloned().collect();
-        let (files, problems) = if local.is_empty() { (Vec::new(), Vec::new()) } else { collect_files(&local)? };
-        let mut report = IngestReport { problems: problems.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+        let (files, problems) = if local.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            collect_files(&local)?
+        };
+        let mut report = IngestReport {
+            problems: problems.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        };
         let total = files.len() + urls.len();
         for (i, url) in urls.iter().enumerate() {
             let url = url.to_string_lossy().to_string();

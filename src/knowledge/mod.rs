@@ -21,8 +21,8 @@ use crate::config::KnowledgeConfig;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::knowledge as rows;
-use quant_index::QuantIndex;
 use embed::{Embedder, LocalMiniLm, NoEmbedder};
+use quant_index::QuantIndex;
 
 /// How to rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,7 +81,9 @@ pub fn embedder_from_config(config: &KnowledgeConfig) -> Result<Arc<dyn Embedder
             Ok(Arc::new(LocalMiniLm::load(&dir)?))
         }
         "openai" => Ok(Arc::new(remote_embed::RemoteEmbedder::new(config.remote.clone())?)),
-        other => Err(Error::Invalid(format!("knowledge.embedder = {other:?} is not one of \"local\", \"openai\", \"none\""))),
+        other => Err(Error::Invalid(format!(
+            "knowledge.embedder = {other:?} is not one of \"local\", \"openai\", \"none\""
+        ))),
     }
 }
 
@@ -100,8 +102,7 @@ pub struct Status {
 }
 
 /// The UI warning for BM25-only retrieval (also printed by `check-config`).
-pub const NO_EMBEDDER_WARNING: &str =
-    "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
+pub const NO_EMBEDDER_WARNING: &str = "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
 
 impl Knowledge {
     /// Counts and warnings.
@@ -109,7 +110,13 @@ impl Knowledge {
         let (embedder, dim) = (self.embedder.model_id(), self.embedder.dim());
         let (documents, chunks, missing) = self
             .store
-            .read(move |c| Ok((rows::document_count(c)?, rows::chunk_count(c)?, if dim > 0 { rows::missing_vector_count(c)? } else { 0 })))
+            .read(move |c| {
+                Ok((
+                    rows::document_count(c)?,
+                    rows::chunk_count(c)?,
+                    if dim > 0 { rows::missing_vector_count(c)? } else { 0 },
+                ))
+            })
             .await?;
         let mut warnings = Vec::new();
         if dim == 0 {
@@ -119,18 +126,36 @@ impl Knowledge {
             warnings.push("The knowledge base is empty: the bot can only hand conversations to people. Add documents with `frontdesk kb add`.".into());
         }
         if missing > 0 {
-            warnings.push(format!("{missing} chunks are waiting for vectors (re-embedding); they are found by keywords meanwhile."));
+            warnings.push(format!(
+                "{missing} chunks are waiting for vectors (re-embedding); they are found by keywords meanwhile."
+            ));
         }
-        Ok(Status { documents, chunks, embedder, dim, chunks_without_vectors: missing, warnings })
+        Ok(Status {
+            documents,
+            chunks,
+            embedder,
+            dim,
+            chunks_without_vectors: missing,
+            warnings,
+        })
     }
 
     pub fn new(store: Store, embedder: Arc<dyn Embedder>, config: KnowledgeConfig) -> Knowledge {
-        Knowledge { store, embedder, config, bits: Default::default() }
+        Knowledge {
+            store,
+            embedder,
+            config,
+            bits: Default::default(),
+        }
     }
 
     /// The best `k` chunks for `query`.
     pub async fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
-        let vector = if mode == Mode::Bm25 { Vec::new() } else { self.embed_query(query).await? };
+        let vector = if mode == Mode::Bm25 {
+            Vec::new()
+        } else {
+            self.embed_query(query).await?
+        };
         self.search_embedded(query, vector, k, mode).await
     }
 
@@ -141,14 +166,21 @@ impl Knowledge {
         }
         let emb = self.embedder.clone();
         let q = query.to_string();
-        Ok(tokio::task::spawn_blocking(move || emb.embed(&[q.as_str()])).await.map_err(|e| Error::internal("embedding task", e))??.remove(0))
+        Ok(tokio::task::spawn_blocking(move || emb.embed(&[q.as_str()]))
+            .await
+            .map_err(|e| Error::internal("embedding task", e))??
+            .remove(0))
     }
 
     /// `search` with the query's vector already computed (the engine embeds once for
     /// the router's classifier and retrieval).
     #[tracing::instrument(name = "retrieve", skip_all, fields(k, mode = ?mode))]
     pub async fn search_embedded(&self, query: &str, vector: Vec<f32>, k: usize, mode: Mode) -> Result<Vec<Hit>> {
-        let mode = if self.embedder.dim() == 0 || vector.is_empty() { Mode::Bm25 } else { mode };
+        let mode = if self.embedder.dim() == 0 || vector.is_empty() {
+            Mode::Bm25
+        } else {
+            mode
+        };
         let depth = (k * 4).max(self.config.candidates);
         let q = query.to_string();
         let cfg = self.config.clone();
@@ -160,7 +192,13 @@ impl Knowledge {
                     "off" => false,
                     _ => rows::chunk_id_high_water(c)? >= cfg.quantized_min_chunks,
                 };
-                let knn = |n: usize| if quantized { quantized_knn(c, &bits, &vector, n, cfg.rescore_factor) } else { rows::knn(c, &vector, n) };
+                let knn = |n: usize| {
+                    if quantized {
+                        quantized_knn(c, &bits, &vector, n, cfg.rescore_factor)
+                    } else {
+                        rows::knn(c, &vector, n)
+                    }
+                };
                 let diverse = cfg.mmr_lambda < 1.0 && mode != Mode::Bm25;
                 // MMR needs a pool larger than k to choose from.
                 let pool = if diverse { depth } else { k };
@@ -170,19 +208,25 @@ impl Knowledge {
                     Mode::Hybrid => {
                         let a: Vec<i64> = rows::bm25(c, &q, depth)?.into_iter().map(|x| x.0).collect();
                         let b: Vec<i64> = knn(depth)?.into_iter().map(|x| x.0).collect();
-                        fuse::rrf_weighted(&[a, b], &[cfg.bm25_weight, 1.0], cfg.rrf_k).into_iter().take(pool).collect()
+                        fuse::rrf_weighted(&[a, b], &[cfg.bm25_weight, 1.0], cfg.rrf_k)
+                            .into_iter()
+                            .take(pool)
+                            .collect()
                     }
                 };
                 if diverse {
                     let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
-                    let vectors: std::collections::HashMap<i64, Vec<f32>> = rows::vectors_by_id(c, &ids)?.into_iter().collect();
+                    let vectors: std::collections::HashMap<i64, Vec<f32>> =
+                        rows::vectors_by_id(c, &ids)?.into_iter().collect();
                     ranked = fuse::mmr(&ranked, &vectors, k, cfg.mmr_lambda);
                 }
                 ranked.truncate(k);
                 let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
                 let details = rows::chunks_by_id(c, &ids)?;
-                let similarity: std::collections::HashMap<i64, f64> =
-                    rows::vectors_by_id(c, &ids)?.into_iter().map(|(id, v)| (id, crate::domain::dot(&vector, &v) as f64)).collect();
+                let similarity: std::collections::HashMap<i64, f64> = rows::vectors_by_id(c, &ids)?
+                    .into_iter()
+                    .map(|(id, v)| (id, crate::domain::dot(&vector, &v) as f64))
+                    .collect();
                 Ok(ranked
                     .into_iter()
                     .filter_map(|(id, score)| {
@@ -193,7 +237,11 @@ impl Knowledge {
                             source: d.source.clone(),
                             section: d.section.clone(),
                             score,
-                            similarity: if vector.is_empty() { None } else { similarity.get(&id).copied() },
+                            similarity: if vector.is_empty() {
+                                None
+                            } else {
+                                similarity.get(&id).copied()
+                            },
                             text: d.text.clone(),
                         })
                     })
@@ -219,13 +267,19 @@ pub fn quantized_knn(
     }
     let generation = rows::vector_generation(conn)?;
     let index = {
-        let mut slot = cache.lock().map_err(|_| Error::Internal("bit index lock poisoned".into()))?;
+        let mut slot = cache
+            .lock()
+            .map_err(|_| Error::Internal("bit index lock poisoned".into()))?;
         match slot.as_ref() {
             Some(ix) if ix.generation == generation => ix.clone(),
             _ => {
                 let started = std::time::Instant::now();
                 let ix = Arc::new(QuantIndex::build(generation, &rows::all_vectors(conn)?));
-                tracing::info!(chunks = ix.len(), ms = started.elapsed().as_millis() as u64, "built the quantized vector index");
+                tracing::info!(
+                    chunks = ix.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "built the quantized vector index"
+                );
                 *slot = Some(ix.clone());
                 ix
             }
@@ -233,7 +287,10 @@ pub fn quantized_knn(
     };
     let keep = k * rescore_factor.max(1);
     let candidates = index.nearest(vector, keep * 10, keep);
-    let mut scored: Vec<(i64, f64)> = rows::vectors_by_id(conn, &candidates)?.into_iter().map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64)).collect();
+    let mut scored: Vec<(i64, f64)> = rows::vectors_by_id(conn, &candidates)?
+        .into_iter()
+        .map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64))
+        .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.truncate(k);
     Ok(scored)

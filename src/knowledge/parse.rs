@@ -45,7 +45,9 @@ impl CsvColumns {
     pub fn parse(spec: &str) -> Result<CsvColumns, String> {
         let mut c = CsvColumns::default();
         for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not KEY=COLUMN"))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not KEY=COLUMN"))?;
             let v = Some(v.trim().to_string());
             match k.trim() {
                 "id" => c.id = v,
@@ -86,7 +88,13 @@ impl Format {
     /// The format of a downloaded body: the Content-Type first, then the URL's extension;
     /// plain text when neither says.
     pub fn from_content_type(content_type: Option<&str>, url_path: &str) -> Option<Format> {
-        let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ct = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match ct.as_str() {
             "text/html" | "application/xhtml+xml" => Some(Format::Html),
             "text/markdown" | "text/x-markdown" => Some(Format::Markdown),
@@ -108,7 +116,9 @@ pub fn supported(path: &Path) -> bool {
 }
 
 fn ext(path: &Path) -> String {
-    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// Reads `bytes` (the file at `path`, whose id base is `id_base`) into documents.
@@ -120,20 +130,56 @@ pub fn parse_file(path: &Path, id_base: &str, bytes: &[u8], columns: &CsvColumns
         Some(format) => parse_bytes(format, &source, id_base, bytes, columns),
         None => (
             Vec::new(),
-            vec![Problem { source, line: None, message: format!("unsupported file type .{}; use .md, .txt, .html, .csv, .jsonl or .pdf", ext(path)) }],
+            vec![Problem {
+                source,
+                line: None,
+                message: format!(
+                    "unsupported file type .{}; use .md, .txt, .html, .csv, .jsonl or .pdf",
+                    ext(path)
+                ),
+            }],
         ),
     }
 }
 
 /// Reads `bytes` in `format`; `source` names the file or URL in documents and problems.
-pub fn parse_bytes(format: Format, source: &str, id_base: &str, bytes: &[u8], columns: &CsvColumns) -> (Vec<SourceDoc>, Vec<Problem>) {
+pub fn parse_bytes(
+    format: Format,
+    source: &str,
+    id_base: &str,
+    bytes: &[u8],
+    columns: &CsvColumns,
+) -> (Vec<SourceDoc>, Vec<Problem>) {
     let source = source.to_string();
-    let whole = |message: String| (Vec::new(), vec![Problem { source: source.clone(), line: None, message }]);
+    let whole = |message: String| {
+        (
+            Vec::new(),
+            vec![Problem {
+                source: source.clone(),
+                line: None,
+                message,
+            }],
+        )
+    };
     if format == Format::Pdf {
         return match pdf_text(bytes) {
             Ok(text) if !text.trim().is_empty() => {
-                let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.len() <= 120).unwrap_or(id_base).to_string();
-                (vec![SourceDoc { id: id_base.into(), title, text, source }], Vec::new())
+                let title = text
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .filter(|l| l.len() <= 120)
+                    .unwrap_or(id_base)
+                    .to_string();
+                (
+                    vec![SourceDoc {
+                        id: id_base.into(),
+                        title,
+                        text,
+                        source,
+                    }],
+                    Vec::new(),
+                )
             }
             Ok(_) => whole("no text in this PDF (a scanned PDF needs OCR first)".into()),
             Err(e) => whole(e),
@@ -144,7 +190,12 @@ pub fn parse_bytes(format: Format, source: &str, id_base: &str, bytes: &[u8], co
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.trim_start_matches('\u{feff}'),
-        Err(e) => return whole(format!("not UTF-8 (invalid byte at offset {}); convert it to UTF-8", e.valid_up_to())),
+        Err(e) => {
+            return whole(format!(
+                "not UTF-8 (invalid byte at offset {}); convert it to UTF-8",
+                e.valid_up_to()
+            ));
+        }
     };
     if text.trim().is_empty() {
         return whole("empty file".into());
@@ -152,15 +203,37 @@ pub fn parse_bytes(format: Format, source: &str, id_base: &str, bytes: &[u8], co
     match format {
         Format::Markdown => (vec![markdown_doc(id_base, text, &source)], Vec::new()),
         Format::Text => {
-            let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.len() <= 120).unwrap_or(id_base).to_string();
-            (vec![SourceDoc { id: id_base.into(), title, text: text.into(), source }], Vec::new())
+            let title = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .filter(|l| l.len() <= 120)
+                .unwrap_or(id_base)
+                .to_string();
+            (
+                vec![SourceDoc {
+                    id: id_base.into(),
+                    title,
+                    text: text.into(),
+                    source,
+                }],
+                Vec::new(),
+            )
         }
         Format::Html => {
             let (title, body) = html_to_text(text);
             if body.trim().is_empty() {
                 return whole("no readable text in this HTML".into());
             }
-            (vec![SourceDoc { id: id_base.into(), title: title.unwrap_or_else(|| id_base.into()), text: body, source }], Vec::new())
+            (
+                vec![SourceDoc {
+                    id: id_base.into(),
+                    title: title.unwrap_or_else(|| id_base.into()),
+                    text: body,
+                    source,
+                }],
+                Vec::new(),
+            )
         }
         Format::Csv => parse_csv(id_base, text, &source, columns),
         Format::Jsonl => parse_jsonl(text, &source),
@@ -205,7 +278,12 @@ fn markdown_doc(id: &str, text: &str, source: &str) -> SourceDoc {
         .lines()
         .find_map(|l| l.trim().strip_prefix("# ").map(|t| t.trim().to_string()))
         .unwrap_or_else(|| id.to_string());
-    SourceDoc { id: id.into(), title, text: text.into(), source: source.into() }
+    SourceDoc {
+        id: id.into(),
+        title,
+        text: text.into(),
+        source: source.into(),
+    }
 }
 
 fn parse_jsonl(text: &str, source: &str) -> (Vec<SourceDoc>, Vec<Problem>) {
@@ -215,7 +293,11 @@ fn parse_jsonl(text: &str, source: &str) -> (Vec<SourceDoc>, Vec<Problem>) {
         if line.trim().is_empty() {
             continue;
         }
-        let problem = |m: String| Problem { source: source.into(), line: Some(i + 1), message: m };
+        let problem = |m: String| Problem {
+            source: source.into(),
+            line: Some(i + 1),
+            message: m,
+        };
         let v: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
@@ -223,7 +305,13 @@ fn parse_jsonl(text: &str, source: &str) -> (Vec<SourceDoc>, Vec<Problem>) {
                 continue;
             }
         };
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str().map(str::to_string).or_else(|| x.as_i64().map(|n| n.to_string())));
+        let field = |k: &str| {
+            v.get(k).and_then(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .or_else(|| x.as_i64().map(|n| n.to_string()))
+            })
+        };
         let (Some(id), Some(body)) = (field("id"), field("text")) else {
             problems.push(problem("needs string fields \"id\" and \"text\"".into()));
             continue;
@@ -246,12 +334,23 @@ fn parse_csv(id_base: &str, text: &str, source: &str, cols: &CsvColumns) -> (Vec
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
-        Err(e) => return (Vec::new(), vec![Problem { source: source.into(), line: Some(1), message: format!("cannot read the header row: {e}") }]),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![Problem {
+                    source: source.into(),
+                    line: Some(1),
+                    message: format!("cannot read the header row: {e}"),
+                }],
+            );
+        }
     };
     let find = |given: &Option<String>, defaults: &[&str]| -> Option<usize> {
         match given {
             Some(name) => headers.iter().position(|h| h.eq_ignore_ascii_case(name)),
-            None => defaults.iter().find_map(|d| headers.iter().position(|h| h.eq_ignore_ascii_case(d))),
+            None => defaults
+                .iter()
+                .find_map(|d| headers.iter().position(|h| h.eq_ignore_ascii_case(d))),
         }
     };
     let text_col = find(&cols.text, &["text", "answer", "body", "content", "description"]);
@@ -261,7 +360,10 @@ fn parse_csv(id_base: &str, text: &str, source: &str, cols: &CsvColumns) -> (Vec
             vec![Problem {
                 source: source.into(),
                 line: Some(1),
-                message: format!("no text column (headers: {}); name one with --columns text=COLUMN", headers.join(", ")),
+                message: format!(
+                    "no text column (headers: {}); name one with --columns text=COLUMN",
+                    headers.join(", ")
+                ),
             }],
         );
     };
@@ -274,19 +376,46 @@ fn parse_csv(id_base: &str, text: &str, source: &str, cols: &CsvColumns) -> (Vec
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                problems.push(Problem { source: source.into(), line: Some(line), message: format!("broken CSV row: {e}") });
+                problems.push(Problem {
+                    source: source.into(),
+                    line: Some(line),
+                    message: format!("broken CSV row: {e}"),
+                });
                 continue;
             }
         };
         let body = rec.get(text_col).unwrap_or("").trim().to_string();
         if body.is_empty() {
-            problems.push(Problem { source: source.into(), line: Some(line), message: "empty text; row skipped".into() });
+            problems.push(Problem {
+                source: source.into(),
+                line: Some(line),
+                message: "empty text; row skipped".into(),
+            });
             continue;
         }
-        let id = id_col.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| format!("{id_base}:{line}"));
-        let title = title_col.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| id.clone());
-        let text = if title_col.is_some() { format!("{title}\n\n{body}") } else { body };
-        docs.push(SourceDoc { id, title, text, source: source.into() });
+        let id = id_col
+            .and_then(|c| rec.get(c))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{id_base}:{line}"));
+        let title = title_col
+            .and_then(|c| rec.get(c))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| id.clone());
+        let text = if title_col.is_some() {
+            format!("{title}\n\n{body}")
+        } else {
+            body
+        };
+        docs.push(SourceDoc {
+            id,
+            title,
+            text,
+            source: source.into(),
+        });
     }
     (docs, problems)
 }
@@ -295,9 +424,13 @@ fn parse_csv(id_base: &str, text: &str, source: &str, cols: &CsvColumns) -> (Vec
 /// headings (as Markdown) and paragraph breaks; decodes the common entities.
 pub fn html_to_text(html: &str) -> (Option<String>, String) {
     let lower = html.to_ascii_lowercase();
-    let title = between(&lower, html, "<title", "</title>").map(|t| decode_entities(strip_tags(&t)).trim().to_string()).filter(|t| !t.is_empty());
+    let title = between(&lower, html, "<title", "</title>")
+        .map(|t| decode_entities(strip_tags(&t)).trim().to_string())
+        .filter(|t| !t.is_empty());
     let mut s = html.to_string();
-    for tag in ["script", "style", "nav", "header", "footer", "noscript", "svg", "form", "aside", "template", "head"] {
+    for tag in [
+        "script", "style", "nav", "header", "footer", "noscript", "svg", "form", "aside", "template", "head",
+    ] {
         s = remove_blocks(&s, tag);
     }
     let mut out = String::new();
@@ -306,7 +439,11 @@ pub fn html_to_text(html: &str) -> (Option<String>, String) {
         out.push_str(&rest[..start]);
         let Some(end) = rest[start..].find('>') else { break };
         let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
-        let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
         match name.as_str() {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if !tag.starts_with('/') => {
                 let level = name[1..].parse::<usize>().unwrap_or(1);
@@ -314,7 +451,9 @@ pub fn html_to_text(html: &str) -> (Option<String>, String) {
                 out.push_str(&"#".repeat(level));
                 out.push(' ');
             }
-            "p" | "div" | "section" | "article" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "ul" | "ol" => out.push_str("\n\n"),
+            "p" | "div" | "section" | "article" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "ul" | "ol" => {
+                out.push_str("\n\n")
+            }
             "br" | "tr" => out.push('\n'),
             "li" if !tag.starts_with('/') => out.push_str("\n- "),
             "td" | "th" => out.push(' '),
@@ -446,13 +585,20 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(d[0].title, "Returns & refunds");
         let t = &d[0].text;
-        assert!(t.contains("# Returns") && t.contains("Bring it back within 30 days.") && t.contains("- With receipt"), "{t}");
-        assert!(!t.contains("alert") && !t.contains("Home") && !t.contains("(c) shop") && !t.contains("p{}"), "{t}");
+        assert!(
+            t.contains("# Returns") && t.contains("Bring it back within 30 days.") && t.contains("- With receipt"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("alert") && !t.contains("Home") && !t.contains("(c) shop") && !t.contains("p{}"),
+            "{t}"
+        );
     }
 
     #[test]
     fn csv_rows_and_columns() {
-        let csv = b"Id,Question,Answer\nq1,Do you rent bikes?,Yes from 10 EUR a day\nq2,\"Open, Sunday?\",12-16\nq3,Empty,\n";
+        let csv =
+            b"Id,Question,Answer\nq1,Do you rent bikes?,Yes from 10 EUR a day\nq2,\"Open, Sunday?\",12-16\nq3,Empty,\n";
         let (d, p) = parse("faq.csv", csv);
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].id, "q1");
@@ -467,7 +613,11 @@ mod tests {
         assert!(p[0].message.contains("no text column"), "{p:?}");
         let (d, p) = parse("broken.csv", b"id,text\n1,ok\n2,ok,extra\n");
         assert_eq!(d.len(), 1);
-        assert_eq!((p[0].line, p[0].message.contains("broken CSV row")), (Some(3), true), "{p:?}");
+        assert_eq!(
+            (p[0].line, p[0].message.contains("broken CSV row")),
+            (Some(3), true),
+            "{p:?}"
+        );
         assert!(CsvColumns::parse("body=x").is_err());
     }
 
@@ -478,20 +628,35 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(d[0].title, "Returns policy");
         let t = &d[0].text;
-        assert!(t.contains("within 30 days") && t.contains("Bring the receipt (paper or e-mail)."), "{t}");
-        assert!(t.contains("Refunds go back to the original card within 5 working days."), "{t}");
+        assert!(
+            t.contains("within 30 days") && t.contains("Bring the receipt (paper or e-mail)."),
+            "{t}"
+        );
+        assert!(
+            t.contains("Refunds go back to the original card within 5 working days."),
+            "{t}"
+        );
         let (d, p) = parse("fake.pdf", b"hello, I am not a PDF");
         assert!(d.is_empty() && p[0].message.contains("not a PDF"), "{p:?}");
-        let (d, p) = parse("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n");
+        let (d, p) = parse(
+            "broken.pdf",
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n",
+        );
         assert!(d.is_empty() && p[0].message.contains("cannot read this PDF"), "{p:?}");
     }
 
     #[test]
     fn formats_from_content_type() {
         use Format::*;
-        assert_eq!(Format::from_content_type(Some("text/html; charset=utf-8"), "/a"), Some(Html));
+        assert_eq!(
+            Format::from_content_type(Some("text/html; charset=utf-8"), "/a"),
+            Some(Html)
+        );
         assert_eq!(Format::from_content_type(Some("application/pdf"), "/x"), Some(Pdf));
-        assert_eq!(Format::from_content_type(Some("application/octet-stream"), "/faq.md"), Some(Markdown));
+        assert_eq!(
+            Format::from_content_type(Some("application/octet-stream"), "/faq.md"),
+            Some(Markdown)
+        );
         assert_eq!(Format::from_content_type(Some("text/plain"), "/notes"), Some(Text));
         assert_eq!(Format::from_content_type(None, "/notes"), Some(Text));
         assert_eq!(Format::from_content_type(Some("image/png"), "/logo"), None);

@@ -80,7 +80,12 @@ impl QuantIndex {
             .bits
             .chunks_exact(self.words)
             .enumerate()
-            .map(|(i, code)| (code.iter().zip(&q).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>(), i as u32))
+            .map(|(i, code)| {
+                (
+                    code.iter().zip(&q).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>(),
+                    i as u32,
+                )
+            })
             .collect();
         if n < scored.len() {
             scored.select_nth_unstable(n - 1);
@@ -135,10 +140,22 @@ mod tests {
     #[test]
     fn wide_vectors_use_several_words() {
         // Pseudo-random signs per (vector, dimension): 130 dimensions span three words.
-        let sign = |i: i64, d: i64| if (i * 7919 + d * 104_729 + (i * d) % 13).wrapping_mul(2_654_435_761) % 1000 < 500 { 1.0 } else { -1.0 };
-        let rows: Vec<(i64, Vec<f32>)> = (0..50).map(|i| (i, unit(&(0..130).map(|d| sign(i, d)).collect::<Vec<_>>()))).collect();
+        let sign = |i: i64, d: i64| {
+            if (i * 7919 + d * 104_729 + (i * d) % 13).wrapping_mul(2_654_435_761) % 1000 < 500 {
+                1.0
+            } else {
+                -1.0
+            }
+        };
+        let rows: Vec<(i64, Vec<f32>)> = (0..50)
+            .map(|i| (i, unit(&(0..130).map(|d| sign(i, d)).collect::<Vec<_>>())))
+            .collect();
         let idx = QuantIndex::build(1, &rows);
         assert_eq!(idx.nearest(&rows[7].1, 1, 1), vec![7]);
-        assert_eq!(idx.nearest(&rows[7].1, 20, 1), vec![7], "int8 rescoring keeps the true nearest");
+        assert_eq!(
+            idx.nearest(&rows[7].1, 20, 1),
+            vec![7],
+            "int8 rescoring keeps the true nearest"
+        );
     }
 }

@@ -55,20 +55,32 @@ impl RemoteEmbedder {
             }
             let retry = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let parsed: EmbeddingsResponse = resp
-                        .json()
-                        .await
-                        .map_err(|e| Error::Unavailable(format!("embeddings endpoint {} sent an unreadable response: {e}", self.url())))?;
+                    let parsed: EmbeddingsResponse = resp.json().await.map_err(|e| {
+                        Error::Unavailable(format!(
+                            "embeddings endpoint {} sent an unreadable response: {e}",
+                            self.url()
+                        ))
+                    })?;
                     return self.check(parsed, texts.len());
                 }
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
                     let excerpt: String = text.chars().take(300).collect();
-                    let err = Error::Unavailable(format!("embeddings endpoint {} answered {status}: {excerpt}", self.url()));
-                    if status.as_u16() == 429 || status.is_server_error() { Some(err) } else { return Err(err) }
+                    let err = Error::Unavailable(format!(
+                        "embeddings endpoint {} answered {status}: {excerpt}",
+                        self.url()
+                    ));
+                    if status.as_u16() == 429 || status.is_server_error() {
+                        Some(err)
+                    } else {
+                        return Err(err);
+                    }
                 }
-                Err(e) => Some(Error::Unavailable(format!("embeddings endpoint {} unreachable: {e}", self.url()))),
+                Err(e) => Some(Error::Unavailable(format!(
+                    "embeddings endpoint {} unreachable: {e}",
+                    self.url()
+                ))),
             };
             match retry {
                 Some(err) if attempt >= 3 => return Err(err),
@@ -79,7 +91,10 @@ impl RemoteEmbedder {
 
     fn check(&self, parsed: EmbeddingsResponse, expected: usize) -> Result<Vec<Vec<f32>>> {
         if parsed.data.len() != expected {
-            return Err(Error::Unavailable(format!("embeddings endpoint returned {} vectors for {expected} texts", parsed.data.len())));
+            return Err(Error::Unavailable(format!(
+                "embeddings endpoint returned {} vectors for {expected} texts",
+                parsed.data.len()
+            )));
         }
         let mut rows = parsed.data;
         if rows.iter().all(|r| r.index.is_some()) {
@@ -116,7 +131,11 @@ impl RemoteEmbedder {
 
 impl Embedder for RemoteEmbedder {
     fn model_id(&self) -> String {
-        format!("openai:{}@{}", self.config.model, self.config.base_url.trim_end_matches('/'))
+        format!(
+            "openai:{}@{}",
+            self.config.model,
+            self.config.base_url.trim_end_matches('/')
+        )
     }
 
     fn dim(&self) -> usize {

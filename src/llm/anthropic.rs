@@ -23,7 +23,12 @@ pub struct Anthropic {
 
 impl Anthropic {
     pub fn new(p: &ProviderConfig, retries: u32) -> crate::error::Result<Anthropic> {
-        Ok(Anthropic { base_url: p.base_url.trim_end_matches('/').to_string(), api_key: p.api_key.clone(), retries, client: super::http_client(p)? })
+        Ok(Anthropic {
+            base_url: p.base_url.trim_end_matches('/').to_string(),
+            api_key: p.api_key.clone(),
+            retries,
+            client: super::http_client(p)?,
+        })
     }
 }
 
@@ -33,15 +38,28 @@ pub fn body(req: &ChatRequest) -> Value {
     for item in &req.items {
         let (role, content) = match item {
             Item::User(t) => ("user", json!([{ "type": "text", "text": t }])),
-            Item::Image { media_type, base64 } => ("user", json!([{ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": base64 } }])),
+            Item::Image { media_type, base64 } => (
+                "user",
+                json!([{ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": base64 } }]),
+            ),
             Item::Assistant(t) => ("assistant", json!([{ "type": "text", "text": t }])),
             Item::ToolCalls(calls) => (
                 "assistant",
-                json!(calls.iter().map(|c| json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments })).collect::<Vec<_>>()),
+                json!(
+                    calls
+                        .iter()
+                        .map(|c| json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments }))
+                        .collect::<Vec<_>>()
+                ),
             ),
             Item::ToolResults(results) => (
                 "user",
-                json!(results.iter().map(|(id, content)| json!({ "type": "tool_result", "tool_use_id": id, "content": content })).collect::<Vec<_>>()),
+                json!(
+                    results
+                        .iter()
+                        .map(|(id, content)| json!({ "type": "tool_result", "tool_use_id": id, "content": content }))
+                        .collect::<Vec<_>>()
+                ),
             ),
         };
         // Consecutive turns of one role merge (the API wants alternation).
@@ -53,7 +71,11 @@ pub fn body(req: &ChatRequest) -> Value {
         }
         messages.push(json!({ "role": role, "content": content }));
     }
-    let mut tools: Vec<Value> = req.tools.iter().map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters })).collect();
+    let mut tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.parameters }))
+        .collect();
     tools.push(json!({ "name": REPLY_TOOL, "description": "Give your final answer in this structure. Always end with this tool.", "input_schema": req.reply_schema }));
     json!({
         "model": req.model,
@@ -71,7 +93,10 @@ pub fn parse(v: &Value) -> Result<ChatResponse, LlmError> {
     let tokens_out = v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
     let blocks = v.get("content").and_then(Value::as_array).ok_or_else(|| LlmError {
         retryable: true,
-        message: format!("message without content: {}", v.to_string().chars().take(300).collect::<String>()),
+        message: format!(
+            "message without content: {}",
+            v.to_string().chars().take(300).collect::<String>()
+        ),
     })?;
     let mut calls = Vec::new();
     let mut text = String::new();
@@ -81,19 +106,35 @@ pub fn parse(v: &Value) -> Result<ChatResponse, LlmError> {
                 let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
                 let input = b.get("input").cloned().unwrap_or(Value::Null);
                 if name == REPLY_TOOL {
-                    return Ok(ChatResponse { output: Output::Reply(input.to_string()), tokens_in, tokens_out });
+                    return Ok(ChatResponse {
+                        output: Output::Reply(input.to_string()),
+                        tokens_in,
+                        tokens_out,
+                    });
                 }
-                calls.push(ToolCall { id: b.get("id").and_then(Value::as_str).unwrap_or_default().to_string(), name: name.to_string(), arguments: input });
+                calls.push(ToolCall {
+                    id: b.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    name: name.to_string(),
+                    arguments: input,
+                });
             }
             Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
             _ => {}
         }
     }
     if !calls.is_empty() {
-        return Ok(ChatResponse { output: Output::ToolCalls(calls), tokens_in, tokens_out });
+        return Ok(ChatResponse {
+            output: Output::ToolCalls(calls),
+            tokens_in,
+            tokens_out,
+        });
     }
     // Plain text instead of the reply tool: the caller's strict parse decides (repair).
-    Ok(ChatResponse { output: Output::Reply(text), tokens_in, tokens_out })
+    Ok(ChatResponse {
+        output: Output::Reply(text),
+        tokens_in,
+        tokens_out,
+    })
 }
 
 impl Provider for Anthropic {
@@ -127,14 +168,23 @@ mod tests {
         let req = ChatRequest {
             model: "claude-haiku-4-5".into(),
             system: "s".into(),
-            items: vec![Item::Image { media_type: "image/jpeg".into(), base64: "QUJD".into() }, Item::User("what is wrong with my wheel?".into())],
+            items: vec![
+                Item::Image {
+                    media_type: "image/jpeg".into(),
+                    base64: "QUJD".into(),
+                },
+                Item::User("what is wrong with my wheel?".into()),
+            ],
             tools: Vec::new(),
             reply_schema: crate::llm::reply_schema(),
             max_tokens: 100,
         };
         let b = body(&req);
         assert_eq!(b["messages"].as_array().unwrap().len(), 1, "one user turn");
-        assert_eq!(b["messages"][0]["content"][0], json!({ "type": "image", "source": { "type": "base64", "media_type": "image/jpeg", "data": "QUJD" } }));
+        assert_eq!(
+            b["messages"][0]["content"][0],
+            json!({ "type": "image", "source": { "type": "base64", "media_type": "image/jpeg", "data": "QUJD" } })
+        );
         assert_eq!(b["messages"][0]["content"][1]["text"], "what is wrong with my wheel?");
     }
 }

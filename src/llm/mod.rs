@@ -8,12 +8,12 @@ pub mod anthropic;
 pub mod openai;
 pub mod price;
 
-use tracing::Instrument;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
+use tracing::Instrument;
 
 use serde_json::Value;
 
@@ -42,7 +42,10 @@ pub struct ToolCall {
 pub enum Item {
     User(String),
     /// An image from the customer (media messages), sent as a user content part.
-    Image { media_type: String, base64: String },
+    Image {
+        media_type: String,
+        base64: String,
+    },
     Assistant(String),
     /// The model's earlier tool calls, and then their results.
     ToolCalls(Vec<ToolCall>),
@@ -124,18 +127,42 @@ pub(crate) async fn send_with_retry(
         let result: Result<std::convert::Infallible, (LlmError, Option<u64>)> = match build().send().await {
             Ok(resp) => {
                 let status = resp.status();
-                let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
                 let text = resp.text().await.unwrap_or_default();
                 if status.is_success() {
-                    return serde_json::from_str(&text)
-                        .map(|v| (status, v))
-                        .map_err(|e| LlmError { retryable: true, message: format!("{what}: unreadable response ({e}): {}", excerpt(&text)) });
+                    return serde_json::from_str(&text).map(|v| (status, v)).map_err(|e| LlmError {
+                        retryable: true,
+                        message: format!("{what}: unreadable response ({e}): {}", excerpt(&text)),
+                    });
                 }
                 // 429 rate limit, 5xx, and Anthropic's 529 "overloaded" are worth another try.
                 let retryable = status.as_u16() == 429 || status.is_server_error();
-                Err((LlmError { retryable, message: format!("{what}: {status}: {}", excerpt(&text)) }, retry_after))
+                Err((
+                    LlmError {
+                        retryable,
+                        message: format!("{what}: {status}: {}", excerpt(&text)),
+                    },
+                    retry_after,
+                ))
             }
-            Err(e) => Err((LlmError { retryable: true, message: format!("{what}: {}", if e.is_timeout() { "timed out".to_string() } else { e.to_string() }) }, None)),
+            Err(e) => Err((
+                LlmError {
+                    retryable: true,
+                    message: format!(
+                        "{what}: {}",
+                        if e.is_timeout() {
+                            "timed out".to_string()
+                        } else {
+                            e.to_string()
+                        }
+                    ),
+                },
+                None,
+            )),
         };
         let Err((err, retry_after)) = result;
         if !err.retryable || attempt >= retries {
@@ -161,7 +188,10 @@ pub struct ModelRef {
 impl ModelRef {
     pub fn parse(s: &str) -> Option<ModelRef> {
         let (p, m) = s.split_once(':')?;
-        (!p.is_empty() && !m.is_empty()).then(|| ModelRef { provider: p.to_string(), model: m.to_string() })
+        (!p.is_empty() && !m.is_empty()).then(|| ModelRef {
+            provider: p.to_string(),
+            model: m.to_string(),
+        })
     }
 }
 
@@ -201,7 +231,11 @@ impl Models {
                 "anthropic" => Box::new(anthropic::Anthropic::new(p, config.max_retries)?),
                 "openai" => Box::new(openai::OpenAi::new(p, config.max_retries)?),
                 "offline" => continue,
-                other => return Err(crate::Error::Invalid(format!("llm.providers.{name}.kind = {other:?} is not anthropic, openai or offline"))),
+                other => {
+                    return Err(crate::Error::Invalid(format!(
+                        "llm.providers.{name}.kind = {other:?} is not anthropic, openai or offline"
+                    )));
+                }
             };
             providers.insert(name.clone(), (p.kind.clone(), client));
         }
@@ -224,17 +258,33 @@ impl Models {
 
     /// Asks each model of `chain` in order until one answers; skips providers whose
     /// circuit is open. Returns the answer with the model that gave it, and every attempt.
-    pub async fn chat(&self, chain: &[ModelRef], req: &ChatRequest, now_ms: impl Fn() -> i64) -> (Result<(ChatResponse, ModelRef), LlmError>, Vec<Attempt>) {
+    pub async fn chat(
+        &self,
+        chain: &[ModelRef],
+        req: &ChatRequest,
+        now_ms: impl Fn() -> i64,
+    ) -> (Result<(ChatResponse, ModelRef), LlmError>, Vec<Attempt>) {
         let mut attempts = Vec::new();
-        let mut last = LlmError { retryable: false, message: "no remote model in the chain".into() };
+        let mut last = LlmError {
+            retryable: false,
+            message: "no remote model in the chain".into(),
+        };
         for m in chain {
-            let Some((_, provider)) = self.providers.get(&m.provider) else { continue };
+            let Some((_, provider)) = self.providers.get(&m.provider) else {
+                continue;
+            };
             let allowed = {
                 let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-                b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms)).allow(now_ms())
+                b.entry(m.provider.clone())
+                    .or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms))
+                    .allow(now_ms())
             };
             if !allowed {
-                attempts.push(Attempt { model: m.to_string(), outcome: "skipped: circuit open".into(), args: None });
+                attempts.push(Attempt {
+                    model: m.to_string(),
+                    outcome: "skipped: circuit open".into(),
+                    args: None,
+                });
                 continue;
             }
             let mut r = req.clone();
@@ -262,21 +312,38 @@ impl Models {
             }
             let ms = started.elapsed().as_millis() as u64;
             match &result {
-                Ok(resp) => self.usage.record(&m.to_string(), true, ms, resp.tokens_in, resp.tokens_out, price::cost(&self.prices, &m.model, resp.tokens_in, resp.tokens_out)),
+                Ok(resp) => self.usage.record(
+                    &m.to_string(),
+                    true,
+                    ms,
+                    resp.tokens_in,
+                    resp.tokens_out,
+                    price::cost(&self.prices, &m.model, resp.tokens_in, resp.tokens_out),
+                ),
                 Err(_) => self.usage.record(&m.to_string(), false, ms, 0, 0, 0.0),
             }
             let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-            let breaker = b.entry(m.provider.clone()).or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms));
+            let breaker = b
+                .entry(m.provider.clone())
+                .or_insert_with(|| CircuitBreaker::new(self.threshold, self.cooldown_ms));
             match result {
                 Ok(resp) => {
                     breaker.success();
-                    attempts.push(Attempt { model: m.to_string(), outcome: "ok".into(), args: None });
+                    attempts.push(Attempt {
+                        model: m.to_string(),
+                        outcome: "ok".into(),
+                        args: None,
+                    });
                     return (Ok((resp, m.clone())), attempts);
                 }
                 Err(e) => {
                     breaker.failure(now_ms());
                     tracing::warn!(model = %m, error = %e, "model call failed; trying the next in the chain");
-                    attempts.push(Attempt { model: m.to_string(), outcome: format!("failed: {e}"), args: None });
+                    attempts.push(Attempt {
+                        model: m.to_string(),
+                        outcome: format!("failed: {e}"),
+                        args: None,
+                    });
                     last = e;
                 }
             }
@@ -289,7 +356,12 @@ impl Models {
         let b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<(String, bool)> = b
             .iter()
-            .map(|(k, v)| (k.clone(), matches!(v.state(), crate::domain::circuit::State::Open { until_ms } if until_ms > now_ms)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    matches!(v.state(), crate::domain::circuit::State::Open { until_ms } if until_ms > now_ms),
+                )
+            })
             .collect();
         out.sort();
         out

@@ -16,7 +16,12 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(p: &ProviderConfig, retries: u32) -> crate::error::Result<OpenAi> {
-        Ok(OpenAi { base_url: p.base_url.trim_end_matches('/').to_string(), api_key: p.api_key.clone(), retries, client: super::http_client(p)? })
+        Ok(OpenAi {
+            base_url: p.base_url.trim_end_matches('/').to_string(),
+            api_key: p.api_key.clone(),
+            retries,
+            client: super::http_client(p)?,
+        })
     }
 }
 
@@ -61,27 +66,57 @@ pub fn body(req: &ChatRequest) -> Value {
 
 /// Reads a chat completion.
 pub fn parse(v: &Value) -> Result<ChatResponse, LlmError> {
-    let bad = |what: &str| LlmError { retryable: true, message: format!("chat completion without {what}: {}", v.to_string().chars().take(300).collect::<String>()) };
-    let message = v.pointer("/choices/0/message").ok_or_else(|| bad("choices[0].message"))?;
+    let bad = |what: &str| LlmError {
+        retryable: true,
+        message: format!(
+            "chat completion without {what}: {}",
+            v.to_string().chars().take(300).collect::<String>()
+        ),
+    };
+    let message = v
+        .pointer("/choices/0/message")
+        .ok_or_else(|| bad("choices[0].message"))?;
     let tokens_in = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-    let tokens_out = v.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0);
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+    let tokens_out = v
+        .pointer("/usage/completion_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if let Some(calls) = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    {
         let calls = calls
             .iter()
             .map(|c| {
                 let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
                 Ok(ToolCall {
                     id: c.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    name: c.pointer("/function/name").and_then(Value::as_str).ok_or_else(|| bad("a tool name"))?.to_string(),
+                    name: c
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("a tool name"))?
+                        .to_string(),
                     // Malformed arguments reach the tool runner as a string it refuses.
                     arguments: serde_json::from_str(args).unwrap_or(Value::String(args.to_string())),
                 })
             })
             .collect::<Result<Vec<_>, LlmError>>()?;
-        return Ok(ChatResponse { output: Output::ToolCalls(calls), tokens_in, tokens_out });
+        return Ok(ChatResponse {
+            output: Output::ToolCalls(calls),
+            tokens_in,
+            tokens_out,
+        });
     }
-    let content = message.get("content").and_then(Value::as_str).ok_or_else(|| bad("content"))?;
-    Ok(ChatResponse { output: Output::Reply(content.to_string()), tokens_in, tokens_out })
+    let content = message
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("content"))?;
+    Ok(ChatResponse {
+        output: Output::Reply(content.to_string()),
+        tokens_in,
+        tokens_out,
+    })
 }
 
 impl Provider for OpenAi {
@@ -93,7 +128,11 @@ impl Provider for OpenAi {
                 self.retries,
                 || {
                     let r = self.client.post(&url).json(&body);
-                    if self.api_key.is_empty() { r } else { r.bearer_auth(self.api_key.expose()) }
+                    if self.api_key.is_empty() {
+                        r
+                    } else {
+                        r.bearer_auth(self.api_key.expose())
+                    }
                 },
                 &format!("openai-compatible {}", req.model),
             )
@@ -112,13 +151,22 @@ mod tests {
         let req = ChatRequest {
             model: "gpt-4o-mini".into(),
             system: "s".into(),
-            items: vec![Item::Image { media_type: "image/png".into(), base64: "QUJD".into() }, Item::User("and this?".into())],
+            items: vec![
+                Item::Image {
+                    media_type: "image/png".into(),
+                    base64: "QUJD".into(),
+                },
+                Item::User("and this?".into()),
+            ],
             tools: Vec::new(),
             reply_schema: crate::llm::reply_schema(),
             max_tokens: 100,
         };
         let b = body(&req);
-        assert_eq!(b["messages"][1]["content"][0], json!({ "type": "image_url", "image_url": { "url": "data:image/png;base64,QUJD" } }));
+        assert_eq!(
+            b["messages"][1]["content"][0],
+            json!({ "type": "image_url", "image_url": { "url": "data:image/png;base64,QUJD" } })
+        );
         assert_eq!(b["messages"][2], json!({ "role": "user", "content": "and this?" }));
     }
 }

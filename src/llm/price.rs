@@ -17,7 +17,10 @@ pub struct Price {
 
 /// List prices of common models (USD per 1M tokens).
 pub fn defaults() -> BTreeMap<String, Price> {
-    let p = |i: f64, o: f64| Price { input_per_mtok: i, output_per_mtok: o };
+    let p = |i: f64, o: f64| Price {
+        input_per_mtok: i,
+        output_per_mtok: o,
+    };
     [
         ("claude-haiku-4-5", p(1.0, 5.0)),
         ("claude-sonnet-4-5", p(3.0, 15.0)),
@@ -37,12 +40,21 @@ pub fn defaults() -> BTreeMap<String, Price> {
 
 /// The cost in USD of one call.
 pub fn cost(prices: &BTreeMap<String, Price>, model: &str, tokens_in: u64, tokens_out: u64) -> f64 {
-    prices.get(model).map_or(0.0, |p| (tokens_in as f64 * p.input_per_mtok + tokens_out as f64 * p.output_per_mtok) / 1_000_000.0)
+    prices.get(model).map_or(0.0, |p| {
+        (tokens_in as f64 * p.input_per_mtok + tokens_out as f64 * p.output_per_mtok) / 1_000_000.0
+    })
 }
 
 /// Average cost per message for a traffic mix: `share` of messages on `strong`, the rest
 /// on `cheap`, each with `tokens_in`/`tokens_out`.
-pub fn blended(prices: &BTreeMap<String, Price>, cheap: &str, strong: &str, share: f64, tokens_in: u64, tokens_out: u64) -> f64 {
+pub fn blended(
+    prices: &BTreeMap<String, Price>,
+    cheap: &str,
+    strong: &str,
+    share: f64,
+    tokens_in: u64,
+    tokens_out: u64,
+) -> f64 {
     (1.0 - share) * cost(prices, cheap, tokens_in, tokens_out) + share * cost(prices, strong, tokens_in, tokens_out)
 }
 
@@ -57,7 +69,11 @@ mod tests {
         assert!((cost(&p, "claude-haiku-4-5", 600, 200) - 0.0016).abs() < 1e-12);
         assert!((cost(&p, "claude-sonnet-4-5", 600, 200) - 0.0048).abs() < 1e-12);
         // The seed's mix: 18% on the reasoning tier.
-        assert!((blended(&p, "claude-haiku-4-5", "claude-sonnet-4-5", 0.18, 600, 200) - (0.82 * 0.0016 + 0.18 * 0.0048)).abs() < 1e-12);
+        assert!(
+            (blended(&p, "claude-haiku-4-5", "claude-sonnet-4-5", 0.18, 600, 200) - (0.82 * 0.0016 + 0.18 * 0.0048))
+                .abs()
+                < 1e-12
+        );
         assert_eq!(cost(&p, "my-local-llama", 600, 200), 0.0);
     }
 }

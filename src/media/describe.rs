@@ -33,9 +33,17 @@ fn vision_schema() -> Value {
 /// A description of the image for the bot to read.
 pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -> Result<String, Problem> {
     use base64::Engine;
-    let chain: Vec<ModelRef> = app.config.media.vision_models.iter().filter_map(|m| ModelRef::parse(m)).collect();
+    let chain: Vec<ModelRef> = app
+        .config
+        .media
+        .vision_models
+        .iter()
+        .filter_map(|m| ModelRef::parse(m))
+        .collect();
     if chain.is_empty() {
-        return Err(Problem::Unsupported("images are not described here (media.vision_models is empty)".into()));
+        return Err(Problem::Unsupported(
+            "images are not described here (media.vision_models is empty)".into(),
+        ));
     }
     let ask = match caption {
         Some(c) if !c.trim().is_empty() => format!("Describe this image. The customer wrote with it: \"{}\"", c.trim()),
@@ -44,7 +52,13 @@ pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -
     let req = ChatRequest {
         model: String::new(),
         system: VISION_SYSTEM.into(),
-        items: vec![Item::Image { media_type: mime.to_string(), base64: base64::engine::general_purpose::STANDARD.encode(bytes) }, Item::User(ask)],
+        items: vec![
+            Item::Image {
+                media_type: mime.to_string(),
+                base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            },
+            Item::User(ask),
+        ],
         tools: Vec::new(),
         reply_schema: vision_schema(),
         max_tokens: 600,
@@ -52,11 +66,22 @@ pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -
     let (result, _attempts) = app.models.chat(&chain, &req, crate::domain::now_ms).await;
     let (resp, _model) = result.map_err(|e| Problem::Unavailable(format!("vision model: {e}")))?;
     let Output::Reply(raw) = resp.output else {
-        return Err(Problem::Unavailable("the vision model asked for a tool instead of describing".into()));
+        return Err(Problem::Unavailable(
+            "the vision model asked for a tool instead of describing".into(),
+        ));
     };
-    let v: Value = serde_json::from_str(&raw).map_err(|e| Problem::Unavailable(format!("the vision model's answer is not JSON: {e}")))?;
-    let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let mut out = field("description").unwrap_or("an image").trim_end_matches('.').to_string();
+    let v: Value = serde_json::from_str(&raw)
+        .map_err(|e| Problem::Unavailable(format!("the vision model's answer is not JSON: {e}")))?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let mut out = field("description")
+        .unwrap_or("an image")
+        .trim_end_matches('.')
+        .to_string();
     if let Some(t) = field("text_in_image") {
         out.push_str(&format!(". Text in it: \"{t}\""));
     }
@@ -74,11 +99,15 @@ pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -
 /// is a final failure for this file (retrying would only crash the reader again).
 pub async fn document(extractor: &Extractor, bytes: Vec<u8>, mime: &str, max_chars: usize) -> Result<String, Problem> {
     if !matches!(mime, "application/pdf" | "text/plain" | "text/csv") {
-        return Err(Problem::Unsupported(format!("the bot reads PDF and plain-text documents, not {mime}")));
+        return Err(Problem::Unsupported(format!(
+            "the bot reads PDF and plain-text documents, not {mime}"
+        )));
     }
     let text = match extractor.document_text(bytes, mime, max_chars).await {
         Ok(Ok(text)) => text,
-        Ok(Err(why)) if mime == "application/pdf" => return Err(Problem::Unsupported(format!("the PDF cannot be read: {why}"))),
+        Ok(Err(why)) if mime == "application/pdf" => {
+            return Err(Problem::Unsupported(format!("the PDF cannot be read: {why}")));
+        }
         Ok(Err(why)) => return Err(Problem::Unsupported(why)),
         Err(failure @ Failure::Broken(_)) => return Err(Problem::Unavailable(failure.to_string())),
         Err(failure) => return Err(Problem::Unsupported(failure.to_string())),

@@ -16,7 +16,9 @@ pub struct MediaFiles {
 
 impl MediaFiles {
     pub fn new(data_dir: &Path) -> MediaFiles {
-        MediaFiles { dir: data_dir.join("media") }
+        MediaFiles {
+            dir: data_dir.join("media"),
+        }
     }
 
     /// Where file `sha256` lives; `None` for a name that is not 64 hex digits.
@@ -33,16 +35,21 @@ impl MediaFiles {
             return Ok(sha);
         }
         let parent = path.parent().expect("files live in a subdirectory");
-        crate::private_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+        crate::private_fs::create_dir_all(parent)
+            .map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
         let tmp = parent.join(format!(".{sha}.{}.tmp", rand::random::<u32>()));
-        crate::private_fs::write(&tmp, bytes).map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
-        crate::durable_fs::rename(&tmp, &path).map_err(|e| Error::unavailable(&format!("storing {}", path.display()), e))?;
+        crate::private_fs::write(&tmp, bytes)
+            .map_err(|e| Error::unavailable(&format!("writing {}", tmp.display()), e))?;
+        crate::durable_fs::rename(&tmp, &path)
+            .map_err(|e| Error::unavailable(&format!("storing {}", path.display()), e))?;
         Ok(sha)
     }
 
     /// The bytes of file `sha256`.
     pub fn read(&self, sha256: &str) -> Result<Vec<u8>> {
-        let path = self.path(sha256).ok_or_else(|| Error::Invalid(format!("{sha256:?} is not a media file name")))?;
+        let path = self
+            .path(sha256)
+            .ok_or_else(|| Error::Invalid(format!("{sha256:?} is not a media file name")))?;
         std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(format!("media file {sha256} (deleted by retention?)")),
             _ => Error::unavailable(&format!("reading {}", path.display()), e),
@@ -51,7 +58,9 @@ impl MediaFiles {
 
     /// Deletes file `sha256`; false if it was not there.
     pub fn delete(&self, sha256: &str) -> Result<bool> {
-        let Some(path) = self.path(sha256) else { return Ok(false) };
+        let Some(path) = self.path(sha256) else {
+            return Ok(false);
+        };
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -65,7 +74,10 @@ impl MediaFiles {
     pub fn copy_all_to(&self, dest: &MediaFiles) -> Result<(u64, u64)> {
         let (mut files, mut bytes) = (0, 0);
         for name in self.names() {
-            let (src, dst) = (self.path(&name).expect("listed names are valid"), dest.path(&name).expect("same name"));
+            let (src, dst) = (
+                self.path(&name).expect("listed names are valid"),
+                dest.path(&name).expect("same name"),
+            );
             let size = match std::fs::metadata(&src) {
                 Ok(m) => m.len(),
                 // Deleted by retention since it was listed.
@@ -74,11 +86,13 @@ impl MediaFiles {
             };
             if !dst.exists() {
                 let parent = dst.parent().expect("files live in a subdirectory");
-                crate::private_fs::create_dir_all(parent).map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
+                crate::private_fs::create_dir_all(parent)
+                    .map_err(|e| Error::unavailable(&format!("creating {}", parent.display()), e))?;
                 if std::fs::hard_link(&src, &dst).is_err() {
                     let tmp = parent.join(format!(".{name}.copy"));
                     match std::fs::copy(&src, &tmp).and_then(|_| crate::private_fs::restrict(&tmp)) {
-                        Ok(()) => crate::durable_fs::rename(&tmp, &dst).map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
+                        Ok(()) => crate::durable_fs::rename(&tmp, &dst)
+                            .map_err(|e| Error::unavailable(&format!("placing {}", dst.display()), e))?,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(Error::unavailable(&format!("copying {}", src.display()), e)),
                     }
@@ -96,11 +110,16 @@ impl MediaFiles {
         let (mut files, mut bytes) = (0, 0);
         for name in self.names() {
             let path = self.path(&name).expect("listed names are valid");
-            let mut file = std::fs::File::open(&path).map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
+            let mut file = std::fs::File::open(&path)
+                .map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
             let mut hasher = Sha256::new();
-            bytes += std::io::copy(&mut file, &mut hasher).map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
+            bytes += std::io::copy(&mut file, &mut hasher)
+                .map_err(|e| Error::unavailable(&format!("reading {}", path.display()), e))?;
             if hex::encode(hasher.finalize()) != name {
-                return Err(Error::Invalid(format!("media file {} is damaged (its content no longer matches its name)", path.display())));
+                return Err(Error::Invalid(format!(
+                    "media file {} is damaged (its content no longer matches its name)",
+                    path.display()
+                )));
             }
             files += 1;
         }
@@ -110,9 +129,13 @@ impl MediaFiles {
     /// The names of every stored file.
     pub fn names(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let Ok(dirs) = std::fs::read_dir(&self.dir) else { return out };
+        let Ok(dirs) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
         for d in dirs.flatten() {
-            let Ok(files) = std::fs::read_dir(d.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(d.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let name = f.file_name().to_string_lossy().to_string();
                 if self.path(&name).is_some() {

@@ -31,8 +31,15 @@ pub struct MediaService {
 
 impl MediaService {
     pub fn new(data_dir: &std::path::Path, extract: &crate::config::ExtractConfig) -> MediaService {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        MediaService { files: MediaFiles::new(data_dir), extractor: crate::extract::Extractor::new(extract), http }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        MediaService {
+            files: MediaFiles::new(data_dir),
+            extractor: crate::extract::Extractor::new(extract),
+            http,
+        }
     }
 }
 
@@ -64,13 +71,22 @@ pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step>
     let w = wamid.to_string();
     match result {
         Ok((kind, text, language)) => {
-            let turn = (kind != "sticker").then(|| rules::turn_text(&row.media_type, media.caption.as_deref(), media.filename.as_deref(), &text));
+            let turn = (kind != "sticker").then(|| {
+                rules::turn_text(
+                    &row.media_type,
+                    media.caption.as_deref(),
+                    media.filename.as_deref(),
+                    &text,
+                )
+            });
             if kind != "sticker" {
                 found.derived_kind = Some(kind.to_string());
                 found.derived_text = Some(text);
             }
             found.language = language;
-            app.store.write(move |c| rows::finish(c, &w, &found, turn.as_deref(), now)).await?;
+            app.store
+                .write(move |c| rows::finish(c, &w, &found, turn.as_deref(), now))
+                .await?;
             crate::metrics::Metrics::add(&app.metrics.media_read_total, 1);
             Ok(Step::Settled)
         }
@@ -86,14 +102,26 @@ pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step>
 }
 
 /// The file's text: (kind, text, language).
-async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::Media, found: &mut Outcome) -> std::result::Result<(&'static str, String, Option<String>), Problem> {
+async fn read(
+    app: &App,
+    row: &rows::MediaRow,
+    media: &crate::domain::message::Media,
+    found: &mut Outcome,
+) -> std::result::Result<(&'static str, String, Option<String>), Problem> {
     if row.media_type == "video" {
         return Err(Problem::Unsupported("videos are not watched by the bot".into()));
     }
     let limit = app.config.media.max_bytes(&row.media_type);
-    let (info, bytes) = app.graph.download_media(&row.media_id, limit).await.map_err(|e| download_problem(e, limit))?;
+    let (info, bytes) = app
+        .graph
+        .download_media(&row.media_id, limit)
+        .await
+        .map_err(|e| download_problem(e, limit))?;
     found.size_bytes = Some(bytes.len() as i64);
-    let checksums: Vec<&str> = [media.sha256.as_deref(), info.sha256.as_deref()].into_iter().flatten().collect();
+    let checksums: Vec<&str> = [media.sha256.as_deref(), info.sha256.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     let declared = media.mime_type.as_deref().or(info.mime_type.as_deref());
     let mime = rules::check(&row.media_type, declared, &bytes, info.file_size, &checksums)?;
     found.mime_type = Some(mime.clone());
@@ -110,8 +138,16 @@ async fn read(app: &App, row: &rows::MediaRow, media: &crate::domain::message::M
             let t = transcribe::transcribe(&service.http, &app.config.media, bytes, &mime).await?;
             Ok(("transcript", t.text, t.language))
         }
-        "image" => Ok(("description", describe::image(app, &bytes, &mime, media.caption.as_deref()).await?, None)),
-        _ => Ok(("document_text", describe::document(&service.extractor, bytes, &mime, app.config.media.document_max_chars).await?, None)),
+        "image" => Ok((
+            "description",
+            describe::image(app, &bytes, &mime, media.caption.as_deref()).await?,
+            None,
+        )),
+        _ => Ok((
+            "document_text",
+            describe::document(&service.extractor, bytes, &mime, app.config.media.document_max_chars).await?,
+            None,
+        )),
     }
 }
 
@@ -121,7 +157,11 @@ fn download_problem(e: GraphError, limit: u64) -> Problem {
         GraphError::Api { http_status: 413, .. } => Problem::TooLarge { limit },
         GraphError::Api { title, .. } if title.contains("expired") => Problem::Expired,
         // Media ids last about 7 days; an unknown id will not come back.
-        GraphError::Api { http_status: 400 | 404, code, .. } if *code != Some(190) => Problem::Expired,
+        GraphError::Api {
+            http_status: 400 | 404,
+            code,
+            ..
+        } if *code != Some(190) => Problem::Expired,
         _ => Problem::Unavailable(format!("downloading: {e}")),
     }
 }

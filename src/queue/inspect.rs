@@ -56,15 +56,18 @@ pub(super) fn stats(db: &Database) -> Result<QueueStats> {
         for item in ready.iter().map_err(read_err)? {
             let (k, _) = item.map_err(read_err)?;
             let (queue, run_at, id) = k.value();
-            let row = rows.entry(queue.to_string()).or_insert_with(|| QueueStatsRow { queue: queue.to_string(), ..Default::default() });
+            let row = rows.entry(queue.to_string()).or_insert_with(|| QueueStatsRow {
+                queue: queue.to_string(),
+                ..Default::default()
+            });
             row.ready += 1;
             if run_at <= now {
                 row.due += 1;
             }
-            if let Some(meta) = jobs.get(id).map_err(read_err)? {
-                if let Ok(meta) = JobMeta::decode(meta.value()) {
-                    row.oldest_ready_age_ms = row.oldest_ready_age_ms.max(now.saturating_sub(meta.created_at_ms));
-                }
+            if let Some(meta) = jobs.get(id).map_err(read_err)?
+                && let Ok(meta) = JobMeta::decode(meta.value())
+            {
+                row.oldest_ready_age_ms = row.oldest_ready_age_ms.max(now.saturating_sub(meta.created_at_ms));
             }
         }
         out.queues = rows.into_values().collect();
@@ -83,7 +86,9 @@ pub(super) fn stats(db: &Database) -> Result<QueueStats> {
 
 pub(super) fn dead(db: &Database, limit: usize) -> Result<Vec<DeadJob>> {
     let txn = db.begin_read().map_err(read_err)?;
-    let Ok(table) = txn.open_table(DEAD) else { return Ok(Vec::new()) };
+    let Ok(table) = txn.open_table(DEAD) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for item in table.iter().map_err(read_err)?.take(limit) {
         let (_, v) = item.map_err(read_err)?;
@@ -102,6 +107,8 @@ pub(super) fn dead(db: &Database, limit: usize) -> Result<Vec<DeadJob>> {
 
 pub(super) fn has_dedupe_key(db: &Database, key: &str) -> Result<bool> {
     let txn = db.begin_read().map_err(read_err)?;
-    let Ok(table) = txn.open_table(DEDUPE) else { return Ok(false) };
+    let Ok(table) = txn.open_table(DEDUPE) else {
+        return Ok(false);
+    };
     Ok(table.get(key).map_err(read_err)?.is_some())
 }

@@ -2,6 +2,10 @@
 //! through one writer thread that group-commits; reads open their own snapshot.
 //! A webhook is acknowledged only after `ingress` returns, i.e. after a durable commit.
 
+// redb::Error is large (160 bytes); inside the queue it is returned once per batch and
+// converted at the boundary, so boxing it would only add allocations.
+#![allow(clippy::result_large_err)]
+
 mod inspect;
 mod ops;
 pub mod snapshot;
@@ -46,7 +50,8 @@ impl Queue {
     /// Opens (or creates) the journal at `path` and starts its writer thread.
     pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
         let db = open_database(path)?;
-        crate::private_fs::restrict(path).map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
+        crate::private_fs::restrict(path)
+            .map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
         // The journal's name must be durable before anything in it is acknowledged.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
@@ -75,27 +80,43 @@ impl Queue {
     /// dead-lettered as a possible poison pill instead of being run again.
     pub async fn recover_orphaned_leases(&self, crash_limit: fn(&str) -> u32) -> Result<usize> {
         let now = crate::domain::now_ms() as u64;
-        self.writer.submit(move |txn, fx| ops::recover_all_leases(txn, fx, now, &crash_limit)).await
+        self.writer
+            .submit(move |txn, fx| ops::recover_all_leases(txn, fx, now, &crash_limit))
+            .await
     }
 
     /// Records a webhook delivery: its dedupe keys and a job, in one durable write.
     pub async fn ingress(&self, keys: Vec<String>, body: Vec<u8>) -> Result<Ingress> {
         let now = crate::domain::now_ms() as u64;
         let expires = now + self.config.dedupe_ttl_hours * 3_600_000;
-        let job = NewJob { queue: WEBHOOK_QUEUE.into(), payload: body, max_attempts: self.config.max_attempts, run_at_ms: now };
-        self.writer.submit(move |txn, fx| ops::ingress(txn, fx, &keys, expires, job)).await
+        let job = NewJob {
+            queue: WEBHOOK_QUEUE.into(),
+            payload: body,
+            max_attempts: self.config.max_attempts,
+            run_at_ms: now,
+        };
+        self.writer
+            .submit(move |txn, fx| ops::ingress(txn, fx, &keys, expires, job))
+            .await
     }
 
     /// A job for `queue`, due now, with the configured attempts.
     pub fn job(&self, queue: &str, payload: Vec<u8>) -> NewJob {
-        NewJob { queue: queue.into(), payload, max_attempts: self.config.max_attempts, run_at_ms: crate::domain::now_ms() as u64 }
+        NewJob {
+            queue: queue.into(),
+            payload,
+            max_attempts: self.config.max_attempts,
+            run_at_ms: crate::domain::now_ms() as u64,
+        }
     }
 
     /// Queues a job unless one with the same `key` was queued within the dedupe period
     /// (so re-running the step that queues it is harmless).
     pub async fn enqueue_unique(&self, key: String, job: NewJob) -> Result<Ingress> {
         let expires = crate::domain::now_ms() as u64 + self.config.dedupe_ttl_hours * 3_600_000;
-        self.writer.submit(move |txn, fx| ops::ingress(txn, fx, &[key], expires, job)).await
+        self.writer
+            .submit(move |txn, fx| ops::ingress(txn, fx, &[key], expires, job))
+            .await
     }
 
     /// Queues a job; returns its id once durable.
@@ -113,14 +134,18 @@ impl Queue {
         let queue = queue.to_string();
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let now = crate::domain::now_ms() as u64;
-        self.writer.submit(move |txn, fx| ops::claim(txn, fx, &queue, max, now, lease_ms, token)).await
+        self.writer
+            .submit(move |txn, fx| ops::claim(txn, fx, &queue, max, now, lease_ms, token))
+            .await
     }
 
     /// Extends a lease by the configured time; `false` if it was lost.
     pub async fn renew(&self, job: &ClaimedJob) -> Result<bool> {
         let (id, token) = (job.id, job.lease_token);
         let until = crate::domain::now_ms() as u64 + self.config.lease_ms;
-        self.writer.submit(move |txn, fx| ops::renew(txn, fx, id, token, until)).await
+        self.writer
+            .submit(move |txn, fx| ops::renew(txn, fx, id, token, until))
+            .await
     }
 
     /// Records how jobs ended, in one write. Returns, per job, whether the lease was
@@ -128,19 +153,34 @@ impl Queue {
     pub async fn finish_many(&self, done: Vec<(u64, u64, Outcome)>) -> Result<Vec<bool>> {
         let now = crate::domain::now_ms() as u64;
         self.writer
-            .submit(move |txn, fx| done.iter().map(|(id, token, o)| ops::finish(txn, fx, *id, *token, o, now)).collect())
+            .submit(move |txn, fx| {
+                done.iter()
+                    .map(|(id, token, o)| ops::finish(txn, fx, *id, *token, o, now))
+                    .collect()
+            })
             .await
     }
 
     /// Records how one job ended.
     pub async fn finish(&self, job: &ClaimedJob, outcome: Outcome) -> Result<bool> {
-        Ok(self.finish_many(vec![(job.id, job.lease_token, outcome)]).await?.remove(0))
+        Ok(self
+            .finish_many(vec![(job.id, job.lease_token, outcome)])
+            .await?
+            .remove(0))
     }
 
     /// A failure outcome with this queue's backoff for `attempt`.
     pub fn retry_later(&self, attempt: u32, error: impl Into<String>) -> Outcome {
-        let delay = backoff_ms(attempt, self.config.backoff_base_ms, self.config.backoff_max_ms, rand::random::<f64>());
-        Outcome::Failed { error: error.into(), retry_in_ms: Some(delay) }
+        let delay = backoff_ms(
+            attempt,
+            self.config.backoff_base_ms,
+            self.config.backoff_max_ms,
+            rand::random::<f64>(),
+        );
+        Outcome::Failed {
+            error: error.into(),
+            retry_in_ms: Some(delay),
+        }
     }
 
     /// Gives claimed jobs back without counting the attempt (used at shutdown).
@@ -160,7 +200,9 @@ impl Queue {
     pub async fn reap_expired(&self) -> Result<usize> {
         let now = crate::domain::now_ms() as u64;
         let delay = self.config.backoff_base_ms;
-        self.writer.submit(move |txn, fx| ops::reap_expired(txn, fx, now, delay)).await
+        self.writer
+            .submit(move |txn, fx| ops::reap_expired(txn, fx, now, delay))
+            .await
     }
 
     /// Deletes up to `limit` expired dedupe keys; returns how many.
@@ -170,16 +212,24 @@ impl Queue {
 
     /// As `purge_dedupe`, as if the time were `now_ms` (tests).
     pub async fn purge_dedupe_at(&self, now_ms: u64, limit: usize) -> Result<usize> {
-        self.writer.submit(move |txn, fx| ops::purge_dedupe(txn, fx, now_ms, limit)).await
+        self.writer
+            .submit(move |txn, fx| ops::purge_dedupe(txn, fx, now_ms, limit))
+            .await
     }
 
     /// Moves a dead-lettered job back to its queue.
     pub async fn retry_dead(&self, id: u64) -> Result<()> {
         let now = crate::domain::now_ms() as u64;
-        if self.writer.submit(move |txn, fx| ops::retry_dead(txn, fx, id, now)).await? {
+        if self
+            .writer
+            .submit(move |txn, fx| ops::retry_dead(txn, fx, id, now))
+            .await?
+        {
             Ok(())
         } else {
-            Err(Error::NotFound(format!("no dead job with id {id}; see `frontdesk queue dead`")))
+            Err(Error::NotFound(format!(
+                "no dead job with id {id}; see `frontdesk queue dead`"
+            )))
         }
     }
 
@@ -207,7 +257,9 @@ impl Queue {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(read(&e)),
         };
-        let mut range = ready.range((queue, 0u64, 0u64)..=(queue, u64::MAX, u64::MAX)).map_err(|e| read(&e))?;
+        let mut range = ready
+            .range((queue, 0u64, 0u64)..=(queue, u64::MAX, u64::MAX))
+            .map_err(|e| read(&e))?;
         match range.next() {
             Some(entry) => Ok(Some(entry.map_err(|e| read(&e))?.0.value().1)),
             None => Ok(None),
@@ -244,7 +296,9 @@ struct Wakers {
 impl Wakers {
     fn subscribe(&self, queue: &str) -> watch::Receiver<u64> {
         let mut map = self.by_queue.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(queue.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+        map.entry(queue.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
     }
 
     fn wake(&self, queue: &str) {

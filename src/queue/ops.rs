@@ -45,13 +45,24 @@ pub enum Outcome {
     Done,
     /// Failed; retried after `retry_in_ms` unless out of attempts (or `retry_in_ms` is
     /// `None`, meaning the failure is permanent).
-    Failed { error: String, retry_in_ms: Option<u64> },
+    Failed {
+        error: String,
+        retry_in_ms: Option<u64>,
+    },
     /// Not done and not failed: put back in line after `delay_ms` without counting the
     /// attempt (waiting for a rate limit, an earlier message, or a paused sender).
-    Defer { delay_ms: u64 },
+    Defer {
+        delay_ms: u64,
+    },
 }
 
-pub(super) fn ingress(txn: &WriteTransaction, fx: &mut Effects, keys: &[String], expires_at: u64, job: NewJob) -> R<Ingress> {
+pub(super) fn ingress(
+    txn: &WriteTransaction,
+    fx: &mut Effects,
+    keys: &[String],
+    expires_at: u64,
+    job: NewJob,
+) -> R<Ingress> {
     let mut dedupe = txn.open_table(DEDUPE)?;
     let mut all_seen = !keys.is_empty();
     for k in keys {
@@ -97,17 +108,31 @@ pub(super) fn enqueue(txn: &WriteTransaction, fx: &mut Effects, job: NewJob) -> 
     };
     txn.open_table(JOBS)?.insert(id, record.encode().as_slice())?;
     txn.open_table(PAYLOADS)?.insert(id, job.payload.as_slice())?;
-    txn.open_table(READY)?.insert((job.queue.as_str(), job.run_at_ms, id), ())?;
+    txn.open_table(READY)?
+        .insert((job.queue.as_str(), job.run_at_ms, id), ())?;
     fx.made_ready(&job.queue);
     Ok(id)
 }
 
-pub(super) fn claim(txn: &WriteTransaction, fx: &mut Effects, queue: &str, max: usize, now: u64, lease_ms: u64, token: u64) -> R<Vec<ClaimedJob>> {
+pub(super) fn claim(
+    txn: &WriteTransaction,
+    fx: &mut Effects,
+    queue: &str,
+    max: usize,
+    now: u64,
+    lease_ms: u64,
+    token: u64,
+) -> R<Vec<ClaimedJob>> {
     let mut ready = txn.open_table(READY)?;
     let due: Vec<(u64, u64)> = ready
         .range((queue, 0u64, 0u64)..=(queue, now, u64::MAX))?
         .take(max)
-        .map(|r| r.map(|(k, _)| { let (_, at, id) = k.value(); (at, id) }))
+        .map(|r| {
+            r.map(|(k, _)| {
+                let (_, at, id) = k.value();
+                (at, id)
+            })
+        })
         .collect::<Result<_, _>>()?;
     let mut jobs = txn.open_table(JOBS)?;
     let payloads = txn.open_table(PAYLOADS)?;
@@ -118,7 +143,10 @@ pub(super) fn claim(txn: &WriteTransaction, fx: &mut Effects, queue: &str, max: 
         ready.remove((queue, at, id))?;
         let Some(mut meta) = get_meta(&jobs, id)? else { continue };
         meta.attempts += 1;
-        let lease = Lease { token, until_ms: now + lease_ms };
+        let lease = Lease {
+            token,
+            until_ms: now + lease_ms,
+        };
         meta.lease = Some(lease);
         jobs.insert(id, meta.encode().as_slice())?;
         leased.insert((lease.until_ms, id), ())?;
@@ -138,8 +166,12 @@ pub(super) fn claim(txn: &WriteTransaction, fx: &mut Effects, queue: &str, max: 
 /// Extends a held lease. `false` when the lease was lost (expired and re-claimed, or done).
 pub(super) fn renew(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u64, until_ms: u64) -> R<bool> {
     let mut jobs = txn.open_table(JOBS)?;
-    let Some(mut meta) = get_meta(&jobs, id)? else { return Ok(false) };
-    let Some(lease) = meta.lease.filter(|l| l.token == token) else { return Ok(false) };
+    let Some(mut meta) = get_meta(&jobs, id)? else {
+        return Ok(false);
+    };
+    let Some(lease) = meta.lease.filter(|l| l.token == token) else {
+        return Ok(false);
+    };
     fx.wrote();
     let mut leased = txn.open_table(LEASED)?;
     leased.remove((lease.until_ms, id))?;
@@ -151,10 +183,21 @@ pub(super) fn renew(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u6
 
 /// Applies a worker's outcome. Returns `false` when the worker no longer held the lease
 /// (the job was reaped and re-claimed); the outcome is then ignored.
-pub(super) fn finish(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u64, outcome: &Outcome, now: u64) -> R<bool> {
+pub(super) fn finish(
+    txn: &WriteTransaction,
+    fx: &mut Effects,
+    id: u64,
+    token: u64,
+    outcome: &Outcome,
+    now: u64,
+) -> R<bool> {
     let mut jobs = txn.open_table(JOBS)?;
-    let Some(mut meta) = get_meta(&jobs, id)? else { return Ok(false) };
-    let Some(lease) = meta.lease.filter(|l| l.token == token) else { return Ok(false) };
+    let Some(mut meta) = get_meta(&jobs, id)? else {
+        return Ok(false);
+    };
+    let Some(lease) = meta.lease.filter(|l| l.token == token) else {
+        return Ok(false);
+    };
     fx.wrote();
     txn.open_table(LEASED)?.remove((lease.until_ms, id))?;
     meta.lease = None;
@@ -167,7 +210,8 @@ pub(super) fn finish(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u
             meta.attempts = meta.attempts.saturating_sub(1);
             meta.run_at_ms = now + delay_ms;
             jobs.insert(id, meta.encode().as_slice())?;
-            txn.open_table(READY)?.insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
+            txn.open_table(READY)?
+                .insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
             fx.made_ready(&meta.queue);
         }
         Outcome::Failed { error, retry_in_ms } => {
@@ -176,7 +220,8 @@ pub(super) fn finish(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u
                 Some(delay) if meta.attempts < meta.max_attempts => {
                     meta.run_at_ms = now + delay;
                     jobs.insert(id, meta.encode().as_slice())?;
-                    txn.open_table(READY)?.insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
+                    txn.open_table(READY)?
+                        .insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
                     fx.made_ready(&meta.queue);
                 }
                 _ => {
@@ -193,13 +238,18 @@ pub(super) fn finish(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u
 /// Gives a job back untouched (shutdown): it is ready at once and the claim is not counted.
 pub(super) fn release(txn: &WriteTransaction, fx: &mut Effects, id: u64, token: u64) -> R<bool> {
     let mut jobs = txn.open_table(JOBS)?;
-    let Some(mut meta) = get_meta(&jobs, id)? else { return Ok(false) };
-    let Some(lease) = meta.lease.filter(|l| l.token == token) else { return Ok(false) };
+    let Some(mut meta) = get_meta(&jobs, id)? else {
+        return Ok(false);
+    };
+    let Some(lease) = meta.lease.filter(|l| l.token == token) else {
+        return Ok(false);
+    };
     txn.open_table(LEASED)?.remove((lease.until_ms, id))?;
     meta.lease = None;
     meta.attempts = meta.attempts.saturating_sub(1);
     jobs.insert(id, meta.encode().as_slice())?;
-    txn.open_table(READY)?.insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
+    txn.open_table(READY)?
+        .insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
     fx.made_ready(&meta.queue);
     Ok(true)
 }
@@ -210,7 +260,11 @@ pub(super) fn reap_expired(txn: &WriteTransaction, fx: &mut Effects, now: u64, r
     let reason = "lease expired: the worker stopped or took too long";
     return_leases(txn, fx, now, now, |meta| {
         meta.last_error = Some(reason.into());
-        if meta.attempts >= meta.max_attempts { Return::Dead } else { Return::Retry(now + retry_delay_ms) }
+        if meta.attempts >= meta.max_attempts {
+            Return::Dead
+        } else {
+            Return::Retry(now + retry_delay_ms)
+        }
     })
 }
 
@@ -218,7 +272,12 @@ pub(super) fn reap_expired(txn: &WriteTransaction, fx: &mut Effects, now: u64, r
 /// so at open time every lease belongs to a process that died. The claim counts as an
 /// attempt and as a crash: a job that may have killed its process (a poison pill) is
 /// dead-lettered after `crash_limit(queue)` such deaths instead of crash-looping.
-pub(super) fn recover_all_leases(txn: &WriteTransaction, fx: &mut Effects, now: u64, crash_limit: &dyn Fn(&str) -> u32) -> R<usize> {
+pub(super) fn recover_all_leases(
+    txn: &WriteTransaction,
+    fx: &mut Effects,
+    now: u64,
+    crash_limit: &dyn Fn(&str) -> u32,
+) -> R<usize> {
     return_leases(txn, fx, u64::MAX, now, |meta| {
         meta.crashes += 1;
         if meta.crashes >= crash_limit(&meta.queue).max(1) {
@@ -230,7 +289,11 @@ pub(super) fn recover_all_leases(txn: &WriteTransaction, fx: &mut Effects, now: 
             return Return::Dead;
         }
         meta.last_error = Some("the process holding this job stopped before finishing it".into());
-        if meta.attempts >= meta.max_attempts { Return::Dead } else { Return::Retry(now) }
+        if meta.attempts >= meta.max_attempts {
+            Return::Dead
+        } else {
+            Return::Retry(now)
+        }
     })
 }
 
@@ -242,7 +305,13 @@ enum Return {
 
 /// Moves jobs whose lease ends before `cutoff` back to their queue or to dead letters,
 /// as `decide` says.
-fn return_leases(txn: &WriteTransaction, fx: &mut Effects, cutoff: u64, now: u64, mut decide: impl FnMut(&mut JobMeta) -> Return) -> R<usize> {
+fn return_leases(
+    txn: &WriteTransaction,
+    fx: &mut Effects,
+    cutoff: u64,
+    now: u64,
+    mut decide: impl FnMut(&mut JobMeta) -> Return,
+) -> R<usize> {
     let mut leased = txn.open_table(LEASED)?;
     let expired: Vec<(u64, u64)> = leased
         .range((0u64, 0u64)..(cutoff, 0u64))?
@@ -263,7 +332,8 @@ fn return_leases(txn: &WriteTransaction, fx: &mut Effects, cutoff: u64, now: u64
             Return::Retry(at) => {
                 meta.run_at_ms = at;
                 jobs.insert(id, meta.encode().as_slice())?;
-                txn.open_table(READY)?.insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
+                txn.open_table(READY)?
+                    .insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
                 fx.made_ready(&meta.queue);
             }
         }
@@ -277,7 +347,12 @@ pub(super) fn purge_dedupe(txn: &WriteTransaction, fx: &mut Effects, now: u64, l
     let old: Vec<(u64, String)> = expiry
         .range((0u64, "")..(now, ""))?
         .take(limit)
-        .map(|r| r.map(|(k, _)| { let (t, key) = k.value(); (t, key.to_string()) }))
+        .map(|r| {
+            r.map(|(k, _)| {
+                let (t, key) = k.value();
+                (t, key.to_string())
+            })
+        })
         .collect::<Result<_, _>>()?;
     let mut dedupe = txn.open_table(DEDUPE)?;
     for (t, key) in &old {
@@ -291,7 +366,9 @@ pub(super) fn purge_dedupe(txn: &WriteTransaction, fx: &mut Effects, now: u64, l
 /// Moves a dead job back to its queue with a fresh set of attempts.
 pub(super) fn retry_dead(txn: &WriteTransaction, fx: &mut Effects, id: u64, now: u64) -> R<bool> {
     let mut dead = txn.open_table(DEAD)?;
-    let Some(bytes) = dead.remove(id)? else { return Ok(false) };
+    let Some(bytes) = dead.remove(id)? else {
+        return Ok(false);
+    };
     let mut meta = JobMeta::decode(bytes.value())?;
     drop(bytes);
     meta.attempts = 0;

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction,
+};
 
 use super::Queue;
 use super::tables::{DEAD, DEDUPE, DEDUPE_EXPIRY, JOBS, LEASED, META, PAYLOADS, READY};
@@ -15,7 +17,11 @@ fn internal(e: impl std::fmt::Display) -> Error {
 }
 
 /// Copies one table; a table the source never created is skipped.
-fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(def: TableDefinition<K, V>, from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    def: TableDefinition<K, V>,
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+) -> Result<u64> {
     let src = match from.open_table(def) {
         Ok(t) => t,
         Err(TableError::TableDoesNotExist(_)) => return Ok(0),
@@ -56,7 +62,12 @@ pub fn check_copy(path: &Path) -> Result<u64> {
     let bad = |detail: String| Error::Invalid(format!("{} is not a usable journal copy: {detail}", path.display()));
     let mut db = match Database::open(path) {
         Ok(db) => db,
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::Conflict(format!("{} is open in another process (a running server)", path.display()))),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(Error::Conflict(format!(
+                "{} is open in another process (a running server)",
+                path.display()
+            )));
+        }
         Err(e) => return Err(bad(e.to_string())),
     };
     if !db.check_integrity().map_err(|e| bad(e.to_string()))? {

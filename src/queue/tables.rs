@@ -59,8 +59,7 @@ impl JobMeta {
         serde_json::to_vec(self).expect("JobMeta always serializes")
     }
     pub(super) fn decode(bytes: &[u8]) -> Result<Self, redb::StorageError> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            redb::StorageError::Corrupted(format!("job record is not valid: {e}"))
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|e| redb::StorageError::Corrupted(format!("job record is not valid: {e}")))
     }
 }

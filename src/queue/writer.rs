@@ -69,7 +69,8 @@ where
     fn finish(self: Box<Self>, committed: Result<()>) {
         let this = *self;
         let result = committed.and_then(|()| {
-            this.out.ok_or_else(|| Error::Internal("queue op finished without running".into()))
+            this.out
+                .ok_or_else(|| Error::Internal("queue op finished without running".into()))
         });
         let _ = this.tx.send(result);
     }
@@ -107,7 +108,12 @@ pub struct CommitStats {
 impl Writer {
     /// Starts the writer thread. It stops when every `Writer` handle is dropped, after
     /// finishing what is queued.
-    pub(super) fn start(db: Arc<Database>, max_batch: usize, stats: Arc<CommitStats>, on_commit: impl Fn(&Effects) + Send + 'static) -> Self {
+    pub(super) fn start(
+        db: Arc<Database>,
+        max_batch: usize,
+        stats: Arc<CommitStats>,
+        on_commit: impl Fn(&Effects) + Send + 'static,
+    ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("queue-writer".into())
@@ -124,7 +130,9 @@ impl Writer {
                     let outcome = run_batch(&db, &mut batch, &mut fx);
                     let counter = if fx.wrote { &stats.commits } else { &stats.empty_batches };
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    stats.ops.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    stats
+                        .ops
+                        .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     if outcome.is_ok() && fx.wrote {
                         on_commit(&fx);
                     }
@@ -134,7 +142,10 @@ impl Writer {
                 }
             })
             .expect("spawn the queue writer thread");
-        Writer { tx: Some(tx), thread: Some(thread) }
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// Runs `f` in the next batch and returns its value once the batch is durable.
@@ -147,9 +158,14 @@ impl Writer {
         self.tx
             .as_ref()
             .ok_or_else(|| Error::Unavailable("the queue is shutting down".into()))?
-            .send(Box::new(FnOp { f: Some(f), out: None, tx }))
+            .send(Box::new(FnOp {
+                f: Some(f),
+                out: None,
+                tx,
+            }))
             .map_err(|_| Error::Unavailable("the queue is shutting down".into()))?;
-        rx.await.map_err(|_| Error::Unavailable("the queue writer stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Unavailable("the queue writer stopped".into()))?
     }
 }
 
@@ -169,7 +185,9 @@ fn run_batch(db: &Database, batch: &mut [Box<dyn Op>], fx: &mut Effects) -> Resu
         }
     }
     if !fx.wrote {
-        return txn.abort().map_err(|e| Error::unavailable("ending an empty queue transaction", e));
+        return txn
+            .abort()
+            .map_err(|e| Error::unavailable("ending an empty queue transaction", e));
     }
     txn.commit().map_err(|e| {
         tracing::error!(error = %e, "queue commit failed");

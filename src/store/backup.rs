@@ -29,7 +29,8 @@ pub struct CopySummary {
 pub fn check_copy(path: &Path) -> Result<CopySummary> {
     super::register_sqlite_vec();
     let bad = |detail: String| Error::Invalid(format!("{} is not a usable database copy: {detail}", path.display()));
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|e| bad(e.to_string()))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| bad(e.to_string()))?;
     let problems: Vec<String> = conn
         .prepare("PRAGMA integrity_check")
         .and_then(|mut st| st.query_map([], |r| r.get::<_, String>(0))?.collect())
@@ -37,7 +38,10 @@ pub fn check_copy(path: &Path) -> Result<CopySummary> {
     if problems != ["ok"] {
         return Err(bad(format!("integrity check: {}", problems.join("; "))));
     }
-    let one = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(|e| bad(e.to_string()));
+    let one = |sql: &str| {
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map_err(|e| bad(e.to_string()))
+    };
     Ok(CopySummary {
         schema_version: one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")?,
         messages: one("SELECT COUNT(*) FROM messages")?,

@@ -19,7 +19,11 @@ pub fn set_opted_out(conn: &Connection, conversation_id: i64, opted_out: bool, n
 /// Whether the contact of a conversation opted out of bot messages.
 pub fn opted_out(conn: &Connection, conversation_id: i64) -> Result<bool> {
     let at: Option<Option<i64>> = conn
-        .query_row("SELECT k.opted_out_at FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = ?1", [conversation_id], |r| r.get(0))
+        .query_row(
+            "SELECT k.opted_out_at FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = ?1",
+            [conversation_id],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(at.flatten().is_some())
 }
@@ -48,20 +52,32 @@ pub fn subject_hash(wa_id: &str) -> String {
 
 /// Whether `wa_id` was erased (and has not written since).
 pub fn erased(conn: &Connection, wa_id: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM erased_contacts WHERE subject = ?1)", [subject_hash(wa_id)], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM erased_contacts WHERE subject = ?1)",
+        [subject_hash(wa_id)],
+        |r| r.get(0),
+    )?)
 }
 
 /// Deletes everything stored about `wa_id`; `None` when no such contact exists. Leaves a
 /// tombstone (a hash of the number) so late delivery statuses do not store it again.
 pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Option<Erased>> {
-    let Some(contact) = conn.query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| r.get::<_, i64>(0)).optional()? else {
+    let Some(contact) = conn
+        .query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+    else {
         return Ok(None);
     };
     let convs: Vec<i64> = {
         let mut st = conn.prepare("SELECT id FROM conversations WHERE contact_id = ?1")?;
         st.query_map([contact], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
-    let mut e = Erased { conversations: convs.len(), ..Default::default() };
+    let mut e = Erased {
+        conversations: convs.len(),
+        ..Default::default()
+    };
     for c in &convs {
         // Delivery records of both directions' messages.
         e.statuses += conn.execute(
@@ -74,8 +90,12 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
                 OR wamid IN (SELECT wamid FROM outbound WHERE conversation_id = ?1 AND wamid IS NOT NULL)",
             [c],
         )?;
-        let mut st = conn.prepare_cached("SELECT sha256 FROM media WHERE conversation_id = ?1 AND sha256 IS NOT NULL")?;
-        e.media_files.extend(st.query_map([c], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?);
+        let mut st =
+            conn.prepare_cached("SELECT sha256 FROM media WHERE conversation_id = ?1 AND sha256 IS NOT NULL")?;
+        e.media_files.extend(
+            st.query_map([c], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
         e.media += conn.execute("DELETE FROM media WHERE conversation_id = ?1", [c])?;
         e.traces += conn.execute("DELETE FROM reply_traces WHERE conversation_id = ?1", [c])?;
         e.summaries += conn.execute("DELETE FROM conversation_summaries WHERE conversation_id = ?1", [c])?;
@@ -90,7 +110,10 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
     let pattern = format!("%{wa_id}%");
     conn.execute("DELETE FROM raw_events WHERE raw LIKE ?1", [&pattern])?;
     conn.execute("DELETE FROM contacts WHERE id = ?1", [contact])?;
-    conn.execute("INSERT OR REPLACE INTO erased_contacts (subject, erased_at) VALUES (?1, ?2)", params![subject_hash(wa_id), now])?;
+    conn.execute(
+        "INSERT OR REPLACE INTO erased_contacts (subject, erased_at) VALUES (?1, ?2)",
+        params![subject_hash(wa_id), now],
+    )?;
     let detail = serde_json::to_string(&e).unwrap_or_default();
     super::settings::audit(conn, now, actor, "contact.erase", &subject_hash(wa_id), &detail)?;
     Ok(Some(e))

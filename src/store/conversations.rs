@@ -25,21 +25,37 @@ pub fn inbound_for_reply(conn: &Connection, wamid: &str) -> Result<Option<Inboun
              FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts k ON k.id = c.contact_id
              WHERE m.wamid = ?1 AND m.direction = 'in'",
             [wamid],
-            |r| Ok(InboundForReply { conversation_id: r.get(0)?, phone_number_id: r.get(1)?, owner: r.get(2)?, name: r.get(3)?, text: r.get(4)?, wa_id: r.get(5)? }),
+            |r| {
+                Ok(InboundForReply {
+                    conversation_id: r.get(0)?,
+                    phone_number_id: r.get(1)?,
+                    owner: r.get(2)?,
+                    name: r.get(3)?,
+                    text: r.get(4)?,
+                    wa_id: r.get(5)?,
+                })
+            },
         )
         .optional()?)
 }
 
 /// When the customer last wrote (Unix ms); `NotFound` for an unknown conversation.
 pub fn last_inbound_at(conn: &Connection, conversation_id: i64) -> Result<Option<i64>> {
-    conn.query_row("SELECT last_inbound_at FROM conversations WHERE id = ?1", [conversation_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("conversation {conversation_id}")))
+    conn.query_row(
+        "SELECT last_inbound_at FROM conversations WHERE id = ?1",
+        [conversation_id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("conversation {conversation_id}")))
 }
 
 /// Marks the conversation as needing a template (its 24-hour window closed).
 pub fn flag_needs_template(conn: &Connection, conversation_id: i64) -> Result<()> {
-    conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = ?1", [conversation_id])?;
+    conn.execute(
+        "UPDATE conversations SET needs_template = 1 WHERE id = ?1",
+        [conversation_id],
+    )?;
     Ok(())
 }
 
@@ -64,7 +80,11 @@ pub struct Burst {
 /// The burst ending at inbound message `wamid`.
 pub fn burst(conn: &Connection, wamid: &str) -> Result<Option<Burst>> {
     let Some((id, conv)) = conn
-        .query_row("SELECT id, conversation_id FROM messages WHERE wamid = ?1 AND direction = 'in'", [wamid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .query_row(
+            "SELECT id, conversation_id FROM messages WHERE wamid = ?1 AND direction = 'in'",
+            [wamid],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
         .optional()?
     else {
         return Ok(None);
@@ -79,9 +99,15 @@ pub fn burst(conn: &Connection, wamid: &str) -> Result<Option<Burst>> {
     let mut st = conn.prepare_cached(
         "SELECT text, created_at FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 AND id <= ?3 ORDER BY id",
     )?;
-    let rows: Vec<(String, i64)> = st.query_map([conv, handled, id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let rows: Vec<(String, i64)> = st
+        .query_map([conv, handled, id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let newer_exists = conn
-        .query_row("SELECT 1 FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 LIMIT 1", [conv, id], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM messages WHERE conversation_id = ?1 AND direction = 'in' AND id > ?2 LIMIT 1",
+            [conv, id],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some();
     let first_id: i64 = conn.query_row(
@@ -105,8 +131,11 @@ pub fn history(conn: &Connection, conversation_id: i64, before: i64, n: usize) -
     let mut st = conn.prepare_cached(
         "SELECT direction, text FROM messages WHERE conversation_id = ?1 AND id < ?2 AND text <> '' ORDER BY id DESC LIMIT ?3",
     )?;
-    let mut rows: Vec<(bool, String)> =
-        st.query_map(rusqlite::params![conversation_id, before, n as i64], |r| Ok((r.get::<_, String>(0)? == "in", r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut rows: Vec<(bool, String)> = st
+        .query_map(rusqlite::params![conversation_id, before, n as i64], |r| {
+            Ok((r.get::<_, String>(0)? == "in", r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
     rows.reverse();
     Ok(rows)
 }
@@ -121,7 +150,9 @@ pub fn history_start(conn: &Connection, wamid: &str, burst_first: Option<i64>) -
 
 /// The id of an inbound message.
 pub fn message_id(conn: &Connection, wamid: &str) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0))
+        .optional()?)
 }
 
 /// How many customer messages the conversation had since `since_ms` (Unix ms).

@@ -31,14 +31,26 @@ pub struct Dashboard {
 
 impl Dashboard {
     pub fn cost_per_conversation(&self) -> f64 {
-        if self.conversations == 0 { 0.0 } else { self.cost_usd / self.conversations as f64 }
+        if self.conversations == 0 {
+            0.0
+        } else {
+            self.cost_usd / self.conversations as f64
+        }
     }
 }
 
 /// The last `days` days up to `now`.
 pub fn dashboard(conn: &Connection, now: i64, days: usize) -> Result<Dashboard> {
     let first = (now / DAY_MS - days as i64 + 1) * DAY_MS;
-    let mut d = Dashboard { days: (0..days as i64).map(|i| Day { start: first + i * DAY_MS, ..Default::default() }).collect(), ..Default::default() };
+    let mut d = Dashboard {
+        days: (0..days as i64)
+            .map(|i| Day {
+                start: first + i * DAY_MS,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
     let index = |at: i64| ((at - first) / DAY_MS) as usize;
     let mut st = conn.prepare_cached("SELECT created_at / 86400000 * 86400000, COUNT(*) FROM messages WHERE direction = 'in' AND created_at >= ?1 GROUP BY 1")?;
     for r in st.query_map([first], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
@@ -55,7 +67,14 @@ pub fn dashboard(conn: &Connection, now: i64, days: usize) -> Result<Dashboard> 
     let mut routes: std::collections::BTreeMap<String, i64> = Default::default();
     let mut conversations = std::collections::HashSet::new();
     for r in st.query_map(params![first], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, i64>(5)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, f64>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
     })? {
         let (at, outcome, route, cost, total, conv) = r?;
         let i = index(at);

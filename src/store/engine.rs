@@ -38,10 +38,20 @@ pub struct HandoffRow {
 /// Hands the conversation to a human and records why, in one write. Returns the handoff
 /// id; a second call for the same inbound message returns the first one's id.
 pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64> {
-    if let Some(id) = conn.query_row("SELECT id FROM handoffs WHERE inbound_wamid = ?1", [&h.inbound_wamid], |r| r.get(0)).optional()? {
+    if let Some(id) = conn
+        .query_row(
+            "SELECT id FROM handoffs WHERE inbound_wamid = ?1",
+            [&h.inbound_wamid],
+            |r| r.get(0),
+        )
+        .optional()?
+    {
         return Ok(id);
     }
-    conn.execute("UPDATE conversations SET owner = 'human' WHERE id = ?1", [h.conversation_id])?;
+    conn.execute(
+        "UPDATE conversations SET owner = 'human' WHERE id = ?1",
+        [h.conversation_id],
+    )?;
     conn.execute(
         "INSERT INTO handoffs (conversation_id, inbound_wamid, trigger, reason, confidence, summary, sources_json, cost_usd, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -52,7 +62,13 @@ pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64>
 
 /// The handoff an inbound message triggered, if any: (id, trigger).
 pub fn handoff_for_inbound(conn: &Connection, wamid: &str) -> Result<Option<(i64, String)>> {
-    Ok(conn.query_row("SELECT id, trigger FROM handoffs WHERE inbound_wamid = ?1", [wamid], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+    Ok(conn
+        .query_row(
+            "SELECT id, trigger FROM handoffs WHERE inbound_wamid = ?1",
+            [wamid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
 }
 
 /// A conversation's handoffs, oldest first.
@@ -83,7 +99,11 @@ pub fn handoffs_for(conn: &Connection, conversation_id: i64) -> Result<Vec<Hando
 
 /// How many messages the bot has sent (or queued) in a conversation.
 pub fn bot_messages_sent(conn: &Connection, conversation_id: i64) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM outbound WHERE conversation_id = ?1 AND author = 'bot'", [conversation_id], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM outbound WHERE conversation_id = ?1 AND author = 'bot'",
+        [conversation_id],
+        |r| r.get(0),
+    )?)
 }
 
 /// One reply's trace.
@@ -165,13 +185,23 @@ pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
 /// Hands a conversation back to the bot: owner `bot`, open handoffs resolved with the
 /// note. `false` when the conversation was not owned by a person.
 pub fn hand_back(conn: &Connection, conversation_id: i64, actor: &str, note: &str, now: i64) -> Result<bool> {
-    let changed = conn.execute("UPDATE conversations SET owner = 'bot' WHERE id = ?1 AND owner = 'human'", [conversation_id])? == 1;
+    let changed = conn.execute(
+        "UPDATE conversations SET owner = 'bot' WHERE id = ?1 AND owner = 'human'",
+        [conversation_id],
+    )? == 1;
     conn.execute(
         "UPDATE handoffs SET resolved_at = ?2, resolved_by = ?3, handback_note = ?4 WHERE conversation_id = ?1 AND resolved_at IS NULL",
         params![conversation_id, now, actor, note],
     )?;
     if changed {
-        super::settings::audit(conn, now, actor, "conversation.handback", &format!("conversation:{conversation_id}"), note)?;
+        super::settings::audit(
+            conn,
+            now,
+            actor,
+            "conversation.handback",
+            &format!("conversation:{conversation_id}"),
+            note,
+        )?;
     }
     Ok(changed)
 }
@@ -190,7 +220,9 @@ pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<(
 
 /// Person-owned conversations whose last message is older than `before` (Unix ms).
 pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i64>> {
-    let mut st = conn.prepare_cached("SELECT id FROM conversations WHERE owner = 'human' AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500")?;
+    let mut st = conn.prepare_cached(
+        "SELECT id FROM conversations WHERE owner = 'human' AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500",
+    )?;
     let rows = st.query_map([before], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(rows)
 }

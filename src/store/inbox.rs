@@ -65,14 +65,25 @@ pub struct ConversationRow {
 
 /// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
 fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(8).map(|w| format!("\"{w}\"*")).collect();
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Up to `limit` conversations of `view` for `user_id`, newest activity first; `search`
 /// matches the name, the number or anything written in the conversation (through the
 /// newest 2,000 matching messages, which keeps very common words fast).
-pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, limit: usize) -> Result<Vec<ConversationRow>> {
+pub fn list(
+    conn: &Connection,
+    view: View,
+    user_id: i64,
+    search: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ConversationRow>> {
     let filter = match view {
         View::NeedsHuman => "c.owner = 'human'",
         View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
@@ -120,9 +131,11 @@ pub fn list(conn: &Connection, view: View, user_id: i64, search: Option<&str>, l
         })
     };
     let rows = if search.is_some() {
-        st.query_map(params![limit as i64, user_id, 0, like, fts], map)?.collect::<Result<_, _>>()?
+        st.query_map(params![limit as i64, user_id, 0, like, fts], map)?
+            .collect::<Result<_, _>>()?
     } else {
-        st.query_map(params![limit as i64, user_id], map)?.collect::<Result<_, _>>()?
+        st.query_map(params![limit as i64, user_id], map)?
+            .collect::<Result<_, _>>()?
     };
     Ok(rows)
 }
@@ -223,10 +236,18 @@ pub struct MediaLink {
 }
 
 /// The media of inbound message `message_id` of conversation `conversation_id`.
-pub fn media_of(conn: &Connection, conversation_id: i64, message_id: i64) -> Result<Option<crate::domain::message::Media>> {
+pub fn media_of(
+    conn: &Connection,
+    conversation_id: i64,
+    message_id: i64,
+) -> Result<Option<crate::domain::message::Media>> {
     use rusqlite::OptionalExtension;
     let body: Option<String> = conn
-        .query_row("SELECT body_json FROM messages WHERE id = ?1 AND conversation_id = ?2 AND direction = 'in'", params![message_id, conversation_id], |r| r.get(0))
+        .query_row(
+            "SELECT body_json FROM messages WHERE id = ?1 AND conversation_id = ?2 AND direction = 'in'",
+            params![message_id, conversation_id],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(body
         .and_then(|b| serde_json::from_str::<crate::domain::message::InboundMessage>(&b).ok())
@@ -240,51 +261,122 @@ pub fn media_of(conn: &Connection, conversation_id: i64, message_id: i64) -> Res
 /// notes, handoffs and hand-backs.
 pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
     let mut items: Vec<ThreadItem> = Vec::new();
-    let read: std::collections::HashMap<i64, super::media::MediaRow> = super::media::for_conversation(conn, id)?.into_iter().collect();
+    let read: std::collections::HashMap<i64, super::media::MediaRow> =
+        super::media::for_conversation(conn, id)?.into_iter().collect();
     let mut st = conn.prepare_cached("SELECT created_at, text, kind, id, body_json FROM messages WHERE conversation_id = ?1 AND direction = 'in' ORDER BY id")?;
-    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))? {
+    for r in st.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })? {
         let (at, text, kind, message_id, body) = r?;
-        let media = serde_json::from_str::<crate::domain::message::InboundMessage>(&body).ok().and_then(|m| match m.kind {
-            crate::domain::message::MessageKind::Media(media) => {
-                let row = read.get(&message_id);
-                Some(MediaLink {
-                    message_id,
-                    media_type: media.media_type.as_str().to_string(),
-                    mime_type: row.and_then(|r| r.mime_type.clone()).or(media.mime_type),
-                    filename: media.filename,
-                    status: row.map(|r| r.status.clone()),
-                    derived_kind: row.and_then(|r| r.derived_kind.clone()),
-                    language: row.and_then(|r| r.language.clone()),
-                    problem: row.and_then(|r| r.error.clone()),
-                })
-            }
-            _ => None,
-        });
+        let media = serde_json::from_str::<crate::domain::message::InboundMessage>(&body)
+            .ok()
+            .and_then(|m| match m.kind {
+                crate::domain::message::MessageKind::Media(media) => {
+                    let row = read.get(&message_id);
+                    Some(MediaLink {
+                        message_id,
+                        media_type: media.media_type.as_str().to_string(),
+                        mime_type: row.and_then(|r| r.mime_type.clone()).or(media.mime_type),
+                        filename: media.filename,
+                        status: row.map(|r| r.status.clone()),
+                        derived_kind: row.and_then(|r| r.derived_kind.clone()),
+                        language: row.and_then(|r| r.language.clone()),
+                        problem: row.and_then(|r| r.error.clone()),
+                    })
+                }
+                _ => None,
+            });
         let text = if text.is_empty() { format!("({kind})") } else { text };
-        items.push(ThreadItem { at, author: Author::Customer, text, state: None, error: None, media });
+        items.push(ThreadItem {
+            at,
+            author: Author::Customer,
+            text,
+            state: None,
+            error: None,
+            media,
+        });
     }
-    let mut st = conn.prepare_cached("SELECT created_at, author, text, state, error_reason FROM outbound WHERE conversation_id = ?1 ORDER BY id")?;
-    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?)))? {
+    let mut st = conn.prepare_cached(
+        "SELECT created_at, author, text, state, error_reason FROM outbound WHERE conversation_id = ?1 ORDER BY id",
+    )?;
+    for r in st.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })? {
         let (at, author, text, state, error) = r?;
         let author = match author.strip_prefix("agent:") {
             Some(who) => Author::Agent(who.to_string()),
             None if author == "bot" => Author::Bot,
             None => Author::System,
         };
-        items.push(ThreadItem { at, author, text, state: Some(state), error, media: None });
+        items.push(ThreadItem {
+            at,
+            author,
+            text,
+            state: Some(state),
+            error,
+            media: None,
+        });
     }
-    let mut st = conn.prepare_cached("SELECT created_at, author, text FROM conversation_notes WHERE conversation_id = ?1 ORDER BY id")?;
-    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
+    let mut st = conn.prepare_cached(
+        "SELECT created_at, author, text FROM conversation_notes WHERE conversation_id = ?1 ORDER BY id",
+    )?;
+    for r in st.query_map([id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+    })? {
         let (at, author, text) = r?;
-        items.push(ThreadItem { at, author: Author::Note(author), text, state: None, error: None, media: None });
+        items.push(ThreadItem {
+            at,
+            author: Author::Note(author),
+            text,
+            state: None,
+            error: None,
+            media: None,
+        });
     }
     let mut st = conn.prepare_cached("SELECT created_at, reason, resolved_at, resolved_by, handback_note FROM handoffs WHERE conversation_id = ?1 ORDER BY id")?;
-    for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?)))? {
+    for r in st.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })? {
         let (at, reason, resolved_at, by, note) = r?;
-        items.push(ThreadItem { at, author: Author::System, text: format!("Handed to a person: {reason}"), state: None, error: None, media: None });
+        items.push(ThreadItem {
+            at,
+            author: Author::System,
+            text: format!("Handed to a person: {reason}"),
+            state: None,
+            error: None,
+            media: None,
+        });
         if let Some(when) = resolved_at {
-            let note = note.filter(|n| !n.is_empty()).map(|n| format!(" Note: {n}")).unwrap_or_default();
-            items.push(ThreadItem { at: when, author: Author::System, text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()), state: None, error: None, media: None });
+            let note = note
+                .filter(|n| !n.is_empty())
+                .map(|n| format!(" Note: {n}"))
+                .unwrap_or_default();
+            items.push(ThreadItem {
+                at: when,
+                author: Author::System,
+                text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()),
+                state: None,
+                error: None,
+                media: None,
+            });
         }
     }
     // A stable sort keeps each source's own order for equal times.
@@ -294,9 +386,19 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
 
 /// Makes a person the owner (an agent takes over without a handoff); true if it changed.
 pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bool> {
-    let changed = conn.execute("UPDATE conversations SET owner = 'human' WHERE id = ?1 AND owner = 'bot'", [id])? == 1;
+    let changed = conn.execute(
+        "UPDATE conversations SET owner = 'human' WHERE id = ?1 AND owner = 'bot'",
+        [id],
+    )? == 1;
     if changed {
-        super::settings::audit(conn, now, actor, "conversation.takeover", &format!("conversation:{id}"), "{}")?;
+        super::settings::audit(
+            conn,
+            now,
+            actor,
+            "conversation.takeover",
+            &format!("conversation:{id}"),
+            "{}",
+        )?;
     }
     Ok(changed)
 }
@@ -305,18 +407,44 @@ pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bo
 /// nobody is assigned, and it leaves the working lists until the customer writes.
 pub fn close(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<()> {
     super::engine::hand_back(conn, id, actor, "closed", now)?;
-    conn.execute("UPDATE conversations SET closed_at = ?2, assigned_to = NULL WHERE id = ?1", params![id, now])?;
-    super::settings::audit(conn, now, actor, "conversation.close", &format!("conversation:{id}"), "{}")
+    conn.execute(
+        "UPDATE conversations SET closed_at = ?2, assigned_to = NULL WHERE id = ?1",
+        params![id, now],
+    )?;
+    super::settings::audit(
+        conn,
+        now,
+        actor,
+        "conversation.close",
+        &format!("conversation:{id}"),
+        "{}",
+    )
 }
 
 /// Assigns the conversation to a user (or nobody).
 pub fn assign(conn: &Connection, id: i64, user_id: Option<i64>, actor: &str, now: i64) -> Result<()> {
-    conn.execute("UPDATE conversations SET assigned_to = ?2 WHERE id = ?1", params![id, user_id])?;
-    super::settings::audit(conn, now, actor, "conversation.assign", &format!("conversation:{id}"), &format!("{{\"user_id\":{}}}", user_id.map(|u| u.to_string()).unwrap_or("null".into())))
+    conn.execute(
+        "UPDATE conversations SET assigned_to = ?2 WHERE id = ?1",
+        params![id, user_id],
+    )?;
+    super::settings::audit(
+        conn,
+        now,
+        actor,
+        "conversation.assign",
+        &format!("conversation:{id}"),
+        &format!(
+            "{{\"user_id\":{}}}",
+            user_id.map(|u| u.to_string()).unwrap_or("null".into())
+        ),
+    )
 }
 
 pub fn add_note(conn: &Connection, id: i64, author: &str, text: &str, now: i64) -> Result<i64> {
-    conn.execute("INSERT INTO conversation_notes (conversation_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, author, text, now])?;
+    conn.execute(
+        "INSERT INTO conversation_notes (conversation_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, author, text, now],
+    )?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -334,7 +462,12 @@ impl Cursor {
     pub fn parse(s: &str) -> Option<Cursor> {
         let v: Vec<i64> = s.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
         match v[..] {
-            [message, outbound, handoff, note] => Some(Cursor { message, outbound, handoff, note }),
+            [message, outbound, handoff, note] => Some(Cursor {
+                message,
+                outbound,
+                handoff,
+                note,
+            }),
             _ => None,
         }
     }
@@ -352,7 +485,14 @@ pub fn cursor(conn: &Connection) -> Result<Cursor> {
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM messages), (SELECT COALESCE(MAX(updated_at), 0) FROM outbound),
                 (SELECT COALESCE(MAX(id), 0) FROM handoffs), (SELECT COALESCE(MAX(id), 0) FROM conversation_notes)",
         [],
-        |r| Ok(Cursor { message: r.get(0)?, outbound: r.get(1)?, handoff: r.get(2)?, note: r.get(3)? }),
+        |r| {
+            Ok(Cursor {
+                message: r.get(0)?,
+                outbound: r.get(1)?,
+                handoff: r.get(2)?,
+                note: r.get(3)?,
+            })
+        },
     )?)
 }
 
@@ -370,9 +510,29 @@ pub fn changes(conn: &Connection, since: &Cursor, now: &Cursor) -> Result<Vec<(&
         }
         Ok(())
     };
-    collect("handoff", "SELECT DISTINCT conversation_id FROM handoffs WHERE id > ?1 AND id <= ?2", since.handoff, now.handoff)?;
-    collect("message", "SELECT DISTINCT conversation_id FROM messages WHERE id > ?1 AND id <= ?2", since.message, now.message)?;
-    collect("status", "SELECT DISTINCT conversation_id FROM outbound WHERE updated_at > ?1 AND updated_at <= ?2", since.outbound, now.outbound)?;
-    collect("note", "SELECT DISTINCT conversation_id FROM conversation_notes WHERE id > ?1 AND id <= ?2", since.note, now.note)?;
+    collect(
+        "handoff",
+        "SELECT DISTINCT conversation_id FROM handoffs WHERE id > ?1 AND id <= ?2",
+        since.handoff,
+        now.handoff,
+    )?;
+    collect(
+        "message",
+        "SELECT DISTINCT conversation_id FROM messages WHERE id > ?1 AND id <= ?2",
+        since.message,
+        now.message,
+    )?;
+    collect(
+        "status",
+        "SELECT DISTINCT conversation_id FROM outbound WHERE updated_at > ?1 AND updated_at <= ?2",
+        since.outbound,
+        now.outbound,
+    )?;
+    collect(
+        "note",
+        "SELECT DISTINCT conversation_id FROM conversation_notes WHERE id > ?1 AND id <= ?2",
+        since.note,
+        now.note,
+    )?;
     Ok(out)
 }

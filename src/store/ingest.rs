@@ -29,7 +29,12 @@ pub struct IngestReport {
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
 /// accepted (empty = all). Call inside a transaction.
-pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], served: &[String]) -> Result<IngestReport> {
+pub fn apply_events(
+    conn: &Connection,
+    job_id: u64,
+    events: &[WebhookEvent],
+    served: &[String],
+) -> Result<IngestReport> {
     let now = crate::domain::now_ms();
     let mut report = IngestReport::default();
     for event in events {
@@ -41,7 +46,11 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                 let reason = format!("phone_number_id {phone_number_id:?} is not served by this instance");
                 report.raw_events += insert_raw(conn, job_id, &reason, &raw, now)?;
             }
-            WebhookEvent::Message { phone_number_id, contact, message } => {
+            WebhookEvent::Message {
+                phone_number_id,
+                contact,
+                message,
+            } => {
                 if message.kind.is_answerable() {
                     report.answerable.push(message.wamid.clone());
                 }
@@ -58,7 +67,10 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                     if !report.conversations_touched.contains(&conversation_id) {
                         report.conversations_touched.push(conversation_id);
                     }
-                    if let MessageKind::System { new_wa_id: Some(new), .. } = &message.kind {
+                    if let MessageKind::System {
+                        new_wa_id: Some(new), ..
+                    } = &message.kind
+                    {
                         conn.execute(
                             "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
                             params![new, now, contact_id],
@@ -68,7 +80,10 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
                     report.messages_duplicate += 1;
                 }
             }
-            WebhookEvent::Status { phone_number_id, status } => {
+            WebhookEvent::Status {
+                phone_number_id,
+                status,
+            } => {
                 if apply_status(conn, phone_number_id, status, now)? {
                     report.statuses_applied += 1;
                 } else {
@@ -84,18 +99,33 @@ pub fn apply_events(conn: &Connection, job_id: u64, events: &[WebhookEvent], ser
 }
 
 fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMessage, now: i64) -> Result<i64> {
-    let wa_id = if profile.wa_id.is_empty() { msg.from.as_str() } else { profile.wa_id.as_str() };
+    let wa_id = if profile.wa_id.is_empty() {
+        msg.from.as_str()
+    } else {
+        profile.wa_id.as_str()
+    };
     // Someone erased who writes again is a new contact: the tombstone goes.
     if !wa_id.is_empty() {
-        conn.execute("DELETE FROM erased_contacts WHERE subject = ?1", [super::contacts::subject_hash(wa_id)])?;
+        conn.execute(
+            "DELETE FROM erased_contacts WHERE subject = ?1",
+            [super::contacts::subject_hash(wa_id)],
+        )?;
     }
-    let user_id = profile.user_id.as_deref().or(msg.from_user_id.as_deref()).filter(|u| !u.is_empty());
+    let user_id = profile
+        .user_id
+        .as_deref()
+        .or(msg.from_user_id.as_deref())
+        .filter(|u| !u.is_empty());
     let mut existing: Option<i64> = None;
     if let Some(uid) = user_id {
-        existing = conn.query_row("SELECT id FROM contacts WHERE user_id = ?1", [uid], |r| r.get(0)).optional()?;
+        existing = conn
+            .query_row("SELECT id FROM contacts WHERE user_id = ?1", [uid], |r| r.get(0))
+            .optional()?;
     }
     if existing.is_none() && !wa_id.is_empty() {
-        existing = conn.query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| r.get(0)).optional()?;
+        existing = conn
+            .query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| r.get(0))
+            .optional()?;
     }
     match existing {
         Some(id) => {
@@ -143,7 +173,11 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
         params![
             msg.wamid,
             conversation_id,
-            if msg.from.is_empty() { msg.from_user_id.as_deref().unwrap_or("") } else { msg.from.as_str() },
+            if msg.from.is_empty() {
+                msg.from_user_id.as_deref().unwrap_or("")
+            } else {
+                msg.from.as_str()
+            },
             msg.kind.type_name(),
             msg.kind.text(),
             serde_json::to_string(msg)?,
@@ -176,14 +210,23 @@ fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now:
         return Ok(false);
     }
     let current: Option<String> = conn
-        .query_row("SELECT state FROM message_statuses WHERE wamid = ?1", [&s.wamid], |r| r.get(0))
+        .query_row("SELECT state FROM message_statuses WHERE wamid = ?1", [&s.wamid], |r| {
+            r.get(0)
+        })
         .optional()?;
     let current_state = current.as_deref().and_then(DeliveryState::parse);
     let next = s.state.and_then(|reported| next_state(current_state, reported));
     conn.execute(
         "INSERT INTO status_events (wamid, status, wa_timestamp, applied, body_json, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (wamid, status) DO NOTHING",
-        params![s.wamid, s.status, s.timestamp, next.is_some(), serde_json::to_string(s)?, now],
+        params![
+            s.wamid,
+            s.status,
+            s.timestamp,
+            next.is_some(),
+            serde_json::to_string(s)?,
+            now
+        ],
     )?;
     let Some(next) = next else { return Ok(false) };
     let err = s.errors.first();
@@ -222,7 +265,8 @@ fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now:
         s.callback_data.as_deref(),
         next.into(),
         err.map(|e| e.code),
-        err.map(|e| crate::whatsapp::error_codes::describe(Some(e.code), &e.title)).as_deref(),
+        err.map(|e| crate::whatsapp::error_codes::describe(Some(e.code), &e.title))
+            .as_deref(),
         now,
     )?;
     Ok(true)

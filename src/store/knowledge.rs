@@ -38,8 +38,12 @@ pub struct ChunkRow {
 
 /// The model and width the stored vectors came from.
 pub fn vector_model(conn: &Connection) -> Result<Option<(String, usize)>> {
-    let model: Option<String> = conn.query_row("SELECT value FROM kb_meta WHERE key = 'model'", [], |r| r.get(0)).optional()?;
-    let dim: Option<String> = conn.query_row("SELECT value FROM kb_meta WHERE key = 'dim'", [], |r| r.get(0)).optional()?;
+    let model: Option<String> = conn
+        .query_row("SELECT value FROM kb_meta WHERE key = 'model'", [], |r| r.get(0))
+        .optional()?;
+    let dim: Option<String> = conn
+        .query_row("SELECT value FROM kb_meta WHERE key = 'dim'", [], |r| r.get(0))
+        .optional()?;
     Ok(model.zip(dim.and_then(|d| d.parse().ok())))
 }
 
@@ -60,10 +64,18 @@ pub fn prepare_vectors(conn: &Connection, model: &str, dim: usize) -> Result<boo
     }
     conn.execute_batch("DROP TABLE IF EXISTS kb_vec; DELETE FROM kb_vectors;")?;
     if dim > 0 {
-        conn.execute_batch(&format!("CREATE VIRTUAL TABLE kb_vec USING vec0(embedding float[{dim}] distance_metric=cosine)"))?;
+        conn.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE kb_vec USING vec0(embedding float[{dim}] distance_metric=cosine)"
+        ))?;
     }
-    conn.execute("INSERT INTO kb_meta (key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [model])?;
-    conn.execute("INSERT INTO kb_meta (key, value) VALUES ('dim', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [dim.to_string()])?;
+    conn.execute(
+        "INSERT INTO kb_meta (key, value) VALUES ('model', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [model],
+    )?;
+    conn.execute(
+        "INSERT INTO kb_meta (key, value) VALUES ('dim', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [dim.to_string()],
+    )?;
     bump_generation(conn)?;
     Ok(dim > 0 && chunk_count(conn)? > 0)
 }
@@ -80,14 +92,18 @@ fn bump_generation(conn: &Connection) -> Result<()> {
 
 /// The vectors' change counter (see `bump_generation`).
 pub fn vector_generation(conn: &Connection) -> Result<i64> {
-    let v: Option<String> = conn.query_row("SELECT value FROM kb_meta WHERE key = 'generation'", [], |r| r.get(0)).optional()?;
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM kb_meta WHERE key = 'generation'", [], |r| r.get(0))
+        .optional()?;
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 /// Every stored vector, by chunk id (to build an in-memory index).
 pub fn all_vectors(conn: &Connection) -> Result<Vec<(i64, Vec<f32>)>> {
     let mut st = conn.prepare("SELECT chunk_id, embedding FROM kb_vectors ORDER BY chunk_id")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, floats(&r.get::<_, Vec<u8>>(1)?))))?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, floats(&r.get::<_, Vec<u8>>(1)?))))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -106,24 +122,41 @@ pub fn missing_vector_count(conn: &Connection) -> Result<usize> {
     if !has_table(conn, "kb_vec")? {
         return Ok(0);
     }
-    Ok(conn.query_row("SELECT COUNT(*) FROM kb_chunks WHERE id NOT IN (SELECT rowid FROM kb_vec)", [], |r| r.get::<_, i64>(0))? as usize)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM kb_chunks WHERE id NOT IN (SELECT rowid FROM kb_vec)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as usize)
 }
 
 /// The stored content hash of a document.
 pub fn document_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT content_hash FROM kb_documents WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT content_hash FROM kb_documents WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE name = ?1", [name], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 fn insert_vector(conn: &Connection, vec0: bool, id: i64, v: &[f32]) -> Result<()> {
     let blob = vector_bytes(v);
     if vec0 {
-        conn.execute("INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)", params![id, blob])?;
+        conn.execute(
+            "INSERT INTO kb_vec (rowid, embedding) VALUES (?1, ?2)",
+            params![id, blob],
+        )?;
     }
-    conn.execute("INSERT OR REPLACE INTO kb_vectors (chunk_id, embedding) VALUES (?1, ?2)", params![id, blob])?;
+    conn.execute(
+        "INSERT OR REPLACE INTO kb_vectors (chunk_id, embedding) VALUES (?1, ?2)",
+        params![id, blob],
+    )?;
     Ok(())
 }
 
@@ -136,7 +169,15 @@ fn delete_vector(conn: &Connection, vec0: bool, id: i64) -> Result<()> {
 }
 
 /// Replaces a document and all its chunks, FTS rows and vectors.
-pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, hash: &str, chunks: &[NewChunk<'_>], now: i64) -> Result<()> {
+pub fn replace_document(
+    conn: &Connection,
+    id: &str,
+    title: &str,
+    source: &str,
+    hash: &str,
+    chunks: &[NewChunk<'_>],
+    now: i64,
+) -> Result<()> {
     let vec0 = has_table(conn, "kb_vec")?;
     delete_chunks(conn, vec0, id)?;
     conn.execute(
@@ -151,7 +192,10 @@ pub fn replace_document(conn: &Connection, id: &str, title: &str, source: &str, 
             params![id, ord as i64, c.section, c.text, c.tokens as i64],
         )?;
         let chunk_id = conn.last_insert_rowid();
-        conn.execute("INSERT INTO kb_fts (rowid, title, section, text) VALUES (?1, ?2, ?3, ?4)", params![chunk_id, title, c.section, c.text])?;
+        conn.execute(
+            "INSERT INTO kb_fts (rowid, title, section, text) VALUES (?1, ?2, ?3, ?4)",
+            params![chunk_id, title, c.section, c.text],
+        )?;
         if !c.vector.is_empty() {
             insert_vector(conn, vec0, chunk_id, c.vector)?;
         }
@@ -200,7 +244,9 @@ pub fn chunks_missing_vectors(conn: &Connection, limit: usize) -> Result<Vec<(i6
         "SELECT c.id, d.title || '\n' || c.section || '\n' || c.text FROM kb_chunks c JOIN kb_documents d ON d.id = c.doc_id
          WHERE c.id NOT IN (SELECT rowid FROM kb_vec) ORDER BY c.id LIMIT ?1",
     )?;
-    let rows = st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -211,16 +257,30 @@ pub fn list_documents(conn: &Connection) -> Result<Vec<DocSummary>> {
          FROM kb_documents d ORDER BY d.id",
     )?;
     let rows = st
-        .query_map([], |r| Ok(DocSummary { id: r.get(0)?, title: r.get(1)?, source: r.get(2)?, chunks: r.get(3)?, updated_at: r.get(4)? }))?
+        .query_map([], |r| {
+            Ok(DocSummary {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                source: r.get(2)?,
+                chunks: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// BM25 over title, section and text (title weighted double): (chunk id, score), best first.
 pub fn bm25(conn: &Connection, query: &str, k: usize) -> Result<Vec<(i64, f64)>> {
-    let Some(q) = fts_query(query) else { return Ok(Vec::new()) };
-    let mut st = conn.prepare_cached("SELECT rowid, -bm25(kb_fts, 2.0, 1.0, 1.0) AS s FROM kb_fts WHERE kb_fts MATCH ?1 ORDER BY s DESC LIMIT ?2")?;
-    let rows = st.query_map(params![q, k as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let Some(q) = fts_query(query) else {
+        return Ok(Vec::new());
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT rowid, -bm25(kb_fts, 2.0, 1.0, 1.0) AS s FROM kb_fts WHERE kb_fts MATCH ?1 ORDER BY s DESC LIMIT ?2",
+    )?;
+    let rows = st
+        .query_map(params![q, k as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -232,9 +292,12 @@ pub fn knn(conn: &Connection, vector: &[f32], k: usize) -> Result<Vec<(i64, f64)
     if vector.is_empty() || !has_table(conn, "kb_vec")? {
         return Ok(Vec::new());
     }
-    let mut st = conn.prepare_cached("SELECT rowid, distance FROM kb_vec WHERE embedding MATCH ?1 AND k = ?2 ORDER BY distance")?;
+    let mut st = conn
+        .prepare_cached("SELECT rowid, distance FROM kb_vec WHERE embedding MATCH ?1 AND k = ?2 ORDER BY distance")?;
     let rows = st
-        .query_map(params![vector_bytes(vector), k.min(KNN_LIMIT) as i64], |r| Ok((r.get::<_, i64>(0)?, 1.0 - r.get::<_, f64>(1)?)))?
+        .query_map(params![vector_bytes(vector), k.min(KNN_LIMIT) as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, 1.0 - r.get::<_, f64>(1)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -253,7 +316,9 @@ pub fn vectors_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<(i64, Vec<f32
 }
 
 fn floats(blob: &[u8]) -> Vec<f32> {
-    blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    blob.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// An upper bound on the chunk count that is cheap at any size (the highest chunk id).
@@ -275,7 +340,16 @@ pub fn chunks_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<ChunkRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(row) = st
-            .query_row([id], |r| Ok(ChunkRow { chunk_id: r.get(0)?, doc_id: r.get(1)?, title: r.get(2)?, source: r.get(3)?, section: r.get(4)?, text: r.get(5)? }))
+            .query_row([id], |r| {
+                Ok(ChunkRow {
+                    chunk_id: r.get(0)?,
+                    doc_id: r.get(1)?,
+                    title: r.get(2)?,
+                    source: r.get(3)?,
+                    section: r.get(4)?,
+                    text: r.get(5)?,
+                })
+            })
             .optional()?
         {
             out.push(row);
@@ -287,20 +361,34 @@ pub fn chunks_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<ChunkRow>> {
 /// English function words left out of keyword queries: they match nearly every chunk,
 /// add little to BM25 and make large indexes slow (each is a long posting list).
 const STOPWORDS: &[&str] = &[
-    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
-    "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me",
-    "my", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
-    "this", "to", "u", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with",
-    "would", "you", "your",
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "him", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "me", "my", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "to", "u", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who",
+    "why", "will", "with", "would", "you", "your",
 ];
 
 /// An FTS5 query matching any of the content words (quoted, so punctuation cannot break
 /// it); a query of only function words keeps them all.
 fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     let content: Vec<&String> = words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
-    let chosen: Vec<&String> = if content.is_empty() { words.iter().collect() } else { content };
-    (!chosen.is_empty()).then(|| chosen.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" OR "))
+    let chosen: Vec<&String> = if content.is_empty() {
+        words.iter().collect()
+    } else {
+        content
+    };
+    (!chosen.is_empty()).then(|| {
+        chosen
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    })
 }
 
 /// A vector as sqlite-vec's little-endian float32 blob.

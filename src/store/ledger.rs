@@ -52,7 +52,11 @@ pub fn insert(conn: &Connection, new: &NewOutbound, now: i64) -> Result<(i64, bo
             now
         ],
     )?;
-    let id = conn.query_row("SELECT id FROM outbound WHERE idempotency_key = ?1", [&new.idempotency_key], |r| r.get(0))?;
+    let id = conn.query_row(
+        "SELECT id FROM outbound WHERE idempotency_key = ?1",
+        [&new.idempotency_key],
+        |r| r.get(0),
+    )?;
     Ok((id, n == 1))
 }
 
@@ -73,7 +77,9 @@ pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
                 phone_number_id: r.get(2)?,
                 to: r.get(3)?,
                 author: r.get(4)?,
-                body: serde_json::from_str(&body).map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?,
+                body: serde_json::from_str(&body).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+                })?,
                 reply_to: r.get(6)?,
                 state: LedgerState::parse(&state).unwrap_or(LedgerState::Queued),
                 wamid: r.get(8)?,
@@ -88,9 +94,20 @@ pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
     .ok_or_else(|| Error::NotFound(format!("outbound message {id}")))
 }
 
-fn set_state(conn: &Connection, id: i64, next: LedgerState, extra_sql: &str, extra: &[&dyn rusqlite::ToSql], now: i64) -> Result<bool> {
-    let cur: Option<String> = conn.query_row("SELECT state FROM outbound WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    let Some(cur) = cur.as_deref().and_then(LedgerState::parse) else { return Ok(false) };
+fn set_state(
+    conn: &Connection,
+    id: i64,
+    next: LedgerState,
+    extra_sql: &str,
+    extra: &[&dyn rusqlite::ToSql],
+    now: i64,
+) -> Result<bool> {
+    let cur: Option<String> = conn
+        .query_row("SELECT state FROM outbound WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    let Some(cur) = cur.as_deref().and_then(LedgerState::parse) else {
+        return Ok(false);
+    };
     if !cur.may_become(next) {
         return Ok(false);
     }
@@ -132,8 +149,22 @@ pub fn mark_retrying(conn: &Connection, id: i64, code: Option<i64>, reason: &str
 }
 
 /// The message will not be delivered; `needs_template` flags the conversation.
-pub fn mark_failed(conn: &Connection, id: i64, code: Option<i64>, reason: &str, needs_template: bool, now: i64) -> Result<()> {
-    set_state(conn, id, LedgerState::Failed, ", error_code = ?4, error_reason = ?5", &[&code, &reason], now)?;
+pub fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    code: Option<i64>,
+    reason: &str,
+    needs_template: bool,
+    now: i64,
+) -> Result<()> {
+    set_state(
+        conn,
+        id,
+        LedgerState::Failed,
+        ", error_code = ?4, error_reason = ?5",
+        &[&code, &reason],
+        now,
+    )?;
     if needs_template {
         conn.execute(
             "UPDATE conversations SET needs_template = 1 WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)",
@@ -158,8 +189,11 @@ pub fn earlier_pending(conn: &Connection, conversation_id: i64, id: i64) -> Resu
 
 /// Ids of rows still to be sent (re-enqueued at start, idempotently).
 pub fn pending_ids(conn: &Connection) -> Result<Vec<(i64, i64)>> {
-    let mut stmt = conn.prepare("SELECT id, created_at FROM outbound WHERE state IN ('queued', 'sending') ORDER BY id")?;
-    let ids = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare("SELECT id, created_at FROM outbound WHERE state IN ('queued', 'sending') ORDER BY id")?;
+    let ids = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(ids)
 }
 
@@ -171,26 +205,48 @@ pub fn created_at(conn: &Connection, id: i64) -> Result<i64> {
 /// Applies a status webhook to the ledger: finds the row by wamid, or by the ledger id
 /// in `biz_opaque_callback_data` (which also recovers a send whose acceptance was never
 /// recorded because the process died), and moves it forward.
-pub fn reconcile(conn: &Connection, wamid: &str, callback: Option<&str>, state: LedgerState, code: Option<i64>, reason: Option<&str>, now: i64) -> Result<bool> {
-    let by_wamid: Option<i64> = conn.query_row("SELECT id FROM outbound WHERE wamid = ?1", [wamid], |r| r.get(0)).optional()?;
+pub fn reconcile(
+    conn: &Connection,
+    wamid: &str,
+    callback: Option<&str>,
+    state: LedgerState,
+    code: Option<i64>,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let by_wamid: Option<i64> = conn
+        .query_row("SELECT id FROM outbound WHERE wamid = ?1", [wamid], |r| r.get(0))
+        .optional()?;
     let id = match by_wamid.or_else(|| callback.and_then(ledger_id_from_callback)) {
         Some(id) => id,
         None => return Ok(false),
     };
-    let row_wamid: Option<Option<String>> = conn.query_row("SELECT wamid FROM outbound WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let row_wamid: Option<Option<String>> = conn
+        .query_row("SELECT wamid FROM outbound WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
     match row_wamid {
         None => return Ok(false),
         Some(Some(w)) if w != wamid => return Ok(false),
         Some(None) => {
             // Meta has it but we never recorded the acceptance: record it now.
-            conn.execute("UPDATE outbound SET wamid = ?2, accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1", params![id, wamid, now])?;
+            conn.execute(
+                "UPDATE outbound SET wamid = ?2, accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1",
+                params![id, wamid, now],
+            )?;
             set_state(conn, id, LedgerState::Accepted, "", &[], now)?;
             insert_conversation_message(conn, id, wamid, now)?;
         }
         Some(Some(_)) => {}
     }
     let moved = if state == LedgerState::Failed {
-        set_state(conn, id, state, ", error_code = ?4, error_reason = ?5", &[&code, &reason], now)?
+        set_state(
+            conn,
+            id,
+            state,
+            ", error_code = ?4, error_reason = ?5",
+            &[&code, &reason],
+            now,
+        )?
     } else {
         set_state(conn, id, state, "", &[], now)?
     };

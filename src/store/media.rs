@@ -26,7 +26,8 @@ pub struct MediaRow {
     pub error: Option<String>,
 }
 
-const COLUMNS: &str = "id, wamid, conversation_id, media_type, media_id, declared_mime, status, sha256, mime_type, size_bytes,
+const COLUMNS: &str =
+    "id, wamid, conversation_id, media_type, media_id, declared_mime, status, sha256, mime_type, size_bytes,
                        derived_kind, derived_text, language, error";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRow> {
@@ -53,7 +54,14 @@ pub fn insert_pending(conn: &Connection, wamid: &str, conversation_id: i64, medi
     conn.execute(
         "INSERT INTO media (wamid, conversation_id, media_type, media_id, declared_mime, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (wamid) DO NOTHING",
-        params![wamid, conversation_id, media.media_type.as_str(), media.media_id, media.mime_type, now],
+        params![
+            wamid,
+            conversation_id,
+            media.media_type.as_str(),
+            media.media_id,
+            media.mime_type,
+            now
+        ],
     )?;
     Ok(())
 }
@@ -66,10 +74,12 @@ pub fn get(conn: &Connection, wamid: &str) -> Result<Option<(MediaRow, Media)>> 
         })
         .optional()?;
     Ok(found.and_then(|(row, body)| {
-        let media = body.and_then(|b| serde_json::from_str::<InboundMessage>(&b).ok()).and_then(|m| match m.kind {
-            MessageKind::Media(media) => Some(media),
-            _ => None,
-        })?;
+        let media = body
+            .and_then(|b| serde_json::from_str::<InboundMessage>(&b).ok())
+            .and_then(|m| match m.kind {
+                MessageKind::Media(media) => Some(media),
+                _ => None,
+            })?;
         Some((row, media))
     }))
 }
@@ -77,7 +87,11 @@ pub fn get(conn: &Connection, wamid: &str) -> Result<Option<(MediaRow, Media)>> 
 /// The media row shown with inbox message `message_id`.
 pub fn for_message(conn: &Connection, message_id: i64) -> Result<Option<MediaRow>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM media WHERE wamid = (SELECT wamid FROM messages WHERE id = ?1)"), [message_id], row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM media WHERE wamid = (SELECT wamid FROM messages WHERE id = ?1)"),
+            [message_id],
+            row,
+        )
         .optional()?)
 }
 
@@ -139,15 +153,22 @@ pub fn burst_parts(conn: &Connection, conversation_id: i64, first_id: i64, wamid
            AND m.id <= (SELECT id FROM messages WHERE wamid = ?3) ORDER BY m.id",
     )?;
     let rows = st.query_map(params![conversation_id, first_id, wamid], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ))
     })?;
     let mut parts = Vec::new();
     for r in rows {
         let (text, body, status, media_type) = r?;
-        let media = serde_json::from_str::<InboundMessage>(&body).ok().and_then(|m| match m.kind {
-            MessageKind::Media(media) => Some(media),
-            _ => None,
-        });
+        let media = serde_json::from_str::<InboundMessage>(&body)
+            .ok()
+            .and_then(|m| match m.kind {
+                MessageKind::Media(media) => Some(media),
+                _ => None,
+            });
         parts.push(match (status, media) {
             // Stickers are kept, never waited for or answered.
             (Some(status), Some(m)) if m.media_type != crate::domain::message::MediaType::Sticker => BurstPart {
@@ -156,7 +177,12 @@ pub fn burst_parts(conn: &Connection, conversation_id: i64, first_id: i64, wamid
                 voice: m.voice,
                 has_text: m.caption.as_deref().is_some_and(|c| !c.trim().is_empty()),
             },
-            _ => BurstPart { media_status: None, media_type: String::new(), voice: false, has_text: !text.trim().is_empty() },
+            _ => BurstPart {
+                media_status: None,
+                media_type: String::new(),
+                voice: false,
+                has_text: !text.trim().is_empty(),
+            },
         });
     }
     Ok(parts)
@@ -165,8 +191,11 @@ pub fn burst_parts(conn: &Connection, conversation_id: i64, first_id: i64, wamid
 /// Forgets the stored files of media created before `before`; returns their names (the
 /// caller deletes those no other row still uses).
 pub fn expire_files(conn: &Connection, before: i64, limit: usize) -> Result<Vec<String>> {
-    let mut pick = conn.prepare_cached("SELECT id, sha256 FROM media WHERE created_at < ?1 AND sha256 IS NOT NULL LIMIT ?2")?;
-    let picked: Vec<(i64, String)> = pick.query_map(params![before, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut pick =
+        conn.prepare_cached("SELECT id, sha256 FROM media WHERE created_at < ?1 AND sha256 IS NOT NULL LIMIT ?2")?;
+    let picked: Vec<(i64, String)> = pick
+        .query_map(params![before, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     for (id, _) in &picked {
         conn.execute("UPDATE media SET sha256 = NULL WHERE id = ?1", [id])?;
     }
@@ -175,7 +204,11 @@ pub fn expire_files(conn: &Connection, before: i64, limit: usize) -> Result<Vec<
 
 /// Whether any media row still names the file `sha256`.
 pub fn file_in_use(conn: &Connection, sha256: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM media WHERE sha256 = ?1)", [sha256], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM media WHERE sha256 = ?1)", [sha256], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// Every file name media rows use (for sweeping files left by deleted messages).

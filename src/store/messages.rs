@@ -29,13 +29,20 @@ const COLUMNS: &str = "m.id, m.wamid, m.conversation_id, m.direction, m.sender, 
 
 /// Messages in storage order, after row id `after` (0 for all), at most `limit`.
 pub fn list_messages(conn: &Connection, after: i64, limit: usize) -> Result<Vec<MessageRow>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages m WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages m WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(rusqlite::params![after, limit as i64], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// One customer's conversation with one business number, oldest first, at most `limit`.
-pub fn list_contact_messages(conn: &Connection, wa_id: &str, phone_number_id: &str, limit: usize) -> Result<Vec<MessageRow>> {
+pub fn list_contact_messages(
+    conn: &Connection,
+    wa_id: &str,
+    phone_number_id: &str,
+    limit: usize,
+) -> Result<Vec<MessageRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM messages m JOIN conversations v ON v.id = m.conversation_id JOIN contacts k ON k.id = v.contact_id
          WHERE k.wa_id = ?1 AND v.phone_number_id = ?2 ORDER BY m.created_at, m.id LIMIT ?3"
@@ -45,15 +52,15 @@ pub fn list_contact_messages(conn: &Connection, wa_id: &str, phone_number_id: &s
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
-        Ok(MessageRow {
-            row_id: r.get(0)?,
-            id: r.get(1)?,
-            conversation: r.get(2)?,
-            direction: r.get(3)?,
-            from: r.get(4)?,
-            kind: r.get(5)?,
-            text: r.get(6)?,
-            status: r.get(7)?,
-            created_at: r.get(8)?,
-        })
+    Ok(MessageRow {
+        row_id: r.get(0)?,
+        id: r.get(1)?,
+        conversation: r.get(2)?,
+        direction: r.get(3)?,
+        from: r.get(4)?,
+        kind: r.get(5)?,
+        text: r.get(6)?,
+        status: r.get(7)?,
+        created_at: r.get(8)?,
+    })
 }

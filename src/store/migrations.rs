@@ -12,15 +12,43 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "outbound", include_str!("../../migrations/0002_outbound.sql")),
     (3, "knowledge", include_str!("../../migrations/0003_knowledge.sql")),
     (4, "engine", include_str!("../../migrations/0004_engine.sql")),
-    (5, "vector_copies", include_str!("../../migrations/0005_vector_copies.sql")),
-    (6, "settings_and_privacy", include_str!("../../migrations/0006_settings_and_privacy.sql")),
-    (7, "routing_and_memory", include_str!("../../migrations/0007_routing_and_memory.sql")),
+    (
+        5,
+        "vector_copies",
+        include_str!("../../migrations/0005_vector_copies.sql"),
+    ),
+    (
+        6,
+        "settings_and_privacy",
+        include_str!("../../migrations/0006_settings_and_privacy.sql"),
+    ),
+    (
+        7,
+        "routing_and_memory",
+        include_str!("../../migrations/0007_routing_and_memory.sql"),
+    ),
     (8, "accounts", include_str!("../../migrations/0008_accounts.sql")),
     (9, "inbox", include_str!("../../migrations/0009_inbox.sql")),
-    (10, "inbox_events", include_str!("../../migrations/0010_inbox_events.sql")),
-    (11, "inbox_search_and_reads", include_str!("../../migrations/0011_inbox_search_and_reads.sql")),
-    (12, "dashboard_and_close", include_str!("../../migrations/0012_dashboard_and_close.sql")),
-    (13, "erasure_tombstones", include_str!("../../migrations/0013_erasure_tombstones.sql")),
+    (
+        10,
+        "inbox_events",
+        include_str!("../../migrations/0010_inbox_events.sql"),
+    ),
+    (
+        11,
+        "inbox_search_and_reads",
+        include_str!("../../migrations/0011_inbox_search_and_reads.sql"),
+    ),
+    (
+        12,
+        "dashboard_and_close",
+        include_str!("../../migrations/0012_dashboard_and_close.sql"),
+    ),
+    (
+        13,
+        "erasure_tombstones",
+        include_str!("../../migrations/0013_erasure_tombstones.sql"),
+    ),
     (14, "media", include_str!("../../migrations/0014_media.sql")),
 ];
 
@@ -34,8 +62,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     )?;
     let conn = &tx;
     let newest_known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-    let newest_applied: Option<i64> =
-        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
+    let newest_applied: Option<i64> = conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
     if let Some(v) = newest_applied.filter(|v| *v > newest_known) {
         return Err(Error::Invalid(format!(
             "the database has schema version {v}, newer than this binary knows ({newest_known}); \
@@ -45,7 +72,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     for &(version, name, sql) in MIGRATIONS {
         let digest = hex::encode(Sha256::digest(sql.as_bytes()));
         let applied: Option<String> = conn
-            .query_row("SELECT sha256 FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .query_row(
+                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         match applied {
             Some(d) if d == digest => continue,

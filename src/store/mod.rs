@@ -8,7 +8,6 @@ pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
 pub mod engine;
-pub mod retention;
 pub mod inbox;
 mod ingest;
 pub mod knowledge;
@@ -16,6 +15,7 @@ pub mod ledger;
 pub mod media;
 mod messages;
 mod migrations;
+pub mod retention;
 pub mod settings;
 pub mod summaries;
 pub mod users;
@@ -48,9 +48,7 @@ fn register_sqlite_vec() {
         // point; sqlite3_auto_extension stores the pointer and calls it per connection.
         unsafe {
             #[allow(clippy::missing_transmute_annotations)]
-            rusqlite::ffi::sqlite3_auto_extension(Some(std::mem::transmute(
-                sqlite_vec::sqlite3_vec_init as *const (),
-            )));
+            rusqlite::ffi::sqlite3_auto_extension(Some(std::mem::transmute(sqlite_vec::sqlite3_vec_init as *const ())));
         }
     });
 }
@@ -60,7 +58,8 @@ pub fn connect(path: &Path) -> Result<Connection> {
     register_sqlite_vec();
     let conn = Connection::open(path).map_err(|e| open_error(path, &e.to_string()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_error(path, &e.to_string()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| open_error(path, &e.to_string()))?;
     // FULL: a job is marked done in the journal only after its rows are on disk here.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -83,7 +82,8 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         // Owner-only before SQLite opens it: its -wal and -shm files take the same mode.
-        crate::private_fs::precreate(path).map_err(|e| Error::unavailable(&format!("creating {}", path.display()), e))?;
+        crate::private_fs::precreate(path)
+            .map_err(|e| Error::unavailable(&format!("creating {}", path.display()), e))?;
         let mut conn = connect(path)?;
         migrations::migrate(&mut conn).map_err(|e| match e {
             Error::Internal(msg) if msg.contains("not a database") || msg.contains("malformed") => {
@@ -98,7 +98,11 @@ impl Store {
         // SQLite syncs the directory for its WAL, not for the database file it created.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
-        Ok(Store { writer: Arc::new(writer::Writer::start(conn)), reader: Arc::new(Mutex::new(reader)), path: path.to_path_buf() })
+        Ok(Store {
+            writer: Arc::new(writer::Writer::start(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Where the database lives.
@@ -123,7 +127,9 @@ impl Store {
     {
         let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let guard = conn.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+            let guard = conn
+                .lock()
+                .map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
             f(&guard)
         })
         .await
@@ -133,7 +139,10 @@ impl Store {
     /// Runs `f` on the second connection on the current thread (CLI and tests; it may
     /// write too, waiting on SQLite's lock).
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.reader.lock().map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
+        let mut guard = self
+            .reader
+            .lock()
+            .map_err(|_| Error::Internal("SQLite connection lock poisoned".into()))?;
         f(&mut guard)
     }
 

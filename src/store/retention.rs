@@ -15,12 +15,24 @@ pub fn delete_before(conn: &Connection, cutoff_ms: i64, batch: usize) -> Result<
         "INSERT INTO retention_batch (id, wamid) SELECT id, wamid FROM messages WHERE created_at < ?1 ORDER BY id LIMIT ?2",
         params![cutoff_ms, batch as i64],
     )?;
-    conn.execute("DELETE FROM message_statuses WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
-    conn.execute("DELETE FROM status_events WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
+    conn.execute(
+        "DELETE FROM message_statuses WHERE wamid IN (SELECT wamid FROM retention_batch)",
+        [],
+    )?;
+    conn.execute(
+        "DELETE FROM status_events WHERE wamid IN (SELECT wamid FROM retention_batch)",
+        [],
+    )?;
     // Their media rows go too; the files they named are swept by the maintenance worker.
-    conn.execute("DELETE FROM media WHERE wamid IN (SELECT wamid FROM retention_batch)", [])?;
+    conn.execute(
+        "DELETE FROM media WHERE wamid IN (SELECT wamid FROM retention_batch)",
+        [],
+    )?;
     let messages = conn.execute("DELETE FROM messages WHERE id IN (SELECT id FROM retention_batch)", [])?;
-    conn.execute("DELETE FROM outbound WHERE state NOT IN ('queued', 'sending') AND updated_at < ?1", [cutoff_ms])?;
+    conn.execute(
+        "DELETE FROM outbound WHERE state NOT IN ('queued', 'sending') AND updated_at < ?1",
+        [cutoff_ms],
+    )?;
     conn.execute("DELETE FROM reply_traces WHERE created_at < ?1", [cutoff_ms])?;
     conn.execute("DELETE FROM raw_events WHERE created_at < ?1", [cutoff_ms])?;
     Ok(messages)

@@ -7,33 +7,54 @@ use crate::error::Result;
 /// Every stored override: (key, value).
 pub fn overrides(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut st = conn.prepare_cached("SELECT key, value FROM settings ORDER BY key")?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Stores an override (already validated) and audits the change.
 pub fn set(conn: &Connection, key: &str, value: &str, actor: &str, now: i64) -> Result<()> {
-    let old: Option<String> = conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    let old: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
     conn.execute(
         "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
         params![key, value, now, actor],
     )?;
-    audit(conn, now, actor, "settings.set", key, &format!("{} -> {value}", old.as_deref().unwrap_or("(config)")))
+    audit(
+        conn,
+        now,
+        actor,
+        "settings.set",
+        key,
+        &format!("{} -> {value}", old.as_deref().unwrap_or("(config)")),
+    )
 }
 
 /// Removes an override (the config file's value applies again); `false` if none was set.
 pub fn unset(conn: &Connection, key: &str, actor: &str, now: i64) -> Result<bool> {
     let removed = conn.execute("DELETE FROM settings WHERE key = ?1", [key])? == 1;
     if removed {
-        audit(conn, now, actor, "settings.unset", key, "back to the config file's value")?;
+        audit(
+            conn,
+            now,
+            actor,
+            "settings.unset",
+            key,
+            "back to the config file's value",
+        )?;
     }
     Ok(removed)
 }
 
 /// Appends an audit entry.
 pub fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &str, detail: &str) -> Result<()> {
-    conn.execute("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", params![now, actor, action, subject, detail])?;
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now, actor, action, subject, detail],
+    )?;
     Ok(())
 }
 
@@ -49,9 +70,18 @@ pub struct AuditEntry {
 
 /// The latest audit entries, newest first.
 pub fn audit_entries(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>> {
-    let mut st = conn.prepare_cached("SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
+    let mut st =
+        conn.prepare_cached("SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
     let rows = st
-        .query_map([limit as i64], |r| Ok(AuditEntry { at: r.get(0)?, actor: r.get(1)?, action: r.get(2)?, subject: r.get(3)?, detail: r.get(4)? }))?
+        .query_map([limit as i64], |r| {
+            Ok(AuditEntry {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                subject: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

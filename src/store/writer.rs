@@ -39,7 +39,9 @@ where
 
     fn finish(self: Box<Self>, committed: Result<()>) {
         let this = *self;
-        let out = this.out.unwrap_or_else(|| Err(Error::Internal("write never ran".into())));
+        let out = this
+            .out
+            .unwrap_or_else(|| Err(Error::Internal("write never ran".into())));
         let result = match (committed, out) {
             (_, Err(e)) => Err(e),
             (Ok(()), Ok(v)) => Ok(v),
@@ -85,7 +87,10 @@ impl Writer {
                 }
             })
             .expect("spawn the SQLite writer thread");
-        Writer { tx: Some(tx), thread: Some(thread) }
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
@@ -97,9 +102,14 @@ impl Writer {
         self.tx
             .as_ref()
             .ok_or_else(|| Error::Unavailable("the database is closing".into()))?
-            .send(Box::new(FnOp { f: Some(f), out: None, tx }))
+            .send(Box::new(FnOp {
+                f: Some(f),
+                out: None,
+                tx,
+            }))
             .map_err(|_| Error::Unavailable("the database is closing".into()))?;
-        rx.await.map_err(|_| Error::Unavailable("the SQLite writer stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Unavailable("the SQLite writer stopped".into()))?
     }
 }
 

@@ -31,7 +31,10 @@ pub fn dedupe_keys(body: &[u8]) -> Vec<String> {
                     }
                 }
                 for s in array(value, "statuses") {
-                    match (s.get("id").and_then(Value::as_str), s.get("status").and_then(Value::as_str)) {
+                    match (
+                        s.get("id").and_then(Value::as_str),
+                        s.get("status").and_then(Value::as_str),
+                    ) {
                         (Some(id), Some(st)) => {
                             keys.push(format!("s:{id}:{st}"));
                             keyed = true;
@@ -58,7 +61,11 @@ pub fn dedupe_keys(body: &[u8]) -> Vec<String> {
 }
 
 fn array<'a>(value: Option<&'a Value>, key: &str) -> impl Iterator<Item = &'a Value> {
-    value.and_then(|v| v.get(key)).and_then(Value::as_array).into_iter().flatten()
+    value
+        .and_then(|v| v.get(key))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 #[cfg(test)]
@@ -74,7 +81,11 @@ mod tests {
 
     #[test]
     fn keyless_and_broken_bodies_use_the_hash() {
-        for body in [&b"not json"[..], br#"{"entry":[{"changes":[{"field":"account_update","value":{}}]}]}"#, b"{}"] {
+        for body in [
+            &b"not json"[..],
+            br#"{"entry":[{"changes":[{"field":"account_update","value":{}}]}]}"#,
+            b"{}",
+        ] {
             let keys = dedupe_keys(body);
             assert_eq!(keys.len(), 1);
             assert!(keys[0].starts_with("b:"));

@@ -12,7 +12,12 @@ use crate::config::Secret;
 #[derive(Debug, Clone, PartialEq)]
 pub enum GraphError {
     /// Meta answered with an error object (or a bare HTTP error).
-    Api { http_status: u16, code: Option<i64>, subcode: Option<i64>, title: String },
+    Api {
+        http_status: u16,
+        code: Option<i64>,
+        subcode: Option<i64>,
+        title: String,
+    },
     /// No usable answer: connection refused, reset, or timed out. For a send, Meta may or
     /// may not have the message.
     Transport { detail: String, maybe_delivered: bool },
@@ -24,7 +29,12 @@ pub enum GraphError {
 impl std::fmt::Display for GraphError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GraphError::Api { http_status, code, title, .. } => match code {
+            GraphError::Api {
+                http_status,
+                code,
+                title,
+                ..
+            } => match code {
                 Some(c) => write!(f, "Graph API error {c} (HTTP {http_status}): {title}"),
                 None => write!(f, "Graph API HTTP {http_status}: {title}"),
             },
@@ -83,23 +93,42 @@ impl GraphClient {
 
     /// POSTs a message body; returns the wamid Meta assigned.
     pub async fn send(&self, phone_number_id: &str, body: &Value) -> Result<String, GraphError> {
-        let v = self.post_json(&format!("{phone_number_id}/messages"), body, true).await?;
+        let v = self
+            .post_json(&format!("{phone_number_id}/messages"), body, true)
+            .await?;
         v.pointer("/messages/0/id")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| GraphError::Api { http_status: 200, code: None, subcode: None, title: format!("no message id in the answer: {v}") })
+            .ok_or_else(|| GraphError::Api {
+                http_status: 200,
+                code: None,
+                subcode: None,
+                title: format!("no message id in the answer: {v}"),
+            })
     }
 
     /// Uploads a file for sending (`POST /{phone_number_id}/media`, multipart); returns the
     /// media id to send it by (valid 30 days).
-    pub async fn upload_media(&self, phone_number_id: &str, bytes: Vec<u8>, mime: &str, file_name: &str) -> Result<String, GraphError> {
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()).mime_str(mime).map_err(|e| GraphError::Api {
-            http_status: 400,
-            code: None,
-            subcode: None,
-            title: format!("file type {mime:?}: {e}"),
-        })?;
-        let form = reqwest::multipart::Form::new().text("messaging_product", "whatsapp").text("type", mime.to_string()).part("file", part);
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        bytes: Vec<u8>,
+        mime: &str,
+        file_name: &str,
+    ) -> Result<String, GraphError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_string())
+            .mime_str(mime)
+            .map_err(|e| GraphError::Api {
+                http_status: 400,
+                code: None,
+                subcode: None,
+                title: format!("file type {mime:?}: {e}"),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.to_string())
+            .part("file", part);
         let resp = self
             .http
             .post(self.url(&format!("{phone_number_id}/media")))
@@ -112,7 +141,12 @@ impl GraphClient {
         v.get("id")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| GraphError::Api { http_status: 200, code: None, subcode: None, title: format!("no media id in the answer: {v}") })
+            .ok_or_else(|| GraphError::Api {
+                http_status: 200,
+                code: None,
+                subcode: None,
+                title: format!("no media id in the answer: {v}"),
+            })
     }
 
     /// Marks `wamid` read, optionally showing the typing indicator.
@@ -121,7 +155,9 @@ impl GraphClient {
         if typing {
             body["typing_indicator"] = json!({ "type": "text" });
         }
-        self.post_json(&format!("{phone_number_id}/messages"), &body, false).await.map(|_| ())
+        self.post_json(&format!("{phone_number_id}/messages"), &body, false)
+            .await
+            .map(|_| ())
     }
 
     /// Checks the token against the business number (used to resume after error 190).
@@ -139,13 +175,21 @@ impl GraphClient {
 
     /// Step one of a media download: the short-lived URL and what Meta says of the file.
     pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
-        let resp = self.http.get(self.url(media_id)).header("authorization", self.bearer()).send().await.map_err(|e| transport(e, false))?;
+        let resp = self
+            .http
+            .get(self.url(media_id))
+            .header("authorization", self.bearer())
+            .send()
+            .await
+            .map_err(|e| transport(e, false))?;
         let v = read_json(resp).await?;
         Ok(MediaInfo {
             url: v.get("url").and_then(Value::as_str).unwrap_or_default().to_string(),
             mime_type: v.get("mime_type").and_then(Value::as_str).map(str::to_string),
             sha256: v.get("sha256").and_then(Value::as_str).map(str::to_string),
-            file_size: v.get("file_size").and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|s| s.parse().ok()))),
+            file_size: v
+                .get("file_size")
+                .and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|s| s.parse().ok()))),
         })
     }
 
@@ -156,7 +200,9 @@ impl GraphClient {
     pub async fn download_media(&self, media_id: &str, max_bytes: u64) -> Result<(MediaInfo, Vec<u8>), GraphError> {
         if !crate::domain::media::valid_media_id(media_id) {
             let shown: String = media_id.chars().take(64).collect();
-            return Err(GraphError::Refused(format!("the webhook's media id {shown:?} is not a Graph media id (1-128 letters, digits, _ or -)")));
+            return Err(GraphError::Refused(format!(
+                "the webhook's media id {shown:?} is not a Graph media id (1-128 letters, digits, _ or -)"
+            )));
         }
         let mut last = None;
         for _ in 0..2 {
@@ -166,16 +212,34 @@ impl GraphClient {
             }
             if !crate::domain::media::download_url_allowed(&info.url, &self.base_url) {
                 let shown: String = info.url.chars().take(100).collect();
-                return Err(GraphError::Refused(format!("the media URL Graph gave ({shown:?}) is not https, so the access token is not sent to it")));
+                return Err(GraphError::Refused(format!(
+                    "the media URL Graph gave ({shown:?}) is not https, so the access token is not sent to it"
+                )));
             }
-            let resp = self.http.get(&info.url).header("authorization", self.bearer()).send().await.map_err(|e| transport(e, false))?;
+            let resp = self
+                .http
+                .get(&info.url)
+                .header("authorization", self.bearer())
+                .send()
+                .await
+                .map_err(|e| transport(e, false))?;
             let status = resp.status().as_u16();
             if matches!(status, 401 | 403 | 404) {
-                last = Some(GraphError::Api { http_status: status, code: None, subcode: None, title: "media URL expired or refused".into() });
+                last = Some(GraphError::Api {
+                    http_status: status,
+                    code: None,
+                    subcode: None,
+                    title: "media URL expired or refused".into(),
+                });
                 continue;
             }
             if status >= 400 {
-                return Err(GraphError::Api { http_status: status, code: None, subcode: None, title: "media download failed".into() });
+                return Err(GraphError::Api {
+                    http_status: status,
+                    code: None,
+                    subcode: None,
+                    title: "media download failed".into(),
+                });
             }
             let mut resp = resp;
             // One allocation of the announced size (never over the limit), not a doubling
@@ -207,7 +271,12 @@ impl GraphClient {
 }
 
 fn too_large(max: u64) -> GraphError {
-    GraphError::Api { http_status: 413, code: None, subcode: None, title: format!("media is larger than the {max}-byte limit") }
+    GraphError::Api {
+        http_status: 413,
+        code: None,
+        subcode: None,
+        title: format!("media is larger than the {max}-byte limit"),
+    }
 }
 
 fn transport(e: reqwest::Error, is_send: bool) -> GraphError {
@@ -217,12 +286,18 @@ fn transport(e: reqwest::Error, is_send: bool) -> GraphError {
     if e.is_timeout() {
         detail = format!("timed out: {detail}");
     }
-    GraphError::Transport { detail, maybe_delivered }
+    GraphError::Transport {
+        detail,
+        maybe_delivered,
+    }
 }
 
 async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
     let status = resp.status().as_u16();
-    let text = resp.text().await.map_err(|e| GraphError::Transport { detail: e.to_string(), maybe_delivered: true })?;
+    let text = resp.text().await.map_err(|e| GraphError::Transport {
+        detail: e.to_string(),
+        maybe_delivered: true,
+    })?;
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status >= 400 || v.get("error").is_some() {
         let e = v.get("error");

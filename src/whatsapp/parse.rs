@@ -7,8 +7,7 @@ use serde_json::Value;
 use crate::domain::delivery::DeliveryState;
 use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
 use crate::domain::message::{
-    InboundMessage, Media, MediaType, MessageContext, MessageKind, OrderItem, SharedContact,
-    WhatsAppError,
+    InboundMessage, Media, MediaType, MessageContext, MessageKind, OrderItem, SharedContact, WhatsAppError,
 };
 
 /// Every event in `body`. A body that is not JSON gives one `Unhandled` event.
@@ -25,7 +24,10 @@ pub fn parse_webhook(body: &[u8]) -> Vec<WebhookEvent> {
     let mut out = Vec::new();
     let object = str_of(&root, "object");
     if object != Some("whatsapp_business_account") {
-        out.push(unhandled(format!("object is {:?}, not whatsapp_business_account", object), &root));
+        out.push(unhandled(
+            format!("object is {:?}, not whatsapp_business_account", object),
+            &root,
+        ));
         return out;
     }
     let entries = root.get("entry").and_then(Value::as_array);
@@ -52,27 +54,42 @@ fn parse_change(change: &Value, out: &mut Vec<WebhookEvent>) {
         out.push(unhandled(format!("webhook field {field:?} is not handled"), change));
         return;
     }
-    let phone_number_id =
-        value.pointer("/metadata/phone_number_id").and_then(Value::as_str).unwrap_or("").to_string();
+    let phone_number_id = value
+        .pointer("/metadata/phone_number_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let contacts: Vec<ContactProfile> = arr(value, "contacts").map(contact_profile).collect();
     for m in arr(value, "messages") {
         match inbound_message(m) {
             Some(message) => {
                 let contact = contacts
                     .iter()
-                    .find(|c| (!c.wa_id.is_empty() && c.wa_id == message.from)
-                        || (c.user_id.is_some() && c.user_id == message.from_user_id))
+                    .find(|c| {
+                        (!c.wa_id.is_empty() && c.wa_id == message.from)
+                            || (c.user_id.is_some() && c.user_id == message.from_user_id)
+                    })
                     .or_else(|| (contacts.len() == 1).then(|| &contacts[0]))
                     .cloned()
-                    .unwrap_or_else(|| ContactProfile { wa_id: message.from.clone(), ..Default::default() });
-                out.push(WebhookEvent::Message { phone_number_id: phone_number_id.clone(), contact, message });
+                    .unwrap_or_else(|| ContactProfile {
+                        wa_id: message.from.clone(),
+                        ..Default::default()
+                    });
+                out.push(WebhookEvent::Message {
+                    phone_number_id: phone_number_id.clone(),
+                    contact,
+                    message,
+                });
             }
             None => out.push(unhandled("message without id, from or timestamp".into(), m)),
         }
     }
     for s in arr(value, "statuses") {
         match status_update(s) {
-            Some(status) => out.push(WebhookEvent::Status { phone_number_id: phone_number_id.clone(), status }),
+            Some(status) => out.push(WebhookEvent::Status {
+                phone_number_id: phone_number_id.clone(),
+                status,
+            }),
             None => out.push(unhandled("status without id or status".into(), s)),
         }
     }
@@ -80,7 +97,10 @@ fn parse_change(change: &Value, out: &mut Vec<WebhookEvent>) {
         out.push(unhandled("errors[] reported by Meta for this change".into(), errors));
     }
     if value.get("messages").is_none() && value.get("statuses").is_none() && value.get("errors").is_none() {
-        out.push(unhandled("messages change with neither messages nor statuses".into(), change));
+        out.push(unhandled(
+            "messages change with neither messages nor statuses".into(),
+            change,
+        ));
     }
 }
 
@@ -89,7 +109,10 @@ fn contact_profile(c: &Value) -> ContactProfile {
         wa_id: str_of(c, "wa_id").unwrap_or("").to_string(),
         user_id: opt_string(c, "user_id"),
         name: c.pointer("/profile/name").and_then(Value::as_str).map(str::to_string),
-        username: c.pointer("/profile/username").and_then(Value::as_str).map(str::to_string),
+        username: c
+            .pointer("/profile/username")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 
@@ -118,7 +141,9 @@ fn message_kind(m: &Value) -> MessageKind {
     let type_name = str_of(m, "type").unwrap_or("").to_string();
     let body = m.get(type_name.as_str());
     let kind = match (type_name.as_str(), body) {
-        ("text", Some(b)) => Some(MessageKind::Text { body: string_of(b, "body") }),
+        ("text", Some(b)) => Some(MessageKind::Text {
+            body: string_of(b, "body"),
+        }),
         ("image" | "video" | "audio" | "document" | "sticker", Some(b)) => media(&type_name, b),
         ("location", Some(b)) => Some(MessageKind::Location {
             latitude: b.get("latitude").and_then(Value::as_f64).unwrap_or(0.0),
@@ -164,14 +189,20 @@ fn message_kind(m: &Value) -> MessageKind {
                 raw: b.clone(),
             })),
         }),
-        ("revoke", Some(b)) => Some(MessageKind::Revoke { original_message_id: string_of(b, "original_message_id") }),
+        ("revoke", Some(b)) => Some(MessageKind::Revoke {
+            original_message_id: string_of(b, "original_message_id"),
+        }),
         ("unsupported", b) => Some(MessageKind::Unsupported {
             unsupported_type: b.and_then(|b| opt_string(b, "type")),
         }),
         _ => None,
     };
     kind.unwrap_or_else(|| MessageKind::Unknown {
-        type_name: if type_name.is_empty() { "missing".into() } else { type_name.clone() },
+        type_name: if type_name.is_empty() {
+            "missing".into()
+        } else {
+            type_name.clone()
+        },
         raw: m.clone(),
     })
 }
@@ -201,7 +232,10 @@ fn interactive(b: &Value) -> Option<MessageKind> {
     let itype = str_of(b, "type")?;
     let inner = b.get(itype);
     Some(match (itype, inner) {
-        ("button_reply", Some(r)) => MessageKind::ButtonReply { id: string_of(r, "id"), title: string_of(r, "title") },
+        ("button_reply", Some(r)) => MessageKind::ButtonReply {
+            id: string_of(r, "id"),
+            title: string_of(r, "title"),
+        },
         ("list_reply", Some(r)) => MessageKind::ListReply {
             id: string_of(r, "id"),
             title: string_of(r, "title"),
@@ -218,7 +252,10 @@ fn interactive(b: &Value) -> Option<MessageKind> {
                 response,
             }
         }
-        _ => MessageKind::InteractiveOther { interactive_type: itype.to_string(), raw: b.clone() },
+        _ => MessageKind::InteractiveOther {
+            interactive_type: itype.to_string(),
+            raw: b.clone(),
+        },
     })
 }
 
@@ -240,9 +277,9 @@ fn message_context(c: &Value) -> MessageContext {
         replied_to: opt_string(c, "id"),
         forwarded: c.get("forwarded").and_then(Value::as_bool).unwrap_or(false),
         frequently_forwarded: c.get("frequently_forwarded").and_then(Value::as_bool).unwrap_or(false),
-        referred_product: c.get("referred_product").map(|p| {
-            (string_of(p, "catalog_id"), string_of(p, "product_retailer_id"))
-        }),
+        referred_product: c
+            .get("referred_product")
+            .map(|p| (string_of(p, "catalog_id"), string_of(p, "product_retailer_id"))),
     }
 }
 
@@ -267,14 +304,23 @@ fn errors_of(v: &Value) -> Vec<WhatsAppError> {
     arr(v, "errors")
         .map(|e| WhatsAppError {
             code: e.get("code").and_then(lenient_i64).unwrap_or(0),
-            title: str_of(e, "title").or_else(|| str_of(e, "message")).unwrap_or("").to_string(),
-            details: e.pointer("/error_data/details").and_then(Value::as_str).map(str::to_string),
+            title: str_of(e, "title")
+                .or_else(|| str_of(e, "message"))
+                .unwrap_or("")
+                .to_string(),
+            details: e
+                .pointer("/error_data/details")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
         .collect()
 }
 
 fn unhandled(reason: String, raw: &Value) -> WebhookEvent {
-    WebhookEvent::Unhandled { reason, raw: raw.clone() }
+    WebhookEvent::Unhandled {
+        reason,
+        raw: raw.clone(),
+    }
 }
 
 fn arr<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
@@ -331,7 +377,10 @@ mod tests {
             e => panic!("{e:?}"),
         }
         match &events[2] {
-            WebhookEvent::Status { phone_number_id, status } => {
+            WebhookEvent::Status {
+                phone_number_id,
+                status,
+            } => {
                 assert_eq!(phone_number_id, "P2");
                 assert_eq!(status.state, Some(DeliveryState::Read));
             }
@@ -342,7 +391,12 @@ mod tests {
 
     #[test]
     fn garbage_is_unhandled_not_an_error() {
-        for body in [&b"nope"[..], b"[]", br#"{"object":"page"}"#, br#"{"object":"whatsapp_business_account"}"#] {
+        for body in [
+            &b"nope"[..],
+            b"[]",
+            br#"{"object":"page"}"#,
+            br#"{"object":"whatsapp_business_account"}"#,
+        ] {
             let events = parse_webhook(body);
             assert_eq!(events.len(), 1, "{events:?}");
             assert!(matches!(events[0], WebhookEvent::Unhandled { .. }));

@@ -29,7 +29,10 @@ impl std::fmt::Display for SignatureError {
 /// Checks `header` (the whole `sha256=<hex>` value) against `body` signed with `secret`.
 pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_part = header.trim().strip_prefix("sha256=").ok_or(SignatureError::WrongPrefix)?;
+    let hex_part = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::WrongPrefix)?;
     if hex_part.len() != 64 {
         return Err(SignatureError::BadHex);
     }
@@ -60,7 +63,10 @@ mod tests {
         changed[3] ^= 1;
         assert_eq!(verify(b"secret", &changed, Some(&sig)), Err(SignatureError::Mismatch));
         assert_eq!(verify(b"secret", body, None), Err(SignatureError::Missing));
-        assert_eq!(verify(b"secret", body, Some(&sig[7..])), Err(SignatureError::WrongPrefix));
+        assert_eq!(
+            verify(b"secret", body, Some(&sig[7..])),
+            Err(SignatureError::WrongPrefix)
+        );
         assert_eq!(verify(b"secret", body, Some("sha256=zz")), Err(SignatureError::BadHex));
     }
 
@@ -68,6 +74,9 @@ mod tests {
     fn known_vector() {
         // HMAC-SHA256 of "The quick brown fox jumps over the lazy dog" with key "key" (RFC 4231 style vector).
         let sig = sign(b"key", b"The quick brown fox jumps over the lazy dog");
-        assert_eq!(sig, "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+        assert_eq!(
+            sig,
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
     }
 }

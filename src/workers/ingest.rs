@@ -81,7 +81,9 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
     let done = outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Done)).count();
     match app.queue.finish_many(outcomes).await {
         Ok(_) => Metrics::add(&app.metrics.jobs_done_total, done as u64),
-        Err(e) => tracing::error!(error = %e, "ingest: could not record job outcomes; the jobs will be re-run (idempotent)"),
+        Err(e) => {
+            tracing::error!(error = %e, "ingest: could not record job outcomes; the jobs will be re-run (idempotent)")
+        }
     }
 }
 
@@ -113,7 +115,11 @@ fn record(metrics: &Metrics, report: &IngestReport, job: u64) {
     Metrics::add(&metrics.ingest_messages_total, report.messages_new as u64);
     Metrics::add(&metrics.ingest_statuses_total, report.statuses_applied as u64);
     if report.raw_events > 0 {
-        tracing::warn!(job, raw_events = report.raw_events, "ingest: kept webhook parts raw (not understood or not handled)");
+        tracing::warn!(
+            job,
+            raw_events = report.raw_events,
+            "ingest: kept webhook parts raw (not understood or not handled)"
+        );
         Metrics::add(&metrics.ingest_raw_events_total, report.raw_events as u64);
     }
 }

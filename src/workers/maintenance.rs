@@ -39,7 +39,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             }
             let now = crate::domain::now_ms();
             let (idle, max) = (now - app.config.auth.idle_ms(), now - app.config.auth.max_ms());
-            match app.store.write(move |c| crate::store::users::prune_sessions(c, idle, max)).await {
+            match app
+                .store
+                .write(move |c| crate::store::users::prune_sessions(c, idle, max))
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "ended expired inbox sessions"),
                 Err(e) => tracing::error!(error = %e, "pruning sessions failed"),
@@ -79,7 +83,11 @@ async fn retention(app: &App, now: i64) {
     let cutoff = now - i64::from(days) * 86_400_000;
     let mut total = 0;
     loop {
-        match app.store.write(move |c| crate::store::retention::delete_before(c, cutoff, 2_000)).await {
+        match app
+            .store
+            .write(move |c| crate::store::retention::delete_before(c, cutoff, 2_000))
+            .await
+        {
             Ok(0) => break,
             Ok(n) => total += n,
             Err(e) => {
@@ -103,7 +111,11 @@ async fn media_retention(app: &App, now: i64) {
     let cutoff = now - i64::from(days) * 86_400_000;
     let mut deleted = 0;
     loop {
-        let names = match app.store.write(move |c| crate::store::media::expire_files(c, cutoff, 500)).await {
+        let names = match app
+            .store
+            .write(move |c| crate::store::media::expire_files(c, cutoff, 500))
+            .await
+        {
             Ok(n) if n.is_empty() => break,
             Ok(n) => n,
             Err(e) => {
@@ -129,7 +141,11 @@ async fn sweep_media_files(app: &App) {
     let removed = tokio::task::spawn_blocking(move || {
         let mut removed = 0;
         for name in files.names() {
-            let young = files.path(&name).and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok()).is_some_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3_600));
+            let young = files
+                .path(&name)
+                .and_then(|p| std::fs::metadata(p).ok())
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3_600));
             if !in_use.contains(&name) && !young && files.delete(&name).unwrap_or(false) {
                 removed += 1;
             }

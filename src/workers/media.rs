@@ -58,7 +58,9 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
             if let Err(e) = app.queue.finish_many(outcomes).await {
                 tracing::error!(error = %e, "could not record media job outcomes; they will re-run (idempotent)");
             }
-            if !unfinished.is_empty() && let Err(e) = app.queue.release(unfinished).await {
+            if !unfinished.is_empty()
+                && let Err(e) = app.queue.release(unfinished).await
+            {
                 tracing::error!(error = %e, "could not give back media jobs at the stop; they count as interrupted");
             }
         }

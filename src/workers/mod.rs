@@ -26,8 +26,13 @@ pub fn crash_limit(queue: &str) -> u32 {
 /// An idle worker writes nothing and polls nothing: it looks (read-only) for the earliest
 /// waiting job, then sleeps until that job is due or until a commit puts a new job of its
 /// queue in line, whichever comes first.
-pub(crate) async fn claim_loop<F, Fut>(queue: &Queue, queue_name: &str, batch: usize, shutdown: &CancellationToken, mut handle: F)
-where
+pub(crate) async fn claim_loop<F, Fut>(
+    queue: &Queue,
+    queue_name: &str,
+    batch: usize,
+    shutdown: &CancellationToken,
+    mut handle: F,
+) where
     F: FnMut(Vec<ClaimedJob>) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -67,7 +72,11 @@ where
 
 /// Waits until a job of the queue is put in line, `max` passes, or shutdown begins.
 /// Returns `false` on shutdown.
-async fn wait_for_work(ready: &mut tokio::sync::watch::Receiver<u64>, shutdown: &CancellationToken, max: Duration) -> bool {
+async fn wait_for_work(
+    ready: &mut tokio::sync::watch::Receiver<u64>,
+    shutdown: &CancellationToken,
+    max: Duration,
+) -> bool {
     let timer = async {
         match max {
             Duration::MAX => std::future::pending().await,
@@ -114,9 +123,20 @@ mod tests {
         // Let the worker find the queue empty and go to sleep.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let stats = q.commit_stats();
-        let (commits0, empty0, checks0) = (stats.commits.load(Relaxed), stats.empty_batches.load(Relaxed), stats.ready_checks.load(Relaxed));
+        let (commits0, empty0, checks0) = (
+            stats.commits.load(Relaxed),
+            stats.empty_batches.load(Relaxed),
+            stats.ready_checks.load(Relaxed),
+        );
         let due = crate::domain::now_ms() as u64 + 2_000;
-        q.enqueue(NewJob { queue: "later".into(), payload: Vec::new(), max_attempts: 1, run_at_ms: due }).await.unwrap();
+        q.enqueue(NewJob {
+            queue: "later".into(),
+            payload: Vec::new(),
+            max_attempts: 1,
+            run_at_ms: due,
+        })
+        .await
+        .unwrap();
         let (ran_at, n) = rx.await.unwrap();
         let late = ran_at.saturating_sub(due);
         eprintln!("ran {late} ms after its due time");
@@ -125,8 +145,15 @@ mod tests {
         // ~100 ms is the goal; the bound leaves room for a loaded CI machine.
         assert!(late < 500, "ran {late} ms late");
         let checks = stats.ready_checks.load(Relaxed) - checks0;
-        assert!(checks <= 3, "the idle worker looked at the queue {checks} times in 2 s (polling?)");
-        assert_eq!(stats.empty_batches.load(Relaxed) - empty0, 0, "no empty claim went to the writer");
+        assert!(
+            checks <= 3,
+            "the idle worker looked at the queue {checks} times in 2 s (polling?)"
+        );
+        assert_eq!(
+            stats.empty_batches.load(Relaxed) - empty0,
+            0,
+            "no empty claim went to the writer"
+        );
         // The enqueue and the claim: nothing else was committed while waiting.
         assert_eq!(stats.commits.load(Relaxed) - commits0, 2);
         stop.cancel();

@@ -2,8 +2,8 @@
 //! read (with "typing…") and hands it to the conversation engine, which answers or hands
 //! off through the send ledger. It is silent when a person owns the conversation.
 
-use tracing::Instrument;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use tokio_util::sync::CancellationToken;
 
@@ -74,20 +74,26 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // The media of the burst is read first (bounded), so the answer can use it.
-    if burst.parts.iter().any(|p| p.media_status.as_deref() == Some("pending")) && waited < app.config.media.reply_wait_ms as i64 {
+    if burst.parts.iter().any(|p| p.media_status.as_deref() == Some("pending"))
+        && waited < app.config.media.reply_wait_ms as i64
+    {
         return Ok(Outcome::Defer { delay_ms: 250 });
     }
     // One reply at a time per conversation.
     let Some(_turn) = ConversationTurn::take(app, inbound.conversation_id) else {
         return Ok(Outcome::Defer { delay_ms: 200 });
     };
-    if inbound.owner == "bot" && app.config.send.read_receipts && app.send_pause.reason().is_none() {
-        if let Err(e) = app.graph.mark_read(&inbound.phone_number_id, &wamid, true).await {
-            tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
-        }
+    if inbound.owner == "bot"
+        && app.config.send.read_receipts
+        && app.send_pause.reason().is_none()
+        && let Err(e) = app.graph.mark_read(&inbound.phone_number_id, &wamid, true).await
+    {
+        tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
     }
     match crate::engine::respond(app, &wamid, &inbound, Some(&burst)).await? {
-        crate::engine::Outcome::Silent => tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)"),
+        crate::engine::Outcome::Silent => {
+            tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)")
+        }
         outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }
     Ok(Outcome::Done)
@@ -103,12 +109,17 @@ impl<'a> ConversationTurn<'a> {
     fn take(app: &'a App, conversation_id: i64) -> Option<ConversationTurn<'a>> {
         let mut busy = app.replying.lock().unwrap_or_else(|e| e.into_inner());
         // Lazily: a turn built and dropped here would release someone else's hold.
-        busy.insert(conversation_id).then(|| ConversationTurn { app, conversation_id })
+        busy.insert(conversation_id)
+            .then(|| ConversationTurn { app, conversation_id })
     }
 }
 
 impl Drop for ConversationTurn<'_> {
     fn drop(&mut self) {
-        self.app.replying.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.conversation_id);
+        self.app
+            .replying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.conversation_id);
     }
 }

@@ -4,9 +4,9 @@
 //! have (crash or timeout mid-request) is never resent blindly: the worker waits
 //! `send.reconcile_grace_ms` for a status webhook to reconcile it first.
 
-use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -39,14 +39,23 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 }
 
 /// What to do with one claimed job after looking at its row.
+// A plan lives for one job; boxing the row would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Plan {
     Finish(Outcome),
     Send(OutboundRow),
-    Fail { code: Option<i64>, reason: String, needs_template: bool },
+    Fail {
+        code: Option<i64>,
+        reason: String,
+        needs_template: bool,
+    },
 }
 
 async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
-    let ids: Vec<i64> = jobs.iter().map(|j| String::from_utf8_lossy(&j.payload).parse().unwrap_or(-1)).collect();
+    let ids: Vec<i64> = jobs
+        .iter()
+        .map(|j| String::from_utf8_lossy(&j.payload).parse().unwrap_or(-1))
+        .collect();
     let loaded = {
         let ids = ids.clone();
         app.store
@@ -76,11 +85,25 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     }
 
     // Mark everything about to go out as `sending`, durably, before any request.
-    let to_send: Vec<i64> = plans.iter().filter_map(|p| if let Plan::Send(r) = p { Some(r.id) } else { None }).collect();
+    let to_send: Vec<i64> = plans
+        .iter()
+        .filter_map(|p| if let Plan::Send(r) = p { Some(r.id) } else { None })
+        .collect();
     let fails: Vec<(i64, Option<i64>, String, bool)> = plans
         .iter()
         .zip(&ids)
-        .filter_map(|(p, id)| if let Plan::Fail { code, reason, needs_template } = p { Some((*id, *code, reason.clone(), *needs_template)) } else { None })
+        .filter_map(|(p, id)| {
+            if let Plan::Fail {
+                code,
+                reason,
+                needs_template,
+            } = p
+            {
+                Some((*id, *code, reason.clone(), *needs_template))
+            } else {
+                None
+            }
+        })
         .collect();
     let marked = app
         .store
@@ -139,7 +162,9 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
                 app.labeled.send_failures.add(&[("code", "refused")], 1.0);
                 Outcome::Done
             }
-            (Plan::Send(_), None) => Outcome::Defer { delay_ms: ORDER_WAIT_MS },
+            (Plan::Send(_), None) => Outcome::Defer {
+                delay_ms: ORDER_WAIT_MS,
+            },
             (Plan::Send(row), Some(Ok(wamid))) => {
                 Metrics::add(&app.metrics.sends_accepted_total, 1);
                 updates.push(Update::Accepted(row.id, wamid));
@@ -175,7 +200,10 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
 /// The ledger could not be read or written: every job of the batch retries with backoff.
 async fn retry_batch(app: &App, jobs: &[ClaimedJob], doing: &str, e: crate::Error) {
     tracing::error!(error = %e, "send: cannot {doing} the ledger; retrying the batch");
-    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string()))).collect();
+    let outcomes = jobs
+        .iter()
+        .map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string())))
+        .collect();
     let _ = app.queue.finish_many(outcomes).await;
 }
 
@@ -194,20 +222,34 @@ async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pen
         return Plan::Finish(Outcome::Done);
     }
     if app.send_pause.reason().is_some() {
-        return Plan::Finish(Outcome::Defer { delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 5_000) });
+        return Plan::Finish(Outcome::Defer {
+            delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 5_000),
+        });
     }
     let grace = app.config.send.reconcile_grace_ms as i64;
     if row.state == LedgerState::Sending {
         // A previous attempt's outcome is unknown: Meta may have it. Wait for its status.
         let waited = now - row.sending_at.unwrap_or(now);
         if waited < grace {
-            return Plan::Finish(Outcome::Defer { delay_ms: (grace - waited) as u64 });
+            return Plan::Finish(Outcome::Defer {
+                delay_ms: (grace - waited) as u64,
+            });
         }
-        tracing::warn!(ledger = row.id, "send: no status arrived within the grace period; sending again");
+        tracing::warn!(
+            ledger = row.id,
+            "send: no status arrived within the grace period; sending again"
+        );
     }
     if row.attempts >= i64::from(job.max_attempts) {
-        let last = row.error_reason.clone().unwrap_or_else(|| "no answer from the Graph API".into());
-        return Plan::Fail { code: None, reason: format!("gave up after {} attempts: {last}", row.attempts), needs_template: false };
+        let last = row
+            .error_reason
+            .clone()
+            .unwrap_or_else(|| "no answer from the Graph API".into());
+        return Plan::Fail {
+            code: None,
+            reason: format!("gave up after {} attempts: {last}", row.attempts),
+            needs_template: false,
+        };
     }
     if !row.body.allowed_outside_window() && !window::is_open(row.last_inbound_at, now) {
         return Plan::Fail {
@@ -217,10 +259,16 @@ async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pen
         };
     }
     if earlier_pending {
-        return Plan::Finish(Outcome::Defer { delay_ms: ORDER_WAIT_MS });
+        return Plan::Finish(Outcome::Defer {
+            delay_ms: ORDER_WAIT_MS,
+        });
     }
     loop {
-        let wait = app.limiter.lock().expect("limiter lock").try_acquire(&row.phone_number_id, &row.to, crate::domain::now_ms());
+        let wait = app.limiter.lock().expect("limiter lock").try_acquire(
+            &row.phone_number_id,
+            &row.to,
+            crate::domain::now_ms(),
+        );
         match wait {
             Ok(()) => return Plan::Send(row),
             Err(ms) if ms <= SLEEP_LIMIT_MS => tokio::time::sleep(Duration::from_millis(ms)).await,
@@ -232,14 +280,22 @@ async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pen
 /// Counts a send that failed for good, with its Graph error code.
 fn failed(app: &App, code: Option<i64>) {
     Metrics::add(&app.metrics.sends_failed_total, 1);
-    app.labeled.send_failures.add(&[("code", &code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()))], 1.0);
+    app.labeled.send_failures.add(
+        &[("code", &code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()))],
+        1.0,
+    );
 }
 
 fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<Update>) -> Outcome {
     let retry = |updates: &mut Vec<Update>, code: Option<i64>, reason: String| {
         Metrics::add(&app.metrics.sends_retried_total, 1);
         if job.attempt >= job.max_attempts {
-            updates.push(Update::Failed(row.id, code, format!("gave up after {} attempts: {reason}", job.attempt), false));
+            updates.push(Update::Failed(
+                row.id,
+                code,
+                format!("gave up after {} attempts: {reason}", job.attempt),
+                false,
+            ));
             failed(app, code);
             Outcome::Done
         } else {
@@ -248,18 +304,31 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
         }
     };
     match e {
-        GraphError::Transport { detail, maybe_delivered: true } => {
+        GraphError::Transport {
+            detail,
+            maybe_delivered: true,
+        } => {
             // Meta may have it: leave the row `sending` and let a status reconcile it.
             tracing::warn!(ledger = row.id, %detail, "send: outcome unknown; waiting for a status webhook before any resend");
-            Outcome::Defer { delay_ms: app.config.send.reconcile_grace_ms }
+            Outcome::Defer {
+                delay_ms: app.config.send.reconcile_grace_ms,
+            }
         }
-        GraphError::Transport { detail, maybe_delivered: false } => retry(updates, None, format!("Graph API unreachable: {detail}")),
+        GraphError::Transport {
+            detail,
+            maybe_delivered: false,
+        } => retry(updates, None, format!("Graph API unreachable: {detail}")),
         GraphError::Refused(why) => {
             failed(app, None);
             updates.push(Update::Failed(row.id, None, format!("not sent: {why}"), false));
             Outcome::Done
         }
-        GraphError::Api { http_status, code, title, .. } => {
+        GraphError::Api {
+            http_status,
+            code,
+            title,
+            ..
+        } => {
             let reason = describe(code, &title);
             match action_for(code, http_status) {
                 ErrorAction::Retry => retry(updates, code, reason),
@@ -274,12 +343,17 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                     Outcome::Done
                 }
                 ErrorAction::PauseToken => {
-                    if app.send_pause.pause(format!("{reason} (business number {})", row.phone_number_id)) {
+                    if app
+                        .send_pause
+                        .pause(format!("{reason} (business number {})", row.phone_number_id))
+                    {
                         tracing::error!(alert = "sending_paused", %reason, "SENDING PAUSED: the Graph API refused the access token; fix whatsapp.access_token — nothing is dropped, messages wait");
                     }
                     *app.probe_number.lock().expect("probe lock") = Some(row.phone_number_id.clone());
                     updates.push(Update::Retrying(row.id, code, reason));
-                    Outcome::Defer { delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 60_000) }
+                    Outcome::Defer {
+                        delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 60_000),
+                    }
                 }
             }
         }
@@ -325,7 +399,9 @@ pub async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
                     tracing::warn!("sending resumed: the access token works again");
                 }
             }
-            Err(e) => tracing::error!(alert = "sending_paused", error = %e, "sending still paused: the access token is still refused"),
+            Err(e) => {
+                tracing::error!(alert = "sending_paused", error = %e, "sending still paused: the access token is still refused")
+            }
         }
     }
 }
@@ -334,14 +410,40 @@ pub async fn probe_while_paused(app: Arc<App>, shutdown: CancellationToken) {
 /// first and sent by its new media id (an upload cannot have delivered anything, so a
 /// failure here is retried or failed like a send that never left).
 async fn with_uploaded_media(app: &App, row: &OutboundRow) -> Result<OutboundBody, GraphError> {
-    let OutboundBody::Media { media_type, source: MediaSource::Stored { sha256, mime_type, file_name }, caption, filename } = &row.body else {
+    let OutboundBody::Media {
+        media_type,
+        source: MediaSource::Stored {
+            sha256,
+            mime_type,
+            file_name,
+        },
+        caption,
+        filename,
+    } = &row.body
+    else {
         return Ok(row.body.clone());
     };
     let (files, sha) = (app.media.files.clone(), sha256.clone());
     let bytes = tokio::task::spawn_blocking(move || files.read(&sha))
         .await
-        .map_err(|e| GraphError::Transport { detail: format!("reading the attachment: {e}"), maybe_delivered: false })?
-        .map_err(|e| GraphError::Api { http_status: 400, code: None, subcode: None, title: format!("the attached file is gone: {e}") })?;
-    let id = app.graph.upload_media(&row.phone_number_id, bytes, mime_type, file_name).await?;
-    Ok(OutboundBody::Media { media_type: media_type.clone(), source: MediaSource::Id(id), caption: caption.clone(), filename: filename.clone() })
+        .map_err(|e| GraphError::Transport {
+            detail: format!("reading the attachment: {e}"),
+            maybe_delivered: false,
+        })?
+        .map_err(|e| GraphError::Api {
+            http_status: 400,
+            code: None,
+            subcode: None,
+            title: format!("the attached file is gone: {e}"),
+        })?;
+    let id = app
+        .graph
+        .upload_media(&row.phone_number_id, bytes, mime_type, file_name)
+        .await?;
+    Ok(OutboundBody::Media {
+        media_type: media_type.clone(),
+        source: MediaSource::Id(id),
+        caption: caption.clone(),
+        filename: filename.clone(),
+    })
 }

@@ -27,7 +27,11 @@ impl Drop for Pebble {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts pebble, validating challenges on `tls_port` (TLS-ALPN-01) and `http_port`
@@ -53,15 +57,28 @@ fn start_pebble(dir: &Path, cert: &Path, key: &Path, tls_port: u16, http_port: u
         .stderr(log)
         .spawn()
         .expect("pebble starts");
-    Pebble { child, directory: format!("https://localhost:{listen}/dir"), management: format!("https://localhost:{manage}") }
+    Pebble {
+        child,
+        directory: format!("https://localhost:{listen}/dir"),
+        management: format!("https://localhost:{manage}"),
+    }
 }
 
 fn pebble_available() -> bool {
-    if Command::new("pebble").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+    if Command::new("pebble")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
         return true;
     }
     // ./scripts/test installs pebble and sets this; there a missing pebble is a failure.
-    assert!(std::env::var("FRONTDESK_REQUIRE_PEBBLE").is_err(), "pebble was installed by ./scripts/test but cannot be run");
+    assert!(
+        std::env::var("FRONTDESK_REQUIRE_PEBBLE").is_err(),
+        "pebble was installed by ./scripts/test but cannot be run"
+    );
     eprintln!("SKIPPED: ACME issuance test: `pebble` is not installed (apt-get install pebble)");
     false
 }
@@ -81,8 +98,15 @@ async fn served_leaf(addr: SocketAddr, root_pem: &[u8]) -> Option<Vec<u8>> {
         .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.ok()?;
-    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec())
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
 }
 
 async fn wait_for_leaf(addr: SocketAddr, root_pem: &[u8], not: Option<&[u8]>, what: &str, log: &Path) -> Vec<u8> {
@@ -93,7 +117,11 @@ async fn wait_for_leaf(addr: SocketAddr, root_pem: &[u8], not: Option<&[u8]>, wh
         {
             return leaf;
         }
-        assert!(Instant::now() < deadline, "{what}: no certificate within 90 s; pebble log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no certificate within 90 s; pebble log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -119,37 +147,74 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
     let (https_port, http_port) = (free_port(), free_port());
     let pebble = start_pebble(dir.path(), &cert, &key, https_port, http_port);
     let log = dir.path().join("pebble.log");
-    let to_pebble = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap()).build().unwrap();
+    let to_pebble = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while to_pebble.get(&pebble.directory).send().await.is_err() {
-        assert!(Instant::now() < deadline, "pebble did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "pebble did not start:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // 1. First start: no certificate; one is ordered through TLS-ALPN-01 on the HTTPS port.
     let s = TestServer::start_with(|c| acme_config(c, data.path(), https_port, &pebble, &ca)).await;
     let addr = s.running.as_ref().unwrap().addr;
-    let root = to_pebble.get(format!("{}/roots/0", pebble.management)).send().await.unwrap().bytes().await.unwrap();
+    let root = to_pebble
+        .get(format!("{}/roots/0", pebble.management))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let first = wait_for_leaf(addr, &root, None, "first issuance", &log).await;
     let saved = data.path().join("acme/certificate.pem");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600, "the key is private");
-        assert_eq!(std::fs::metadata(saved.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700, "so is its directory");
+        assert_eq!(
+            std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the key is private"
+        );
+        assert_eq!(
+            std::fs::metadata(saved.parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "so is its directory"
+        );
     }
     let not_after = frontdesk::domain::cert_validity::not_after(&first).expect("expiry readable");
-    assert!(not_after > frontdesk::domain::now_ms() / 1000 + 30 * 86_400, "a fresh certificate");
+    assert!(
+        not_after > frontdesk::domain::now_ms() / 1000 + 30 * 86_400,
+        "a fresh certificate"
+    );
     // Real HTTPS requests work with the issued certificate.
-    let https = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap()).resolve("localhost", addr).build().unwrap();
-    let r = https.get(format!("https://localhost:{https_port}/readyz")).send().await.unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let r = https
+        .get(format!("https://localhost:{https_port}/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     s.stop().await;
 
     // 2. Restart: the saved certificate is served at once and no new order is placed.
     let saved_before = std::fs::read(&saved).unwrap();
     let s = TestServer::start_with(|c| acme_config(c, data.path(), https_port, &pebble, &ca)).await;
-    assert_eq!(served_leaf(addr, &root).await.as_deref(), Some(first.as_slice()), "the saved certificate, served from the first handshake");
+    assert_eq!(
+        served_leaf(addr, &root).await.as_deref(),
+        Some(first.as_slice()),
+        "the saved certificate, served from the first handshake"
+    );
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(std::fs::read(&saved).unwrap(), saved_before, "not due: no renewal");
     s.stop().await;
@@ -166,11 +231,25 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
     let renewed = wait_for_leaf(addr, &root, Some(&first), "renewal", &log).await;
     assert_ne!(renewed, first);
     assert_ne!(std::fs::read(&saved).unwrap(), saved_before);
-    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let r = plain.get(format!("http://127.0.0.1:{http_port}/inbox?x=1")).send().await.unwrap();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("http://127.0.0.1:{http_port}/inbox?x=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 308);
-    assert_eq!(r.headers()["location"], format!("https://localhost:{https_port}/inbox?x=1").as_str());
-    let r = plain.get(format!("http://127.0.0.1:{http_port}/.well-known/acme-challenge/nope")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{https_port}/inbox?x=1").as_str()
+    );
+    let r = plain
+        .get(format!("http://127.0.0.1:{http_port}/.well-known/acme-challenge/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     s.stop().await;
     drop(pebble);
@@ -179,7 +258,13 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
 #[test]
 fn acme_config_mistakes_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let problems = |c: &frontdesk::config::Config| c.problems().iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
+    let problems = |c: &frontdesk::config::Config| {
+        c.problems()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let mut c = crate::support::test_config(dir.path());
     c.server.acme.domains = vec!["https://chat.example.com".into(), "10.0.0.1".into()];
     c.server.acme.challenge = "http-01".into();

@@ -6,21 +6,41 @@ use std::process::Command;
 use crate::support::{bin, write_config_file};
 
 fn run(args: &[&str], config: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).arg("--config").arg(config).env("FRONTDESK_LOG", "error").output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("FRONTDESK_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn init_then_check_config() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    let out = Command::new(bin()).args(["init", "--data-dir"]).arg(dir.path().join("d")).arg("--config").arg(&config).output().unwrap();
+    let out = Command::new(bin())
+        .args(["init", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(dir.path().join("d").is_dir());
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("verify_token = \"") && text.lines().any(|l| l.starts_with('#')));
     // init refuses to overwrite.
-    let again = Command::new(bin()).args(["init", "--config"]).arg(&config).output().unwrap();
+    let again = Command::new(bin())
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     // The app secret is still empty: check-config names it.
     let (code, _, err) = run(&["check-config"], &config);
@@ -38,7 +58,14 @@ fn init_then_check_config() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("app_secret = \"***\""), "{stdout}");
     assert!(!stdout.contains("very-secret-value") && !stdout.contains("EAAG-token-value"));
-    let verify = text.lines().find(|l| l.starts_with("verify_token")).unwrap().split('"').nth(1).unwrap().to_string();
+    let verify = text
+        .lines()
+        .find(|l| l.starts_with("verify_token"))
+        .unwrap()
+        .split('"')
+        .nth(1)
+        .unwrap()
+        .to_string();
     assert!(!stdout.contains(&verify));
 }
 
@@ -67,7 +94,9 @@ fn bad_configs_fail_with_precise_messages() {
     let sub = dir.path().join("listen");
     std::fs::create_dir_all(&sub).unwrap();
     let config = write_config_file(&sub, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace("127.0.0.1:0", "localhost");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("127.0.0.1:0", "localhost");
     std::fs::write(&config, text).unwrap();
     let (code, _, err) = run(&["check-config"], &config);
     assert_eq!(code, 1);
@@ -75,7 +104,10 @@ fn bad_configs_fail_with_precise_messages() {
     // A missing config file.
     let (code, _, err) = run(&["check-config"], &dir.path().join("nope.toml"));
     assert_eq!(code, 1);
-    assert!(err.contains("does not exist") && err.contains("frontdesk init"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("frontdesk init"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,12 +118,18 @@ fn unwritable_data_dir_is_refused() {
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        format!("[storage]\ndata_dir = \"{}\"\n[whatsapp]\napp_secret = \"a\"\nverify_token = \"b\"\n", dir.path().join("file/data").display()),
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n[whatsapp]\napp_secret = \"a\"\nverify_token = \"b\"\n",
+            dir.path().join("file/data").display()
+        ),
     )
     .unwrap();
     let (code, _, err) = run(&["check-config"], &config);
     assert_eq!(code, 1);
-    assert!(err.contains("storage.data_dir") && err.contains("cannot create"), "{err}");
+    assert!(
+        err.contains("storage.data_dir") && err.contains("cannot create"),
+        "{err}"
+    );
     let (code, _, err) = run(&["serve"], &config);
     assert_ne!(code, 0);
     assert!(err.contains("storage.data_dir"), "{err}");
@@ -99,7 +137,10 @@ fn unwritable_data_dir_is_refused() {
 
 #[test]
 fn corrupt_store_files_are_refused_clearly() {
-    for (file, want) in [("frontdesk.db", "not a valid SQLite database"), ("queue.redb", "cannot open the queue journal")] {
+    for (file, want) in [
+        ("frontdesk.db", "not a valid SQLite database"),
+        ("queue.redb", "cannot open the queue journal"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config_file(dir.path(), "");
         std::fs::create_dir_all(dir.path().join("data")).unwrap();

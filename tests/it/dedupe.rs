@@ -48,16 +48,29 @@ async fn same_delivery_twice_is_one_row() {
 async fn routes_by_business_number() {
     let s = TestServer::start_with(|c| c.whatsapp.phone_number_ids = vec!["P1".into(), "P2".into()]).await;
     for (pn, id) in [("P1", "wamid.r1"), ("P2", "wamid.r2"), ("P3", "wamid.r3")] {
-        assert_eq!(s.post_webhook(text_webhook_at(pn, "31633333333", id, "hi", 1_700_000_000).as_bytes()).await, 200);
+        assert_eq!(
+            s.post_webhook(text_webhook_at(pn, "31633333333", id, "hi", 1_700_000_000).as_bytes())
+                .await,
+            200
+        );
     }
     s.drain().await;
     let msgs = s.inbound();
     assert_eq!(msgs.len(), 2, "P3 is not served: {msgs:?}");
-    assert_ne!(msgs[0].conversation, msgs[1].conversation, "one conversation per business number");
+    assert_ne!(
+        msgs[0].conversation, msgs[1].conversation,
+        "one conversation per business number"
+    );
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM contacts"), 1);
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM raw_events WHERE reason LIKE '%\"P3\" is not served%'"), 1);
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM raw_events WHERE reason LIKE '%\"P3\" is not served%'"),
+        1
+    );
     let window: i64 = s.query_i64("SELECT MIN(last_inbound_at) FROM conversations");
-    assert_eq!(window, 1_700_000_000_000, "24 h window starts at the customer's message time");
+    assert_eq!(
+        window, 1_700_000_000_000,
+        "24 h window starts at the customer's message time"
+    );
     s.stop().await;
 }
 
@@ -96,10 +109,25 @@ async fn statuses_only_move_forward() {
         .to_string()
     };
     let state = |s: &TestServer| -> String {
-        s.app().store.call_blocking(|c| Ok(c.query_row("SELECT state FROM message_statuses WHERE wamid = 'wamid.out-1'", [], |r| r.get(0))?)).unwrap()
+        s.app()
+            .store
+            .call_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT state FROM message_statuses WHERE wamid = 'wamid.out-1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
     };
     // read arrives before delivered; the late delivered must not win.
-    for (st, want) in [("sent", "sent"), ("read", "read"), ("delivered", "read"), ("sent", "read"), ("failed", "read")] {
+    for (st, want) in [
+        ("sent", "sent"),
+        ("read", "read"),
+        ("delivered", "read"),
+        ("sent", "read"),
+        ("failed", "read"),
+    ] {
         assert_eq!(s.post_webhook(status(st, 1700000000).as_bytes()).await, 200);
         s.drain().await;
         assert_eq!(state(&s), want, "after {st}");
@@ -115,8 +143,17 @@ async fn statuses_only_move_forward() {
     let (state2, code, title): (String, i64, String) = s
         .app()
         .store
-        .call_blocking(|c| Ok(c.query_row("SELECT state, error_code, error_title FROM message_statuses WHERE wamid = 'wamid.out-2'", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?))
+        .call_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT state, error_code, error_title FROM message_statuses WHERE wamid = 'wamid.out-2'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
         .unwrap();
-    assert_eq!((state2.as_str(), code, title.as_str()), ("failed", 131047, "Re-engagement message"));
+    assert_eq!(
+        (state2.as_str(), code, title.as_str()),
+        ("failed", 131047, "Re-engagement message")
+    );
     s.stop().await;
 }

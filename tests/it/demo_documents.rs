@@ -44,18 +44,41 @@ impl Demo {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("frontdesk listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Demo { child, base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir }
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("frontdesk listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Demo {
+            child,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
     async fn send(&self, body: &Value) -> (u16, Value) {
-        let r = self.client.post(format!("{}/demo/api/send", self.base)).json(body).send().await.unwrap();
+        let r = self
+            .client
+            .post(format!("{}/demo/api/send", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
     async fn chat(&self, wa_id: &str) -> Vec<Value> {
-        self.client.get(format!("{}/demo/api/chat?wa_id={wa_id}", self.base)).send().await.unwrap().json().await.unwrap()
+        self.client
+            .get(format!("{}/demo/api/chat?wa_id={wa_id}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The customer's chat once the bot has answered them.
@@ -66,7 +89,10 @@ impl Demo {
             if chat.iter().any(|m| m["direction"] == "out") {
                 return chat;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "{wa_id} was never answered: {chat:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{wa_id} was never answered: {chat:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -90,10 +116,15 @@ async fn announce_oversized(base: &str) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.strip_prefix("http://").unwrap();
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!("POST /demo/api/send HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\nConnection: close\r\n\r\n");
+    let head = format!(
+        "POST /demo/api/send HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\nConnection: close\r\n\r\n"
+    );
     conn.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer)).await.expect("answered before the body").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer))
+        .await
+        .expect("answered before the body")
+        .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
@@ -101,23 +132,44 @@ async fn announce_oversized(base: &str) -> (u16, Value) {
 }
 
 fn replies(chat: &[Value]) -> Vec<String> {
-    chat.iter().filter(|m| m["direction"] == "out").map(|m| m["text"].as_str().unwrap_or_default().to_string()).collect()
+    chat.iter()
+        .filter(|m| m["direction"] == "out")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_reads_and_answers_a_text_document_from_the_simulator() {
     let demo = Demo::start(&[]);
-    let (status, body) = demo.send(&document("31612345001", "../question.txt", "text/plain", b"Do you repair e-bikes?", "my question")).await;
+    let (status, body) = demo
+        .send(&document(
+            "31612345001",
+            "../question.txt",
+            "text/plain",
+            b"Do you repair e-bikes?",
+            "my question",
+        ))
+        .await;
     assert_eq!(status, 200, "{body}");
     let chat = demo.answered("31612345001").await;
     // The bubble shows the document by its cleaned name with the caption.
     assert_eq!(chat[0]["type"], "document");
-    assert_eq!(chat[0]["document"], json!({ "filename": "question.txt", "caption": "my question" }), "{chat:?}");
+    assert_eq!(
+        chat[0]["document"],
+        json!({ "filename": "question.txt", "caption": "my question" }),
+        "{chat:?}"
+    );
     let text = chat[0]["text"].as_str().unwrap();
-    assert!(text.contains("[document text: Do you repair e-bikes?]"), "the file was downloaded and read: {text}");
+    assert!(
+        text.contains("[document text: Do you repair e-bikes?]"),
+        "the file was downloaded and read: {text}"
+    );
     let got = replies(&chat);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(!got[0].contains("Could you type"), "the document was answered, not refused: {got:?}");
+    assert!(
+        !got[0].contains("Could you type"),
+        "the document was answered, not refused: {got:?}"
+    );
     assert!(got[0].contains("(From: "), "answered from the demo documents: {got:?}");
 }
 
@@ -125,11 +177,21 @@ async fn demo_reads_and_answers_a_text_document_from_the_simulator() {
 async fn demo_keeps_answering_after_three_hostile_pdfs_from_the_simulator() {
     let demo = Demo::start(&[]);
     for (i, (name, bytes)) in HOSTILE.iter().enumerate() {
-        let (status, body) = demo.send(&document(&format!("3161234510{i}"), &format!("{name}.pdf"), "application/pdf", bytes, "")).await;
+        let (status, body) = demo
+            .send(&document(
+                &format!("3161234510{i}"),
+                &format!("{name}.pdf"),
+                "application/pdf",
+                bytes,
+                "",
+            ))
+            .await;
         assert_eq!(status, 200, "{name}: {body}");
     }
     // A fourth customer types a question and is answered as usual.
-    let (status, body) = demo.send(&json!({ "wa_id": "31612345199", "name": "Dana", "text": "Do you repair e-bikes?" })).await;
+    let (status, body) = demo
+        .send(&json!({ "wa_id": "31612345199", "name": "Dana", "text": "Do you repair e-bikes?" }))
+        .await;
     assert_eq!(status, 200, "{body}");
     let got = replies(&demo.answered("31612345199").await);
     assert!(got[0].contains("(From: "), "{got:?}");
@@ -138,7 +200,10 @@ async fn demo_keeps_answering_after_three_hostile_pdfs_from_the_simulator() {
         assert_eq!(chat[0]["document"]["filename"], format!("{name}.pdf"), "{chat:?}");
         let got = replies(&chat);
         assert_eq!(got.len(), 1, "{name}: {got:?}");
-        assert!(got[0].contains("Could you type your message instead?"), "{name}: {got:?}");
+        assert!(
+            got[0].contains("Could you type your message instead?"),
+            "{name}: {got:?}"
+        );
     }
     let health = demo.client.get(format!("{}/healthz", demo.base)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
@@ -147,13 +212,28 @@ async fn demo_keeps_answering_after_three_hostile_pdfs_from_the_simulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_refuses_bad_uploads_with_a_clear_error() {
     // Refusals need no knowledge base: skip embedding it.
-    let demo = Demo::start(&[("FRONTDESK__KNOWLEDGE__EMBEDDER", "none"), ("FRONTDESK__ROUTER__CLASSIFIER", "off")]);
+    let demo = Demo::start(&[
+        ("FRONTDESK__KNOWLEDGE__EMBEDDER", "none"),
+        ("FRONTDESK__ROUTER__CLASSIFIER", "off"),
+    ]);
     let wa = "31612345201";
     let cases = [
-        (document(wa, "photo.png", "image/png", b"\x89PNG\r\n", ""), 400, "only PDF"),
-        (document(wa, "big.pdf", "application/pdf", &vec![b'%'; 5 * 1024 * 1024 + 1], ""), 413, "larger than 5 MB"),
+        (
+            document(wa, "photo.png", "image/png", b"\x89PNG\r\n", ""),
+            400,
+            "only PDF",
+        ),
+        (
+            document(wa, "big.pdf", "application/pdf", &vec![b'%'; 5 * 1024 * 1024 + 1], ""),
+            413,
+            "larger than 5 MB",
+        ),
         (document(wa, "empty.txt", "text/plain", b"", ""), 400, "empty"),
-        (json!({ "wa_id": wa, "name": "C", "text": "", "document": { "filename": "a.txt", "mime_type": "text/plain", "base64": "@@" } }), 400, "base64"),
+        (
+            json!({ "wa_id": wa, "name": "C", "text": "", "document": { "filename": "a.txt", "mime_type": "text/plain", "base64": "@@" } }),
+            400,
+            "base64",
+        ),
         (json!({ "wa_id": wa, "name": "C", "text": "  " }), 400, "text"),
     ];
     for (body, want, says) in cases {
@@ -166,7 +246,13 @@ async fn demo_refuses_bad_uploads_with_a_clear_error() {
     // its body is read (the server then closes; a client still writing sees a broken pipe).
     let (status, answer) = announce_oversized(&demo.base).await;
     assert_eq!(status, 413, "{answer}");
-    assert!(answer["error"].as_str().unwrap_or_default().contains("larger than 5 MB"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than 5 MB"),
+        "{answer}"
+    );
     // Nothing reached the webhook: the customer has no messages.
     assert!(demo.chat(wa).await.is_empty());
 }

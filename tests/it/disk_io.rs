@@ -10,7 +10,10 @@ use crate::support::*;
 /// Bytes the process caused to be written to storage, and its CPU time in clock ticks.
 fn io_and_cpu(pid: u32) -> Option<(u64, u64)> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let write_bytes = io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())?;
+    let write_bytes = io
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at ") ".
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -21,7 +24,10 @@ fn io_and_cpu(pid: u32) -> Option<(u64, u64)> {
 }
 
 fn have_strace() -> bool {
-    let found = std::process::Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success());
+    let found = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found && std::env::var("FRONTDESK_REQUIRE_STRACE").is_ok() {
         panic!("strace is required (FRONTDESK_REQUIRE_STRACE is set) but cannot be run");
     }
@@ -37,7 +43,10 @@ async fn wait_ready(base: &str) {
         {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the server never became ready");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the server never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -79,20 +88,40 @@ async fn an_idle_server_writes_nothing_and_sleeps() {
     tokio::time::sleep(window).await;
     let (w1, cpu1) = io_and_cpu(pid).unwrap();
     let fsyncs = strace.map(|(mut child, out)| {
-        let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
         let _ = child.wait();
         let trace = std::fs::read_to_string(out).unwrap_or_default();
-        trace.lines().filter(|l| l.contains("sync")).map(str::to_string).collect::<Vec<_>>()
+        trace
+            .lines()
+            .filter(|l| l.contains("sync"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
     });
     // SAFETY: sysconf only reads a system constant.
     let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let core_share = (cpu1 - cpu0) as f64 / ticks_per_s / window.as_secs_f64();
-    eprintln!("idle 10 s: {} bytes written, {:.2} % of a core, fsyncs {:?}", w1 - w0, core_share * 100.0, fsyncs.as_ref().map(Vec::len));
+    eprintln!(
+        "idle 10 s: {} bytes written, {:.2} % of a core, fsyncs {:?}",
+        w1 - w0,
+        core_share * 100.0,
+        fsyncs.as_ref().map(Vec::len)
+    );
     assert_eq!(w1 - w0, 0, "an idle server wrote {} bytes to storage in 10 s", w1 - w0);
     if let Some(f) = fsyncs {
-        assert!(f.is_empty(), "an idle server called fsync/fdatasync {} times in 10 s, e.g. {:?}", f.len(), f.first());
+        assert!(
+            f.is_empty(),
+            "an idle server called fsync/fdatasync {} times in 10 s, e.g. {:?}",
+            f.len(),
+            f.first()
+        );
     }
-    assert!(core_share < 0.01, "an idle server used {:.2} % of a core", core_share * 100.0);
+    assert!(
+        core_share < 0.01,
+        "an idle server used {:.2} % of a core",
+        core_share * 100.0
+    );
 }
 
 /// A fresh data dir under a fresh parent: the parent is fsynced after the data dir is
@@ -111,7 +140,14 @@ async fn every_new_name_is_made_durable_by_a_directory_fsync() {
     assert!(!data.exists());
     let trace = root.join("trace.txt");
     let mut strace = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-y", "-e", "trace=mkdir,mkdirat,openat,fsync,fdatasync", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-e",
+            "trace=mkdir,mkdirat,openat,fsync,fdatasync",
+            "-o",
+        ])
         .arg(&trace)
         .arg(bin())
         .args(["serve", "--config"])
@@ -125,27 +161,48 @@ async fn every_new_name_is_made_durable_by_a_directory_fsync() {
     assert!(line.starts_with("frontdesk listening on "), "{line:?}");
     // The server is strace's child: stop it, and strace ends with it.
     let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id())).unwrap();
-    let server_pid = children.split_whitespace().next().expect("the traced server's pid").to_string();
+    let server_pid = children
+        .split_whitespace()
+        .next()
+        .expect("the traced server's pid")
+        .to_string();
     let _ = std::process::Command::new("kill").args(["-TERM", &server_pid]).status();
     let _ = strace.wait();
-    let lines: Vec<String> = std::fs::read_to_string(&trace).unwrap().lines().map(str::to_string).collect();
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     // Only the start-up, up to the point the server listens (its first stdout write is
     // not traced; the shutdown's own syncs must not count, so cut at the first SIGTERM).
     let end = lines.iter().position(|l| l.contains("SIGTERM")).unwrap_or(lines.len());
     let lines = &lines[..end];
     let created = |name: &Path, call: &str| {
         let quoted = format!("\"{}\"", name.display());
-        lines.iter().position(|l| l.contains(call) && l.contains(&quoted) && (call != "openat" || l.contains("O_CREAT")))
+        lines
+            .iter()
+            .position(|l| l.contains(call) && l.contains(&quoted) && (call != "openat" || l.contains("O_CREAT")))
     };
     let dir_synced_after = |dir: &Path, from: usize| {
         let fd_path = format!("<{}>)", dir.display());
-        lines[from..].iter().any(|l| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(&fd_path))
+        lines[from..]
+            .iter()
+            .any(|l| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(&fd_path))
     };
-    let made = created(&data, "mkdir").unwrap_or_else(|| panic!("the data dir was not created by the server:\n{}", lines.join("\n")));
-    assert!(dir_synced_after(&root, made), "{} was created but its parent {} was never fsynced", data.display(), root.display());
+    let made = created(&data, "mkdir")
+        .unwrap_or_else(|| panic!("the data dir was not created by the server:\n{}", lines.join("\n")));
+    assert!(
+        dir_synced_after(&root, made),
+        "{} was created but its parent {} was never fsynced",
+        data.display(),
+        root.display()
+    );
     for store in ["queue.redb", "frontdesk.db"] {
         let file = data.join(store);
         let made = created(&file, "openat").unwrap_or_else(|| panic!("{store} was not created"));
-        assert!(dir_synced_after(&data, made), "{store} was created but the data dir was never fsynced after it");
+        assert!(
+            dir_synced_after(&data, made),
+            "{store} was created but the data dir was never fsynced after it"
+        );
     }
 }

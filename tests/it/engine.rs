@@ -17,18 +17,37 @@ pub async fn shop(tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestSer
     let s = TestServer::start_with(tweak).await;
     let docs = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("opening-hours.md"), "# Opening hours\n\nThe shop is open Tuesday to Saturday from 9:00 to 18:00. We are closed on Sundays and Mondays.").unwrap();
-    std::fs::write(docs.path().join("rental.md"), "# Bike rental\n\nCity bikes rent for 15 euro a day, e-bikes for 35 euro a day. We ask a 50 euro deposit.").unwrap();
-    std::fs::write(docs.path().join("repairs.md"), "# Repairs\n\n## Punctures\n\nA puncture repair costs 15 euro for a front wheel and 20 euro for a rear wheel.").unwrap();
-    s.app().knowledge.add_paths(&[docs.path().to_path_buf()], &Default::default(), &|_, _, _| {}).await.unwrap();
+    std::fs::write(
+        docs.path().join("rental.md"),
+        "# Bike rental\n\nCity bikes rent for 15 euro a day, e-bikes for 35 euro a day. We ask a 50 euro deposit.",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.path().join("repairs.md"),
+        "# Repairs\n\n## Punctures\n\nA puncture repair costs 15 euro for a front wheel and 20 euro for a rear wheel.",
+    )
+    .unwrap();
+    s.app()
+        .knowledge
+        .add_paths(&[docs.path().to_path_buf()], &Default::default(), &|_, _, _| {})
+        .await
+        .unwrap();
     s
 }
 
 pub fn texts(s: &TestServer) -> Vec<String> {
-    s.graph.sent().iter().map(|m| m.body["text"]["body"].as_str().unwrap_or_default().to_string()).collect()
+    s.graph
+        .sent()
+        .iter()
+        .map(|m| m.body["text"]["body"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 pub async fn say(s: &TestServer, from: &str, wamid: &str, text: &str) {
-    assert_eq!(s.post_webhook(text_webhook("P1", from, wamid, text).as_bytes()).await, 200);
+    assert_eq!(
+        s.post_webhook(text_webhook("P1", from, wamid, text).as_bytes()).await,
+        200
+    );
 }
 
 /// Waits until every queued job (webhook, reply, send) is done, then a little longer.
@@ -45,7 +64,13 @@ pub fn owner(s: &TestServer, wa_id: &str) -> String {
     let wa = wa_id.to_string();
     s.app()
         .store
-        .call_blocking(move |c| Ok(c.query_row("SELECT c.owner FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = ?1", [&wa], |r| r.get(0))?))
+        .call_blocking(move |c| {
+            Ok(c.query_row(
+                "SELECT c.owner FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = ?1",
+                [&wa],
+                |r| r.get(0),
+            )?)
+        })
         .unwrap()
 }
 
@@ -55,16 +80,39 @@ async fn answers_from_the_knowledge_base_and_discloses_once() {
     say(&s, "31611110001", "wamid.e-1", "are you open on sunday?").await;
     s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
     let first = &texts(&s)[0];
-    assert!(first.starts_with("Hi Customer! I'm the automated assistant of our team"), "{first}");
-    assert!(first.contains("We are closed on Sundays and Mondays.") && first.contains("(From: Opening hours)"), "{first}");
-    say(&s, "31611110001", "wamid.e-2", "how much is it to rent an e-bike for a day").await;
+    assert!(
+        first.starts_with("Hi Customer! I'm the automated assistant of our team"),
+        "{first}"
+    );
+    assert!(
+        first.contains("We are closed on Sundays and Mondays.") && first.contains("(From: Opening hours)"),
+        "{first}"
+    );
+    say(
+        &s,
+        "31611110001",
+        "wamid.e-2",
+        "how much is it to rent an e-bike for a day",
+    )
+    .await;
     s.wait_until("a second answer", |s| s.graph.sent().len() == 2).await;
     let second = &texts(&s)[1];
-    assert!(!second.contains("automated assistant"), "disclosed on first contact only: {second}");
+    assert!(
+        !second.contains("automated assistant"),
+        "disclosed on first contact only: {second}"
+    );
     assert!(second.contains("e-bikes for 35 euro a day"), "{second}");
     assert_eq!(owner(&s, "31611110001"), "bot");
-    let trace = s.app().store.call_blocking(|c| trace_for(c, "wamid.e-2")).unwrap().expect("a trace");
-    assert_eq!((trace.route.as_str(), trace.model.as_str(), trace.outcome.as_str()), ("commodity", "offline", "answered"));
+    let trace = s
+        .app()
+        .store
+        .call_blocking(|c| trace_for(c, "wamid.e-2"))
+        .unwrap()
+        .expect("a trace");
+    assert_eq!(
+        (trace.route.as_str(), trace.model.as_str(), trace.outcome.as_str()),
+        ("commodity", "offline", "answered")
+    );
     assert!(trace.confidence.unwrap() >= EngineConfig::default().confidence_threshold);
     assert_eq!(trace.retrieved[0]["doc_id"], "rental");
     for stage in ["retrieval", "llm", "send", "total"] {
@@ -79,7 +127,11 @@ async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
     let s = shop(|c| c.engine.bridge_text = "A teammate will take it from here.".into()).await;
     let cases = [
         ("31622220001", "Can I talk to a real person please?", "asked_for_human"),
-        ("31622220002", "My bike was stolen outside your shop, I want compensation", "sensitive"),
+        (
+            "31622220002",
+            "My bike was stolen outside your shop, I want compensation",
+            "sensitive",
+        ),
         ("31622220003", "what is the capital of france", "low_confidence"),
     ];
     for (i, (from, text, _)) in cases.iter().enumerate() {
@@ -92,7 +144,11 @@ async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
             let w = format!("wamid.h-{i}");
             move |c| Ok(inbound_for_reply(c, &w)?.unwrap().conversation_id)
         });
-        let handoffs = s.app().store.call_blocking(move |c| handoffs_for(c, conv.unwrap())).unwrap();
+        let handoffs = s
+            .app()
+            .store
+            .call_blocking(move |c| handoffs_for(c, conv.unwrap()))
+            .unwrap();
         assert_eq!(handoffs.len(), 1, "{text}");
         assert_eq!(handoffs[0].trigger, *trigger, "{text}");
         assert!(handoffs[0].summary.contains(text), "{:?}", handoffs[0]);
@@ -103,7 +159,11 @@ async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
         });
         assert_eq!(trace.unwrap().unwrap().outcome, "handoff");
     }
-    assert!(texts(&s).iter().all(|t| t == "A teammate will take it from here."), "{:?}", texts(&s));
+    assert!(
+        texts(&s).iter().all(|t| t == "A teammate will take it from here."),
+        "{:?}",
+        texts(&s)
+    );
     // Meta re-delivers one of them, and the customers write again: no second bridge, no bot reply.
     say(&s, "31622220001", "wamid.h-0", "Can I talk to a real person please?").await;
     say(&s, "31622220001", "wamid.h-more", "hello? are you open on sunday?").await;
@@ -120,7 +180,12 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
     let s = shop(|c| c.bot.enabled = false).await;
     say(&s, "31633330001", "wamid.c-1", "I need to speak to someone").await;
     s.drain().await;
-    let inbound = s.app().store.call_blocking(|c| inbound_for_reply(c, "wamid.c-1")).unwrap().unwrap();
+    let inbound = s
+        .app()
+        .store
+        .call_blocking(|c| inbound_for_reply(c, "wamid.c-1"))
+        .unwrap()
+        .unwrap();
     let h = frontdesk::store::engine::NewHandoff {
         conversation_id: inbound.conversation_id,
         inbound_wamid: "wamid.c-1".into(),
@@ -132,12 +197,23 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
         cost_usd: 0.0,
     };
     // The handoff committed, then the process died before queueing the bridge.
-    s.app().store.write(move |c| frontdesk::store::engine::start_handoff(c, &h, 1)).await.unwrap();
-    let inbound = s.app().store.call_blocking(|c| inbound_for_reply(c, "wamid.c-1")).unwrap().unwrap();
+    s.app()
+        .store
+        .write(move |c| frontdesk::store::engine::start_handoff(c, &h, 1))
+        .await
+        .unwrap();
+    let inbound = s
+        .app()
+        .store
+        .call_blocking(|c| inbound_for_reply(c, "wamid.c-1"))
+        .unwrap()
+        .unwrap();
     assert_eq!(inbound.owner, "human");
     // The re-run of the reply job finishes the job, twice over without harm.
     for _ in 0..2 {
-        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound, None).await.unwrap();
+        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound, None)
+            .await
+            .unwrap();
         assert_eq!(out, frontdesk::engine::Outcome::Silent);
     }
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
@@ -147,8 +223,17 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
 }
 
 pub fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(crate::support::bin()).args(args).arg("--config").arg(config).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = std::process::Command::new(crate::support::bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,26 +253,84 @@ async fn live_settings_flip_the_kill_switch_for_the_next_message() {
     // Off again through the admin API: the next customer gets the bot.
     let http = reqwest::Client::new();
     let token = s.app().control_token.expose().to_string();
-    let r = http.put(format!("{}/api/control/settings/kill_switch", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": false })).send().await.unwrap();
+    let r = http
+        .put(format!("{}/api/control/settings/kill_switch", s.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "value": false }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.put(format!("{}/api/control/settings/confidence_threshold", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": 2 })).send().await.unwrap();
+    let r = http
+        .put(format!("{}/api/control/settings/confidence_threshold", s.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "value": 2 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "validated");
-    assert_eq!(http.put(format!("{}/api/control/settings/kill_switch", s.base)).json(&serde_json::json!({ "value": "on" })).send().await.unwrap().status(), 401);
-    let r = http.put(format!("{}/api/control/settings/bridge_text", s.base)).bearer_auth(&token).json(&serde_json::json!({ "value": "Hold on, a colleague is coming." })).send().await.unwrap();
+    assert_eq!(
+        http.put(format!("{}/api/control/settings/kill_switch", s.base))
+            .json(&serde_json::json!({ "value": "on" }))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = http
+        .put(format!("{}/api/control/settings/bridge_text", s.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "value": "Hold on, a colleague is coming." }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     say(&s, "31644440002", "wamid.k-2", "are you open on sunday?").await;
     say(&s, "31644440003", "wamid.k-3", "I want to speak to someone").await;
-    s.wait_until("an answer and a bridge", |s| s.graph.sent().len() == 3).await;
+    s.wait_until("an answer and a bridge", |s| s.graph.sent().len() == 3)
+        .await;
     let t = texts(&s);
     assert!(t.iter().any(|x| x.contains("closed on Sundays")), "{t:?}");
     assert!(t.iter().any(|x| x == "Hold on, a colleague is coming."), "{t:?}");
-    let list: serde_json::Value = http.get(format!("{}/api/control/settings", s.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let kill = list.as_array().unwrap().iter().find(|r| r["key"] == "kill_switch").unwrap();
-    assert_eq!((kill["value"].as_str(), kill["source"].as_str()), (Some("off"), Some("live")));
+    let list: serde_json::Value = http
+        .get(format!("{}/api/control/settings", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kill = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "kill_switch")
+        .unwrap();
+    assert_eq!(
+        (kill["value"].as_str(), kill["source"].as_str()),
+        (Some("off"), Some("live"))
+    );
     let (ok, out, _) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "list", "--json"]));
-    assert!(ok && out.lines().count() == frontdesk::domain::settings::SPECS.len(), "{out}");
-    let audit: serde_json::Value = http.get(format!("{}/api/control/audit", s.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    assert_eq!(audit.as_array().unwrap().len(), 3, "three accepted changes, each audited: {audit}");
+    assert!(
+        ok && out.lines().count() == frontdesk::domain::settings::SPECS.len(),
+        "{out}"
+    );
+    let audit: serde_json::Value = http
+        .get(format!("{}/api/control/audit", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.as_array().unwrap().len(),
+        3,
+        "three accepted changes, each audited: {audit}"
+    );
     s.stop().await;
 }
 
@@ -201,7 +344,8 @@ async fn stop_opts_out_and_start_opts_back_in() {
     settle(&s).await;
     assert_eq!(s.graph.sent().len(), 1, "no bot message after STOP");
     say(&s, "31655550001", "wamid.s-3", "start").await;
-    s.wait_until("the opt-in confirmation", |s| s.graph.sent().len() == 2).await;
+    s.wait_until("the opt-in confirmation", |s| s.graph.sent().len() == 2)
+        .await;
     say(&s, "31655550001", "wamid.s-4", "are you open on sunday?").await;
     s.wait_until("an answer again", |s| s.graph.sent().len() == 3).await;
     assert!(texts(&s)[2].contains("closed on Sundays"), "{:?}", texts(&s));
@@ -213,16 +357,33 @@ async fn a_burst_of_messages_gets_one_answer() {
     let s = shop(|c| c.engine.debounce_ms = 1_500).await;
     say(&s, "31666660001", "wamid.b-1", "hi").await;
     say(&s, "31666660001", "wamid.b-2", "quick question").await;
-    say(&s, "31666660001", "wamid.b-3", "how much is it to rent an e-bike for a day").await;
+    say(
+        &s,
+        "31666660001",
+        "wamid.b-3",
+        "how much is it to rent an e-bike for a day",
+    )
+    .await;
     s.wait_until("one answer", |s| s.graph.sent().len() == 1).await;
     settle(&s).await;
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     settle(&s).await;
     assert_eq!(s.graph.sent().len(), 1, "{:?}", texts(&s));
     assert!(texts(&s)[0].contains("e-bikes for 35 euro a day"), "{:?}", texts(&s));
-    let trace = s.app().store.call_blocking(|c| trace_for(c, "wamid.b-3")).unwrap().expect("the last message carries the trace");
+    let trace = s
+        .app()
+        .store
+        .call_blocking(|c| trace_for(c, "wamid.b-3"))
+        .unwrap()
+        .expect("the last message carries the trace");
     assert_eq!(trace.outcome, "answered");
-    assert!(s.app().store.call_blocking(|c| trace_for(c, "wamid.b-1")).unwrap().is_none());
+    assert!(
+        s.app()
+            .store
+            .call_blocking(|c| trace_for(c, "wamid.b-1"))
+            .unwrap()
+            .is_none()
+    );
     s.stop().await;
 }
 
@@ -234,14 +395,26 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     s.wait_until("two answers", |s| s.graph.sent().len() == 2).await;
     // Every status webhook has arrived (the fake reports sent, delivered, read), so none
     // lands after the erasure.
-    s.wait_until("read ticks", |s| s.query_i64("SELECT COUNT(*) FROM message_statuses WHERE state = 'read'") >= 2).await;
+    s.wait_until("read ticks", |s| {
+        s.query_i64("SELECT COUNT(*) FROM message_statuses WHERE state = 'read'") >= 2
+    })
+    .await;
     settle(&s).await;
     let config = s.cli_config();
-    let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001", "--json"]));
+    let (ok, out, err) =
+        tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001", "--json"]));
     assert!(ok, "{err}");
     let erased: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     // Two message rows (the question and the answer), one ledger row, one trace.
-    assert_eq!((erased["messages"].as_u64(), erased["outbound"].as_u64(), erased["traces"].as_u64()), (Some(2), Some(1), Some(1)), "{erased}");
+    assert_eq!(
+        (
+            erased["messages"].as_u64(),
+            erased["outbound"].as_u64(),
+            erased["traces"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{erased}"
+    );
     for sql in [
         "SELECT COUNT(*) FROM contacts WHERE wa_id = '31677770001'",
         "SELECT COUNT(*) FROM messages WHERE sender = '31677770001' OR text LIKE '%31677770001%'",
@@ -251,8 +424,15 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     ] {
         assert_eq!(s.query_i64(sql), 0, "{sql}");
     }
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM contacts WHERE wa_id = '31677770002'"), 1, "other contacts untouched");
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'contact.erase'"), 1);
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM contacts WHERE wa_id = '31677770002'"),
+        1,
+        "other contacts untouched"
+    );
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'contact.erase'"),
+        1
+    );
     let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "31677770001"]));
     assert!(!ok && err.contains("no contact"), "{err}");
     let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["contact", "erase", "+31 6"]));

@@ -16,13 +16,25 @@ use crate::fake_llm::{FakeLlm, KEY, Kind, Step, reply};
 use crate::support::TestServer;
 
 pub async fn fakes() -> (FakeLlm, FakeLlm) {
-    (FakeLlm::start(Kind::Anthropic).await, FakeLlm::start(Kind::OpenAi).await)
+    (
+        FakeLlm::start(Kind::Anthropic).await,
+        FakeLlm::start(Kind::OpenAi).await,
+    )
 }
 
-pub async fn shop_with_models(a: &FakeLlm, o: &FakeLlm, tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestServer {
+pub async fn shop_with_models(
+    a: &FakeLlm,
+    o: &FakeLlm,
+    tweak: impl FnOnce(&mut frontdesk::config::Config),
+) -> TestServer {
     let (ab, ob) = (a.base_url(), o.base_url());
     shop(move |c| {
-        let p = |kind: &str, base: String| ProviderConfig { kind: kind.into(), base_url: base, api_key: Secret::new(KEY), timeout_ms: 2_000 };
+        let p = |kind: &str, base: String| ProviderConfig {
+            kind: kind.into(),
+            base_url: base,
+            api_key: Secret::new(KEY),
+            timeout_ms: 2_000,
+        };
         c.llm.providers.insert("anthropic".into(), p("anthropic", ab));
         c.llm.providers.insert("openai".into(), p("openai", ob));
         c.llm.tiers.commodity = vec!["anthropic:claude-haiku-4-5".into(), "openai:gpt-4o-mini".into()];
@@ -35,12 +47,21 @@ pub async fn shop_with_models(a: &FakeLlm, o: &FakeLlm, tweak: impl FnOnce(&mut 
 
 pub fn trace(s: &TestServer, wamid: &str) -> frontdesk::store::engine::Trace {
     let w = wamid.to_string();
-    s.app().store.call_blocking(move |c| trace_for(c, &w)).unwrap().expect("a trace")
+    s.app()
+        .store
+        .call_blocking(move |c| trace_for(c, &w))
+        .unwrap()
+        .expect("a trace")
 }
 
 pub fn handoff_trigger(s: &TestServer, wamid: &str) -> Option<String> {
     let conv = trace(s, wamid).conversation_id;
-    s.app().store.call_blocking(move |c| handoffs_for(c, conv)).unwrap().last().map(|h| h.trigger.clone())
+    s.app()
+        .store
+        .call_blocking(move |c| handoffs_for(c, conv))
+        .unwrap()
+        .last()
+        .map(|h| h.trigger.clone())
 }
 
 /// What a scenario should end in.
@@ -57,16 +78,89 @@ async fn model_scenarios_end_to_end() {
     // (name, Anthropic script, OpenAI script, customer message, expected end)
     type Case = (&'static str, Vec<Step>, Vec<Step>, &'static str, Want);
     let cases: Vec<Case> = vec![
-        ("grounded answer", vec![reply("We're closed on Sundays and Mondays; Tuesday to Saturday 9:00-18:00.", 0.9)], vec![], "are you open on sunday?", Want::Answer("closed on Sundays", "anthropic:claude-haiku-4-5")),
-        ("invented price", vec![reply("An e-bike is 99 euro a day.", 0.9)], vec![], "how much to rent an e-bike", Want::Handoff("ungrounded")),
-        ("repaired once", vec![Step::Malformed("Sure! We rent e-bikes.".into()), reply("E-bikes rent for 35 euro a day.", 0.8)], vec![], "how much to rent an e-bike", Want::Answer("35 euro", "anthropic:claude-haiku-4-5")),
-        ("malformed twice", vec![Step::Malformed("hmm".into()), Step::Malformed("{\"reply\": 3}".into())], vec![], "how much to rent an e-bike", Want::Handoff("malformed_reply")),
-        ("model hands off", vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.3 }], vec![], "my wheel makes a noise", Want::Handoff("model_handoff")),
-        ("low confidence", vec![reply("Maybe 15 euro.", 0.2)], vec![], "how much is a repair", Want::Handoff("low_confidence")),
-        ("primary fails, fallback answers", vec![Step::Status(500), Step::Status(500)], vec![reply("A rear wheel puncture is 20 euro.", 0.9)], "puncture rear wheel price", Want::Answer("20 euro", "openai:gpt-4o-mini")),
-        ("429 retried", vec![Step::Status(429), reply("A front wheel puncture is 15 euro.", 0.9)], vec![], "puncture front wheel price", Want::Answer("15 euro", "anthropic:claude-haiku-4-5")),
-        ("slow primary times out", vec![Step::Delay(3_000, Box::new(reply("late", 0.9))), Step::Delay(3_000, Box::new(reply("late", 0.9)))], vec![reply("We open at 9:00.", 0.9)], "when do you open", Want::Answer("9:00", "openai:gpt-4o-mini")),
-        ("all models down", vec![Step::Status(529), Step::Status(529)], vec![Step::Status(503), Step::Status(503)], "are you open on sunday?", Want::Handoff("model_unavailable")),
+        (
+            "grounded answer",
+            vec![reply(
+                "We're closed on Sundays and Mondays; Tuesday to Saturday 9:00-18:00.",
+                0.9,
+            )],
+            vec![],
+            "are you open on sunday?",
+            Want::Answer("closed on Sundays", "anthropic:claude-haiku-4-5"),
+        ),
+        (
+            "invented price",
+            vec![reply("An e-bike is 99 euro a day.", 0.9)],
+            vec![],
+            "how much to rent an e-bike",
+            Want::Handoff("ungrounded"),
+        ),
+        (
+            "repaired once",
+            vec![
+                Step::Malformed("Sure! We rent e-bikes.".into()),
+                reply("E-bikes rent for 35 euro a day.", 0.8),
+            ],
+            vec![],
+            "how much to rent an e-bike",
+            Want::Answer("35 euro", "anthropic:claude-haiku-4-5"),
+        ),
+        (
+            "malformed twice",
+            vec![Step::Malformed("hmm".into()), Step::Malformed("{\"reply\": 3}".into())],
+            vec![],
+            "how much to rent an e-bike",
+            Want::Handoff("malformed_reply"),
+        ),
+        (
+            "model hands off",
+            vec![Step::Reply {
+                reply: String::new(),
+                handoff: true,
+                confidence: 0.3,
+            }],
+            vec![],
+            "my wheel makes a noise",
+            Want::Handoff("model_handoff"),
+        ),
+        (
+            "low confidence",
+            vec![reply("Maybe 15 euro.", 0.2)],
+            vec![],
+            "how much is a repair",
+            Want::Handoff("low_confidence"),
+        ),
+        (
+            "primary fails, fallback answers",
+            vec![Step::Status(500), Step::Status(500)],
+            vec![reply("A rear wheel puncture is 20 euro.", 0.9)],
+            "puncture rear wheel price",
+            Want::Answer("20 euro", "openai:gpt-4o-mini"),
+        ),
+        (
+            "429 retried",
+            vec![Step::Status(429), reply("A front wheel puncture is 15 euro.", 0.9)],
+            vec![],
+            "puncture front wheel price",
+            Want::Answer("15 euro", "anthropic:claude-haiku-4-5"),
+        ),
+        (
+            "slow primary times out",
+            vec![
+                Step::Delay(3_000, Box::new(reply("late", 0.9))),
+                Step::Delay(3_000, Box::new(reply("late", 0.9))),
+            ],
+            vec![reply("We open at 9:00.", 0.9)],
+            "when do you open",
+            Want::Answer("9:00", "openai:gpt-4o-mini"),
+        ),
+        (
+            "all models down",
+            vec![Step::Status(529), Step::Status(529)],
+            vec![Step::Status(503), Step::Status(503)],
+            "are you open on sunday?",
+            Want::Handoff("model_unavailable"),
+        ),
     ];
     for (i, (name, a_script, o_script, question, want)) in cases.into_iter().enumerate() {
         let (a, o) = fakes().await;
@@ -84,7 +178,10 @@ async fn model_scenarios_end_to_end() {
         match want {
             Want::Answer(contains, model) => {
                 assert!(sent[0].contains(contains), "{name}: {sent:?}");
-                assert!(sent[0].starts_with("Hi Customer! I'm the automated assistant"), "{name}: disclosure first: {sent:?}");
+                assert!(
+                    sent[0].starts_with("Hi Customer! I'm the automated assistant"),
+                    "{name}: disclosure first: {sent:?}"
+                );
                 assert_eq!(t.model, model, "{name}");
                 assert_eq!(t.guard, "passed", "{name}");
                 assert_eq!(owner(&s, &from), "bot", "{name}");
@@ -112,14 +209,25 @@ async fn requests_carry_the_context_and_the_trace_the_cost() {
     assert_eq!(req["tool_choice"], json!({ "type": "any" }));
     assert_eq!(req["tools"].as_array().unwrap().last().unwrap()["name"], "reply");
     let system = req["system"].as_str().unwrap();
-    assert!(system.contains("WhatsApp assistant of our team") && system.contains("[opening-hours#") && system.contains("closed on Sundays and Mondays"), "{system}");
-    assert_eq!(req["messages"][0]["content"][0]["text"], "Customer: are you open on sunday?");
+    assert!(
+        system.contains("WhatsApp assistant of our team")
+            && system.contains("[opening-hours#")
+            && system.contains("closed on Sundays and Mondays"),
+        "{system}"
+    );
+    assert_eq!(
+        req["messages"][0]["content"][0]["text"],
+        "Customer: are you open on sunday?"
+    );
     assert_eq!(a.headers(0).get("anthropic-version").unwrap(), "2023-06-01");
     let t = trace(&s, "wamid.r-1");
     assert_eq!((t.tokens_in, t.tokens_out), (600, 200));
     // claude-haiku-4-5 list price: 600 × $1/M + 200 × $5/M.
     assert!((t.cost_usd - 0.0016).abs() < 1e-9, "{}", t.cost_usd);
-    assert!(t.stages_ms["llm"].as_u64().is_some() && t.retrieved.as_array().is_some_and(|r| !r.is_empty()), "{t:?}");
+    assert!(
+        t.stages_ms["llm"].as_u64().is_some() && t.retrieved.as_array().is_some_and(|r| !r.is_empty()),
+        "{t:?}"
+    );
     // The next message carries the history.
     a.script(vec![reply("On Monday we're closed too.", 0.9)]);
     say(&s, "31710000001", "wamid.r-2", "and monday?").await;
@@ -127,7 +235,12 @@ async fn requests_carry_the_context_and_the_trace_the_cost() {
     let msgs = &a.requests()[1]["messages"];
     assert_eq!(msgs[0]["content"][0]["text"], "are you open on sunday?");
     assert_eq!(msgs[1]["role"], "assistant");
-    assert!(msgs[1]["content"][0]["text"].as_str().unwrap().contains("closed on Sundays"));
+    assert!(
+        msgs[1]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("closed on Sundays")
+    );
     assert_eq!(msgs[2]["content"][0]["text"], "Customer: and monday?");
     assert!(!texts(&s)[1].contains("automated assistant"), "disclosed once");
     s.stop().await;
@@ -136,15 +249,28 @@ async fn requests_carry_the_context_and_the_trace_the_cost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensitive_messages_go_to_the_reasoning_tier() {
     let (a, o) = fakes().await;
-    o.script(vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.4 }]);
+    o.script(vec![Step::Reply {
+        reply: String::new(),
+        handoff: true,
+        confidence: 0.4,
+    }]);
     let s = shop_with_models(&a, &o, |_| {}).await;
-    say(&s, "31720000001", "wamid.z-1", "I want to file a complaint about my repair").await;
+    say(
+        &s,
+        "31720000001",
+        "wamid.z-1",
+        "I want to file a complaint about my repair",
+    )
+    .await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     settle(&s).await;
     assert!(a.requests().is_empty(), "the commodity model was not asked");
     assert_eq!(o.requests()[0]["model"], "gpt-4o");
     let t = trace(&s, "wamid.z-1");
-    assert_eq!((t.route.as_str(), t.route_reason.as_str()), ("reasoning", "rule sensitive (\"complaint\")"));
+    assert_eq!(
+        (t.route.as_str(), t.route_reason.as_str()),
+        ("reasoning", "rule sensitive (\"complaint\")")
+    );
     // OpenAI requests ask for the reply schema as strict JSON.
     assert_eq!(o.requests()[0]["response_format"]["json_schema"]["strict"], true);
     s.stop().await;
@@ -153,7 +279,13 @@ async fn sensitive_messages_go_to_the_reasoning_tier() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tool_calls_get_an_error_result_and_the_model_goes_on() {
     let (a, o) = fakes().await;
-    o.script(vec![Step::Tool { name: "order_status".into(), arguments: json!({ "order": "SS-1042" }) }, reply("We're closed on Sundays.", 0.9)]);
+    o.script(vec![
+        Step::Tool {
+            name: "order_status".into(),
+            arguments: json!({ "order": "SS-1042" }),
+        },
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     let s = shop_with_models(&a, &o, |c| c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()]).await;
     say(&s, "31730000001", "wamid.t-1", "are you open on sunday?").await;
     s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
@@ -169,7 +301,10 @@ async fn unknown_tool_calls_get_an_error_result_and_the_model_goes_on() {
 async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
     let (a, o) = fakes().await;
     a.script(vec![Step::Status(529), Step::Status(529)]);
-    o.script(vec![reply("We're closed on Sundays.", 0.9), reply("We're closed on Sundays.", 0.9)]);
+    o.script(vec![
+        reply("We're closed on Sundays.", 0.9),
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     let s = shop_with_models(&a, &o, |c| {
         c.llm.breaker_failures = 1;
         c.llm.breaker_cooldown_ms = 800;
@@ -181,18 +316,36 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
     say(&s, "31740000002", "wamid.cb-2", "are you open on sunday?").await;
     s.wait_until("the second answer", |s| s.graph.sent().len() == 2).await;
     assert_eq!(a.requests().len(), 2, "circuit open: anthropic skipped");
-    assert!(trace(&s, "wamid.cb-2").attempts.to_string().contains("skipped: circuit open"));
+    assert!(
+        trace(&s, "wamid.cb-2")
+            .attempts
+            .to_string()
+            .contains("skipped: circuit open")
+    );
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 1"), "{metrics}");
-    assert!(metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"total\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"total\"} 2"),
+        "{metrics}"
+    );
     tokio::time::sleep(Duration::from_millis(900)).await;
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(&s, "31740000003", "wamid.cb-3", "are you open on sunday?").await;
     s.wait_until("the third answer", |s| s.graph.sent().len() == 3).await;
     assert_eq!(a.requests().len(), 3, "after the cooldown one trial goes through");
-    assert_eq!(trace(&s, "wamid.cb-3").model, "anthropic:claude-haiku-4-5", "and closes the circuit");
+    assert_eq!(
+        trace(&s, "wamid.cb-3").model,
+        "anthropic:claude-haiku-4-5",
+        "and closes the circuit"
+    );
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_model_circuit_open{provider=\"anthropic\"} 0"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
@@ -220,7 +373,11 @@ async fn fake_slack() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json
 async fn hand_back_resumes_with_a_note_without_handoff_loops_and_slack_hears_of_handoffs() {
     let (a, o) = fakes().await;
     let (slack_url, slack) = fake_slack().await;
-    a.script(vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.3 }]);
+    a.script(vec![Step::Reply {
+        reply: String::new(),
+        handoff: true,
+        confidence: 0.3,
+    }]);
     let s = shop_with_models(&a, &o, move |c| {
         c.engine.slack_webhook_url = Secret::new(slack_url);
         c.server.public_url = "https://desk.example".into();
@@ -229,36 +386,74 @@ async fn hand_back_resumes_with_a_note_without_handoff_loops_and_slack_hears_of_
     say(&s, "31750000001", "wamid.hb-1", "my wheel makes a clicking noise").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     let conv = trace(&s, "wamid.hb-1").conversation_id;
-    s.wait_until("the Slack message", |_| slack.lock().unwrap().len() == 1).await;
+    s.wait_until("the Slack message", |_| slack.lock().unwrap().len() == 1)
+        .await;
     let note = slack.lock().unwrap()[0]["text"].as_str().unwrap().to_string();
-    assert!(note.contains(&format!("<https://desk.example/app/c/{conv}|")) && note.contains("model handoff"), "{note}");
+    assert!(
+        note.contains(&format!("<https://desk.example/app/c/{conv}|")) && note.contains("model handoff"),
+        "{note}"
+    );
     // The link opens the conversation page (after login), not a 404.
-    let path = note.split("<https://desk.example").nth(1).and_then(|r| r.split('|').next()).unwrap().to_string();
-    tokio::task::block_in_place(|| crate::inbox_auth::cli_add(&s, crate::inbox_auth::ADMIN, "admin", Some(crate::inbox_auth::ADMIN_PW)));
-    let cookie = crate::inbox_auth::login(&s, crate::inbox_auth::ADMIN, crate::inbox_auth::ADMIN_PW).await.1.unwrap();
+    let path = note
+        .split("<https://desk.example")
+        .nth(1)
+        .and_then(|r| r.split('|').next())
+        .unwrap()
+        .to_string();
+    tokio::task::block_in_place(|| {
+        crate::inbox_auth::cli_add(&s, crate::inbox_auth::ADMIN, "admin", Some(crate::inbox_auth::ADMIN_PW))
+    });
+    let cookie = crate::inbox_auth::login(&s, crate::inbox_auth::ADMIN, crate::inbox_auth::ADMIN_PW)
+        .await
+        .1
+        .unwrap();
     let (st, page, _) = crate::inbox_auth::get(&s, &path, Some(&cookie)).await;
     assert!(st == 200 && page.contains("31750000001"), "{path}: {st}");
     // An agent hands it back with a note.
     let http = reqwest::Client::new();
     let token = s.app().control_token.expose().to_string();
     let url = format!("{}/api/control/conversations/{conv}/handback", s.base);
-    let r = http.post(&url).bearer_auth(&token).json(&json!({ "note": "Sam checked the wheel: the hub needs grease." })).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "note": "Sam checked the wheel: the hub needs grease." }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(owner(&s, "31750000001"), "bot");
-    assert_eq!(http.post(&url).bearer_auth(&token).json(&json!({})).send().await.unwrap().status(), 409, "already the bot's");
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409,
+        "already the bot's"
+    );
     // The model sees the note; its handoff for the same reason right away is suppressed.
-    a.script(vec![Step::Reply { reply: String::new(), handoff: true, confidence: 0.3 }]);
+    a.script(vec![Step::Reply {
+        reply: String::new(),
+        handoff: true,
+        confidence: 0.3,
+    }]);
     say(&s, "31750000001", "wamid.hb-2", "so what do I do now").await;
     s.wait_until("a reply", |s| s.graph.sent().len() == 2).await;
     let system = a.requests()[1]["system"].as_str().unwrap().to_string();
-    assert!(system.contains("Sam checked the wheel: the hub needs grease."), "{system}");
+    assert!(
+        system.contains("Sam checked the wheel: the hub needs grease."),
+        "{system}"
+    );
     assert_eq!(texts(&s)[1], frontdesk::engine::SUPPRESSED_HANDOFF_TEXT);
     assert_eq!(owner(&s, "31750000001"), "bot", "no handoff loop");
     // Asking for a person always works.
     say(&s, "31750000001", "wamid.hb-3", "let me talk to a person").await;
     s.wait_until("the second bridge", |s| s.graph.sent().len() == 3).await;
     assert_eq!(owner(&s, "31750000001"), "human");
-    s.wait_until("the second Slack message", |_| slack.lock().unwrap().len() == 2).await;
+    s.wait_until("the second Slack message", |_| slack.lock().unwrap().len() == 2)
+        .await;
     s.stop().await;
 }
 
@@ -268,8 +463,12 @@ async fn idle_conversations_are_handed_back_automatically_and_the_cli_hands_back
     say(&s, "31760000001", "wamid.ah-1", "I want to speak to someone").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     assert_eq!(owner(&s, "31760000001"), "human");
-    s.wait_until("the automatic hand-back", |s| owner(s, "31760000001") == "bot").await;
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM handoffs WHERE resolved_by = 'auto'"), 1);
+    s.wait_until("the automatic hand-back", |s| owner(s, "31760000001") == "bot")
+        .await;
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM handoffs WHERE resolved_by = 'auto'"),
+        1
+    );
     s.stop().await;
 
     let s = shop(|_| {}).await;
@@ -287,30 +486,59 @@ async fn idle_conversations_are_handed_back_automatically_and_the_cli_hands_back
     });
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(owner(&s, "31760000002"), "bot");
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.handback'"), 1);
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.handback'"),
+        1
+    );
     s.stop().await;
 }
 
 fn trace_or_handoff_conversation(s: &TestServer, wamid: &str) -> i64 {
     let w = wamid.to_string();
-    s.app().store.call_blocking(move |c| Ok(c.query_row("SELECT conversation_id FROM handoffs WHERE inbound_wamid = ?1", [&w], |r| r.get(0))?)).unwrap()
+    s.app()
+        .store
+        .call_blocking(move |c| {
+            Ok(c.query_row(
+                "SELECT conversation_id FROM handoffs WHERE inbound_wamid = ?1",
+                [&w],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spent_budgets_go_cheaper_then_stop_calling_models() {
     let (a, o) = fakes().await;
     // Each fake call costs 600 in / 200 out tokens: $0.0016 on claude-haiku-4-5, $0.0025 on gpt-4o.
-    a.script(vec![reply("We're closed on Sundays.", 0.9), reply("We're closed on Sundays.", 0.9)]);
+    a.script(vec![
+        reply("We're closed on Sundays.", 0.9),
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     o.script(vec![reply("We're closed on Sundays.", 0.9)]);
     let s = shop_with_models(&a, &o, |c| c.engine.budget_contact_daily_usd = 0.0019).await;
     say(&s, "31770000001", "wamid.bu-1", "are you open on sunday?").await;
     s.wait_until("the first answer", |s| s.graph.sent().len() == 1).await;
     // Over 80% of the contact's budget: a sensitive message stays on the cheaper tier.
-    say(&s, "31770000001", "wamid.bu-2", "I have a complaint: are you open on sunday?").await;
+    say(
+        &s,
+        "31770000001",
+        "wamid.bu-2",
+        "I have a complaint: are you open on sunday?",
+    )
+    .await;
     s.wait_until("the second answer", |s| s.graph.sent().len() == 2).await;
     let t = trace(&s, "wamid.bu-2");
-    assert_eq!((t.route.as_str(), t.model.as_str()), ("commodity", "anthropic:claude-haiku-4-5"), "{t:?}");
-    assert!(t.route_reason.contains("80% of this contact's daily budget"), "{}", t.route_reason);
+    assert_eq!(
+        (t.route.as_str(), t.model.as_str()),
+        ("commodity", "anthropic:claude-haiku-4-5"),
+        "{t:?}"
+    );
+    assert!(
+        t.route_reason.contains("80% of this contact's daily budget"),
+        "{}",
+        t.route_reason
+    );
     assert!(o.requests().is_empty(), "the reasoning model was not called");
     // Spent: the static reply and a handoff; no model call.
     say(&s, "31770000001", "wamid.bu-3", "and on monday?").await;
@@ -321,7 +549,8 @@ async fn spent_budgets_go_cheaper_then_stop_calling_models() {
     // Other contacts are not affected by one contact's budget.
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(&s, "31770000002", "wamid.bu-4", "are you open on sunday?").await;
-    s.wait_until("another contact's answer", |s| s.graph.sent().len() == 4).await;
+    s.wait_until("another contact's answer", |s| s.graph.sent().len() == 4)
+        .await;
     assert_eq!(trace(&s, "wamid.bu-4").outcome, "answered");
     s.stop().await;
 }
@@ -334,19 +563,35 @@ async fn fake_orders() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>
     let s = seen.clone();
     let app = axum::Router::new().route(
         "/orders/{id}",
-        axum::routing::get(move |Path(id): Path<String>, RawQuery(q): RawQuery, headers: axum::http::HeaderMap| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(format!("{id}?{} auth={}", q.clone().unwrap_or_default(), headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("")));
-                if id == "BROKEN" {
-                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "database down".to_string());
+        axum::routing::get(
+            move |Path(id): Path<String>, RawQuery(q): RawQuery, headers: axum::http::HeaderMap| {
+                let s = s.clone();
+                async move {
+                    s.lock().unwrap().push(format!(
+                        "{id}?{} auth={}",
+                        q.clone().unwrap_or_default(),
+                        headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("")
+                    ));
+                    if id == "BROKEN" {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "database down".to_string(),
+                        );
+                    }
+                    if q.as_deref() != Some("wa_id=31780000001") {
+                        return (
+                            axum::http::StatusCode::NOT_FOUND,
+                            "no such order for this customer".to_string(),
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        json!({ "order_id": id, "status": "shipped", "carrier": "PostNL", "eta": "2026-11-28" })
+                            .to_string(),
+                    )
                 }
-                if q.as_deref() != Some("wa_id=31780000001") {
-                    return (axum::http::StatusCode::NOT_FOUND, "no such order for this customer".to_string());
-                }
-                (axum::http::StatusCode::OK, json!({ "order_id": id, "status": "shipped", "carrier": "PostNL", "eta": "2026-11-28" }).to_string())
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -361,10 +606,23 @@ async fn http_tools_feed_the_model_and_their_success_is_counted() {
     // SAFETY: set once, before the server reads it; no other test reads this variable.
     unsafe { std::env::set_var("FD_TEST_ORDER_TOKEN", "s3cret") };
     o.script(vec![
-        Step::Tool { name: "order_status".into(), arguments: json!({ "order_id": "SS-777", "customer_wa_id": "31799999999" }) },
-        reply("Your order SS-777 shipped with PostNL and should arrive 2026-11-28.", 0.9),
-        Step::Tool { name: "order_status".into(), arguments: json!({ "order_id": "BROKEN" }) },
-        Step::Reply { reply: String::new(), handoff: true, confidence: 0.2 },
+        Step::Tool {
+            name: "order_status".into(),
+            arguments: json!({ "order_id": "SS-777", "customer_wa_id": "31799999999" }),
+        },
+        reply(
+            "Your order SS-777 shipped with PostNL and should arrive 2026-11-28.",
+            0.9,
+        ),
+        Step::Tool {
+            name: "order_status".into(),
+            arguments: json!({ "order_id": "BROKEN" }),
+        },
+        Step::Reply {
+            reply: String::new(),
+            handoff: true,
+            confidence: 0.2,
+        },
     ]);
     let s = shop_with_models(&a, &o, move |c| {
         c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()];
@@ -381,25 +639,41 @@ async fn http_tools_feed_the_model_and_their_success_is_counted() {
     say(&s, "31780000001", "wamid.tool-1", "where is my order SS-777").await;
     s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
     assert!(texts(&s)[0].contains("should arrive 2026-11-28"), "{:?}", texts(&s));
-    assert_eq!(seen.lock().unwrap()[0], "SS-777?wa_id=31780000001 auth=Bearer s3cret", "the engine's customer id, not the model's; env in headers");
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        "SS-777?wa_id=31780000001 auth=Bearer s3cret",
+        "the engine's customer id, not the model's; env in headers"
+    );
     let first = &o.requests()[0];
     assert_eq!(first["tools"][0]["function"]["name"], "order_status");
     let second = o.requests()[1]["messages"].clone();
     let last = second.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["role"], "tool");
-    assert!(last["content"].as_str().unwrap().contains("\"status\":\"shipped\""), "{last}");
+    assert!(
+        last["content"].as_str().unwrap().contains("\"status\":\"shipped\""),
+        "{last}"
+    );
     let t = trace(&s, "wamid.tool-1");
     assert!(t.attempts.to_string().contains("tool:order_status"));
     // Per-stage latency: tools and guard apart from the model calls that contain them.
     let st = &t.stages_ms;
-    assert!(st["tools"].as_u64().unwrap() <= st["llm"].as_u64().unwrap() && st["guard"].as_u64().is_some(), "{st}");
+    assert!(
+        st["tools"].as_u64().unwrap() <= st["llm"].as_u64().unwrap() && st["guard"].as_u64().is_some(),
+        "{st}"
+    );
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"tools\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"tools\"} 1"),
+        "{metrics}"
+    );
     // A failing tool: the model hears the error and hands off; the failure is counted.
     say(&s, "31780000001", "wamid.tool-2", "and order BROKEN?").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 2).await;
     assert_eq!(handoff_trigger(&s, "wamid.tool-2").as_deref(), Some("model_handoff"));
-    assert_eq!((s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")), (2, 1));
+    assert_eq!(
+        (s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")),
+        (2, 1)
+    );
     s.stop().await;
 }
 
@@ -413,7 +687,12 @@ async fn recording_backend() -> (String, Seen) {
         let s = s.clone();
         async move {
             let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-            s.lock().unwrap().push((method.to_string(), uri.path().to_string(), uri.query().unwrap_or_default().to_string(), body));
+            s.lock().unwrap().push((
+                method.to_string(),
+                uri.path().to_string(),
+                uri.query().unwrap_or_default().to_string(),
+                body,
+            ));
             json!({ "status": "shipped" }).to_string()
         }
     });
@@ -431,13 +710,20 @@ async fn recording_backend() -> (String, Seen) {
 async fn tool_calls_carry_the_real_customer_declared_keys_and_one_path_segment() {
     let (a, o) = fakes().await;
     let (backend, seen) = recording_backend().await;
-    let tool = |arguments: serde_json::Value| Step::Tool { name: "order_status".into(), arguments };
+    let tool = |arguments: serde_json::Value| Step::Tool {
+        name: "order_status".into(),
+        arguments,
+    };
     o.script(vec![
         tool(json!({ "order_id": "SS-1", "customer_wa_id": "31799999999" })),
         tool(json!({ "order_id": "SS-2", "customer_wa_id": "31799999999", "tenant": "other-shop" })),
         tool(json!({ "order_id": ".." })),
         tool(json!({ "order_id": "a/../b?c=1#d" })),
-        Step::Reply { reply: String::new(), handoff: true, confidence: 0.2 },
+        Step::Reply {
+            reply: String::new(),
+            handoff: true,
+            confidence: 0.2,
+        },
     ]);
     let s = shop_with_models(&a, &o, move |c| {
         c.llm.tiers.commodity = vec!["openai:gpt-4o-mini".into()];
@@ -456,17 +742,43 @@ async fn tool_calls_carry_the_real_customer_declared_keys_and_one_path_segment()
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     settle(&s).await;
     let seen = seen.lock().unwrap().clone();
-    let want = |path: &str, id: &str| ("POST".to_string(), path.to_string(), "who=31780000002".to_string(), json!({ "order_id": id, "customer_wa_id": "31780000002" }));
+    let want = |path: &str, id: &str| {
+        (
+            "POST".to_string(),
+            path.to_string(),
+            "who=31780000002".to_string(),
+            json!({ "order_id": id, "customer_wa_id": "31780000002" }),
+        )
+    };
     assert_eq!(
         seen,
-        vec![want("/api/orders/SS-1", "SS-1"), want("/api/orders/a%2F..%2Fb%3Fc%3D1%23d", "a/../b?c=1#d")],
+        vec![
+            want("/api/orders/SS-1", "SS-1"),
+            want("/api/orders/a%2F..%2Fb%3Fc%3D1%23d", "a/../b?c=1#d")
+        ],
         "the backend saw the real customer, no extra key, and only the tool's own path"
     );
     // The refused calls came back to the model as errors it can act on.
-    let result = |i: usize| o.requests()[i]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
-    assert!(result(2).contains("unknown argument \"tenant\"; this tool takes only order_id"), "{}", result(2));
-    assert!(result(3).contains("argument \"order_id\" cannot be \"..\""), "{}", result(3));
-    assert_eq!((s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")), (4, 2));
+    let result = |i: usize| {
+        o.requests()[i]["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        result(2).contains("unknown argument \"tenant\"; this tool takes only order_id"),
+        "{}",
+        result(2)
+    );
+    assert!(
+        result(3).contains("argument \"order_id\" cannot be \"..\""),
+        "{}",
+        result(3)
+    );
+    assert_eq!(
+        (s.metric("tool_calls_total"), s.metric("tool_calls_failed_total")),
+        (4, 2)
+    );
     s.stop().await;
 }
 

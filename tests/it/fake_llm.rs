@@ -19,7 +19,11 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub enum Step {
     /// A structured reply.
-    Reply { reply: String, handoff: bool, confidence: f64 },
+    Reply {
+        reply: String,
+        handoff: bool,
+        confidence: f64,
+    },
     /// Any JSON object as the final answer (labels, summaries).
     Json(Value),
     /// Raw final text that is not the reply structure.
@@ -33,7 +37,11 @@ pub enum Step {
 }
 
 pub fn reply(text: &str, confidence: f64) -> Step {
-    Step::Reply { reply: text.into(), handoff: false, confidence }
+    Step::Reply {
+        reply: text.into(),
+        handoff: false,
+        confidence,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -64,7 +72,9 @@ impl FakeLlm {
             Kind::Anthropic => "/v1/messages",
             Kind::OpenAi => "/v1/chat/completions",
         };
-        let app = Router::new().route(path, post(handle)).with_state((kind, inner.clone()));
+        let app = Router::new()
+            .route(path, post(handle))
+            .with_state((kind, inner.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -84,7 +94,13 @@ impl FakeLlm {
     }
 
     pub fn requests(&self) -> Vec<Value> {
-        self.inner.lock().unwrap().requests.iter().map(|r| r.1.clone()).collect()
+        self.inner
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|r| r.1.clone())
+            .collect()
     }
 
     pub fn headers(&self, i: usize) -> HeaderMap {
@@ -92,18 +108,31 @@ impl FakeLlm {
     }
 }
 
-async fn handle(State((kind, inner)): State<(Kind, Arc<Mutex<Inner>>)>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn handle(
+    State((kind, inner)): State<(Kind, Arc<Mutex<Inner>>)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let step = {
         let mut g = inner.lock().unwrap();
         g.requests.push((headers.clone(), body.clone()));
-        g.script.pop_front().unwrap_or_else(|| Step::Malformed("(the fake has no script left)".into()))
+        g.script
+            .pop_front()
+            .unwrap_or_else(|| Step::Malformed("(the fake has no script left)".into()))
     };
     let authorized = match kind {
-        Kind::Anthropic => headers.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(KEY) && headers.get("anthropic-version").is_some(),
+        Kind::Anthropic => {
+            headers.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(KEY)
+                && headers.get("anthropic-version").is_some()
+        }
         Kind::OpenAi => headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {KEY}")),
     };
     if !authorized {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": { "type": "authentication_error", "message": "invalid key" } }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "type": "authentication_error", "message": "invalid key" } })),
+        )
+            .into_response();
     }
     answer(kind, step, &body).await
 }

@@ -36,7 +36,10 @@ pub struct FakeOpenAi {
 pub fn fake_vector(text: &str, dim: usize) -> Vec<f32> {
     let mut v = vec![0f32; dim];
     for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let h = w.to_lowercase().bytes().fold(7usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+        let h = w
+            .to_lowercase()
+            .bytes()
+            .fold(7usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
         v[h % dim] += 3.0;
     }
     v
@@ -44,8 +47,13 @@ pub fn fake_vector(text: &str, dim: usize) -> Vec<f32> {
 
 impl FakeOpenAi {
     pub async fn start(dim: usize) -> FakeOpenAi {
-        let inner = Arc::new(Mutex::new(Inner { dim, ..Default::default() }));
-        let app = Router::new().route("/v1/embeddings", post(embeddings)).with_state(inner.clone());
+        let inner = Arc::new(Mutex::new(Inner {
+            dim,
+            ..Default::default()
+        }));
+        let app = Router::new()
+            .route("/v1/embeddings", post(embeddings))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -77,23 +85,45 @@ async fn embeddings(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, 
     let mut g = inner.lock().unwrap();
     g.requests += 1;
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}")) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": { "message": "Incorrect API key provided" } }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "message": "Incorrect API key provided" } })),
+        )
+            .into_response();
     }
     if !g.failures.is_empty() {
         let code = g.failures.remove(0);
-        return (StatusCode::from_u16(code).unwrap(), Json(json!({ "error": { "message": "scripted failure" } }))).into_response();
+        return (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({ "error": { "message": "scripted failure" } })),
+        )
+            .into_response();
     }
     let inputs: Vec<String> = match &body["input"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-        _ => return (StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "input must be a string or array" } }))).into_response(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": { "message": "input must be a string or array" } })),
+            )
+                .into_response();
+        }
     };
     if body["model"].as_str().unwrap_or("").is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "model is required" } }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "message": "model is required" } })),
+        )
+            .into_response();
     }
     g.batches.push(inputs.len());
     let dim = g.dim;
-    let data: Vec<Value> =
-        inputs.iter().enumerate().rev().map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": fake_vector(t, dim) })).collect();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": fake_vector(t, dim) }))
+        .collect();
     Json(json!({ "object": "list", "data": data, "model": body["model"], "usage": { "prompt_tokens": 1, "total_tokens": 1 } })).into_response()
 }

@@ -52,7 +52,9 @@ pub struct FakeTranscriber {
 impl FakeTranscriber {
     pub async fn start() -> FakeTranscriber {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().route("/v1/audio/transcriptions", post(transcribe)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/v1/audio/transcriptions", post(transcribe))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -79,7 +81,11 @@ impl FakeTranscriber {
 
 async fn transcribe(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, mut form: Multipart) -> Response {
     let mut up = Upload {
-        content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string(),
+        content_type: headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
         authorized: headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {KEY}")),
         ..Default::default()
     };
@@ -97,7 +103,13 @@ async fn transcribe(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, 
                 _ => {}
             },
             Ok(None) => break,
-            Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": format!("bad multipart: {e}") } }))).into_response(),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": { "message": format!("bad multipart: {e}") } })),
+                )
+                    .into_response();
+            }
         }
     }
     let well_formed = !up.file.is_empty() && !up.model.is_empty();
@@ -107,11 +119,25 @@ async fn transcribe(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, 
         g.script.pop_front().or_else(|| g.otherwise.clone())
     };
     if !well_formed {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "file and model are required" } }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "message": "file and model are required" } })),
+        )
+            .into_response();
     }
     match answer {
-        Some(Answer::Text { text, language }) => Json(json!({ "task": "transcribe", "language": language, "duration": 2.1, "text": text })).into_response(),
-        Some(Answer::Status(code)) => (StatusCode::from_u16(code).unwrap(), Json(json!({ "error": { "message": "scripted failure" } }))).into_response(),
-        None => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": { "message": "no script left" } }))).into_response(),
+        Some(Answer::Text { text, language }) => {
+            Json(json!({ "task": "transcribe", "language": language, "duration": 2.1, "text": text })).into_response()
+        }
+        Some(Answer::Status(code)) => (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({ "error": { "message": "scripted failure" } })),
+        )
+            .into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": { "message": "no script left" } })),
+        )
+            .into_response(),
     }
 }

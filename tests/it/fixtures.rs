@@ -20,7 +20,11 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
         for f in std::fs::read_dir(&dir).unwrap() {
             let f = f.unwrap().path();
             if f.extension().is_some_and(|e| e == "json") {
-                let name = format!("{}/{}", dir.file_name().unwrap().to_string_lossy(), f.file_stem().unwrap().to_string_lossy());
+                let name = format!(
+                    "{}/{}",
+                    dir.file_name().unwrap().to_string_lossy(),
+                    f.file_stem().unwrap().to_string_lossy()
+                );
                 out.push((name, std::fs::read(&f).unwrap()));
             }
         }
@@ -62,7 +66,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("message/forwarded", &["message:text"]),
     ("message/forwarded_many_times", &["message:text"]),
     ("message/image", &["message:image"]),
-    ("message/interactive_message_with_err", &["message:interactive", "unhandled"]),
+    (
+        "message/interactive_message_with_err",
+        &["message:interactive", "unhandled"],
+    ),
     ("message/media_with_url", &["message:image"]),
     ("message/order", &["message:order"]),
     ("message/reaction", &["message:reaction"]),
@@ -114,12 +121,25 @@ fn notable_fields_survive() {
     let json = |name: &str| serde_json::to_value(get(name)).unwrap();
     assert_eq!(json("message/voice")[0]["message"]["kind"]["voice"], true);
     assert_eq!(json("message/reaction")[0]["message"]["kind"]["emoji"], "\u{1F62E}");
-    assert!(json("message/unreaction_empty")[0]["message"]["kind"].get("emoji").is_none());
-    assert_eq!(json("flow_completion/completion")[0]["message"]["kind"]["response"]["delivery_rating"], "4");
-    assert_eq!(json("message_status/with_tracker")[0]["status"]["callback_data"].is_string(), true);
+    assert!(
+        json("message/unreaction_empty")[0]["message"]["kind"]
+            .get("emoji")
+            .is_none()
+    );
+    assert_eq!(
+        json("flow_completion/completion")[0]["message"]["kind"]["response"]["delivery_rating"],
+        "4"
+    );
+    assert!(json("message_status/with_tracker")[0]["status"]["callback_data"].is_string());
     assert_eq!(json("message_status/failed")[0]["status"]["errors"][0]["code"], 130472);
-    assert_eq!(json("message/forwarded_many_times")[0]["message"]["context"]["frequently_forwarded"], true);
-    assert_eq!(json("system/phone_number_change")[0]["message"]["kind"]["new_wa_id"], "972912345678");
+    assert_eq!(
+        json("message/forwarded_many_times")[0]["message"]["context"]["frequently_forwarded"],
+        true
+    );
+    assert_eq!(
+        json("system/phone_number_change")[0]["message"]["kind"]["new_wa_id"],
+        "972912345678"
+    );
     assert!(json("message/referral")[0]["message"]["referral"]["ctwa_clid"].is_string());
 }
 

@@ -6,22 +6,47 @@ use crate::support::{TestServer, VERIFY};
 async fn handshake_matrix() {
     let s = TestServer::start().await;
     let cases: &[(&str, u16, Option<&str>)] = &[
-        (&format!("hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444"), 200, Some("1158201444")),
-        (&format!("hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=abc%20def"), 200, Some("abc def")),
+        (
+            &format!("hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444"),
+            200,
+            Some("1158201444"),
+        ),
+        (
+            &format!("hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=abc%20def"),
+            200,
+            Some("abc def"),
+        ),
         ("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", 403, None),
-        (&format!("hub.mode=unsubscribe&hub.verify_token={VERIFY}&hub.challenge=1"), 403, None),
+        (
+            &format!("hub.mode=unsubscribe&hub.verify_token={VERIFY}&hub.challenge=1"),
+            403,
+            None,
+        ),
         (&format!("hub.verify_token={VERIFY}&hub.challenge=1"), 403, None),
         ("hub.mode=subscribe&hub.challenge=1", 403, None),
-        (&format!("hub.mode=subscribe&hub.verify_token={VERIFY}x&hub.challenge=1"), 403, None),
+        (
+            &format!("hub.mode=subscribe&hub.verify_token={VERIFY}x&hub.challenge=1"),
+            403,
+            None,
+        ),
         (&format!("hub.mode=subscribe&hub.verify_token={VERIFY}"), 400, None),
         ("", 403, None),
     ];
     for (query, status, body) in cases {
-        let r = s.client.get(format!("{}/webhook?{query}", s.base)).send().await.unwrap();
+        let r = s
+            .client
+            .get(format!("{}/webhook?{query}", s.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), *status, "{query}");
         if let Some(want) = body {
             assert_eq!(r.headers()["content-type"], "text/plain", "{query}");
-            assert_eq!(r.text().await.unwrap(), *want, "{query}: body must be the bare challenge");
+            assert_eq!(
+                r.text().await.unwrap(),
+                *want,
+                "{query}: body must be the bare challenge"
+            );
         }
     }
     s.stop().await;

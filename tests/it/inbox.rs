@@ -21,15 +21,31 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
     let path = format!("/app/c/{id}");
     let (st, page, _) = get(&s, &path, Some(&cookie)).await;
     assert_eq!(st, 200);
-    assert!(page.contains("Why it was handed over") && page.contains("the customer asked for a person"), "{page}");
-    assert!(page.contains("&lt;i&gt;hey&lt;/i&gt;") && !page.contains("<i>hey"), "customer text is inert");
+    assert!(
+        page.contains("Why it was handed over") && page.contains("the customer asked for a person"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;i&gt;hey&lt;/i&gt;") && !page.contains("<i>hey"),
+        "customer text is inert"
+    );
     assert!(page.contains("pulling in a teammate"), "the bridge is in the thread");
     assert!(page.contains("Reply window: 23 h"), "{page}");
     // Reply: the real send path; the same form twice sends once.
     let csrf = csrf_of(&page);
     let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
     for _ in 0..2 {
-        let (st, _) = post(&s, &format!("{path}/reply"), &cookie, &[("csrf", &csrf), ("key", &key), ("text", "Hi, Sam here: how can I help?")]).await;
+        let (st, _) = post(
+            &s,
+            &format!("{path}/reply"),
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("key", &key),
+                ("text", "Hi, Sam here: how can I help?"),
+            ],
+        )
+        .await;
         assert_eq!(st, StatusCode::SEE_OTHER);
     }
     s.wait_until("the agent's reply", |s| s.graph.sent().len() == 2).await;
@@ -37,36 +53,90 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
     assert_eq!(texts(&s)[1], "Hi, Sam here: how can I help?");
     assert_eq!(s.graph.sent().len(), 2, "one message for a double submit");
     let (_, page, _) = get(&s, &format!("{path}?notice=sent"), Some(&cookie)).await;
-    assert!(page.contains("Sent. The ticks show") && page.contains(ADMIN) && page.contains("✓"), "{page}");
+    assert!(
+        page.contains("Sent. The ticks show") && page.contains(ADMIN) && page.contains("✓"),
+        "{page}"
+    );
     // A note, an assignment.
-    assert_eq!(post(&s, &format!("{path}/note"), &cookie, &[("csrf", &csrf), ("text", "Asked about <b>frames</b>")]).await.0, StatusCode::SEE_OTHER);
-    assert_eq!(post(&s, &format!("{path}/assign"), &cookie, &[("csrf", &csrf), ("to", "me")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(
+            &s,
+            &format!("{path}/note"),
+            &cookie,
+            &[("csrf", &csrf), ("text", "Asked about <b>frames</b>")]
+        )
+        .await
+        .0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        post(&s, &format!("{path}/assign"), &cookie, &[("csrf", &csrf), ("to", "me")])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
     let (_, page, _) = get(&s, &path, Some(&cookie)).await;
-    assert!(page.contains("Note by owner@shop.example") && page.contains("Asked about &lt;b&gt;frames&lt;/b&gt;"), "{page}");
+    assert!(
+        page.contains("Note by owner@shop.example") && page.contains("Asked about &lt;b&gt;frames&lt;/b&gt;"),
+        "{page}"
+    );
     assert!(page.contains(&format!("Assigned to: {ADMIN}.")));
     // While a person owns it, the bot is silent.
     say(&s, "31656600001", "wamid.in-2", "are you open on sunday?").await;
     settle(&s).await;
     assert_eq!(s.graph.sent().len(), 2);
     // Hand back with a note: the bot answers the next message.
-    assert_eq!(post(&s, &format!("{path}/handback"), &cookie, &[("csrf", &csrf), ("note", "sorted out the frame size")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(
+            &s,
+            &format!("{path}/handback"),
+            &cookie,
+            &[("csrf", &csrf), ("note", "sorted out the frame size")]
+        )
+        .await
+        .0,
+        StatusCode::SEE_OTHER
+    );
     let (_, page, _) = get(&s, &path, Some(&cookie)).await;
-    assert!(page.contains("Handed back to the bot by user:owner@shop.example. Note: sorted out the frame size"), "{page}");
+    assert!(
+        page.contains("Handed back to the bot by user:owner@shop.example. Note: sorted out the frame size"),
+        "{page}"
+    );
     say(&s, "31656600001", "wamid.in-3", "are you open on sunday?").await;
     s.wait_until("the bot's answer", |s| s.graph.sent().len() == 3).await;
     assert!(texts(&s)[2].contains("Sunday"), "{:?}", texts(&s));
     // Take over: silent again.
-    assert_eq!(post(&s, &format!("{path}/takeover"), &cookie, &[("csrf", &csrf)]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(&s, &format!("{path}/takeover"), &cookie, &[("csrf", &csrf)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
     say(&s, "31656600001", "wamid.in-4", "and monday?").await;
     settle(&s).await;
     assert_eq!(s.graph.sent().len(), 3);
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('conversation.takeover', 'conversation.handback', 'conversation.assign')"), 3);
     // The window closes: free text is refused with the reason; the page offers templates.
-    s.app().store.call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = 0 WHERE id = ?1", [id])?)).unwrap();
+    s.app()
+        .store
+        .call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = 0 WHERE id = ?1", [id])?))
+        .unwrap();
     let (_, page, _) = get(&s, &path, Some(&cookie)).await;
-    assert!(page.contains("The 24-hour window is closed") && !page.contains("name=\"text\" rows=\"3\""), "{page}");
-    let (st, body) = post(&s, &format!("{path}/reply"), &cookie, &[("csrf", &csrf), ("key", &"a".repeat(64)), ("text", "late")]).await;
-    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("24-hour window is closed"), "{body}");
+    assert!(
+        page.contains("The 24-hour window is closed") && !page.contains("name=\"text\" rows=\"3\""),
+        "{page}"
+    );
+    let (st, body) = post(
+        &s,
+        &format!("{path}/reply"),
+        &cookie,
+        &[("csrf", &csrf), ("key", &"a".repeat(64)), ("text", "late")],
+    )
+    .await;
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("24-hour window is closed"),
+        "{body}"
+    );
     assert_eq!(get(&s, "/app/c/999999", Some(&cookie)).await.0, StatusCode::NOT_FOUND);
     s.stop().await;
 }
@@ -79,10 +149,18 @@ async fn next_event(r: &mut reqwest::Response, kind: &str, buf: &mut String) -> 
             if let Some(end) = rest.find("\n\n") {
                 let event = rest[..end].to_string();
                 *buf = rest[end + 2..].to_string();
-                return event.lines().find_map(|l| l.strip_prefix("id: ")).unwrap_or_default().to_string();
+                return event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .unwrap_or_default()
+                    .to_string();
             }
         }
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk()).await.expect("an event within 5 s").unwrap().expect("the stream is open");
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .expect("the stream is open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
@@ -93,9 +171,16 @@ async fn new_messages_reach_an_open_inbox_within_a_second() {
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let (_, page, _) = get(&s, "/app", Some(&cookie)).await;
-    assert!(page.contains("src=\"/app/static/app.js\"") && page.contains("data-page=\"inbox\""), "{page}");
+    assert!(
+        page.contains("src=\"/app/static/app.js\"") && page.contains("data-page=\"inbox\""),
+        "{page}"
+    );
     assert!(get(&s, "/app/static/app.js", None).await.1.contains("EventSource"));
-    let open = || crate::inbox_auth::http().get(format!("{}/app/events", s.base)).header("cookie", &cookie);
+    let open = || {
+        crate::inbox_auth::http()
+            .get(format!("{}/app/events", s.base))
+            .header("cookie", &cookie)
+    };
     let mut r = open().send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let mut buf = String::new();
@@ -103,7 +188,13 @@ async fn new_messages_reach_an_open_inbox_within_a_second() {
     let mut first_id = String::new();
     for i in 0..5 {
         let started = std::time::Instant::now();
-        say(&s, &format!("3165770000{i}"), &format!("wamid.ev-{i}"), "are you open on sunday?").await;
+        say(
+            &s,
+            &format!("3165770000{i}"),
+            &format!("wamid.ev-{i}"),
+            "are you open on sunday?",
+        )
+        .await;
         let id = next_event(&mut r, "message", &mut buf).await;
         worst = worst.max(started.elapsed());
         if i == 0 {
@@ -111,22 +202,39 @@ async fn new_messages_reach_an_open_inbox_within_a_second() {
         }
         settle(&s).await;
     }
-    assert!(worst < std::time::Duration::from_secs(1), "webhook acknowledged → event: {worst:?}");
+    assert!(
+        worst < std::time::Duration::from_secs(1),
+        "webhook acknowledged → event: {worst:?}"
+    );
     println!("webhook acknowledged → inbox event, worst of 5: {worst:?}");
     // A reconnect with Last-Event-ID gets what happened since.
     let mut again = open().header("last-event-id", &first_id).send().await.unwrap();
     let mut buf2 = String::new();
     next_event(&mut again, "message", &mut buf2).await;
     // Stopping the server ends open streams (shutdown does not hang on them).
-    tokio::time::timeout(std::time::Duration::from_secs(10), s.stop()).await.expect("a prompt shutdown with open event streams");
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.stop())
+        .await
+        .expect("a prompt shutdown with open event streams");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_filter_search_and_mark_unread() {
     let s = shop(|_| {}).await;
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
-    say(&s, "31658800001", "wamid.ls-1", "please let me talk to a human about my saddle").await;
-    say(&s, "31658800002", "wamid.ls-2", "I need a person, my derailleur is broken").await;
+    say(
+        &s,
+        "31658800001",
+        "wamid.ls-1",
+        "please let me talk to a human about my saddle",
+    )
+    .await;
+    say(
+        &s,
+        "31658800002",
+        "wamid.ls-2",
+        "I need a person, my derailleur is broken",
+    )
+    .await;
     say(&s, "31658800003", "wamid.ls-3", "are you open on sunday?").await;
     s.wait_until("three answers", |s| s.graph.sent().len() == 3).await;
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
@@ -141,18 +249,36 @@ async fn lists_filter_search_and_mark_unread() {
     assert!(list("view=bot").await.contains("31658800003"));
     // Search: text (word prefix), number, name.
     let found = list("view=all&q=derail").await;
-    assert!(found.contains("31658800002") && !found.contains("31658800001"), "{found}");
+    assert!(
+        found.contains("31658800002") && !found.contains("31658800001"),
+        "{found}"
+    );
     assert!(list("view=all&q=8800003").await.contains("31658800003"));
-    assert!(!list("view=all&q=%25").await.contains("31658800001"), "LIKE wildcards are literal");
+    assert!(
+        !list("view=all&q=%25").await.contains("31658800001"),
+        "LIKE wildcards are literal"
+    );
     for odd in ["%22unbalanced", "AND%20OR%20NOT", "*", "%2D%2D"] {
-        assert_eq!(get(&s, &format!("/app?view=all&q={odd}"), Some(&cookie)).await.0, 200, "search {odd} is plain text");
+        assert_eq!(
+            get(&s, &format!("/app?view=all&q={odd}"), Some(&cookie)).await.0,
+            200,
+            "search {odd} is plain text"
+        );
     }
     // Opening a conversation marks it read; assigning puts it under Mine.
-    let id = s.query_i64("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800001'");
+    let id = s.query_i64(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800001'",
+    );
     let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
     assert_eq!(list("view=human").await.matches("class=\"unread\"").count(), 1);
     let csrf = csrf_of(&page);
-    post(&s, &format!("/app/c/{id}/assign"), &cookie, &[("csrf", &csrf), ("to", "me")]).await;
+    post(
+        &s,
+        &format!("/app/c/{id}/assign"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "me")],
+    )
+    .await;
     let mine = list("view=mine").await;
     assert!(mine.contains("31658800001") && !mine.contains("31658800002"), "{mine}");
     let unassigned = list("view=unassigned").await;
@@ -163,17 +289,32 @@ async fn lists_filter_search_and_mark_unread() {
     assert_eq!(list("view=human").await.matches("class=\"unread\"").count(), 2);
     // Closing: out of the working lists, into Closed, the bot owns it; the customer's
     // next message reopens it (and the bot answers).
-    let id2 = s.query_i64("SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800002'");
-    assert_eq!(post(&s, &format!("/app/c/{id2}/close"), &cookie, &[("csrf", &csrf)]).await.0, StatusCode::SEE_OTHER);
+    let id2 = s.query_i64(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31658800002'",
+    );
+    assert_eq!(
+        post(&s, &format!("/app/c/{id2}/close"), &cookie, &[("csrf", &csrf)])
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
     assert!(!list("view=human").await.contains("31658800002"));
     assert!(list("view=closed").await.contains("31658800002"));
     let before = s.graph.sent().len();
     say(&s, "31658800002", "wamid.ls-5", "are you open on sunday?").await;
-    s.wait_until("the bot's answer", |s| s.graph.sent().len() == before + 1).await;
-    assert!(!list("view=closed").await.contains("31658800002"), "reopened by the customer");
+    s.wait_until("the bot's answer", |s| s.graph.sent().len() == before + 1)
+        .await;
+    assert!(
+        !list("view=closed").await.contains("31658800002"),
+        "reopened by the customer"
+    );
     // The paused-sending alert shows as a banner.
     s.app().send_pause.pause("the access token was refused (190)".into());
-    assert!(list("view=human").await.contains("Sending is paused: the access token was refused (190)"));
+    assert!(
+        list("view=human")
+            .await
+            .contains("Sending is paused: the access token was refused (190)")
+    );
     s.stop().await;
 }
 
@@ -183,23 +324,71 @@ async fn admins_flip_live_settings_from_the_page() {
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let page = get(&s, "/admin/settings", Some(&cookie)).await.1;
-    assert!(page.contains("Kill switch is") && page.contains("router.rules") && page.contains("budget.contact_daily_tokens"), "{page}");
+    assert!(
+        page.contains("Kill switch is")
+            && page.contains("router.rules")
+            && page.contains("budget.contact_daily_tokens"),
+        "{page}"
+    );
     let csrf = csrf_of(&page);
-    let (st, _) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "kill_switch"), ("value", "on")]).await;
+    let (st, _) = post(
+        &s,
+        "/admin/settings",
+        &cookie,
+        &[("csrf", &csrf), ("key", "kill_switch"), ("value", "on")],
+    )
+    .await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     say(&s, "31659900001", "wamid.st-1", "are you open on sunday?").await;
     s.wait_until("the static reply", |s| s.graph.sent().len() == 1).await;
     assert_eq!(texts(&s)[0], frontdesk::config::EngineConfig::default().static_reply);
-    let (st, body) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "confidence_threshold"), ("value", "7")]).await;
-    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("confidence_threshold must be a number from 0 to 1"), "{body}");
-    let (st, body) = post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "router.rules"), ("value", "legal: /(lawyer/ => handoff")]).await;
-    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("bad regex"), "{body}");
+    let (st, body) = post(
+        &s,
+        "/admin/settings",
+        &cookie,
+        &[("csrf", &csrf), ("key", "confidence_threshold"), ("value", "7")],
+    )
+    .await;
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("confidence_threshold must be a number from 0 to 1"),
+        "{body}"
+    );
+    let (st, body) = post(
+        &s,
+        "/admin/settings",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("key", "router.rules"),
+            ("value", "legal: /(lawyer/ => handoff"),
+        ],
+    )
+    .await;
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("bad regex"),
+        "{body}"
+    );
     // Back to the config file's value: the bot answers again.
-    assert_eq!(post(&s, "/admin/settings", &cookie, &[("csrf", &csrf), ("key", "kill_switch"), ("action", "unset")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(
+            &s,
+            "/admin/settings",
+            &cookie,
+            &[("csrf", &csrf), ("key", "kill_switch"), ("action", "unset")]
+        )
+        .await
+        .0,
+        StatusCode::SEE_OTHER
+    );
     say(&s, "31659900002", "wamid.st-2", "are you open on sunday?").await;
     s.wait_until("the bot's answer", |s| s.graph.sent().len() == 2).await;
     assert!(texts(&s)[1].contains("Sunday"));
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE actor = 'user:owner@shop.example' AND action LIKE 'setting%'"), 2);
+    assert_eq!(
+        s.query_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = 'user:owner@shop.example' AND action LIKE 'setting%'"
+        ),
+        2
+    );
     s.stop().await;
 }
 
@@ -220,35 +409,81 @@ async fn admins_upload_search_and_remove_documents() {
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let page = get(&s, "/admin/kb", Some(&cookie)).await.1;
-    assert!(page.contains("3 documents") && page.contains("enctype=\"multipart/form-data\""), "{page}");
+    assert!(
+        page.contains("3 documents") && page.contains("enctype=\"multipart/form-data\""),
+        "{page}"
+    );
     let csrf = csrf_of(&page);
     let upload = |csrf: String, files: Vec<(&'static str, &'static str)>| {
         let (body, ct) = multipart(&files);
         let c = cookie.clone();
         let url = format!("{}/admin/kb/upload?csrf={csrf}", s.base);
         async move {
-            let r = crate::inbox_auth::http().post(url).header("cookie", c).header("content-type", ct).body(body).send().await.unwrap();
+            let r = crate::inbox_auth::http()
+                .post(url)
+                .header("cookie", c)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             (r.status(), r.text().await.unwrap())
         }
     };
-    let (st, body) = upload(csrf.clone(), vec![("../../etc/warranty.md", "# Warranty\n\nEvery frame has a five year warranty against defects.")]).await;
+    let (st, body) = upload(
+        csrf.clone(),
+        vec![(
+            "../../etc/warranty.md",
+            "# Warranty\n\nEvery frame has a five year warranty against defects.",
+        )],
+    )
+    .await;
     assert!(st == 200 && body.contains("1 added, 0 updated"), "{body}");
     assert!(body.contains("4 documents"));
-    let found = get(&s, "/admin/kb?q=how%20long%20is%20the%20frame%20warranty", Some(&cookie)).await.1;
-    assert!(found.contains("five year warranty") && found.contains("warranty#"), "{found}");
+    let found = get(
+        &s,
+        "/admin/kb?q=how%20long%20is%20the%20frame%20warranty",
+        Some(&cookie),
+    )
+    .await
+    .1;
+    assert!(
+        found.contains("five year warranty") && found.contains("warranty#"),
+        "{found}"
+    );
     // The engine uses it at once.
-    say(&s, "31650000001", "wamid.kb-1", "how long is the warranty on the frame?").await;
+    say(
+        &s,
+        "31650000001",
+        "wamid.kb-1",
+        "how long is the warranty on the frame?",
+    )
+    .await;
     s.wait_until("an answer", |s| s.graph.sent().len() == 1).await;
     assert!(texts(&s)[0].contains("five year warranty"), "{:?}", texts(&s));
     // Bad files are reported; no token, no upload.
     let (st, body) = upload(csrf.clone(), vec![("tool.exe", "MZ")]).await;
-    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("tool.exe: not a supported file"), "{body}");
-    assert_eq!(upload("0".repeat(64), vec![("a.md", "# A\n\ntext")]).await.0, StatusCode::FORBIDDEN);
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("tool.exe: not a supported file"),
+        "{body}"
+    );
+    assert_eq!(
+        upload("0".repeat(64), vec![("a.md", "# A\n\ntext")]).await.0,
+        StatusCode::FORBIDDEN
+    );
     // Remove.
     let (st, _) = post(&s, "/admin/kb/remove", &cookie, &[("csrf", &csrf), ("doc", "warranty")]).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
-    assert!(get(&s, "/admin/kb?notice=removed", Some(&cookie)).await.1.contains("3 documents"));
-    assert_eq!(s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('kb.upload', 'kb.remove')"), 3);
+    assert!(
+        get(&s, "/admin/kb?notice=removed", Some(&cookie))
+            .await
+            .1
+            .contains("3 documents")
+    );
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('kb.upload', 'kb.remove')"),
+        3
+    );
     s.stop().await;
 }
 
@@ -262,30 +497,68 @@ async fn the_dashboard_charts_what_the_bot_did() {
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let (st, page, _) = get(&s, "/admin/dashboard", Some(&cookie)).await;
     assert_eq!(st, 200);
-    assert!(page.contains("1 answered by the bot, 1 handed to people (50% resolved by the bot)"), "{page}");
-    assert_eq!(page.matches("<svg").count(), 4 + 2, "four charts and a meter per route: {page}");
-    assert!(page.contains("<span class=\"route\">commodity</span> 1 (50%)") && page.contains("<span class=\"route\">rule</span> 1 (50%)"), "{page}");
-    assert!(page.contains("<td>2</td>"), "today's two customer messages in the numbers table");
+    assert!(
+        page.contains("1 answered by the bot, 1 handed to people (50% resolved by the bot)"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<svg").count(),
+        4 + 2,
+        "four charts and a meter per route: {page}"
+    );
+    assert!(
+        page.contains("<span class=\"route\">commodity</span> 1 (50%)")
+            && page.contains("<span class=\"route\">rule</span> 1 (50%)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>2</td>"),
+        "today's two customer messages in the numbers table"
+    );
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canned_replies_fill_the_composer_or_go_as_they_are() {
-    let s = shop(|c| c.inbox.canned_replies = vec![frontdesk::config::CannedReply { title: "Hours".into(), text: "We're open Tuesday to Saturday, 9:00-18:00.".into() }]).await;
+    let s = shop(|c| {
+        c.inbox.canned_replies = vec![frontdesk::config::CannedReply {
+            title: "Hours".into(),
+            text: "We're open Tuesday to Saturday, 9:00-18:00.".into(),
+        }]
+    })
+    .await;
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
     say(&s, "31652200001", "wamid.cr-1", "can I talk to a human").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     let id = s.query_i64("SELECT id FROM conversations");
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
-    assert!(page.contains("data-text=\"We're open Tuesday to Saturday, 9:00-18:00.\">Hours</option>"), "{page}");
+    assert!(
+        page.contains("data-text=\"We're open Tuesday to Saturday, 9:00-18:00.\">Hours</option>"),
+        "{page}"
+    );
     let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
-    let (st, _) = post(&s, &format!("/app/c/{id}/reply"), &cookie, &[("csrf", &csrf_of(&page)), ("key", &key), ("text", ""), ("canned", "0")]).await;
+    let (st, _) = post(
+        &s,
+        &format!("/app/c/{id}/reply"),
+        &cookie,
+        &[("csrf", &csrf_of(&page)), ("key", &key), ("text", ""), ("canned", "0")],
+    )
+    .await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     s.wait_until("the canned reply", |s| s.graph.sent().len() == 2).await;
     assert_eq!(texts(&s)[1], "We're open Tuesday to Saturday, 9:00-18:00.");
-    let (st, body) = post(&s, &format!("/app/c/{id}/reply"), &cookie, &[("csrf", &csrf_of(&page)), ("key", &"b".repeat(64)), ("text", " ")]).await;
-    assert!(st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("Write something to send."), "{body}");
+    let (st, body) = post(
+        &s,
+        &format!("/app/c/{id}/reply"),
+        &cookie,
+        &[("csrf", &csrf_of(&page)), ("key", &"b".repeat(64)), ("text", " ")],
+    )
+    .await;
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("Write something to send."),
+        "{body}"
+    );
     s.stop().await;
 }
 
@@ -295,9 +568,11 @@ async fn customer_media_shows_in_the_thread_and_downloads_safely() {
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
     let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
     s.graph.add_media("770001", "image/jpeg", jpeg.clone());
-    s.graph.add_media("770002", "text/html", b"<script>alert(1)</script>".to_vec());
+    s.graph
+        .add_media("770002", "text/html", b"<script>alert(1)</script>".to_vec());
     let media = |wamid: &str, kind: &str, id: &str, extra: serde_json::Value| {
-        let mut part = serde_json::json!({ "id": id, "mime_type": if kind == "image" { "image/jpeg" } else { "text/html" } });
+        let mut part =
+            serde_json::json!({ "id": id, "mime_type": if kind == "image" { "image/jpeg" } else { "text/html" } });
         if let (Some(p), Some(e)) = (part.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());
         }
@@ -307,29 +582,87 @@ async fn customer_media_shows_in_the_thread_and_downloads_safely() {
             "messages": [{ "from": "31653300001", "id": wamid, "timestamp": (frontdesk::domain::now_ms() / 1000).to_string(), "type": kind, kind: part }] } }] }] })
         .to_string()
     };
-    assert_eq!(s.post_webhook(media("wamid.md-1", "image", "770001", serde_json::json!({ "caption": "my broken <b>wheel</b>" })).as_bytes()).await, 200);
-    assert_eq!(s.post_webhook(media("wamid.md-2", "document", "770002", serde_json::json!({ "filename": "../invoice.html" })).as_bytes()).await, 200);
-    s.wait_until("both stored", |s| s.query_i64("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 2).await;
+    assert_eq!(
+        s.post_webhook(
+            media(
+                "wamid.md-1",
+                "image",
+                "770001",
+                serde_json::json!({ "caption": "my broken <b>wheel</b>" })
+            )
+            .as_bytes()
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        s.post_webhook(
+            media(
+                "wamid.md-2",
+                "document",
+                "770002",
+                serde_json::json!({ "filename": "../invoice.html" })
+            )
+            .as_bytes()
+        )
+        .await,
+        200
+    );
+    s.wait_until("both stored", |s| {
+        s.query_i64("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 2
+    })
+    .await;
     // The media jobs download both files (neither can be read without a vision model or
     // as a document, but both are kept for the inbox).
-    s.wait_until("both downloaded", |s| s.query_i64("SELECT COUNT(*) FROM media WHERE sha256 IS NOT NULL") == 2).await;
+    s.wait_until("both downloaded", |s| {
+        s.query_i64("SELECT COUNT(*) FROM media WHERE sha256 IS NOT NULL") == 2
+    })
+    .await;
     let id = s.query_i64("SELECT id FROM conversations");
-    let (img_id, doc_id) = (s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-1'"), s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-2'"));
+    let (img_id, doc_id) = (
+        s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-1'"),
+        s.query_i64("SELECT id FROM messages WHERE wamid = 'wamid.md-2'"),
+    );
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
-    assert!(page.contains(&format!("<img src=\"/app/c/{id}/media/{img_id}\"")) && page.contains("my broken &lt;b&gt;wheel&lt;/b&gt;"), "{page}");
+    assert!(
+        page.contains(&format!("<img src=\"/app/c/{id}/media/{img_id}\""))
+            && page.contains("my broken &lt;b&gt;wheel&lt;/b&gt;"),
+        "{page}"
+    );
     assert!(page.contains("Download document (../invoice.html)"), "{page}");
     let (st, _, h) = get(&s, &format!("/app/c/{id}/media/{img_id}"), Some(&cookie)).await;
-    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
-    let r = crate::inbox_auth::http().get(format!("{}/app/c/{id}/media/{img_id}", s.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(
+        (st, h["content-type"].to_str().unwrap()),
+        (StatusCode::OK, "image/jpeg")
+    );
+    let r = crate::inbox_auth::http()
+        .get(format!("{}/app/c/{id}/media/{img_id}", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), jpeg);
     // A hostile type is only ever a download, under a cleaned name.
     let (_, _, h) = get(&s, &format!("/app/c/{id}/media/{doc_id}"), Some(&cookie)).await;
     assert_eq!(h["content-type"], "application/octet-stream");
     assert_eq!(h["content-disposition"], "attachment; filename=\"..invoice.html\"");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     // Another conversation's id, or no login: nothing.
-    assert_eq!(get(&s, &format!("/app/c/{}/media/{img_id}", id + 1), Some(&cookie)).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(get(&s, &format!("/app/c/{id}/media/{img_id}"), None).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&s, &format!("/app/c/{}/media/{img_id}", id + 1), Some(&cookie))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&s, &format!("/app/c/{id}/media/{img_id}"), None).await.0,
+        StatusCode::SEE_OTHER
+    );
     s.stop().await;
 }

@@ -7,8 +7,18 @@ use std::process::Command;
 use crate::support::{BinServer, bin, text_webhook, write_config_file};
 
 fn queue_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin()).arg("queue").args(args).arg("--config").arg(config).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(bin())
+        .arg("queue")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +30,13 @@ async fn sigterm_drains_and_exits_zero() {
     for i in 0..20 {
         let body = text_webhook("P1", "31677777777", &format!("wamid.term-{i}"), "hi");
         let sig = frontdesk::whatsapp::signature::sign(crate::support::SECRET.as_bytes(), body.as_bytes());
-        let r = client.post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+        let r = client
+            .post(format!("{}/webhook", server.base))
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
     // While it runs, the queue CLI reaches it through the control API.
@@ -30,7 +46,10 @@ async fn sigterm_drains_and_exits_zero() {
     assert!(stats["dedupe_keys"].as_u64().unwrap() >= 20, "{out}");
     let status = server.sigterm();
     assert!(status.success(), "exit status {status:?}");
-    assert!(!dir.path().join("data/control.json").exists(), "control token removed on clean stop");
+    assert!(
+        !dir.path().join("data/control.json").exists(),
+        "control token removed on clean stop"
+    );
     // Stopped: the CLI opens the journal directly.
     let (ok, out, err) = queue_cli(&config, &["stats"]);
     assert!(ok, "{err}");
@@ -40,12 +59,27 @@ async fn sigterm_drains_and_exits_zero() {
     let (ok, _, err) = queue_cli(&config, &["retry", "12345"]);
     assert!(!ok && err.contains("no dead job with id 12345"), "{err}");
     // Everything acknowledged before the stop is stored.
-    let out = Command::new(bin()).args(["messages", "list", "--json", "--config"]).arg(&config).output().unwrap();
+    let out = Command::new(bin())
+        .args(["messages", "list", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 20);
-    for key in ["id", "conversation", "direction", "from", "type", "text", "status", "created_at"] {
+    for key in [
+        "id",
+        "conversation",
+        "direction",
+        "from",
+        "type",
+        "text",
+        "status",
+        "created_at",
+    ] {
         assert!(lines[0].get(key).is_some(), "missing {key}: {}", lines[0]);
     }
     assert_eq!(lines[0]["direction"], "in");
@@ -71,8 +105,13 @@ async fn sighup_under_load_is_logged_and_ignored() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap());
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("frontdesk listening on ").unwrap()
+    );
     let pid = child.id().to_string();
     let client = reqwest::Client::new();
     let mut sends = Vec::new();
@@ -81,7 +120,14 @@ async fn sighup_under_load_is_logged_and_ignored() {
         sends.push(tokio::spawn(async move {
             let body = text_webhook("P1", &format!("316888{i:05}"), &format!("wamid.hup-{i}"), "hi");
             let sig = frontdesk::whatsapp::signature::sign(crate::support::SECRET.as_bytes(), body.as_bytes());
-            client.post(format!("{base}/webhook")).header("x-hub-signature-256", sig).body(body).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+            client
+                .post(format!("{base}/webhook"))
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
         }));
         if i == 30 {
             assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
@@ -91,18 +137,33 @@ async fn sighup_under_load_is_logged_and_ignored() {
         assert_eq!(s.await.unwrap(), 200, "every webhook around the SIGHUP is acknowledged");
     }
     assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
-    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(format!("{base}/healthz")).send().await.unwrap().status(),
+        200
+    );
     // Every acknowledged message is stored by the running server.
     let store = crate::support::open_store(&dir.path().join("data"));
     let start = std::time::Instant::now();
-    while store.call_blocking(|c| frontdesk::store::list_messages(c, 0, 1_000)).unwrap().len() < 60 {
-        assert!(start.elapsed() < std::time::Duration::from_secs(30), "acknowledged messages were not stored");
+    while store
+        .call_blocking(|c| frontdesk::store::list_messages(c, 0, 1_000))
+        .unwrap()
+        .len()
+        < 60
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "acknowledged messages were not stored"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(child.wait().unwrap().success(), "SIGTERM still stops it cleanly");
     let logged = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
-    assert_eq!(logged.matches("SIGHUP received and ignored").count(), 1, "one log line: {logged}");
+    assert_eq!(
+        logged.matches("SIGHUP received and ignored").count(),
+        1,
+        "one log line: {logged}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,18 +173,31 @@ async fn messages_list_works_while_the_server_runs() {
     let server = BinServer::start(&config);
     let body = text_webhook("P1", "31688888888", "wamid.live-1", "are you open today?");
     let sig = frontdesk::whatsapp::signature::sign(crate::support::SECRET.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/webhook", server.base))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let start = std::time::Instant::now();
     loop {
-        let out = Command::new(bin()).args(["messages", "list", "--json", "--config"]).arg(&config).output().unwrap();
+        let out = Command::new(bin())
+            .args(["messages", "list", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         if text.contains("wamid.live-1") {
             assert!(text.contains("are you open today?"));
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(10), "message never listed");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "message never listed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -143,8 +217,13 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap());
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("frontdesk listening on ").unwrap()
+    );
     let client = reqwest::Client::new();
     let page = client.get(format!("{base}/demo")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -158,36 +237,83 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
     assert_eq!(r.status().as_u16(), 200);
     let start = std::time::Instant::now();
     loop {
-        let chat: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31612345001")).send().await.unwrap().json().await.unwrap();
-        let delivered = chat.iter().any(|m| m["direction"] == "out" && ["delivered", "read"].contains(&m["status"].as_str().unwrap_or("")));
+        let chat: Vec<serde_json::Value> = client
+            .get(format!("{base}/demo/api/chat?wa_id=31612345001"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let delivered = chat
+            .iter()
+            .any(|m| m["direction"] == "out" && ["delivered", "read"].contains(&m["status"].as_str().unwrap_or("")));
         if delivered {
             assert_eq!(chat[0]["direction"], "in");
             assert_eq!(chat[0]["text"], "Do you repair e-bikes?");
             // The offline responder answered from the demo knowledge base, loaded at start.
             let reply = chat[1]["text"].as_str().unwrap_or_default();
-            assert!(reply.contains("automated assistant") && reply.contains("(From: "), "{reply}");
+            assert!(
+                reply.contains("automated assistant") && reply.contains("(From: "),
+                "{reply}"
+            );
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no delivered reply: {chat:?}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no delivered reply: {chat:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // The order-status tool: a customer asking about their own order gets its status;
     // someone else asking about it is handed to a person.
-    for (wa_id, text) in [("31615552290", "where is my order SS-10421?"), ("31600000077", "where is order SS-10421?")] {
-        let r = client.post(format!("{base}/demo/api/send")).json(&serde_json::json!({ "wa_id": wa_id, "name": "C", "text": text })).send().await.unwrap();
+    for (wa_id, text) in [
+        ("31615552290", "where is my order SS-10421?"),
+        ("31600000077", "where is order SS-10421?"),
+    ] {
+        let r = client
+            .post(format!("{base}/demo/api/send"))
+            .json(&serde_json::json!({ "wa_id": wa_id, "name": "C", "text": text }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
     let start = std::time::Instant::now();
-    let reply_to = |chat: &[serde_json::Value]| chat.iter().find(|m| m["direction"] == "out").and_then(|m| m["text"].as_str().map(str::to_string));
+    let reply_to = |chat: &[serde_json::Value]| {
+        chat.iter()
+            .find(|m| m["direction"] == "out")
+            .and_then(|m| m["text"].as_str().map(str::to_string))
+    };
     loop {
-        let own: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31615552290")).send().await.unwrap().json().await.unwrap();
-        let other: Vec<serde_json::Value> = client.get(format!("{base}/demo/api/chat?wa_id=31600000077")).send().await.unwrap().json().await.unwrap();
+        let own: Vec<serde_json::Value> = client
+            .get(format!("{base}/demo/api/chat?wa_id=31615552290"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let other: Vec<serde_json::Value> = client
+            .get(format!("{base}/demo/api/chat?wa_id=31600000077"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if let (Some(a), Some(b)) = (reply_to(&own), reply_to(&other)) {
-            assert!(a.contains("Order SS-10421: shipped with PostNL (tracking 3SSPKR1042139)"), "{a}");
+            assert!(
+                a.contains("Order SS-10421: shipped with PostNL (tracking 3SSPKR1042139)"),
+                "{a}"
+            );
             assert!(!b.contains("PostNL") && b.contains("teammate"), "{b}");
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no order answers: {own:?} {other:?}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no order answers: {own:?} {other:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let pid = child.id().to_string();
@@ -240,7 +366,10 @@ async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
     // The binary with `args`, under umask 000.
     let permissive = |args: &[&std::ffi::OsStr]| {
         let mut c = Command::new("sh");
-        c.args(["-c", "umask 000 && exec \"$@\"", "sh"]).arg(bin()).args(args).env("FRONTDESK_LOG", "warn");
+        c.args(["-c", "umask 000 && exec \"$@\"", "sh"])
+            .arg(bin())
+            .args(args)
+            .env("FRONTDESK_LOG", "warn");
         c
     };
     let mut child = permissive(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()])
@@ -249,7 +378,12 @@ async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
         .unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let base = format!("http://{}", line.trim().strip_prefix("frontdesk listening on ").unwrap_or_else(|| panic!("{line:?}")));
+    let base = format!(
+        "http://{}",
+        line.trim()
+            .strip_prefix("frontdesk listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+    );
     let mut server = BinServer { child, base };
     let body = serde_json::json!({
         "object": "whatsapp_business_account",
@@ -262,22 +396,49 @@ async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
     })
     .to_string();
     let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/webhook", server.base))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let sha = hex::encode(sha2::Sha256::digest(&sticker));
     let stored = data.join("media").join(&sha[..2]).join(&sha);
     let started = std::time::Instant::now();
     while !stored.exists() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the sticker was not stored");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the sticker was not stored"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // A backup asked for through the CLI: the running server writes it, media included.
     let out = backups.join("by-server").join("one");
-    let o = Command::new(bin()).args(["backup", "--config"]).arg(&config).arg("--out").arg(&out).env("FRONTDESK_LOG", "warn").output().unwrap();
+    let o = Command::new(bin())
+        .args(["backup", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .env("FRONTDESK_LOG", "warn")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut seen = assert_owner_only(&data);
     seen.extend(assert_owner_only(&backups));
-    for must in [data.join("frontdesk.db"), data.join("frontdesk.db-wal"), data.join("frontdesk.db-shm"), data.join("queue.redb"), data.join("control.json"), stored, out.join("media").join(&sha[..2]).join(&sha), out.join("manifest.json"), out.join("frontdesk.db"), out.join("queue.redb")] {
+    for must in [
+        data.join("frontdesk.db"),
+        data.join("frontdesk.db-wal"),
+        data.join("frontdesk.db-shm"),
+        data.join("queue.redb"),
+        data.join("control.json"),
+        stored,
+        out.join("media").join(&sha[..2]).join(&sha),
+        out.join("manifest.json"),
+        out.join("frontdesk.db"),
+        out.join("queue.redb"),
+    ] {
         assert!(seen.contains(&must), "{} was checked", must.display());
     }
     assert!(server.sigterm().success());
@@ -285,15 +446,33 @@ async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
     let out = backups.join("by-cli").join("two");
     let restored = dir.path().join("restored").join("data");
     for args in [
-        vec!["backup".as_ref(), "--config".as_ref(), config.as_os_str(), "--out".as_ref(), out.as_os_str()],
-        vec!["restore".as_ref(), "--from".as_ref(), out.as_os_str(), "--data-dir".as_ref(), restored.as_os_str()],
+        vec![
+            "backup".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        vec![
+            "restore".as_ref(),
+            "--from".as_ref(),
+            out.as_os_str(),
+            "--data-dir".as_ref(),
+            restored.as_os_str(),
+        ],
     ] {
         let o = permissive(&args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
     let mut seen = assert_owner_only(&backups);
     seen.extend(assert_owner_only(&dir.path().join("restored")));
-    for must in [out.join("manifest.json"), out.join("media").join(&sha[..2]).join(&sha), restored.join("frontdesk.db"), restored.join("queue.redb"), restored.join("media").join(&sha[..2]).join(&sha)] {
+    for must in [
+        out.join("manifest.json"),
+        out.join("media").join(&sha[..2]).join(&sha),
+        restored.join("frontdesk.db"),
+        restored.join("queue.redb"),
+        restored.join("media").join(&sha[..2]).join(&sha),
+    ] {
         assert!(seen.contains(&must), "{} was checked", must.display());
     }
 }

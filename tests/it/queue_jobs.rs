@@ -7,12 +7,22 @@ use frontdesk::config::QueueConfig;
 use frontdesk::queue::{Ingress, NewJob, Outcome, Queue};
 
 fn queue(dir: &std::path::Path) -> Queue {
-    let config = QueueConfig { backoff_base_ms: 40, backoff_max_ms: 400, lease_ms: 150, ..QueueConfig::default() };
+    let config = QueueConfig {
+        backoff_base_ms: 40,
+        backoff_max_ms: 400,
+        lease_ms: 150,
+        ..QueueConfig::default()
+    };
     Queue::open(&dir.join("q.redb"), &config).unwrap()
 }
 
 fn job(payload: &str, max_attempts: u32) -> NewJob {
-    NewJob { queue: "test".into(), payload: payload.as_bytes().to_vec(), max_attempts, run_at_ms: 0 }
+    NewJob {
+        queue: "test".into(),
+        payload: payload.as_bytes().to_vec(),
+        max_attempts,
+        run_at_ms: 0,
+    }
 }
 
 #[tokio::test]
@@ -59,7 +69,10 @@ async fn failing_job_backs_off_then_dead_letters_then_retries() {
     q.retry_dead(id).await.unwrap();
     assert!(q.retry_dead(id).await.is_err(), "second retry of the same id");
     let again = q.claim("test", 10).await.unwrap();
-    assert_eq!((again[0].id, again[0].attempt, again[0].payload.as_slice()), (id, 1, &b"boom"[..]));
+    assert_eq!(
+        (again[0].id, again[0].attempt, again[0].payload.as_slice()),
+        (id, 1, &b"boom"[..])
+    );
     assert!(q.finish(&again[0], Outcome::Done).await.unwrap());
     assert_eq!(q.stats().unwrap().dead, 0);
     assert!(q.claim("test", 10).await.unwrap().is_empty());
@@ -71,7 +84,15 @@ async fn permanent_failure_goes_straight_to_dead_letters() {
     let q = queue(dir.path());
     q.enqueue(job("x", 5)).await.unwrap();
     let c = q.claim("test", 1).await.unwrap();
-    q.finish(&c[0], Outcome::Failed { error: "bad input".into(), retry_in_ms: None }).await.unwrap();
+    q.finish(
+        &c[0],
+        Outcome::Failed {
+            error: "bad input".into(),
+            retry_in_ms: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(q.dead(10).unwrap()[0].attempts, 1);
 }
 
@@ -126,15 +147,27 @@ async fn ingress_dedupes_until_keys_expire_and_survives_reopen() {
     {
         let q = queue(dir.path());
         let keys = vec!["m:wamid.A".to_string(), "m:wamid.B".to_string()];
-        assert!(matches!(q.ingress(keys.clone(), b"1".to_vec()).await.unwrap(), Ingress::Enqueued(_)));
-        assert_eq!(q.ingress(keys.clone(), b"2".to_vec()).await.unwrap(), Ingress::Duplicate);
+        assert!(matches!(
+            q.ingress(keys.clone(), b"1".to_vec()).await.unwrap(),
+            Ingress::Enqueued(_)
+        ));
+        assert_eq!(
+            q.ingress(keys.clone(), b"2".to_vec()).await.unwrap(),
+            Ingress::Duplicate
+        );
         // One new key among old ones is new work.
         let mixed = vec!["m:wamid.B".to_string(), "m:wamid.C".to_string()];
-        assert!(matches!(q.ingress(mixed, b"3".to_vec()).await.unwrap(), Ingress::Enqueued(_)));
+        assert!(matches!(
+            q.ingress(mixed, b"3".to_vec()).await.unwrap(),
+            Ingress::Enqueued(_)
+        ));
     }
     // Durable across a reopen.
     let q = queue(dir.path());
-    assert_eq!(q.ingress(vec!["m:wamid.A".into()], b"4".to_vec()).await.unwrap(), Ingress::Duplicate);
+    assert_eq!(
+        q.ingress(vec!["m:wamid.A".into()], b"4".to_vec()).await.unwrap(),
+        Ingress::Duplicate
+    );
     assert_eq!(q.stats().unwrap().dedupe_keys, 3);
     // Keys live 8 days: a purge "now" removes nothing, a purge 8 days + 1 min later removes all.
     assert_eq!(q.purge_dedupe(1000).await.unwrap(), 0);
@@ -150,7 +183,9 @@ async fn concurrent_writes_share_commits() {
     let mut tasks = Vec::new();
     for i in 0..400 {
         let q = q.clone();
-        tasks.push(tokio::spawn(async move { q.ingress(vec![format!("m:{i}")], vec![0; 100]).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            q.ingress(vec![format!("m:{i}")], vec![0; 100]).await.unwrap()
+        }));
     }
     for t in tasks {
         assert!(matches!(t.await.unwrap(), Ingress::Enqueued(_)));
@@ -159,7 +194,10 @@ async fn concurrent_writes_share_commits() {
     let commits = s.commits.load(std::sync::atomic::Ordering::Relaxed);
     let ops = s.ops.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(ops, 400);
-    assert!(commits < 200, "group commit should fold concurrent writes: {commits} commits for {ops} ops");
+    assert!(
+        commits < 200,
+        "group commit should fold concurrent writes: {commits} commits for {ops} ops"
+    );
 }
 
 #[tokio::test]
@@ -198,8 +236,18 @@ async fn a_job_that_keeps_killing_its_process_is_dead_lettered() {
     };
     {
         let q = queue(dir.path());
-        q.enqueue(NewJob { queue: "media".into(), ..job("pdf", 5) }).await.unwrap();
-        q.enqueue(NewJob { queue: "webhook".into(), ..job("w", 5) }).await.unwrap();
+        q.enqueue(NewJob {
+            queue: "media".into(),
+            ..job("pdf", 5)
+        })
+        .await
+        .unwrap();
+        q.enqueue(NewJob {
+            queue: "webhook".into(),
+            ..job("w", 5)
+        })
+        .await
+        .unwrap();
     }
     die_holding("media").await;
     die_holding("webhook").await;
@@ -208,13 +256,24 @@ async fn a_job_that_keeps_killing_its_process_is_dead_lettered() {
         assert_eq!(q.recover_orphaned_leases(limit).await.unwrap(), 2);
         let dead = q.dead(10).unwrap();
         assert_eq!(dead.len(), 1, "the media job is set aside after one death: {dead:?}");
-        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("poison pill"), "{dead:?}");
-        assert_eq!(q.stats().unwrap().queues.iter().map(|r| r.ready).sum::<u64>(), 1, "the webhook job runs again");
+        assert!(
+            dead[0].last_error.as_deref().unwrap_or("").contains("poison pill"),
+            "{dead:?}"
+        );
+        assert_eq!(
+            q.stats().unwrap().queues.iter().map(|r| r.ready).sum::<u64>(),
+            1,
+            "the webhook job runs again"
+        );
     }
     die_holding("webhook").await;
     let q = queue(dir.path());
     assert_eq!(q.recover_orphaned_leases(limit).await.unwrap(), 1);
-    assert_eq!(q.dead(10).unwrap().len(), 2, "the second death sets the webhook job aside too");
+    assert_eq!(
+        q.dead(10).unwrap().len(),
+        2,
+        "the second death sets the webhook job aside too"
+    );
     let media_id = q.dead(10).unwrap().iter().find(|d| d.queue == "media").unwrap().id;
     q.retry_dead(media_id).await.unwrap();
     assert_eq!(q.claim("media", 1).await.unwrap().len(), 1, "retried by hand, it runs");

@@ -15,29 +15,50 @@ async fn live_rules_route_to_a_person_or_the_reasoning_tier() {
     let s = shop_with_models(&a, &o, |_| {}).await;
     let config = s.cli_config();
     let rules = "legal: /\\blawyers?\\b/ => handoff\nrental: rent, rental => reasoning";
-    let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "router.rules", rules]));
+    let (ok, out, err) =
+        tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "router.rules", rules]));
     assert!(ok, "{err}");
     assert!(out.contains("legal: /\\blawyers?\\b/ => handoff"), "{out}");
-    let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "router.rules", "legal: /(lawyer/ => handoff"]));
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        admin_cli(
+            &config,
+            &["settings", "set", "router.rules", "legal: /(lawyer/ => handoff"],
+        )
+    });
     assert!(!ok && err.contains("bad regex"), "{err}");
     // A rule to a person: no model call, the bridge.
     say(&s, "31790000001", "wamid.ru-1", "My Lawyer says your bike is faulty").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     assert_eq!(handoff_trigger(&s, "wamid.ru-1").as_deref(), Some("routed"));
     let t = trace(&s, "wamid.ru-1");
-    assert_eq!((t.route.as_str(), t.route_reason.as_str()), ("handoff", "rule legal (\"Lawyer\")"));
+    assert_eq!(
+        (t.route.as_str(), t.route_reason.as_str()),
+        ("handoff", "rule legal (\"Lawyer\")")
+    );
     assert!(a.requests().is_empty() && o.requests().is_empty());
     // A rule to the reasoning tier.
     o.script(vec![reply("City bikes rent for 15 euro a day.", 0.9)]);
     say(&s, "31790000002", "wamid.ru-2", "how much to rent a city bike?").await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 2).await;
     let t = trace(&s, "wamid.ru-2");
-    assert_eq!((t.route.as_str(), t.route_reason.as_str(), t.model.as_str()), ("reasoning", "rule rental (\"rent\")", "openai:gpt-4o"));
+    assert_eq!(
+        (t.route.as_str(), t.route_reason.as_str(), t.model.as_str()),
+        ("reasoning", "rule rental (\"rent\")", "openai:gpt-4o")
+    );
     // The built-in sensitive rule is gone with the override; unset restores it.
     let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "unset", "router.rules"]));
     assert!(ok, "{err}");
-    o.script(vec![reply("I'm sorry to hear that; a teammate will look at your repair.", 0.9)]);
-    say(&s, "31790000003", "wamid.ru-3", "I want to file a complaint about my repair").await;
+    o.script(vec![reply(
+        "I'm sorry to hear that; a teammate will look at your repair.",
+        0.9,
+    )]);
+    say(
+        &s,
+        "31790000003",
+        "wamid.ru-3",
+        "I want to file a complaint about my repair",
+    )
+    .await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 3).await;
     assert_eq!(trace(&s, "wamid.ru-3").route_reason, "rule sensitive (\"complaint\")");
     s.stop().await;
@@ -52,12 +73,21 @@ fn examples_file(dir: &std::path::Path) -> std::path::PathBuf {
         ("opening hours please", "hours"),
         ("you charged my card twice for one rental", "billing_dispute"),
         ("I was billed for a repair I never had", "billing_dispute"),
-        ("there is a payment on my statement I don't recognise", "billing_dispute"),
+        (
+            "there is a payment on my statement I don't recognise",
+            "billing_dispute",
+        ),
         ("the deposit was never returned to my account", "billing_dispute"),
         ("my e-bike battery caught fire", "safety"),
         ("the brakes failed and I fell off the bike", "safety"),
     ];
-    std::fs::write(&p, rows.iter().map(|(t, l)| json!({ "text": t, "label": l }).to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &p,
+        rows.iter()
+            .map(|(t, l)| json!({ "text": t, "label": l }).to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     p
 }
 
@@ -69,32 +99,74 @@ async fn the_centroid_classifier_routes_by_label() {
     let s = shop_with_models(&a, &o, move |c| {
         c.router.classifier = "centroid".into();
         c.router.examples = Some(examples);
-        c.router.label_routes = [("billing_dispute".to_string(), "reasoning".to_string()), ("safety".to_string(), "handoff".to_string())].into();
-        c.router.rules = vec![frontdesk::config::RuleConfig { name: "none".into(), keywords: vec!["xyzzy".into()], ..Default::default() }];
+        c.router.label_routes = [
+            ("billing_dispute".to_string(), "reasoning".to_string()),
+            ("safety".to_string(), "handoff".to_string()),
+        ]
+        .into();
+        c.router.rules = vec![frontdesk::config::RuleConfig {
+            name: "none".into(),
+            keywords: vec!["xyzzy".into()],
+            ..Default::default()
+        }];
         c.router.rules[0].route = "commodity".into();
     })
     .await;
     o.script(vec![reply("A teammate will check the double charge.", 0.9)]);
-    say(&s, "31791000001", "wamid.rc-1", "why did you take money from my card two times?").await;
+    say(
+        &s,
+        "31791000001",
+        "wamid.rc-1",
+        "why did you take money from my card two times?",
+    )
+    .await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 1).await;
     let t = trace(&s, "wamid.rc-1");
     assert_eq!(t.route, "reasoning", "{t:?}");
-    assert!(t.route_reason.starts_with("centroid label billing_dispute ("), "{}", t.route_reason);
-    say(&s, "31791000002", "wamid.rc-2", "smoke is coming out of the battery of my e-bike").await;
+    assert!(
+        t.route_reason.starts_with("centroid label billing_dispute ("),
+        "{}",
+        t.route_reason
+    );
+    say(
+        &s,
+        "31791000002",
+        "wamid.rc-2",
+        "smoke is coming out of the battery of my e-bike",
+    )
+    .await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 2).await;
     assert_eq!(handoff_trigger(&s, "wamid.rc-2").as_deref(), Some("routed"));
-    assert!(trace(&s, "wamid.rc-2").route_reason.starts_with("centroid label safety ("));
+    assert!(
+        trace(&s, "wamid.rc-2")
+            .route_reason
+            .starts_with("centroid label safety (")
+    );
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
-    say(&s, "31791000003", "wamid.rc-3", "until what time are you open on friday?").await;
+    say(
+        &s,
+        "31791000003",
+        "wamid.rc-3",
+        "until what time are you open on friday?",
+    )
+    .await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 3).await;
     let t = trace(&s, "wamid.rc-3");
     assert_eq!(t.route, "commodity");
-    assert!(t.route_reason.starts_with("centroid label hours ("), "{}", t.route_reason);
+    assert!(
+        t.route_reason.starts_with("centroid label hours ("),
+        "{}",
+        t.route_reason
+    );
     // Far from every example: no label, routine.
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(&s, "31791000004", "wamid.rc-4", "qwerty").await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 4).await;
-    assert!(trace(&s, "wamid.rc-4").route_reason.contains("is below 0.40"), "{}", trace(&s, "wamid.rc-4").route_reason);
+    assert!(
+        trace(&s, "wamid.rc-4").route_reason.contains("is below 0.40"),
+        "{}",
+        trace(&s, "wamid.rc-4").route_reason
+    );
     s.stop().await;
 }
 
@@ -103,27 +175,53 @@ async fn zero_shot_labels_come_from_the_commodity_tier() {
     let (a, o) = fakes().await;
     let s = shop_with_models(&a, &o, |c| {
         c.router.classifier = "zero_shot".into();
-        c.router.label_routes = [("refund_dispute".to_string(), "reasoning".to_string()), ("hours".to_string(), "commodity".to_string())].into();
+        c.router.label_routes = [
+            ("refund_dispute".to_string(), "reasoning".to_string()),
+            ("hours".to_string(), "commodity".to_string()),
+        ]
+        .into();
     })
     .await;
     a.script(vec![Step::Json(json!({ "label": "refund_dispute" }))]);
     o.script(vec![reply("A teammate will look at the refund.", 0.9)]);
-    say(&s, "31792000001", "wamid.rz-1", "you still owe me for the returned helmet").await;
+    say(
+        &s,
+        "31792000001",
+        "wamid.rz-1",
+        "you still owe me for the returned helmet",
+    )
+    .await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 1).await;
     let label_call = &a.requests()[0];
-    assert!(label_call["system"].as_str().unwrap().contains("hours, refund_dispute"), "{label_call}");
-    assert_eq!(label_call["tools"][0]["input_schema"]["properties"]["label"]["enum"], json!(["hours", "refund_dispute", "none"]));
+    assert!(
+        label_call["system"].as_str().unwrap().contains("hours, refund_dispute"),
+        "{label_call}"
+    );
+    assert_eq!(
+        label_call["tools"][0]["input_schema"]["properties"]["label"]["enum"],
+        json!(["hours", "refund_dispute", "none"])
+    );
     let t = trace(&s, "wamid.rz-1");
-    assert_eq!((t.route.as_str(), t.route_reason.as_str()), ("reasoning", "zero_shot label refund_dispute (1.00)"));
+    assert_eq!(
+        (t.route.as_str(), t.route_reason.as_str()),
+        ("reasoning", "zero_shot label refund_dispute (1.00)")
+    );
     // The label call's tokens count: 800 for it and 800 for the answer.
     assert_eq!(t.tokens_in + t.tokens_out, 1600);
     // An unusable label: routine, with the reason recorded.
-    a.script(vec![Step::Json(json!({ "label": "weather" })), reply("We're closed on Sundays.", 0.9)]);
+    a.script(vec![
+        Step::Json(json!({ "label": "weather" })),
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     say(&s, "31792000002", "wamid.rz-2", "are you open on sunday?").await;
     s.wait_until("the answer", |s| s.graph.sent().len() == 2).await;
     let t = trace(&s, "wamid.rz-2");
     assert_eq!(t.route, "commodity");
-    assert!(t.route_reason.contains("zero-shot: unusable answer"), "{}", t.route_reason);
+    assert!(
+        t.route_reason.contains("zero-shot: unusable answer"),
+        "{}",
+        t.route_reason
+    );
     s.stop().await;
 }
 
@@ -132,20 +230,39 @@ async fn token_budgets_go_cheaper_then_stop() {
     let (a, o) = fakes().await;
     // Each fake call is 800 tokens: the first reply passes 80% of 1,000, the second 100%.
     let s = shop_with_models(&a, &o, |c| c.engine.budget_contact_daily_tokens = 1_000).await;
-    a.script(vec![reply("We're closed on Sundays.", 0.9), reply("We're closed on Sundays.", 0.9)]);
+    a.script(vec![
+        reply("We're closed on Sundays.", 0.9),
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     say(&s, "31793000001", "wamid.bt-1", "are you open on sunday?").await;
     s.wait_until("the first answer", |s| s.graph.sent().len() == 1).await;
-    say(&s, "31793000001", "wamid.bt-2", "I have a complaint: are you open on sunday?").await;
+    say(
+        &s,
+        "31793000001",
+        "wamid.bt-2",
+        "I have a complaint: are you open on sunday?",
+    )
+    .await;
     s.wait_until("the second answer", |s| s.graph.sent().len() == 2).await;
     let t = trace(&s, "wamid.bt-2");
     assert_eq!(t.route, "commodity");
-    assert!(t.route_reason.contains("over 80% of this contact's daily budget (800 tokens of 1000 tokens)"), "{}", t.route_reason);
+    assert!(
+        t.route_reason
+            .contains("over 80% of this contact's daily budget (800 tokens of 1000 tokens)"),
+        "{}",
+        t.route_reason
+    );
     say(&s, "31793000001", "wamid.bt-3", "and monday?").await;
     s.wait_until("the static reply", |s| s.graph.sent().len() == 3).await;
     assert_eq!(handoff_trigger(&s, "wamid.bt-3").as_deref(), Some("budget"));
     assert!(o.requests().is_empty());
     // Live: raise the limit and the bot answers again.
-    let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&s.cli_config(), &["settings", "set", "budget.contact_daily_tokens", "1000000"]));
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        admin_cli(
+            &s.cli_config(),
+            &["settings", "set", "budget.contact_daily_tokens", "1000000"],
+        )
+    });
     assert!(ok, "{err}");
     s.stop().await;
 }
@@ -156,14 +273,23 @@ async fn the_rolling_summary_is_refreshed_shown_and_erased() {
     // A tiny threshold: a couple of turns beyond the last six trigger a refresh.
     let s = shop_with_models(&a, &o, |c| c.engine.summary_after_tokens = 10).await;
     let wa = "31794000001";
-    let questions = ["hello, I bought a red city bike from you last week", "the bell is loose", "and the saddle squeaks", "can you fix both"];
+    let questions = [
+        "hello, I bought a red city bike from you last week",
+        "the bell is loose",
+        "and the saddle squeaks",
+        "can you fix both",
+    ];
     for (i, q) in questions.iter().enumerate() {
         // Past three turns on one issue the reasoning tier answers.
         if i < 3 { &a } else { &o }.script(vec![reply("We're closed on Sundays.", 0.9)]);
         say(&s, wa, &format!("wamid.sm-{i}"), q).await;
         s.wait_until("an answer", |s| s.graph.sent().len() == i + 1).await;
     }
-    assert_eq!((a.requests().len(), o.requests().len()), (3, 1), "no summary yet: nothing older than the last six turns");
+    assert_eq!(
+        (a.requests().len(), o.requests().len()),
+        (3, 1),
+        "no summary yet: nothing older than the last six turns"
+    );
     // Eight stored turns now: the two oldest pass 10 tokens. The summary comes from the
     // commodity tier, the answer from the reasoning tier.
     a.script(vec![Step::Json(json!({ "summary": "The customer bought a red city bike last week; its bell is loose and its saddle squeaks." }))]);
@@ -171,30 +297,70 @@ async fn the_rolling_summary_is_refreshed_shown_and_erased() {
     say(&s, wa, "wamid.sm-6", "is monday ok?").await;
     s.wait_until("an answer", |s| s.graph.sent().len() == 5).await;
     let summary_req = a.requests().last().unwrap().clone();
-    assert!(summary_req["messages"][0]["content"][0]["text"].as_str().unwrap().contains("Customer: hello, I bought a red city bike"), "{summary_req}");
+    assert!(
+        summary_req["messages"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Customer: hello, I bought a red city bike"),
+        "{summary_req}"
+    );
     let answer_req = o.requests().last().unwrap().clone();
-    assert!(answer_req["messages"][0]["content"].as_str().unwrap().contains("Summary of the earlier conversation:\nThe customer bought a red city bike"), "{answer_req}");
+    assert!(
+        answer_req["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Summary of the earlier conversation:\nThe customer bought a red city bike"),
+        "{answer_req}"
+    );
     let t = trace(&s, "wamid.sm-6");
     assert_eq!(t.tokens_in + t.tokens_out, 1600, "the summary call counts");
-    assert!(t.attempts.to_string().contains("refreshed from 2 older message(s)"), "{}", t.attempts);
+    assert!(
+        t.attempts.to_string().contains("refreshed from 2 older message(s)"),
+        "{}",
+        t.attempts
+    );
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversation_summaries"), 1);
     // An invented number in a summary is refused; the old summary stays.
-    a.script(vec![Step::Json(json!({ "summary": "The customer paid 499 euro for the bike." })), Step::Json(json!({ "summary": "A red bike with a loose bell." }))]);
-    o.script(vec![reply("We're closed on Sundays.", 0.9), reply("We're closed on Sundays.", 0.9)]);
+    a.script(vec![
+        Step::Json(json!({ "summary": "The customer paid 499 euro for the bike." })),
+        Step::Json(json!({ "summary": "A red bike with a loose bell." })),
+    ]);
+    o.script(vec![
+        reply("We're closed on Sundays.", 0.9),
+        reply("We're closed on Sundays.", 0.9),
+    ]);
     for (i, q) in ["what about tuesday", "fine, tuesday then"].iter().enumerate() {
         say(&s, wa, &format!("wamid.sm-{}", 7 + i), q).await;
         s.wait_until("an answer", |s| s.graph.sent().len() == 6 + i).await;
     }
-    assert!(trace(&s, "wamid.sm-7").attempts.to_string().contains("summary refused: it states 499"), "{}", trace(&s, "wamid.sm-7").attempts);
+    assert!(
+        trace(&s, "wamid.sm-7")
+            .attempts
+            .to_string()
+            .contains("summary refused: it states 499"),
+        "{}",
+        trace(&s, "wamid.sm-7").attempts
+    );
     assert!(trace(&s, "wamid.sm-8").stages_ms["summary"].as_u64().is_some());
     // A handoff packet starts with the summary.
     say(&s, wa, "wamid.sm-9", "let me talk to a human please").await;
     s.wait_until("the bridge", |s| s.graph.sent().len() == 8).await;
     let conv = trace(&s, "wamid.sm-9").conversation_id;
-    let packet = s.app().store.call_blocking(move |c| frontdesk::store::engine::handoffs_for(c, conv)).unwrap().pop().unwrap();
-    assert!(packet.summary.starts_with("Earlier: A red bike with a loose bell. "), "{}", packet.summary);
+    let packet = s
+        .app()
+        .store
+        .call_blocking(move |c| frontdesk::store::engine::handoffs_for(c, conv))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(
+        packet.summary.starts_with("Earlier: A red bike with a loose bell. "),
+        "{}",
+        packet.summary
+    );
     settle(&s).await;
-    let (ok, out, err) = tokio::task::block_in_place(|| admin_cli(&s.cli_config(), &["contact", "erase", wa, "--json"]));
+    let (ok, out, err) =
+        tokio::task::block_in_place(|| admin_cli(&s.cli_config(), &["contact", "erase", wa, "--json"]));
     assert!(ok, "{err}");
     assert!(out.contains("\"summaries\":1"), "{out}");
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversation_summaries"), 0);

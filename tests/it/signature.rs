@@ -16,7 +16,11 @@ async fn signature_matrix() {
     let bad_cases: Vec<(&str, Vec<u8>, Option<String>)> = vec![
         ("missing header", body.clone(), None),
         ("wrong prefix", body.clone(), Some(good.replace("sha256=", "sha1="))),
-        ("no prefix", body.clone(), Some(good.trim_start_matches("sha256=").to_string())),
+        (
+            "no prefix",
+            body.clone(),
+            Some(good.trim_start_matches("sha256=").to_string()),
+        ),
         ("bad hex", body.clone(), Some("sha256=".to_string() + &"zz".repeat(32))),
         ("short hex", body.clone(), Some("sha256=abcd".into())),
         ("wrong secret", body.clone(), Some(sign(b"not-the-secret", &body))),
@@ -27,7 +31,10 @@ async fn signature_matrix() {
         assert_eq!(s.post_raw(&b, sig.as_deref()).await, 401, "{name}");
     }
     let stats = s.app().queue.stats().unwrap();
-    assert!(stats.queues.is_empty() && stats.dedupe_keys == 0, "a refused POST stored something: {stats:?}");
+    assert!(
+        stats.queues.is_empty() && stats.dedupe_keys == 0,
+        "a refused POST stored something: {stats:?}"
+    );
     assert_eq!(s.metric("webhooks_rejected_signature_total"), 8);
 
     // Escaped unicode (as Meta sends it) and raw UTF-8 both verify over the exact bytes.
@@ -41,7 +48,11 @@ async fn signature_matrix() {
     assert_eq!(s.post_webhook(raw.as_bytes()).await, 200, "raw UTF-8");
     // The escaped body signed after re-encoding as raw UTF-8 must fail: we hash bytes, not JSON.
     let reencoded = serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&escaped).unwrap()).unwrap();
-    assert_eq!(s.post_raw(escaped.as_bytes(), Some(&sign(SECRET.as_bytes(), &reencoded))).await, 401);
+    assert_eq!(
+        s.post_raw(escaped.as_bytes(), Some(&sign(SECRET.as_bytes(), &reencoded)))
+            .await,
+        401
+    );
     assert_eq!(s.post_webhook(&body).await, 200, "the good signature");
     s.drain().await;
     let texts: Vec<String> = s.inbound().into_iter().map(|m| m.text).collect();

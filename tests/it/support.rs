@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use frontdesk::app::Running;
-use frontdesk::http::fake_graph::FakeGraph;
 use frontdesk::config::{Config, Secret};
+use frontdesk::http::fake_graph::FakeGraph;
 use frontdesk::store::{MessageRow, Store, list_messages};
 use frontdesk::whatsapp::signature::sign;
 use tempfile::TempDir;
@@ -55,7 +55,10 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         // FD_TEST_LOG=debug shows the server's logs (with --no-capture).
         if let Ok(level) = std::env::var("FD_TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(level).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(level)
+                .with_test_writer()
+                .try_init();
         }
         let dir = tempfile::tempdir().unwrap();
         let graph = FakeGraph::start(TOKEN).await.unwrap();
@@ -64,10 +67,18 @@ impl TestServer {
         tweak(&mut config);
         // Port 0 unless a test needs a known port (the ACME test's CA dials it).
         let listener = tokio::net::TcpListener::bind(&config.server.listen).await.unwrap();
-        let running = frontdesk::app::start(config, listener, Default::default()).await.unwrap();
+        let running = frontdesk::app::start(config, listener, Default::default())
+            .await
+            .unwrap();
         let base = format!("http://{}", running.addr);
         graph.set_webhook(&format!("{base}/webhook"), SECRET);
-        TestServer { base, running: Some(running), dir, client: reqwest::Client::new(), graph }
+        TestServer {
+            base,
+            running: Some(running),
+            dir,
+            client: reqwest::Client::new(),
+            graph,
+        }
     }
 
     pub fn app(&self) -> &frontdesk::app::App {
@@ -81,7 +92,11 @@ impl TestServer {
 
     /// POSTs `body` with the given signature header (or none).
     pub async fn post_raw(&self, body: &[u8], signature: Option<&str>) -> u16 {
-        let mut req = self.client.post(format!("{}/webhook", self.base)).header("content-type", "application/json").body(body.to_vec());
+        let mut req = self
+            .client
+            .post(format!("{}/webhook", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
         if let Some(sig) = signature {
             req = req.header("x-hub-signature-256", sig);
         }
@@ -106,14 +121,20 @@ impl TestServer {
 
     /// A single-value SQL query against the live database.
     pub fn query_i64(&self, sql: &str) -> i64 {
-        self.app().store.call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+        self.app()
+            .store
+            .call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .unwrap()
     }
 
     /// Waits until `cond` holds (polling), failing after 15 s with `what`.
     pub async fn wait_until(&self, what: &str, mut cond: impl FnMut(&TestServer) -> bool) {
         let start = Instant::now();
         while !cond(self) {
-            assert!(start.elapsed() < Duration::from_secs(15), "timed out waiting for {what}");
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -134,7 +155,10 @@ impl TestServer {
     pub fn metric(&self, name: &str) -> u64 {
         let text = self.app().metrics.render();
         text.lines()
-            .find_map(|l| l.strip_prefix(&format!("frontdesk_{name} ")).map(|v| v.parse().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(&format!("frontdesk_{name} "))
+                    .map(|v| v.parse().unwrap())
+            })
             .unwrap_or_else(|| panic!("no metric {name}"))
     }
 
@@ -142,7 +166,9 @@ impl TestServer {
     pub fn cli_config(&self) -> PathBuf {
         let config = write_config_file(self.dir.path(), "");
         let data = self.dir.path().to_str().unwrap().to_string();
-        let text = std::fs::read_to_string(&config).unwrap().replace(&format!("{data}/data"), &data);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!("{data}/data"), &data);
         std::fs::write(&config, text).unwrap();
         config
     }
@@ -175,7 +201,10 @@ pub fn text_webhook_at(phone_number_id: &str, from: &str, wamid: &str, body: &st
 /// where /proc is not there.
 pub fn peak_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Path to the built binary.
@@ -214,8 +243,14 @@ impl BinServer {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("frontdesk listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        BinServer { child, base: format!("http://{addr}") }
+        let addr = line
+            .trim()
+            .strip_prefix("frontdesk listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        BinServer {
+            child,
+            base: format!("http://{addr}"),
+        }
     }
 
     pub fn kill9(&mut self) {
@@ -225,7 +260,10 @@ impl BinServer {
 
     pub fn sigterm(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         self.child.wait().unwrap()
     }
 }

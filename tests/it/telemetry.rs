@@ -50,14 +50,28 @@ async fn run_with_export(protocol: &str) -> Vec<(HeaderMap, Bytes)> {
     let config = write_config_file(dir.path(), &extra);
     let mut server = BinServer::start(&config);
     graph.set_webhook(&format!("{}/webhook", server.base), SECRET);
-    let body = text_webhook("P1", "31655501234", "wamid.otel-1", "What are your opening hours on Saturday?");
+    let body = text_webhook(
+        "P1",
+        "31655501234",
+        "wamid.otel-1",
+        "What are your opening hours on Saturday?",
+    );
     let sig = frontdesk::whatsapp::signature::sign(SECRET.as_bytes(), body.as_bytes());
-    let r = reqwest::Client::new().post(format!("{}/webhook", server.base)).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/webhook", server.base))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let store = crate::support::open_store(&dir.path().join("data"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let traces: i64 = store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM reply_traces", [], |r| r.get(0))?)).await.unwrap();
+        let traces: i64 = store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM reply_traces", [], |r| r.get(0))?))
+            .await
+            .unwrap();
         if traces > 0 {
             break;
         }
@@ -69,7 +83,10 @@ async fn run_with_export(protocol: &str) -> Vec<(HeaderMap, Bytes)> {
     let got = received.lock().unwrap().clone();
     assert!(!got.is_empty(), "the collector received nothing");
     for (headers, _) in &got {
-        assert_eq!(headers["authorization"], "Basic b3RlbDp0ZXN0", "the configured header is sent");
+        assert_eq!(
+            headers["authorization"], "Basic b3RlbDp0ZXN0",
+            "the configured header is sent"
+        );
     }
     got
 }
@@ -85,14 +102,24 @@ async fn spans_reach_an_otlp_collector_as_json_and_protobuf() {
         assert_eq!(headers["content-type"], "application/json");
         let v: serde_json::Value = serde_json::from_slice(body).expect("OTLP/JSON body");
         for rs in v["resourceSpans"].as_array().unwrap() {
-            let service = rs["resource"]["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "service.name").unwrap();
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["key"] == "service.name")
+                .unwrap();
             assert_eq!(service["value"]["stringValue"], "frontdesk-otel-test");
             for ss in rs["scopeSpans"].as_array().unwrap() {
                 for span in ss["spans"].as_array().unwrap() {
                     let name = span["name"].as_str().unwrap().to_string();
                     assert_eq!(span["traceId"].as_str().unwrap().len(), 32, "{span}");
                     if name == "reply" {
-                        reply_attributes = span["attributes"].as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap().to_string()).collect();
+                        reply_attributes = span["attributes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|a| a["key"].as_str().unwrap().to_string())
+                            .collect();
                     }
                     trace_of.insert(name.clone(), span["traceId"].as_str().unwrap().to_string());
                     if name == "llm" {
@@ -107,21 +134,46 @@ async fn spans_reach_an_otlp_collector_as_json_and_protobuf() {
         assert!(names.iter().any(|n| n == wanted), "no {wanted:?} span in {names:?}");
     }
     for wanted in ["conversation", "route", "model", "outcome"] {
-        assert!(reply_attributes.iter().any(|a| a == wanted), "the reply span lacks {wanted:?}: {reply_attributes:?}");
+        assert!(
+            reply_attributes.iter().any(|a| a == wanted),
+            "the reply span lacks {wanted:?}: {reply_attributes:?}"
+        );
     }
 
-    assert_eq!(trace_of["llm"], trace_of["reply"], "the model call is part of the reply's trace");
-    assert_eq!(trace_of["retrieve"], trace_of["reply"], "retrieval is part of the reply's trace");
-    let attr = |key: &str| llm_attributes.iter().find(|a| a["key"] == key).map(|a| a["value"].clone());
-    assert_eq!(attr("gen_ai.request.model").unwrap()["stringValue"], "gpt-4o-mini", "{llm_attributes:?}");
+    assert_eq!(
+        trace_of["llm"], trace_of["reply"],
+        "the model call is part of the reply's trace"
+    );
+    assert_eq!(
+        trace_of["retrieve"], trace_of["reply"],
+        "retrieval is part of the reply's trace"
+    );
+    let attr = |key: &str| {
+        llm_attributes
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(
+        attr("gen_ai.request.model").unwrap()["stringValue"],
+        "gpt-4o-mini",
+        "{llm_attributes:?}"
+    );
     assert_eq!(attr("gen_ai.system").unwrap()["stringValue"], "openai");
-    assert!(attr("gen_ai.usage.input_tokens").is_some() && attr("gen_ai.usage.output_tokens").is_some(), "{llm_attributes:?}");
+    assert!(
+        attr("gen_ai.usage.input_tokens").is_some() && attr("gen_ai.usage.output_tokens").is_some(),
+        "{llm_attributes:?}"
+    );
 
     let got = run_with_export("http/protobuf").await;
     assert!(got.iter().all(|(h, _)| h["content-type"] == "application/x-protobuf"));
     let all: Vec<u8> = got.iter().flat_map(|(_, b)| b.to_vec()).collect();
     for wanted in [&b"frontdesk-otel-test"[..], b"webhook", b"reply"] {
-        assert!(all.windows(wanted.len()).any(|w| w == wanted), "{:?} missing from the protobuf export", String::from_utf8_lossy(wanted));
+        assert!(
+            all.windows(wanted.len()).any(|w| w == wanted),
+            "{:?} missing from the protobuf export",
+            String::from_utf8_lossy(wanted)
+        );
     }
 }
 
@@ -131,9 +183,20 @@ fn otlp_config_mistakes_are_named() {
     let mut c = crate::support::test_config(dir.path());
     c.log.otlp_endpoint = "collector:4318".into();
     c.log.otlp_protocol = "grpc".into();
-    c.log.otlp_headers.insert("bad header".into(), frontdesk::config::Secret::new("x"));
-    let p = c.problems().iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
-    for wanted in ["log.otlp_endpoint", "\"grpc\" is not one of", "\"bad header\" is not a valid HTTP header name"] {
+    c.log
+        .otlp_headers
+        .insert("bad header".into(), frontdesk::config::Secret::new("x"));
+    let p = c
+        .problems()
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for wanted in [
+        "log.otlp_endpoint",
+        "\"grpc\" is not one of",
+        "\"bad header\" is not a valid HTTP header name",
+    ] {
         assert!(p.contains(wanted), "{wanted:?} missing from:\n{p}");
     }
 }
@@ -144,18 +207,44 @@ async fn doctor_checks_the_collector() {
     let (endpoint, received) = collector().await;
     let path = dir.path().to_path_buf();
     let run = move |endpoint: String| {
-        let config = write_config_file(&path, &format!("[log]\notlp_endpoint = \"{endpoint}\"\n[log.otlp_headers]\nauthorization = \"Bearer t\"\n"));
-        let out = std::process::Command::new(crate::support::bin()).args(["doctor", "--config"]).arg(&config).env("FRONTDESK_LOG", "error").output().unwrap();
+        let config = write_config_file(
+            &path,
+            &format!("[log]\notlp_endpoint = \"{endpoint}\"\n[log.otlp_headers]\nauthorization = \"Bearer t\"\n"),
+        );
+        let out = std::process::Command::new(crate::support::bin())
+            .args(["doctor", "--config"])
+            .arg(&config)
+            .env("FRONTDESK_LOG", "error")
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let e = endpoint.clone();
     let first = run.clone();
     let out = tokio::task::spawn_blocking(move || first(e)).await.unwrap();
-    assert!(out.contains(&format!("ok    traces: {endpoint} accepts OTLP (http/protobuf)")), "{out}");
+    assert!(
+        out.contains(&format!("ok    traces: {endpoint} accepts OTLP (http/protobuf)")),
+        "{out}"
+    );
     assert_eq!(received.lock().unwrap()[0].0["authorization"], "Bearer t");
-    let dead = format!("http://127.0.0.1:{}/v1/traces", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}/v1/traces",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     let wrong = endpoint.replace("/v1/traces", "/nope");
-    let out = tokio::task::spawn_blocking(move || format!("{}\n{}", run(dead), run(wrong))).await.unwrap();
-    assert!(out.contains("FAIL  traces:") && out.contains("start the collector"), "{out}");
-    assert!(out.contains("answered 404") && out.contains("check log.otlp_endpoint"), "{out}");
+    let out = tokio::task::spawn_blocking(move || format!("{}\n{}", run(dead), run(wrong)))
+        .await
+        .unwrap();
+    assert!(
+        out.contains("FAIL  traces:") && out.contains("start the collector"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answered 404") && out.contains("check log.otlp_endpoint"),
+        "{out}"
+    );
 }

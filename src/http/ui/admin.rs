@@ -21,10 +21,27 @@ pub struct SettingsQuery {
     saved: Option<String>,
 }
 
-pub async fn settings(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Query(q): Query<SettingsQuery>) -> Response {
+pub async fn settings(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
     // Only a known key is echoed back.
-    let saved = q.saved.as_deref().and_then(|k| crate::domain::settings::spec(k).ok()).map(|s| s.key);
-    render(&app, &s, saved.map(|k| format!("Saved {k}; it applies to the next message.")).as_deref(), None, StatusCode::OK).await
+    let saved = q
+        .saved
+        .as_deref()
+        .and_then(|k| crate::domain::settings::spec(k).ok())
+        .map(|s| s.key);
+    render(
+        &app,
+        &s,
+        saved
+            .map(|k| format!("Saved {k}; it applies to the next message."))
+            .as_deref(),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render(app: &App, s: &Session, notice: Option<&str>, problem: Option<&str>, status: StatusCode) -> Response {
@@ -49,10 +66,20 @@ pub async fn set(State(app): State<Arc<App>>, Extension(s): Extension<Session>, 
     let (key, value, unset) = (f.key.clone(), f.value.replace("\r\n", "\n"), f.action == "unset");
     let done = app
         .store
-        .write(move |c| if unset { crate::settings::unset(c, &key, &actor).map(|_| ()) } else { crate::settings::set(c, &key, &value, &actor).map(|_| ()) })
+        .write(move |c| {
+            if unset {
+                crate::settings::unset(c, &key, &actor).map(|_| ())
+            } else {
+                crate::settings::set(c, &key, &value, &actor).map(|_| ())
+            }
+        })
         .await;
     match done {
-        Ok(()) => Redirect::to(&format!("/admin/settings?saved={}", crate::domain::settings::spec(&f.key).map(|s| s.key).unwrap_or(""))).into_response(),
+        Ok(()) => Redirect::to(&format!(
+            "/admin/settings?saved={}",
+            crate::domain::settings::spec(&f.key).map(|s| s.key).unwrap_or("")
+        ))
+        .into_response(),
         Err(Error::Invalid(p)) => render(&app, &s, None, Some(&p), StatusCode::UNPROCESSABLE_ENTITY).await,
         Err(e) => internal(e),
     }
@@ -75,7 +102,14 @@ pub async fn kb(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Q
     kb_page(&app, &s, q.q.as_deref(), notice.as_deref(), None, StatusCode::OK).await
 }
 
-async fn kb_page(app: &App, s: &Session, query: Option<&str>, notice: Option<&str>, problem: Option<&str>, status: StatusCode) -> Response {
+async fn kb_page(
+    app: &App,
+    s: &Session,
+    query: Option<&str>,
+    notice: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let docs = match app.knowledge.store.read(crate::store::knowledge::list_documents).await {
         Ok(d) => d,
         Err(e) => return internal(e),
@@ -84,7 +118,10 @@ async fn kb_page(app: &App, s: &Session, query: Option<&str>, notice: Option<&st
         Ok(st) => st,
         Err(e) => return internal(e),
     };
-    let query = query.map(str::trim).filter(|q| !q.is_empty()).map(|q| q.chars().take(500).collect::<String>());
+    let query = query
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| q.chars().take(500).collect::<String>());
     let hits = match &query {
         Some(q) => match app.knowledge.search(q, 5, crate::knowledge::Mode::Hybrid).await {
             Ok(h) => Some(h),
@@ -92,13 +129,21 @@ async fn kb_page(app: &App, s: &Session, query: Option<&str>, notice: Option<&st
         },
         None => None,
     };
-    (status, pages::knowledge(s, &docs, &kb_status, query.as_deref(), hits.as_deref(), notice, problem)).into_response()
+    (
+        status,
+        pages::knowledge(s, &docs, &kb_status, query.as_deref(), hits.as_deref(), notice, problem),
+    )
+        .into_response()
 }
 
 /// `POST /admin/kb/upload` (multipart, field `files`): each file parsed by its extension
 /// and added like `kb add`; problems are listed, nothing half-added. Files are read in
 /// the sandbox (`extract`): a hostile file is one problem in the list, never a crash.
-pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session>, mut form: axum::extract::Multipart) -> Response {
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    mut form: axum::extract::Multipart,
+) -> Response {
     use crate::knowledge::parse::{CsvColumns, Format};
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -107,32 +152,84 @@ pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return kb_page(&app, &s, None, None, Some(&format!("The upload failed: {e}. Files can be at most {} MB in total.", UPLOAD_LIMIT / 1024 / 1024)), StatusCode::BAD_REQUEST).await,
+            Err(e) => {
+                return kb_page(
+                    &app,
+                    &s,
+                    None,
+                    None,
+                    Some(&format!(
+                        "The upload failed: {e}. Files can be at most {} MB in total.",
+                        UPLOAD_LIMIT / 1024 / 1024
+                    )),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
         };
         if field.name() != Some("files") {
             continue;
         }
         // Only the file's own name, never a path from the browser.
-        let name: String = field.file_name().unwrap_or("upload").rsplit(['/', '\\']).next().unwrap_or("upload").chars().filter(|c| !c.is_control()).take(200).collect();
+        let name: String = field
+            .file_name()
+            .unwrap_or("upload")
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("upload")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
         let bytes = match field.bytes().await {
             Ok(b) => b,
-            Err(e) => return kb_page(&app, &s, None, None, Some(&format!("Reading {name} failed: {e}")), StatusCode::BAD_REQUEST).await,
+            Err(e) => {
+                return kb_page(
+                    &app,
+                    &s,
+                    None,
+                    None,
+                    Some(&format!("Reading {name} failed: {e}")),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
         };
         if name.is_empty() || bytes.is_empty() {
             continue;
         }
         files += 1;
         let Some(format) = Format::from_path(std::path::Path::new(&name)) else {
-            problems.push(format!("{name}: not a supported file (use .md, .txt, .html, .csv, .jsonl or .pdf)"));
+            problems.push(format!(
+                "{name}: not a supported file (use .md, .txt, .html, .csv, .jsonl or .pdf)"
+            ));
             continue;
         };
         let id = name.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(&name).to_string();
-        let (d, p) = app.media.extractor.knowledge(format, &format!("upload:{name}"), &id, bytes.to_vec(), &CsvColumns::default()).await;
+        let (d, p) = app
+            .media
+            .extractor
+            .knowledge(
+                format,
+                &format!("upload:{name}"),
+                &id,
+                bytes.to_vec(),
+                &CsvColumns::default(),
+            )
+            .await;
         problems.extend(p.iter().map(|p| p.to_string()));
         docs.extend(d);
     }
     if files == 0 {
-        return kb_page(&app, &s, None, None, Some("Choose at least one file."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return kb_page(
+            &app,
+            &s,
+            None,
+            None,
+            Some("Choose at least one file."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let mut report = crate::knowledge::ingest::IngestReport::default();
     if !docs.is_empty()
@@ -141,11 +238,33 @@ pub async fn upload(State(app): State<Arc<App>>, Extension(s): Extension<Session
         return internal(e);
     }
     problems.extend(report.problems.iter().cloned());
-    let (actor, now, detail) = (s.actor(), crate::domain::now_ms(), format!("{{\"added\":{},\"updated\":{}}}", report.added, report.updated));
-    let _ = app.store.write(move |c| crate::store::settings::audit(c, now, &actor, "kb.upload", "knowledge", &detail)).await;
-    let notice = format!("{} added, {} updated, {} unchanged ({} chunks).", report.added, report.updated, report.unchanged, report.chunks);
-    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    kb_page(&app, &s, None, Some(&notice), (!problems.is_empty()).then(|| problems.join("\n")).as_deref(), status).await
+    let (actor, now, detail) = (
+        s.actor(),
+        crate::domain::now_ms(),
+        format!("{{\"added\":{},\"updated\":{}}}", report.added, report.updated),
+    );
+    let _ = app
+        .store
+        .write(move |c| crate::store::settings::audit(c, now, &actor, "kb.upload", "knowledge", &detail))
+        .await;
+    let notice = format!(
+        "{} added, {} updated, {} unchanged ({} chunks).",
+        report.added, report.updated, report.unchanged, report.chunks
+    );
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    kb_page(
+        &app,
+        &s,
+        None,
+        Some(&notice),
+        (!problems.is_empty()).then(|| problems.join("\n")).as_deref(),
+        status,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -153,7 +272,11 @@ pub struct RemoveForm {
     doc: String,
 }
 
-pub async fn remove(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<RemoveForm>) -> Response {
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Form(f): Form<RemoveForm>,
+) -> Response {
     let (id, actor, now) = (f.doc.clone(), s.actor(), crate::domain::now_ms());
     let removed = app
         .knowledge
@@ -168,14 +291,28 @@ pub async fn remove(State(app): State<Arc<App>>, Extension(s): Extension<Session
         .await;
     match removed {
         Ok(true) => Redirect::to("/admin/kb?notice=removed").into_response(),
-        Ok(false) => kb_page(&app, &s, None, None, Some("No such document (already removed?)."), StatusCode::NOT_FOUND).await,
+        Ok(false) => {
+            kb_page(
+                &app,
+                &s,
+                None,
+                None,
+                Some("No such document (already removed?)."),
+                StatusCode::NOT_FOUND,
+            )
+            .await
+        }
         Err(e) => internal(e),
     }
 }
 
 pub async fn dashboard(State(app): State<Arc<App>>, Extension(s): Extension<Session>) -> Response {
     let now = crate::domain::now_ms();
-    match app.store.read(move |c| crate::store::dashboard::dashboard(c, now, 14)).await {
+    match app
+        .store
+        .read(move |c| crate::store::dashboard::dashboard(c, now, 14))
+        .await
+    {
         Ok(d) => pages::dashboard(&s, &d, app.send_pause.reason().as_deref()).into_response(),
         Err(e) => internal(e),
     }

@@ -39,26 +39,56 @@ pub struct ShowQuery {
     notice: Option<String>,
 }
 
-pub async fn show(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Response {
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
     let user = s.user.id;
-    if let Err(e) = app.store.write(move |c| if inbox::head(c, id)?.is_some() { inbox::mark_read(c, id, user) } else { Ok(()) }).await {
+    if let Err(e) = app
+        .store
+        .write(move |c| {
+            if inbox::head(c, id)?.is_some() {
+                inbox::mark_read(c, id, user)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    {
         return internal(e);
     }
     render(&app, &s, id, q.notice.as_deref().and_then(notice), None, StatusCode::OK).await
 }
 
-async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: Option<&str>, status: StatusCode) -> Response {
+async fn render(
+    app: &App,
+    s: &Session,
+    id: i64,
+    notice: Option<&str>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let loaded = app
         .store
         .read(move |c| {
-            let Some(head) = inbox::head(c, id)? else { return Ok(None) };
-            let open = handoffs::handoffs_for(c, id)?.into_iter().rev().find(|h| h.resolved_at.is_none());
+            let Some(head) = inbox::head(c, id)? else {
+                return Ok(None);
+            };
+            let open = handoffs::handoffs_for(c, id)?
+                .into_iter()
+                .rev()
+                .find(|h| h.resolved_at.is_none());
             Ok(Some((head, inbox::thread(c, id)?, open)))
         })
         .await;
     let (head, thread, handoff) = match loaded {
         Ok(Some(x)) => x,
-        Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response(),
+        Ok(None) => {
+            return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).")
+                .into_response();
+        }
         Err(e) => return internal(e),
     };
     let (key, attach_key) = (crate::app::random_token(), crate::app::random_token());
@@ -81,7 +111,9 @@ async fn render(app: &App, s: &Session, id: i64, notice: Option<&str>, problem: 
 async fn missing(app: &App, id: i64) -> Option<Response> {
     match app.store.read(move |c| inbox::head(c, id)).await {
         Ok(Some(_)) => None,
-        Ok(None) => Some(pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response()),
+        Ok(None) => {
+            Some(pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).").into_response())
+        }
         Err(e) => Some(internal(e)),
     }
 }
@@ -89,7 +121,6 @@ async fn missing(app: &App, id: i64) -> Option<Response> {
 fn back(id: i64, code: &str) -> Response {
     Redirect::to(&format!("/app/c/{id}?notice={code}")).into_response()
 }
-
 
 #[derive(Deserialize)]
 pub struct ReplyForm {
@@ -107,13 +138,27 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
         return r;
     }
     if key.len() != 64 {
-        return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "The form is incomplete; reload the page.").into_response();
+        return pages::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The form is incomplete; reload the page.",
+        )
+        .into_response();
     }
     let (who, now) = (s.actor(), crate::domain::now_ms());
-    if let Err(e) = app.store.write(move |c| inbox::take_over(c, id, &who, now).map(|_| ())).await {
+    if let Err(e) = app
+        .store
+        .write(move |c| inbox::take_over(c, id, &who, now).map(|_| ()))
+        .await
+    {
         return internal(e);
     }
-    let req = NewOutbound { conversation_id: id, author: format!("agent:{}", s.user.email), body, reply_to: None, idempotency_key: format!("agent:{key}") };
+    let req = NewOutbound {
+        conversation_id: id,
+        author: format!("agent:{}", s.user.email),
+        body,
+        reply_to: None,
+        idempotency_key: format!("agent:{key}"),
+    };
     match crate::outbound::enqueue(app, req).await {
         Ok(_) => back(id, "sent"),
         Err(Error::Invalid(p)) => render(app, s, id, None, Some(&p), StatusCode::UNPROCESSABLE_ENTITY).await,
@@ -121,17 +166,44 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
     }
 }
 
-pub async fn reply(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<ReplyForm>) -> Response {
+pub async fn reply(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<ReplyForm>,
+) -> Response {
     let mut text = f.text.trim().to_string();
     if text.is_empty()
-        && let Some(c) = f.canned.parse::<usize>().ok().and_then(|i| app.config.inbox.canned_replies.get(i))
+        && let Some(c) = f
+            .canned
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| app.config.inbox.canned_replies.get(i))
     {
         text = c.text.clone();
     }
     if text.is_empty() {
-        return render(&app, &s, id, None, Some("Write something to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &app,
+            &s,
+            id,
+            None,
+            Some("Write something to send."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
-    send_as_agent(&app, &s, id, &f.key, OutboundBody::Text { body: text, preview_url: false }).await
+    send_as_agent(
+        &app,
+        &s,
+        id,
+        &f.key,
+        OutboundBody::Text {
+            body: text,
+            preview_url: false,
+        },
+    )
+    .await
 }
 
 /// Largest file an agent can attach (WhatsApp takes documents up to 100 MB; the inbox
@@ -142,22 +214,60 @@ pub const ATTACH_LIMIT: usize = 32 * 1024 * 1024;
 /// the file is kept in the media store and queued like a typed reply, as an image
 /// (JPEG/PNG) or a document; the send worker uploads it to the Graph API's media endpoint
 /// and sends it by the media id it gets.
-pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, mut form: axum::extract::Multipart) -> Response {
+pub async fn attach(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    mut form: axum::extract::Multipart,
+) -> Response {
     use crate::domain::outbound::MediaSource;
-    let (mut file, mut name, mut declared, mut caption, mut key) = (None, String::new(), String::new(), String::new(), String::new());
+    let (mut file, mut name, mut declared, mut caption, mut key) =
+        (None, String::new(), String::new(), String::new(), String::new());
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return render(&app, &s, id, None, Some(&format!("The upload failed: {e}. Files can be at most {} MB.", ATTACH_LIMIT / 1024 / 1024)), StatusCode::BAD_REQUEST).await,
+            Err(e) => {
+                return render(
+                    &app,
+                    &s,
+                    id,
+                    None,
+                    Some(&format!(
+                        "The upload failed: {e}. Files can be at most {} MB.",
+                        ATTACH_LIMIT / 1024 / 1024
+                    )),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
         };
         match field.name().unwrap_or_default() {
             "file" => {
-                name = field.file_name().unwrap_or("file").rsplit(['/', '\\']).next().unwrap_or("file").chars().filter(|c| !c.is_control()).take(120).collect();
+                name = field
+                    .file_name()
+                    .unwrap_or("file")
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or("file")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(120)
+                    .collect();
                 declared = field.content_type().unwrap_or_default().to_string();
                 match field.bytes().await {
                     Ok(b) => file = Some(b.to_vec()),
-                    Err(e) => return render(&app, &s, id, None, Some(&format!("Reading the file failed: {e}")), StatusCode::BAD_REQUEST).await,
+                    Err(e) => {
+                        return render(
+                            &app,
+                            &s,
+                            id,
+                            None,
+                            Some(&format!("Reading the file failed: {e}")),
+                            StatusCode::BAD_REQUEST,
+                        )
+                        .await;
+                    }
                 }
             }
             "caption" => caption = field.text().await.unwrap_or_default().trim().to_string(),
@@ -166,14 +276,24 @@ pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session
         }
     }
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
-        return render(&app, &s, id, None, Some("Choose a file to send."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &app,
+            &s,
+            id,
+            None,
+            Some("Choose a file to send."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     // WhatsApp shows JPEG and PNG as images (up to 5 MB); everything else goes as a document.
     let sniffed = crate::domain::media::sniff(&bytes);
     let (media_type, mime) = match sniffed {
         Some(m @ ("image/jpeg" | "image/png")) if bytes.len() <= 5 * 1024 * 1024 => ("image", m.to_string()),
         Some("application/pdf") => ("document", "application/pdf".to_string()),
-        _ if declared.is_empty() || declared.starts_with("image/") => ("document", "application/octet-stream".to_string()),
+        _ if declared.is_empty() || declared.starts_with("image/") => {
+            ("document", "application/octet-stream".to_string())
+        }
         _ => ("document", declared.clone()),
     };
     if let Some(r) = missing(&app, id).await {
@@ -187,7 +307,11 @@ pub async fn attach(State(app): State<Arc<App>>, Extension(s): Extension<Session
     };
     let body = OutboundBody::Media {
         media_type: media_type.into(),
-        source: MediaSource::Stored { sha256, mime_type: mime, file_name: name.clone() },
+        source: MediaSource::Stored {
+            sha256,
+            mime_type: mime,
+            file_name: name.clone(),
+        },
         caption: (!caption.is_empty()).then_some(caption),
         filename: (media_type == "document").then_some(name),
     };
@@ -202,12 +326,34 @@ pub struct TemplateForm {
     key: String,
 }
 
-pub async fn template(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<TemplateForm>) -> Response {
+pub async fn template(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<TemplateForm>,
+) -> Response {
     let Some((name, language)) = f.template.split_once('|') else {
-        return render(&app, &s, id, None, Some("Pick a template."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &app,
+            &s,
+            id,
+            None,
+            Some("Pick a template."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
-    let params: Vec<String> = f.params.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    let body = OutboundBody::Template { name: name.to_string(), language: language.to_string(), params };
+    let params: Vec<String> = f
+        .params
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let body = OutboundBody::Template {
+        name: name.to_string(),
+        language: language.to_string(),
+        params,
+    };
     send_as_agent(&app, &s, id, &f.key, body).await
 }
 
@@ -228,7 +374,12 @@ pub struct HandBackForm {
     note: String,
 }
 
-pub async fn hand_back(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<HandBackForm>) -> Response {
+pub async fn hand_back(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<HandBackForm>,
+) -> Response {
     if let Some(r) = missing(&app, id).await {
         return r;
     }
@@ -244,7 +395,12 @@ pub struct AssignForm {
     to: String,
 }
 
-pub async fn assign(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<AssignForm>) -> Response {
+pub async fn assign(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<AssignForm>,
+) -> Response {
     if let Some(r) = missing(&app, id).await {
         return r;
     }
@@ -265,16 +421,33 @@ pub struct NoteForm {
     text: String,
 }
 
-pub async fn note(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>, Form(f): Form<NoteForm>) -> Response {
+pub async fn note(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<NoteForm>,
+) -> Response {
     if let Some(r) = missing(&app, id).await {
         return r;
     }
     let text: String = f.text.trim().chars().take(4096).collect();
     if text.is_empty() {
-        return render(&app, &s, id, None, Some("The note is empty."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &app,
+            &s,
+            id,
+            None,
+            Some("The note is empty."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let (email, now) = (s.user.email.clone(), crate::domain::now_ms());
-    match app.store.write(move |c| inbox::add_note(c, id, &email, &text, now)).await {
+    match app
+        .store
+        .write(move |c| inbox::add_note(c, id, &email, &text, now))
+        .await
+    {
         Ok(_) => back(id, "noted"),
         Err(e) => internal(e),
     }
@@ -296,7 +469,12 @@ pub async fn close(State(app): State<Arc<App>>, Extension(s): Extension<Session>
 /// are served as themselves, so a hostile file (HTML, SVG) never runs in the app's origin.
 pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i64, i64)>) -> Response {
     use axum::http::header;
-    let found = app.store.read(move |c| Ok(inbox::media_of(c, id, message_id)?.map(|m| (m, crate::store::media::for_message(c, message_id))))).await;
+    let found = app
+        .store
+        .read(move |c| {
+            Ok(inbox::media_of(c, id, message_id)?.map(|m| (m, crate::store::media::for_message(c, message_id))))
+        })
+        .await;
     let (media, row) = match found {
         Ok(Some((m, row))) => (m, row.ok().flatten()),
         Ok(None) => return pages::error(StatusCode::NOT_FOUND, "No such file in this conversation.").into_response(),
@@ -305,7 +483,11 @@ pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i6
     let stored = match row.as_ref().and_then(|r| r.sha256.clone().zip(r.mime_type.clone())) {
         Some((sha, mime)) => {
             let files = app.media.files.clone();
-            tokio::task::spawn_blocking(move || files.read(&sha)).await.ok().and_then(|r| r.ok()).map(|b| (mime, b))
+            tokio::task::spawn_blocking(move || files.read(&sha))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .map(|b| (mime, b))
         }
         None => None,
     };
@@ -313,19 +495,53 @@ pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i6
         let why = match row.as_ref().map(|r| (r.status.as_str(), r.error.as_deref())) {
             Some(("pending", _)) => "The file is still being downloaded; reload in a moment.".to_string(),
             Some((_, Some(e))) => format!("The file could not be kept: {e}."),
-            _ => "The file is no longer kept (past media.retention_days); ask the customer to send it again.".to_string(),
+            _ => {
+                "The file is no longer kept (past media.retention_days); ask the customer to send it again.".to_string()
+            }
         };
         return pages::error(StatusCode::NOT_FOUND, &why).into_response();
     };
     // Only plain media types are served as themselves; anything else is a download.
-    let safe = ["image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "video/mp4", "video/3gpp", "application/pdf"];
-    let content_type = if safe.contains(&declared.split(';').next().unwrap_or("").trim()) { declared.clone() } else { "application/octet-stream".into() };
-    let name: String = media.filename.unwrap_or_else(|| format!("{}-{message_id}", media.media_type.as_str())).chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).take(100).collect();
-    let disposition = if content_type.starts_with("image/") || content_type.starts_with("audio/") || content_type.starts_with("video/") { "inline" } else { "attachment" };
+    let safe = [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/amr",
+        "video/mp4",
+        "video/3gpp",
+        "application/pdf",
+    ];
+    let content_type = if safe.contains(&declared.split(';').next().unwrap_or("").trim()) {
+        declared.clone()
+    } else {
+        "application/octet-stream".into()
+    };
+    let name: String = media
+        .filename
+        .unwrap_or_else(|| format!("{}-{message_id}", media.media_type.as_str()))
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(100)
+        .collect();
+    let disposition = if content_type.starts_with("image/")
+        || content_type.starts_with("audio/")
+        || content_type.starts_with("video/")
+    {
+        "inline"
+    } else {
+        "attachment"
+    };
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("{disposition}; filename=\"{name}\""),
+            ),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],
         bytes,

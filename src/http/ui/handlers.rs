@@ -25,8 +25,21 @@ struct Assets;
 pub async fn asset(Path(file): Path<String>) -> Response {
     match Assets::get(&file) {
         Some(f) => {
-            let mime = if file.ends_with(".css") { "text/css; charset=utf-8" } else if file.ends_with(".js") { "text/javascript; charset=utf-8" } else { "application/octet-stream" };
-            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=300")], f.data.into_owned()).into_response()
+            let mime = if file.ends_with(".css") {
+                "text/css; charset=utf-8"
+            } else if file.ends_with(".js") {
+                "text/javascript; charset=utf-8"
+            } else {
+                "application/octet-stream"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::CACHE_CONTROL, "public, max-age=300"),
+                ],
+                f.data.into_owned(),
+            )
+                .into_response()
         }
         None => pages::error(StatusCode::NOT_FOUND, "No such file.").into_response(),
     }
@@ -44,7 +57,12 @@ fn safe_next(next: Option<&str>) -> String {
 
 /// The 429 page a limited login or password check gets.
 fn too_many(wait_ms: i64, page: maud::Markup) -> Response {
-    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, (wait_ms / 1000).max(1).to_string())], page).into_response()
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, (wait_ms / 1000).max(1).to_string())],
+        page,
+    )
+        .into_response()
 }
 
 fn too_many_text(wait_ms: i64, what: &str) -> String {
@@ -77,7 +95,12 @@ pub struct LoginForm {
 /// when the login succeeds: `auth.login_max_failures` per (email, client address), four
 /// times that per address, `auth.login_max_failures_per_email` per email from anywhere.
 /// Someone failing from one address therefore cannot lock the user out elsewhere.
-pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
     let ip = super::client_ip(&app, peer.as_ref().map(|p| &p.0), &headers);
     let cfg = &app.config.auth;
@@ -85,15 +108,32 @@ pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectIn
     let ip_key = format!("ip:{ip}");
     let Some(email) = crate::domain::auth::login_email_key(&f.email) else {
         // No account has an email this long: a failure for the address only.
-        let counted = app.login_limiter.lock().expect("limiter lock").reserve(&[(&ip_key, cfg.login_max_failures * 4)], now, cfg.window_ms());
+        let counted = app.login_limiter.lock().expect("limiter lock").reserve(
+            &[(&ip_key, cfg.login_max_failures * 4)],
+            now,
+            cfg.window_ms(),
+        );
         return match counted {
-            Ok(()) => (StatusCode::UNAUTHORIZED, pages::login(&next, Some("Wrong email or password."))).into_response(),
+            Ok(()) => (
+                StatusCode::UNAUTHORIZED,
+                pages::login(&next, Some("Wrong email or password.")),
+            )
+                .into_response(),
             Err(wait) => too_many(wait, pages::login(&next, Some(&too_many_text(wait, "failed logins")))),
         };
     };
     let (pair_key, email_key) = (format!("pair:{email}|{ip}"), format!("email:{email}"));
-    let limits = [(pair_key.as_str(), cfg.login_max_failures), (ip_key.as_str(), cfg.login_max_failures * 4), (email_key.as_str(), cfg.login_max_failures_per_email)];
-    if let Err(wait) = app.login_limiter.lock().expect("limiter lock").reserve(&limits, now, cfg.window_ms()) {
+    let limits = [
+        (pair_key.as_str(), cfg.login_max_failures),
+        (ip_key.as_str(), cfg.login_max_failures * 4),
+        (email_key.as_str(), cfg.login_max_failures_per_email),
+    ];
+    if let Err(wait) = app
+        .login_limiter
+        .lock()
+        .expect("limiter lock")
+        .reserve(&limits, now, cfg.window_ms())
+    {
         return too_many(wait, pages::login(&next, Some(&too_many_text(wait, "failed logins"))));
     }
     let refund = || {
@@ -105,13 +145,20 @@ pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectIn
         Err(crate::error::Error::Unavailable(_)) => {
             // Not checked: the attempt does not count.
             refund();
-            return busy(pages::login(&next, Some("Too many logins at once. Try again in a few seconds.")));
+            return busy(pages::login(
+                &next,
+                Some("Too many logins at once. Try again in a few seconds."),
+            ));
         }
         Err(e) => return internal(e),
     };
     let Some(user) = user else {
         tracing::info!("a failed inbox login");
-        return (StatusCode::UNAUTHORIZED, pages::login(&next, Some("Wrong email or password."))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            pages::login(&next, Some("Wrong email or password.")),
+        )
+            .into_response();
     };
     refund();
     app.login_limiter.lock().expect("limiter lock").clear(&pair_key);
@@ -120,8 +167,15 @@ pub async fn login(State(app): State<Arc<App>>, peer: Option<Extension<ConnectIn
         Err(e) => return internal(e),
     };
     let (id, when) = (user.email.clone(), crate::domain::now_ms());
-    let _ = app.store.write(move |c| crate::store::settings::audit(c, when, &format!("user:{id}"), "user.login", &id, "{}")).await;
-    let to = if user.must_change_password { "/account".to_string() } else { next };
+    let _ = app
+        .store
+        .write(move |c| crate::store::settings::audit(c, when, &format!("user:{id}"), "user.login", &id, "{}"))
+        .await;
+    let to = if user.must_change_password {
+        "/account".to_string()
+    } else {
+        next
+    };
     ([(header::SET_COOKIE, session_cookie(&app, &token))], Redirect::to(&to)).into_response()
 }
 
@@ -142,12 +196,28 @@ pub struct InboxQuery {
 /// Conversations a list shows at most.
 const LIST_LIMIT: usize = 200;
 
-pub async fn inbox(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Query(q): Query<InboxQuery>) -> Response {
+pub async fn inbox(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Query(q): Query<InboxQuery>,
+) -> Response {
     let view = View::parse(q.view.as_deref().unwrap_or("human"));
     let search: Option<String> = q.q.map(|t| t.chars().take(200).collect());
     let (user, text) = (s.user.id, search.clone());
-    match app.store.read(move |c| inbox::list(c, view, user, text.as_deref(), LIST_LIMIT)).await {
-        Ok(rows) => pages::inbox(&s, view, search.as_deref().unwrap_or(""), &rows, crate::domain::now_ms(), app.send_pause.reason().as_deref()).into_response(),
+    match app
+        .store
+        .read(move |c| inbox::list(c, view, user, text.as_deref(), LIST_LIMIT))
+        .await
+    {
+        Ok(rows) => pages::inbox(
+            &s,
+            view,
+            search.as_deref().unwrap_or(""),
+            &rows,
+            crate::domain::now_ms(),
+            app.send_pause.reason().as_deref(),
+        )
+        .into_response(),
         Err(e) => internal(e),
     }
 }
@@ -162,7 +232,11 @@ pub struct PasswordForm {
     new: String,
 }
 
-pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<PasswordForm>) -> Response {
+pub async fn change_password(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Form(f): Form<PasswordForm>,
+) -> Response {
     let id = s.user.id;
     let found = match app.store.read(move |c| users::by_id(c, id)).await {
         Ok(Some((_, hash))) => hash,
@@ -171,20 +245,36 @@ pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extensio
     };
     // The current password is guessable through this form too: the login limit per user.
     let (key, now, cfg) = (format!("user:{id}"), crate::domain::now_ms(), &app.config.auth);
-    if let Err(wait) = app.login_limiter.lock().expect("limiter lock").reserve(&[(&key, cfg.login_max_failures)], now, cfg.window_ms()) {
-        return too_many(wait, pages::account(&s, None, Some(&too_many_text(wait, "wrong passwords"))));
+    if let Err(wait) =
+        app.login_limiter
+            .lock()
+            .expect("limiter lock")
+            .reserve(&[(&key, cfg.login_max_failures)], now, cfg.window_ms())
+    {
+        return too_many(
+            wait,
+            pages::account(&s, None, Some(&too_many_text(wait, "wrong passwords"))),
+        );
     }
     let refund = || app.login_limiter.lock().expect("limiter lock").refund(&key, now);
     let ok = match app.hasher.verify(f.current.clone(), found).await {
         Ok(ok) => ok,
         Err(crate::error::Error::Unavailable(_)) => {
             refund();
-            return busy(pages::account(&s, None, Some("The server is busy. Try again in a few seconds.")));
+            return busy(pages::account(
+                &s,
+                None,
+                Some("The server is busy. Try again in a few seconds."),
+            ));
         }
         Err(e) => return internal(e),
     };
     if !ok {
-        return (StatusCode::UNPROCESSABLE_ENTITY, pages::account(&s, None, Some("The current password is wrong."))).into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::account(&s, None, Some("The current password is wrong.")),
+        )
+            .into_response();
     }
     refund();
     if let Err(p) = check_password(&f.new, &s.user.email) {
@@ -192,7 +282,13 @@ pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extensio
     }
     let hash = match app.hasher.hash(f.new.clone()).await {
         Ok(h) => h,
-        Err(crate::error::Error::Unavailable(_)) => return busy(pages::account(&s, None, Some("The server is busy. Try again in a few seconds."))),
+        Err(crate::error::Error::Unavailable(_)) => {
+            return busy(pages::account(
+                &s,
+                None,
+                Some("The server is busy. Try again in a few seconds."),
+            ));
+        }
         Err(e) => return internal(e),
     };
     let (keep, email, now) = (s.token_hash.clone(), s.user.email.clone(), crate::domain::now_ms());
@@ -200,7 +296,14 @@ pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extensio
         .store
         .write(move |c| {
             let n = users::set_password(c, id, &hash, Some(&keep), now)?;
-            crate::store::settings::audit(c, now, &format!("user:{email}"), "user.password", &email, &format!("{{\"sessions_ended\":{n}}}"))?;
+            crate::store::settings::audit(
+                c,
+                now,
+                &format!("user:{email}"),
+                "user.password",
+                &email,
+                &format!("{{\"sessions_ended\":{n}}}"),
+            )?;
             Ok(n)
         })
         .await;
@@ -208,7 +311,12 @@ pub async fn change_password(State(app): State<Arc<App>>, Extension(s): Extensio
         Ok(n) => {
             let mut s = s;
             s.user.must_change_password = false;
-            pages::account(&s, Some(&format!("Password changed; {n} other session(s) ended.")), None).into_response()
+            pages::account(
+                &s,
+                Some(&format!("Password changed; {n} other session(s) ended.")),
+                None,
+            )
+            .into_response()
         }
         Err(e) => internal(e),
     }
@@ -227,7 +335,11 @@ pub struct NewUserForm {
     role: String,
 }
 
-pub async fn add_user(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<NewUserForm>) -> Response {
+pub async fn add_user(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Form(f): Form<NewUserForm>,
+) -> Response {
     let Some(role) = Role::parse(&f.role) else {
         return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Role must be agent or admin.").into_response();
     };
@@ -238,8 +350,20 @@ pub async fn add_user(State(app): State<Arc<App>>, Extension(s): Extension<Sessi
         Err(e) => return internal(e),
     };
     match added {
-        Ok(_) => pages::users(&s, &all, Some(&format!("Added {} ({}). One-time password: {password}", f.email.trim(), role.as_str())), None).into_response(),
-        Err(crate::error::Error::Invalid(p)) => (StatusCode::UNPROCESSABLE_ENTITY, pages::users(&s, &all, None, Some(&p))).into_response(),
+        Ok(_) => pages::users(
+            &s,
+            &all,
+            Some(&format!(
+                "Added {} ({}). One-time password: {password}",
+                f.email.trim(),
+                role.as_str()
+            )),
+            None,
+        )
+        .into_response(),
+        Err(crate::error::Error::Invalid(p)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, pages::users(&s, &all, None, Some(&p))).into_response()
+        }
         Err(e) => internal(e),
     }
 }
@@ -249,7 +373,11 @@ pub struct RemoveUserForm {
     user_id: i64,
 }
 
-pub async fn remove_user(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<RemoveUserForm>) -> Response {
+pub async fn remove_user(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Form(f): Form<RemoveUserForm>,
+) -> Response {
     let render = |notice: Option<String>, problem: Option<String>, status: StatusCode| {
         let app = app.clone();
         let s = s.clone();
@@ -261,7 +389,12 @@ pub async fn remove_user(State(app): State<Arc<App>>, Extension(s): Extension<Se
         }
     };
     if f.user_id == s.user.id {
-        return render(None, Some("You cannot remove yourself.".into()), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            None,
+            Some("You cannot remove yourself.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let (id, actor, now) = (f.user_id, s.actor(), crate::domain::now_ms());
     let removed = app
@@ -275,7 +408,14 @@ pub async fn remove_user(State(app): State<Arc<App>>, Extension(s): Extension<Se
         })
         .await;
     match removed {
-        Ok(Some(email)) => render(Some(format!("Removed {email}; their sessions ended.")), None, StatusCode::OK).await,
+        Ok(Some(email)) => {
+            render(
+                Some(format!("Removed {email}; their sessions ended.")),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Ok(None) => render(None, Some("No such user.".into()), StatusCode::NOT_FOUND).await,
         Err(crate::error::Error::Invalid(p)) => render(None, Some(p), StatusCode::UNPROCESSABLE_ENTITY).await,
         Err(e) => internal(e),

@@ -49,34 +49,146 @@ pub struct Page {
 
 /// Every route of the browser app, with its access rule.
 pub const PAGES: &[Page] = &[
-    Page { method: "GET", path: "/", access: Access::Public },
-    Page { method: "GET", path: "/login", access: Access::Public },
-    Page { method: "POST", path: "/login", access: Access::Public },
-    Page { method: "GET", path: "/app/static/{file}", access: Access::Public },
-    Page { method: "POST", path: "/logout", access: Access::Agent },
-    Page { method: "GET", path: "/app", access: Access::Agent },
-    Page { method: "GET", path: "/app/events", access: Access::Agent },
-    Page { method: "GET", path: "/app/c/{id}", access: Access::Agent },
-    Page { method: "GET", path: "/app/c/{id}/media/{message_id}", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/reply", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/attach", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/template", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/takeover", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/handback", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/assign", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/close", access: Access::Agent },
-    Page { method: "POST", path: "/app/c/{id}/note", access: Access::Agent },
-    Page { method: "GET", path: "/account", access: Access::Agent },
-    Page { method: "POST", path: "/account/password", access: Access::Agent },
-    Page { method: "GET", path: "/admin/dashboard", access: Access::Admin },
-    Page { method: "GET", path: "/admin/settings", access: Access::Admin },
-    Page { method: "POST", path: "/admin/settings", access: Access::Admin },
-    Page { method: "GET", path: "/admin/kb", access: Access::Admin },
-    Page { method: "POST", path: "/admin/kb/upload", access: Access::Admin },
-    Page { method: "POST", path: "/admin/kb/remove", access: Access::Admin },
-    Page { method: "GET", path: "/admin/users", access: Access::Admin },
-    Page { method: "POST", path: "/admin/users", access: Access::Admin },
-    Page { method: "POST", path: "/admin/users/remove", access: Access::Admin },
+    Page {
+        method: "GET",
+        path: "/",
+        access: Access::Public,
+    },
+    Page {
+        method: "GET",
+        path: "/login",
+        access: Access::Public,
+    },
+    Page {
+        method: "POST",
+        path: "/login",
+        access: Access::Public,
+    },
+    Page {
+        method: "GET",
+        path: "/app/static/{file}",
+        access: Access::Public,
+    },
+    Page {
+        method: "POST",
+        path: "/logout",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/app",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/app/events",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/app/c/{id}",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/app/c/{id}/media/{message_id}",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/reply",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/attach",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/template",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/takeover",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/handback",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/assign",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/close",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/note",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/account",
+        access: Access::Agent,
+    },
+    Page {
+        method: "POST",
+        path: "/account/password",
+        access: Access::Agent,
+    },
+    Page {
+        method: "GET",
+        path: "/admin/dashboard",
+        access: Access::Admin,
+    },
+    Page {
+        method: "GET",
+        path: "/admin/settings",
+        access: Access::Admin,
+    },
+    Page {
+        method: "POST",
+        path: "/admin/settings",
+        access: Access::Admin,
+    },
+    Page {
+        method: "GET",
+        path: "/admin/kb",
+        access: Access::Admin,
+    },
+    Page {
+        method: "POST",
+        path: "/admin/kb/upload",
+        access: Access::Admin,
+    },
+    Page {
+        method: "POST",
+        path: "/admin/kb/remove",
+        access: Access::Admin,
+    },
+    Page {
+        method: "GET",
+        path: "/admin/users",
+        access: Access::Admin,
+    },
+    Page {
+        method: "POST",
+        path: "/admin/users",
+        access: Access::Admin,
+    },
+    Page {
+        method: "POST",
+        path: "/admin/users/remove",
+        access: Access::Admin,
+    },
 ];
 
 fn handler(page: &Page) -> MethodRouter<Arc<App>> {
@@ -91,7 +203,9 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("GET", "/app/c/{id}") => get(conversation::show),
         ("GET", "/app/c/{id}/media/{message_id}") => get(conversation::media),
         ("POST", "/app/c/{id}/reply") => post(conversation::reply),
-        ("POST", "/app/c/{id}/attach") => post(conversation::attach).layer(axum::extract::DefaultBodyLimit::max(conversation::ATTACH_LIMIT)),
+        ("POST", "/app/c/{id}/attach") => {
+            post(conversation::attach).layer(axum::extract::DefaultBodyLimit::max(conversation::ATTACH_LIMIT))
+        }
         ("POST", "/app/c/{id}/template") => post(conversation::template),
         ("POST", "/app/c/{id}/takeover") => post(conversation::take_over),
         ("POST", "/app/c/{id}/handback") => post(conversation::hand_back),
@@ -104,7 +218,9 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("GET", "/admin/settings") => get(admin::settings),
         ("POST", "/admin/settings") => post(admin::set),
         ("GET", "/admin/kb") => get(admin::kb),
-        ("POST", "/admin/kb/upload") => post(admin::upload).layer(axum::extract::DefaultBodyLimit::max(admin::UPLOAD_LIMIT)),
+        ("POST", "/admin/kb/upload") => {
+            post(admin::upload).layer(axum::extract::DefaultBodyLimit::max(admin::UPLOAD_LIMIT))
+        }
         ("POST", "/admin/kb/remove") => post(admin::remove),
         ("GET", "/admin/users") => get(handlers::users),
         ("POST", "/admin/users") => post(handlers::add_user),
@@ -118,7 +234,10 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     let mut router = Router::new();
     for page in PAGES {
         let access = page.access;
-        let guarded = handler(page).route_layer(from_fn_with_state((app.clone(), access, form_limit(page)), check_access));
+        let guarded = handler(page).route_layer(from_fn_with_state(
+            (app.clone(), access, form_limit(page)),
+            check_access,
+        ));
         router = router.route(page.path, guarded);
     }
     router.layer(from_fn(security_headers))
@@ -151,9 +270,16 @@ fn secure(app: &App) -> bool {
 
 /// The Set-Cookie value starting (or, with an empty token, ending) a session.
 pub fn session_cookie(app: &App, token: &str) -> String {
-    let max_age = if token.is_empty() { 0 } else { app.config.auth.max_ms() / 1000 };
+    let max_age = if token.is_empty() {
+        0
+    } else {
+        app.config.auth.max_ms() / 1000
+    };
     let secure = if secure(app) { "; Secure" } else { "" };
-    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", cookie_name(app))
+    format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        cookie_name(app)
+    )
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -169,37 +295,63 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The live session of a request, if any (touched at most once a minute).
 pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Result<Option<Session>> {
-    let Some(token) = cookie_value(headers, cookie_name(app)).filter(|t| t.len() == 64) else { return Ok(None) };
+    let Some(token) = cookie_value(headers, cookie_name(app)).filter(|t| t.len() == 64) else {
+        return Ok(None);
+    };
     let hash = crate::accounts::token_hash(token);
     let (idle, max) = (app.config.auth.idle_ms(), app.config.auth.max_ms());
     let h = hash.clone();
     let found = app
         .store
         .read(move |c| {
-            let Some(session) = users::session(c, &h)? else { return Ok(None) };
+            let Some(session) = users::session(c, &h)? else {
+                return Ok(None);
+            };
             let user = users::by_id(c, session.0)?.map(|u| u.0);
             Ok(Some((session, user)))
         })
         .await?;
-    let Some(((_, csrf, created, seen), user)) = found else { return Ok(None) };
+    let Some(((_, csrf, created, seen), user)) = found else {
+        return Ok(None);
+    };
     let now = crate::domain::now_ms();
     let live = session_live(created, seen, now, idle, max);
     // Writes only when something changes: an expired session goes, a used one is
     // touched at most once a minute.
     if !live || now - seen > 60_000 {
         let h = hash.clone();
-        app.store.write(move |c| if live { users::touch_session(c, &h, now) } else { users::delete_session(c, &h).map(|_| ()) }).await?;
+        app.store
+            .write(move |c| {
+                if live {
+                    users::touch_session(c, &h, now)
+                } else {
+                    users::delete_session(c, &h).map(|_| ())
+                }
+            })
+            .await?;
     }
-    Ok(user.filter(|_| live).map(|user| Session { user, csrf, token_hash: hash }))
+    Ok(user.filter(|_| live).map(|user| Session {
+        user,
+        csrf,
+        token_hash: hash,
+    }))
 }
 
 /// Whether a state-changing request comes from this site: its Origin (or, lacking one,
 /// its Referer) must name the Host it was sent to.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let from = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|h| h.to_str().ok());
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|h| h.to_str().ok());
     match from {
-        Some(url) => url.split_once("://").map(|(_, rest)| rest.split('/').next() == Some(host)).unwrap_or(false),
+        Some(url) => url
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next() == Some(host))
+            .unwrap_or(false),
         // Browsers send Origin on every cross-site POST; a request with neither header
         // is not a browser's cross-site form.
         None => true,
@@ -214,24 +366,43 @@ pub const SMALL_FORM_LIMIT: usize = 8 * 1024;
 /// The body limit of a page's urlencoded form (uploads have their own, larger limits).
 fn form_limit(page: &Page) -> usize {
     match page.path {
-        "/app/c/{id}/reply" | "/app/c/{id}/note" | "/app/c/{id}/template" | "/admin/settings" | "/admin/kb/remove" => FORM_LIMIT,
+        "/app/c/{id}/reply" | "/app/c/{id}/note" | "/app/c/{id}/template" | "/admin/settings" | "/admin/kb/remove" => {
+            FORM_LIMIT
+        }
         _ => SMALL_FORM_LIMIT,
     }
 }
 
-async fn check_access(State((app, access, limit)): State<(Arc<App>, Access, usize)>, req: Request, next: Next) -> Response {
+async fn check_access(
+    State((app, access, limit)): State<(Arc<App>, Access, usize)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD);
     if state_changing && !same_origin(req.headers()) {
         return pages::error(StatusCode::FORBIDDEN, "This form was sent from another site.").into_response();
     }
     let (parts, body) = req.into_parts();
-    let multipart = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
     // A form is read here, at most `limit` bytes, for its CSRF token and so that no
     // page (the login page included) buffers more than that.
     let (form, body) = if state_changing && !multipart {
         match axum::body::to_bytes(body, limit).await {
             Ok(b) => (Some(b.clone()), Body::from(b)),
-            Err(_) => return pages::error(StatusCode::PAYLOAD_TOO_LARGE, &format!("The form is too large (over {} KiB); shorten it and send it again.", limit / 1024)).into_response(),
+            Err(_) => {
+                return pages::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "The form is too large (over {} KiB); shorten it and send it again.",
+                        limit / 1024
+                    ),
+                )
+                .into_response();
+            }
         }
     } else {
         (None, body)
@@ -252,7 +423,15 @@ async fn check_access(State((app, access, limit)): State<(Arc<App>, Access, usiz
             pages::error(StatusCode::UNAUTHORIZED, "Your session ended; log in again.").into_response()
         } else {
             let path = req.uri().path();
-            Redirect::to(&format!("/login?next={}", if path.starts_with('/') && !path.starts_with("//") { path } else { "/app" })).into_response()
+            Redirect::to(&format!(
+                "/login?next={}",
+                if path.starts_with('/') && !path.starts_with("//") {
+                    path
+                } else {
+                    "/app"
+                }
+            ))
+            .into_response()
         };
     };
     if access == Access::Admin && session.user.role != Role::Admin {
@@ -262,13 +441,21 @@ async fn check_access(State((app, access, limit)): State<(Arc<App>, Access, usiz
     if state_changing {
         // The CSRF token: a header (scripts), the form's `csrf` field, or for uploads
         // (not buffered here) the form's URL.
-        let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let from_header = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let from_form = match &form {
             Some(bytes) => form_field(bytes, "csrf"),
             None => parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf")),
         };
         if !crate::accounts::tokens_equal(&from_header.or(from_form).unwrap_or_default(), &session.csrf) {
-            return pages::error(StatusCode::FORBIDDEN, "The form expired; reload the page and try again.").into_response();
+            return pages::error(
+                StatusCode::FORBIDDEN,
+                "The form expired; reload the page and try again.",
+            )
+            .into_response();
         }
     }
     if session.user.must_change_password && !matches!(parts.uri.path(), "/account" | "/account/password" | "/logout") {
@@ -280,16 +467,26 @@ async fn check_access(State((app, access, limit)): State<(Arc<App>, Access, usiz
 
 /// A field of an urlencoded form.
 pub fn form_field(body: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// The client's address, for the login limiter: the peer, or behind a trusted proxy
 /// (`server.trusted_proxies`) the address it forwarded.
 pub fn client_ip(app: &App, req_ext: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap) -> String {
-    let Some(peer) = req_ext.map(|c| c.0.ip()) else { return "unknown".into() };
+    let Some(peer) = req_ext.map(|c| c.0.ip()) else {
+        return "unknown".into();
+    };
     // Every line, in order: a proxy may append its own line after the client's. A line
     // that is not text is a hop that is not an address.
-    let forwarded: Vec<&str> = headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("?")).collect();
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"))
+        .collect();
     crate::domain::proxy::client_address(peer, &forwarded, &app.config.server.trusted_proxies).to_string()
 }
 
@@ -299,7 +496,11 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(h, "content-security-policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    );
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "same-origin");

@@ -18,7 +18,12 @@ pub fn layout(title: &str, session: Option<&Session>, content: Markup) -> Markup
 
 /// A page that updates itself live: `live` is the page kind (`inbox`, `conversation`)
 /// and the conversation it shows.
-pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, Option<i64>)>, content: Markup) -> Markup {
+pub fn layout_live(
+    title: &str,
+    session: Option<&Session>,
+    live: Option<(&str, Option<i64>)>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -59,7 +64,11 @@ pub fn layout_live(title: &str, session: Option<&Session>, live: Option<(&str, O
 
 /// A page with just a message, and a status code.
 pub fn error(status: StatusCode, message: &str) -> Response {
-    let page = layout("Error", None, html! { section.card { h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) } p { (message) } p { a href="/app" { "Back to the inbox" } } } });
+    let page = layout(
+        "Error",
+        None,
+        html! { section.card { h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) } p { (message) } p { a href="/app" { "Back to the inbox" } } } },
+    );
     (status, page).into_response()
 }
 
@@ -104,7 +113,14 @@ pub fn paused_banner(reason: Option<&str>) -> Markup {
     html! { @if let Some(r) = reason { p.banner role="alert" { "Sending is paused: " (r) ". Replies wait and go out when it is fixed." } } }
 }
 
-pub fn inbox(session: &Session, view: View, search: &str, rows: &[ConversationRow], now: i64, paused: Option<&str>) -> Markup {
+pub fn inbox(
+    session: &Session,
+    view: View,
+    search: &str,
+    rows: &[ConversationRow],
+    now: i64,
+    paused: Option<&str>,
+) -> Markup {
     let tab = |v: View, label: &str| {
         html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) } aria-current=[(v == view).then_some("page")] { (label) } }
     };
@@ -375,7 +391,12 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
     )
 }
 
-pub fn settings(session: &Session, e: &crate::domain::settings::Effective, notice: Option<&str>, problem: Option<&str>) -> Markup {
+pub fn settings(
+    session: &Session,
+    e: &crate::domain::settings::Effective,
+    notice: Option<&str>,
+    problem: Option<&str>,
+) -> Markup {
     use crate::domain::settings::{SPECS, Source};
     let kill = e.switch("kill_switch");
     layout(
@@ -500,11 +521,18 @@ pub struct Series<'a> {
 
 /// A small stacked bar chart, one bar per day, as inline SVG (no script), with the
 /// numbers in a table for screen readers and for reading exact values.
-pub fn chart(title: &str, days: &[crate::store::dashboard::Day], series: &[Series<'_>], fmt: &dyn Fn(f64) -> String) -> Markup {
+pub fn chart(
+    title: &str,
+    days: &[crate::store::dashboard::Day],
+    series: &[Series<'_>],
+    fmt: &dyn Fn(f64) -> String,
+) -> Markup {
     const W: f64 = 280.0;
     const H: f64 = 100.0;
     let n = days.len().max(1);
-    let totals: Vec<f64> = (0..n).map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum()).collect();
+    let totals: Vec<f64> = (0..n)
+        .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum())
+        .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
     let scale = if max > 0.0 { H / max } else { 0.0 };
     let bw = W / n as f64;
@@ -512,7 +540,12 @@ pub fn chart(title: &str, days: &[crate::store::dashboard::Day], series: &[Serie
         let days_since_epoch = start / crate::store::dashboard::DAY_MS;
         let (y, m, d) = civil(days_since_epoch);
         let _ = y;
-        format!("{d} {}", ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(m - 1) as usize])
+        format!(
+            "{d} {}",
+            [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+            ][(m - 1) as usize]
+        )
     };
     html! {
         figure.chart {
