@@ -47,7 +47,7 @@ async fn main() {
     drop(store);
     let db_bytes = std::fs::metadata(c.sqlite_path()).unwrap().len();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
+    let running = frontdesk::server::start(c, listener, Default::default()).await.unwrap();
     let base = format!("http://{}", running.addr);
 
     // Baseline: the same load for 10 s with no backup.

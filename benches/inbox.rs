@@ -52,7 +52,7 @@ async fn main() {
     .unwrap();
     drop(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
+    let running = frontdesk::server::start(c, listener, Default::default()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -238,11 +238,11 @@ fn main() {
             .zip(&query_vecs)
             .take(n_queries)
             .collect();
-        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::knowledge::quant_index::QuantIndex>>> =
+        let bits: std::sync::Mutex<Option<std::sync::Arc<frontdesk::domain::quant_index::QuantIndex>>> =
             Default::default();
         let t = Instant::now();
         store
-            .call_blocking(|c| frontdesk::knowledge::quantized_knn(c, &bits, &query_vecs[0], 1, 1))
+            .call_blocking(|c| frontdesk::store::knowledge::quantized_knn(c, &bits, &query_vecs[0], 1, 1))
             .unwrap();
         println!(
             "| {n} | (building the quantized index once: {:.0} ms) | | | |",
@@ -278,20 +278,20 @@ fn main() {
                                 rows::knn(c, v, 10)?.into_iter().map(|x| x.0).collect()
                             }
                             m if m.starts_with("vector 1-bit x100") => {
-                                frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 10)?
+                                frontdesk::store::knowledge::quantized_knn(c, &bits, v, 10, 10)?
                                     .into_iter()
                                     .map(|x| x.0)
                                     .collect()
                             }
                             m if m.starts_with("vector 1-bit") => {
-                                frontdesk::knowledge::quantized_knn(c, &bits, v, 10, 20)?
+                                frontdesk::store::knowledge::quantized_knn(c, &bits, v, 10, 20)?
                                     .into_iter()
                                     .map(|x| x.0)
                                     .collect()
                             }
                             _ => {
                                 let a: Vec<i64> = rows::bm25(c, text, 50)?.into_iter().map(|x| x.0).collect();
-                                let b: Vec<i64> = frontdesk::knowledge::quantized_knn(c, &bits, v, 50, 2)?
+                                let b: Vec<i64> = frontdesk::store::knowledge::quantized_knn(c, &bits, v, 50, 2)?
                                     .into_iter()
                                     .map(|x| x.0)
                                     .collect();

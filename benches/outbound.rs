@@ -73,7 +73,7 @@ async fn enqueue_all(env: &Env, convs: &[i64], total: usize, producers: usize) -
                     reply_to: None,
                     idempotency_key: format!("bench-{i}"),
                 };
-                frontdesk::outbound::enqueue(&app, req).await.unwrap();
+                app.outbound.enqueue(req).await.unwrap();
                 i += producers;
             }
         }));

@@ -40,7 +40,7 @@ fn body(i: usize) -> Vec<u8> {
 
 struct Server {
     base: String,
-    running: frontdesk::app::Running,
+    running: frontdesk::server::Running,
     _dir: tempfile::TempDir,
 }
 
@@ -55,7 +55,7 @@ async fn start(group_commit: bool) -> Server {
         c.queue.group_commit_max_batch = 1;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
+    let running = frontdesk::server::start(c, listener, Default::default()).await.unwrap();
     Server {
         base: format!("http://{}/webhook", running.addr),
         running,

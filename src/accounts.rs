@@ -102,7 +102,7 @@ const DUMMY_HASH: &str =
 
 /// Starts a session: (cookie token, CSRF token).
 pub async fn start_session(store: &Store, user_id: i64) -> Result<(String, String)> {
-    let (token, csrf) = (crate::app::random_token(), crate::app::random_token());
+    let (token, csrf) = (crate::config::random_token(), crate::config::random_token());
     let (h, c, now) = (token_hash(&token), csrf.clone(), crate::domain::now_ms());
     store
         .write(move |conn| users::create_session(conn, &h, user_id, &c, now))

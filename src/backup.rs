@@ -258,9 +258,7 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> Result<(Manifest, V
             )));
         }
         let journal = data_dir.join(JOURNAL_FILE);
-        if journal.exists()
-            && let Err(redb::DatabaseError::DatabaseAlreadyOpen) = redb::Database::open(&journal)
-        {
+        if journal.exists() && crate::queue::snapshot::open_elsewhere(&journal) {
             return Err(Error::Conflict(format!(
                 "a frontdesk server is running on {}; stop it before restoring",
                 data_dir.display()

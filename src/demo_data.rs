@@ -1,7 +1,7 @@
 //! The demo business's built-in data (Spoke & Sprocket, a bike shop): its knowledge-base
 //! documents and sample orders. The demo serves them; the golden eval answers from them.
 
-use crate::app::App;
+use crate::knowledge::Knowledge;
 
 /// The demo business's documents, built into the binary.
 #[derive(rust_embed::RustEmbed)]
@@ -10,7 +10,7 @@ struct DemoKb;
 
 /// Loads the bike shop's documents into the knowledge base (a no-op when unchanged), so
 /// the offline responder has something to answer from.
-pub async fn load_knowledge(app: &App) -> anyhow::Result<()> {
+pub async fn load_knowledge(knowledge: &Knowledge) -> crate::Result<()> {
     use crate::knowledge::parse::{CsvColumns, Format, parse_bytes};
     let mut docs = Vec::new();
     for name in DemoKb::iter() {
@@ -23,16 +23,18 @@ pub async fn load_knowledge(app: &App) -> anyhow::Result<()> {
             &file.data,
             &CsvColumns::default(),
         );
-        anyhow::ensure!(problems.is_empty(), "demo document {name}: {problems:?}");
+        if !problems.is_empty() {
+            return Err(crate::Error::Internal(format!("demo document {name}: {problems:?}")));
+        }
         docs.extend(d);
     }
     eprintln!(
         "loading the demo knowledge base ({} documents; the first start embeds them, ~30 s)…",
         docs.len()
     );
-    app.knowledge.prepare(&|_, _| {}).await?;
+    knowledge.prepare(&|_, _| {}).await?;
     let mut report = crate::knowledge::ingest::IngestReport::default();
-    app.knowledge.add_documents(docs, &mut report).await?;
+    knowledge.add_documents(docs, &mut report).await?;
     Ok(())
 }
 

@@ -35,22 +35,9 @@ impl Error {
     pub fn unavailable(doing: &str, err: impl Display) -> Self {
         Error::Unavailable(format!("{doing}: {err}"))
     }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Self {
-        match err {
-            rusqlite::Error::QueryReturnedNoRows => Error::NotFound("no matching row".into()),
-            rusqlite::Error::SqliteFailure(e, _)
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                Error::Unavailable(format!("the SQLite database is busy: {err}"))
-            }
-            other => Error::Internal(format!("SQLite: {other}")),
-        }
+    /// A file that could not be written.
+    pub fn writing(path: &std::path::Path, err: std::io::Error) -> Self {
+        Error::unavailable(&format!("writing {}", path.display()), err)
     }
 }
 

@@ -2,27 +2,62 @@
 //! write the ledger row, queue the send job. Everything that sends (bot, agents, system)
 //! comes through here; the send worker does the rest.
 
-use crate::app::App;
+use crate::config::TemplateConfig;
 use crate::domain::window;
 use crate::error::{Error, Result};
-use crate::queue::Ingress;
-use crate::store::conversations;
+use crate::queue::{Ingress, Queue};
 use crate::store::ledger::{self, NewOutbound};
+use crate::store::{Store, conversations};
 
 /// The queue holding send jobs (payload: the ledger id).
 pub const SEND_QUEUE: &str = "send";
 
-/// Records `req` in the ledger and queues it for sending. Idempotent on
-/// `req.idempotency_key`: the same request twice is one row and one send.
-pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
+/// The one way to send: the ledger (store), the send queue and the configured templates.
+#[derive(Clone)]
+pub struct Outbound {
+    store: Store,
+    queue: Queue,
+    templates: Vec<TemplateConfig>,
+}
+
+impl Outbound {
+    pub fn new(store: Store, queue: Queue, templates: Vec<TemplateConfig>) -> Outbound {
+        Outbound {
+            store,
+            queue,
+            templates,
+        }
+    }
+
+    /// Records `req` in the ledger and queues it for sending. Idempotent on
+    /// `req.idempotency_key`: the same request twice is one row and one send.
+    pub async fn enqueue(&self, req: NewOutbound) -> Result<i64> {
+        enqueue(self, req).await
+    }
+
+    /// At start: makes sure every unsent ledger row has a send job (a crash between
+    /// writing a row and queueing its job leaves a row without one).
+    pub async fn requeue_pending(&self) -> Result<usize> {
+        let ids = self.store.read(ledger::pending_ids).await?;
+        let mut queued = 0;
+        for (id, created_at) in ids {
+            if matches!(queue_send(&self.queue, id, created_at).await?, Ingress::Enqueued(_)) {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+}
+
+async fn enqueue(out: &Outbound, req: NewOutbound) -> Result<i64> {
     req.body
         .validate()
         .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
-    check_template(&app.config.whatsapp.templates, &req.body)?;
+    check_template(&out.templates, &req.body)?;
     let now = crate::domain::now_ms();
     // The closure's outer Result is the write; the inner one is the decision, so that
     // flagging the conversation commits even when the send is refused.
-    let decided = app
+    let decided = out
         .store
         .write(move |conn| {
             let last_inbound = conversations::last_inbound_at(conn, req.conversation_id)?;
@@ -39,16 +74,13 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
         })
         .await?;
     let (id, created_at) = decided?;
-    queue_send(app, id, created_at).await?;
+    queue_send(&out.queue, id, created_at).await?;
     Ok(id)
 }
 
 /// When templates are configured, a template send must name one of them (with the right
 /// number of parameters): Meta would refuse anything else (132000/132001).
-fn check_template(
-    templates: &[crate::config::TemplateConfig],
-    body: &crate::domain::outbound::OutboundBody,
-) -> Result<()> {
+fn check_template(templates: &[TemplateConfig], body: &crate::domain::outbound::OutboundBody) -> Result<()> {
     let crate::domain::outbound::OutboundBody::Template { name, language, params } = body else {
         return Ok(());
     };
@@ -76,24 +108,11 @@ fn check_template(
 /// Queues the send job for ledger row `id` (a no-op if it was queued before). The key
 /// carries the row's creation time too: SQLite may give an erased row's id to a new row,
 /// and the new row must not be mistaken for the old one's already-queued job.
-pub async fn queue_send(app: &App, id: i64, created_at: i64) -> Result<Ingress> {
-    app.queue
+async fn queue_send(queue: &Queue, id: i64, created_at: i64) -> Result<Ingress> {
+    queue
         .enqueue_unique(
             format!("send:{id}:{created_at}"),
-            app.queue.job(SEND_QUEUE, id.to_string().into_bytes()),
+            queue.job(SEND_QUEUE, id.to_string().into_bytes()),
         )
         .await
-}
-
-/// At start: makes sure every unsent ledger row has a send job (a crash between writing a
-/// row and queueing its job leaves a row without one).
-pub async fn requeue_pending(app: &App) -> Result<usize> {
-    let ids = app.store.read(ledger::pending_ids).await?;
-    let mut queued = 0;
-    for (id, created_at) in ids {
-        if matches!(queue_send(app, id, created_at).await?, Ingress::Enqueued(_)) {
-            queued += 1;
-        }
-    }
-    Ok(queued)
 }

@@ -81,6 +81,31 @@ pub fn precreate(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Replaces `path` with `bytes`, readable by the owner only: a temp file beside it,
+/// fsync, then a durable rename, so a crash leaves the old file or the new one, never a
+/// torn one.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", rand::random::<u32>()));
+    let replaced = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| crate::durable_fs::rename(&tmp, path));
+    if replaced.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    replaced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,10 @@
 //! stored overrides on top, read fresh for every message (one small SQLite read), so a
 //! change made by the CLI, the admin API or the admin page applies to the next message.
 
-use rusqlite::Connection;
-
 use crate::config::Config;
-use crate::domain::settings::{Effective, normalize};
-use crate::error::{Error, Result};
+use crate::domain::settings::Effective;
+use crate::error::Result;
+use crate::store::Store;
 use crate::store::settings as rows;
 
 /// Each setting's value from the config file.
@@ -37,30 +36,18 @@ fn chain(models: &[String]) -> String {
     }
 }
 
-/// The effective settings, read on `conn`.
-pub fn load(conn: &Connection, config: &Config) -> Result<Effective> {
-    Ok(Effective::new(&defaults(config), &rows::overrides(conn)?))
-}
-
 /// The effective settings of a running instance, read now.
-pub async fn current(app: &crate::app::App) -> Result<Effective> {
-    let defaults = defaults(&app.config);
-    app.store
+pub async fn current(store: &Store, config: &Config) -> Result<Effective> {
+    let defaults = defaults(config);
+    store
         .read(move |c| Ok(Effective::new(&defaults, &rows::overrides(c)?)))
         .await
 }
 
-/// Validates and stores a live value for `key` (audited as `actor`); returns it normalised.
-pub fn set(conn: &Connection, key: &str, value: &str, actor: &str) -> Result<String> {
-    let v = normalize(key, value).map_err(Error::Invalid)?;
-    rows::set(conn, key, &v, actor, crate::domain::now_ms())?;
-    Ok(v)
-}
-
-/// Drops the live value for `key`; the config file's applies again.
-pub fn unset(conn: &Connection, key: &str, actor: &str) -> Result<bool> {
-    crate::domain::settings::spec(key).map_err(Error::Invalid)?;
-    rows::unset(conn, key, actor, crate::domain::now_ms())
+/// As `current`, from a thread that may block (the CLI).
+pub fn current_blocking(store: &Store, config: &Config) -> Result<Effective> {
+    let defaults = defaults(config);
+    store.call_blocking(move |c| Ok(Effective::new(&defaults, &rows::overrides(c)?)))
 }
 
 /// The settings as JSON rows: key, value, source, help.

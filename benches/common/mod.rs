@@ -36,7 +36,7 @@ pub fn inbound(wa_id: &str, wamid: &str) -> String {
 }
 
 pub struct Env {
-    pub running: frontdesk::app::Running,
+    pub running: frontdesk::server::Running,
     pub graph: FakeGraph,
     pub base: String,
     pub _dir: tempfile::TempDir,
@@ -65,7 +65,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
     c.knowledge.embedder = "none".into();
     tweak(&mut c);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = frontdesk::app::start(c, listener, Default::default()).await.unwrap();
+    let running = frontdesk::server::start(c, listener, Default::default()).await.unwrap();
     let base = format!("http://{}", running.addr);
     Env {
         running,

@@ -22,7 +22,7 @@ fn actor() -> String {
 
 pub fn settings_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (config, store) = open(config_path)?;
-    let effective = store.call_blocking(|c| crate::settings::load(c, &config))?;
+    let effective = crate::settings::current_blocking(&store, &config)?;
     if json {
         for row in crate::settings::to_json(&effective).as_array().into_iter().flatten() {
             println!("{row}");
@@ -42,7 +42,7 @@ pub fn settings_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode>
 pub fn settings_set(config_path: &Path, key: &str, value: &str) -> anyhow::Result<ExitCode> {
     let (_, store) = open(config_path)?;
     let (k, v, who) = (key.to_string(), value.to_string(), actor());
-    let stored = store.call_blocking(move |c| crate::settings::set(c, &k, &v, &who))?;
+    let stored = store.call_blocking(move |c| crate::store::settings::set_checked(c, &k, &v, &who))?;
     println!("{key} = {stored} (applies to the next message)");
     Ok(ExitCode::SUCCESS)
 }
@@ -50,7 +50,7 @@ pub fn settings_set(config_path: &Path, key: &str, value: &str) -> anyhow::Resul
 pub fn settings_unset(config_path: &Path, key: &str) -> anyhow::Result<ExitCode> {
     let (_, store) = open(config_path)?;
     let (k, who) = (key.to_string(), actor());
-    if store.call_blocking(move |c| crate::settings::unset(c, &k, &who))? {
+    if store.call_blocking(move |c| crate::store::settings::unset_checked(c, &k, &who))? {
         println!("{key}: back to the config file's value");
     } else {
         println!("{key} had no live value; the config file's value applies");
@@ -64,15 +64,9 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
     }
     let (_, store) = open(config_path)?;
     let (w, who) = (wa_id.to_string(), actor());
-    let erased = store.call_blocking(move |c| {
-        let now = crate::domain::now_ms();
-        // One transaction: all of it goes, or none. IMMEDIATE takes the write lock up
-        // front (waiting for the running server's writer), so it cannot fail midway as busy.
-        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-        let e = crate::store::contacts::erase(&tx, &w, &who, now)?;
-        tx.commit()?;
-        Ok(e)
-    })?;
+    // One transaction: all of it goes, or none.
+    let erased =
+        store.transaction_blocking(move |c| crate::store::contacts::erase(c, &w, &who, crate::domain::now_ms()))?;
     let Some(e) = erased else {
         anyhow::bail!("no contact {wa_id}; nothing erased");
     };
@@ -107,12 +101,8 @@ pub fn contact_erase(config_path: &Path, wa_id: &str, json: bool) -> anyhow::Res
 pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitCode> {
     let (_, store) = open(config_path)?;
     let (who, n) = (actor(), note.to_string());
-    let changed = store.call_blocking(move |c| {
-        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-        let changed = crate::store::engine::hand_back(&tx, id, &who, &n, crate::domain::now_ms())?;
-        tx.commit()?;
-        Ok(changed)
-    })?;
+    let changed = store
+        .transaction_blocking(move |c| crate::store::engine::hand_back(c, id, &who, &n, crate::domain::now_ms()))?;
     if !changed {
         anyhow::bail!("conversation {id} is not owned by a person (or does not exist); nothing to hand back");
     }

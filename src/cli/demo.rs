@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::app::{App, DemoInfo};
+use crate::app::App;
 use crate::config::{Config, Secret};
+use crate::http::demo::DemoInfo;
 use crate::http::fake_graph::FakeGraph;
 
 /// The demo's admin login.
@@ -39,7 +40,7 @@ async fn demo_admin(app: &App, data_dir: &Path) -> anyhow::Result<String> {
         "demo",
     )
     .await?;
-    crate::app::write_private(&file, &password)?;
+    crate::private_fs::replace(&file, password.as_bytes()).map_err(|e| crate::Error::writing(&file, e))?;
     Ok(password)
 }
 
@@ -53,11 +54,12 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     if !config_path.exists() {
         let text = super::init::render_config(
             &data_dir,
-            &crate::app::random_token(),
-            &crate::app::random_token(),
+            &crate::config::random_token(),
+            &crate::config::random_token(),
             listen,
         );
-        crate::app::write_private(&config_path, &text)?;
+        crate::private_fs::replace(&config_path, text.as_bytes())
+            .map_err(|e| crate::Error::writing(&config_path, e))?;
     }
     let mut config = Config::load(Some(&config_path))?;
     config.server.listen = listen.to_string();
@@ -70,7 +72,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         // The fake Graph API plays Meta: it accepts sends with this token and reports
         // delivery back to our webhook.
-        let token = crate::app::random_token();
+        let token = crate::config::random_token();
         let fake = FakeGraph::start(&token).await.context("starting the fake Graph API")?;
         config.whatsapp.graph_base_url = fake.base_url();
         config.whatsapp.access_token = Secret::new(token);
@@ -79,11 +81,15 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
         // asking customer's number, so each customer sees only their own orders.
         config.llm.tools.push(crate::demo_data::order_tool(format!("http://{addr}/demo/api/orders/{{order_id}}?wa_id={{customer_wa_id}}")));
         let secret = config.whatsapp.app_secret.expose().to_string();
-        let mut app = App::open(config)?;
-        crate::demo_data::load_knowledge(&app).await?;
+        let app = App::open(config)?;
+        crate::demo_data::load_knowledge(&app.knowledge).await?;
         let admin_password = demo_admin(&app, &data_dir).await?;
-        app.demo = Some(DemoInfo { phone_number_id: DEMO_NUMBER.into(), addr, graph: fake.clone() });
-        super::serve::run_app(app, listener, move |running| {
+        let demo = DemoInfo {
+            phone_number_id: DEMO_NUMBER.into(),
+            addr,
+            graph: fake.clone(),
+        };
+        super::serve::run_app(app, Some(demo), listener, move |running| {
             fake.set_webhook(&format!("http://{}/webhook", running.addr), &secret);
             let base = format!("http://{}", running.addr);
             // Ignore a closed stdout (piped into `head`, a test that stopped reading).

@@ -43,7 +43,7 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let problems = config.problems();
+    let problems = crate::preflight::problems(&config);
     for p in &problems {
         match p.severity {
             Severity::Error => r.fail(
@@ -269,7 +269,7 @@ async fn webhook(r: &mut Report, config: &Config) {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
-    let challenge = crate::app::random_token();
+    let challenge = crate::config::random_token();
     let handshake = client
         .get(&url)
         .query(&[

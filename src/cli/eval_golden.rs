@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::golden::metrics::{self, Regression, Report};
-use crate::golden::runner::{self, ModelMode};
+use crate::cli::golden::metrics::{self, Regression, Report};
+use crate::cli::golden::runner::{self, ModelMode};
 
 /// `eval --dataset …` arguments.
 #[derive(Debug, clap::Args)]
@@ -68,7 +68,7 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
             "eval needs --dataset FILE (the golden set, e.g. evals/golden.jsonl) or a subcommand: retrieval, routing"
         );
     };
-    let cases = crate::golden::read_cases(dataset)?;
+    let cases = crate::cli::golden::read_cases(dataset)?;
     let mut config = match &a.config {
         Some(p) => super::load_config(p)?,
         None => {

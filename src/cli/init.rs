@@ -19,11 +19,11 @@ pub fn init(config_path: &Path, data_dir: &Path, force: bool) -> anyhow::Result<
     let data_dir = data_dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
-    let text = render_config(&data_dir, &crate::app::random_token(), "", "127.0.0.1:8080");
+    let text = render_config(&data_dir, &crate::config::random_token(), "", "127.0.0.1:8080");
     if let Some(parent) = config_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    crate::app::write_private(config_path, &text)?;
+    crate::private_fs::replace(config_path, text.as_bytes()).map_err(|e| crate::Error::writing(config_path, e))?;
     println!("wrote {} (data dir {})", config_path.display(), data_dir.display());
     println!("next: set whatsapp.app_secret and whatsapp.access_token, then run");
     println!("  frontdesk check-config --config {}", config_path.display());
@@ -42,7 +42,7 @@ pub(crate) fn render_config(data_dir: &Path, verify_token: &str, app_secret: &st
 pub fn check_config(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
     print!("{}", config.to_redacted_toml());
-    let problems = config.problems();
+    let problems = crate::preflight::problems(&config);
     for p in &problems {
         eprintln!("{p}");
     }

@@ -278,7 +278,7 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "frontdesk-eval-{}-{}",
         std::process::id(),
-        &crate::app::random_token()[..8]
+        &crate::config::random_token()[..8]
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

@@ -7,6 +7,7 @@ mod demo;
 mod doctor;
 mod eval_golden;
 mod eval_routing;
+pub mod golden;
 mod init;
 mod kb;
 mod messages;

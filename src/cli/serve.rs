@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, Running};
+use crate::app::App;
+use crate::server::Running;
 
 pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
@@ -15,7 +16,7 @@ pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
         let listener = bind(&config.server.listen).await?;
         let mut app = App::open(config)?;
         app.config_path = Some(config_path.to_path_buf());
-        run_app(app, listener, |_| {}).await
+        run_app(app, None, listener, |_| {}).await
     });
     // The runtime still runs: the last batch of spans goes out through it.
     telemetry.shutdown();
@@ -40,6 +41,7 @@ pub(crate) async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener
 /// once everything drained.
 pub(crate) async fn run_app(
     app: App,
+    demo: Option<crate::http::demo::DemoInfo>,
     listener: tokio::net::TcpListener,
     started: impl FnOnce(&Running),
 ) -> anyhow::Result<ExitCode> {
@@ -47,7 +49,7 @@ pub(crate) async fn run_app(
     // SIGHUP, death).
     let signals = Signals::install()?;
     let shutdown = CancellationToken::new();
-    let running = crate::app::start_with(app, listener, shutdown.clone()).await?;
+    let running = crate::server::start_with(app, demo, listener, shutdown.clone()).await?;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -1,10 +1,15 @@
 //! Typed configuration: embedded defaults < config.toml < `FRONTDESK__SECTION__KEY`
 //! environment variables. Unknown keys are errors; secrets are redacted everywhere.
 
+mod model;
 mod secret;
 mod validate;
 
-pub use secret::Secret;
+pub use model::{ModelRef, Price};
+
+/// What keyword-only retrieval costs, said wherever the embedder is off.
+pub const NO_EMBEDDER_WARNING: &str = "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
+pub use secret::{Secret, random_token};
 pub use validate::{Problem, Severity};
 
 use std::net::SocketAddr;
@@ -274,7 +279,7 @@ pub struct LlmConfig {
     /// Ordered fallback chains per tier, `NAME:model` (live: `tier.commodity`, `tier.reasoning`).
     pub tiers: TiersConfig,
     /// USD per million tokens, on top of the built-in list prices.
-    pub prices: std::collections::BTreeMap<String, crate::llm::price::Price>,
+    pub prices: std::collections::BTreeMap<String, Price>,
     /// Retries per model call on 429/5xx/overloaded (with backoff) before the next model.
     pub max_retries: u32,
     /// Consecutive failures that open a provider's circuit, and how long it stays open.

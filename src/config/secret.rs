@@ -49,6 +49,12 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A random 256-bit token as hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
-//! Checks a loaded config for problems a running server would hit: missing secrets,
-//! a bad listen address, an unwritable data directory.
+//! Checks a loaded config for problems it shows on its own: missing secrets, a bad
+//! listen address, values out of range, names that do not match. What needs the machine
+//! (a writable data directory, loadable certificates, the model files) is checked by
+//! `preflight`.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use super::Config;
 
@@ -32,8 +33,8 @@ impl std::fmt::Display for Problem {
 }
 
 impl Config {
-    /// Every problem found; an empty list means the config is good to serve with.
-    /// Creates the data directory if it is missing (that is what a first start does).
+    /// Every problem the config shows on its own (no file is touched; the checks that
+    /// ask the machine and other modules are `preflight::problems`).
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut err = |key, message: String| {
@@ -189,7 +190,7 @@ impl Config {
             );
         }
         for v in &m.vision_models {
-            match crate::llm::ModelRef::parse(v) {
+            match super::ModelRef::parse(v) {
                 Some(r) if self.llm.providers.contains_key(&r.provider) => {}
                 Some(r) => err(
                     "media.vision_models",
@@ -201,17 +202,10 @@ impl Config {
         if m.max_attempts == 0 {
             err("media.max_attempts", "must be at least 1".into());
         }
-        if let Err(e) = check_writable(&self.storage.data_dir) {
-            err("storage.data_dir", e);
-        }
         let (cert, key) = (&self.server.tls_cert_file, &self.server.tls_key_file);
         match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
             (true, true) => {}
-            (false, false) => {
-                if let Err(e) = crate::http::tls::server_config(cert, key) {
-                    err("server.tls_cert_file", e.to_string());
-                }
-            }
+            (false, false) => {}
             _ => err(
                 "server.tls_cert_file",
                 "set both tls_cert_file and tls_key_file, or neither".into(),
@@ -274,9 +268,6 @@ impl Config {
             }
         }
         if !self.storage.backup_dir.as_os_str().is_empty() {
-            if let Err(e) = check_writable(&self.storage.backup_dir) {
-                err("storage.backup_dir", e);
-            }
             if self.storage.backup_every_hours.is_nan() || self.storage.backup_every_hours <= 0.0 {
                 err("storage.backup_every_hours", "must be more than 0".into());
             }
@@ -352,7 +343,7 @@ impl Config {
                     format!("{n}: parameters must be a JSON schema object with \"properties\""),
                 );
             }
-            for f in crate::engine::tools::ENGINE_FIELDS {
+            for f in crate::domain::tool_url::ENGINE_FIELDS {
                 if props.is_some_and(|o| o.contains_key(*f)) {
                     err(
                         "llm.tools",
@@ -362,8 +353,8 @@ impl Config {
                     );
                 }
             }
-            for p in crate::engine::tools::placeholders(&t.url) {
-                if !crate::engine::tools::ENGINE_FIELDS.contains(&p.as_str())
+            for p in crate::domain::tool_url::placeholders(&t.url) {
+                if !crate::domain::tool_url::ENGINE_FIELDS.contains(&p.as_str())
                     && !props.is_some_and(|o| o.contains_key(&p))
                 {
                     err(
@@ -499,12 +490,8 @@ impl Config {
             out.push(Problem {
                 severity: Severity::Warning,
                 key: "knowledge.embedder",
-                message: crate::knowledge::NO_EMBEDDER_WARNING.into(),
+                message: super::NO_EMBEDDER_WARNING.into(),
             });
-        } else if kb.embedder == "local"
-            && let Err(e) = crate::knowledge::embed::find_model_dir(kb.model_dir.as_deref())
-        {
-            err("knowledge.model_dir", e.to_string());
         }
         if self.whatsapp.access_token.is_empty() {
             out.push(Problem {
@@ -515,10 +502,17 @@ impl Config {
         }
         out
     }
+}
 
-    /// The error-level problems joined into one message, or `None` when there are none.
-    pub fn blocking_problems(&self) -> Option<String> {
-        let errs: Vec<String> = self
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Secret;
+
+    fn blocking(c: &Config) -> Option<String> {
+        let errs: Vec<String> = c
             .problems()
             .into_iter()
             .filter(|p| p.severity == Severity::Error)
@@ -526,31 +520,6 @@ impl Config {
             .collect();
         (!errs.is_empty()).then(|| errs.join("\n"))
     }
-}
-
-/// Creates `dir` if needed and proves a file can be written in it.
-fn check_writable(dir: &Path) -> Result<(), String> {
-    crate::private_fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create {}: {e}; choose a directory this user can write",
-            dir.display()
-        )
-    })?;
-    let probe = dir.join(".frontdesk-write-probe");
-    std::fs::write(&probe, b"ok").map_err(|e| {
-        format!(
-            "{} is not writable: {e}; fix its permissions or choose another",
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Secret;
 
     fn good(dir: &Path) -> Config {
         let mut c = Config::default();
@@ -563,7 +532,7 @@ mod tests {
     #[test]
     fn good_config_has_no_errors() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(good(dir.path()).blocking_problems().is_none());
+        assert!(blocking(&good(dir.path())).is_none());
     }
 
     #[test]
@@ -598,7 +567,7 @@ mod tests {
         for (key, mutate) in cases {
             let mut c = good(dir.path());
             mutate(&mut c);
-            let msg = c.blocking_problems().unwrap_or_default();
+            let msg = blocking(&c).unwrap_or_default();
             assert!(msg.contains(key), "{key}: {msg}");
         }
     }

@@ -17,9 +17,11 @@ pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod proxy;
+pub mod quant_index;
 pub mod rate;
 pub mod router;
 pub mod settings;
+pub mod tool_url;
 pub mod window;
 
 /// Cosine similarity of two unit vectors (their dot product).

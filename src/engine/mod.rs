@@ -54,7 +54,7 @@ pub async fn respond(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let conv = inbound.conversation_id;
-    let settings = crate::settings::current(app).await?;
+    let settings = crate::settings::current(&app.store, &app.config).await?;
     let opted_out = app.store.read(move |c| contacts::opted_out(c, conv)).await?;
     let texts: Vec<&str> = match burst {
         Some(b) if !b.texts.is_empty() => b.texts.iter().map(String::as_str).collect(),
@@ -806,7 +806,7 @@ async fn send_text(app: &App, conversation_id: i64, key: String, body: String) -
         reply_to: None,
         idempotency_key: key.clone(),
     };
-    match crate::outbound::enqueue(app, req).await {
+    match app.outbound.enqueue(req).await {
         Ok(_) => Ok(()),
         Err(crate::Error::Invalid(e)) => {
             tracing::warn!(key, reason = %e, "bot message not sent");

@@ -15,8 +15,7 @@ use serde_json::{Map, Value};
 use crate::config::ToolConfig;
 use crate::llm::ToolDef;
 
-/// Arguments the engine fills, never the model: whose data a tool sees.
-pub const ENGINE_FIELDS: &[&str] = &["customer_wa_id"];
+pub use crate::domain::tool_url::{ENGINE_FIELDS, placeholders};
 
 /// What one call returned, for the model, the guard and the trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,18 +36,6 @@ pub fn defs(tools: &[ToolConfig]) -> Vec<ToolDef> {
             parameters: t.parameters.clone(),
         })
         .collect()
-}
-
-/// The `{name}` placeholders of a URL template.
-pub fn placeholders(template: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let Some(end) = rest[start..].find('}') else { break };
-        out.push(rest[start + 1..start + end].to_string());
-        rest = &rest[start + end + 1..];
-    }
-    out
 }
 
 /// The model's arguments, checked against the tool's schema: only declared properties

@@ -13,7 +13,7 @@ use axum::routing::get;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::http::tls::Certificates;
+use crate::tls::Certificates;
 
 struct Challenge {
     certs: Arc<Certificates>,

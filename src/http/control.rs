@@ -123,7 +123,7 @@ async fn kb_status(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /settings`: every live setting with value, source and help.
 async fn settings_list(State(app): State<Arc<App>>) -> Response {
-    match crate::settings::current(&app).await {
+    match crate::settings::current(&app.store, &app.config).await {
         Ok(e) => Json(crate::settings::to_json(&e)).into_response(),
         Err(e) => error_response(e),
     }
@@ -149,7 +149,7 @@ async fn settings_set(
     let k = key.clone();
     match app
         .store
-        .write(move |c| crate::settings::set(c, &k, &value, "api:control"))
+        .write(move |c| crate::store::settings::set_checked(c, &k, &value, "api:control"))
         .await
     {
         Ok(v) => Json(serde_json::json!({ "key": key, "value": v, "source": "live" })).into_response(),
@@ -162,7 +162,7 @@ async fn settings_unset(State(app): State<Arc<App>>, Path(key): Path<String>) ->
     let k = key.clone();
     match app
         .store
-        .write(move |c| crate::settings::unset(c, &k, "api:control"))
+        .write(move |c| crate::store::settings::unset_checked(c, &k, "api:control"))
         .await
     {
         Ok(removed) => Json(serde_json::json!({ "key": key, "removed": removed })).into_response(),

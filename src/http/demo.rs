@@ -4,6 +4,7 @@
 //! this server's own `/webhook`, so it travels exactly the production path.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -11,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,12 +20,21 @@ use super::demo_document::{self as document, Document};
 use crate::app::App;
 use crate::whatsapp::signature::sign;
 
+/// What the demo routes need: the simulator's business number, this server's address
+/// and the in-process fake Graph API that serves the simulator's documents.
+#[derive(Debug, Clone)]
+pub struct DemoInfo {
+    pub phone_number_id: String,
+    pub addr: SocketAddr,
+    pub graph: super::fake_graph::FakeGraph,
+}
+
 /// Files under assets/web, compiled into the binary.
 #[derive(rust_embed::RustEmbed)]
 #[folder = "assets/web/"]
 struct Web;
 
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes(demo: DemoInfo) -> Router<Arc<App>> {
     Router::new()
         .route("/demo", get(page))
         .route("/demo/static/{file}", get(asset))
@@ -32,10 +42,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/demo/api/send", post(send))
         .route("/demo/api/chat", get(chat))
         .route("/demo/api/orders/{order_id}", get(order))
-}
-
-fn demo_number(app: &App) -> Option<String> {
-    app.demo.as_ref().map(|d| d.phone_number_id.clone())
+        .layer(Extension(Arc::new(demo)))
 }
 
 async fn page() -> Response {
@@ -55,10 +62,10 @@ async fn asset(Path(file): Path<String>) -> Response {
     ([(header::CONTENT_TYPE, mime)], f.data.into_owned()).into_response()
 }
 
-async fn info(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+async fn info(State(app): State<Arc<App>>, Extension(demo): Extension<Arc<DemoInfo>>) -> Json<serde_json::Value> {
     let warnings = app.knowledge.status().await.map(|s| s.warnings).unwrap_or_default();
     Json(
-        json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo_number(&app), "warnings": warnings }),
+        json!({ "business_name": app.config.bot.business_name, "phone_number_id": demo.phone_number_id, "warnings": warnings }),
     )
 }
 
@@ -79,10 +86,12 @@ fn refuse((status, error): document::Refusal) -> Response {
 
 /// `POST /demo/api/send`: a customer's text, or document with an optional caption, as a
 /// signed webhook to this server's own `/webhook`.
-async fn send(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let Some(demo) = app.demo.clone() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+async fn send(
+    State(app): State<Arc<App>>,
+    Extension(demo): Extension<Arc<DemoInfo>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let req: SendRequest = match document::read_json(&headers, body).await {
         Ok(req) => req,
         Err(refusal) => return refuse(refusal),
@@ -143,8 +152,13 @@ async fn send(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Re
 
 /// `GET /demo/api/chat?wa_id=…`: the customer's conversation; a document the customer
 /// sent carries `document: { filename, caption }` for its bubble.
-async fn chat(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let (Some(number), Some(wa_id)) = (demo_number(&app), q.get("wa_id").cloned()) else {
+async fn chat(
+    State(app): State<Arc<App>>,
+    Extension(demo): Extension<Arc<DemoInfo>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let number = demo.phone_number_id.clone();
+    let Some(wa_id) = q.get("wa_id").cloned() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let rows = app
@@ -182,10 +196,7 @@ struct OrderQuery {
 
 /// `GET /demo/api/orders/{order_id}?wa_id=…`: the demo's order-status API, called by the
 /// `order_status` tool. An order is only shown to the customer who placed it.
-async fn order(State(app): State<Arc<App>>, Path(order_id): Path<String>, Query(q): Query<OrderQuery>) -> Response {
-    if demo_number(&app).is_none() {
-        return StatusCode::NOT_FOUND.into_response();
-    }
+async fn order(Path(order_id): Path<String>, Query(q): Query<OrderQuery>) -> Response {
     order_response(&order_id, &q.wa_id)
 }
 

@@ -4,13 +4,12 @@
 
 pub mod acme_challenge;
 mod control;
-pub(crate) mod demo;
+pub mod demo;
 mod demo_document;
 pub mod fake_graph;
 mod health;
 pub mod scripted_model;
 pub mod serve;
-pub mod tls;
 pub mod ui;
 mod webhook;
 
@@ -23,9 +22,8 @@ use axum::routing::get;
 use crate::app::App;
 
 /// Every route of the server.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>, demo: Option<demo::DemoInfo>) -> Router {
     let limit = app.config.server.body_limit_bytes;
-    let demo = app.demo.is_some();
     let router = Router::new()
         .route(
             "/webhook",
@@ -38,6 +36,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(health::metrics))
         .nest("/api/control", control::routes(app.clone()))
         .merge(ui::routes(app.clone()));
-    let router = if demo { router.merge(demo::routes()) } else { router };
+    let router = match demo {
+        Some(demo) => router.merge(demo::routes(demo)),
+        None => router,
+    };
     router.with_state(app)
 }

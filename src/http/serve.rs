@@ -21,7 +21,7 @@ use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,14 @@ pub trait Accept: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// The next connection, once a slot is free.
     fn accept(&mut self) -> impl Future<Output = (Self::Io, SocketAddr, OwnedSemaphorePermit)> + Send;
+}
+
+impl Accept for crate::tls::TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+
+    async fn accept(&mut self) -> (Self::Io, SocketAddr, OwnedSemaphorePermit) {
+        self.next().await
+    }
 }
 
 /// Plain TCP connections, each taking a slot before it is accepted.

@@ -10,7 +10,6 @@ pub mod fetch;
 pub mod fuse;
 pub mod ingest;
 pub mod parse;
-pub mod quant_index;
 pub mod remote_embed;
 
 use std::sync::Arc;
@@ -18,11 +17,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::KnowledgeConfig;
+use crate::domain::quant_index::QuantIndex;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::knowledge as rows;
 use embed::{Embedder, LocalMiniLm, NoEmbedder};
-use quant_index::QuantIndex;
 
 /// How to rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,7 +101,7 @@ pub struct Status {
 }
 
 /// The UI warning for BM25-only retrieval (also printed by `check-config`).
-pub const NO_EMBEDDER_WARNING: &str = "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
+pub use crate::config::NO_EMBEDDER_WARNING;
 
 impl Knowledge {
     /// Counts and warnings.
@@ -194,7 +193,7 @@ impl Knowledge {
                 };
                 let knn = |n: usize| {
                     if quantized {
-                        quantized_knn(c, &bits, &vector, n, cfg.rescore_factor)
+                        rows::quantized_knn(c, &bits, &vector, n, cfg.rescore_factor)
                     } else {
                         rows::knn(c, &vector, n)
                     }
@@ -249,49 +248,4 @@ impl Knowledge {
             })
             .await
     }
-}
-
-/// Nearest chunks in three passes: Hamming distance over the in-memory bit codes keeps
-/// `k * rescore_factor * 10` candidates, int8 dot products keep `k * rescore_factor`, and
-/// those are rescored with their exact stored vectors. The index is (re)built here when
-/// the store's vector generation moved.
-pub fn quantized_knn(
-    conn: &rusqlite::Connection,
-    cache: &std::sync::Mutex<Option<Arc<QuantIndex>>>,
-    vector: &[f32],
-    k: usize,
-    rescore_factor: usize,
-) -> Result<Vec<(i64, f64)>> {
-    if vector.is_empty() {
-        return Ok(Vec::new());
-    }
-    let generation = rows::vector_generation(conn)?;
-    let index = {
-        let mut slot = cache
-            .lock()
-            .map_err(|_| Error::Internal("bit index lock poisoned".into()))?;
-        match slot.as_ref() {
-            Some(ix) if ix.generation == generation => ix.clone(),
-            _ => {
-                let started = std::time::Instant::now();
-                let ix = Arc::new(QuantIndex::build(generation, &rows::all_vectors(conn)?));
-                tracing::info!(
-                    chunks = ix.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "built the quantized vector index"
-                );
-                *slot = Some(ix.clone());
-                ix
-            }
-        }
-    };
-    let keep = k * rescore_factor.max(1);
-    let candidates = index.nearest(vector, keep * 10, keep);
-    let mut scored: Vec<(i64, f64)> = rows::vectors_by_id(conn, &candidates)?
-        .into_iter()
-        .map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64))
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-    scored.truncate(k);
-    Ok(scored)
 }

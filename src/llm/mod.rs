@@ -20,6 +20,8 @@ use serde_json::Value;
 use crate::config::{LlmConfig, ProviderConfig};
 use crate::domain::circuit::CircuitBreaker;
 
+pub use crate::config::ModelRef;
+
 /// A tool the model may call.
 #[derive(Debug, Clone)]
 pub struct ToolDef {
@@ -176,29 +178,6 @@ pub(crate) async fn send_with_retry(
 
 fn excerpt(text: &str) -> String {
     text.chars().take(300).collect()
-}
-
-/// A `provider:model` entry of a tier's chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelRef {
-    pub provider: String,
-    pub model: String,
-}
-
-impl ModelRef {
-    pub fn parse(s: &str) -> Option<ModelRef> {
-        let (p, m) = s.split_once(':')?;
-        (!p.is_empty() && !m.is_empty()).then(|| ModelRef {
-            provider: p.to_string(),
-            model: m.to_string(),
-        })
-    }
-}
-
-impl std::fmt::Display for ModelRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.provider, self.model)
-    }
 }
 
 /// The configured providers with a circuit breaker each.

@@ -5,15 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-/// Price of one model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    pub input_per_mtok: f64,
-    pub output_per_mtok: f64,
-}
+pub use crate::config::Price;
 
 /// List prices of common models (USD per 1M tokens).
 pub fn defaults() -> BTreeMap<String, Price> {

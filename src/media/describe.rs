@@ -6,7 +6,6 @@
 
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::domain::media::Problem;
 use crate::extract::{Extractor, Failure};
 use crate::llm::{ChatRequest, Item, ModelRef, Output};
@@ -31,11 +30,10 @@ fn vision_schema() -> Value {
 }
 
 /// A description of the image for the bot to read.
-pub async fn image(app: &App, bytes: &[u8], mime: &str, caption: Option<&str>) -> Result<String, Problem> {
+pub async fn image(app: &super::Deps<'_>, bytes: &[u8], mime: &str, caption: Option<&str>) -> Result<String, Problem> {
     use base64::Engine;
     let chain: Vec<ModelRef> = app
         .config
-        .media
         .vision_models
         .iter()
         .filter_map(|m| ModelRef::parse(m))

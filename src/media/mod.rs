@@ -12,13 +12,22 @@ pub mod transcribe;
 
 use std::time::Duration;
 
-use crate::app::App;
 use crate::domain::media::{self as rules, Problem};
 use crate::error::Result;
 use crate::store::media::{self as rows, Outcome};
 use crate::whatsapp::graph::GraphError;
 
 pub use files::MediaFiles;
+
+/// What reading a media message uses, borrowed from the running app.
+pub struct Deps<'a> {
+    pub store: &'a crate::store::Store,
+    pub graph: &'a crate::whatsapp::graph::GraphClient,
+    pub models: &'a crate::llm::Models,
+    pub metrics: &'a crate::metrics::Metrics,
+    pub config: &'a crate::config::MediaConfig,
+    pub service: &'a MediaService,
+}
 
 /// The media handles the app keeps: the file store, an HTTP client for services, and the
 /// sandbox that reads documents (customers' files and knowledge-base uploads).
@@ -56,7 +65,7 @@ pub enum Step {
 
 /// Downloads, checks, stores and reads the media of message `wamid`. On the last attempt
 /// a passing failure is recorded as final.
-pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step> {
+pub async fn process(app: &Deps<'_>, wamid: &str, last_attempt: bool) -> Result<Step> {
     let w = wamid.to_string();
     let Some((row, media)) = app.store.read(move |c| rows::get(c, &w)).await? else {
         tracing::warn!(%wamid, "media job for a message that is not stored (erased?); nothing to do");
@@ -103,7 +112,7 @@ pub async fn process(app: &App, wamid: &str, last_attempt: bool) -> Result<Step>
 
 /// The file's text: (kind, text, language).
 async fn read(
-    app: &App,
+    app: &Deps<'_>,
     row: &rows::MediaRow,
     media: &crate::domain::message::Media,
     found: &mut Outcome,
@@ -111,7 +120,7 @@ async fn read(
     if row.media_type == "video" {
         return Err(Problem::Unsupported("videos are not watched by the bot".into()));
     }
-    let limit = app.config.media.max_bytes(&row.media_type);
+    let limit = app.config.max_bytes(&row.media_type);
     let (info, bytes) = app
         .graph
         .download_media(&row.media_id, limit)
@@ -125,7 +134,7 @@ async fn read(
     let declared = media.mime_type.as_deref().or(info.mime_type.as_deref());
     let mime = rules::check(&row.media_type, declared, &bytes, info.file_size, &checksums)?;
     found.mime_type = Some(mime.clone());
-    let service = &app.media;
+    let service = app.service;
     // The bytes go to the blocking pool and come back (no copy of a 16 MB voice note).
     let files = service.files.clone();
     let (stored, bytes) = tokio::task::spawn_blocking(move || (files.put(&bytes), bytes))
@@ -135,7 +144,7 @@ async fn read(
     match row.media_type.as_str() {
         "sticker" => Ok(("sticker", String::new(), None)),
         "audio" => {
-            let t = transcribe::transcribe(&service.http, &app.config.media, bytes, &mime).await?;
+            let t = transcribe::transcribe(&service.http, app.config, bytes, &mime).await?;
             Ok(("transcript", t.text, t.language))
         }
         "image" => Ok((
@@ -145,7 +154,7 @@ async fn read(
         )),
         _ => Ok((
             "document_text",
-            describe::document(&service.extractor, bytes, &mime, app.config.media.document_max_chars).await?,
+            describe::document(&service.extractor, bytes, &mime, app.config.document_max_chars).await?,
             None,
         )),
     }

@@ -57,6 +57,14 @@ impl Queue {
     }
 }
 
+/// Whether a process (a running server) holds the journal at `path` open now.
+pub fn open_elsewhere(path: &Path) -> bool {
+    matches!(
+        redb::Database::open(path),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen)
+    )
+}
+
 /// Opens a journal copy and runs redb's integrity check; returns its job count.
 pub fn check_copy(path: &Path) -> Result<u64> {
     let bad = |detail: String| Error::Invalid(format!("{} is not a usable journal copy: {detail}", path.display()));

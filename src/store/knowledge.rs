@@ -5,7 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::Result;
+use std::sync::Arc;
+
+use crate::domain::quant_index::QuantIndex;
+use crate::error::{Error, Result};
 
 /// A chunk to store, with its vector (empty when vectors are off).
 pub struct NewChunk<'a> {
@@ -394,4 +397,49 @@ fn fts_query(text: &str) -> Option<String> {
 /// A vector as sqlite-vec's little-endian float32 blob.
 fn vector_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+/// Nearest chunks in three passes: Hamming distance over the in-memory bit codes keeps
+/// `k * rescore_factor * 10` candidates, int8 dot products keep `k * rescore_factor`, and
+/// those are rescored with their exact stored vectors. The index is (re)built here when
+/// the store's vector generation moved.
+pub fn quantized_knn(
+    conn: &Connection,
+    cache: &std::sync::Mutex<Option<Arc<QuantIndex>>>,
+    vector: &[f32],
+    k: usize,
+    rescore_factor: usize,
+) -> Result<Vec<(i64, f64)>> {
+    if vector.is_empty() {
+        return Ok(Vec::new());
+    }
+    let generation = vector_generation(conn)?;
+    let index = {
+        let mut slot = cache
+            .lock()
+            .map_err(|_| Error::Internal("bit index lock poisoned".into()))?;
+        match slot.as_ref() {
+            Some(ix) if ix.generation == generation => ix.clone(),
+            _ => {
+                let started = std::time::Instant::now();
+                let ix = Arc::new(QuantIndex::build(generation, &all_vectors(conn)?));
+                tracing::info!(
+                    chunks = ix.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "built the quantized vector index"
+                );
+                *slot = Some(ix.clone());
+                ix
+            }
+        }
+    };
+    let keep = k * rescore_factor.max(1);
+    let candidates = index.nearest(vector, keep * 10, keep);
+    let mut scored: Vec<(i64, f64)> = vectors_by_id(conn, &candidates)?
+        .into_iter()
+        .map(|(id, v)| (id, crate::domain::dot(vector, &v) as f64))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
+    Ok(scored)
 }

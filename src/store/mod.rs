@@ -146,6 +146,19 @@ impl Store {
         f(&mut guard)
     }
 
+    /// Runs `f` in one IMMEDIATE transaction on the second connection, on the current
+    /// thread (the CLI beside a running server): the write lock is taken up front,
+    /// waiting for the server's writer, so it cannot fail midway as busy; all of `f`
+    /// commits or none of it.
+    pub fn transaction_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.call_blocking(|c| {
+            let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
     /// Proves the database can be written (used by `/readyz`).
     pub async fn heartbeat(&self) -> Result<()> {
         self.write(|c| {
@@ -156,6 +169,24 @@ impl Store {
             Ok(())
         })
         .await
+    }
+}
+
+// The conversion lives with the only module that uses rusqlite.
+impl From<rusqlite::Error> for crate::Error {
+    fn from(err: rusqlite::Error) -> Self {
+        match err {
+            rusqlite::Error::QueryReturnedNoRows => crate::Error::NotFound("no matching row".into()),
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                crate::Error::Unavailable(format!("the SQLite database is busy: {err}"))
+            }
+            other => crate::Error::Internal(format!("SQLite: {other}")),
+        }
     }
 }
 

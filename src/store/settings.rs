@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Every stored override: (key, value).
 pub fn overrides(conn: &Connection) -> Result<Vec<(String, String)>> {
@@ -11,6 +11,19 @@ pub fn overrides(conn: &Connection) -> Result<Vec<(String, String)>> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Validates and stores a live value for `key` (audited as `actor`); returns it normalised.
+pub fn set_checked(conn: &Connection, key: &str, value: &str, actor: &str) -> Result<String> {
+    let v = crate::domain::settings::normalize(key, value).map_err(Error::Invalid)?;
+    set(conn, key, &v, actor, crate::domain::now_ms())?;
+    Ok(v)
+}
+
+/// Drops the live value for `key` (the config file's applies again); `false` if none was set.
+pub fn unset_checked(conn: &Connection, key: &str, actor: &str) -> Result<bool> {
+    crate::domain::settings::spec(key).map_err(Error::Invalid)?;
+    unset(conn, key, actor, crate::domain::now_ms())
 }
 
 /// Stores an override (already validated) and audits the change.

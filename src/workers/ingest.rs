@@ -101,7 +101,7 @@ async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result
         return Ok(());
     }
     // Debounce: answer after a pause, so a burst of messages gets one reply.
-    let settings = crate::settings::current(app).await?;
+    let settings = crate::settings::current(&app.store, &app.config).await?;
     let delay = settings.number("debounce_ms").max(0.0) as u64;
     for wamid in &report.answerable {
         let mut job = app.queue.job(super::reply::REPLY_QUEUE, wamid.as_bytes().to_vec());

@@ -34,8 +34,9 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
                 }
                 let wamid = String::from_utf8_lossy(&job.payload).to_string();
                 let last = job.attempt >= job.max_attempts.min(app.config.media.max_attempts);
+                let deps = app.media_deps();
                 let step = tokio::select! {
-                    step = crate::media::process(&app, &wamid, last) => step,
+                    step = crate::media::process(&deps, &wamid, last) => step,
                     _ = stop.cancelled() => {
                         unfinished.push((job.id, job.lease_token));
                         continue;

@@ -259,7 +259,7 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
 fn acme_config_mistakes_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let problems = |c: &frontdesk::config::Config| {
-        c.problems()
+        frontdesk::preflight::problems(c)
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()

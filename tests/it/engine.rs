@@ -4,17 +4,20 @@
 //! sent exactly once (also across a crash between the handoff and the bridge), the bot
 //! staying silent while a person owns the conversation, and the trace of each reply.
 
-use std::time::Duration;
-
 use frontdesk::config::EngineConfig;
 use frontdesk::store::conversations::inbound_for_reply;
 use frontdesk::store::engine::{handoffs_for, trace_for};
 
 use crate::support::{TestServer, text_webhook};
 
-/// A server whose knowledge base holds three short bike-shop documents.
+/// A server whose knowledge base holds three short bike-shop documents, answering from them (the offline responder's
+/// confidence comes from vector similarity, so the local embedder is on).
 pub async fn shop(tweak: impl FnOnce(&mut frontdesk::config::Config)) -> TestServer {
-    let s = TestServer::start_with(tweak).await;
+    let s = TestServer::start_with(|c| {
+        crate::support::with_local_embedder(c);
+        tweak(c)
+    })
+    .await;
     let docs = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("opening-hours.md"), "# Opening hours\n\nThe shop is open Tuesday to Saturday from 9:00 to 18:00. We are closed on Sundays and Mondays.").unwrap();
     std::fs::write(
@@ -50,14 +53,9 @@ pub async fn say(s: &TestServer, from: &str, wamid: &str, text: &str) {
     );
 }
 
-/// Waits until every queued job (webhook, reply, send) is done, then a little longer.
+/// Waits until every queued job (webhook, reply, send) is done.
 pub async fn settle(s: &TestServer) {
-    s.wait_until("the queues to empty", |s| {
-        let st = s.app().queue.stats().unwrap();
-        st.leased == 0 && st.queues.iter().all(|q| q.ready == 0)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.idle().await;
 }
 
 pub fn owner(s: &TestServer, wa_id: &str) -> String {
@@ -365,8 +363,6 @@ async fn a_burst_of_messages_gets_one_answer() {
     )
     .await;
     s.wait_until("one answer", |s| s.graph.sent().len() == 1).await;
-    settle(&s).await;
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
     settle(&s).await;
     assert_eq!(s.graph.sent().len(), 1, "{:?}", texts(&s));
     assert!(texts(&s)[0].contains("e-bikes for 35 euro a day"), "{:?}", texts(&s));

@@ -362,7 +362,7 @@ async fn quantized_first_pass_rescoring_matches_exact_search() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_and_status_over_http_need_the_control_token() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(crate::support::with_local_embedder).await;
     let docs = tempfile::tempdir().unwrap();
     std::fs::write(
         docs.path().join("hours.md"),

@@ -5,6 +5,7 @@
 mod support;
 
 mod acme;
+mod architecture;
 mod auth_bounds;
 mod backup;
 mod browser;

@@ -437,7 +437,7 @@ async fn unusable_media_gets_a_request_to_type_or_a_person_never_silence() {
         "the transcription service was tried max_attempts times"
     );
     assert_eq!(s.metric("media_failed_total"), 6);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.idle().await;
     assert!(sent_to(&s, "31600000207").is_empty(), "stickers are not answered");
     assert_eq!(message_text(&s, "wamid.sticker"), "[sticker]", "but recorded");
     s.wait_until("the sticker kept", |s| {

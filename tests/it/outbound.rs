@@ -99,7 +99,7 @@ async fn bot_replies_once_with_read_receipt_and_ticks() {
     // Meta re-delivers the customer's message: still one answer.
     assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
     s.drain().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.idle().await;
     assert_eq!(s.graph.sent().len(), 1);
     s.stop().await;
 }
@@ -127,7 +127,7 @@ async fn human_owned_conversation_gets_no_bot_reply() {
         s.app().queue.stats().unwrap().queues.iter().all(|q| q.ready == 0) && s.app().queue.stats().unwrap().leased == 0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.idle().await;
     assert_eq!(
         s.graph.sent().len(),
         1,
@@ -207,10 +207,12 @@ async fn each_kind_has_its_exact_request_body() {
     let mut ids = Vec::new();
     let mut req = send_req(conv, "k-text", text("Reply in context"));
     req.reply_to = Some("wamid.in-ctx".into());
-    ids.push(frontdesk::outbound::enqueue(s.app(), req).await.unwrap());
+    ids.push(s.app().outbound.enqueue(req).await.unwrap());
     for (i, (body, _)) in cases.iter().enumerate() {
         ids.push(
-            frontdesk::outbound::enqueue(s.app(), send_req(conv, &format!("k-{i}"), body.clone()))
+            s.app()
+                .outbound
+                .enqueue(send_req(conv, &format!("k-{i}"), body.clone()))
                 .await
                 .unwrap(),
         );
@@ -237,11 +239,14 @@ async fn each_kind_has_its_exact_request_body() {
         assert_eq!(&got, want);
     }
     // The same idempotency key again is the same row and no second send.
-    let again = frontdesk::outbound::enqueue(s.app(), send_req(conv, "k-0", cases[0].0.clone()))
+    let again = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "k-0", cases[0].0.clone()))
         .await
         .unwrap();
     assert_eq!(again, ids[1]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.idle().await;
     assert_eq!(s.graph.sent().len(), ids.len());
     s.stop().await;
 }
@@ -290,7 +295,10 @@ async fn limits_are_checked_before_sending() {
         (eleven, "1 to 10"),
         (text(&"x".repeat(5000)), "at most 4096"),
     ] {
-        let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "bad", body))
+        let err = s
+            .app()
+            .outbound
+            .enqueue(send_req(conv, "bad", body))
             .await
             .unwrap_err()
             .to_string();
@@ -310,7 +318,10 @@ async fn free_form_is_refused_24h_and_1s_after_the_last_message_but_a_template_g
         .store
         .call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = ?1", [stale])?))
         .unwrap();
-    let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "late", text("Sorry for the wait!")))
+    let err = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "late", text("Sorry for the wait!")))
         .await
         .unwrap_err()
         .to_string();
@@ -321,9 +332,7 @@ async fn free_form_is_refused_24h_and_1s_after_the_last_message_but_a_template_g
         language: "en_US".into(),
         params: vec![],
     };
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "tpl", template))
-        .await
-        .unwrap();
+    let id = s.app().outbound.enqueue(send_req(conv, "tpl", template)).await.unwrap();
     wait_state(&s, id, &["accepted", "sent", "delivered", "read"]).await;
     let sent = s.graph.sent();
     assert_eq!(sent.len(), 1);
@@ -331,7 +340,9 @@ async fn free_form_is_refused_24h_and_1s_after_the_last_message_but_a_template_g
     // A new customer message reopens the window.
     conversation(&s, "31690000005").await;
     assert_eq!(s.query_i64("SELECT needs_template FROM conversations"), 0);
-    frontdesk::outbound::enqueue(s.app(), send_req(conv, "now-ok", text("Thanks!")))
+    s.app()
+        .outbound
+        .enqueue(send_req(conv, "now-ok", text("Thanks!")))
         .await
         .unwrap();
     s.stop().await;
@@ -347,7 +358,10 @@ async fn each_error_code_has_its_outcome() {
     let conv = conversation(&s, "31690000006").await;
     // 131047: not retried; the conversation needs a template.
     s.graph.fail_next(Failure::code(131047), 1);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "e1", text("one")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "e1", text("one")))
         .await
         .unwrap();
     wait_state(&s, id, &["failed"]).await;
@@ -357,7 +371,10 @@ async fn each_error_code_has_its_outcome() {
     assert_eq!(s.query_i64("SELECT needs_template FROM conversations"), 1);
     // 131026: permanent failure with a readable reason.
     s.graph.fail_next(Failure::code(131026), 1);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "e2", text("two")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "e2", text("two")))
         .await
         .unwrap();
     wait_state(&s, id, &["failed"]).await;
@@ -365,14 +382,20 @@ async fn each_error_code_has_its_outcome() {
     // 131056 and 500/131000: retried with backoff, then accepted.
     s.graph.fail_next(Failure::code(131056), 1);
     s.graph.fail_next(Failure::code(131000), 1);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "e3", text("three")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "e3", text("three")))
         .await
         .unwrap();
     wait_state(&s, id, &["accepted", "sent", "delivered", "read"]).await;
     assert_eq!(ledger(&s, id).1, 3);
     // Out of attempts: failed, with the last reason.
     s.graph.fail_next(Failure::code(130429), 10);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "e4", text("four")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "e4", text("four")))
         .await
         .unwrap();
     wait_state(&s, id, &["failed"]).await;
@@ -390,7 +413,10 @@ async fn refused_token_pauses_sending_visibly_and_resumes_when_fixed() {
     let s = TestServer::start_with(no_bot).await;
     let conv = conversation(&s, "31690000007").await;
     s.graph.set_token("rotated-token");
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "t1", text("hello")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "t1", text("hello")))
         .await
         .unwrap();
     s.wait_until("the pause", |s| s.app().send_pause.reason().is_some())
@@ -419,7 +445,10 @@ async fn unreachable_graph_api_retries_then_fails_with_a_reason() {
     })
     .await;
     let conv = conversation(&s, "31690000008").await;
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "u1", text("hello")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "u1", text("hello")))
         .await
         .unwrap();
     wait_state(&s, id, &["failed"]).await;
@@ -441,11 +470,14 @@ async fn slow_graph_api_is_not_resent_blindly() {
     let conv = conversation(&s, "31690000009").await;
     // Meta accepted it, but its answer never reached us: the status webhook reconciles it.
     s.graph.fail_next(Failure::AcceptThenHang { ms: 1_500 }, 1);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "s1", text("accepted but unanswered")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "s1", text("accepted but unanswered")))
         .await
         .unwrap();
     wait_state(&s, id, &["sent", "delivered", "read"]).await;
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    s.idle().await;
     assert_eq!(
         s.graph.sent().len(),
         1,
@@ -458,7 +490,10 @@ async fn slow_graph_api_is_not_resent_blindly() {
     );
     // A slow failure (nothing accepted, no status): sent again after the grace period.
     s.graph.fail_next(Failure::Slow { ms: 1_000 }, 1);
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "s2", text("slow then ok")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "s2", text("slow then ok")))
         .await
         .unwrap();
     wait_state(&s, id, &["accepted", "sent", "delivered", "read"]).await;
@@ -479,7 +514,9 @@ async fn pair_limit_and_number_cap_hold_under_a_burst() {
     .await;
     let conv = conversation(&s, "31690000010").await;
     for i in 0..5 {
-        frontdesk::outbound::enqueue(s.app(), send_req(conv, &format!("p{i}"), text(&format!("part {i}"))))
+        s.app()
+            .outbound
+            .enqueue(send_req(conv, &format!("p{i}"), text(&format!("part {i}"))))
             .await
             .unwrap();
     }
@@ -533,7 +570,9 @@ async fn pair_limit_and_number_cap_hold_under_a_burst() {
         .unwrap();
     let start = Instant::now();
     for (i, conv) in convs.iter().enumerate() {
-        frontdesk::outbound::enqueue(s.app(), send_req(*conv, &format!("c{i}"), text("news")))
+        s.app()
+            .outbound
+            .enqueue(send_req(*conv, &format!("c{i}"), text("news")))
             .await
             .unwrap();
     }
@@ -560,11 +599,14 @@ async fn status_webhooks_reorder_and_duplicate_safely() {
         reverse: true,
     }));
     let conv = conversation(&s, "31690000011").await;
-    let id = frontdesk::outbound::enqueue(s.app(), send_req(conv, "r1", text("hello")))
+    let id = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "r1", text("hello")))
         .await
         .unwrap();
     wait_state(&s, id, &["read"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.idle().await;
     assert_eq!(ledger(&s, id).0, "read", "late sent/delivered never move it back");
     s.stop().await;
 }
@@ -587,17 +629,25 @@ async fn configured_templates_are_enforced() {
         language: "en_US".into(),
         params: params.into_iter().map(String::from).collect(),
     };
-    let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "t1", t("promo", vec![])))
+    let err = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "t1", t("promo", vec![])))
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("not configured") && err.contains("order_update"), "{err}");
-    let err = frontdesk::outbound::enqueue(s.app(), send_req(conv, "t2", t("order_update", vec![])))
+    let err = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "t2", t("order_update", vec![])))
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("takes 1 parameter"), "{err}");
-    frontdesk::outbound::enqueue(s.app(), send_req(conv, "t3", t("order_update", vec!["SS-10421"])))
+    s.app()
+        .outbound
+        .enqueue(send_req(conv, "t3", t("order_update", vec!["SS-10421"])))
         .await
         .unwrap();
     s.stop().await;

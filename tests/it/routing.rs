@@ -97,6 +97,7 @@ async fn the_centroid_classifier_routes_by_label() {
     let dir = tempfile::tempdir().unwrap();
     let examples = examples_file(dir.path());
     let s = shop_with_models(&a, &o, move |c| {
+        crate::support::with_local_embedder(c);
         c.router.classifier = "centroid".into();
         c.router.examples = Some(examples);
         c.router.label_routes = [

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use frontdesk::app::Running;
 use frontdesk::config::{Config, Secret};
 use frontdesk::http::fake_graph::FakeGraph;
+use frontdesk::server::Running;
 use frontdesk::store::{MessageRow, Store, list_messages};
 use frontdesk::whatsapp::signature::sign;
 use tempfile::TempDir;
@@ -35,7 +35,15 @@ pub fn test_config(dir: &Path) -> Config {
     c.engine.debounce_ms = 0;
     // The server runs inside the test process: its sandboxed file reader is the real binary.
     c.extract.binary = bin();
+    // Keyword retrieval only: loading the local model and embedding every message costs
+    // seconds per test. Tests of vector retrieval turn it on (`with_local_embedder`).
+    c.knowledge.embedder = "none".into();
     c
+}
+
+/// Turns the local embedding model back on, for tests of vector retrieval.
+pub fn with_local_embedder(c: &mut Config) {
+    c.knowledge.embedder = "local".into();
 }
 
 /// A server running inside the test process, talking to a fake Graph API.
@@ -67,7 +75,7 @@ impl TestServer {
         tweak(&mut config);
         // Port 0 unless a test needs a known port (the ACME test's CA dials it).
         let listener = tokio::net::TcpListener::bind(&config.server.listen).await.unwrap();
-        let running = frontdesk::app::start(config, listener, Default::default())
+        let running = frontdesk::server::start(config, listener, Default::default())
             .await
             .unwrap();
         let base = format!("http://{}", running.addr);
@@ -136,6 +144,39 @@ impl TestServer {
                 "timed out waiting for {what}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the server has nothing left to do: no job waiting (due or scheduled)
+    /// or held in any queue, seen on two looks with no journal commit between them. A
+    /// job hands its follow-ups to the queue before it finishes, so "nothing waiting and
+    /// nothing held" cannot be seen between a job and the work it causes. This is how a
+    /// test proves that something did *not* happen (no second send, no reply): it waits
+    /// for the queue to go idle instead of sleeping.
+    pub async fn idle(&self) {
+        let start = Instant::now();
+        let commits = || {
+            self.app()
+                .queue
+                .commit_stats()
+                .commits
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let mut seen_idle_at: Option<u64> = None;
+        loop {
+            let before = commits();
+            let s = self.app().queue.stats().unwrap();
+            let quiet = s.leased == 0 && s.queues.iter().all(|q| q.ready == 0);
+            match (quiet, seen_idle_at) {
+                (true, Some(at)) if at == before => return,
+                (true, _) => seen_idle_at = Some(before),
+                (false, _) => seen_idle_at = None,
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server did not go idle: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 

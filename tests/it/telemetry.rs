@@ -186,8 +186,7 @@ fn otlp_config_mistakes_are_named() {
     c.log
         .otlp_headers
         .insert("bad header".into(), frontdesk::config::Secret::new("x"));
-    let p = c
-        .problems()
+    let p = frontdesk::preflight::problems(&c)
         .iter()
         .map(|p| p.to_string())
         .collect::<Vec<_>>()

@@ -132,8 +132,7 @@ async fn https_from_certificate_files() {
     let mut c = crate::support::test_config(dir.path());
     c.server.tls_cert_file = cert.clone();
     c.server.tls_key_file = other_key;
-    let problems = c
-        .problems()
+    let problems = frontdesk::preflight::problems(&c)
         .iter()
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
@@ -143,8 +142,7 @@ async fn https_from_certificate_files() {
         "{problems}"
     );
     c.server.tls_key_file = std::path::PathBuf::new();
-    let problems = c
-        .problems()
+    let problems = frontdesk::preflight::problems(&c)
         .iter()
         .map(|p| p.to_string())
         .collect::<Vec<_>>()

@@ -45,7 +45,7 @@ pub async fn settings(
 }
 
 async fn render(app: &App, s: &Session, notice: Option<&str>, problem: Option<&str>, status: StatusCode) -> Response {
-    match crate::settings::current(app).await {
+    match crate::settings::current(&app.store, &app.config).await {
         Ok(effective) => (status, pages::settings(s, &effective, notice, problem)).into_response(),
         Err(e) => internal(e),
     }
@@ -68,9 +68,9 @@ pub async fn set(State(app): State<Arc<App>>, Extension(s): Extension<Session>, 
         .store
         .write(move |c| {
             if unset {
-                crate::settings::unset(c, &key, &actor).map(|_| ())
+                crate::store::settings::unset_checked(c, &key, &actor).map(|_| ())
             } else {
-                crate::settings::set(c, &key, &value, &actor).map(|_| ())
+                crate::store::settings::set_checked(c, &key, &value, &actor).map(|_| ())
             }
         })
         .await;

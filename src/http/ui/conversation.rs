@@ -91,7 +91,7 @@ async fn render(
         }
         Err(e) => return internal(e),
     };
-    let (key, attach_key) = (crate::app::random_token(), crate::app::random_token());
+    let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
     let view = pages::ConversationView {
         head: &head,
         thread: &thread,
@@ -159,7 +159,7 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
         reply_to: None,
         idempotency_key: format!("agent:{key}"),
     };
-    match crate::outbound::enqueue(app, req).await {
+    match app.outbound.enqueue(req).await {
         Ok(_) => back(id, "sent"),
         Err(Error::Invalid(p)) => render(app, s, id, None, Some(&p), StatusCode::UNPROCESSABLE_ENTITY).await,
         Err(e) => internal(e),

@@ -82,7 +82,7 @@ pub async fn run(
     let dir = std::env::temp_dir().join(format!(
         "frontdesk-eval-{}-{}",
         std::process::id(),
-        crate::app::random_token().chars().take(8).collect::<String>()
+        crate::config::random_token().chars().take(8).collect::<String>()
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _cleanup = TempDir(dir.clone());
@@ -95,7 +95,7 @@ pub async fn run(
         &mut config.whatsapp.verify_token,
     ] {
         if secret.is_empty() {
-            *secret = Secret::new(crate::app::random_token());
+            *secret = Secret::new(crate::config::random_token());
         }
     }
     // The order-status API over the sample orders, when the config brings no such tool.
@@ -167,7 +167,7 @@ pub async fn run(
     };
     let app = App::open(config)?;
     if opts.kb.is_empty() {
-        crate::demo_data::load_knowledge(&app).await?;
+        crate::demo_data::load_knowledge(&app.knowledge).await?;
     } else {
         load_paths(&app, &opts.kb).await?;
     }
@@ -296,7 +296,7 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         .filter(|o| o["customer_wa_id"].as_str() == Some(wa_id.as_str()))
         .map(Value::to_string)
         .collect();
-    let settings = crate::settings::current(app).await?;
+    let settings = crate::settings::current(&app.store, &app.config).await?;
     let mut grounding: Vec<&str> = bench.kb_texts.iter().map(String::as_str).collect();
     grounding.extend(case.turns.iter().map(String::as_str));
     grounding.extend(orders.iter().map(String::as_str));

@@ -493,7 +493,7 @@ pub fn compare(baseline: &Report, now: &Report, tolerance: f64) -> Vec<Regressio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden::parse_cases;
+    use crate::cli::golden::parse_cases;
 
     fn cases() -> Vec<Case> {
         parse_cases(

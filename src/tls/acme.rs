@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AcmeConfig;
 use crate::domain::cert_validity;
 use crate::error::{Error, Result};
-use crate::http::tls::Certificates;
+use crate::tls::Certificates;
 
 /// The certificate and its key, in one file (replaced in one rename).
 const CERTIFICATE_FILE: &str = "certificate.pem";
@@ -50,7 +50,7 @@ pub fn load_saved(dir: &Path, certs: &Certificates) -> Result<Option<i64>> {
             ));
         }
     };
-    let key = crate::http::tls::certified_key(&pem, &pem).map_err(|e| {
+    let key = crate::tls::certified_key(&pem, &pem).map_err(|e| {
         Error::Invalid(format!(
             "{}: {e}; delete it and a new certificate is ordered",
             dir.join(CERTIFICATE_FILE).display()
@@ -133,13 +133,15 @@ pub async fn order(config: &AcmeConfig, dir: &Path, certs: &Certificates) -> Res
         }
         Err(e) => return Err(e),
     };
-    let key_set = crate::http::tls::certified_key(chain.as_bytes(), key.as_bytes())?;
+    let key_set = crate::tls::certified_key(chain.as_bytes(), key.as_bytes())?;
     let not_after = key_set
         .end_entity_cert()
         .ok()
         .and_then(|c| cert_validity::not_after(c))
         .ok_or_else(|| Error::Invalid("the CA's certificate has no readable expiry".into()))?;
-    crate::app::write_private(&dir.join(CERTIFICATE_FILE), &format!("{key}{chain}"))?;
+    let file = dir.join(CERTIFICATE_FILE);
+    crate::private_fs::replace(&file, format!("{key}{chain}").as_bytes())
+        .map_err(|e| crate::Error::writing(&file, e))?;
     certs.set_current(key_set);
     Ok(not_after)
 }
@@ -156,7 +158,7 @@ async fn new_account(config: &AcmeConfig, path: &Path, http: Box<dyn HttpClient>
         .create(&new, config.directory_url.clone(), None)
         .await
         .map_err(acme_error)?;
-    crate::app::write_private(path, &serde_json::to_string(&creds)?)?;
+    crate::private_fs::replace(path, &serde_json::to_vec(&creds)?).map_err(|e| crate::Error::writing(path, e))?;
     Ok(account)
 }
 

@@ -1,8 +1,10 @@
 //! Built-in HTTPS from certificate files (`server.tls_cert_file`, `server.tls_key_file`):
 //! a listener that accepts TCP connections (each taking one of the server's connection
 //! slots first), completes each TLS handshake in its own task (with a timeout, so a slow
-//! client never holds up the others) and hands finished streams to `http::serve`. Plain HTTP behind a reverse proxy remains the default. With ACME the
+//! client never holds up the others) and hands finished streams to the HTTP server loop. Plain HTTP behind a reverse proxy remains the default. With ACME the
 //! listener serves from `Certificates`, which the renewal task replaces while it runs.
+
+pub mod acme;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -142,7 +144,7 @@ pub fn certified_key(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
 }
 
 /// A finished TLS stream, its peer, and the connection slot it holds.
-type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
+pub type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
 
 /// A listener yielding finished TLS streams.
 pub struct TlsListener {
@@ -207,10 +209,9 @@ impl TlsListener {
     }
 }
 
-impl super::serve::Accept for TlsListener {
-    type Io = TlsStream<TcpStream>;
-
-    async fn accept(&mut self) -> Ready {
+impl TlsListener {
+    /// The next finished handshake, once a connection slot is free.
+    pub async fn next(&mut self) -> Ready {
         match self.ready.recv().await {
             Some(x) => x,
             // The accept task only ends when the listener is dropped.
