@@ -3,14 +3,16 @@
 //! comes through here; the send worker does the rest.
 
 use crate::app::App;
-use crate::domain::window;
 use crate::error::{Error, Result};
-use crate::queue::Ingress;
-use crate::store::conversations;
+use crate::queue::{Ingress, Queue};
 use crate::store::ledger::{self, NewOutbound};
 
 /// The queue holding send jobs (payload: the ledger id).
 pub const SEND_QUEUE: &str = "send";
+
+/// Why a free-form message is refused outside the 24-hour window.
+pub const WINDOW_CLOSED: &str = "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
+     so WhatsApp only allows an approved template; pick one of the configured templates";
 
 /// Records `req` in the ledger and queues it for sending. Idempotent on
 /// `req.idempotency_key`: the same request twice is one row and one send.
@@ -20,25 +22,12 @@ pub async fn enqueue(app: &App, req: NewOutbound) -> Result<i64> {
         .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
     check_template(&app.config.whatsapp.templates, &req.body)?;
     let now = crate::domain::now_ms();
-    // The closure's outer Result is the write; the inner one is the decision, so that
-    // flagging the conversation commits even when the send is refused.
+    // A refused send still commits the conversation's "needs a template" flag.
     let decided = app
         .store
-        .write(move |conn| {
-            let last_inbound = conversations::last_inbound_at(conn, req.conversation_id)?;
-            if !req.body.allowed_outside_window() && !window::is_open(last_inbound, now) {
-                conversations::flag_needs_template(conn, req.conversation_id)?;
-                return Ok(Err(Error::Invalid(
-                    "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
-                     so WhatsApp only allows an approved template; pick one of the configured templates"
-                        .into(),
-                )));
-            }
-            let id = ledger::insert(conn, &req, now)?.0;
-            Ok(Ok((id, ledger::created_at(conn, id)?)))
-        })
+        .write(move |conn| ledger::insert_within_window(conn, &req, now))
         .await?;
-    let (id, created_at) = decided?;
+    let (id, created_at) = decided.ok_or_else(|| Error::Invalid(WINDOW_CLOSED.into()))?;
     queue_send(app, id, created_at).await?;
     Ok(id)
 }
@@ -77,10 +66,15 @@ fn check_template(
 /// carries the row's creation time too: SQLite may give an erased row's id to a new row,
 /// and the new row must not be mistaken for the old one's already-queued job.
 pub async fn queue_send(app: &App, id: i64, created_at: i64) -> Result<Ingress> {
-    app.queue
+    queue_send_on(&app.queue, id, created_at).await
+}
+
+/// `queue_send` on the journal alone (for services that hold no `App`).
+pub async fn queue_send_on(queue: &Queue, id: i64, created_at: i64) -> Result<Ingress> {
+    queue
         .enqueue_unique(
             format!("send:{id}:{created_at}"),
-            app.queue.job(SEND_QUEUE, id.to_string().into_bytes()),
+            queue.job(SEND_QUEUE, id.to_string().into_bytes()),
         )
         .await
 }

@@ -386,10 +386,9 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
 
 /// Makes a person the owner (an agent takes over without a handoff); true if it changed.
 pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bool> {
-    let changed = conn.execute(
-        "UPDATE conversations SET owner = 'human' WHERE id = ?1 AND owner = 'bot'",
-        [id],
-    )? == 1;
+    let from = crate::domain::owner::Owner::Bot;
+    let to = from.take_over().expect("a bot-owned conversation can be taken over");
+    let changed = super::engine::move_owner(conn, id, from, to)?;
     if changed {
         super::settings::audit(
             conn,
