@@ -119,6 +119,10 @@ pub async fn reply(
     let trace = finish_trace(deps, facts, run, outcome.trace_name(), confidence, t_send, started);
     record.trace = Some(trace);
     let done = record_and_queue(deps, record).await?;
+    // The trace is written with the message, so it cannot time that write: its `send`
+    // stage is the preparation only; the histograms see the write and the queueing too.
+    deps.reply_stages.send.observe_ms(t_send.elapsed().as_millis() as u64);
+    deps.reply_stages.total.observe_ms(started.elapsed().as_millis() as u64);
     match (trigger, done.handoff_id) {
         (Some(trigger), Some(id)) => handed_off(deps, facts, id, trigger).await,
         _ => crate::metrics::Metrics::add(&deps.metrics.bot_answers_total, 1),
@@ -126,7 +130,7 @@ pub async fn reply(
     Ok(outcome)
 }
 
-/// The trace of a reply run, its stage times observed.
+/// The trace of a reply run, its stage times up to the write observed.
 fn finish_trace(
     deps: &Deps<'_>,
     facts: &Facts,
@@ -153,13 +157,11 @@ fn finish_trace(
     );
     let stages = deps.reply_stages;
     let ms = |k: &str| trace.stages_ms[k].as_u64().unwrap_or(0);
-    stages.total.observe_ms(ms("total"));
     stages.retrieval.observe_ms(ms("retrieval"));
     stages.llm.observe_ms(ms("llm"));
     stages.summary.observe_ms(ms("summary"));
     stages.tools.observe_ms(ms("tools"));
     stages.guard.observe_ms(ms("guard"));
-    stages.send.observe_ms(ms("send"));
     trace
 }
 

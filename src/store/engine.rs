@@ -232,7 +232,13 @@ pub fn owner(conn: &Connection, conversation_id: i64) -> Result<Owner> {
         )
         .optional()?
         .ok_or_else(|| crate::Error::NotFound(format!("conversation {conversation_id}")))?;
-    Ok(Owner::parse(&s).unwrap_or(Owner::Human))
+    Ok(stored_owner(&s))
+}
+
+/// A stored owner; a value this version does not know reads as a person (the bot stays
+/// silent rather than answer a conversation it may not own).
+pub fn stored_owner(s: &str) -> Owner {
+    Owner::parse(s).unwrap_or(Owner::Human)
 }
 
 /// The latest handoff of a conversation that was handed back.
