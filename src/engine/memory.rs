@@ -3,7 +3,8 @@
 //! `engine.summary_after_tokens` (estimated), the commodity tier rewrites the summary
 //! from the old one plus those turns. The new summary must pass the same grounding
 //! guard as replies (every number in it appears in what it summarises), else the old
-//! one stays.
+//! one stays. The turns come with the reply's gathered facts; a refreshed summary is
+//! stored by the reply's one write (`act`).
 
 use std::time::Instant;
 
