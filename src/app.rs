@@ -57,6 +57,23 @@ pub struct App {
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
+impl App {
+    /// The handles the conversation engine uses.
+    pub fn engine(&self) -> crate::engine::Deps<'_> {
+        crate::engine::Deps {
+            config: &self.config,
+            store: &self.store,
+            queue: &self.queue,
+            knowledge: &self.knowledge,
+            models: &self.models,
+            classifier: &self.classifier,
+            metrics: &self.metrics,
+            labeled: &self.labeled,
+            reply_stages: &self.reply_stages,
+        }
+    }
+}
+
 /// How long a login waits for a free hashing thread before it is told to retry.
 const HASH_WAIT: Duration = Duration::from_secs(2);
 

@@ -3,14 +3,17 @@
 //! comes through here; the send worker does the rest.
 
 use crate::config::TemplateConfig;
-use crate::domain::window;
 use crate::error::{Error, Result};
 use crate::queue::{Ingress, Queue};
+use crate::store::Store;
 use crate::store::ledger::{self, NewOutbound};
-use crate::store::{Store, conversations};
 
 /// The queue holding send jobs (payload: the ledger id).
 pub const SEND_QUEUE: &str = "send";
+
+/// Why a free-form message is refused outside the 24-hour window.
+pub const WINDOW_CLOSED: &str = "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
+     so WhatsApp only allows an approved template; pick one of the configured templates";
 
 /// The one way to send: the ledger (store), the send queue and the configured templates.
 #[derive(Clone)]
@@ -55,25 +58,12 @@ async fn enqueue(out: &Outbound, req: NewOutbound) -> Result<i64> {
         .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
     check_template(&out.templates, &req.body)?;
     let now = crate::domain::now_ms();
-    // The closure's outer Result is the write; the inner one is the decision, so that
-    // flagging the conversation commits even when the send is refused.
+    // A refused send still commits the conversation's "needs a template" flag.
     let decided = out
         .store
-        .write(move |conn| {
-            let last_inbound = conversations::last_inbound_at(conn, req.conversation_id)?;
-            if !req.body.allowed_outside_window() && !window::is_open(last_inbound, now) {
-                conversations::flag_needs_template(conn, req.conversation_id)?;
-                return Ok(Err(Error::Invalid(
-                    "the 24-hour window is closed: the customer's last message was more than 24 hours ago, \
-                     so WhatsApp only allows an approved template; pick one of the configured templates"
-                        .into(),
-                )));
-            }
-            let id = ledger::insert(conn, &req, now)?.0;
-            Ok(Ok((id, ledger::created_at(conn, id)?)))
-        })
+        .write(move |conn| ledger::insert_within_window(conn, &req, now))
         .await?;
-    let (id, created_at) = decided?;
+    let (id, created_at) = decided.ok_or_else(|| Error::Invalid(WINDOW_CLOSED.into()))?;
     queue_send(&out.queue, id, created_at).await?;
     Ok(id)
 }
@@ -108,7 +98,8 @@ fn check_template(templates: &[TemplateConfig], body: &crate::domain::outbound::
 /// Queues the send job for ledger row `id` (a no-op if it was queued before). The key
 /// carries the row's creation time too: SQLite may give an erased row's id to a new row,
 /// and the new row must not be mistaken for the old one's already-queued job.
-async fn queue_send(queue: &Queue, id: i64, created_at: i64) -> Result<Ingress> {
+/// (Also used by the engine, which writes the ledger row inside its own transaction.)
+pub async fn queue_send(queue: &Queue, id: i64, created_at: i64) -> Result<Ingress> {
     queue
         .enqueue_unique(
             format!("send:{id}:{created_at}"),

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod media;
 pub mod message;
 pub mod outbound;
+pub mod owner;
 pub mod proxy;
 pub mod quant_index;
 pub mod rate;

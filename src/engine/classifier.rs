@@ -14,13 +14,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::config::RouterConfig;
 use crate::domain::centroid::Centroids;
 use crate::domain::router::{Classified, Route};
 use crate::error::{Error, Result};
 use crate::knowledge::embed::Embedder;
-use crate::llm::{ChatRequest, Item, ModelRef, Output, price};
+use crate::llm::{ChatRequest, Item, ModelRef, Models, Output, price};
 
 /// Labelled examples, loaded at start; centroids computed once.
 pub struct Classifier {
@@ -138,17 +137,19 @@ impl Classifier {
             .cloned()
     }
 
-    /// Classifies `text` (its embedding is `vector`; empty without an embedder).
+    /// Classifies `text` (its embedding by `embedder` is `vector`; empty without an
+    /// embedder); the zero-shot classifier asks the `commodity` chain of `models`.
     pub async fn classify(
         &self,
-        app: &App,
+        embedder: &Arc<dyn Embedder>,
+        models: &Models,
         text: &str,
         vector: &[f32],
         commodity: &[ModelRef],
     ) -> Result<Classification> {
         match self.config.classifier.as_str() {
             "centroid" => {
-                let centroids = self.centroids(&app.knowledge.embedder).await?;
+                let centroids = self.centroids(embedder).await?;
                 Ok(match centroids.nearest(vector) {
                     Some((label, score)) if score >= self.config.min_similarity => Classification {
                         classified: Some(Classified {
@@ -172,13 +173,13 @@ impl Classifier {
                     },
                 })
             }
-            "zero_shot" => Ok(self.zero_shot(app, text, commodity).await),
+            "zero_shot" => Ok(self.zero_shot(models, text, commodity).await),
             _ => Ok(Classification::default()),
         }
     }
 
-    async fn zero_shot(&self, app: &App, text: &str, chain: &[ModelRef]) -> Classification {
-        if !chain.iter().any(|m| app.models.is_remote(&m.provider)) {
+    async fn zero_shot(&self, models: &Models, text: &str, chain: &[ModelRef]) -> Classification {
+        if !chain.iter().any(|m| models.is_remote(&m.provider)) {
             return Classification {
                 note: Some("zero-shot: the commodity tier has no model".into()),
                 ..Default::default()
@@ -194,7 +195,7 @@ impl Classifier {
             reply_schema: schema,
             max_tokens: 50,
         };
-        let (result, _) = app.models.chat(chain, &req, crate::domain::now_ms).await;
+        let (result, _) = models.chat(chain, &req, crate::domain::now_ms).await;
         let (resp, model) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -207,7 +208,7 @@ impl Classifier {
         let mut c = Classification {
             tokens_in: resp.tokens_in,
             tokens_out: resp.tokens_out,
-            cost_usd: price::cost(&app.models.prices, &model.model, resp.tokens_in, resp.tokens_out),
+            cost_usd: price::cost(&models.prices, &model.model, resp.tokens_in, resp.tokens_out),
             ..Default::default()
         };
         let label = match &resp.output {

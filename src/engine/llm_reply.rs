@@ -1,16 +1,16 @@
 //! Answering with a model: build the context, walk the tier's fallback chain, run tool
 //! rounds (bounded), parse the structured reply strictly (one repair attempt), then the
-//! confidence check and the grounding guard. Every way out is a `Decision` plus what it
-//! cost, for the trace.
+//! confidence check and the grounding guard (`judge`, pure). Every way out is a
+//! `Decision` plus what it cost, for the trace.
 
 use std::time::Instant;
 
+use super::Deps;
 use super::context::{ContextInput, items, passage_id, system_prompt};
-use super::offline::Decision;
-use super::structured;
-use crate::app::App;
+use super::decide::{Decision, HandoffTrigger};
+use super::structured::{self, ModelReply};
 use crate::domain::guard;
-use crate::llm::{Attempt, ChatRequest, Item, ModelRef, Output, price};
+use crate::llm::{Attempt, ChatRequest, Item, ModelRef, Output, ToolCall, price};
 
 /// What a model-backed answer came to.
 pub struct LlmOutcome {
@@ -28,28 +28,21 @@ pub struct LlmOutcome {
     pub guard_ms: u64,
 }
 
-fn handoff(trigger: &'static str, reason: String, confidence: Option<f64>) -> Decision {
-    Decision::Handoff {
-        trigger,
-        reason,
-        confidence,
-    }
-}
-
 /// Asks the models of `chain` for a reply to `ctx`.
-pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, threshold: f64) -> LlmOutcome {
+pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>, threshold: f64) -> LlmOutcome {
     let started = Instant::now();
     let known: Vec<String> = ctx.passages.iter().map(passage_id).collect();
+    let llm = &deps.config.llm;
     let mut req = ChatRequest {
         model: String::new(),
         system: system_prompt(ctx),
         items: items(ctx),
-        tools: super::tools::defs(&app.config.llm.tools),
+        tools: super::tools::defs(&llm.tools),
         reply_schema: crate::llm::reply_schema(),
-        max_tokens: app.config.llm.max_output_tokens,
+        max_tokens: llm.max_output_tokens,
     };
     let mut out = LlmOutcome {
-        decision: handoff("model_unavailable", "no model answered".into(), None),
+        decision: Decision::handoff(HandoffTrigger::ModelUnavailable, "no model answered"),
         model: chain.first().map(|m| m.to_string()).unwrap_or_default(),
         tokens_in: 0,
         tokens_out: 0,
@@ -61,68 +54,36 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
         guard_ms: 0,
     };
     let mut tool_results: Vec<String> = Vec::new();
-    let mut repaired = false;
-    let mut rounds = 0;
+    let (mut repaired, mut rounds) = (false, 0);
     loop {
-        let (result, attempts) = app.models.chat(chain, &req, crate::domain::now_ms).await;
+        let (result, attempts) = deps.models.chat(chain, &req, crate::domain::now_ms).await;
         out.attempts.extend(attempts);
         let (resp, model) = match result {
             Ok(x) => x,
             Err(e) => {
-                out.decision = handoff(
-                    "model_unavailable",
-                    format!("every model in the chain failed; last: {e}"),
-                    None,
-                );
+                let reason = format!("every model in the chain failed; last: {e}");
+                out.decision = Decision::handoff(HandoffTrigger::ModelUnavailable, reason);
                 break;
             }
         };
         out.model = model.to_string();
         out.tokens_in += resp.tokens_in;
         out.tokens_out += resp.tokens_out;
-        out.cost_usd += price::cost(&app.models.prices, &model.model, resp.tokens_in, resp.tokens_out);
+        out.cost_usd += price::cost(&deps.models.prices, &model.model, resp.tokens_in, resp.tokens_out);
         match resp.output {
             Output::ToolCalls(calls) => {
                 rounds += 1;
-                if rounds > app.config.llm.max_tool_rounds {
-                    out.decision = handoff(
-                        "tool_loop",
-                        format!("the model kept calling tools ({rounds} rounds)"),
-                        None,
-                    );
+                if rounds > llm.max_tool_rounds {
+                    let reason = format!("the model kept calling tools ({rounds} rounds)");
+                    out.decision = Decision::handoff(HandoffTrigger::ToolLoop, reason);
                     break;
                 }
-                let mut results: Vec<(String, String)> = Vec::new();
-                for c in &calls {
-                    let outcome = match app.config.llm.tools.iter().find(|t| t.name == c.name) {
-                        Some(tool) => super::tools::call(tool, &c.arguments, ctx.customer_wa_id).await,
-                        None => super::tools::ToolOutcome {
-                            ok: false,
-                            content: format!("error: there is no tool named {:?}", c.name),
-                            ms: 0,
-                        },
-                    };
-                    crate::metrics::Metrics::add(&app.metrics.tool_calls_total, 1);
-                    out.tools_ms += outcome.ms;
-                    if !outcome.ok {
-                        crate::metrics::Metrics::add(&app.metrics.tool_calls_failed_total, 1);
-                    }
-                    out.attempts.push(Attempt {
-                        model: format!("tool:{}", c.name),
-                        outcome: if outcome.ok {
-                            format!("ok in {} ms", outcome.ms)
-                        } else {
-                            outcome.content.chars().take(200).collect()
-                        },
-                        args: Some(c.arguments.clone()),
-                    });
-                    results.push((c.id.clone(), outcome.content));
-                }
+                let results = run_tools(deps, &calls, ctx.customer_wa_id, &mut out).await;
                 tool_results.extend(results.iter().map(|r| r.1.clone()));
                 req.items.push(Item::ToolCalls(calls));
                 req.items.push(Item::ToolResults(results));
             }
-            Output::Reply(raw) => match structured::parse(&raw, &known, app.config.llm.max_reply_chars) {
+            Output::Reply(raw) => match structured::parse(&raw, &known, llm.max_reply_chars) {
                 Err(e) if !repaired => {
                     repaired = true;
                     tracing::info!(model = %model, error = %e, "malformed model reply; asking once for a repair");
@@ -131,72 +92,10 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
                         "(system) Your answer could not be used: {e}. Answer again with only the reply structure: reply, handoff, reason, confidence, sources."
                     )));
                 }
-                Err(e) => {
-                    out.decision = handoff(
-                        "malformed_reply",
-                        format!("the model's reply was malformed twice: {e}"),
-                        None,
-                    );
-                    break;
-                }
-                Ok(r) if r.handoff => {
-                    out.decision = handoff(
-                        "model_handoff",
-                        if r.reason.is_empty() {
-                            "the model handed off".into()
-                        } else {
-                            r.reason
-                        },
-                        Some(r.confidence),
-                    );
-                    break;
-                }
-                Ok(r) if r.confidence < threshold => {
-                    out.decision = handoff(
-                        "low_confidence",
-                        format!(
-                            "the model's confidence {:.2} is below {threshold:.2}: {}",
-                            r.confidence, r.reason
-                        ),
-                        Some(r.confidence),
-                    );
-                    break;
-                }
-                Ok(r) => {
-                    let mut grounding: Vec<&str> = ctx
-                        .passages
-                        .iter()
-                        .map(|h| h.text.as_str())
-                        .chain(ctx.passages.iter().map(|h| h.title.as_str()))
-                        .collect();
-                    grounding.extend(ctx.history.iter().map(|h| h.1.as_str()));
-                    grounding.push(ctx.question);
-                    grounding.push(ctx.business);
-                    grounding.extend(tool_results.iter().map(String::as_str));
+                parsed => {
                     let t = Instant::now();
-                    let checked = guard::check(&r.reply, &grounding);
+                    (out.decision, out.guard) = judge(parsed, threshold, &grounding(ctx, &tool_results), &out.guard);
                     out.guard_ms = t.elapsed().as_millis() as u64;
-                    match checked {
-                        Ok(()) => {
-                            out.guard = "passed".into();
-                            out.decision = Decision::Answer {
-                                text: r.reply,
-                                confidence: r.confidence,
-                                sources: r.sources,
-                            };
-                        }
-                        Err(guard::Ungrounded(facts)) => {
-                            out.guard = format!("blocked: {}", facts.join(", "));
-                            out.decision = handoff(
-                                "ungrounded",
-                                format!(
-                                    "the reply stated {} that nothing retrieved or said supports",
-                                    facts.join(", ")
-                                ),
-                                Some(r.confidence),
-                            );
-                        }
-                    }
                     break;
                 }
             },
@@ -204,4 +103,165 @@ pub async fn answer(app: &App, chain: &[ModelRef], ctx: &ContextInput<'_>, thres
     }
     out.llm_ms = started.elapsed().as_millis() as u64;
     out
+}
+
+/// Runs one round of tool calls; returns (call id, result) for the model.
+async fn run_tools(
+    deps: &Deps<'_>,
+    calls: &[ToolCall],
+    customer_wa_id: &str,
+    out: &mut LlmOutcome,
+) -> Vec<(String, String)> {
+    let mut results: Vec<(String, String)> = Vec::new();
+    for c in calls {
+        let outcome = match deps.config.llm.tools.iter().find(|t| t.name == c.name) {
+            Some(tool) => super::tools::call(tool, &c.arguments, customer_wa_id).await,
+            None => super::tools::ToolOutcome {
+                ok: false,
+                content: format!("error: there is no tool named {:?}", c.name),
+                ms: 0,
+            },
+        };
+        crate::metrics::Metrics::add(&deps.metrics.tool_calls_total, 1);
+        out.tools_ms += outcome.ms;
+        if !outcome.ok {
+            crate::metrics::Metrics::add(&deps.metrics.tool_calls_failed_total, 1);
+        }
+        out.attempts.push(Attempt {
+            model: format!("tool:{}", c.name),
+            outcome: if outcome.ok {
+                format!("ok in {} ms", outcome.ms)
+            } else {
+                outcome.content.chars().take(200).collect()
+            },
+            args: Some(c.arguments.clone()),
+        });
+        results.push((c.id.clone(), outcome.content));
+    }
+    results
+}
+
+/// Everything a reply's facts may come from: the passages and their titles, the
+/// conversation, the question, the business name and the tools' results.
+fn grounding<'a>(ctx: &'a ContextInput<'_>, tool_results: &'a [String]) -> Vec<&'a str> {
+    let mut g: Vec<&str> = ctx
+        .passages
+        .iter()
+        .map(|h| h.text.as_str())
+        .chain(ctx.passages.iter().map(|h| h.title.as_str()))
+        .collect();
+    g.extend(ctx.history.iter().map(|h| h.1.as_str()));
+    g.push(ctx.question);
+    g.push(ctx.business);
+    g.extend(tool_results.iter().map(String::as_str));
+    g
+}
+
+/// What the model's (parsed) reply comes to: malformed twice, the model handing off, too
+/// unsure, or a reply the grounding guard passes or blocks. Returns the decision and the
+/// trace's guard line (`guard` unchanged when the guard did not run).
+pub fn judge(
+    parsed: Result<ModelReply, String>,
+    threshold: f64,
+    grounding: &[&str],
+    guard: &str,
+) -> (Decision, String) {
+    let r = match parsed {
+        Err(e) => {
+            let reason = format!("the model's reply was malformed twice: {e}");
+            return (Decision::handoff(HandoffTrigger::MalformedReply, reason), guard.into());
+        }
+        Ok(r) => r,
+    };
+    let handoff = |trigger, reason: String| Decision::Handoff {
+        trigger,
+        reason,
+        confidence: Some(r.confidence),
+    };
+    if r.handoff {
+        let reason = if r.reason.is_empty() {
+            "the model handed off".into()
+        } else {
+            r.reason.clone()
+        };
+        return (handoff(HandoffTrigger::ModelHandoff, reason), guard.into());
+    }
+    if r.confidence < threshold {
+        let reason = format!(
+            "the model's confidence {:.2} is below {threshold:.2}: {}",
+            r.confidence, r.reason
+        );
+        return (handoff(HandoffTrigger::LowConfidence, reason), guard.into());
+    }
+    match guard::check(&r.reply, grounding) {
+        Ok(()) => {
+            let answer = Decision::Answer {
+                text: r.reply,
+                confidence: r.confidence,
+                sources: r.sources,
+            };
+            (answer, "passed".into())
+        }
+        Err(guard::Ungrounded(facts)) => {
+            let reason = format!(
+                "the reply stated {} that nothing retrieved or said supports",
+                facts.join(", ")
+            );
+            (
+                handoff(HandoffTrigger::Ungrounded, reason),
+                format!("blocked: {}", facts.join(", ")),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str, handoff: bool, confidence: f64) -> Result<ModelReply, String> {
+        Ok(ModelReply {
+            reply: text.into(),
+            handoff,
+            reason: String::new(),
+            confidence,
+            sources: vec!["hours#1".into()],
+        })
+    }
+
+    fn trigger(d: &Decision) -> Option<HandoffTrigger> {
+        match d {
+            Decision::Handoff { trigger, .. } => Some(*trigger),
+            Decision::Answer { .. } => None,
+        }
+    }
+
+    #[test]
+    fn the_model_reply_becomes_an_answer_or_a_handoff() {
+        let grounding = ["We open at 9:00 on Saturdays."];
+        let (d, guard) = judge(reply("We open at 9:00.", false, 0.9), 0.5, &grounding, "skipped");
+        assert!(
+            matches!(d, Decision::Answer { ref text, confidence, .. } if text == "We open at 9:00." && confidence == 0.9)
+        );
+        assert_eq!(guard, "passed");
+        let (d, guard) = judge(reply("We open at 8:00.", false, 0.9), 0.5, &grounding, "skipped");
+        assert_eq!(trigger(&d), Some(HandoffTrigger::Ungrounded));
+        assert!(guard.starts_with("blocked: "), "{guard}");
+        let (d, guard) = judge(reply("", true, 0.4), 0.5, &grounding, "skipped");
+        assert!(
+            matches!(d, Decision::Handoff { trigger: HandoffTrigger::ModelHandoff, ref reason, confidence: Some(c) } if reason == "the model handed off" && c == 0.4)
+        );
+        assert_eq!(guard, "skipped");
+        let (d, _) = judge(reply("We open at 9:00.", false, 0.3), 0.5, &grounding, "skipped");
+        assert_eq!(trigger(&d), Some(HandoffTrigger::LowConfidence));
+        let (d, _) = judge(Err("not JSON".into()), 0.5, &grounding, "skipped");
+        assert!(matches!(
+            d,
+            Decision::Handoff {
+                trigger: HandoffTrigger::MalformedReply,
+                confidence: None,
+                ..
+            }
+        ));
+    }
 }

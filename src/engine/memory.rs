@@ -3,17 +3,17 @@
 //! `engine.summary_after_tokens` (estimated), the commodity tier rewrites the summary
 //! from the old one plus those turns. The new summary must pass the same grounding
 //! guard as replies (every number in it appears in what it summarises), else the old
-//! one stays.
+//! one stays. The turns come with the reply's gathered facts; a refreshed summary is
+//! stored by the reply's one write (`act`).
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::app::App;
+use super::Deps;
 use crate::domain::guard;
-use crate::error::Result;
 use crate::llm::{ChatRequest, Item, ModelRef, Output, price};
-use crate::store::summaries;
+use crate::store::reply::NewSummary;
 
 /// A rough token count (about four characters per token for English text).
 pub fn estimate_tokens(text: &str) -> usize {
@@ -69,6 +69,8 @@ pub struct Memory {
     pub summary: Option<String>,
     /// Whether a refresh was tried, and how it went.
     pub refresh: Option<String>,
+    /// A refreshed summary to store (with the reply's other writes).
+    pub update: Option<NewSummary>,
     pub model: String,
     pub tokens_in: u64,
     pub tokens_out: u64,
@@ -76,31 +78,45 @@ pub struct Memory {
     pub ms: u64,
 }
 
-/// The conversation's summary, refreshed first when the unsummarised older turns (before
-/// message `before_id`, excluding the last six) pass the configured size.
-pub async fn current(app: &App, conversation_id: i64, before_id: i64, chain: &[ModelRef]) -> Result<Memory> {
-    let keep = super::context::HISTORY_TURNS;
-    let (previous, turns) = app
-        .store
-        .read(move |c| {
-            let previous = summaries::get(c, conversation_id)?;
-            let after = previous.as_ref().map(|p| p.1).unwrap_or(0);
-            Ok((
-                previous.map(|p| p.0),
-                summaries::unsummarized(c, conversation_id, after, before_id, keep)?,
-            ))
-        })
-        .await?;
+/// The estimated size of `turns` when it is past `after_tokens`: time to refresh.
+pub fn due(turns: &[(i64, bool, String)], after_tokens: usize) -> Option<usize> {
+    let size: usize = turns.iter().map(|t| estimate_tokens(&t.2)).sum();
+    (size > after_tokens && !turns.is_empty()).then_some(size)
+}
+
+/// The summary the model wrote, if it may replace `previous`: well-formed, and every
+/// number in it appears in what it summarises (else why not).
+pub fn accept(raw: &str, previous: Option<&str>, turns: &[(i64, bool, String)]) -> Result<String, String> {
+    let summary = parse_summary(raw).map_err(|e| format!("malformed summary: {e}"))?;
+    let mut grounding: Vec<&str> = turns.iter().map(|t| t.2.as_str()).collect();
+    grounding.extend(previous);
+    match guard::check(&summary, &grounding) {
+        Ok(()) => Ok(summary),
+        Err(guard::Ungrounded(facts)) => Err(format!(
+            "summary refused: it states {} that the conversation does not",
+            facts.join(", ")
+        )),
+    }
+}
+
+/// The conversation's summary (`previous`), refreshed first by the models of `chain`
+/// when the older turns not in it yet (`turns`, excluding the last six) pass the
+/// configured size. The new summary is stored by the caller (`Memory::update`).
+pub async fn refresh(
+    deps: &Deps<'_>,
+    previous: Option<&str>,
+    turns: &[(i64, bool, String)],
+    chain: &[ModelRef],
+) -> Memory {
     let mut m = Memory {
-        summary: previous.clone(),
+        summary: previous.map(str::to_string),
         ..Default::default()
     };
-    let size: usize = turns.iter().map(|t| estimate_tokens(&t.2)).sum();
-    if size <= app.config.engine.summary_after_tokens || turns.is_empty() {
-        return Ok(m);
-    }
+    let Some(size) = due(turns, deps.config.engine.summary_after_tokens) else {
+        return m;
+    };
     let started = Instant::now();
-    let (system, items) = summary_request(&app.config.bot.business_name, previous.as_deref(), &turns);
+    let (system, items) = summary_request(&deps.config.bot.business_name, previous, turns);
     let req = ChatRequest {
         model: String::new(),
         system,
@@ -109,52 +125,39 @@ pub async fn current(app: &App, conversation_id: i64, before_id: i64, chain: &[M
         reply_schema: summary_schema(),
         max_tokens: 400,
     };
-    let (result, _) = app.models.chat(chain, &req, crate::domain::now_ms).await;
+    let (result, _) = deps.models.chat(chain, &req, crate::domain::now_ms).await;
     m.ms = started.elapsed().as_millis() as u64;
     let (resp, model) = match result {
         Ok(x) => x,
         Err(e) => {
             m.refresh = Some(format!("failed: {e}"));
-            return Ok(m);
+            return m;
         }
     };
     m.model = model.to_string();
     m.tokens_in = resp.tokens_in;
     m.tokens_out = resp.tokens_out;
-    m.cost_usd = price::cost(&app.models.prices, &model.model, resp.tokens_in, resp.tokens_out);
+    m.cost_usd = price::cost(&deps.models.prices, &model.model, resp.tokens_in, resp.tokens_out);
     let raw = match resp.output {
         Output::Reply(raw) => raw,
         Output::ToolCalls(_) => String::new(),
     };
-    let summary = match parse_summary(&raw) {
-        Ok(s) => s,
-        Err(e) => {
-            m.refresh = Some(format!("malformed summary: {e}"));
-            return Ok(m);
+    match accept(&raw, previous, turns) {
+        Ok(summary) => {
+            m.refresh = Some(format!(
+                "refreshed from {} older message(s), about {size} tokens",
+                turns.len()
+            ));
+            m.update = Some(NewSummary {
+                text: summary.clone(),
+                through: turns.last().map(|t| t.0).unwrap_or(0),
+                model: m.model.clone(),
+            });
+            m.summary = Some(summary);
         }
-    };
-    let mut grounding: Vec<&str> = turns.iter().map(|t| t.2.as_str()).collect();
-    if let Some(p) = &previous {
-        grounding.push(p);
+        Err(why) => m.refresh = Some(why),
     }
-    if let Err(guard::Ungrounded(facts)) = guard::check(&summary, &grounding) {
-        m.refresh = Some(format!(
-            "summary refused: it states {} that the conversation does not",
-            facts.join(", ")
-        ));
-        return Ok(m);
-    }
-    let through = turns.last().map(|t| t.0).unwrap_or(0);
-    let (s, model_name, now) = (summary.clone(), m.model.clone(), crate::domain::now_ms());
-    app.store
-        .write(move |c| summaries::put(c, conversation_id, &s, through, &model_name, now))
-        .await?;
-    m.refresh = Some(format!(
-        "refreshed from {} older message(s), about {size} tokens",
-        turns.len()
-    ));
-    m.summary = Some(summary);
-    Ok(m)
+    m
 }
 
 #[cfg(test)]
@@ -178,5 +181,24 @@ mod tests {
         assert!(parse_summary(r#"{"summary":""}"#).is_err());
         assert_eq!(estimate_tokens("abcdefgh"), 2);
         assert_eq!(estimate_tokens("abcdefghi"), 3);
+    }
+
+    #[test]
+    fn a_refresh_is_due_past_the_size_and_kept_only_when_grounded() {
+        let turns = vec![(4, true, "where is SS-1042".to_string())];
+        assert_eq!(due(&turns, 3), Some(4));
+        assert_eq!(due(&turns, 4), None);
+        assert_eq!(due(&[], 0), None);
+        assert_eq!(
+            accept(r#"{"summary":"Ana asked about SS-1042."}"#, None, &turns).unwrap(),
+            "Ana asked about SS-1042."
+        );
+        let refused = accept(r#"{"summary":"Ana asked about SS-9999."}"#, None, &turns).unwrap_err();
+        assert!(refused.starts_with("summary refused"), "{refused}");
+        assert!(
+            accept("nope", None, &turns)
+                .unwrap_err()
+                .starts_with("malformed summary")
+        );
     }
 }

@@ -5,22 +5,22 @@
 
 use std::time::Duration;
 
-use crate::app::App;
+use super::Deps;
 
 /// Posts the handoff to Slack when `engine.slack_webhook_url` is set.
-pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: &str) {
-    let url = app.config.engine.slack_webhook_url.clone();
+pub async fn handoff(deps: &Deps<'_>, conversation_id: i64, handoff_id: i64, trigger: &str) {
+    let url = deps.config.engine.slack_webhook_url.clone();
     if url.is_empty() {
         return;
     }
     // The inbox's conversation page (`/app/c/{id}` in `http::ui::PAGES`).
     let link = format!(
         "{}/app/c/{conversation_id}",
-        app.config.server.public_url.trim_end_matches('/')
+        deps.config.server.public_url.trim_end_matches('/')
     );
     let text = format!(
         "{}: a conversation needs a person ({}). <{link}|Open conversation {conversation_id}> (handoff {handoff_id})",
-        app.config.bot.business_name,
+        deps.config.bot.business_name,
         trigger.replace('_', " ")
     );
     {
@@ -37,11 +37,11 @@ pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: 
         match result {
             Ok(s) if s.is_success() => tracing::debug!(handoff_id, "handoff notified on Slack"),
             Ok(s) => {
-                crate::metrics::Metrics::add(&app.metrics.notify_failed_total, 1);
+                crate::metrics::Metrics::add(&deps.metrics.notify_failed_total, 1);
                 tracing::warn!(handoff_id, status = %s, "Slack refused the handoff notification");
             }
             Err(e) => {
-                crate::metrics::Metrics::add(&app.metrics.notify_failed_total, 1);
+                crate::metrics::Metrics::add(&deps.metrics.notify_failed_total, 1);
                 tracing::warn!(handoff_id, error = %e, "could not notify Slack of a handoff");
             }
         }

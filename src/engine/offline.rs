@@ -1,23 +1,12 @@
 //! The built-in offline responder (pure): no model. When retrieval is confident it
 //! answers with the best passage, cleaned up for WhatsApp and cited; otherwise it hands
-//! off. It powers the demo and is the engine's degraded mode.
+//! off — except that a short unclear first message gets one clarifying question. An
+//! order number is answered from the order tool's reply. It powers the demo and is the
+//! engine's degraded mode.
 
+use super::answer::ORDER_TOOL;
+use super::decide::{Decision, HandoffTrigger};
 use crate::knowledge::Hit;
-
-/// What the offline responder decided.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Answer {
-        text: String,
-        confidence: f64,
-        sources: Vec<String>,
-    },
-    Handoff {
-        trigger: &'static str,
-        reason: String,
-        confidence: Option<f64>,
-    },
-}
 
 /// Longest answer sent, in characters (WhatsApp allows 4,096; a wall of text helps nobody).
 const MAX_ANSWER_CHARS: usize = 900;
@@ -25,11 +14,10 @@ const MAX_ANSWER_CHARS: usize = 900;
 /// Decides from the retrieved hits (best first) and the confidence threshold (cosine).
 pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     let Some(best) = hits.first() else {
-        return Decision::Handoff {
-            trigger: "no_knowledge",
-            reason: "nothing in the knowledge base matches the question".into(),
-            confidence: None,
-        };
+        return Decision::handoff(
+            HandoffTrigger::NoKnowledge,
+            "nothing in the knowledge base matches the question",
+        );
     };
     // Fused rank puts the best overall passage first; confidence is the best similarity.
     let top = hits
@@ -37,15 +25,14 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
         .filter_map(|h| h.similarity.map(|s| (s, h)))
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let Some((confidence, hit)) = top else {
-        return Decision::Handoff {
-            trigger: "no_vectors",
-            reason: "retrieval is keyword-only, so the offline responder cannot judge its confidence".into(),
-            confidence: None,
-        };
+        return Decision::handoff(
+            HandoffTrigger::NoVectors,
+            "retrieval is keyword-only, so the offline responder cannot judge its confidence",
+        );
     };
     if confidence < threshold {
         return Decision::Handoff {
-            trigger: "low_confidence",
+            trigger: HandoffTrigger::LowConfidence,
             reason: format!(
                 "the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}",
                 best.title
@@ -101,6 +88,80 @@ pub fn order_reply(content: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The order tool's answer (`ok`, `content`) for order `order`: the order as a message
+/// (and the trace's guard line), or a handoff when the tool could not answer.
+pub fn order_decision(order: &str, ok: bool, content: &str) -> (Decision, Option<&'static str>) {
+    match order_reply(content).filter(|_| ok) {
+        Some(text) => {
+            let answer = Decision::Answer {
+                text,
+                confidence: 1.0,
+                sources: vec![format!("tool:{ORDER_TOOL}")],
+            };
+            (answer, Some("passed: quoted from the order tool"))
+        }
+        None => {
+            let reason = format!(
+                "order {order}: the order tool could not answer ({})",
+                content.chars().take(200).collect::<String>()
+            );
+            (Decision::handoff(HandoffTrigger::ToolFailed, reason), None)
+        }
+    }
+}
+
+/// What the offline responder asks when a short message matches nothing: once, before
+/// handing off (the next unclear message goes to a person).
+pub const CLARIFY_TEXT: &str =
+    "Could you tell me a bit more about what you need? If it's about an order, please send me the order number.";
+
+/// Whether `decision` on `text` could become a clarifying question: the offline responder
+/// found nothing for a short message that is not a question.
+fn may_clarify(decision: &Decision, text: &str) -> bool {
+    matches!(
+        decision,
+        Decision::Handoff {
+            trigger: HandoffTrigger::LowConfidence | HandoffTrigger::NoKnowledge,
+            ..
+        }
+    ) && !is_question(text)
+        && text.split_whitespace().count() <= 12
+}
+
+/// A short first message that matches nothing ("hi, about my order") gets one clarifying
+/// question instead of a handoff; anything longer, or unclear twice, still hands off.
+/// `last_bot` is the bot's last message; the guard line is returned when it asks.
+pub fn clarify_once(decision: Decision, text: &str, last_bot: Option<&str>) -> (Decision, Option<&'static str>) {
+    match decision {
+        Decision::Handoff { confidence, .. }
+            if may_clarify(&decision, text) && last_bot.is_none_or(|b| !b.ends_with(CLARIFY_TEXT)) =>
+        {
+            let ask = Decision::Answer {
+                text: CLARIFY_TEXT.into(),
+                confidence: confidence.unwrap_or(0.0),
+                sources: Vec::new(),
+            };
+            (ask, Some("passed: clarifying question"))
+        }
+        d => (d, None),
+    }
+}
+
+/// A question mark, or a first word that opens a question (English, Dutch, German, French, Spanish).
+fn is_question(text: &str) -> bool {
+    const OPENERS: &[&str] = &[
+        "how", "what", "when", "where", "which", "who", "why", "can", "could", "do", "does", "is", "are", "will",
+        "would", "should", "hoe", "wat", "wanneer", "waar", "kan", "kunnen", "wie", "was", "wann", "wo", "kann",
+        "können", "quand", "où", "comment", "combien", "pouvez", "est-ce", "cuándo", "dónde", "cómo", "cuánto",
+        "puedo", "pueden",
+    ];
+    text.contains('?')
+        || text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| OPENERS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase().as_str()))
 }
 
 /// Markdown passage → WhatsApp text: headings become *bold* lines, table rows become
@@ -194,17 +255,17 @@ mod tests {
         assert!(matches!(
             decide(&[], 0.5),
             Decision::Handoff {
-                trigger: "no_knowledge",
+                trigger: HandoffTrigger::NoKnowledge,
                 ..
             }
         ));
         assert!(
-            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: "low_confidence", confidence: Some(c), .. } if c == 0.2)
+            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: HandoffTrigger::LowConfidence, confidence: Some(c), .. } if c == 0.2)
         );
         assert!(matches!(
             decide(&[hit("Financing", "", None, "x")], 0.5),
             Decision::Handoff {
-                trigger: "no_vectors",
+                trigger: HandoffTrigger::NoVectors,
                 ..
             }
         ));
@@ -219,6 +280,66 @@ mod tests {
         );
         assert_eq!(order_reply("not json"), None);
         assert_eq!(order_reply(r#"{"error":"no such order"}"#), None);
+    }
+
+    #[test]
+    fn order_tool_answers_or_hands_off() {
+        let j = r#"{"order_id":"SS-1","status":"shipped"}"#;
+        let (d, guard) = order_decision("SS-1", true, j);
+        assert!(
+            matches!(d, Decision::Answer { ref text, .. } if text == "Order SS-1: shipped."),
+            "{d:?}"
+        );
+        assert_eq!(guard, Some("passed: quoted from the order tool"));
+        let (d, guard) = order_decision("SS-1", false, j);
+        assert!(
+            matches!(
+                d,
+                Decision::Handoff {
+                    trigger: HandoffTrigger::ToolFailed,
+                    ..
+                }
+            ) && guard.is_none()
+        );
+        let (d, _) = order_decision("SS-2", true, r#"{"error":"no such order"}"#);
+        assert!(
+            matches!(d, Decision::Handoff { trigger: HandoffTrigger::ToolFailed, ref reason, .. } if reason.contains("SS-2"))
+        );
+    }
+
+    #[test]
+    fn one_clarifying_question_for_a_short_unclear_message() {
+        let unclear = || Decision::Handoff {
+            trigger: HandoffTrigger::LowConfidence,
+            reason: "far".into(),
+            confidence: Some(0.3),
+        };
+        let is_handoff = |(d, _): (Decision, Option<&str>)| matches!(d, Decision::Handoff { .. });
+        let (asked, guard) = clarify_once(unclear(), "hi, about my order", None);
+        assert!(matches!(asked, Decision::Answer { ref text, .. } if text == CLARIFY_TEXT));
+        assert_eq!(guard, Some("passed: clarifying question"));
+        // Asked already: now a person.
+        let asked = format!("Hi Ana! I'm the assistant.\n\n{CLARIFY_TEXT}");
+        assert!(is_handoff(clarify_once(unclear(), "the blue one", Some(&asked))));
+        // A real question, a long message, or another kind of handoff: no clarifying.
+        assert!(is_handoff(clarify_once(
+            unclear(),
+            "how much is the Gazelle C380",
+            None
+        )));
+        assert!(is_handoff(clarify_once(unclear(), "price of the blue one?", None)));
+        let long = "i bought a bike from you last year and the rear wheel keeps making a clicking noise when i ride";
+        assert!(is_handoff(clarify_once(unclear(), long, None)));
+        let sensitive = Decision::handoff(HandoffTrigger::Sensitive, "x");
+        assert!(is_handoff(clarify_once(sensitive, "hi", None)));
+    }
+
+    #[test]
+    fn questions_by_mark_or_opening_word() {
+        assert!(is_question("Wanneer zijn jullie open"));
+        assert!(is_question("can i return a helmet"));
+        assert!(is_question("helmet return ok?"));
+        assert!(!is_question("hi, about my daughter's new bike"));
     }
 
     #[test]

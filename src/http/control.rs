@@ -210,8 +210,9 @@ struct HandbackBody {
 /// `POST /conversations/{id}/handback` with `{"note": …}`: the bot resumes, with the note in its context.
 async fn handback(State(app): State<Arc<App>>, Path(id): Path<i64>, body: Option<Json<HandbackBody>>) -> Response {
     let note = body.map(|b| b.0.note).unwrap_or_default();
-    match crate::engine::hand_back(&app, id, "api:control", &note).await {
-        Ok(true) => Json(serde_json::json!({ "conversation": id, "owner": "bot" })).into_response(),
+    match crate::engine::hand_back(&app.store, id, "api:control", &note).await {
+        Ok(true) => Json(serde_json::json!({ "conversation": id, "owner": crate::domain::owner::Owner::Bot.as_str() }))
+            .into_response(),
         Ok(false) => error_response(Error::Conflict(format!(
             "conversation {id} is not owned by a person (or does not exist)"
         ))),

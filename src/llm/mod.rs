@@ -235,6 +235,11 @@ impl Models {
         self.providers.contains_key(provider)
     }
 
+    /// The names of the configured providers (a tier naming none of them is offline).
+    pub fn remote_providers(&self) -> Vec<String> {
+        self.providers.keys().cloned().collect()
+    }
+
     /// Asks each model of `chain` in order until one answers; skips providers whose
     /// circuit is open. Returns the answer with the model that gave it, and every attempt.
     pub async fn chat(

@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::domain::owner::Owner;
 use crate::error::{Error, Result};
 
 /// What the reply worker needs about an inbound message and its conversation.
@@ -9,8 +10,7 @@ use crate::error::{Error, Result};
 pub struct InboundForReply {
     pub conversation_id: i64,
     pub phone_number_id: String,
-    /// `bot` or `human`.
-    pub owner: String,
+    pub owner: Owner,
     pub name: Option<String>,
     pub text: String,
     /// The customer's WhatsApp id (empty for username-only users).
@@ -29,7 +29,7 @@ pub fn inbound_for_reply(conn: &Connection, wamid: &str) -> Result<Option<Inboun
                 Ok(InboundForReply {
                     conversation_id: r.get(0)?,
                     phone_number_id: r.get(1)?,
-                    owner: r.get(2)?,
+                    owner: super::engine::stored_owner(&r.get::<_, String>(2)?),
                     name: r.get(3)?,
                     text: r.get(4)?,
                     wa_id: r.get(5)?,

@@ -1,9 +1,11 @@
-//! The conversation engine's rows: handoffs (owner moves to a human in the same write)
-//! and reply traces.
+//! The conversation engine's rows: handoffs (owner moves to a human in the same write),
+//! reply traces, the facts one reply reads (`conversation_facts`, one read transaction)
+//! and what it leaves (`record_reply`, one write).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::domain::owner::Owner;
 use crate::error::Result;
 
 /// A handoff to record.
@@ -48,9 +50,10 @@ pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64>
     {
         return Ok(id);
     }
+    // Whoever owned it, a person does now (`Owner::start_handoff`).
     conn.execute(
-        "UPDATE conversations SET owner = 'human' WHERE id = ?1",
-        [h.conversation_id],
+        "UPDATE conversations SET owner = ?2 WHERE id = ?1",
+        params![h.conversation_id, Owner::Bot.start_handoff().as_str()],
     )?;
     conn.execute(
         "INSERT INTO handoffs (conversation_id, inbound_wamid, trigger, reason, confidence, summary, sources_json, cost_usd, created_at)
@@ -185,10 +188,13 @@ pub fn trace_for(conn: &Connection, wamid: &str) -> Result<Option<Trace>> {
 /// Hands a conversation back to the bot: owner `bot`, open handoffs resolved with the
 /// note. `false` when the conversation was not owned by a person.
 pub fn hand_back(conn: &Connection, conversation_id: i64, actor: &str, note: &str, now: i64) -> Result<bool> {
-    let changed = conn.execute(
-        "UPDATE conversations SET owner = 'bot' WHERE id = ?1 AND owner = 'human'",
-        [conversation_id],
-    )? == 1;
+    let from = Owner::Human;
+    let changed = move_owner(
+        conn,
+        conversation_id,
+        from,
+        from.hand_back().expect("a person can hand back"),
+    )?;
     conn.execute(
         "UPDATE handoffs SET resolved_at = ?2, resolved_by = ?3, handback_note = ?4 WHERE conversation_id = ?1 AND resolved_at IS NULL",
         params![conversation_id, now, actor, note],
@@ -206,14 +212,59 @@ pub fn hand_back(conn: &Connection, conversation_id: i64, actor: &str, note: &st
     Ok(changed)
 }
 
-/// The latest handoff of a conversation that was handed back: (trigger, resolved_at, note).
-pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<(String, i64, String)>> {
+/// Moves a conversation's owner from `from` to `to` (one transition of `Owner`); false
+/// when it was not owned by `from`.
+pub fn move_owner(conn: &Connection, conversation_id: i64, from: Owner, to: Owner) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE conversations SET owner = ?2 WHERE id = ?1 AND owner = ?3",
+        params![conversation_id, to.as_str(), from.as_str()],
+    )? == 1)
+}
+
+/// A conversation's owner (`NotFound` for an unknown conversation; an unknown stored
+/// value reads as a person, so the bot stays silent).
+pub fn owner(conn: &Connection, conversation_id: i64) -> Result<Owner> {
+    let s: String = conn
+        .query_row(
+            "SELECT owner FROM conversations WHERE id = ?1",
+            [conversation_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| crate::Error::NotFound(format!("conversation {conversation_id}")))?;
+    Ok(stored_owner(&s))
+}
+
+/// A stored owner; a value this version does not know reads as a person (the bot stays
+/// silent rather than answer a conversation it may not own).
+pub fn stored_owner(s: &str) -> Owner {
+    Owner::parse(s).unwrap_or(Owner::Human)
+}
+
+/// The latest handoff of a conversation that was handed back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Handback {
+    pub trigger: String,
+    /// When it was handed back (Unix ms).
+    pub at: i64,
+    /// What the person told the bot (may be empty).
+    pub note: String,
+}
+
+/// The latest handoff of a conversation that was handed back.
+pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<Handback>> {
     Ok(conn
         .query_row(
             "SELECT trigger, resolved_at, COALESCE(handback_note, '') FROM handoffs
              WHERE conversation_id = ?1 AND resolved_at IS NOT NULL ORDER BY id DESC LIMIT 1",
             [conversation_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok(Handback {
+                    trigger: r.get(0)?,
+                    at: r.get(1)?,
+                    note: r.get(2)?,
+                })
+            },
         )
         .optional()?)
 }
@@ -221,14 +272,25 @@ pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<(
 /// Person-owned conversations whose last message is older than `before` (Unix ms).
 pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i64>> {
     let mut st = conn.prepare_cached(
-        "SELECT id FROM conversations WHERE owner = 'human' AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500",
+        "SELECT id FROM conversations WHERE owner = ?2 AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500",
     )?;
-    let rows = st.query_map([before], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map(params![before, Owner::Human.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-/// Model spend since `since` (Unix ms): (USD, tokens) for this conversation's contact and for everyone.
-pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<((f64, u64), (f64, u64))> {
+/// Model spend since a moment: for this conversation's contact and for everyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    pub contact_usd: f64,
+    pub contact_tokens: u64,
+    pub global_usd: f64,
+    pub global_tokens: u64,
+}
+
+/// Model spend since `since` (Unix ms).
+pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<Spent> {
     let row = |r: &rusqlite::Row| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64));
     let contact = conn.query_row(
         "SELECT COALESCE(SUM(t.cost_usd), 0), COALESCE(SUM(t.tokens_in + t.tokens_out), 0) FROM reply_traces t
@@ -238,5 +300,10 @@ pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Resul
         row,
     )?;
     let global = conn.query_row("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens_in + tokens_out), 0) FROM reply_traces WHERE created_at >= ?1", [since], row)?;
-    Ok((contact, global))
+    Ok(Spent {
+        contact_usd: contact.0,
+        contact_tokens: contact.1,
+        global_usd: global.0,
+        global_tokens: global.1,
+    })
 }

@@ -51,7 +51,7 @@ pub struct ConversationRow {
     pub id: i64,
     pub name: Option<String>,
     pub wa_id: Option<String>,
-    pub owner: String,
+    pub owner: crate::domain::owner::Owner,
     pub last_message_at: Option<i64>,
     /// What the customer said last.
     pub last_text: Option<String>,
@@ -121,7 +121,7 @@ pub fn list(
             id: r.get(0)?,
             name: r.get(1)?,
             wa_id: r.get(2)?,
-            owner: r.get(3)?,
+            owner: super::engine::stored_owner(&r.get::<_, String>(3)?),
             last_message_at: r.get(4)?,
             last_text: r.get(5)?,
             handoff_reason: r.get(6)?,
@@ -158,7 +158,7 @@ pub struct ConversationHead {
     pub closed: bool,
     pub name: Option<String>,
     pub wa_id: Option<String>,
-    pub owner: String,
+    pub owner: crate::domain::owner::Owner,
     pub last_inbound_at: Option<i64>,
     pub needs_template: bool,
     pub assigned_to: Option<String>,
@@ -179,7 +179,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
                     id: r.get(0)?,
                     name: r.get(1)?,
                     wa_id: r.get(2)?,
-                    owner: r.get(3)?,
+                    owner: super::engine::stored_owner(&r.get::<_, String>(3)?),
                     last_inbound_at: r.get(4)?,
                     needs_template: r.get::<_, i64>(5)? != 0,
                     assigned_to: r.get(6)?,
@@ -386,10 +386,9 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
 
 /// Makes a person the owner (an agent takes over without a handoff); true if it changed.
 pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bool> {
-    let changed = conn.execute(
-        "UPDATE conversations SET owner = 'human' WHERE id = ?1 AND owner = 'bot'",
-        [id],
-    )? == 1;
+    let from = crate::domain::owner::Owner::Bot;
+    let to = from.take_over().expect("a bot-owned conversation can be taken over");
+    let changed = super::engine::move_owner(conn, id, from, to)?;
     if changed {
         super::settings::audit(
             conn,

@@ -60,6 +60,19 @@ pub fn insert(conn: &Connection, new: &NewOutbound, now: i64) -> Result<(i64, bo
     Ok((id, n == 1))
 }
 
+/// Inserts `req` (as `insert`) unless it is free-form and the conversation's 24-hour
+/// window is closed at `now`: then the conversation is flagged as needing a template and
+/// nothing is inserted (`None`). Returns the row's (id, created_at).
+pub fn insert_within_window(conn: &Connection, req: &NewOutbound, now: i64) -> Result<Option<(i64, i64)>> {
+    let last_inbound = super::conversations::last_inbound_at(conn, req.conversation_id)?;
+    if !req.body.allowed_outside_window() && !crate::domain::window::is_open(last_inbound, now) {
+        super::conversations::flag_needs_template(conn, req.conversation_id)?;
+        return Ok(None);
+    }
+    let id = insert(conn, req, now)?.0;
+    Ok(Some((id, created_at(conn, id)?)))
+}
+
 /// The row with its conversation's number, recipient and window.
 pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
     conn.query_row(

@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod media;
 mod messages;
 mod migrations;
+pub mod reply;
 pub mod retention;
 pub mod settings;
 pub mod summaries;
@@ -25,6 +26,7 @@ pub use ingest::{IngestReport, apply_events};
 pub use messages::{MessageRow, list_contact_messages, list_messages};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use rusqlite::Connection;
@@ -37,6 +39,36 @@ pub struct Store {
     writer: Arc<writer::Writer>,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
+    calls: Arc<Calls>,
+}
+
+/// Reads and writes through a store (all its clones), counted for measurements.
+#[derive(Debug, Default)]
+struct Calls {
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// How many `read`s and `write`s went through a store: each is one round trip to
+/// SQLite's threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+impl RoundTrips {
+    pub fn total(self) -> u64 {
+        self.reads + self.writes
+    }
+
+    /// The round trips since `before` was taken.
+    pub fn since(self, before: RoundTrips) -> RoundTrips {
+        RoundTrips {
+            reads: self.reads - before.reads,
+            writes: self.writes - before.writes,
+        }
+    }
 }
 
 static SQLITE_VEC: Once = Once::new();
@@ -102,6 +134,7 @@ impl Store {
             writer: Arc::new(writer::Writer::start(conn)),
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_path_buf(),
+            calls: Default::default(),
         })
     }
 
@@ -110,12 +143,21 @@ impl Store {
         &self.path
     }
 
+    /// The reads and writes made so far (by every clone of this store).
+    pub fn round_trips(&self) -> RoundTrips {
+        RoundTrips {
+            reads: self.calls.reads.load(Ordering::Relaxed),
+            writes: self.calls.writes.load(Ordering::Relaxed),
+        }
+    }
+
     /// Runs `f` in the next write batch (its own savepoint) and returns once committed.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Savepoint<'_>) -> Result<T> + Send + 'static,
     {
+        self.calls.writes.fetch_add(1, Ordering::Relaxed);
         self.writer.write(f).await
     }
 
@@ -125,6 +167,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.calls.reads.fetch_add(1, Ordering::Relaxed);
         let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || {
             let guard = conn

@@ -25,7 +25,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             Ok(n) => tracing::warn!(jobs = n, "queue: leases expired; jobs returned to their queue"),
             Err(e) => tracing::error!(error = %e, "queue: reaping leases failed"),
         }
-        match crate::engine::auto_hand_back(&app).await {
+        match crate::engine::auto_hand_back(&app.store, app.config.engine.auto_handback_minutes).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(conversations = n, "handed idle conversations back to the bot"),
             Err(e) => tracing::error!(error = %e, "auto hand-back failed"),

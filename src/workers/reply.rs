@@ -83,14 +83,14 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
     let Some(_turn) = ConversationTurn::take(app, inbound.conversation_id) else {
         return Ok(Outcome::Defer { delay_ms: 200 });
     };
-    if inbound.owner == "bot"
+    if inbound.owner.bot_answers()
         && app.config.send.read_receipts
         && app.send_pause.reason().is_none()
         && let Err(e) = app.graph.mark_read(&inbound.phone_number_id, &wamid, true).await
     {
         tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
     }
-    match crate::engine::respond(app, &wamid, &inbound, Some(&burst)).await? {
+    match crate::engine::respond(&app.engine(), &wamid, &inbound, Some(&burst)).await? {
         crate::engine::Outcome::Silent => {
             tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)")
         }

@@ -206,10 +206,10 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
         .call_blocking(|c| inbound_for_reply(c, "wamid.c-1"))
         .unwrap()
         .unwrap();
-    assert_eq!(inbound.owner, "human");
+    assert_eq!(inbound.owner, frontdesk::domain::owner::Owner::Human);
     // The re-run of the reply job finishes the job, twice over without harm.
     for _ in 0..2 {
-        let out = frontdesk::engine::respond(s.app(), "wamid.c-1", &inbound, None)
+        let out = frontdesk::engine::respond(&s.app().engine(), "wamid.c-1", &inbound, None)
             .await
             .unwrap();
         assert_eq!(out, frontdesk::engine::Outcome::Silent);
@@ -455,4 +455,75 @@ async fn erase_removes_a_contact_and_keeps_an_audit_entry() {
     .await;
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM erased_contacts"), 0);
     s.stop().await;
+}
+
+/// Ingests one text message into `app` (no server, no workers) and answers it directly,
+/// counting the store's round trips of the reply alone.
+async fn respond_counted(
+    app: &frontdesk::app::App,
+    from: &str,
+    wamid: &str,
+    text: &str,
+) -> (frontdesk::engine::Outcome, frontdesk::store::RoundTrips) {
+    let events = frontdesk::whatsapp::parse::parse_webhook(text_webhook("P1", from, wamid, text).as_bytes());
+    app.store
+        .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[]).map(|_| ()))
+        .await
+        .unwrap();
+    let w = wamid.to_string();
+    let (inbound, burst) = app
+        .store
+        .read(move |c| {
+            Ok(inbound_for_reply(c, &w)?
+                .zip(frontdesk::store::conversations::burst(c, &w)?)
+                .unwrap())
+        })
+        .await
+        .unwrap();
+    let before = app.store.round_trips();
+    let outcome = frontdesk::engine::respond(&app.engine(), wamid, &inbound, Some(&burst))
+        .await
+        .unwrap();
+    (outcome, app.store.round_trips().since(before))
+}
+
+/// Gather (one read) and act (one write) are the reply's conversation-store round trips;
+/// each retrieval search adds one knowledge-store read (a follow-up searches twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_takes_at_most_three_store_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    crate::support::with_local_embedder(&mut config);
+    let app = frontdesk::app::App::open(config).unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("opening-hours.md"), "# Opening hours\n\nThe shop is open Tuesday to Saturday from 9:00 to 18:00. We are closed on Sundays and Mondays.").unwrap();
+    app.knowledge.prepare(&|_, _| {}).await.unwrap();
+    app.knowledge
+        .add_paths(&[docs.path().to_path_buf()], &Default::default(), &|_, _, _| {})
+        .await
+        .unwrap();
+    // A bot answer: gather, one search, act.
+    let (outcome, trips) = respond_counted(&app, "31655550001", "wamid.rt-1", "are you open on sunday?").await;
+    assert_eq!(outcome, frontdesk::engine::Outcome::Answered);
+    assert_eq!((trips.reads, trips.writes), (2, 1), "{trips:?}");
+    assert!(trips.total() <= 3);
+    // A handoff (asks for a person): gather and act, no retrieval.
+    let (outcome, trips) = respond_counted(&app, "31655550002", "wamid.rt-2", "I want to talk to a person").await;
+    assert_eq!(outcome, frontdesk::engine::Outcome::HandedOff);
+    assert_eq!((trips.reads, trips.writes), (1, 1), "{trips:?}");
+    // Silent while a person owns it: gather and the trace.
+    let (outcome, trips) = respond_counted(&app, "31655550002", "wamid.rt-3", "hello?").await;
+    assert_eq!(outcome, frontdesk::engine::Outcome::Silent);
+    assert_eq!((trips.reads, trips.writes), (1, 1), "{trips:?}");
+    // A follow-up searches twice (the turn, and with the previous message): still one
+    // gather read and one act write on the conversation.
+    let (_, trips) = respond_counted(&app, "31655550001", "wamid.rt-4", "and on saturday?").await;
+    assert_eq!((trips.reads, trips.writes), (3, 1), "{trips:?}");
+    // Everything the reply wrote is there: the answer's ledger row and trace.
+    let answered = app
+        .store
+        .read(|c| Ok(trace_for(c, "wamid.rt-1")?.map(|t| t.outcome)))
+        .await
+        .unwrap();
+    assert_eq!(answered.as_deref(), Some("answered"));
 }

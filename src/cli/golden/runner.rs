@@ -262,7 +262,7 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         let (inbound, burst) = found.context("the ingested message was not found")?;
         conversation = Some(inbound.conversation_id);
         let started = Instant::now();
-        crate::engine::respond(app, &wamid, &inbound, Some(&burst)).await?;
+        crate::engine::respond(&app.engine(), &wamid, &inbound, Some(&burst)).await?;
         let wall = started.elapsed().as_millis() as u64;
         accept_sends(app, inbound.conversation_id).await?;
         let w = wamid.clone();

@@ -384,7 +384,7 @@ pub async fn hand_back(
         return r;
     }
     let note: String = f.note.trim().chars().take(1000).collect();
-    match crate::engine::hand_back(&app, id, &s.actor(), &note).await {
+    match crate::engine::hand_back(&app.store, id, &s.actor(), &note).await {
         Ok(_) => back(id, "handed_back"),
         Err(e) => internal(e),
     }

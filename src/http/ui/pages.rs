@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use crate::domain::owner::Owner;
 use crate::store::engine::HandoffRow;
 use crate::store::inbox::{Author, ConversationHead, ConversationRow, ThreadItem, View};
 use crate::store::users::User;
@@ -153,7 +154,7 @@ pub fn inbox(
                             @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
                             div.last { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
                             span.owner {
-                                (if r.closed { "closed" } else if r.owner == "human" { "needs a human" } else { "bot" })
+                                (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
                                 @if let Some(a) = &r.assigned_to { " · " (a) }
                             }
                         }
@@ -279,14 +280,14 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
             section.card {
                 h1 { (name) " " span.number { (h.wa_id.as_deref().unwrap_or("")) } }
                 p.status {
-                    (if h.closed { "Closed; the bot answers if the customer writes again." } else if h.owner == "human" { "A person is handling this conversation." } else { "The bot is handling this conversation." })
+                    (if h.closed { "Closed; the bot answers if the customer writes again." } else if h.owner == Owner::Human { "A person is handling this conversation." } else { "The bot is handling this conversation." })
                     " Assigned to: " (h.assigned_to.as_deref().unwrap_or("nobody")) "."
                     @if h.opted_out { " The customer opted out of bot messages (STOP)." }
                 }
                 @if let Some(n) = v.notice { p.notice role="status" { (n) } }
                 @if let Some(p) = v.problem { p.problem role="alert" { (p) } }
                 div.actions {
-                    @if h.owner == "bot" { (form("takeover", "Take over", html! {})) }
+                    @if h.owner == Owner::Bot { (form("takeover", "Take over", html! {})) }
                     @else { (form("handback", "Hand back to bot", html! { input type="text" name="note" placeholder="Note for the bot (optional)" aria-label="Note for the bot"; })) }
                     @if h.assigned_to.as_deref() != Some(session.user.email.as_str()) { (form("assign", "Assign to me", html! { input type="hidden" name="to" value="me"; })) }
                     @else { (form("assign", "Unassign", html! { input type="hidden" name="to" value="nobody"; })) }
