@@ -14,6 +14,8 @@
 //! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
 //! - [`metrics`], [`error`]: counters and the one error enum.
 //! - [`private_fs`]: owner-only directories (0700) and files (0600) for the data.
+//! - [`journal_guard`]: a damaged or missing journal is refused, never re-created empty.
+//! - [`panics`]: the CLI's short, redacted panic report; dependency panics caught quietly.
 
 pub mod accounts;
 pub mod acme;
@@ -30,11 +32,13 @@ pub mod extract;
 pub mod golden;
 pub mod hashing;
 pub mod http;
+pub mod journal_guard;
 pub mod knowledge;
 pub mod llm;
 pub mod media;
 pub mod metrics;
 pub mod outbound;
+pub mod panics;
 pub mod private_fs;
 pub mod queue;
 pub mod settings;

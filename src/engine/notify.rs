@@ -42,6 +42,8 @@ pub async fn handoff(app: &App, conversation_id: i64, handoff_id: i64, trigger: 
             }
             Err(e) => {
                 crate::metrics::Metrics::add(&app.metrics.notify_failed_total, 1);
+                // The webhook URL is the secret: never log it.
+                let e = e.without_url();
                 tracing::warn!(handoff_id, error = %e, "could not notify Slack of a handoff");
             }
         }
