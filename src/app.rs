@@ -99,13 +99,20 @@ impl SendPause {
 }
 
 impl App {
-    /// Opens both stores in the configured data directory.
+    /// Opens both stores in the configured data directory; a damaged or missing journal
+    /// is refused (`journal_guard`).
     pub fn open(config: Config) -> Result<App> {
+        Self::open_with(config, crate::journal_guard::Policy::Refuse).map(|(app, _)| app)
+    }
+
+    /// As `open`, with a policy for a journal that cannot be used; returns what was done
+    /// about it, if anything (`serve --discard-journal`).
+    pub fn open_with(config: Config, journal: crate::journal_guard::Policy) -> Result<(App, Option<String>)> {
         if let Some(problems) = crate::preflight::blocking_problems(&config) {
             return Err(Error::Invalid(format!("the configuration has problems:\n{problems}")));
         }
         let store = Store::open(&config.sqlite_path())?;
-        let queue = Queue::open(&config.queue_path(), &config.queue)?;
+        let (queue, journal_note) = crate::journal_guard::open(&config, &store, journal)?;
         let control_token = Secret::new(crate::config::random_token());
         let graph = GraphClient::new(
             &config.whatsapp.graph_base_url,
@@ -129,7 +136,7 @@ impl App {
         let config_data_dir = config.storage.data_dir.clone();
         let media = crate::media::MediaService::new(&config_data_dir, &config.extract);
         let outbound = crate::outbound::Outbound::new(store.clone(), queue.clone(), config.whatsapp.templates.clone());
-        Ok(App {
+        let app = App {
             outbound,
             config,
             store,
@@ -151,7 +158,8 @@ impl App {
             classifier,
             models,
             reply_stages: Default::default(),
-        })
+        };
+        Ok((app, journal_note))
     }
 }
 

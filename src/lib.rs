@@ -20,6 +20,8 @@
 //! - [`backup`]: snapshots, verification, restore, scheduled backups.
 //! - [`tls`]: HTTPS listener, certificates, ACME renewal.
 //! - [`preflight`]: the checks before a start that ask the machine and other modules.
+//! - [`journal_guard`]: a damaged or missing journal is refused, never re-created empty.
+//! - [`panics`]: the CLI's short, redacted panic report; dependency panics caught quietly.
 //! - [`extract`]: the sandboxed child process that reads untrusted files.
 //! - [`knowledge`]: parsing, chunking, embeddings, hybrid search, retrieval eval.
 //! - [`llm`]: model providers, retries, circuit breakers, fallback chains, prices.
@@ -46,11 +48,13 @@ pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod http;
+pub mod journal_guard;
 pub mod knowledge;
 pub mod llm;
 pub mod media;
 pub mod metrics;
 pub mod outbound;
+pub mod panics;
 pub mod preflight;
 pub mod private_fs;
 pub mod queue;

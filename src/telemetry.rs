@@ -1,10 +1,13 @@
 //! Logs and traces: log lines to stderr (text or JSON, filtered by `log.level` or
-//! `FRONTDESK_LOG`), and, when `log.otlp_endpoint` is set, the same `tracing` spans
+//! `FRONTDESK_LOG`; colours only on a terminal and without `NO_COLOR`; every configured
+//! secret blanked out of each line before it is written), and, when `log.otlp_endpoint` is set, the same `tracing` spans
 //! (webhook, ingest, reply, retrieve, llm with `gen_ai.*` attributes, send) exported as
 //! OpenTelemetry traces over OTLP/HTTP in batches. The exporter's requests go through our
 //! reqwest client on the server's runtime.
 
 use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -17,7 +20,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, Redactor};
 use crate::error::{Error, Result};
 
 /// Keeps the trace exporter alive; `shutdown` sends what is still buffered.
@@ -38,11 +41,14 @@ impl Telemetry {
     }
 }
 
-/// Starts logging, and trace export when configured. Trace export needs `runtime` (the
-/// exporter's HTTP requests run there); without it only logs start.
-pub fn init(config: &LogConfig, runtime: Option<&tokio::runtime::Handle>) -> Result<Telemetry> {
+/// Starts logging (lines pass through `redactor`), and trace export when configured.
+/// Trace export needs `runtime` (the exporter's HTTP requests run there); without it only
+/// logs start.
+pub fn init(config: &LogConfig, redactor: Redactor, runtime: Option<&tokio::runtime::Handle>) -> Result<Telemetry> {
     let filter = EnvFilter::try_from_env("FRONTDESK_LOG").unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(colour_wanted())
+        .with_writer(RedactedStderr(Arc::new(redactor)));
     let fmt = if config.format == "json" {
         fmt.json().boxed()
     } else {
@@ -69,6 +75,35 @@ pub fn init(config: &LogConfig, runtime: Option<&tokio::runtime::Handle>) -> Res
         tracing::info!(endpoint = %config.otlp_endpoint, protocol = %config.otlp_protocol, "exporting traces over OTLP");
     }
     Ok(Telemetry { provider })
+}
+
+/// Colour codes only for a person at a terminal: not into files, pipes or the journal,
+/// and never with `NO_COLOR` set (no-color.org).
+fn colour_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes each log line to stderr with the configured secrets replaced by `***` (the
+/// formatter hands over one whole line per write).
+#[derive(Clone)]
+struct RedactedStderr(Arc<Redactor>);
+
+impl Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().lock().write_all(self.0.redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedStderr;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 fn provider(config: &LogConfig, runtime: tokio::runtime::Handle) -> Result<SdkTracerProvider> {

@@ -18,11 +18,10 @@ pub fn backup(config_path: &Path, out: &Path, json: bool) -> anyhow::Result<Exit
     } else {
         std::env::current_dir()?.join(out)
     };
-    let manifest: Manifest = match crate::queue::Queue::open(&config.queue_path(), &config.queue) {
-        Ok(queue) => {
-            let store = crate::store::Store::open(&config.sqlite_path())?;
-            super::kb::runtime()?.block_on(crate::backup::snapshot(&store, &queue, &out))?
-        }
+    let store = crate::store::Store::open(&config.sqlite_path())?;
+    // A damaged or missing journal is refused here too, never backed up as a new empty one.
+    let manifest: Manifest = match crate::journal_guard::open(&config, &store, Default::default()) {
+        Ok((queue, _)) => super::kb::runtime()?.block_on(crate::backup::snapshot(&store, &queue, &out))?,
         Err(Error::Conflict(_)) => {
             eprintln!("the server is running: it takes the backup…");
             serde_json::from_value(super::queue::control(

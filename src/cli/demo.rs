@@ -65,7 +65,7 @@ pub fn demo(data_dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     config.server.listen = listen.to_string();
     config.bot.business_name = "Spoke & Sprocket".into();
     config.whatsapp.phone_number_ids = vec![DEMO_NUMBER.into()];
-    super::init_logging(&config.log);
+    super::init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = super::serve::bind(&config.server.listen).await?;

@@ -1,37 +1,46 @@
 //! `frontdesk doctor`: checks an installation end to end and prints what to fix — the
-//! config, both stores, the Graph API token (against `whatsapp.graph_base_url`), the
-//! public webhook URL (the verify handshake and a signed POST round trip through whatever
-//! proxy is in front, plus a wrongly signed one that must be refused), the embedding
-//! model, every configured model (vision models too), the transcription service and the
-//! trace collector. Exit 1 when anything fails.
+//! config, both stores (a damaged, empty or missing journal included), sending through
+//! the Graph API (`doctor_graph`: reachability, the token, its permission, each number),
+//! the public webhook URL (the verify handshake and a signed POST round trip through
+//! whatever proxy is in front, plus a wrongly signed one that must be refused), the
+//! embedding model, every configured model (vision models too), the transcription
+//! service and the trace collector. Every line passes through the config's redactor:
+//! no secret is ever printed. Exit 1 when anything fails.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Severity};
+use crate::config::{Config, Redactor, Severity};
 use crate::error::Error;
 
-/// One finding.
-struct Report {
+/// The findings, printed as they come.
+pub(super) struct Report {
     failed: bool,
+    redactor: Redactor,
 }
 
 impl Report {
-    fn ok(&self, what: &str, detail: impl std::fmt::Display) {
-        println!("ok    {what}: {detail}");
+    fn print(&self, line: String) {
+        println!("{}", self.redactor.redact(&line));
     }
-    fn warn(&self, what: &str, detail: impl std::fmt::Display) {
-        println!("WARN  {what}: {detail}");
+    pub(super) fn ok(&self, what: &str, detail: impl std::fmt::Display) {
+        self.print(format!("ok    {what}: {detail}"));
     }
-    fn fail(&mut self, what: &str, detail: impl std::fmt::Display, fix: &str) {
-        println!("FAIL  {what}: {detail}\n      fix: {fix}");
+    pub(super) fn warn(&self, what: &str, detail: impl std::fmt::Display) {
+        self.print(format!("WARN  {what}: {detail}"));
+    }
+    pub(super) fn fail(&mut self, what: &str, detail: impl std::fmt::Display, fix: &str) {
+        self.print(format!("FAIL  {what}: {detail}\n      fix: {fix}"));
         self.failed = true;
     }
 }
 
 pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let mut r = Report { failed: false };
+    let mut r = Report {
+        failed: false,
+        redactor: Redactor::default(),
+    };
     let config = match super::load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -43,6 +52,7 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    r.redactor = config.redactor();
     let problems = crate::preflight::problems(&config);
     for p in &problems {
         match p.severity {
@@ -60,7 +70,7 @@ pub fn doctor(config_path: &Path) -> anyhow::Result<ExitCode> {
     stores(&mut r, &config);
     let runtime = super::kb::runtime()?;
     runtime.block_on(async {
-        graph(&mut r, &config).await;
+        super::doctor_graph::graph(&mut r, &config).await;
         webhook(&mut r, &config).await;
         models(&mut r, &config).await;
         transcription(&mut r, &config).await;
@@ -204,54 +214,55 @@ fn stores(r: &mut Report, config: &Config) {
             ),
         }
     }
-    let journal = config.queue_path();
-    if !journal.exists() {
-        r.warn("journal", format!("{} does not exist yet", journal.display()));
-        return;
-    }
-    match crate::queue::snapshot::check_copy(&journal) {
-        Ok(jobs) => r.ok(
-            "journal",
-            format!("{} passes its integrity check ({jobs} jobs)", journal.display()),
-        ),
-        Err(Error::Conflict(_)) => r.ok(
-            "journal",
-            format!("{} is open in the running server", journal.display()),
-        ),
-        Err(e) => r.fail(
-            "journal",
-            e,
-            "stop the server and restore the latest backup; unacknowledged work in a damaged journal is lost",
-        ),
-    }
+    journal(r, config, &db);
 }
 
-async fn graph(r: &mut Report, config: &Config) {
-    let w = &config.whatsapp;
-    if w.access_token.is_empty() {
-        r.warn(
-            "graph token",
-            "whatsapp.access_token is not set: replies cannot be sent",
-        );
-        return;
-    }
-    let Some(number) = w.phone_number_ids.first() else {
-        r.warn("graph token", "no whatsapp.phone_number_ids to check the token against");
-        return;
+/// The journal: damaged, empty, or missing where the database says there was one, is a
+/// failure with the way out; missing before the first start only a warning.
+fn journal(r: &mut Report, config: &Config, db: &Path) {
+    use crate::queue::damage::{self, AT_RISK, Damage, FileState, WAY_OUT};
+    let journal = config.queue_path();
+    let recorded = db.exists() && matches!(crate::store::journal_marker::recorded_in(db), Ok(Some(_)));
+    let fix = format!("{WAY_OUT}.");
+    let state = match damage::file_state(&journal) {
+        Ok(s) => s,
+        Err(e) => return r.fail("journal", e, "run doctor as the server's user"),
     };
-    let client = crate::whatsapp::graph::GraphClient::new(
-        &w.graph_base_url,
-        &w.api_version,
-        w.access_token.clone(),
-        Duration::from_millis(w.request_timeout_ms),
-    );
-    match client.check_token(number).await {
-        Ok(()) => r.ok("graph token", format!("accepted by {} for number {number}", w.graph_base_url)),
-        Err(e) => r.fail(
-            "graph token",
-            e,
-            "create a new system-user token with whatsapp_business_messaging (Business Settings > System users) and set whatsapp.access_token; check the number id",
-        ),
+    match state {
+        FileState::Missing if !recorded => {
+            r.warn("journal", format!("{} does not exist yet", journal.display()));
+        }
+        FileState::Missing | FileState::Empty => {
+            let d = if state == FileState::Empty {
+                Damage::Empty
+            } else {
+                Damage::Missing
+            };
+            r.fail(
+                "journal",
+                format!("{}. {AT_RISK}", damage::describe(&journal, &d)),
+                &fix,
+            );
+        }
+        FileState::Present => match crate::queue::snapshot::check(&journal) {
+            Ok(jobs) => r.ok(
+                "journal",
+                format!("{} passes its integrity check ({jobs} jobs)", journal.display()),
+            ),
+            Err(Error::Conflict(_)) => r.ok(
+                "journal",
+                format!("{} is open in the running server", journal.display()),
+            ),
+            Err(Error::Invalid(msg)) => {
+                let what = msg.split(WAY_OUT).next().unwrap_or(&msg).trim_end_matches([' ', '.']);
+                r.fail("journal", what, &fix);
+            }
+            Err(e) => r.fail(
+                "journal",
+                e,
+                "run doctor as the server's user, or stop what holds the file",
+            ),
+        },
     }
 }
 
@@ -298,11 +309,18 @@ async fn webhook(r: &mut Report, config: &Config) {
             "the verify token must match whatsapp.verify_token, and the proxy must pass /webhook through",
         ),
         Err(e) => {
-            // The request's URL carries the verify token in its query: never print it.
+            // The request's URL carries the verify token in its query: never print it
+            // (the causes say what failed: DNS, refused, TLS; they carry no URL).
             let e = e.without_url();
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                detail = format!("{detail}: {cause}");
+                source = cause.source();
+            }
             r.fail(
                 "webhook",
-                format!("{url} is unreachable: {e}"),
+                format!("{url} is unreachable: {detail}"),
                 "start the server, open the port or fix the proxy and DNS; Meta calls this URL",
             );
             return;

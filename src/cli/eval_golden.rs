@@ -78,7 +78,7 @@ pub fn run(a: GoldenArgs) -> anyhow::Result<ExitCode> {
         }
     };
     config.log.level = "error".into();
-    super::init_logging(&config.log);
+    super::init_logging(&config);
     let opts = runner::Options {
         kb: a.kb.clone(),
         mode: a.model,

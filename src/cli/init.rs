@@ -1,4 +1,5 @@
-//! `frontdesk init` (write a starter config) and `frontdesk check-config`.
+//! `frontdesk init` (write a starter config; `--force` keeps the old one as a .bak file)
+//! and `frontdesk check-config`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,8 +13,16 @@ const TEMPLATE: &str = include_str!("../../packaging/config.example.toml");
 
 pub fn init(config_path: &Path, data_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     if config_path.exists() && !force {
-        anyhow::bail!("{} already exists; pass --force to overwrite it", config_path.display());
+        anyhow::bail!(
+            "{} already exists; pass --force to overwrite it (the old one is kept as a .bak file)",
+            config_path.display()
+        );
     }
+    let kept = if config_path.exists() {
+        Some(keep_old(config_path)?)
+    } else {
+        None
+    };
     crate::private_fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let data_dir = data_dir
@@ -25,9 +34,32 @@ pub fn init(config_path: &Path, data_dir: &Path, force: bool) -> anyhow::Result<
     }
     crate::private_fs::replace(config_path, text.as_bytes()).map_err(|e| crate::Error::writing(config_path, e))?;
     println!("wrote {} (data dir {})", config_path.display(), data_dir.display());
+    if let Some(kept) = kept {
+        println!(
+            "kept the old config as {}: it has the old verify token and secrets; the new verify token must be \
+             entered in the Meta App Dashboard, or copy the old values over",
+            kept.display()
+        );
+    }
     println!("next: set whatsapp.app_secret and whatsapp.access_token, then run");
     println!("  frontdesk check-config --config {}", config_path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Copies the config about to be overwritten to `FILE.bak-<unix seconds>` (owner-only:
+/// it holds secrets); returns that path.
+fn keep_old(config_path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("cannot read {} to keep a copy", config_path.display()))?;
+    let secs = crate::domain::now_ms() / 1000;
+    let mut kept = std::path::PathBuf::from(format!("{}.bak-{secs}", config_path.display()));
+    let mut n = 1;
+    while kept.exists() {
+        kept = std::path::PathBuf::from(format!("{}.bak-{secs}-{n}", config_path.display()));
+        n += 1;
+    }
+    crate::private_fs::replace(&kept, text.as_bytes()).with_context(|| format!("cannot keep a copy as {}", kept.display()))?;
+    Ok(kept)
 }
 
 /// The starter config with the given values.

@@ -132,17 +132,59 @@ pub fn run(command: KbCommand) -> anyhow::Result<ExitCode> {
                 prepare(&kb).await?;
                 Ok::<_, anyhow::Error>(kb.search(&query, k, mode).await?)
             })?;
-            for h in &hits {
+            if !json {
+                println!("# {}", score_meaning(mode, kb.embedder.dim() > 0));
+                if hits.is_empty() {
+                    println!("no passage matches; try other words or `frontdesk kb list`");
+                }
+            }
+            for (rank, h) in hits.iter().enumerate() {
                 if json {
                     println!("{}", serde_json::to_string(h)?);
                 } else {
                     let snippet: String = h.text.chars().take(160).collect::<String>().replace('\n', " ");
-                    println!("{:.4}  {}  [{}]  {}", h.score, h.doc_id, h.section, snippet);
+                    let sim = h.similarity.map(|s| format!("  sim {s:.3}")).unwrap_or_default();
+                    println!(
+                        "{:>2}. score {}{sim}  {}  [{}]  {}",
+                        rank + 1,
+                        score_text(h.score),
+                        h.doc_id,
+                        h.section,
+                        snippet
+                    );
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `kb search` scores mean in `mode` (said once, above the hits).
+fn score_meaning(mode: Mode, vectors: bool) -> &'static str {
+    match (mode, vectors) {
+        (Mode::Vector, _) => "score: cosine similarity of the query and the passage (-1..1, higher is closer)",
+        (Mode::Hybrid, true) => {
+            "score: reciprocal-rank fusion of the BM25 and vector rankings (higher is better; only the order \
+             counts); sim: cosine similarity of the query and the passage (-1..1)"
+        }
+        (Mode::Hybrid, false) => {
+            "score: BM25 relevance (vectors are off, so hybrid is BM25 alone; higher is better, tiny on a small \
+             knowledge base; only the order counts)"
+        }
+        (Mode::Bm25, _) => {
+            "score: BM25 relevance (higher is better, tiny on a small knowledge base; only the order counts)"
+        }
+    }
+}
+
+/// A score with its significant digits, however small (BM25 on a few documents gives
+/// values like 3e-6).
+fn score_text(score: f64) -> String {
+    if score == 0.0 || score.abs() >= 0.01 {
+        format!("{score:.4}")
+    } else {
+        format!("{score:.3e}")
+    }
 }
 
 fn open_no_model(config_path: &Path) -> anyhow::Result<Store> {

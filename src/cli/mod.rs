@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod demo;
 mod doctor;
+mod doctor_graph;
 mod eval_golden;
 mod eval_routing;
 pub mod golden;
@@ -49,10 +50,18 @@ pub enum Command {
         #[arg(long, default_value_t = 15)]
         cpu_seconds: u64,
     },
-    /// Run the service: the webhook, the workers and (later) the inbox, until SIGTERM/SIGINT.
+    /// Run the service: the webhook, the workers and the inbox, until SIGTERM/SIGINT.
+    /// A damaged, empty or missing queue journal is refused (restore a backup, or see
+    /// --discard-journal).
     Serve {
         #[command(flatten)]
         config: ConfigArg,
+        /// If the queue journal (queue.redb) is damaged, empty or missing, move it aside
+        /// (kept as queue.redb.damaged-<ms>) and start with an empty one. Dropped with it:
+        /// webhooks acknowledged but not yet stored, waiting replies, sends and media jobs,
+        /// dead letters and the dedupe keys. A healthy journal is kept as it is.
+        #[arg(long)]
+        discard_journal: bool,
     },
     /// Write a commented config.toml with a generated verify token and create the data dir.
     Init {
@@ -62,7 +71,8 @@ pub enum Command {
         /// Where to write the config file.
         #[arg(long, short = 'c', default_value = "config.toml")]
         config: PathBuf,
-        /// Overwrite an existing config file.
+        /// Overwrite an existing config file (the old one is kept beside it as
+        /// FILE.bak-<unix seconds>).
         #[arg(long)]
         force: bool,
     },
@@ -189,9 +199,8 @@ pub enum SettingsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set a live value, e.g. `settings set kill_switch on`. Keys: kill_switch,
-    /// static_reply, bridge_text, confidence_threshold, debounce_ms, tier.commodity,
-    /// tier.reasoning.
+    /// Set a live value, e.g. `settings set kill_switch on`; every key is listed below.
+    #[command(after_help = crate::domain::settings::keys_help())]
     Set {
         key: String,
         value: String,
@@ -260,11 +269,14 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KbCommand {
-    /// Add files or directories (recursively): .md, .txt, .html, .csv (a document per row),
-    /// .jsonl ({"id","title","text","url"}). Unchanged documents are skipped; changed ones
-    /// replace their old chunks. Bad files are reported with file and line and skipped.
+    /// Add files, directories (recursively) or http(s):// URLs: .md, .txt, .html (readable
+    /// text), .csv (a document per row), .jsonl ({"id","title","text","url"}), .pdf (its
+    /// text layer; scanned PDFs need OCR first). A URL must resolve to a public address
+    /// (unless knowledge.allow_private_urls) and becomes the document id. Unchanged
+    /// documents are skipped; changed ones replace their old chunks. Bad files are reported
+    /// with file and line and skipped.
     Add {
-        /// Files, directories (recursive) or http(s):// URLs.
+        /// Files, directories (recursive) or http(s):// URLs (pages and PDFs).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// CSV columns to use, e.g. `title=Question,text=Answer,id=Id` (defaults: id, title, text).
@@ -291,7 +303,10 @@ pub enum KbCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Search: one hit per line (`--json`: doc_id, chunk_id, title, source, section, score, text).
+    /// Search: one hit per line, best first, with its score (what the score means depends
+    /// on the mode and is printed first) and, when vectors are on, the cosine similarity
+    /// of query and passage (`--json`: doc_id, chunk_id, title, source, section, score,
+    /// similarity, text).
     Search {
         query: String,
         /// How many hits.
@@ -423,22 +438,54 @@ pub enum QueueCommand {
     },
 }
 
-/// Parses the command line and runs it.
+/// Parses the command line and runs it. Errors and panics are printed with every
+/// configured secret blanked out.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let redactor = if matches.subcommand_name() == Some("extract") {
+        // The sandbox child: no config, nothing secret, started once per file.
+        crate::config::Redactor::default()
+    } else {
+        crate::panics::install_hook(crate::config::Redactor::default());
+        let path = config_path(&matches);
+        // A config with mistakes still has its environment's secrets (its own errors
+        // never quote a secret value: see config::load).
+        let redactor = crate::config::Config::load(path.as_deref())
+            .or_else(|_| crate::config::Config::load(None))
+            .map(|c| c.redactor())
+            .unwrap_or_default();
+        crate::panics::install_hook(redactor.clone());
+        redactor
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The `--config` given to the (sub)command, if it takes one.
+fn config_path(m: &clap::ArgMatches) -> Option<PathBuf> {
+    if let Ok(Some(p)) = m.try_get_one::<PathBuf>("config") {
+        return Some(p.clone());
+    }
+    m.subcommand().and_then(|(_, sub)| config_path(sub))
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Extract { memory_mb, cpu_seconds } => Ok(crate::extract::run_child(memory_mb, cpu_seconds)),
-        Command::Serve { config } => serve::serve(&config.config),
+        Command::Serve {
+            config,
+            discard_journal,
+        } => serve::serve(&config.config, discard_journal),
         Command::Init {
             data_dir,
             config,
@@ -554,6 +601,6 @@ pub(crate) fn load_config(path: &std::path::Path) -> anyhow::Result<crate::confi
 
 /// Starts logging to stderr in the configured format (no trace export: commands other
 /// than `serve` and `demo` are short-lived).
-pub(crate) fn init_logging(config: &crate::config::LogConfig) {
-    let _ = crate::telemetry::init(config, None);
+pub(crate) fn init_logging(config: &crate::config::Config) {
+    let _ = crate::telemetry::init(&config.log, config.redactor(), None);
 }

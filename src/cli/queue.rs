@@ -80,6 +80,11 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
 fn with_queue<T>(config: &Config, f: impl FnOnce(&Queue) -> crate::error::Result<T>) -> anyhow::Result<Option<T>> {
     let path = config.queue_path();
     if !path.exists() {
+        let db = config.sqlite_path();
+        if db.exists() && matches!(crate::store::journal_marker::recorded_in(&db), Ok(Some(_))) {
+            use crate::queue::damage::{Damage, refusal};
+            return Err(refusal(&path, &Damage::Missing).into());
+        }
         anyhow::bail!(
             "no queue journal at {} yet; start the server once with `frontdesk serve`",
             path.display()

@@ -1,4 +1,5 @@
-//! `frontdesk serve`: run until SIGTERM or SIGINT, then drain and exit 0.
+//! `frontdesk serve`: run until SIGTERM or SIGINT, then drain and exit 0. A damaged,
+//! empty or missing journal is refused unless `--discard-journal` (see `journal_guard`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,13 +9,22 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::server::Running;
 
-pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
+pub fn serve(config_path: &Path, discard_journal: bool) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
+    let policy = if discard_journal {
+        crate::journal_guard::Policy::Discard
+    } else {
+        crate::journal_guard::Policy::Refuse
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let telemetry = crate::telemetry::init(&config.log, Some(runtime.handle()))?;
+    let telemetry = crate::telemetry::init(&config.log, config.redactor(), Some(runtime.handle()))?;
     let result = runtime.block_on(async move {
         let listener = bind(&config.server.listen).await?;
-        let mut app = App::open(config)?;
+        let (mut app, journal_note) = App::open_with(config, policy)?;
+        if let Some(note) = journal_note {
+            // Said on stderr whatever the log level: the operator asked for it.
+            eprintln!("{note}");
+        }
         app.config_path = Some(config_path.to_path_buf());
         run_app(app, None, listener, |_| {}).await
     });

@@ -1,22 +1,24 @@
 //! Typed configuration: embedded defaults < config.toml < `FRONTDESK__SECTION__KEY`
 //! environment variables. Unknown keys are errors; secrets are redacted everywhere.
 
+mod load;
 mod model;
+mod redact;
 mod secret;
 mod validate;
 
+pub use load::ENV_PREFIX;
 pub use model::{ModelRef, Price};
+pub use redact::Redactor;
+pub use secret::{Secret, random_token};
 
 /// What keyword-only retrieval costs, said wherever the embedder is off.
 pub const NO_EMBEDDER_WARNING: &str = "Retrieval is keyword-only (knowledge.embedder = \"none\"): the bot will miss questions worded differently from your documents.";
-pub use secret::{Secret, random_token};
 pub use validate::{Problem, Severity};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -859,61 +861,7 @@ impl Default for LogConfig {
     }
 }
 
-/// The merged layers as a `Config`; every error of every layer in one readable message.
-fn extract(figment: Figment) -> Result<Config> {
-    figment.extract().map_err(|e| {
-        let mut msg = String::new();
-        for err in e {
-            if !msg.is_empty() {
-                msg.push_str("; ");
-            }
-            msg.push_str(&err.to_string());
-        }
-        Error::Invalid(format!("configuration: {msg}"))
-    })
-}
-
 impl Config {
-    /// Loads defaults, then `path` (if given), then `FRONTDESK__*` variables from `env`.
-    /// A relative `storage.data_dir` is resolved against the config file's directory.
-    pub fn load(path: Option<&Path>) -> Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = path {
-            if !path.exists() {
-                return Err(Error::Invalid(format!(
-                    "config file {} does not exist; create one with `frontdesk init`",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        figment = figment.merge(Env::prefixed("FRONTDESK__").split("__"));
-        let mut config = extract(figment)?;
-        if let Some(path) = path {
-            let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-            if let Some(base) = base {
-                for dir in [
-                    &mut config.storage.data_dir,
-                    &mut config.storage.backup_dir,
-                    &mut config.server.tls_cert_file,
-                    &mut config.server.tls_key_file,
-                    &mut config.server.acme.ca_root_file,
-                ] {
-                    if dir.is_relative() && !dir.as_os_str().is_empty() {
-                        *dir = base.join(&*dir);
-                    }
-                }
-            }
-        }
-        Ok(config)
-    }
-
-    /// Defaults, then the TOML `text`: no file, no environment, nothing resolved against
-    /// a directory. Errors read like `load`'s (unknown keys, wrong types, bad TOML).
-    pub fn from_toml_str(text: &str) -> Result<Config> {
-        extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
-    }
-
     /// The listen address, parsed.
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.server.listen.parse().map_err(|e| {

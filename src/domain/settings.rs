@@ -87,6 +87,16 @@ pub const SPECS: &[SettingSpec] = &[
     },
 ];
 
+/// Every key with what it means, one per line (`settings set --help` shows it).
+pub fn keys_help() -> String {
+    let width = SPECS.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    let mut out = String::from("Keys:\n");
+    for s in SPECS {
+        out.push_str(&format!("  {:<width$}  {}\n", s.key, s.help));
+    }
+    out
+}
+
 /// The spec of `key`, or a message naming the known keys.
 pub fn spec(key: &str) -> Result<&'static SettingSpec, String> {
     SPECS.iter().find(|s| s.key == key).ok_or_else(|| {

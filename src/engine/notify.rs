@@ -42,6 +42,8 @@ pub async fn handoff(deps: &Deps<'_>, conversation_id: i64, handoff_id: i64, tri
             }
             Err(e) => {
                 crate::metrics::Metrics::add(&deps.metrics.notify_failed_total, 1);
+                // The webhook URL is the secret: never log it.
+                let e = e.without_url();
                 tracing::warn!(handoff_id, error = %e, "could not notify Slack of a handoff");
             }
         }

@@ -2,7 +2,9 @@
 //! in tests and in the demo. It checks the bearer token, accepts sends and returns
 //! wamids, sends signed status webhooks back (sent → delivered → read, with delays,
 //! optional reordering and duplicates, retried like Meta while the receiver is down),
-//! serves media downloads, fails on request (131047, 131056, 190, 500, slow), and records
+//! serves media downloads, answers `/me` and `/me/permissions` for token checks (a token
+//! without `whatsapp_business_messaging` gets Meta's permission error, code 10, on sends
+//! and number reads), fails on request (131047, 131056, 190, 500, slow), and records
 //! every request's method, path and query (to prove what was never asked).
 
 use std::collections::{HashMap, VecDeque};
@@ -103,8 +105,13 @@ struct FakeState {
     media_url_fetches: usize,
     /// Every request received: `METHOD /path?query`, as sent.
     requests: Vec<String>,
+    /// The permissions `/me/permissions` lists as granted to the token.
+    permissions: Vec<String>,
     next: u64,
 }
+
+/// The permission sending needs.
+const MESSAGING: &str = "whatsapp_business_messaging";
 
 /// A running fake Graph API.
 #[derive(Clone)]
@@ -143,6 +150,7 @@ impl FakeGraph {
                 uploads: Vec::new(),
                 media_url_fetches: 0,
                 requests: Vec::new(),
+                permissions: vec![MESSAGING.into(), "whatsapp_business_management".into()],
                 next: 1,
             })),
             http: reqwest::Client::new(),
@@ -151,6 +159,7 @@ impl FakeGraph {
             .route("/{version}/{phone}/messages", post(messages))
             .route("/{version}/{phone}/media", post(upload))
             .route("/{version}/{id}", get(object))
+            .route("/{version}/me/permissions", get(permissions))
             .route("/_media/{id}", get(media_bytes))
             .route("/_fake/sent", get(list_sent))
             .route("/_fake/fail", post(push_failure))
@@ -184,6 +193,15 @@ impl FakeGraph {
     /// The token the fake accepts from now on.
     pub fn set_token(&self, token: &str) {
         self.with(|s| s.token = token.to_string());
+    }
+
+    /// The permissions granted to the token (default: messaging and management).
+    pub fn set_permissions(&self, permissions: &[&str]) {
+        self.with(|s| s.permissions = permissions.iter().map(|p| p.to_string()).collect());
+    }
+
+    fn may_message(&self) -> bool {
+        self.with(|s| s.permissions.iter().any(|p| p == MESSAGING))
     }
 
     /// Fail the next `times` sends this way.
@@ -311,6 +329,9 @@ async fn messages(
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
+    if !fake.may_message() {
+        return no_permission();
+    }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(100, 400, "(#100) Invalid JSON");
     };
@@ -377,7 +398,27 @@ async fn record(State(fake): State<FakeGraph>, req: axum::extract::Request, next
     next.run(req).await
 }
 
-/// `GET /{version}/{id}`: media metadata for a media id, else the phone number (token check).
+/// Meta's answer to a token without `whatsapp_business_messaging`.
+fn no_permission() -> Response {
+    graph_error(10, 403, "(#10) Application does not have permission for this action")
+}
+
+/// `GET /{version}/me/permissions`: what the token was granted.
+async fn permissions(State(fake): State<FakeGraph>, headers: HeaderMap) -> Response {
+    if !fake.authorized(&headers) {
+        return graph_error(190, 401, "Error validating access token: The session is invalid");
+    }
+    let data: Vec<Value> = fake.with(|s| {
+        s.permissions
+            .iter()
+            .map(|p| json!({ "permission": p, "status": "granted" }))
+            .collect()
+    });
+    Json(json!({ "data": data })).into_response()
+}
+
+/// `GET /{version}/{id}`: the token's system user for `me`, media metadata for a media
+/// id, else the phone number (token check).
 async fn object(
     State(fake): State<FakeGraph>,
     Path((_version, id)): Path<(String, String)>,
@@ -386,6 +427,9 @@ async fn object(
     if !fake.authorized(&headers) {
         return graph_error(190, 401, "Error validating access token: The session is invalid");
     }
+    if id == "me" {
+        return Json(json!({ "id": "FAKE-SYSTEM-USER", "name": "frontdesk fake system user" })).into_response();
+    }
     let media = fake.with(|s| {
         let m = s.media.get(&id).map(|(m, b)| (m.clone(), b.len(), hex_sha(b)));
         if m.is_some() {
@@ -393,6 +437,9 @@ async fn object(
         }
         m
     });
+    if media.is_none() && !fake.may_message() {
+        return no_permission();
+    }
     match media {
         Some((mime, len, sha)) => Json(
             json!({ "messaging_product": "whatsapp", "url": format!("{}/_media/{id}", fake.base_url()),

@@ -148,8 +148,16 @@ impl Knowledge {
         }
     }
 
-    /// The best `k` chunks for `query`.
+    /// The best `k` chunks for `query`. Vector search without an embedder is an error
+    /// (hybrid falls back to BM25, as the engine does).
     pub async fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
+        if mode == Mode::Vector && self.embedder.dim() == 0 {
+            return Err(Error::Invalid(
+                "vector search is off: knowledge.embedder = \"none\" keeps no vectors; search with --mode bm25 \
+                 (or hybrid, which is BM25 alone then), or set knowledge.embedder and re-run `frontdesk kb add`"
+                    .into(),
+            ));
+        }
         let vector = if mode == Mode::Bm25 {
             Vec::new()
         } else {

@@ -190,6 +190,9 @@ pub struct Models {
     cooldown_ms: i64,
     /// Calls, tokens, cost and latency by model, for /metrics.
     pub usage: crate::metrics::ModelUsage,
+    /// The providers' API keys, blanked out of their error messages (a provider may echo
+    /// the key it refused), which go to logs, traces and the inbox.
+    redactor: crate::config::Redactor,
 }
 
 /// One attempt along a chain, for the trace.
@@ -227,6 +230,7 @@ impl Models {
             threshold: config.breaker_failures,
             cooldown_ms: config.breaker_cooldown_ms as i64,
             usage: Default::default(),
+            redactor: crate::config::Redactor::new(config.providers.values().map(|p| p.api_key.expose().to_string())),
         })
     }
 
@@ -284,7 +288,10 @@ impl Models {
                 "gen_ai.usage.output_tokens" = tracing::field::Empty,
                 error = tracing::field::Empty,
             );
-            let result = provider.chat(&r).instrument(span.clone()).await;
+            let result = provider.chat(&r).instrument(span.clone()).await.map_err(|mut e| {
+                e.message = self.redactor.redact(&e.message).into_owned();
+                e
+            });
             match &result {
                 Ok(resp) => {
                     span.record("gen_ai.usage.input_tokens", resp.tokens_in);

@@ -6,6 +6,7 @@
 // converted at the boundary, so boxing it would only add allocations.
 #![allow(clippy::result_large_err)]
 
+pub mod damage;
 mod inspect;
 mod ops;
 pub mod snapshot;
@@ -47,9 +48,11 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Opens (or creates) the journal at `path` and starts its writer thread.
+    /// Opens the journal at `path` (creating it when there is no file) and starts its
+    /// writer thread. A damaged or empty file is refused, never replaced
+    /// (`damage::open_database`).
     pub fn open(path: &Path, config: &QueueConfig) -> Result<Queue> {
-        let db = open_database(path)?;
+        let db = damage::open_database(path)?;
         crate::private_fs::restrict(path)
             .map_err(|e| Error::unavailable(&format!("making {} owner-only", path.display()), e))?;
         // The journal's name must be durable before anything in it is acknowledged.
@@ -306,20 +309,5 @@ impl Wakers {
         if let Some(tx) = map.get(queue) {
             tx.send_modify(|n| *n = n.wrapping_add(1));
         }
-    }
-}
-
-fn open_database(path: &Path) -> Result<Database> {
-    match Database::create(path) {
-        Ok(db) => Ok(db),
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(Error::Conflict(format!(
-            "{} is open in another frontdesk process (is the server running?)",
-            path.display()
-        ))),
-        Err(e) => Err(Error::Unavailable(format!(
-            "cannot open the queue journal {}: {e}. If the file is damaged, restore it from a \
-             backup or move it aside (unacknowledged work in it would be lost)",
-            path.display()
-        ))),
     }
 }

@@ -65,20 +65,15 @@ pub fn open_elsewhere(path: &Path) -> bool {
     )
 }
 
-/// Opens a journal copy and runs redb's integrity check; returns its job count.
-pub fn check_copy(path: &Path) -> Result<u64> {
-    let bad = |detail: String| Error::Invalid(format!("{} is not a usable journal copy: {detail}", path.display()));
-    let mut db = match Database::open(path) {
-        Ok(db) => db,
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-            return Err(Error::Conflict(format!(
-                "{} is open in another process (a running server)",
-                path.display()
-            )));
-        }
-        Err(e) => return Err(bad(e.to_string())),
-    };
-    if !db.check_integrity().map_err(|e| bad(e.to_string()))? {
+/// Opens the journal at `path` (never creating one) and runs redb's integrity check;
+/// returns its job count. A damaged file is `damage::refusal`'s error; a missing one
+/// `NotFound`; one held by a running server `Conflict`.
+pub fn check(path: &Path) -> Result<u64> {
+    use super::damage::{Damage, refusal};
+    let bad = |detail: String| refusal(path, &Damage::Unreadable(detail));
+    let mut db = super::damage::open_existing(path)?;
+    let checked = crate::panics::catch_quietly(|| db.check_integrity()).map_err(bad)?;
+    if !checked.map_err(|e| bad(e.to_string()))? {
         return Err(bad("redb repaired it while checking, so it was damaged".into()));
     }
     let read = db.begin_read().map_err(|e| bad(e.to_string()))?;
@@ -87,4 +82,23 @@ pub fn check_copy(path: &Path) -> Result<u64> {
         Err(TableError::TableDoesNotExist(_)) => Ok(0),
         Err(e) => Err(bad(e.to_string())),
     }
+}
+
+/// `check` for a backup's copy of the journal: errors say the copy is not usable.
+pub fn check_copy(path: &Path) -> Result<u64> {
+    check(path).map_err(|e| match e {
+        Error::Conflict(_) => Error::Conflict(format!(
+            "{} is open in another process (a running server)",
+            path.display()
+        )),
+        Error::Invalid(msg) | Error::NotFound(msg) | Error::Unavailable(msg) | Error::Internal(msg) => {
+            // What is wrong, without the advice for a live data dir.
+            let what = msg
+                .split(super::damage::AT_RISK)
+                .next()
+                .unwrap_or(&msg)
+                .trim_end_matches([' ', '.']);
+            Error::Invalid(format!("{} is not a usable journal copy: {what}", path.display()))
+        }
+    })
 }

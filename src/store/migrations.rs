@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0013_erasure_tombstones.sql"),
     ),
     (14, "media", include_str!("../../migrations/0014_media.sql")),
+    (
+        15,
+        "journal_marker",
+        include_str!("../../migrations/0015_journal_marker.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

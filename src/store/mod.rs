@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod inbox;
 mod ingest;
+pub mod journal_marker;
 pub mod knowledge;
 pub mod ledger;
 pub mod media;

@@ -1,5 +1,6 @@
 //! The Graph API client (reqwest + rustls): send messages, mark read with a typing
-//! indicator, check the token, and download media in Meta's two steps.
+//! indicator, check the token (`/me`, its permissions, a number), and download media in
+//! Meta's two steps.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -162,15 +163,41 @@ impl GraphClient {
 
     /// Checks the token against the business number (used to resume after error 190).
     pub async fn check_token(&self, phone_number_id: &str) -> Result<(), GraphError> {
+        self.get_json(phone_number_id, &[("fields", "id")]).await.map(|_| ())
+    }
+
+    /// Who the token belongs to (`GET /me`, `{id, name}`): proves that the Graph API is
+    /// reachable and the token valid, without a phone number id.
+    pub async fn whoami(&self) -> Result<Value, GraphError> {
+        self.get_json("me", &[("fields", "id,name")]).await
+    }
+
+    /// The permissions of the token (`GET /me/permissions`): (permission, status) pairs,
+    /// status `granted`, `declined` or `expired`.
+    pub async fn permissions(&self) -> Result<Vec<(String, String)>, GraphError> {
+        let v = self.get_json("me/permissions", &[]).await?;
+        Ok(v.get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let name = p.get("permission")?.as_str()?;
+                let status = p.get("status").and_then(Value::as_str).unwrap_or("granted");
+                Some((name.to_string(), status.to_string()))
+            })
+            .collect())
+    }
+
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, GraphError> {
         let resp = self
             .http
-            .get(self.url(phone_number_id))
-            .query(&[("fields", "id")])
+            .get(self.url(path))
+            .query(query)
             .header("authorization", self.bearer())
             .send()
             .await
             .map_err(|e| transport(e, false))?;
-        read_json(resp).await.map(|_| ())
+        read_json(resp).await
     }
 
     /// Step one of a media download: the short-lived URL and what Meta says of the file.
@@ -282,7 +309,16 @@ fn too_large(max: u64) -> GraphError {
 fn transport(e: reqwest::Error, is_send: bool) -> GraphError {
     // A request that never connected cannot have reached Meta; anything later might have.
     let maybe_delivered = is_send && !e.is_connect() && !e.is_builder();
+    // The causes say what failed (DNS, refused, TLS); reqwest's own line only that it did.
     let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !detail.contains(&text) {
+            detail = format!("{detail}: {text}");
+        }
+        source = cause.source();
+    }
     if e.is_timeout() {
         detail = format!("timed out: {detail}");
     }
