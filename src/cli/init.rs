@@ -58,7 +58,8 @@ fn keep_old(config_path: &Path) -> anyhow::Result<std::path::PathBuf> {
         kept = std::path::PathBuf::from(format!("{}.bak-{secs}-{n}", config_path.display()));
         n += 1;
     }
-    crate::private_fs::replace(&kept, text.as_bytes()).with_context(|| format!("cannot keep a copy as {}", kept.display()))?;
+    crate::private_fs::replace(&kept, text.as_bytes())
+        .with_context(|| format!("cannot keep a copy as {}", kept.display()))?;
     Ok(kept)
 }
 

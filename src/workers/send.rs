@@ -63,10 +63,17 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
                 Ok(ids
                     .iter()
                     .map(|&id| {
-                        let row = ledger::get(c, id).ok();
+                        // A missing row is a job with nothing to send; any other read
+                        // error is kept for this job alone, which retries (and is
+                        // dead-lettered, visibly, if it never reads).
+                        let row = match ledger::get(c, id) {
+                            Ok(r) => Ok(Some(r)),
+                            Err(crate::Error::NotFound(_)) => Ok(None),
+                            Err(e) => Err(e),
+                        };
                         let earlier = match &row {
-                            Some(r) => ledger::earlier_pending(c, r.conversation_id, id).unwrap_or(true),
-                            None => false,
+                            Ok(Some(r)) => ledger::earlier_pending(c, r.conversation_id, id).unwrap_or(true),
+                            _ => false,
                         };
                         (row, earlier)
                     })
@@ -213,7 +220,23 @@ enum Update {
     Failed(i64, Option<i64>, String, bool),
 }
 
-async fn plan(app: &App, job: &ClaimedJob, row: Option<OutboundRow>, earlier_pending: bool, now: i64) -> Plan {
+async fn plan(
+    app: &App,
+    job: &ClaimedJob,
+    row: crate::Result<Option<OutboundRow>>,
+    earlier_pending: bool,
+    now: i64,
+) -> Plan {
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "send: cannot read the ledger row; retrying the job");
+            return Plan::Finish(
+                app.queue
+                    .retry_later(job.attempt, format!("cannot read the ledger row: {e}")),
+            );
+        }
+    };
     let Some(row) = row else {
         tracing::warn!(job = job.id, "send: no ledger row for this job");
         return Plan::Finish(Outcome::Done);

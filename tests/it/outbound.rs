@@ -685,3 +685,44 @@ async fn media_download_refetches_an_expired_url_and_enforces_the_size_limit() {
     );
     s.stop().await;
 }
+
+/// A ledger row that cannot be read (here: its stored body is not JSON) is not taken for
+/// "nothing to send": its job retries and ends as a dead letter an operator sees, with
+/// the reason, and nothing is sent for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_ledger_row_retries_and_is_dead_lettered_not_dropped() {
+    let s = TestServer::start_with(|c| {
+        no_bot(c);
+        c.queue.max_attempts = 3;
+    })
+    .await;
+    let conv = conversation(&s, "31690000031").await;
+    s.app().send_pause.pause("held by the test".into());
+    let bad = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "bad", text("broken")))
+        .await
+        .unwrap();
+    s.app()
+        .store
+        .call_blocking(move |c| Ok(c.execute("UPDATE outbound SET body_json = '{' WHERE id = ?1", [bad])?))
+        .unwrap();
+    s.app().send_pause.resume();
+    s.wait_until("the unreadable row's job in the dead letters", |s| {
+        s.app().queue.dead(10).unwrap().iter().any(|d| d.queue == "send")
+    })
+    .await;
+    let dead = s.app().queue.dead(10).unwrap();
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot read the ledger row")),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0].attempts, 3, "retried, not finished at the first read");
+    assert_eq!(ledger(&s, bad).0, "queued", "never marked sent");
+    assert!(s.graph.sent().is_empty());
+    s.stop().await;
+}
