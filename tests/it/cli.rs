@@ -156,7 +156,6 @@ fn corrupt_store_files_are_refused_clearly() {
 
 /// Runs `frontdesk serve` with `env`, returns the child and its base URL.
 fn serve_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
-    use std::io::BufRead;
     let mut child = Command::new(bin())
         .args(["serve", "--config"])
         .arg(config)
@@ -165,16 +164,8 @@ fn serve_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> (std::proce
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("frontdesk listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, format!("http://{addr}"))
+    let base = crate::support::listening_base(&mut child);
+    (child, base)
 }
 
 fn sigterm(child: std::process::Child) -> std::process::Output {

@@ -30,7 +30,6 @@ struct Demo {
 impl Demo {
     /// Starts the demo with `env` (config overrides) added.
     fn start(env: &[(&str, &str)]) -> Demo {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
             .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -43,17 +42,10 @@ impl Demo {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("frontdesk listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let base = crate::support::listening_base(&mut child);
         Demo {
             child,
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             _dir: dir,
         }

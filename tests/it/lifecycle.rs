@@ -92,7 +92,6 @@ async fn sigterm_drains_and_exits_zero() {
 /// keeps serving, and SIGTERM still stops it cleanly. Before, SIGHUP killed it (exit 129).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_under_load_is_logged_and_ignored() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config_file(dir.path(), "[knowledge]\nembedder = \"none\"\n");
     let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
@@ -104,14 +103,7 @@ async fn sighup_under_load_is_logged_and_ignored() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.trim().strip_prefix("frontdesk listening on ").unwrap()
-    );
+    let base = crate::support::listening_base(&mut child);
     let pid = child.id().to_string();
     let client = reqwest::Client::new();
     let mut sends = Vec::new();
@@ -207,7 +199,6 @@ async fn messages_list_works_while_the_server_runs() {
 /// webhooks mark the reply delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_answers_a_simulated_customer_with_ticks() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin())
         .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -216,14 +207,7 @@ async fn demo_answers_a_simulated_customer_with_ticks() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.trim().strip_prefix("frontdesk listening on ").unwrap()
-    );
+    let base = crate::support::listening_base(&mut child);
     let client = reqwest::Client::new();
     let page = client.get(format!("{base}/demo")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -376,14 +360,7 @@ async fn data_media_and_backups_are_owner_only_whatever_the_umask() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let base = format!(
-        "http://{}",
-        line.trim()
-            .strip_prefix("frontdesk listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-    );
+    let base = crate::support::listening_base(&mut child);
     let mut server = BinServer { child, base };
     let body = serde_json::json!({
         "object": "whatsapp_business_account",

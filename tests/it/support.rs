@@ -270,9 +270,24 @@ pub struct BinServer {
     pub base: String,
 }
 
+/// The base URL (`http://ADDR`) a started `frontdesk serve`/`demo` child prints as the
+/// first line of its stdout ("frontdesk listening on ADDR"); the child's stdout must be
+/// piped, and is taken.
+pub fn listening_base(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("frontdesk listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    format!("http://{addr}")
+}
+
 impl BinServer {
     pub fn start(config: &Path) -> BinServer {
-        use std::io::BufRead;
         let mut child = std::process::Command::new(bin())
             .args(["serve", "--config"])
             .arg(config)
@@ -281,17 +296,8 @@ impl BinServer {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("frontdesk listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        BinServer {
-            child,
-            base: format!("http://{addr}"),
-        }
+        let base = listening_base(&mut child);
+        BinServer { child, base }
     }
 
     pub fn kill9(&mut self) {
