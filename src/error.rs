@@ -49,6 +49,14 @@ impl From<rusqlite::Error> for Error {
             {
                 Error::Unavailable(format!("the SQLite database is busy: {err}"))
             }
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure
+                ) =>
+            {
+                Error::Unavailable(format!("the SQLite database cannot be written: {err}"))
+            }
             other => Error::Internal(format!("SQLite: {other}")),
         }
     }

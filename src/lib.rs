@@ -14,6 +14,7 @@
 //! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
 //! - [`metrics`], [`error`]: counters and the one error enum.
 //! - [`private_fs`]: owner-only directories (0700) and files (0600) for the data.
+//! - [`storage_health`]: whether each store takes writes, why not (disk full, I/O error).
 
 pub mod accounts;
 pub mod acme;
@@ -38,6 +39,7 @@ pub mod outbound;
 pub mod private_fs;
 pub mod queue;
 pub mod settings;
+pub mod storage_health;
 pub mod store;
 pub mod telemetry;
 pub mod whatsapp;

@@ -30,11 +30,13 @@ use std::sync::{Arc, Mutex, Once};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::storage_health::StorageHealth;
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: Arc<writer::Writer>,
+    health: Arc<StorageHealth>,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
@@ -98,11 +100,19 @@ impl Store {
         // SQLite syncs the directory for its WAL, not for the database file it created.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
+        let health = Arc::new(StorageHealth::new("sqlite"));
         Ok(Store {
-            writer: Arc::new(writer::Writer::start(conn)),
+            writer: Arc::new(writer::Writer::start(conn, path.to_path_buf(), health.clone())),
+            health,
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Whether the database takes writes, with the cause when it does not, and its error
+    /// counters (for `/readyz` and `/metrics`).
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
     }
 
     /// Where the database lives.
