@@ -13,6 +13,11 @@ pub mod snapshot;
 mod tables;
 mod writer;
 
+#[cfg(test)]
+mod power_loss;
+#[cfg(test)]
+mod sim_disk;
+
 pub use inspect::{DeadJob, QueueStats, QueueStatsRow};
 pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};
 pub use tables::JobMeta;
