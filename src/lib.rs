@@ -39,6 +39,8 @@ pub mod outbound;
 pub mod private_fs;
 pub mod queue;
 pub mod settings;
+#[cfg(test)]
+mod sim;
 pub mod storage_health;
 pub mod store;
 pub mod telemetry;

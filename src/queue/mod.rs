@@ -14,9 +14,7 @@ mod tables;
 mod writer;
 
 #[cfg(test)]
-mod power_loss;
-#[cfg(test)]
-mod sim_disk;
+pub(crate) mod power_loss;
 
 pub use inspect::{DeadJob, QueueStats, QueueStatsRow};
 pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};

@@ -1,6 +1,6 @@
 //! Power-loss tests of the journal: the real queue code (writer thread, group commit,
 //! ingress with dedupe keys, claim, complete, follow-up jobs, fail and retry) on a
-//! simulated disk (`sim_disk`), the power cut at every backend call of a small workload in
+//! simulated disk (`sim::redb_disk`), the power cut at every backend call of a small workload in
 //! turn and at random ones, with the unsynced writes dropped, torn or reordered. After each
 //! cut the journal is opened again, leases recovered, and checked: it opens and passes
 //! redb's integrity check; every acknowledged delivery (ingress returned Ok) still holds
@@ -14,10 +14,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redb::{Builder, Database, Durability, ReadableTable};
 
-use super::sim_disk::{SimDisk, Tear};
 use super::tables::{DEAD, DEDUPE, JOBS, JobMeta, LEASED, PAYLOADS, READY};
 use super::{ClaimedJob, Ingress, Outcome, Queue, WEBHOOK_QUEUE};
 use crate::config::QueueConfig;
+use crate::sim::power::Tear;
+use crate::sim::redb_disk::SimDisk;
 
 /// What the workload was told, and so what must survive.
 #[derive(Debug, Default)]
@@ -51,11 +52,11 @@ fn config() -> QueueConfig {
     }
 }
 
-fn open(disk: &SimDisk) -> Result<Database, redb::DatabaseError> {
+pub(crate) fn open(disk: &SimDisk) -> Result<Database, redb::DatabaseError> {
     Builder::new().create_with_backend(disk.backend())
 }
 
-fn queue_on(disk: &SimDisk, db: Database, durability: Durability) -> Queue {
+pub(crate) fn queue_on(disk: &SimDisk, db: Database, durability: Durability) -> Queue {
     let again = disk.clone();
     let reopen = Box::new(move || open(&again).map_err(|e| crate::error::Error::unavailable("reopen", e)));
     Queue::open_with(db, reopen, &config(), durability)
@@ -179,16 +180,18 @@ pub(super) fn run_once(seed: u64, steps: usize, crash_at: Option<u64>, tear: Tea
     let mut run = Run::default();
     rt.block_on(async {
         let q = queue_on(&disk, open(&disk).expect("a fresh journal opens"), durability);
+        let start = disk.power.calls();
         if let Some(n) = crash_at {
-            disk.crash_after(n);
+            disk.power.crash_after(n);
         }
         workload(&q, &mut rng, steps, &mut acks).await;
+        run.crashed = crash_at.is_some_and(|n| start + n <= disk.power.calls());
         // The process dies: nothing more reaches the disk.
-        disk.crash_after(1);
+        disk.power.crash_after(1);
         drop(q);
     });
-    run.crashed = crash_at.is_some_and(|n| n <= disk.calls());
     disk.power_cycle(tear, &mut rng);
+    disk.power.restore();
     let mut db = match open(&disk) {
         Ok(db) => db,
         Err(e) => {
@@ -307,10 +310,10 @@ fn calls_of(seed: u64, steps: usize) -> u64 {
     let mut rng = StdRng::seed_from_u64(seed);
     rt.block_on(async {
         let q = queue_on(&disk, open(&disk).unwrap(), Durability::Immediate);
-        let start = disk.calls();
+        let start = disk.power.calls();
         workload(&q, &mut rng, steps, &mut Acks::default()).await;
-        let n = disk.calls() - start;
-        disk.crash_after(1);
+        let n = disk.power.calls() - start;
+        disk.power.crash_after(1);
         drop(q);
         n
     })

@@ -6,7 +6,6 @@
 //! rolls it back and the connection stays usable: the next batch retries once space is
 //! back); after any other I/O error the connection is closed and opened again.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Savepoint};
@@ -14,6 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::storage_health::{FaultKind, StorageHealth};
+
+/// Opens the write connection again (the same file, or in tests the same simulated disk).
+pub(super) type Reopen = Box<dyn Fn() -> Result<Connection> + Send>;
 
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 256;
@@ -74,8 +76,8 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, the write connection to `path`.
-    pub(super) fn start(conn: Connection, path: PathBuf, health: Arc<StorageHealth>) -> Writer {
+    /// Starts the writer thread on `conn`; `reopen` opens the write connection again.
+    pub(super) fn start(conn: Connection, reopen: Reopen, health: Arc<StorageHealth>) -> Writer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -90,7 +92,7 @@ impl Writer {
                         }
                     }
                     if conn.is_none() {
-                        conn = reconnect(&path, &health);
+                        conn = reconnect(&reopen, &health);
                     }
                     let committed = match conn.as_mut() {
                         None => Err(health.unavailable()),
@@ -175,8 +177,8 @@ fn storage_fault(e: &rusqlite::Error) -> Option<FaultKind> {
 
 /// Opens the write connection again after an I/O error; `None` (and the next batch tries
 /// again) while that fails.
-fn reconnect(path: &std::path::Path, health: &StorageHealth) -> Option<Connection> {
-    match super::connect(path) {
+fn reconnect(reopen: &Reopen, health: &StorageHealth) -> Option<Connection> {
+    match reopen() {
         Ok(c) => {
             health.reopened();
             tracing::info!("SQLite write connection reopened after an I/O error");

@@ -7,6 +7,9 @@ pub mod media;
 pub mod reply;
 pub mod send;
 
+#[cfg(test)]
+mod power_loss;
+
 use std::future::Future;
 use std::time::Duration;
 
