@@ -322,3 +322,63 @@ async fn a_full_disk_refuses_webhooks_then_heals_without_a_restart() {
     );
     server.stop().await;
 }
+
+/// SQLite (WAL, `synchronous=FULL`) recovers from SQLITE_FULL on the same connection:
+/// the failed batch rolls back whole, the store names the fault, and once space is back
+/// the next write commits with no reopen. Nothing acknowledged is lost, nothing half-written
+/// is left, and the file passes `integrity_check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_recovers_from_a_full_disk_on_the_same_connection() {
+    use frontdesk::storage_health::FaultKind;
+    let outer = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&outer.path().join("fs"), "8m") else {
+        return;
+    };
+    let store = frontdesk::store::Store::open(&fs.point.join("frontdesk.db")).unwrap();
+    store
+        .write(|c| Ok(c.execute_batch("CREATE TABLE ballast (n INTEGER PRIMARY KEY, b BLOB NOT NULL)")?))
+        .await
+        .unwrap();
+    let filler = fs.point.join("filler");
+    std::fs::write(&filler, vec![0u8; fs.free_bytes().saturating_sub(1024 * 1024) as usize]).unwrap();
+    let insert = |n: i64| {
+        store.write(move |c| {
+            c.execute("INSERT INTO ballast (n, b) VALUES (?1, zeroblob(65536))", [n])?;
+            Ok(())
+        })
+    };
+    let mut committed = 0;
+    let err = loop {
+        match insert(committed).await {
+            Ok(()) => committed += 1,
+            Err(e) => break e,
+        }
+        assert!(committed < 1_000, "the disk never filled");
+    };
+    assert!(
+        matches!(err, frontdesk::Error::Unavailable(_)),
+        "a full disk is Unavailable (retry), not Internal: {err}"
+    );
+    let fault = store.health().fault().expect("the store records the fault");
+    assert_eq!(fault.kind, FaultKind::DiskFull, "{fault:?}");
+    assert!(insert(10_000).await.is_err(), "still full");
+
+    std::fs::remove_file(&filler).unwrap();
+    insert(committed).await.expect("writes work again once space is back");
+    assert!(store.health().fault().is_none(), "the fault is over");
+    assert_eq!(store.health().reopens(), 0, "SQLite healed on the same connection");
+    let (rows, check): (i64, String) = store
+        .call_blocking(|c| {
+            let rows = c.query_row("SELECT count(*) FROM ballast", [], |r| r.get(0))?;
+            let check = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            Ok((rows, check))
+        })
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(
+        rows,
+        committed + 1,
+        "every acknowledged insert, none of the refused ones"
+    );
+    eprintln!("SQLite: {committed} inserts before the disk filled; healed on the same connection");
+}
