@@ -161,89 +161,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("queue-writer".into())
-            .spawn(move || {
-                let mut next = Reopen::new();
-                loop {
-                    let first = if slot.is_open() {
-                        match rx.recv() {
-                            Ok(op) => Some(op),
-                            Err(_) => break,
-                        }
-                    } else {
-                        match rx.recv_timeout(next.at.saturating_duration_since(Instant::now())) {
-                            Ok(op) => Some(op),
-                            Err(mpsc::RecvTimeoutError::Timeout) => None,
-                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        }
-                    };
-                    if !slot.is_open() && Instant::now() >= next.at {
-                        match reopen() {
-                            Ok(db) => {
-                                slot.put(db);
-                                slot.health.reopened();
-                                tracing::info!("queue journal reopened after a storage error");
-                            }
-                            Err(e) => {
-                                next.schedule();
-                                tracing::debug!(error = %e, "queue journal: reopening failed; retrying");
-                            }
-                        }
-                    }
-                    let Some(first) = first else { continue };
-                    let mut batch = vec![first];
-                    while batch.len() < options.max_batch {
-                        match rx.try_recv() {
-                            Ok(op) => batch.push(op),
-                            Err(_) => break,
-                        }
-                    }
-                    let mut fx = Effects::default();
-                    let outcome = match slot.get() {
-                        Ok(db) => {
-                            let outcome = run_batch(&db, &mut batch, &mut fx, options.durability);
-                            let counter = if fx.wrote { &stats.commits } else { &stats.empty_batches };
-                            counter.fetch_add(1, Ordering::Relaxed);
-                            if let Err(Failure { error, fault: None }) = &outcome {
-                                tracing::error!(%error, "queue batch failed");
-                            }
-                            outcome
-                        }
-                        // Closed after a storage error and not open again yet.
-                        Err(e) => Err(Failure { error: e, fault: None }),
-                    };
-                    stats.ops.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let outcome = match outcome {
-                        Ok(()) => {
-                            if fx.wrote {
-                                slot.health.committed();
-                                next.reset();
-                                on_commit(&fx);
-                            }
-                            Ok(())
-                        }
-                        Err(Failure {
-                            error,
-                            fault: Some((kind, detail)),
-                        }) => {
-                            // redb refuses every later transaction of this handle; only a
-                            // fresh open (which rolls back to the last commit) recovers.
-                            let kind = match (kind, slot.health.fault()) {
-                                (None, Some(f)) => f.kind,
-                                (kind, _) => kind.unwrap_or(FaultKind::Io),
-                            };
-                            slot.health.failed(kind, &detail);
-                            slot.close();
-                            next.schedule();
-                            tracing::debug!(%error, "queue journal closed after a storage error");
-                            Err(slot.health.unavailable())
-                        }
-                        Err(Failure { error, fault: None }) => Err(error),
-                    };
-                    for op in batch {
-                        op.finish(outcome.clone());
-                    }
-                }
-            })
+            .spawn(move || serve(&rx, &slot, &reopen, &options, &stats, &on_commit))
             .expect("spawn the queue writer thread");
         Writer {
             tx: Some(tx),
@@ -269,6 +187,102 @@ impl Writer {
             .map_err(|_| Error::Unavailable("the queue is shutting down".into()))?;
         rx.await
             .map_err(|_| Error::Unavailable("the queue writer stopped".into()))?
+    }
+}
+
+/// The writer thread: takes everything waiting, runs it as one batch, tells each
+/// operation the outcome; while the journal is closed after a storage error, wakes up to
+/// open it again when the backoff says so.
+fn serve(
+    rx: &mpsc::Receiver<Box<dyn Op>>,
+    slot: &DbSlot,
+    reopen: &Opener,
+    options: &WriterOptions,
+    stats: &CommitStats,
+    on_commit: &impl Fn(&Effects),
+) {
+    let mut next = Reopen::new();
+    loop {
+        let first = if slot.is_open() {
+            match rx.recv() {
+                Ok(op) => Some(op),
+                Err(_) => return,
+            }
+        } else {
+            match rx.recv_timeout(next.at.saturating_duration_since(Instant::now())) {
+                Ok(op) => Some(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        if !slot.is_open() && Instant::now() >= next.at {
+            match reopen() {
+                Ok(db) => {
+                    slot.put(db);
+                    slot.health.reopened();
+                    tracing::info!("queue journal reopened after a storage error");
+                }
+                Err(e) => {
+                    next.schedule();
+                    tracing::debug!(error = %e, "queue journal: reopening failed; retrying");
+                }
+            }
+        }
+        let Some(first) = first else { continue };
+        let mut batch = vec![first];
+        while batch.len() < options.max_batch {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut fx = Effects::default();
+        let outcome = match slot.get() {
+            Ok(db) => {
+                let outcome = run_batch(&db, &mut batch, &mut fx, options.durability);
+                let counter = if fx.wrote { &stats.commits } else { &stats.empty_batches };
+                counter.fetch_add(1, Ordering::Relaxed);
+                outcome
+            }
+            // Closed after a storage error and not open again yet.
+            Err(e) => Err(Failure { error: e, fault: None }),
+        };
+        stats.ops.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let outcome = match outcome {
+            Ok(()) => {
+                if fx.wrote {
+                    slot.health.committed();
+                    next.reset();
+                    on_commit(&fx);
+                }
+                Ok(())
+            }
+            Err(Failure {
+                error,
+                fault: Some((kind, detail)),
+            }) => {
+                // redb refuses every later transaction of this handle; only a fresh
+                // open (which rolls back to the last commit) recovers.
+                let kind = match (kind, slot.health.fault()) {
+                    (None, Some(f)) => f.kind,
+                    (kind, _) => kind.unwrap_or(FaultKind::Io),
+                };
+                slot.health.failed(kind, &detail);
+                slot.close();
+                next.schedule();
+                tracing::debug!(%error, "queue journal closed after a storage error");
+                Err(slot.health.unavailable())
+            }
+            Err(Failure { error, fault: None }) => {
+                if slot.is_open() {
+                    tracing::error!(%error, "queue batch failed");
+                }
+                Err(error)
+            }
+        };
+        for op in batch {
+            op.finish(outcome.clone());
+        }
     }
 }
 
