@@ -435,3 +435,45 @@ fn power_loss_bench_tier() {
     );
     assert!(s.failing_points == 0, "violations: {:#?}", s.first_failures);
 }
+
+/// An I/O error that passes (the device fails every call for a while, then works, and
+/// nothing written is lost): the writer closes the journal, reports `io_error`, opens it
+/// again by itself once the device works, and carries on where it was.
+#[test]
+fn an_io_error_closes_the_journal_and_it_reopens_by_itself() {
+    use crate::storage_health::FaultKind;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let disk = SimDisk::default();
+    rt.block_on(async {
+        let q = queue_on(&disk, open(&disk).unwrap(), Durability::Immediate);
+        for i in 0..5 {
+            let key = format!("before.{i}");
+            q.ingress(vec![key.clone()], key.into()).await.unwrap();
+        }
+        disk.power.crash_after(1);
+        let during = q.ingress(vec!["during".into()], b"during".to_vec()).await;
+        assert!(during.is_err(), "nothing is acknowledged while the device fails");
+        let fault = q.health().fault().expect("the fault is recorded");
+        assert_eq!(fault.kind, FaultKind::Io, "{fault:?}");
+        // The device works again; nothing it had was lost.
+        disk.power.restore();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while q.ingress(vec!["after".into()], b"after".to_vec()).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "the journal never reopened");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(q.health().fault().is_none(), "a commit ended the fault");
+        assert!(q.health().reopens() >= 1);
+        for i in 0..5 {
+            assert!(q.has_dedupe_key(&format!("before.{i}")).unwrap(), "before.{i} was kept");
+        }
+        let stats = q.stats().unwrap();
+        assert_eq!(
+            stats.queues[0].ready, 6,
+            "five from before, one after, none twice: {stats:?}"
+        );
+    });
+}
