@@ -34,6 +34,8 @@
 //! - [`domain`]: pure types and rules (messages, delivery states, backoff); no I/O.
 //! - [`error`], [`durable_fs`], [`metrics`]: the one error enum, durable renames,
 //!   counters.
+//! - [`storage_health`]: whether each store takes writes, and why not (disk full, I/O
+//!   error).
 
 pub mod accounts;
 pub mod app;
@@ -60,6 +62,9 @@ pub mod private_fs;
 pub mod queue;
 pub mod server;
 pub mod settings;
+#[cfg(test)]
+mod sim;
+pub mod storage_health;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

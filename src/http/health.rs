@@ -10,21 +10,24 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::App;
+use crate::storage_health::StorageHealth;
 
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when both stores take a write now. When one does not, its entry says why, cause
+/// first ("journal: disk full (…)"), from the store's health when it knows the cause.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let limit = Duration::from_secs(2);
     let sqlite = match tokio::time::timeout(limit, app.store.heartbeat()).await {
         Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => why(app.store.health(), e),
         Err(_) => "timed out".to_string(),
     };
     let queue = match tokio::time::timeout(limit, app.queue.heartbeat()).await {
         Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => why(app.queue.health(), e),
         Err(_) => "timed out".to_string(),
     };
     let ready = sqlite == "ok" && queue == "ok";
@@ -43,6 +46,13 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         Json(json!({ "ready": ready, "sqlite": sqlite, "queue": queue, "sending": sending })),
     )
         .into_response()
+}
+
+fn why(health: &StorageHealth, e: crate::error::Error) -> String {
+    match health.fault() {
+        Some(_) => health.unavailable().to_string(),
+        None => e.to_string(),
+    }
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -69,6 +79,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         "# HELP frontdesk_sending_paused 1 while sending is paused (e.g. access token refused).\n# TYPE frontdesk_sending_paused gauge\nfrontdesk_sending_paused {}\n",
         u8::from(app.send_pause.reason().is_some())
     ));
+    body.push_str(&crate::storage_health::render(&[
+        app.queue.health(),
+        app.store.health(),
+    ]));
     body.push_str(&app.reply_stages.render());
     body.push_str(&app.labeled.render());
     body.push_str(&app.models.usage.render());

@@ -67,8 +67,18 @@ pub async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Resu
         }
         Err(e) => {
             Metrics::add(&m.webhooks_unavailable_total, 1);
-            tracing::error!(error = %e, "webhook not journaled; answering 503 so Meta retries");
-            (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
+            // A storage fault (a full disk) is logged by the journal once, not per request.
+            if app.queue.health().fault().is_some() {
+                tracing::debug!(error = %e, "webhook not journaled; answering 503 so Meta retries");
+            } else {
+                tracing::error!(error = %e, "webhook not journaled; answering 503 so Meta retries");
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "10")],
+                "temporarily unavailable",
+            )
+                .into_response()
         }
     }
 }

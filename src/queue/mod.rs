@@ -9,9 +9,13 @@
 pub mod damage;
 mod inspect;
 mod ops;
+mod slot;
 pub mod snapshot;
 mod tables;
 mod writer;
+
+#[cfg(test)]
+pub(crate) mod power_loss;
 
 pub use inspect::{DeadJob, QueueStats, QueueStatsRow};
 pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};
@@ -29,7 +33,9 @@ use tokio::sync::watch;
 use crate::config::QueueConfig;
 use crate::domain::backoff::backoff_ms;
 use crate::error::{Error, Result};
-use writer::Writer;
+use crate::storage_health::StorageHealth;
+use slot::{DbSlot, Opener};
+use writer::{Writer, WriterOptions};
 
 /// The name of the queue holding raw webhook deliveries.
 pub const WEBHOOK_QUEUE: &str = "webhook";
@@ -37,7 +43,8 @@ pub const WEBHOOK_QUEUE: &str = "webhook";
 /// A handle to the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Queue {
-    db: Arc<Database>,
+    /// The open journal; the writer replaces it when it reopens after an I/O error.
+    db: Arc<DbSlot>,
     writer: Arc<Writer>,
     config: QueueConfig,
     /// One signal per queue, bumped after a commit that put a job of that queue in line,
@@ -58,23 +65,43 @@ impl Queue {
         // The journal's name must be durable before anything in it is acknowledged.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
-        let db = Arc::new(db);
+        let path = path.to_path_buf();
+        Ok(Self::start(
+            db,
+            Box::new(move || damage::open_database(&path)),
+            config,
+            redb::Durability::Immediate,
+        ))
+    }
+
+    /// A journal on a caller's storage (the power-loss tests' simulated disk), committing
+    /// with `durability` (`None` plants the lost-ACK bug those tests must catch).
+    #[cfg(test)]
+    pub(crate) fn open_with(db: Database, reopen: Opener, config: &QueueConfig, durability: redb::Durability) -> Queue {
+        Self::start(db, reopen, config, durability)
+    }
+
+    fn start(db: Database, reopen: Opener, config: &QueueConfig, durability: redb::Durability) -> Queue {
+        let db = Arc::new(DbSlot::new(db, Arc::new(StorageHealth::new("journal"))));
         let wakers = Arc::new(Wakers::default());
         let stats = Arc::new(CommitStats::default());
         let on_commit = wakers.clone();
-        let writer = Writer::start(db.clone(), config.group_commit_max_batch, stats.clone(), move |fx| {
+        let options = WriterOptions {
+            max_batch: config.group_commit_max_batch,
+            durability,
+        };
+        let writer = Writer::start(db.clone(), reopen, options, stats.clone(), move |fx| {
             fx.ready_queues().for_each(|q| on_commit.wake(q));
         });
         let seed = crate::domain::now_ms() as u64 ^ u64::from(std::process::id()) << 40;
-        let queue = Queue {
+        Queue {
             db,
             writer: Arc::new(writer),
             config: config.clone(),
             wakers,
             next_token: Arc::new(AtomicU64::new(seed)),
             stats,
-        };
-        Ok(queue)
+        }
     }
 
     /// Returns jobs held by a previous process to their queues. Call once at start, before
@@ -152,16 +179,32 @@ impl Queue {
     }
 
     /// Records how jobs ended, in one write. Returns, per job, whether the lease was
-    /// still held (a lost lease means another worker owns the job now).
+    /// still held (a lost lease means another worker owns the job now). While the journal
+    /// cannot be written (a full disk) it keeps trying for up to half a lease, so work
+    /// done just before or during the fault is recorded once it heals instead of being
+    /// run again when the lease runs out.
     pub async fn finish_many(&self, done: Vec<(u64, u64, Outcome)>) -> Result<Vec<bool>> {
-        let now = crate::domain::now_ms() as u64;
-        self.writer
-            .submit(move |txn, fx| {
-                done.iter()
-                    .map(|(id, token, o)| ops::finish(txn, fx, *id, *token, o, now))
-                    .collect()
-            })
-            .await
+        let give_up = std::time::Instant::now() + std::time::Duration::from_millis(self.config.lease_ms / 2);
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            let now = crate::domain::now_ms() as u64;
+            let done = done.clone();
+            let result = self
+                .writer
+                .submit(move |txn, fx| {
+                    done.iter()
+                        .map(|(id, token, o)| ops::finish(txn, fx, *id, *token, o, now))
+                        .collect()
+                })
+                .await;
+            match result {
+                Err(_) if self.health().fault().is_some() && std::time::Instant::now() + pause < give_up => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Records how one job ended.
@@ -254,7 +297,7 @@ impl Queue {
     pub fn next_due(&self, queue: &str) -> Result<Option<u64>> {
         self.stats.ready_checks.fetch_add(1, Ordering::Relaxed);
         let read = |e: &dyn std::fmt::Display| Error::unavailable("reading the queue", e);
-        let txn = self.db.begin_read().map_err(|e| read(&e))?;
+        let txn = self.db.get()?.begin_read().map_err(|e| read(&e))?;
         let ready = match txn.open_table(tables::READY) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -276,17 +319,23 @@ impl Queue {
 
     /// Counts per queue and dead letters.
     pub fn stats(&self) -> Result<QueueStats> {
-        inspect::stats(&self.db)
+        inspect::stats(&*self.db.get()?)
     }
 
     /// Dead-lettered jobs, oldest first.
     pub fn dead(&self, limit: usize) -> Result<Vec<DeadJob>> {
-        inspect::dead(&self.db, limit)
+        inspect::dead(&*self.db.get()?, limit)
     }
 
     /// Whether a dedupe key is currently held (tests and diagnostics).
     pub fn has_dedupe_key(&self, key: &str) -> Result<bool> {
-        inspect::has_dedupe_key(&self.db, key)
+        inspect::has_dedupe_key(&*self.db.get()?, key)
+    }
+
+    /// Whether the journal takes writes, with the cause when it does not, and its error
+    /// counters (for `/readyz` and `/metrics`).
+    pub fn health(&self) -> &StorageHealth {
+        &self.db.health
     }
 }
 

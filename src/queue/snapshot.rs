@@ -41,7 +41,7 @@ impl Queue {
     /// Writes a consistent copy of the journal to `dest` (which must not exist); returns
     /// the number of jobs in it.
     pub fn copy_to(&self, dest: &Path) -> Result<u64> {
-        let read = self.db.begin_read().map_err(internal)?;
+        let read = self.db.get()?.begin_read().map_err(internal)?;
         let copy = Database::create(dest).map_err(internal)?;
         let write = copy.begin_write().map_err(internal)?;
         let jobs = copy_table(JOBS, &read, &write)?;

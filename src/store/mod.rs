@@ -33,11 +33,13 @@ use std::sync::{Arc, Mutex, Once};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::storage_health::StorageHealth;
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: Arc<writer::Writer>,
+    health: Arc<StorageHealth>,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
     calls: Arc<Calls>,
@@ -90,6 +92,10 @@ fn register_sqlite_vec() {
 pub fn connect(path: &Path) -> Result<Connection> {
     register_sqlite_vec();
     let conn = Connection::open(path).map_err(|e| open_error(path, &e.to_string()))?;
+    configure(conn, path)
+}
+
+fn configure(conn: Connection, path: &Path) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| open_error(path, &e.to_string()))?;
@@ -131,10 +137,50 @@ impl Store {
         // SQLite syncs the directory for its WAL, not for the database file it created.
         crate::durable_fs::sync_parent(path)
             .map_err(|e| Error::unavailable(&format!("syncing the directory of {}", path.display()), e))?;
+        let health = Arc::new(StorageHealth::new("sqlite"));
+        let again = path.to_path_buf();
+        let reopen = Box::new(move || connect(&again));
         Ok(Store {
-            writer: Arc::new(writer::Writer::start(conn)),
+            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone())),
+            health,
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_path_buf(),
+            calls: Default::default(),
+        })
+    }
+
+    /// Whether the database takes writes, with the cause when it does not, and its error
+    /// counters (for `/readyz` and `/metrics`).
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
+    /// A database on a test VFS (the power-loss tests' simulated disk): `name` opened with
+    /// `vfs`, migrated, the writer's connection set to `synchronous` (`FULL` as in
+    /// production; `OFF` plants the lost-commit bug those tests must catch).
+    #[cfg(test)]
+    pub(crate) fn open_in_vfs(name: &str, vfs: &str, synchronous: &'static str) -> Result<Store> {
+        register_sqlite_vec();
+        let (name, vfs) = (name.to_string(), vfs.to_string());
+        let open = move || -> Result<Connection> {
+            let c = Connection::open_with_flags_and_vfs(&name, rusqlite::OpenFlags::default(), vfs.as_str())?;
+            configure(c, Path::new(&name))
+        };
+        let mut conn = open()?;
+        migrations::migrate(&mut conn)?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        let reader = open()?;
+        let reopen = Box::new(move || {
+            let c = open()?;
+            c.pragma_update(None, "synchronous", synchronous)?;
+            Ok(c)
+        });
+        let health = Arc::new(StorageHealth::new("sqlite"));
+        Ok(Store {
+            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone())),
+            health,
+            reader: Arc::new(Mutex::new(reader)),
+            path: PathBuf::new(),
             calls: Default::default(),
         })
     }
@@ -228,6 +274,14 @@ impl From<rusqlite::Error> for crate::Error {
                 ) =>
             {
                 crate::Error::Unavailable(format!("the SQLite database is busy: {err}"))
+            }
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure
+                ) =>
+            {
+                crate::Error::Unavailable(format!("the SQLite database cannot be written: {err}"))
             }
             other => crate::Error::Internal(format!("SQLite: {other}")),
         }

@@ -2,11 +2,20 @@
 //! the thread takes everything waiting, runs each in its own savepoint inside one
 //! transaction, and commits once (`synchronous=FULL`: one fsync for the whole batch).
 //! A write that fails rolls back its savepoint only; the others still commit.
+//! A batch that fails for want of space is recorded in the store's `StorageHealth` (SQLite
+//! rolls it back and the connection stays usable: the next batch retries once space is
+//! back); after any other I/O error the connection is closed and opened again.
+
+use std::sync::Arc;
 
 use rusqlite::{Connection, Savepoint};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::storage_health::{FaultKind, StorageHealth};
+
+/// Opens the write connection again (the same file, or in tests the same simulated disk).
+pub(super) type Reopen = Box<dyn Fn() -> Result<Connection> + Send>;
 
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 256;
@@ -67,11 +76,13 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection) -> Writer {
+    /// Starts the writer thread on `conn`; `reopen` opens the write connection again.
+    pub(super) fn start(conn: Connection, reopen: Reopen, health: Arc<StorageHealth>) -> Writer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
+                let mut conn = Some(conn);
                 while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -80,7 +91,32 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let committed = run_batch(&mut conn, &mut batch);
+                    if conn.is_none() {
+                        conn = reconnect(&reopen, &health);
+                    }
+                    let committed = match conn.as_mut() {
+                        None => Err(health.unavailable()),
+                        Some(c) => match run_batch(c, &mut batch) {
+                            Ok(()) => {
+                                health.committed();
+                                Ok(())
+                            }
+                            Err(e) => match storage_fault(&e) {
+                                Some(kind) => {
+                                    health.failed(kind, &e.to_string());
+                                    if kind == FaultKind::Io {
+                                        // Opened again before the next batch.
+                                        conn = None;
+                                    }
+                                    Err(health.unavailable())
+                                }
+                                None => {
+                                    tracing::error!(error = %e, "SQLite commit failed");
+                                    Err(Error::from(e))
+                                }
+                            },
+                        },
+                    };
                     for op in batch {
                         op.finish(committed.clone());
                     }
@@ -113,7 +149,7 @@ impl Writer {
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> Result<()> {
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> rusqlite::Result<()> {
     let mut tx = conn.transaction()?;
     for op in batch.iter_mut() {
         let mut sp = tx.savepoint()?;
@@ -123,8 +159,34 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> Result<()> {
             sp.rollback()?;
         }
     }
-    tx.commit().map_err(|e| {
-        tracing::error!(error = %e, "SQLite commit failed");
-        Error::from(e)
-    })
+    // A failed COMMIT leaves nothing behind: SQLite rolled back, or dropping `tx` does.
+    tx.commit()
+}
+
+/// Whether a failed batch is the storage's fault, and of which kind.
+fn storage_fault(e: &rusqlite::Error) -> Option<FaultKind> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            rusqlite::ErrorCode::DiskFull => Some(FaultKind::DiskFull),
+            rusqlite::ErrorCode::SystemIoFailure => Some(FaultKind::Io),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Opens the write connection again after an I/O error; `None` (and the next batch tries
+/// again) while that fails.
+fn reconnect(reopen: &Reopen, health: &StorageHealth) -> Option<Connection> {
+    match reopen() {
+        Ok(c) => {
+            health.reopened();
+            tracing::info!("SQLite write connection reopened after an I/O error");
+            Some(c)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "SQLite: reopening the write connection failed");
+            None
+        }
+    }
 }

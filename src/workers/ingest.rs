@@ -59,22 +59,27 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
                         // after a crash queues nothing twice.
                         match queue_replies(app, &report).await {
                             Ok(()) => outcomes.push((id, token, Outcome::Done)),
-                            Err(e) => outcomes.push((id, token, app.queue.retry_later(attempt, e.to_string()))),
+                            Err(e) => outcomes.push((id, token, super::retry_or_wait(app, attempt, e.to_string()))),
                         }
                     }
                     Err(e) => {
                         tracing::warn!(job = id, attempt, error = %e, "ingest: job failed; will retry");
                         Metrics::add(&app.metrics.jobs_failed_total, 1);
-                        outcomes.push((id, token, app.queue.retry_later(attempt, e.to_string())));
+                        outcomes.push((id, token, super::retry_or_wait(app, attempt, e.to_string())));
                     }
                 }
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, jobs = jobs.len(), "ingest: SQLite write failed; jobs will retry");
+            // A full disk is logged by the store, once; the jobs wait without spending attempts.
+            if app.store.health().fault().is_some() {
+                tracing::debug!(error = %e, jobs = jobs.len(), "ingest: SQLite cannot be written; jobs wait");
+            } else {
+                tracing::error!(error = %e, jobs = jobs.len(), "ingest: SQLite write failed; jobs will retry");
+            }
             for j in &jobs {
                 Metrics::add(&app.metrics.jobs_failed_total, 1);
-                outcomes.push((j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string())));
+                outcomes.push((j.id, j.lease_token, super::retry_or_wait(app, j.attempt, e.to_string())));
             }
         }
     }

@@ -23,6 +23,10 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         match app.queue.reap_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(jobs = n, "queue: leases expired; jobs returned to their queue"),
+            // A storage fault is logged by the journal itself, once.
+            Err(e) if app.queue.health().fault().is_some() => {
+                tracing::debug!(error = %e, "queue: reaping leases failed")
+            }
             Err(e) => tracing::error!(error = %e, "queue: reaping leases failed"),
         }
         match crate::engine::auto_hand_back(&app.store, app.config.engine.auto_handback_minutes).await {

@@ -51,7 +51,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
                     }
                     Err(e) => {
                         tracing::warn!(%wamid, error = %e, "media job failed; will retry");
-                        app.queue.retry_later(job.attempt, e.to_string())
+                        super::retry_or_wait(&app, job.attempt, e.to_string())
                     }
                 };
                 outcomes.push((job.id, job.lease_token, outcome));

@@ -7,12 +7,15 @@ pub mod media;
 pub mod reply;
 pub mod send;
 
+#[cfg(test)]
+mod power_loss;
+
 use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{ClaimedJob, Queue};
+use crate::queue::{ClaimedJob, Outcome, Queue};
 
 /// How many times the process may die while running a job of `queue` before the job is
 /// set aside in dead letters as a possible poison pill. Media jobs handle customers'
@@ -20,6 +23,24 @@ use crate::queue::{ClaimedJob, Queue};
 /// get one more run, so work caught in flight by a kill or a power cut still completes.
 pub fn crash_limit(queue: &str) -> u32 {
     if queue == media::MEDIA_QUEUE { 1 } else { 2 }
+}
+
+/// How long a job waits while a store cannot be written (a full disk) before it runs again.
+const STORAGE_WAIT_MS: u64 = 1_000;
+
+/// The outcome of an attempt that failed with `error`. While either store cannot be
+/// written (a full disk, an I/O error) the failure is not the job's: the attempt is not
+/// counted and the job waits, so a long outage cannot use up its attempts and
+/// dead-letter it. Otherwise it is retried with backoff (or dead-lettered when out of
+/// attempts).
+pub(crate) fn retry_or_wait(app: &crate::app::App, attempt: u32, error: impl Into<String>) -> Outcome {
+    if app.store.health().fault().is_some() || app.queue.health().fault().is_some() {
+        Outcome::Defer {
+            delay_ms: STORAGE_WAIT_MS,
+        }
+    } else {
+        app.queue.retry_later(attempt, error)
+    }
 }
 
 /// Claims up to `batch` jobs of `queue_name` and hands them to `handle`, until shutdown.
@@ -46,7 +67,7 @@ pub(crate) async fn claim_loop<F, Fut>(
             Ok(Some(due)) => Duration::from_millis(due.saturating_sub(crate::domain::now_ms() as u64)),
             Ok(None) => Duration::MAX,
             Err(e) => {
-                tracing::error!(queue = queue_name, error = %e, "cannot read the queue; retrying in 1 s");
+                log_queue_error(queue, queue_name, &e, "cannot read the queue; retrying in 1 s");
                 Duration::from_secs(1)
             }
         };
@@ -61,12 +82,22 @@ pub(crate) async fn claim_loop<F, Fut>(
             Ok(jobs) if jobs.is_empty() => {}
             Ok(jobs) => handle(jobs).await,
             Err(e) => {
-                tracing::error!(queue = queue_name, error = %e, "cannot claim jobs; retrying in 1 s");
+                log_queue_error(queue, queue_name, &e, "cannot claim jobs; retrying in 1 s");
                 if !wait_for_work(&mut ready, shutdown, Duration::from_secs(1)).await {
                     break;
                 }
             }
         }
+    }
+}
+
+/// Logs a worker's queue error, quietly while the journal has a known storage fault (the
+/// journal logs that itself, once, instead of every worker every second).
+fn log_queue_error(queue: &Queue, queue_name: &str, e: &crate::error::Error, what: &str) {
+    if queue.health().fault().is_some() {
+        tracing::debug!(queue = queue_name, error = %e, "{what}");
+    } else {
+        tracing::error!(queue = queue_name, error = %e, "{what}");
     }
 }
 

@@ -36,7 +36,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
                     Ok(o) => o,
                     Err(e) => {
                         tracing::warn!(worker, job = job.id, error = %e, "reply failed; will retry");
-                        app.queue.retry_later(job.attempt, e.to_string())
+                        super::retry_or_wait(&app, job.attempt, e.to_string())
                     }
                 };
                 outcomes.push((job.id, job.lease_token, outcome));

@@ -209,7 +209,7 @@ async fn retry_batch(app: &App, jobs: &[ClaimedJob], doing: &str, e: crate::Erro
     tracing::error!(error = %e, "send: cannot {doing} the ledger; retrying the batch");
     let outcomes = jobs
         .iter()
-        .map(|j| (j.id, j.lease_token, app.queue.retry_later(j.attempt, e.to_string())))
+        .map(|j| (j.id, j.lease_token, super::retry_or_wait(app, j.attempt, e.to_string())))
         .collect();
     let _ = app.queue.finish_many(outcomes).await;
 }

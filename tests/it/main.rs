@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod dedupe;
 mod demo_documents;
+mod disk_full;
 mod disk_io;
 mod doctor;
 mod engine;
