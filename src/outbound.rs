@@ -35,7 +35,19 @@ impl Outbound {
     /// Records `req` in the ledger and queues it for sending. Idempotent on
     /// `req.idempotency_key`: the same request twice is one row and one send.
     pub async fn enqueue(&self, req: NewOutbound) -> Result<i64> {
-        enqueue(self, req).await
+        req.body
+            .validate()
+            .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
+        check_template(&self.templates, &req.body)?;
+        let now = crate::domain::now_ms();
+        // A refused send still commits the conversation's "needs a template" flag.
+        let decided = self
+            .store
+            .write(move |conn| ledger::insert_within_window(conn, &req, now))
+            .await?;
+        let (id, created_at) = decided.ok_or_else(|| Error::Invalid(WINDOW_CLOSED.into()))?;
+        queue_send(&self.queue, id, created_at).await?;
+        Ok(id)
     }
 
     /// At start: makes sure every unsent ledger row has a send job (a crash between
@@ -50,22 +62,6 @@ impl Outbound {
         }
         Ok(queued)
     }
-}
-
-async fn enqueue(out: &Outbound, req: NewOutbound) -> Result<i64> {
-    req.body
-        .validate()
-        .map_err(|e| Error::Invalid(format!("cannot send this message: {e}")))?;
-    check_template(&out.templates, &req.body)?;
-    let now = crate::domain::now_ms();
-    // A refused send still commits the conversation's "needs a template" flag.
-    let decided = out
-        .store
-        .write(move |conn| ledger::insert_within_window(conn, &req, now))
-        .await?;
-    let (id, created_at) = decided.ok_or_else(|| Error::Invalid(WINDOW_CLOSED.into()))?;
-    queue_send(&out.queue, id, created_at).await?;
-    Ok(id)
 }
 
 /// When templates are configured, a template send must name one of them (with the right

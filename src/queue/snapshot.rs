@@ -57,12 +57,11 @@ impl Queue {
     }
 }
 
-/// Whether a process (a running server) holds the journal at `path` open now.
+/// Whether a process (a running server) holds the journal at `path` open now. The file
+/// is opened the way every check opens it (`damage::open_existing`: never created, redb's
+/// panic on a truncated file caught).
 pub fn open_elsewhere(path: &Path) -> bool {
-    matches!(
-        redb::Database::open(path),
-        Err(redb::DatabaseError::DatabaseAlreadyOpen)
-    )
+    matches!(super::damage::open_existing(path), Err(Error::Conflict(_)))
 }
 
 /// Opens the journal at `path` (never creating one) and runs redb's integrity check;
