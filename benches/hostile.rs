@@ -85,7 +85,6 @@ struct Server {
 }
 
 fn start(graph: &FakeGraph) -> Server {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -118,18 +117,10 @@ fn start(graph: &FakeGraph) -> Server {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("frontdesk listening on ")
-        .expect("the listening line")
-        .to_string();
+    let base = common::listening_base(&mut child);
     Server {
         child,
-        base: format!("http://{addr}"),
+        base,
         dir,
     }
 }

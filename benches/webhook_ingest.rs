@@ -278,7 +278,6 @@ struct External {
 
 impl External {
     fn start(bin: &str) -> External {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
         std::fs::write(
@@ -296,18 +295,10 @@ impl External {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("frontdesk listening on ")
-            .expect("the listening line")
-            .to_string();
+        let base = format!("{}/webhook", common::listening_base(&mut child));
         External {
             child,
-            base: format!("http://{addr}/webhook"),
+            base,
             _dir: dir,
         }
     }

@@ -10,6 +10,22 @@ use rusqlite::params;
 pub const SECRET: &str = "bench-secret";
 pub const TOKEN: &str = "bench-token";
 
+/// The base URL (`http://ADDR`) a started `frontdesk serve` child prints as the first line
+/// of its stdout ("frontdesk listening on ADDR"); the child's stdout must be piped, and is
+/// taken.
+pub fn listening_base(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("frontdesk listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    format!("http://{addr}")
+}
+
 /// (VmRSS, VmHWM) in KiB from a /proc status file (`/proc/self/status`,
 /// `/proc/PID/status`); zeros where it cannot be read.
 pub fn memory_kib(status_path: &str) -> (u64, u64) {
