@@ -49,6 +49,7 @@ function addPhone() {
   node.querySelector(".num").textContent = "+" + person.wa_id;
   const chat = node.querySelector(".chat");
   chat.setAttribute("aria-label", "Chat with " + person.name);
+  const messages = chat.querySelector(".messages");
   const form = node.querySelector("form");
   const picker = form.elements.file;
   const attached = node.querySelector(".attached");
@@ -120,7 +121,7 @@ function addPhone() {
     const key = JSON.stringify(rows);
     if (key === last) return;
     last = key;
-    chat.replaceChildren(...rows.map((m) => {
+    messages.replaceChildren(...rows.map((m) => {
       const li = document.createElement("li");
       li.className = m.direction;
       li.dir = "auto";

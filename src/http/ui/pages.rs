@@ -327,7 +327,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     }
                 }
             }
-            ol.thread role="log" tabindex="0" aria-label="Messages" {
+            div.log role="log" tabindex="0" aria-label="Messages" { ol.thread {
                 @for item in v.thread {
                     @let (class, who) = match &item.author {
                         Author::Customer => ("customer", name.to_string()),
@@ -336,7 +336,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         Author::Note(e) => ("note", format!("Note by {e}")),
                         Author::System => ("system", String::new()),
                     };
-                    li class=(class) .failed[item.state.as_deref() == Some("failed")] {
+                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } {
                         @if !who.is_empty() { span.author { (who) } }
                         span.text dir="auto" { (item.text) }
                         @if let Some(m) = &item.media {
@@ -361,7 +361,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         @if item.state.as_deref() == Some("failed") { (failed_actions(session, v, item, remaining)) }
                     }
                 }
-            }
+            } }
             section.card {
                 @if remaining > 0 {
                     p.hint { "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left." }
