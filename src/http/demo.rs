@@ -159,7 +159,7 @@ fn check_text(wa_id: &str, text: &str, with_document: bool) -> Result<(), String
         ));
     }
     if chars == 0 && !with_document {
-        return Err("Type a message (or attach a document).".into());
+        return Err("The text is empty: type a message (or attach a document).".into());
     }
     Ok(())
 }

@@ -171,11 +171,19 @@ async fn the_simulator_in_chromium() {
         .store
         .call_blocking(|c| {
             let mut st = c.prepare("SELECT text FROM messages WHERE direction = 'in'")?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
         .unwrap();
-    assert!(inbound.iter().any(|t| t.chars().count() == 4096), "the longest allowed message arrived");
-    assert!(inbound.iter().all(|t| t.chars().count() <= 4096), "nothing over the limit arrived");
+    assert!(
+        inbound.iter().any(|t| t.chars().count() == 4096),
+        "the longest allowed message arrived"
+    );
+    assert!(
+        inbound.iter().all(|t| t.chars().count() <= 4096),
+        "nothing over the limit arrived"
+    );
     running.stop().await.unwrap();
 }
