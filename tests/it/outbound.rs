@@ -775,3 +775,34 @@ async fn a_send_whose_outcome_cannot_be_recorded_is_failed_visibly() {
     );
     s.stop().await;
 }
+
+/// The bot's answer to a message whose 24-hour window had already closed when it arrived
+/// (Meta delivered it late) is not sent, and not lost from view either: it is kept as a
+/// failed ledger row with the reason, so the thread shows what the customer never got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_answer_refused_for_a_closed_window_is_kept_as_failed() {
+    let s = TestServer::start().await;
+    let long_ago = frontdesk::domain::now_ms() / 1000 - 25 * 3600;
+    let late = crate::support::text_webhook_at("P1", "31690000088", "wamid.late-1", "hello, anyone there?", long_ago);
+    assert_eq!(s.post_webhook(late.as_bytes()).await, 200);
+    s.wait_until("the bot's answer in the ledger", |s| {
+        s.query_i64("SELECT COUNT(*) FROM outbound") == 1
+    })
+    .await;
+    s.idle().await;
+    let (state, code, reason, author): (String, Option<i64>, Option<String>, String) = s
+        .app()
+        .store
+        .call_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT state, error_code, error_reason, author FROM outbound",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((state.as_str(), code, author.as_str()), ("failed", Some(131047), "bot"));
+    assert!(reason.unwrap().contains("24-hour window"));
+    assert!(s.graph.sent().is_empty(), "nothing went to the Graph API");
+    s.stop().await;
+}
