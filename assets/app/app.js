@@ -51,6 +51,12 @@
   }
 
   var events = new EventSource('/app/events');
+  // The stream starts at the store's state when it connects; anything that changed
+  // between this page's render and that moment is fetched once, on the first open.
+  var opened = false;
+  events.addEventListener('open', function () {
+    if (!opened) { opened = true; refresh(); }
+  });
   function onEvent(e) {
     var data = {};
     try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
