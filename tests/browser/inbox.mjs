@@ -222,7 +222,12 @@ try {
     await page.locator('ul.conversations li', { hasText: name }).locator('a.open').click();
     await page.waitForURL(/\/app\/c\/\d+$/);
   };
-  const dirOf = (selector) => page.locator(selector).first().evaluate((el) => getComputedStyle(el).direction);
+  // Waits until the first element matching `selector` is laid out right to left (live
+  // updates may replace it meanwhile, so it is looked up afresh each time).
+  const rightToLeft = (selector, what) => page.waitForFunction((sel) => {
+    const el = document.querySelector(sel);
+    return el && getComputedStyle(el).direction === 'rtl';
+  }, selector, { timeout: 5000 }).catch(() => { throw new Error(`${what} does not read right to left`); });
 
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: 900 });
@@ -270,13 +275,16 @@ try {
     await webhook(`3169990020${n}`, `wamid.browser-rtl-${width}-${Date.now()}`, `ليلى ${n}`, 'مرحبا، هل يمكنني استئجار دراجة كهربائية يوم السبت؟');
     await page.goto(`${base}/app?view=all`);
     await page.locator('ul.conversations li', { hasText: `ليلى ${n}` }).waitFor({ timeout: 5000 });
-    assert.equal(await page.locator('ul.conversations li', { hasText: `ليلى ${n}` }).locator('.last').evaluate((el) => getComputedStyle(el).direction), 'rtl');
+    await page.waitForFunction((name) => {
+      const li = [...document.querySelectorAll('ul.conversations li')].find((l) => l.textContent.includes(name));
+      return li && getComputedStyle(li.querySelector('.last')).direction === 'rtl';
+    }, `ليلى ${n}`, { timeout: 5000 }).catch(() => { throw new Error('the Arabic message in the list does not read right to left'); });
     assert.equal(await page.locator('h1').count(), 1, 'the inbox has one h1');
     await noOverflow(`inbox at ${width} px`);
     await axe(page, `inbox at ${width} px`);
     await page.screenshot({ path: `${shots}/14-inbox-rtl-${width}.png`, fullPage: true });
     await conversationOf(`ليلى ${n}`);
-    assert.equal(await dirOf('ol.thread li.customer .text'), 'rtl', 'the Arabic bubble reads right to left');
+    await rightToLeft('ol.thread li.customer .text', 'the Arabic bubble');
     assert.equal(await page.locator('#composer').getAttribute('dir'), 'auto');
     await page.locator('ol.thread li.bot .tick', { hasText: /sent|delivered|read/ }).first().waitFor({ timeout: 5000 });
     // The thread (a log) is reachable by keyboard.

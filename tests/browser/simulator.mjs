@@ -68,7 +68,11 @@ try {
     assert.ok(await problem.isHidden(), 'no error');
     assert.equal(await box.inputValue(), '', 'the box is cleared after a send');
     assert.equal(await bubble.getAttribute('dir'), 'auto');
-    assert.equal(await bubble.evaluate((el) => getComputedStyle(el).direction), 'rtl');
+    // The chat is redrawn as ticks arrive: look the bubble up afresh until it reads right to left.
+    await page.waitForFunction((i) => {
+      const li = [...document.querySelectorAll('section.phone')[i].querySelectorAll('.chat li.in')].pop();
+      return li && getComputedStyle(li).direction === 'rtl';
+    }, width === 1280 ? 0 : 1, { timeout: 5000 });
     assert.equal(await box.getAttribute('dir'), 'auto');
 
     // The chat logs are reachable by keyboard.
