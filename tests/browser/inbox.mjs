@@ -174,6 +174,7 @@ try {
   await page.keyboard.press('Enter');
   await page.locator('ol.hits li', { hasText: 'valid for two years' }).first().waitFor();
   await noOverflow('knowledge base');
+  await axe(page, 'knowledge base');
   await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
 
   // A conversation whose 24-hour window closed: no composer, a template picker instead.
