@@ -51,6 +51,12 @@
   }
 
   var events = new EventSource('/app/events');
+  // The stream starts at the store's state when it connects; anything that changed
+  // between this page's render and that moment is fetched once, on the first open.
+  var opened = false;
+  events.addEventListener('open', function () {
+    if (!opened) { opened = true; refresh(); }
+  });
   function onEvent(e) {
     var data = {};
     try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
@@ -70,6 +76,35 @@
       var option = canned.options[canned.selectedIndex];
       if (option && option.getAttribute('data-text')) { composer.value = option.getAttribute('data-text'); composer.focus(); }
     });
+  }
+
+  // The reply being typed is kept in this browser, per conversation, until it is sent:
+  // an expired session (the server answers with the login form, which leads back here)
+  // or a closed tab does not lose it.
+  if (composer && conversation && window.localStorage) {
+    var draftKey = 'frontdesk:draft:' + conversation;
+    var pendingKey = 'frontdesk:pending:' + conversation;
+    var store = window.localStorage;
+    var draft = store.getItem(draftKey);
+    if (new URLSearchParams(location.search).get('notice') === 'sent' && draft !== null && draft === store.getItem(pendingKey)) {
+      store.removeItem(draftKey);
+    } else if (draft && !composer.value && composer.form) {
+      composer.value = draft;
+      var restored = document.createElement('p');
+      restored.className = 'notice draft-restored';
+      restored.setAttribute('role', 'status');
+      restored.textContent = 'Your unsent reply was restored.';
+      composer.form.parentNode.insertBefore(restored, composer.form);
+    }
+    store.removeItem(pendingKey);
+    composer.addEventListener('input', function () {
+      if (composer.value) store.setItem(draftKey, composer.value); else store.removeItem(draftKey);
+    });
+    if (composer.form) {
+      composer.form.addEventListener('submit', function () {
+        if (composer.value) { store.setItem(draftKey, composer.value); store.setItem(pendingKey, composer.value); }
+      });
+    }
   }
 
   var button = document.getElementById('notify');

@@ -11,6 +11,8 @@ const people = [
 ];
 let shown = 0;
 const MAX_DOCUMENT = 5 * 1024 * 1024;
+// WhatsApp's limit on a text message, in characters (not bytes, not UTF-16 units).
+const MAX_TEXT_CHARS = 4096;
 
 // The type a document is sent as, from its name; null for anything else.
 function docType(name) {
@@ -46,6 +48,8 @@ function addPhone() {
   node.querySelector(".name").textContent = person.name;
   node.querySelector(".num").textContent = "+" + person.wa_id;
   const chat = node.querySelector(".chat");
+  chat.setAttribute("aria-label", "Chat with " + person.name);
+  const messages = chat.querySelector(".messages");
   const form = node.querySelector("form");
   const picker = form.elements.file;
   const attached = node.querySelector(".attached");
@@ -77,18 +81,36 @@ function addPhone() {
     const input = form.elements.text;
     const text = input.value.trim();
     if (!text && !file) return;
+    const chars = [...text].length;
+    if (chars > MAX_TEXT_CHARS) {
+      // Kept in the box, to shorten.
+      return say("The message is " + chars + " characters long; WhatsApp allows at most " + MAX_TEXT_CHARS + ".");
+    }
     const body = { wa_id: person.wa_id, name: person.name, text };
     if (file) {
       body.document = { filename: file.name, mime_type: docType(file.name), base64: await readBase64(file) };
     }
+    const sentFile = file;
     input.value = "";
     attach(null);
-    const r = await fetch("/demo/api/send", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    say(r.ok ? "" : ((await r.json().catch(() => ({}))).error || "Not sent (" + r.status + ")."));
+    let r = null;
+    try {
+      r = await fetch("/demo/api/send", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (e) {
+      r = null;
+    }
+    if (r && r.ok) {
+      say("");
+    } else {
+      // Not sent: the text (and the document) come back, with why.
+      if (!input.value) input.value = text;
+      if (!file && sentFile) attach(sentFile);
+      say(r ? ((await r.json().catch(() => ({}))).error || "Not sent (" + r.status + ").") : "Not sent: the server did not answer.");
+    }
     refresh();
   });
   let last = "";
@@ -99,9 +121,10 @@ function addPhone() {
     const key = JSON.stringify(rows);
     if (key === last) return;
     last = key;
-    chat.replaceChildren(...rows.map((m) => {
+    messages.replaceChildren(...rows.map((m) => {
       const li = document.createElement("li");
       li.className = m.direction;
+      li.dir = "auto";
       // A document shows as its name (and caption), as on the customer's phone.
       li.textContent = m.document ? "📄 " + (m.document.filename || "document") + (m.document.caption ? "\n" + m.document.caption : "") : m.text;
       const meta = document.createElement("span");

@@ -40,9 +40,9 @@ pub fn settings_list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode>
 }
 
 pub fn settings_set(config_path: &Path, key: &str, value: &str) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(config_path)?;
-    let (k, v, who) = (key.to_string(), value.to_string(), actor());
-    let stored = store.call_blocking(move |c| crate::store::settings::set_checked(c, &k, &v, &who))?;
+    let (config, store) = open(config_path)?;
+    let (k, v, who, providers) = (key.to_string(), value.to_string(), actor(), config.llm.provider_names());
+    let stored = store.call_blocking(move |c| crate::store::settings::set_checked(c, &k, &v, &who, &providers))?;
     println!("{key} = {stored} (applies to the next message)");
     Ok(ExitCode::SUCCESS)
 }

@@ -334,6 +334,17 @@ impl Default for ToolConfig {
     }
 }
 
+impl LlmConfig {
+    /// The providers a model chain may name: those under `[llm.providers]` and `offline`.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.providers
+            .keys()
+            .cloned()
+            .chain(std::iter::once("offline".to_string()))
+            .collect()
+    }
+}
+
 impl Default for LlmConfig {
     fn default() -> Self {
         LlmConfig {

@@ -107,6 +107,26 @@ pub fn spec(key: &str) -> Result<&'static SettingSpec, String> {
     })
 }
 
+/// Checks that every entry of a model chain (`tier.*`, already normalised) names a
+/// configured provider: `providers` are the names under `[llm.providers]` plus `offline`.
+/// Other settings pass unchanged.
+pub fn check_providers(key: &str, normalized: &str, providers: &[String]) -> Result<(), String> {
+    if !matches!(spec(key)?.kind, Kind::Chain) {
+        return Ok(());
+    }
+    for entry in normalized.split(',') {
+        let provider = entry.split_once(':').map_or(entry, |(p, _)| p);
+        if !providers.iter().any(|p| p == provider) {
+            return Err(format!(
+                "{key}: {entry:?} names no configured provider {provider:?}; configured: {} \
+                 (add one under [llm.providers] in the config file first)",
+                providers.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks and normalises a value for `key` (switches become `on`/`off`, chains lose spaces).
 pub fn normalize(key: &str, value: &str) -> Result<String, String> {
     let spec = spec(key)?;
@@ -236,6 +256,14 @@ mod tests {
                 .contains("provider:model")
         );
         assert!(normalize("static_reply", "  ").is_err());
+        let known = ["anthropic".to_string(), "offline".to_string()];
+        assert!(check_providers("tier.commodity", "anthropic:claude-haiku-4-5,offline:demo", &known).is_ok());
+        let e = check_providers("tier.commodity", "anthropic:x,nosuchprovider:gpt-9", &known).unwrap_err();
+        assert!(
+            e.contains("\"nosuchprovider\"") && e.contains("configured: anthropic, offline"),
+            "{e}"
+        );
+        assert!(check_providers("static_reply", "nosuchprovider:gpt-9", &known).is_ok());
         assert_eq!(
             normalize(
                 "router.rules",

@@ -146,10 +146,10 @@ async fn settings_set(
         serde_json::Value::Bool(b) => if b { "on" } else { "off" }.to_string(),
         other => other.to_string(),
     };
-    let k = key.clone();
+    let (k, providers) = (key.clone(), app.config.llm.provider_names());
     match app
         .store
-        .write(move |c| crate::store::settings::set_checked(c, &k, &value, "api:control"))
+        .write(move |c| crate::store::settings::set_checked(c, &k, &value, "api:control", &providers))
         .await
     {
         Ok(v) => Json(serde_json::json!({ "key": key, "value": v, "source": "live" })).into_response(),

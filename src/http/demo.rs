@@ -97,15 +97,8 @@ async fn send(
         Err(refusal) => return refuse(refusal),
     };
     let text = req.text.trim();
-    if text.len() > 4096
-        || !req.wa_id.chars().all(|c| c.is_ascii_digit())
-        || req.wa_id.is_empty()
-        || (text.is_empty() && req.document.is_none())
-    {
-        return refuse((
-            StatusCode::BAD_REQUEST,
-            "wa_id must be digits and text 1-4096 bytes (optional with a document)".into(),
-        ));
+    if let Err(why) = check_text(&req.wa_id, text, req.document.is_some()) {
+        return refuse((StatusCode::BAD_REQUEST, why));
     }
     let mut message = match &req.document {
         None => json!({ "type": "text", "text": { "body": req.text } }),
@@ -148,6 +141,27 @@ async fn send(
             .into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e.to_string() }))).into_response(),
     }
+}
+
+/// WhatsApp's limit on a text message, in characters.
+pub const TEXT_LIMIT_CHARS: usize = 4096;
+
+/// A simulator message's sender and text: digits for the number; text of 1 to 4,096
+/// characters (WhatsApp counts characters, not bytes), optional with a document.
+fn check_text(wa_id: &str, text: &str, with_document: bool) -> Result<(), String> {
+    if wa_id.is_empty() || !wa_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err("wa_id must be digits".into());
+    }
+    let chars = text.chars().count();
+    if chars > TEXT_LIMIT_CHARS {
+        return Err(format!(
+            "The message is {chars} characters long; WhatsApp allows at most {TEXT_LIMIT_CHARS}."
+        ));
+    }
+    if chars == 0 && !with_document {
+        return Err("The text is empty: type a message (or attach a document).".into());
+    }
+    Ok(())
 }
 
 /// `GET /demo/api/chat?wa_id=…`: the customer's conversation; a document the customer
@@ -223,4 +237,20 @@ pub async fn serve_sample_orders(listener: tokio::net::TcpListener) {
             }),
         );
     let _ = axum::serve(listener, router).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_text;
+
+    #[test]
+    fn the_text_limit_counts_characters_not_bytes() {
+        // 4,096 Arabic letters are 8,192 bytes: still one WhatsApp message.
+        assert!(check_text("316", &"م".repeat(4096), false).is_ok());
+        let e = check_text("316", &"م".repeat(4097), false).unwrap_err();
+        assert!(e.contains("4097 characters") && e.contains("4096"), "{e}");
+        assert!(check_text("316", "", false).is_err());
+        assert!(check_text("316", "", true).is_ok());
+        assert!(check_text("31a", "hi", false).is_err());
+    }
 }

@@ -34,6 +34,9 @@ pub enum Failure {
     /// Accept the message (wamid, statuses) but answer only after `ms`: the sender
     /// cannot know Meta has it.
     AcceptThenHang { ms: u64 },
+    /// Accept the message but answer with the wamid of the message accepted before it
+    /// (what a fake restarted with its counter back at 1 used to do).
+    ReuseWamid,
 }
 
 impl Failure {
@@ -108,6 +111,9 @@ struct FakeState {
     /// The permissions `/me/permissions` lists as granted to the token.
     permissions: Vec<String>,
     next: u64,
+    /// Makes wamids unique across starts (a demo restarted on the same data dir must not
+    /// hand out ids its earlier run already gave).
+    run: String,
 }
 
 /// The permission sending needs.
@@ -152,6 +158,7 @@ impl FakeGraph {
                 requests: Vec::new(),
                 permissions: vec![MESSAGING.into(), "whatsapp_business_management".into()],
                 next: 1,
+                run: format!("{:x}", crate::domain::now_ms()),
             })),
             http: reqwest::Client::new(),
         };
@@ -345,7 +352,7 @@ async fn messages(
         return graph_error(131008, 400, "Required parameter is missing");
     }
     let failure = fake.with(|s| s.failures.pop_front());
-    let mut hang = 0;
+    let (mut hang, mut reuse) = (0, false);
     match failure {
         Some(Failure::Code {
             code,
@@ -357,12 +364,18 @@ async fn messages(
             return graph_error(131000, 500, "Something went wrong");
         }
         Some(Failure::AcceptThenHang { ms }) => hang = ms,
+        Some(Failure::ReuseWamid) => reuse = true,
         None => {}
     }
     let to = v["to"].as_str().unwrap_or_default().to_string();
     let wamid = fake.with(|s| {
-        let wamid = format!("wamid.FAKE{:08}", s.next);
-        s.next += 1;
+        let wamid = match s.sent.last() {
+            Some(last) if reuse => last.wamid.clone(),
+            _ => {
+                s.next += 1;
+                format!("wamid.FAKE{}x{:08}", s.run, s.next - 1)
+            }
+        };
         let at_ms = s.started.elapsed().as_millis() as u64;
         s.sent.push(SentMessage {
             at_ms,

@@ -215,6 +215,10 @@ pub struct ThreadItem {
     pub state: Option<String>,
     /// Outbound failures: the reason, in words.
     pub error: Option<String>,
+    /// Outbound: the ledger row (for a retry of a failed send).
+    pub ledger_id: Option<i64>,
+    /// Outbound failures: whether only a template can go now (closed 24-hour window).
+    pub needs_template: bool,
     /// An inbound media message: its row id (for the download link), type and file name.
     pub media: Option<MediaLink>,
 }
@@ -299,11 +303,13 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             text,
             state: None,
             error: None,
+            ledger_id: None,
+            needs_template: false,
             media,
         });
     }
     let mut st = conn.prepare_cached(
-        "SELECT created_at, author, text, state, error_reason FROM outbound WHERE conversation_id = ?1 ORDER BY id",
+        "SELECT created_at, author, text, state, error_reason, id, error_code FROM outbound WHERE conversation_id = ?1 ORDER BY id",
     )?;
     for r in st.query_map([id], |r| {
         Ok((
@@ -312,9 +318,11 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, Option<String>>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, Option<i64>>(6)?,
         ))
     })? {
-        let (at, author, text, state, error) = r?;
+        let (at, author, text, state, error, ledger_id, code) = r?;
         let author = match author.strip_prefix("agent:") {
             Some(who) => Author::Agent(who.to_string()),
             None if author == "bot" => Author::Bot,
@@ -326,6 +334,8 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             text,
             state: Some(state),
             error,
+            ledger_id: Some(ledger_id),
+            needs_template: code == Some(131047),
             media: None,
         });
     }
@@ -342,6 +352,8 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             text,
             state: None,
             error: None,
+            ledger_id: None,
+            needs_template: false,
             media: None,
         });
     }
@@ -362,6 +374,8 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
             text: format!("Handed to a person: {reason}"),
             state: None,
             error: None,
+            ledger_id: None,
+            needs_template: false,
             media: None,
         });
         if let Some(when) = resolved_at {
@@ -375,6 +389,8 @@ pub fn thread(conn: &Connection, id: i64) -> Result<Vec<ThreadItem>> {
                 text: format!("Handed back to the bot by {}.{note}", by.unwrap_or_default()),
                 state: None,
                 error: None,
+                ledger_id: None,
+                needs_template: false,
                 media: None,
             });
         }

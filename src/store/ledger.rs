@@ -36,6 +36,10 @@ pub struct OutboundRow {
     pub error_reason: Option<String>,
 }
 
+/// Why a message was not sent because the 24-hour window had closed.
+pub const WINDOW_CLOSED_REASON: &str =
+    "not sent: the 24-hour window closed before it could go out; send an approved template";
+
 /// Inserts the row unless its idempotency key exists; returns (id, newly created).
 pub fn insert(conn: &Connection, new: &NewOutbound, now: i64) -> Result<(i64, bool)> {
     let n = conn.execute(
@@ -185,6 +189,68 @@ pub fn mark_failed(
         )?;
     }
     Ok(())
+}
+
+/// What one send attempt came to, for `record_outcomes`.
+pub enum SendOutcome {
+    /// Meta accepted it with this wamid.
+    Accepted(i64, String),
+    /// Failed; will be retried (code, reason).
+    Retrying(i64, Option<i64>, String),
+    /// Failed for good (code, reason, needs a template).
+    Failed(i64, Option<i64>, String, bool),
+}
+
+impl SendOutcome {
+    /// The ledger row it is about.
+    pub fn ledger_id(&self) -> i64 {
+        match self {
+            SendOutcome::Accepted(id, _) | SendOutcome::Retrying(id, ..) | SendOutcome::Failed(id, ..) => *id,
+        }
+    }
+}
+
+/// Applies each outcome in its own savepoint, so one that cannot be recorded (a wamid
+/// another row already has, a broken row) does not take the others with it. A row whose
+/// outcome failed to record is marked `failed` with why, so it never sits in `sending`
+/// unseen; returns those rows and their errors.
+pub fn record_outcomes(
+    tx: &mut rusqlite::Savepoint<'_>,
+    updates: Vec<SendOutcome>,
+    now: i64,
+) -> Result<Vec<(i64, Error)>> {
+    let mut unrecorded = Vec::new();
+    for u in updates {
+        let sp = tx.savepoint()?;
+        let applied = match &u {
+            SendOutcome::Accepted(id, wamid) => mark_accepted(&sp, *id, wamid, now),
+            SendOutcome::Retrying(id, code, reason) => mark_retrying(&sp, *id, *code, reason, now),
+            SendOutcome::Failed(id, code, reason, nt) => mark_failed(&sp, *id, *code, reason, *nt, now),
+        };
+        match applied {
+            Ok(()) => sp.commit()?,
+            Err(e) => {
+                drop(sp); // rolls back this outcome alone
+                let reason = unrecorded_reason(&u, &e);
+                mark_failed(tx, u.ledger_id(), None, &reason, false, now)?;
+                unrecorded.push((u.ledger_id(), e));
+            }
+        }
+    }
+    Ok(unrecorded)
+}
+
+/// What the agent reads on a row whose send outcome could not be recorded.
+fn unrecorded_reason(u: &SendOutcome, e: &Error) -> String {
+    match u {
+        SendOutcome::Accepted(_, wamid) => format!(
+            "the Graph API accepted it (message id {wamid}) but recording that failed ({e}); \
+             it may have reached the customer, so check before sending it again"
+        ),
+        SendOutcome::Retrying(_, _, reason) | SendOutcome::Failed(_, _, reason, _) => {
+            format!("not sent: {reason}; recording that failed too ({e})")
+        }
+    }
 }
 
 /// Whether an earlier message of the same conversation is still waiting to go out

@@ -117,7 +117,8 @@ pub struct Recorded {
     pub handoff_id: Option<i64>,
     /// The message's ledger row: (id, created_at), to queue its send.
     pub queued: Option<(i64, i64)>,
-    /// The message was refused: the 24-hour window is closed (the conversation is flagged).
+    /// The message was refused: the 24-hour window is closed (the conversation is flagged
+    /// and the message kept as a failed ledger row).
     pub window_closed: bool,
 }
 
@@ -149,6 +150,12 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         };
         done.queued = ledger::insert_within_window(conn, &req, now)?;
         done.window_closed = done.queued.is_none();
+        if done.window_closed {
+            // Kept as a failed row, so the agent sees in the thread what the customer
+            // never got, and why.
+            let (id, _) = ledger::insert(conn, &req, now)?;
+            ledger::mark_failed(conn, id, Some(131047), ledger::WINDOW_CLOSED_REASON, true, now)?;
+        }
     }
     if let Some(t) = &r.trace {
         engine::record_trace(conn, t, now)?;

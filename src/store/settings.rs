@@ -14,8 +14,11 @@ pub fn overrides(conn: &Connection) -> Result<Vec<(String, String)>> {
 }
 
 /// Validates and stores a live value for `key` (audited as `actor`); returns it normalised.
-pub fn set_checked(conn: &Connection, key: &str, value: &str, actor: &str) -> Result<String> {
+/// A model chain must name `providers` only (the configured ones, see
+/// `LlmConfig::provider_names`).
+pub fn set_checked(conn: &Connection, key: &str, value: &str, actor: &str, providers: &[String]) -> Result<String> {
     let v = crate::domain::settings::normalize(key, value).map_err(Error::Invalid)?;
+    crate::domain::settings::check_providers(key, &v, providers).map_err(Error::Invalid)?;
     set(conn, key, &v, actor, crate::domain::now_ms())?;
     Ok(v)
 }

@@ -18,7 +18,7 @@ use crate::domain::window;
 use crate::metrics::Metrics;
 use crate::outbound::SEND_QUEUE;
 use crate::queue::{ClaimedJob, Outcome};
-use crate::store::ledger::{self, OutboundRow};
+use crate::store::ledger::{self, OutboundRow, SendOutcome};
 use crate::whatsapp::error_codes::{ErrorAction, action_for, describe};
 use crate::whatsapp::graph::GraphError;
 
@@ -158,7 +158,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
         }
     }
 
-    // Record outcomes in one write, then tell the queue.
+    // Record outcomes in one write (each in its own savepoint), then tell the queue.
     let mut updates = Vec::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     for ((job, p), result) in jobs.iter().zip(plans).zip(results) {
@@ -174,7 +174,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             },
             (Plan::Send(row), Some(Ok(wamid))) => {
                 Metrics::add(&app.metrics.sends_accepted_total, 1);
-                updates.push(Update::Accepted(row.id, wamid));
+                updates.push(SendOutcome::Accepted(row.id, wamid));
                 Outcome::Done
             }
             (Plan::Send(row), Some(Err(e))) => on_error(&app, job, &row, e, &mut updates),
@@ -182,22 +182,28 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
         outcomes.push((job.id, job.lease_token, outcome));
     }
     let now = crate::domain::now_ms();
-    if let Err(e) = app
+    let touched: Vec<i64> = updates.iter().map(SendOutcome::ledger_id).collect();
+    match app
         .store
-        .write(move |tx| {
-            for u in updates {
-                match u {
-                    Update::Accepted(id, wamid) => ledger::mark_accepted(tx, id, &wamid, now)?,
-                    Update::Retrying(id, code, reason) => ledger::mark_retrying(tx, id, code, &reason, now)?,
-                    Update::Failed(id, code, reason, nt) => ledger::mark_failed(tx, id, code, &reason, nt, now)?,
-                }
-            }
-            Ok(())
-        })
+        .write(move |tx| ledger::record_outcomes(tx, updates, now))
         .await
     {
-        // The rows stay `sending`; the jobs come back and reconcile (no blind resend).
-        tracing::error!(error = %e, "send: could not record outcomes");
+        Ok(unrecorded) => {
+            for (id, e) in &unrecorded {
+                tracing::error!(ledger = id, error = %e, "send: could not record the outcome; the row is marked failed with the reason");
+                failed(&app, None);
+            }
+        }
+        Err(e) => {
+            // Not even the fallback could be written: the jobs come back (the rows stay
+            // `sending` and reconcile by status webhook or after the grace period).
+            tracing::error!(error = %e, "send: could not record outcomes; their jobs retry");
+            for ((job, (_, _, outcome)), row) in jobs.iter().zip(outcomes.iter_mut()).zip(&ids) {
+                if touched.contains(row) && matches!(outcome, Outcome::Done) {
+                    *outcome = super::retry_or_wait(&app, job.attempt, format!("recording the send outcome: {e}"));
+                }
+            }
+        }
     }
     if let Err(e) = app.queue.finish_many(outcomes).await {
         tracing::error!(error = %e, "send: could not record job outcomes; they will re-run (no resend: the ledger decides)");
@@ -212,12 +218,6 @@ async fn retry_batch(app: &App, jobs: &[ClaimedJob], doing: &str, e: crate::Erro
         .map(|j| (j.id, j.lease_token, super::retry_or_wait(app, j.attempt, e.to_string())))
         .collect();
     let _ = app.queue.finish_many(outcomes).await;
-}
-
-enum Update {
-    Accepted(i64, String),
-    Retrying(i64, Option<i64>, String),
-    Failed(i64, Option<i64>, String, bool),
 }
 
 async fn plan(
@@ -277,7 +277,7 @@ async fn plan(
     if !row.body.allowed_outside_window() && !window::is_open(row.last_inbound_at, now) {
         return Plan::Fail {
             code: Some(131047),
-            reason: "not sent: the 24-hour window closed before it could go out; send an approved template".into(),
+            reason: ledger::WINDOW_CLOSED_REASON.into(),
             needs_template: true,
         };
     }
@@ -309,11 +309,11 @@ fn failed(app: &App, code: Option<i64>) {
     );
 }
 
-fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<Update>) -> Outcome {
-    let retry = |updates: &mut Vec<Update>, code: Option<i64>, reason: String| {
+fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<SendOutcome>) -> Outcome {
+    let retry = |updates: &mut Vec<SendOutcome>, code: Option<i64>, reason: String| {
         Metrics::add(&app.metrics.sends_retried_total, 1);
         if job.attempt >= job.max_attempts {
-            updates.push(Update::Failed(
+            updates.push(SendOutcome::Failed(
                 row.id,
                 code,
                 format!("gave up after {} attempts: {reason}", job.attempt),
@@ -322,7 +322,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
             failed(app, code);
             Outcome::Done
         } else {
-            updates.push(Update::Retrying(row.id, code, reason.clone()));
+            updates.push(SendOutcome::Retrying(row.id, code, reason.clone()));
             app.queue.retry_later(job.attempt, reason)
         }
     };
@@ -343,7 +343,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
         } => retry(updates, None, format!("Graph API unreachable: {detail}")),
         GraphError::Refused(why) => {
             failed(app, None);
-            updates.push(Update::Failed(row.id, None, format!("not sent: {why}"), false));
+            updates.push(SendOutcome::Failed(row.id, None, format!("not sent: {why}"), false));
             Outcome::Done
         }
         GraphError::Api {
@@ -357,12 +357,12 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                 ErrorAction::Retry => retry(updates, code, reason),
                 ErrorAction::NeedsTemplate => {
                     failed(app, code);
-                    updates.push(Update::Failed(row.id, code, reason, true));
+                    updates.push(SendOutcome::Failed(row.id, code, reason, true));
                     Outcome::Done
                 }
                 ErrorAction::Fail => {
                     failed(app, code);
-                    updates.push(Update::Failed(row.id, code, reason, false));
+                    updates.push(SendOutcome::Failed(row.id, code, reason, false));
                     Outcome::Done
                 }
                 ErrorAction::PauseToken => {
@@ -373,7 +373,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                         tracing::error!(alert = "sending_paused", %reason, "SENDING PAUSED: the Graph API refused the access token; fix whatsapp.access_token — nothing is dropped, messages wait");
                     }
                     *app.probe_number.lock().expect("probe lock") = Some(row.phone_number_id.clone());
-                    updates.push(Update::Retrying(row.id, code, reason));
+                    updates.push(SendOutcome::Retrying(row.id, code, reason));
                     Outcome::Defer {
                         delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 60_000),
                     }

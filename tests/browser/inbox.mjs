@@ -2,20 +2,44 @@
 // Started by tests/it/browser.rs against a real server with a fake Graph API; it gets
 // the server's address, a login and the webhook secret in the environment:
 //   FD_BASE, FD_EMAIL, FD_PASSWORD, FD_SECRET, FD_SHOTS (screenshot directory)
+// FD_GRAPH is the fake Graph API's address (to make a send fail).
 // Steps: log in by keyboard alone on a 375 px wide screen (and later reply by keyboard); a handoff from a customer with
 // a hostile name arrives live (no reload) and is shown inert; the agent opens it, replies
 // and sees it delivered; attaches a photo; hands it back; flips the kill switch and sees the next customer
 // get the static reply; uploads a document and finds it by search; sends a template in
-// a conversation whose 24-hour window closed; opens the dashboard. Fails (exit 1) on any error, script dialog or
-// horizontal overflow.
+// a conversation whose 24-hour window closed; opens the dashboard. Then issue 21's fixes, at 1280 and 390 px:
+// settings refuse an unknown model provider; the users table fits; a bot message that failed to send shows
+// with its reason and a retry (or template) action; Arabic reads right to left in the list and the thread;
+// the thread is reachable by keyboard; an expired session keeps the typed reply and leads back to it.
+// axe-core checks those pages (no serious or critical violation). Fails (exit 1) on any error, script
+// dialog or horizontal overflow.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 
-const { FD_BASE: base, FD_EMAIL: email, FD_PASSWORD: password, FD_SECRET: secret } = process.env;
+const { FD_BASE: base, FD_EMAIL: email, FD_PASSWORD: password, FD_SECRET: secret, FD_GRAPH: graph } = process.env;
 const shots = process.env.FD_SHOTS || 'target/browser-screenshots';
 mkdirSync(shots, { recursive: true });
+console.log(`screenshots: ${shots}`);
+
+/** axe-core, run in the page (through the DevTools protocol, so the page's CSP stays on). */
+const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+/** Fails on any serious or critical accessibility violation axe-core finds on the page. */
+async function axe(page, what) {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`));
+  assert.deepEqual(violations, [], `axe on ${what}`);
+}
+
+/** Makes the fake Graph API answer the next send with this error. */
+async function failNextSend(code, title) {
+  const r = await fetch(`${graph}/_fake/fail`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ failure: { kind: 'code', code, http_status: 400, title } }) });
+  assert.equal(r.status, 204, 'the fake took the failure');
+}
 
 /** Posts a signed text webhook, as Meta would. */
 async function webhook(from, wamid, name, text) {
@@ -39,12 +63,20 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-background-networking'],
 });
 const problems = [];
+/** Statuses the current step expects a page to answer with (401, 422). */
+const expectedStatuses = [];
+let page = null;
 try {
   const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
-  const page = await context.newPage();
+  page = await context.newPage();
   page.on('dialog', (d) => { problems.push(`a script dialog opened: ${d.message()}`); d.dismiss(); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    // A page the step expects to be refused (the browser logs its status as an error).
+    const expected = expectedStatuses.find((st) => m.text() === `Failed to load resource: the server responded with a status of ${st} (${{ 401: 'Unauthorized', 422: 'Unprocessable Entity' }[st]})`);
+    if (expected === undefined) problems.push(`console error: ${m.text()}`);
+  });
   const noOverflow = async (what) => {
     const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(scroll <= width, `${what}: ${scroll} px wide content on a ${width} px screen`);
@@ -142,6 +174,7 @@ try {
   await page.keyboard.press('Enter');
   await page.locator('ol.hits li', { hasText: 'valid for two years' }).first().waitFor();
   await noOverflow('knowledge base');
+  await axe(page, 'knowledge base');
   await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
 
   // A conversation whose 24-hour window closed: no composer, a template picker instead.
@@ -160,8 +193,143 @@ try {
   assert.equal(await page.locator('figure.chart').count(), 4);
   await noOverflow('dashboard');
   await page.screenshot({ path: `${shots}/9-dashboard.png`, fullPage: true });
+
+  // ---- Issue 21's broken items, at 1280 px and at 390 px ----
+  // The kill switch back off: the bot answers again.
+  await page.goto(`${base}/admin/settings`);
+  await page.click('form.kill button[type="submit"]');
+  await page.locator('form.kill', { hasText: 'Kill switch is off' }).waitFor();
+
+  // Settings refuse a model chain naming a provider the config does not have.
+  const tier = page.locator('section.setting form', { has: page.locator('input[name="key"][value="tier.commodity"]') });
+  await tier.locator('input[name="value"]').fill('nosuchprovider:gpt-9');
+  expectedStatuses.push(422);
+  await tier.locator('button[value="set"]').click();
+  await page.locator('p.problem', { hasText: 'names no configured provider "nosuchprovider"' }).waitFor();
+  expectedStatuses.pop();
+  await page.screenshot({ path: `${shots}/10-settings-unknown-provider.png`, fullPage: true });
+  await page.goto(`${base}/admin/settings`);
+  assert.equal(await page.locator('input[name="value"][value*="nosuchprovider"]').count(), 0, 'the unknown provider was not saved');
+  await axe(page, 'settings');
+
+  // A user with a long address, for the users table at phone width.
+  await page.goto(`${base}/admin/users`);
+  await page.fill('form[action="/admin/users"] input[name="email"]', 'a.very.long.address.for.the.front.desk.team@bicycle-repairs-and-rentals.example');
+  await page.click('form[action="/admin/users"] button[type="submit"]');
+  await page.locator('table td', { hasText: 'a.very.long.address' }).waitFor();
+
+  const conversationOf = async (name) => {
+    await page.goto(`${base}/app?view=all`);
+    await page.locator('ul.conversations li', { hasText: name }).locator('a.open').click();
+    await page.waitForURL(/\/app\/c\/\d+$/);
+  };
+  // Waits until the first element matching `selector` is laid out right to left (live
+  // updates may replace it meanwhile, so it is looked up afresh each time).
+  const rightToLeft = (selector, what) => page.waitForFunction((sel) => {
+    const el = document.querySelector(sel);
+    return el && getComputedStyle(el).direction === 'rtl';
+  }, selector, { timeout: 5000 }).catch(() => { throw new Error(`${what} does not read right to left`); });
+
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    const n = width === 1280 ? 1 : 2;
+
+    // Users: no overflow, labelled headers.
+    await page.goto(`${base}/admin/users`);
+    await noOverflow(`users at ${width} px`);
+    await axe(page, `users at ${width} px`);
+    await page.screenshot({ path: `${shots}/11-users-${width}.png`, fullPage: true });
+
+    // A bot message that failed to send shows in the thread with why, and an action.
+    if (width === 1280) {
+      await failNextSend(131026, 'Message undeliverable');
+    } else {
+      await failNextSend(131047, 'Re-engagement message');
+    }
+    await webhook(`3169990010${n}`, `wamid.browser-fail-${width}-${Date.now()}`, `Failing ${width}`, 'are you open on sunday?');
+    await page.goto(`${base}/app?view=all`);
+    await page.locator('ul.conversations li', { hasText: `Failing ${width}` }).waitFor({ timeout: 5000 });
+    await conversationOf(`Failing ${width}`);
+    const failed = page.locator('ol.thread li.bot.failed');
+    await failed.waitFor({ timeout: 5000 });
+    assert.match(await failed.textContent(), /failed/);
+    await noOverflow(`failed message at ${width} px`);
+    await axe(page, `conversation with a failed message at ${width} px`);
+    await page.screenshot({ path: `${shots}/12-failed-bot-message-${width}.png`, fullPage: true });
+    if (width === 1280) {
+      assert.match(await failed.textContent(), /cannot receive|undeliverable/i, 'the reason is shown');
+      await failed.locator('form.retry button').click();
+      await page.getByText('Sent again.').waitFor();
+      await page.locator('ol.thread li.bot:not(.failed) .tick', { hasText: /sent|delivered|read/ }).waitFor({ timeout: 5000 });
+      await page.screenshot({ path: `${shots}/13-retried-${width}.png`, fullPage: true });
+    } else {
+      assert.match(await failed.textContent(), /131047|template|24-hour/i, 'the reason is shown');
+      await failed.locator('a.template').click();
+      await page.selectOption('#template select[name="template"]', 'order_update|en_US');
+      await page.fill('#template textarea[name="params"]', 'SS-20001');
+      await page.click('#template button[type="submit"]');
+      await page.getByText('Sent. The ticks show').waitFor();
+      await page.screenshot({ path: `${shots}/13-template-after-failure-${width}.png`, fullPage: true });
+    }
+
+    // Right-to-left: an Arabic message reads right to left in the list and the thread.
+    await webhook(`3169990020${n}`, `wamid.browser-rtl-${width}-${Date.now()}`, `ليلى ${n}`, 'مرحبا، هل يمكنني استئجار دراجة كهربائية يوم السبت؟');
+    await page.goto(`${base}/app?view=all`);
+    await page.locator('ul.conversations li', { hasText: `ليلى ${n}` }).waitFor({ timeout: 5000 });
+    await page.waitForFunction((name) => {
+      const li = [...document.querySelectorAll('ul.conversations li')].find((l) => l.textContent.includes(name));
+      return li && getComputedStyle(li.querySelector('.last')).direction === 'rtl';
+    }, `ليلى ${n}`, { timeout: 5000 }).catch(() => { throw new Error('the Arabic message in the list does not read right to left'); });
+    assert.equal(await page.locator('h1').count(), 1, 'the inbox has one h1');
+    await noOverflow(`inbox at ${width} px`);
+    await axe(page, `inbox at ${width} px`);
+    await page.screenshot({ path: `${shots}/14-inbox-rtl-${width}.png`, fullPage: true });
+    await conversationOf(`ليلى ${n}`);
+    await rightToLeft('ol.thread li.customer .text', 'the Arabic bubble');
+    assert.equal(await page.locator('#composer').getAttribute('dir'), 'auto');
+    await page.locator('ol.thread li.bot .tick', { hasText: /sent|delivered|read/ }).first().waitFor({ timeout: 5000 });
+    // The thread (a log) is reachable by keyboard.
+    await page.locator('body').focus();
+    let onLog = false;
+    for (let i = 0; i < 40 && !onLog; i++) {
+      await page.keyboard.press('Tab');
+      onLog = await page.evaluate(() => document.activeElement && document.activeElement.matches('div.log[role="log"]'));
+    }
+    assert.ok(onLog, 'Tab reaches the thread');
+    await noOverflow(`RTL conversation at ${width} px`);
+    await axe(page, `conversation at ${width} px`);
+    await page.screenshot({ path: `${shots}/15-conversation-rtl-${width}.png`, fullPage: true });
+  }
+
+  // An expired session keeps the typed reply and leads back to it after login.
+  const draft = 'نعم، لدينا دراجات كهربائية — a reply typed before the session ended';
+  await page.fill('#composer', draft);
+  const conversationUrl = page.url();
+  await context.clearCookies();
+  expectedStatuses.push(401);
+  await page.click('form[action$="/reply"] button[type="submit"]');
+  await page.getByText('Your session ended; log in again.').waitFor();
+  expectedStatuses.pop();
+  await axe(page, 'login after an expired session');
+  await page.screenshot({ path: `${shots}/16-session-ended.png`, fullPage: true });
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', password);
+  await page.click('form[action="/login"] button[type="submit"]');
+  await page.waitForURL(conversationUrl);
+  await page.getByText('Your unsent reply was restored.').waitFor();
+  assert.equal(await page.inputValue('#composer'), draft, 'the draft is back');
+  await page.screenshot({ path: `${shots}/17-draft-restored.png`, fullPage: true });
+  await page.click('form[action$="/reply"] button[type="submit"]');
+  await page.getByText('Sent. The ticks show').waitFor();
+  await page.locator('li.agent', { hasText: 'a reply typed before the session ended' }).waitFor();
+  await page.reload();
+  assert.equal(await page.inputValue('#composer'), '', 'a sent reply is not restored again');
 } catch (e) {
   problems.push(e.stack || String(e));
+  if (page) {
+    await page.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
+    console.log(`failed at ${page.url()}; see ${shots}/failure.png`);
+  }
 } finally {
   await browser.close();
 }

@@ -1,6 +1,7 @@
-//! The inbox in a real browser: Debian chromium driven by playwright-core (npm; both
-//! installed by `./scripts/test`) through `tests/browser/inbox.mjs`, against this real
-//! server. Screenshots land in `target/browser-screenshots/`. Set
+//! The inbox and the demo's simulator in a real browser: Debian chromium driven by
+//! playwright-core (npm, with axe-core for accessibility checks; installed by
+//! `./scripts/test`) through `tests/browser/inbox.mjs` and `tests/browser/simulator.mjs`,
+//! against this real server. Screenshots land in `target/browser-screenshots/`. Set
 //! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
 
 use std::path::Path;
@@ -8,21 +9,33 @@ use std::path::Path;
 use crate::engine::shop;
 use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_inbox_in_chromium() {
+/// Whether the browser tests can run here (chromium and the npm packages present); `false`
+/// when FRONTDESK_SKIP_BROWSER=1.
+fn browser_ready() -> bool {
     if std::env::var("FRONTDESK_SKIP_BROWSER").as_deref() == Ok("1") {
         eprintln!("FRONTDESK_SKIP_BROWSER=1: browser test skipped");
-        return;
+        return false;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert!(
         Path::new("/usr/bin/chromium").exists(),
         "chromium is missing: run ./scripts/test (it installs it) or set FRONTDESK_SKIP_BROWSER=1"
     );
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core").exists(),
-        "playwright-core is missing: run ./scripts/test (npm ci in tests/browser)"
-    );
+    for package in ["playwright-core", "axe-core"] {
+        assert!(
+            root.join("tests/browser/node_modules").join(package).exists(),
+            "{package} is missing: run ./scripts/test (npm ci in tests/browser)"
+        );
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let s = shop(|c| {
         c.whatsapp.templates = vec![frontdesk::config::TemplateConfig {
             name: "order_update".into(),
@@ -45,6 +58,7 @@ async fn the_inbox_in_chromium() {
         .unwrap();
     let shots = root.join("target/browser-screenshots");
     let base = s.base.clone();
+    let graph = format!("http://{}", s.graph.addr);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg("tests/browser/inbox.mjs")
@@ -55,6 +69,7 @@ async fn the_inbox_in_chromium() {
             .env("FD_SECRET", crate::support::SECRET)
             .env("FD_SHOTS", shots)
             .env("FD_CLOSED_CONVERSATION", closed.to_string())
+            .env("FD_GRAPH", graph)
             .output()
             .expect("node runs")
     })
@@ -99,4 +114,76 @@ async fn the_inbox_in_chromium() {
     assert_eq!(template.body["template"]["name"], "order_update");
     assert!(template.body.to_string().contains("SS-10421"), "{}", template.body);
     s.stop().await;
+}
+
+/// The demo's WhatsApp simulator (an in-process server in demo mode, as `frontdesk demo`
+/// runs it) at 1280 and 390 px: the text limit counts characters (4,096 Arabic letters
+/// go, 4,097 are refused with the reason and kept in the box), a refusal from the server
+/// is shown and the text kept, bubbles read right to left, the chat logs are reachable
+/// by keyboard, and axe-core finds nothing serious.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_in_chromium() {
+    use frontdesk::http::demo::DemoInfo;
+    use frontdesk::http::fake_graph::FakeGraph;
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let graph = FakeGraph::start(crate::support::TOKEN).await.unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.whatsapp.graph_base_url = graph.base_url();
+    config.whatsapp.phone_number_ids = vec!["100000000000001".into()];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let demo = DemoInfo {
+        phone_number_id: "100000000000001".into(),
+        addr,
+        graph: graph.clone(),
+    };
+    let app = frontdesk::app::App::open(config).unwrap();
+    let running = frontdesk::server::start_with(app, Some(demo), listener, Default::default())
+        .await
+        .unwrap();
+    let base = format!("http://{addr}");
+    graph.set_webhook(&format!("{base}/webhook"), crate::support::SECRET);
+    let shots = root.join("target/browser-screenshots");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("tests/browser/simulator.mjs")
+            .current_dir(root)
+            .env("FD_BASE", base)
+            .env("FD_SHOTS", shots)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    println!("{stdout}");
+    assert!(out.status.success(), "the simulator flow failed:\n{stdout}\n{stderr}");
+    // The 4,096-character message arrived whole; the refused ones never did.
+    let inbound: Vec<String> = running
+        .app
+        .store
+        .call_blocking(|c| {
+            let mut st = c.prepare("SELECT text FROM messages WHERE direction = 'in'")?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap();
+    assert!(
+        inbound.iter().any(|t| t.chars().count() == 4096),
+        "the longest allowed message arrived"
+    );
+    assert!(
+        inbound.iter().all(|t| t.chars().count() <= 4096),
+        "nothing over the limit arrived"
+    );
+    running.stop().await.unwrap();
 }

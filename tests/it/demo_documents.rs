@@ -2,7 +2,8 @@
 //! against the real `frontdesk demo` binary: the file is served by the demo's own fake
 //! Graph API, downloaded and read like a file sent on WhatsApp, and answered; the three
 //! hostile PDFs end only their sandbox children and the demo answers the next customer;
-//! a bad upload gets a clear JSON error and nothing is sent.
+//! a bad upload gets a clear JSON error and nothing is sent. Also: the demo started again
+//! on the same data dir keeps answering.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,13 +25,17 @@ struct Demo {
     child: Child,
     base: String,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Demo {
     /// Starts the demo with `env` (config overrides) added.
     fn start(env: &[(&str, &str)]) -> Demo {
-        let dir = tempfile::tempdir().unwrap();
+        Demo::start_in(tempfile::tempdir().unwrap(), env)
+    }
+
+    /// Starts the demo on the data dir under `dir` (a second start reuses the first's).
+    fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Demo {
         let mut child = Command::new(bin())
             .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("demo"))
@@ -47,7 +52,41 @@ impl Demo {
             child,
             base,
             client: reqwest::Client::new(),
-            _dir: dir,
+            dir: Some(dir),
+        }
+    }
+
+    /// Stops the demo and hands back its data dir.
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().unwrap()
+    }
+
+    /// Sends `text` as `wa_id` and waits until one more answer of the bot shows as
+    /// delivered (or read) in the customer's chat.
+    async fn delivered(&self, wa_id: &str, text: &str) -> Vec<Value> {
+        let count = |chat: &[Value]| {
+            chat.iter()
+                .filter(|m| m["direction"] == "out" && matches!(m["status"].as_str(), Some("delivered" | "read")))
+                .count()
+        };
+        let before = count(&self.chat(wa_id).await);
+        let (status, body) = self
+            .send(&json!({ "wa_id": wa_id, "name": "Customer", "text": text }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let start = Instant::now();
+        loop {
+            let chat = self.chat(wa_id).await;
+            if count(&chat) > before {
+                return chat;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{wa_id}'s answer was never delivered: {chat:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -247,4 +286,19 @@ async fn demo_refuses_bad_uploads_with_a_clear_error() {
     );
     // Nothing reached the webhook: the customer has no messages.
     assert!(demo.chat(wa).await.is_empty());
+}
+
+/// `frontdesk demo` started again on the same data dir (as `./scripts/demo` does) keeps
+/// answering: its fake Graph API hands out message ids the first run never gave, so the
+/// second run's answers are recorded and delivered (they used to collide with the first
+/// run's ids and stay "sending").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_demo_keeps_answering_on_the_same_data_dir() {
+    let demo = Demo::start(&[]);
+    demo.delivered("31612345301", "what are your opening hours?").await;
+    demo.delivered("31612345302", "do you do puncture repairs?").await;
+    let demo = Demo::start_in(demo.stop(), &[]);
+    let chat = demo.delivered("31612345303", "what are your opening hours?").await;
+    assert!(!replies(&chat)[0].is_empty(), "{chat:?}");
+    demo.delivered("31612345301", "and on sunday?").await;
 }

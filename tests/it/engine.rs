@@ -244,6 +244,16 @@ async fn live_settings_flip_the_kill_switch_for_the_next_message() {
     assert!(out.contains("kill_switch = on"), "{out}");
     let (ok, _, err) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "set", "kill_switch", "maybe"]));
     assert!(!ok && err.contains("on or off"), "{err}");
+    // A model chain naming a provider the config does not have is refused, not saved.
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        admin_cli(&config, &["settings", "set", "tier.commodity", "nosuchprovider:gpt-9"])
+    });
+    assert!(
+        !ok && err.contains("no configured provider \"nosuchprovider\""),
+        "{err}"
+    );
+    let (ok, out, _) = tokio::task::block_in_place(|| admin_cli(&config, &["settings", "list"]));
+    assert!(ok && !out.contains("nosuchprovider"), "{out}");
     say(&s, "31644440001", "wamid.k-1", "are you open on sunday?").await;
     s.wait_until("the static reply", |s| s.graph.sent().len() == 1).await;
     assert_eq!(texts(&s)[0], EngineConfig::default().static_reply);

@@ -726,3 +726,83 @@ async fn an_unreadable_ledger_row_retries_and_is_dead_lettered_not_dropped() {
     assert!(s.graph.sent().is_empty());
     s.stop().await;
 }
+
+/// A send whose outcome cannot be recorded (here: the Graph API answers with a wamid the
+/// ledger already holds, as a fake restarted with its counter at 1 did) does not sit in
+/// "sending" unseen: the row is marked failed with why, the agent reads it in the
+/// conversation page, and the conversation's later messages still go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_outcome_cannot_be_recorded_is_failed_visibly() {
+    use crate::inbox_auth::{ADMIN, ADMIN_PW, cli_add, get, login};
+    let s = TestServer::start_with(no_bot).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let conv = conversation(&s, "31690000077").await;
+    let first = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "r1", text("first")))
+        .await
+        .unwrap();
+    wait_state(&s, first, &["accepted", "sent", "delivered", "read"]).await;
+    s.graph.fail_next(Failure::ReuseWamid, 1);
+    let second = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "r2", text("second")))
+        .await
+        .unwrap();
+    wait_state(&s, second, &["failed"]).await;
+    let reason = ledger(&s, second).2.unwrap();
+    assert!(
+        reason.contains("accepted it") && reason.contains("recording that failed") && reason.contains("UNIQUE"),
+        "{reason}"
+    );
+    let third = s
+        .app()
+        .outbound
+        .enqueue(send_req(conv, "r3", text("third")))
+        .await
+        .unwrap();
+    wait_state(&s, third, &["accepted", "sent", "delivered", "read"]).await;
+    s.idle().await;
+    assert_ne!(ledger(&s, first).0, "failed", "the other row's outcome is untouched");
+    let (_, cookie, _) = login(&s, ADMIN, ADMIN_PW).await;
+    let (status, page, _) = get(&s, &format!("/app/c/{conv}"), cookie.as_deref()).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("failed") && page.contains("recording that failed"),
+        "{page}"
+    );
+    s.stop().await;
+}
+
+/// The bot's answer to a message whose 24-hour window had already closed when it arrived
+/// (Meta delivered it late) is not sent, and not lost from view either: it is kept as a
+/// failed ledger row with the reason, so the thread shows what the customer never got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_answer_refused_for_a_closed_window_is_kept_as_failed() {
+    let s = TestServer::start().await;
+    let long_ago = frontdesk::domain::now_ms() / 1000 - 25 * 3600;
+    let late = crate::support::text_webhook_at("P1", "31690000088", "wamid.late-1", "hello, anyone there?", long_ago);
+    assert_eq!(s.post_webhook(late.as_bytes()).await, 200);
+    s.wait_until("the bot's answer in the ledger", |s| {
+        s.query_i64("SELECT COUNT(*) FROM outbound") == 1
+    })
+    .await;
+    s.idle().await;
+    let (state, code, reason, author): (String, Option<i64>, Option<String>, String) = s
+        .app()
+        .store
+        .call_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT state, error_code, error_reason, author FROM outbound",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((state.as_str(), code, author.as_str()), ("failed", Some(131047), "bot"));
+    assert!(reason.unwrap().contains("24-hour window"));
+    assert!(s.graph.sent().is_empty(), "nothing went to the Graph API");
+    s.stop().await;
+}

@@ -64,13 +64,14 @@ pub struct SetForm {
 pub async fn set(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<SetForm>) -> Response {
     let actor = s.actor();
     let (key, value, unset) = (f.key.clone(), f.value.replace("\r\n", "\n"), f.action == "unset");
+    let providers = app.config.llm.provider_names();
     let done = app
         .store
         .write(move |c| {
             if unset {
                 crate::store::settings::unset_checked(c, &key, &actor).map(|_| ())
             } else {
-                crate::store::settings::set_checked(c, &key, &value, &actor).map(|_| ())
+                crate::store::settings::set_checked(c, &key, &value, &actor, &providers).map(|_| ())
             }
         })
         .await;

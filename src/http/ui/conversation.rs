@@ -1,6 +1,7 @@
 //! The conversation page and its actions: reply as the agent (the real send path: ledger,
 //! 24-hour window, rate limits), send a template when the window is closed, take over,
-//! hand back to the bot with a note, assign, and private notes. Each action is audited
+//! hand back to the bot with a note, assign, private notes, and retry a message that
+//! failed to send. Each action is audited
 //! and answers with a redirect back to the page (so a reload does not repeat it); the
 //! composer's one-time key makes a double submit one message.
 
@@ -30,6 +31,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "assigned" => "Assignment changed.",
         "noted" => "Note added.",
         "closed" => "Closed. The bot answers if the customer writes again.",
+        "retried" => "Sent again. The ticks show when WhatsApp delivers it.",
         _ => return None,
     })
 }
@@ -355,6 +357,63 @@ pub async fn template(
         params,
     };
     send_as_agent(&app, &s, id, &f.key, body).await
+}
+
+#[derive(Deserialize)]
+pub struct RetryForm {
+    ledger: i64,
+    key: String,
+}
+
+/// `POST /app/c/{id}/retry`: a message that failed to send (the bot's or an agent's) goes
+/// out again as a new ledger row with the same body and author (the failed row stays, as
+/// history). The 24-hour window and the limits are checked again by `enqueue`.
+pub async fn retry(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<RetryForm>,
+) -> Response {
+    if f.key.len() != 64 {
+        return pages::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The form is incomplete; reload the page.",
+        )
+        .into_response();
+    }
+    let ledger_id = f.ledger;
+    let row = match app.store.read(move |c| crate::store::ledger::get(c, ledger_id)).await {
+        Ok(r) if r.conversation_id == id && r.state == crate::domain::ledger::LedgerState::Failed => r,
+        Ok(_) | Err(Error::NotFound(_)) => {
+            return pages::error(StatusCode::NOT_FOUND, "No failed message to retry here.").into_response();
+        }
+        Err(e) => return internal(e),
+    };
+    let req = NewOutbound {
+        conversation_id: id,
+        author: row.author.clone(),
+        body: row.body.clone(),
+        reply_to: row.reply_to.clone(),
+        idempotency_key: format!("retry:{ledger_id}:{}", f.key),
+    };
+    match app.outbound.enqueue(req).await {
+        Ok(new_id) => {
+            let (who, now) = (s.actor(), crate::domain::now_ms());
+            let detail = format!("{{\"retry_of\":{ledger_id},\"outbound\":{new_id}}}");
+            if let Err(e) = app
+                .store
+                .write(move |c| {
+                    crate::store::settings::audit(c, now, &who, "message.retry", &format!("conversation:{id}"), &detail)
+                })
+                .await
+            {
+                return internal(e);
+            }
+            back(id, "retried")
+        }
+        Err(Error::Invalid(p)) => render(&app, &s, id, None, Some(&p), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(e) => internal(e),
+    }
 }
 
 pub async fn take_over(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Path(id): Path<i64>) -> Response {

@@ -135,6 +135,11 @@ pub const PAGES: &[Page] = &[
         access: Access::Agent,
     },
     Page {
+        method: "POST",
+        path: "/app/c/{id}/retry",
+        access: Access::Agent,
+    },
+    Page {
         method: "GET",
         path: "/account",
         access: Access::Agent,
@@ -212,6 +217,7 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("POST", "/app/c/{id}/assign") => post(conversation::assign),
         ("POST", "/app/c/{id}/close") => post(conversation::close),
         ("POST", "/app/c/{id}/note") => post(conversation::note),
+        ("POST", "/app/c/{id}/retry") => post(conversation::retry),
         ("GET", "/account") => get(handlers::account),
         ("POST", "/account/password") => post(handlers::change_password),
         ("GET", "/admin/dashboard") => get(admin::dashboard),
@@ -420,7 +426,16 @@ async fn check_access(
     };
     let Some(session) = session else {
         return if state_changing {
-            pages::error(StatusCode::UNAUTHORIZED, "Your session ended; log in again.").into_response()
+            // The login form itself, leading back to the page the form was on (a
+            // conversation's reply keeps its draft in the browser; `app.js` restores it).
+            (
+                StatusCode::UNAUTHORIZED,
+                pages::login(
+                    &page_of_action(req.uri().path()),
+                    Some("Your session ended; log in again."),
+                ),
+            )
+                .into_response()
         } else {
             let path = req.uri().path();
             Redirect::to(&format!(
@@ -463,6 +478,18 @@ async fn check_access(
     }
     parts.extensions.insert(session);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The page a form posting to `action` sits on: a conversation's action
+/// (`/app/c/{id}/reply`) → that conversation; anything else → the inbox.
+fn page_of_action(action: &str) -> String {
+    let mut parts = action.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("app"), Some("c"), Some(id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("/app/c/{id}")
+        }
+        _ => "/app".into(),
+    }
 }
 
 /// A field of an urlencoded form.
@@ -508,4 +535,15 @@ async fn security_headers(req: Request, next: Next) -> Response {
         set(h, "cache-control", "no-store");
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_form_action_leads_back_to_its_page() {
+        assert_eq!(super::page_of_action("/app/c/42/reply"), "/app/c/42");
+        assert_eq!(super::page_of_action("/app/c/42/attach"), "/app/c/42");
+        assert_eq!(super::page_of_action("/app/c/x%2F..%2F/reply"), "/app");
+        assert_eq!(super::page_of_action("/admin/settings"), "/app");
+    }
 }

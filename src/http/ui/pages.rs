@@ -131,6 +131,7 @@ pub fn inbox(
         Some(("inbox", None)),
         html! {
             (paused_banner(paused))
+            h1.sr { "Inbox" }
             nav.tabs aria-label="Filter" {
                 (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
             }
@@ -146,13 +147,13 @@ pub fn inbox(
                     @for r in rows {
                         li.unread[r.unread] {
                             div.who {
-                                @if r.unread { span.dot title="unread" aria-label="unread" {} }
+                                @if r.unread { span.dot role="img" title="Unread" aria-label="Unread" {} }
                                 a.open href={ "/app/c/" (r.id) } { strong { (r.name.as_deref().unwrap_or("(no name)")) } }
                                 " " span.number { (r.wa_id.as_deref().unwrap_or("")) }
                                 span.when { (ago(now, r.last_message_at)) }
                             }
                             @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
-                            div.last { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
+                            div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
                             span.owner {
                                 (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
                                 @if let Some(a) = &r.assigned_to { " · " (a) }
@@ -199,7 +200,7 @@ pub fn users(session: &Session, all: &[User], notice: Option<&str>, problem: Opt
                 @if let Some(n) = notice { p.notice role="status" { (n) } }
                 @if let Some(p) = problem { p.problem role="alert" { (p) } }
                 table {
-                    thead { tr { th { "Email" } th { "Role" } th {} } }
+                    thead { tr { th { "Email" } th { "Role" } th { "Action" } } }
                     tbody {
                         @for u in all {
                             tr {
@@ -271,6 +272,23 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
             }
         }
     };
+    // A message refused for a closed window (Meta's view of it): offer the template form
+    // even while our clock says the window is open.
+    let wants_template = v
+        .thread
+        .iter()
+        .any(|i| i.needs_template && i.state.as_deref() == Some("failed"));
+    let template_form = html! {
+        form #template method="post" action={ "/app/c/" (h.id) "/template" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="key" value=(v.send_key);
+            label { "Template" select name="template" {
+                @for t in v.templates { option value={ (t.name) "|" (t.language) } { (t.name) " (" (t.language) ") " (t.description) } }
+            } }
+            label { "Parameters, one per line" textarea name="params" rows="2" dir="auto" {} }
+            button type="submit" { "Send template" }
+        }
+    };
     layout_live(
         name,
         Some(session),
@@ -309,7 +327,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     }
                 }
             }
-            ol.thread aria-label="Messages" {
+            div.log role="log" tabindex="0" aria-label="Messages" { ol.thread {
                 @for item in v.thread {
                     @let (class, who) = match &item.author {
                         Author::Customer => ("customer", name.to_string()),
@@ -318,9 +336,9 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         Author::Note(e) => ("note", format!("Note by {e}")),
                         Author::System => ("system", String::new()),
                     };
-                    li class=(class) {
+                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } {
                         @if !who.is_empty() { span.author { (who) } }
-                        span.text { (item.text) }
+                        span.text dir="auto" { (item.text) }
                         @if let Some(m) = &item.media {
                             @let href = format!("/app/c/{}/media/{}", h.id, m.message_id);
                             @if m.media_type == "image" || m.media_type == "sticker" {
@@ -340,9 +358,10 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         }
                         @if let Some(st) = &item.state { span.tick title=(st) { (tick(st)) } }
                         @if let Some(e) = &item.error { span.problem { (e) } }
+                        @if item.state.as_deref() == Some("failed") { (failed_actions(session, v, item, remaining)) }
                     }
                 }
-            }
+            } }
             section.card {
                 @if remaining > 0 {
                     p.hint { "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left." }
@@ -357,39 +376,57 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                                 }
                             }
                         }
-                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="3" maxlength="4096" {} }
+                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="3" maxlength="4096" dir="auto" {} }
                         button type="submit" { "Send" }
                     }
                     form.attach method="post" action={ "/app/c/" (h.id) "/attach?csrf=" (session.csrf) } enctype="multipart/form-data" {
                         input type="hidden" name="key" value=(v.attach_key);
                         label { "Send a photo or document" input type="file" name="file" required; }
-                        label { "Caption (optional)" input type="text" name="caption" maxlength="1024"; }
+                        label { "Caption (optional)" input type="text" name="caption" maxlength="1024" dir="auto"; }
                         button type="submit" { "Send file" }
+                    }
+                    @if wants_template && !v.templates.is_empty() {
+                        p.problem { "WhatsApp refused a message because only an approved template may go now." }
+                        (template_form)
                     }
                 } @else {
                     p.problem { "The 24-hour window is closed: WhatsApp only allows an approved template." }
                     @if v.templates.is_empty() {
                         p.hint { "No templates are configured (whatsapp.templates)." }
                     } @else {
-                        form method="post" action={ "/app/c/" (h.id) "/template" } {
-                            input type="hidden" name="csrf" value=(session.csrf);
-                            input type="hidden" name="key" value=(v.send_key);
-                            label { "Template" select name="template" {
-                                @for t in v.templates { option value={ (t.name) "|" (t.language) } { (t.name) " (" (t.language) ") " (t.description) } }
-                            } }
-                            label { "Parameters, one per line" textarea name="params" rows="2" {} }
-                            button type="submit" { "Send template" }
-                        }
+                        (template_form)
                     }
                 }
                 form method="post" action={ "/app/c/" (h.id) "/note" } {
                     input type="hidden" name="csrf" value=(session.csrf);
-                    label { "Private note (never sent)" textarea name="text" rows="2" maxlength="4096" required {} }
+                    label { "Private note (never sent)" textarea name="text" rows="2" maxlength="4096" dir="auto" required {} }
                     button type="submit" { "Add note" }
                 }
             }
         },
     )
+}
+
+/// Under a message that was not sent: send it again (while the 24-hour window is open),
+/// or, when only a template may go now, the way to the template form.
+fn failed_actions(session: &Session, v: &ConversationView<'_>, item: &ThreadItem, remaining: i64) -> Markup {
+    let Some(ledger) = item.ledger_id else {
+        return html! {};
+    };
+    html! {
+        @if remaining > 0 && !item.needs_template {
+            form.inline.retry method="post" action={ "/app/c/" (v.head.id) "/retry" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="key" value=(v.send_key);
+                input type="hidden" name="ledger" value=(ledger);
+                button.secondary type="submit" { "Retry" }
+            }
+        } @else if v.templates.is_empty() {
+            span.hint.block { "Only an approved template can reach the customer now; none is configured (whatsapp.templates)." }
+        } @else {
+            a.template href="#template" { "Send a template instead" }
+        }
+    }
 }
 
 pub fn settings(
@@ -491,7 +528,7 @@ pub fn knowledge(
                 h2 { "Documents" }
                 @if docs.is_empty() { p.empty { "No documents yet." } }
                 table {
-                    thead { tr { th { "Document" } th { "Passages" } th {} } }
+                    thead { tr { th { "Document" } th { "Passages" } th { "Action" } } }
                     tbody {
                         @for d in docs {
                             tr {
