@@ -68,13 +68,10 @@ pub fn apply_events(
                         report.conversations_touched.push(conversation_id);
                     }
                     if let MessageKind::System {
-                        new_wa_id: Some(new), ..
+                        new_wa_id, new_user_id, ..
                     } = &message.kind
                     {
-                        conn.execute(
-                            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
-                            params![new, now, contact_id],
-                        )?;
+                        rekey_contact(conn, contact_id, new_wa_id.as_deref(), new_user_id.as_deref(), now)?;
                     }
                 } else {
                     report.messages_duplicate += 1;
@@ -111,10 +108,13 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
             [super::contacts::subject_hash(wa_id)],
         )?;
     }
-    let user_id = profile
-        .user_id
+    // The message's own sender id first: on a `user_changed_user_id` system message the
+    // contact entry may already carry the new BSUID while the sender is the old one.
+    let user_id = msg
+        .from_user_id
         .as_deref()
-        .or(msg.from_user_id.as_deref())
+        .filter(|u| !u.is_empty())
+        .or(profile.user_id.as_deref())
         .filter(|u| !u.is_empty());
     let mut existing: Option<i64> = None;
     if let Some(uid) = user_id {
@@ -148,6 +148,31 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
             Ok(conn.last_insert_rowid())
         }
     }
+}
+
+/// A `user_changed_number` / `user_changed_user_id` system message: the same contact row
+/// (and so its conversations and their history) takes the new number or BSUID. A key
+/// another contact already holds is left where it is (`OR IGNORE`), never stolen.
+fn rekey_contact(
+    conn: &Connection,
+    contact_id: i64,
+    new_wa_id: Option<&str>,
+    new_user_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    if let Some(new) = new_wa_id.filter(|w| !w.is_empty()) {
+        conn.execute(
+            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
+            params![new, now, contact_id],
+        )?;
+    }
+    if let Some(new) = new_user_id.filter(|u| !u.is_empty()) {
+        conn.execute(
+            "UPDATE OR IGNORE contacts SET user_id = ?1, updated_at = ?2 WHERE id = ?3",
+            params![new, now, contact_id],
+        )?;
+    }
+    Ok(())
 }
 
 fn upsert_conversation(conn: &Connection, phone_number_id: &str, contact_id: i64, now: i64) -> Result<i64> {

@@ -36,6 +36,7 @@ mod outbound;
 mod queue_jobs;
 mod routing;
 mod secrets;
+mod senders;
 mod signature;
 mod telemetry;
 mod tls;
