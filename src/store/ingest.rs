@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::delivery::{DeliveryState, next_state};
 use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
 use crate::domain::message::{InboundMessage, MessageKind};
+use crate::domain::owner::Owner;
+use crate::domain::soft_launch::{LaunchGroup, SoftLaunch};
 use crate::error::Result;
 
 /// What one delivery changed.
@@ -28,12 +30,14 @@ pub struct IngestReport {
 }
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
-/// accepted (empty = all). Call inside a transaction.
+/// accepted (empty = all); `launch` puts each new conversation in its soft-launch group.
+/// Call inside a transaction.
 pub fn apply_events(
     conn: &Connection,
     job_id: u64,
     events: &[WebhookEvent],
     served: &[String],
+    launch: &SoftLaunch,
 ) -> Result<IngestReport> {
     let now = crate::domain::now_ms();
     let mut report = IngestReport::default();
@@ -55,7 +59,12 @@ pub fn apply_events(
                     report.answerable.push(message.wamid.clone());
                 }
                 let contact_id = upsert_contact(conn, contact, message, now)?;
-                let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
+                let number = Some(contact.wa_id.as_str())
+                    .filter(|n| !n.is_empty())
+                    .or(Some(message.from.as_str()).filter(|n| !n.is_empty()));
+                let customer = number.or(message.from_user_id.as_deref()).unwrap_or("");
+                let group = launch.assign(phone_number_id, customer, number);
+                let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, group, now)?;
                 let inserted = insert_message(conn, conversation_id, message, now)?;
                 // Stickers too: kept for the inbox, though never read or answered.
                 if let MessageKind::Media(m) = &message.kind {
@@ -175,11 +184,24 @@ fn rekey_contact(
     Ok(())
 }
 
-fn upsert_conversation(conn: &Connection, phone_number_id: &str, contact_id: i64, now: i64) -> Result<i64> {
+/// The conversation of this number and contact; a new one gets its soft-launch `group`
+/// (kept for good) and, for `People`, a person as its owner from the start.
+fn upsert_conversation(
+    conn: &Connection,
+    phone_number_id: &str,
+    contact_id: i64,
+    group: LaunchGroup,
+    now: i64,
+) -> Result<i64> {
+    let owner = match group {
+        LaunchGroup::Bot => Owner::Bot,
+        LaunchGroup::People => Owner::Human,
+    };
     conn.execute(
-        "INSERT INTO conversations (phone_number_id, contact_id, created_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO conversations (phone_number_id, contact_id, created_at, launch_group, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (phone_number_id, contact_id) DO NOTHING",
-        params![phone_number_id, contact_id, now],
+        params![phone_number_id, contact_id, now, group.as_str(), owner.as_str()],
     )?;
     Ok(conn.query_row(
         "SELECT id FROM conversations WHERE phone_number_id = ?1 AND contact_id = ?2",

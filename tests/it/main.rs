@@ -38,5 +38,6 @@ mod routing;
 mod secrets;
 mod senders;
 mod signature;
+mod soft_launch;
 mod telemetry;
 mod tls;
