@@ -97,6 +97,9 @@ pub struct BotMessage {
     /// The idempotency key; `None`: `bridge:<id>` of this record's handoff.
     pub key: Option<String>,
     pub body: OutboundBody,
+    /// Sent instead when the 24-hour window is closed (an approved template), with the
+    /// note that tells the inbox so; `None`: nothing is sent then.
+    pub outside_window: Option<(OutboundBody, String)>,
 }
 
 /// Everything one reply writes.
@@ -149,6 +152,19 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         };
         done.queued = ledger::insert_within_window(conn, &req, now)?;
         done.window_closed = done.queued.is_none();
+        if let (None, Some((template, note))) = (done.queued, &m.outside_window) {
+            let req = ledger::NewOutbound {
+                body: template.clone(),
+                ..req
+            };
+            let (id, new) = ledger::insert(conn, &req, now)?;
+            done.queued = Some((id, ledger::created_at(conn, id)?));
+            // Said once in the inbox; the conversation stays flagged as needing a template
+            // for anything free-form after this.
+            if new {
+                super::inbox::add_note(conn, r.conversation_id, "bot", note, now)?;
+            }
+        }
     }
     if let Some(t) = &r.trace {
         engine::record_trace(conn, t, now)?;

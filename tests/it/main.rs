@@ -8,6 +8,7 @@ mod acme;
 mod architecture;
 mod auth_bounds;
 mod backup;
+mod bridge_template;
 mod browser;
 mod cli;
 mod crash;
