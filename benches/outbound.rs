@@ -122,7 +122,7 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut i = p;
                 while i < sends {
-                    let body = OutboundBody::Text { body: format!("Update {i}"), preview_url: false }.to_graph_json("31700000000", None, None);
+                    let body = OutboundBody::Text { body: format!("Update {i}"), preview_url: false }.to_graph_json(&frontdesk::domain::outbound::Recipient::Number("31700000000".into()), None, None);
                     graph.send("P1", &body).await.unwrap();
                     i += 32;
                 }

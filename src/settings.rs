@@ -24,6 +24,9 @@ pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
         ("budget.global_daily_tokens", e.budget_global_daily_tokens.to_string()),
         ("budget.contact_daily_usd", e.budget_contact_daily_usd.to_string()),
         ("budget.global_daily_usd", e.budget_global_daily_usd.to_string()),
+        // No config key: a soft launch is ramped live. Until then the bot answers all.
+        ("soft_launch.percent", "100".to_string()),
+        ("soft_launch.allow", "-".to_string()),
     ]
 }
 

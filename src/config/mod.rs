@@ -400,6 +400,10 @@ pub struct TiersConfig {
 pub struct EngineConfig {
     /// Sent once when a conversation is handed to a person.
     pub bridge_text: String,
+    /// The approved template (a `whatsapp.templates` name, no parameters) sent instead of
+    /// the bridge text when a handoff comes after the 24-hour window closed, when Meta
+    /// would refuse free text (empty = none: nothing is sent, the conversation is flagged).
+    pub bridge_template: String,
     /// Below this retrieval similarity (cosine, 0..1) the bot hands off instead of answering.
     pub confidence_threshold: f64,
     /// Passages retrieved per customer message.
@@ -437,6 +441,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             bridge_text: "I'm pulling in a teammate; they'll reply within 4 hours.".into(),
+            bridge_template: String::new(),
             confidence_threshold: 0.5,
             retrieval_k: 4,
             kill_switch: false,

@@ -128,6 +128,23 @@ impl Config {
                 "must be 0 (no cap) or a positive number".into(),
             );
         }
+        let bridge_template = self.engine.bridge_template.trim();
+        if !bridge_template.is_empty() {
+            match self.whatsapp.templates.iter().find(|t| t.name == bridge_template) {
+                None => err(
+                    "engine.bridge_template",
+                    format!("{bridge_template:?} is not one of the configured [[whatsapp.templates]]"),
+                ),
+                Some(t) if t.params != 0 => err(
+                    "engine.bridge_template",
+                    format!(
+                        "{bridge_template:?} takes {} parameters; the bridge template must take none",
+                        t.params
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
         for t in &self.whatsapp.templates {
             if t.name.is_empty() || t.language.is_empty() {
                 err(

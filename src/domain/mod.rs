@@ -22,6 +22,7 @@ pub mod quant_index;
 pub mod rate;
 pub mod router;
 pub mod settings;
+pub mod soft_launch;
 pub mod tool_url;
 pub mod window;
 

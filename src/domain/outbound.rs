@@ -4,6 +4,43 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// Who a message goes to: the customer's number when we know it, else their
+/// business-scoped user id (BSUID, a username-only user), which Meta takes in the
+/// `recipient` field instead of `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A WhatsApp id (the number's digits), sent as `to`.
+    Number(String),
+    /// A BSUID such as `US.13491208655302741918`, sent as `recipient`.
+    UserId(String),
+}
+
+impl Recipient {
+    /// The number when known (Meta routes by it first), else the BSUID; `None` for neither.
+    pub fn of_contact(wa_id: Option<&str>, user_id: Option<&str>) -> Option<Recipient> {
+        match (wa_id.filter(|w| !w.is_empty()), user_id.filter(|u| !u.is_empty())) {
+            (Some(w), _) => Some(Recipient::Number(w.to_string())),
+            (None, Some(u)) => Some(Recipient::UserId(u.to_string())),
+            (None, None) => None,
+        }
+    }
+
+    /// The identifier itself (the key of the per-recipient rate limit).
+    pub fn id(&self) -> &str {
+        match self {
+            Recipient::Number(n) | Recipient::UserId(n) => n,
+        }
+    }
+
+    /// The Graph API field that carries it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Recipient::Number(_) => "to",
+            Recipient::UserId(_) => "recipient",
+        }
+    }
+}
+
 /// A reply button: id sent back when tapped, title shown (≤ 20 characters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Button {
@@ -232,8 +269,9 @@ impl OutboundBody {
     }
 
     /// The full Graph API request body for sending this to `to`.
-    pub fn to_graph_json(&self, to: &str, reply_to: Option<&str>, callback_data: Option<&str>) -> Value {
-        let mut v = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
+    pub fn to_graph_json(&self, to: &Recipient, reply_to: Option<&str>, callback_data: Option<&str>) -> Value {
+        let mut v = json!({ "messaging_product": "whatsapp", "recipient_type": "individual" });
+        v[to.field()] = json!(to.id());
         let obj = v.as_object_mut().expect("object");
         match self {
             OutboundBody::Text { body, preview_url } => {
@@ -377,13 +415,36 @@ mod tests {
         );
     }
 
+    fn number() -> Recipient {
+        Recipient::Number("316".into())
+    }
+
+    #[test]
+    fn a_username_only_user_is_sent_to_by_bsuid_in_the_recipient_field() {
+        let to = Recipient::of_contact(None, Some("US.13491208655302741918")).unwrap();
+        let v = OutboundBody::Text {
+            body: "Hi".into(),
+            preview_url: false,
+        }
+        .to_graph_json(&to, None, None);
+        assert_eq!(v["recipient"], "US.13491208655302741918");
+        assert!(v.get("to").is_none(), "{v}");
+        // The number wins when both are known; an empty number is no number.
+        assert_eq!(Recipient::of_contact(Some("316"), Some("US.1")), Some(number()));
+        assert_eq!(
+            Recipient::of_contact(Some(""), Some("US.1")),
+            Some(Recipient::UserId("US.1".into()))
+        );
+        assert_eq!(Recipient::of_contact(None, None), None);
+    }
+
     #[test]
     fn graph_json_per_kind() {
         let text = OutboundBody::Text {
             body: "Hi".into(),
             preview_url: false,
         }
-        .to_graph_json("316", Some("wamid.in"), Some("fd:7"));
+        .to_graph_json(&number(), Some("wamid.in"), Some("fd:7"));
         assert_eq!(
             text,
             json!({"messaging_product":"whatsapp","recipient_type":"individual","to":"316","type":"text",
@@ -394,12 +455,12 @@ mod tests {
             language: "en_US".into(),
             params: vec!["SS-1".into()],
         }
-        .to_graph_json("316", None, None);
+        .to_graph_json(&number(), None, None);
         assert_eq!(
             t["template"]["components"][0]["parameters"][0],
             json!({"type":"text","text":"SS-1"})
         );
-        let b = buttons(&["Yes"]).to_graph_json("316", None, None);
+        let b = buttons(&["Yes"]).to_graph_json(&number(), None, None);
         assert_eq!(
             b["interactive"]["action"]["buttons"][0],
             json!({"type":"reply","reply":{"id":"b0","title":"Yes"}})
@@ -410,7 +471,7 @@ mod tests {
             caption: Some("Invoice".into()),
             filename: Some("inv.pdf".into()),
         }
-        .to_graph_json("316", None, None);
+        .to_graph_json(&number(), None, None);
         assert_eq!(
             m["document"],
             json!({"id":"55","caption":"Invoice","filename":"inv.pdf"})

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
-    /// The bot answers (a new conversation starts here).
+    /// The bot answers (a new conversation starts here, unless soft launch puts it with
+    /// people: `super::soft_launch::LaunchGroup::People` starts as `Human`).
     #[default]
     Bot,
     /// A person answers; the bot is silent.

@@ -21,6 +21,8 @@ enum Kind {
     Chain,
     /// Routing rules, one per line (`super::router::parse_rules`).
     Rules,
+    /// Customers' numbers (`super::soft_launch::normalize_allow`); `-` for none.
+    Numbers,
 }
 
 /// Every live setting.
@@ -84,6 +86,16 @@ pub const SPECS: &[SettingSpec] = &[
         key: "budget.global_daily_usd",
         help: "model spend for the whole desk per day (USD, 0 = no limit)",
         kind: Kind::Number(0.0, 1_000_000.0),
+    },
+    SettingSpec {
+        key: "soft_launch.percent",
+        help: "soft launch: percent (0-100) of NEW conversations the bot answers; the rest start with people (sticky per conversation)",
+        kind: Kind::Number(0.0, 100.0),
+    },
+    SettingSpec {
+        key: "soft_launch.allow",
+        help: "soft launch pilot: customers' numbers (separated by commas or lines) whose new conversations the bot answers, all others start with people; - for none (then soft_launch.percent applies)",
+        kind: Kind::Numbers,
     },
 ];
 
@@ -165,6 +177,7 @@ pub fn normalize(key: &str, value: &str) -> Result<String, String> {
             }
             Ok(parts.join(","))
         }
+        Kind::Numbers => super::soft_launch::normalize_allow(v),
         Kind::Rules => {
             if v.len() > 16_384 {
                 return Err(format!("{key} must be at most 16384 bytes"));

@@ -67,7 +67,10 @@ pub async fn finish_handoff(
 ) -> Result<Outcome> {
     let record = ReplyRecord {
         conversation_id: facts.conversation_id,
-        message: bot_message(Some(format!("bridge:{id}")), decide::handoff_message(settings, trigger)),
+        message: bridge(
+            deps,
+            bot_message(Some(format!("bridge:{id}")), decide::handoff_message(settings, trigger)),
+        ),
         ..Default::default()
     };
     record_and_queue(deps, record).await?;
@@ -112,7 +115,10 @@ pub async fn reply(
             confidence,
         } => {
             record.handoff = Some(new_handoff(facts, &run, trigger, reason, confidence));
-            record.message = bot_message(None, settings.get(trigger.message_setting()).to_string());
+            record.message = bridge(
+                deps,
+                bot_message(None, settings.get(trigger.message_setting()).to_string()),
+            );
             (Outcome::HandedOff, confidence, Some(trigger))
         }
     };
@@ -181,8 +187,13 @@ async fn record_and_queue(deps: &Deps<'_>, record: ReplyRecord) -> Result<Record
         .store
         .write(move |c| crate::store::reply::record_reply(c, &record, now))
         .await?;
-    if done.window_closed {
-        tracing::warn!(?key, reason = crate::outbound::WINDOW_CLOSED, "bot message not sent");
+    match (done.window_closed, done.queued) {
+        (true, None) => tracing::warn!(?key, reason = crate::outbound::WINDOW_CLOSED, "bot message not sent"),
+        (true, Some(_)) => tracing::info!(
+            ?key,
+            "the 24-hour window had closed: the bridge goes out as the approved template"
+        ),
+        _ => {}
     }
     if let Some((id, created_at)) = done.queued {
         crate::outbound::queue_send(deps.queue, id, created_at).await?;
@@ -195,6 +206,33 @@ fn reply_key(facts: &Facts) -> String {
     format!("reply:{}", facts.wamid)
 }
 
+/// A handoff's bridge message with, when `engine.bridge_template` is set, that approved
+/// template to send instead if the 24-hour window has closed (Meta refuses free text then).
+fn bridge(deps: &Deps<'_>, message: Option<BotMessage>) -> Option<BotMessage> {
+    let name = deps.config.engine.bridge_template.trim();
+    let template = deps
+        .config
+        .whatsapp
+        .templates
+        .iter()
+        .find(|t| !name.is_empty() && t.name == name);
+    message.map(|m| BotMessage {
+        outside_window: template.map(|t| {
+            let body = OutboundBody::Template {
+                name: t.name.clone(),
+                language: t.language.clone(),
+                params: Vec::new(),
+            };
+            let note = format!(
+                "The 24-hour window had closed when this conversation was handed off, so the customer got the approved template \"{}\" ({}) instead of the bridge text. Anything free-form has to wait until the customer writes again.",
+                t.name, t.language
+            );
+            (body, note)
+        }),
+        ..m
+    })
+}
+
 /// A bot text; one that cannot be sent (too long, empty) is logged, not retried.
 fn bot_message(key: Option<String>, body: String) -> Option<BotMessage> {
     let body = OutboundBody::Text {
@@ -202,7 +240,11 @@ fn bot_message(key: Option<String>, body: String) -> Option<BotMessage> {
         preview_url: false,
     };
     match body.validate() {
-        Ok(()) => Some(BotMessage { key, body }),
+        Ok(()) => Some(BotMessage {
+            key,
+            body,
+            outside_window: None,
+        }),
         Err(e) => {
             tracing::warn!(?key, reason = %format!("cannot send this message: {e}"), "bot message not sent");
             None

@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::domain::outbound::Recipient;
 use crate::whatsapp::signature::sign;
 
 /// A scripted failure for the next send(s).
@@ -267,11 +268,11 @@ impl FakeGraph {
     }
 
     /// Posts the status script for `wamid` to the webhook, retrying while it is down.
-    fn schedule_statuses(&self, phone: &str, wamid: &str, to: &str, callback: Option<String>) {
+    fn schedule_statuses(&self, phone: &str, wamid: &str, to: &Recipient, callback: Option<String>) {
         let (Some((url, secret)), Some(script)) = self.with(|s| (s.webhook.clone(), s.statuses.clone())) else {
             return;
         };
-        let (http, phone, wamid, to) = (self.http.clone(), phone.to_string(), wamid.to_string(), to.to_string());
+        let (http, phone, wamid, to) = (self.http.clone(), phone.to_string(), wamid.to_string(), to.clone());
         tokio::spawn(async move {
             let mut steps = script.steps.clone();
             if script.reverse {
@@ -284,8 +285,16 @@ impl FakeGraph {
             for (state, delay) in steps {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let ts = crate::domain::now_ms() / 1000;
-                let mut status = json!({ "id": wamid, "status": state, "timestamp": ts.to_string(), "recipient_id": to,
+                let mut status = json!({ "id": wamid, "status": state, "timestamp": ts.to_string(),
                     "pricing": { "billable": false, "pricing_model": "PMP", "category": "service", "type": "free_customer_service" } });
+                // Sent to a BSUID: `recipient_id` is empty and `recipient_user_id` holds it.
+                match &to {
+                    Recipient::Number(n) => status["recipient_id"] = json!(n),
+                    Recipient::UserId(u) => {
+                        status["recipient_id"] = json!("");
+                        status["recipient_user_id"] = json!(u);
+                    }
+                }
                 if let Some(cb) = &callback {
                     status["biz_opaque_callback_data"] = json!(cb);
                 }
@@ -346,9 +355,12 @@ async fn messages(
         fake.with(|s| s.reads.push(v.clone()));
         return Json(json!({ "success": true })).into_response();
     }
-    if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp")
-        || v.get("to").and_then(Value::as_str).is_none()
-    {
+    // A number in `to`, or a username-only user's BSUID in `recipient`: exactly one.
+    let (number, user_id) = (
+        v.get("to").and_then(Value::as_str),
+        v.get("recipient").and_then(Value::as_str),
+    );
+    if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") || number.is_some() == user_id.is_some() {
         return graph_error(131008, 400, "Required parameter is missing");
     }
     let failure = fake.with(|s| s.failures.pop_front());
@@ -367,7 +379,10 @@ async fn messages(
         Some(Failure::ReuseWamid) => reuse = true,
         None => {}
     }
-    let to = v["to"].as_str().unwrap_or_default().to_string();
+    let to = match (number, user_id) {
+        (Some(n), _) => Recipient::Number(n.to_string()),
+        (None, u) => Recipient::UserId(u.unwrap_or_default().to_string()),
+    };
     let wamid = fake.with(|s| {
         let wamid = match s.sent.last() {
             Some(last) if reuse => last.wamid.clone(),
@@ -390,6 +405,7 @@ async fn messages(
         .and_then(Value::as_str)
         .map(str::to_string);
     fake.schedule_statuses(&phone, &wamid, &to, callback);
+    let to = to.id().to_string();
     if hang > 0 {
         tokio::time::sleep(Duration::from_millis(hang)).await;
     }

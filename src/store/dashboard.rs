@@ -1,8 +1,10 @@
 //! The admin dashboard's numbers: per day, customer messages, bot answers, handoffs, model
-//! cost and p95 reply time; over the whole window, the route mix and cost per conversation.
+//! cost and p95 reply time; over the whole window, the route mix, cost per conversation and
+//! the soft-launch groups' outcomes side by side.
 
 use rusqlite::{Connection, params};
 
+use crate::domain::soft_launch::LaunchGroup;
 use crate::error::Result;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -20,9 +22,24 @@ pub struct Day {
     pub p95_ms: Option<i64>,
 }
 
+/// One soft-launch group's outcomes over the window: the conversations that started in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupFigures {
+    pub group: LaunchGroup,
+    /// Conversations started in the window.
+    pub conversations: i64,
+    /// Of those, answered (a message went out) and never handed off.
+    pub resolved_without_handoff: i64,
+    /// Median time from the customer's first message to the first reply queued (bot or
+    /// person), ms; `None` before any reply.
+    pub median_first_reply_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Dashboard {
     pub days: Vec<Day>,
+    /// Soft launch: the bot's group, then the people's.
+    pub launch: Vec<GroupFigures>,
     /// Replies per route (commodity, reasoning, handoff, rule, none).
     pub routes: Vec<(String, i64)>,
     pub conversations: i64,
@@ -102,5 +119,80 @@ pub fn dashboard(conn: &Connection, now: i64, days: usize) -> Result<Dashboard> 
     }
     d.routes = routes.into_iter().collect();
     d.conversations = conversations.len() as i64;
+    d.launch = launch_figures(conn, first)?;
     Ok(d)
+}
+
+/// Both soft-launch groups' figures for conversations started since `since` (Unix ms).
+/// Conversations from before soft launch existed count as the bot's.
+pub fn launch_figures(conn: &Connection, since: i64) -> Result<Vec<GroupFigures>> {
+    let mut st = conn.prepare_cached(
+        "SELECT c.launch_group,
+                EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id),
+                (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in'),
+                (SELECT MIN(o.created_at) FROM outbound o WHERE o.conversation_id = c.id)
+         FROM conversations c WHERE c.created_at >= ?1",
+    )?;
+    let mut out: Vec<(GroupFigures, Vec<i64>)> = [LaunchGroup::Bot, LaunchGroup::People]
+        .into_iter()
+        .map(|group| {
+            (
+                GroupFigures {
+                    group,
+                    conversations: 0,
+                    resolved_without_handoff: 0,
+                    median_first_reply_ms: None,
+                },
+                Vec::new(),
+            )
+        })
+        .collect();
+    for r in st.query_map([since], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+        ))
+    })? {
+        let (group, handed_off, first_in, first_out) = r?;
+        let group = LaunchGroup::parse(group.as_deref());
+        let Some((figures, waits)) = out.iter_mut().find(|(f, _)| f.group == group) else {
+            continue;
+        };
+        figures.conversations += 1;
+        if first_out.is_some() && !handed_off {
+            figures.resolved_without_handoff += 1;
+        }
+        if let (Some(i), Some(o)) = (first_in, first_out) {
+            waits.push((o - i).max(0));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(mut f, waits)| {
+            f.median_first_reply_ms = median(waits);
+            f
+        })
+        .collect())
+}
+
+/// The median (the lower middle one of an even count); `None` for none.
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    Some(v[(v.len() - 1) / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_median_is_the_lower_middle() {
+        assert_eq!(super::median(vec![]), None);
+        assert_eq!(super::median(vec![5]), Some(5));
+        assert_eq!(super::median(vec![9, 1, 5]), Some(5));
+        assert_eq!(super::median(vec![4, 1, 3, 2]), Some(2));
+    }
 }

@@ -269,10 +269,12 @@ pub fn last_handback(conn: &Connection, conversation_id: i64) -> Result<Option<H
         .optional()?)
 }
 
-/// Person-owned conversations whose last message is older than `before` (Unix ms).
+/// Person-owned conversations whose last message is older than `before` (Unix ms); a
+/// conversation soft launch gave to people stays theirs.
 pub fn idle_human_conversations(conn: &Connection, before: i64) -> Result<Vec<i64>> {
     let mut st = conn.prepare_cached(
-        "SELECT id FROM conversations WHERE owner = ?2 AND COALESCE(last_message_at, created_at) < ?1 LIMIT 500",
+        "SELECT id FROM conversations WHERE owner = ?2 AND COALESCE(last_message_at, created_at) < ?1
+           AND COALESCE(launch_group, 'bot') <> 'people' LIMIT 500",
     )?;
     let rows = st
         .query_map(params![before, Owner::Human.as_str()], |r| r.get(0))?

@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, params};
 
+use crate::domain::soft_launch::LaunchGroup;
 use crate::error::Result;
 
 /// Which conversations a list shows.
@@ -61,6 +62,8 @@ pub struct ConversationRow {
     /// The customer wrote since this user last opened the conversation.
     pub unread: bool,
     pub closed: bool,
+    /// Its soft-launch group: `People` started with a person ("soft launch").
+    pub launch_group: LaunchGroup,
 }
 
 /// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
@@ -110,7 +113,7 @@ pub fn list(
                 u.email,
                 COALESCE((SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in'), 0)
                     > COALESCE((SELECT last_read_id FROM conversation_reads r WHERE r.conversation_id = c.id AND r.user_id = ?2), 0),
-                c.closed_at IS NOT NULL
+                c.closed_at IS NOT NULL, c.launch_group
          FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to
          WHERE {filter} {search_sql}
          ORDER BY c.last_message_at DESC LIMIT ?1"
@@ -128,6 +131,7 @@ pub fn list(
             assigned_to: r.get(7)?,
             unread: r.get(8)?,
             closed: r.get(9)?,
+            launch_group: LaunchGroup::parse(r.get::<_, Option<String>>(10)?.as_deref()),
         })
     };
     let rows = if search.is_some() {
@@ -165,13 +169,14 @@ pub struct ConversationHead {
     pub opted_out: bool,
     /// The business number the conversation is on (uploads go there).
     pub phone_number_id: String,
+    pub launch_group: LaunchGroup,
 }
 
 pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
-            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL, c.closed_at IS NOT NULL, c.phone_number_id
+            "SELECT c.id, k.name, k.wa_id, c.owner, c.last_inbound_at, c.needs_template, u.email, k.opted_out_at IS NOT NULL, c.closed_at IS NOT NULL, c.phone_number_id, c.launch_group
              FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to WHERE c.id = ?1",
             [id],
             |r| {
@@ -186,6 +191,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
                     opted_out: r.get(7)?,
                     closed: r.get(8)?,
                     phone_number_id: r.get(9)?,
+                    launch_group: LaunchGroup::parse(r.get::<_, Option<String>>(10)?.as_deref()),
                 })
             },
         )

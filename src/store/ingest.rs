@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::delivery::{DeliveryState, next_state};
 use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
 use crate::domain::message::{InboundMessage, MessageKind};
+use crate::domain::owner::Owner;
+use crate::domain::soft_launch::{LaunchGroup, SoftLaunch};
 use crate::error::Result;
 
 /// What one delivery changed.
@@ -28,12 +30,14 @@ pub struct IngestReport {
 }
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
-/// accepted (empty = all). Call inside a transaction.
+/// accepted (empty = all); `launch` puts each new conversation in its soft-launch group.
+/// Call inside a transaction.
 pub fn apply_events(
     conn: &Connection,
     job_id: u64,
     events: &[WebhookEvent],
     served: &[String],
+    launch: &SoftLaunch,
 ) -> Result<IngestReport> {
     let now = crate::domain::now_ms();
     let mut report = IngestReport::default();
@@ -55,7 +59,12 @@ pub fn apply_events(
                     report.answerable.push(message.wamid.clone());
                 }
                 let contact_id = upsert_contact(conn, contact, message, now)?;
-                let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, now)?;
+                let number = Some(contact.wa_id.as_str())
+                    .filter(|n| !n.is_empty())
+                    .or(Some(message.from.as_str()).filter(|n| !n.is_empty()));
+                let customer = number.or(message.from_user_id.as_deref()).unwrap_or("");
+                let group = launch.assign(phone_number_id, customer, number);
+                let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, group, now)?;
                 let inserted = insert_message(conn, conversation_id, message, now)?;
                 // Stickers too: kept for the inbox, though never read or answered.
                 if let MessageKind::Media(m) = &message.kind {
@@ -68,13 +77,10 @@ pub fn apply_events(
                         report.conversations_touched.push(conversation_id);
                     }
                     if let MessageKind::System {
-                        new_wa_id: Some(new), ..
+                        new_wa_id, new_user_id, ..
                     } = &message.kind
                     {
-                        conn.execute(
-                            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
-                            params![new, now, contact_id],
-                        )?;
+                        rekey_contact(conn, contact_id, new_wa_id.as_deref(), new_user_id.as_deref(), now)?;
                     }
                 } else {
                     report.messages_duplicate += 1;
@@ -111,10 +117,13 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
             [super::contacts::subject_hash(wa_id)],
         )?;
     }
-    let user_id = profile
-        .user_id
+    // The message's own sender id first: on a `user_changed_user_id` system message the
+    // contact entry may already carry the new BSUID while the sender is the old one.
+    let user_id = msg
+        .from_user_id
         .as_deref()
-        .or(msg.from_user_id.as_deref())
+        .filter(|u| !u.is_empty())
+        .or(profile.user_id.as_deref())
         .filter(|u| !u.is_empty());
     let mut existing: Option<i64> = None;
     if let Some(uid) = user_id {
@@ -150,11 +159,49 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
     }
 }
 
-fn upsert_conversation(conn: &Connection, phone_number_id: &str, contact_id: i64, now: i64) -> Result<i64> {
+/// A `user_changed_number` / `user_changed_user_id` system message: the same contact row
+/// (and so its conversations and their history) takes the new number or BSUID. A key
+/// another contact already holds is left where it is (`OR IGNORE`), never stolen.
+fn rekey_contact(
+    conn: &Connection,
+    contact_id: i64,
+    new_wa_id: Option<&str>,
+    new_user_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    if let Some(new) = new_wa_id.filter(|w| !w.is_empty()) {
+        conn.execute(
+            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
+            params![new, now, contact_id],
+        )?;
+    }
+    if let Some(new) = new_user_id.filter(|u| !u.is_empty()) {
+        conn.execute(
+            "UPDATE OR IGNORE contacts SET user_id = ?1, updated_at = ?2 WHERE id = ?3",
+            params![new, now, contact_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// The conversation of this number and contact; a new one gets its soft-launch `group`
+/// (kept for good) and, for `People`, a person as its owner from the start.
+fn upsert_conversation(
+    conn: &Connection,
+    phone_number_id: &str,
+    contact_id: i64,
+    group: LaunchGroup,
+    now: i64,
+) -> Result<i64> {
+    let owner = match group {
+        LaunchGroup::Bot => Owner::Bot,
+        LaunchGroup::People => Owner::Human,
+    };
     conn.execute(
-        "INSERT INTO conversations (phone_number_id, contact_id, created_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO conversations (phone_number_id, contact_id, created_at, launch_group, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (phone_number_id, contact_id) DO NOTHING",
-        params![phone_number_id, contact_id, now],
+        params![phone_number_id, contact_id, now, group.as_str(), owner.as_str()],
     )?;
     Ok(conn.query_row(
         "SELECT id FROM conversations WHERE phone_number_id = ?1 AND contact_id = ?2",

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::ledger::{LedgerState, ledger_id_from_callback};
-use crate::domain::outbound::OutboundBody;
+use crate::domain::outbound::{OutboundBody, Recipient};
 use crate::error::{Error, Result};
 
 /// A request to send one message.
@@ -23,8 +23,8 @@ pub struct OutboundRow {
     pub id: i64,
     pub conversation_id: i64,
     pub phone_number_id: String,
-    /// The customer's wa_id.
-    pub to: String,
+    /// The customer: their number, or their BSUID when that is all we know.
+    pub to: Recipient,
     pub author: String,
     pub body: OutboundBody,
     pub reply_to: Option<String>,
@@ -80,8 +80,8 @@ pub fn insert_within_window(conn: &Connection, req: &NewOutbound, now: i64) -> R
 /// The row with its conversation's number, recipient and window.
 pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
     conn.query_row(
-        "SELECT o.id, o.conversation_id, c.phone_number_id, COALESCE(k.wa_id, k.user_id, ''), o.author, o.body_json,
-                o.reply_to, o.state, o.wamid, o.attempts, o.sending_at, c.last_inbound_at, o.error_reason
+        "SELECT o.id, o.conversation_id, c.phone_number_id, k.wa_id, o.author, o.body_json,
+                o.reply_to, o.state, o.wamid, o.attempts, o.sending_at, c.last_inbound_at, o.error_reason, k.user_id
          FROM outbound o JOIN conversations c ON c.id = o.conversation_id JOIN contacts k ON k.id = c.contact_id
          WHERE o.id = ?1",
         [id],
@@ -92,7 +92,12 @@ pub fn get(conn: &Connection, id: i64) -> Result<OutboundRow> {
                 id: r.get(0)?,
                 conversation_id: r.get(1)?,
                 phone_number_id: r.get(2)?,
-                to: r.get(3)?,
+                // Every stored contact has one or the other; an empty number is refused by Meta.
+                to: Recipient::of_contact(
+                    r.get::<_, Option<String>>(3)?.as_deref(),
+                    r.get::<_, Option<String>>(13)?.as_deref(),
+                )
+                .unwrap_or(Recipient::Number(String::new())),
                 author: r.get(4)?,
                 body: serde_json::from_str(&body).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))

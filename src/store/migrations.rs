@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "journal_marker",
         include_str!("../../migrations/0015_journal_marker.sql"),
     ),
+    (16, "soft_launch", include_str!("../../migrations/0016_soft_launch.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

@@ -97,6 +97,9 @@ pub struct BotMessage {
     /// The idempotency key; `None`: `bridge:<id>` of this record's handoff.
     pub key: Option<String>,
     pub body: OutboundBody,
+    /// Sent instead when the 24-hour window is closed (an approved template), with the
+    /// note that tells the inbox so; `None`: nothing is sent then.
+    pub outside_window: Option<(OutboundBody, String)>,
 }
 
 /// Everything one reply writes.
@@ -150,11 +153,27 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         };
         done.queued = ledger::insert_within_window(conn, &req, now)?;
         done.window_closed = done.queued.is_none();
-        if done.window_closed {
-            // Kept as a failed row, so the agent sees in the thread what the customer
-            // never got, and why.
-            let (id, _) = ledger::insert(conn, &req, now)?;
-            ledger::mark_failed(conn, id, Some(131047), ledger::WINDOW_CLOSED_REASON, true, now)?;
+        match (done.queued, &m.outside_window) {
+            (None, Some((template, note))) => {
+                let req = ledger::NewOutbound {
+                    body: template.clone(),
+                    ..req
+                };
+                let (id, new) = ledger::insert(conn, &req, now)?;
+                done.queued = Some((id, ledger::created_at(conn, id)?));
+                // Said once in the inbox; the conversation stays flagged as needing a
+                // template for anything free-form after this.
+                if new {
+                    super::inbox::add_note(conn, r.conversation_id, "bot", note, now)?;
+                }
+            }
+            (None, None) => {
+                // Kept as a failed row, so the agent sees in the thread what the customer
+                // never got, and why.
+                let (id, _) = ledger::insert(conn, &req, now)?;
+                ledger::mark_failed(conn, id, Some(131047), ledger::WINDOW_CLOSED_REASON, true, now)?;
+            }
+            (Some(_), _) => {}
         }
     }
     if let Some(t) = &r.trace {

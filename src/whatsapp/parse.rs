@@ -60,8 +60,11 @@ fn parse_change(change: &Value, out: &mut Vec<WebhookEvent>) {
         .unwrap_or("")
         .to_string();
     let contacts: Vec<ContactProfile> = arr(value, "contacts").map(contact_profile).collect();
+    // A sender known only by the contact's BSUID (`contacts[].user_id`, no `from` and no
+    // `from_user_id`): the one contact of the change is the sender.
+    let only_contact = (contacts.len() == 1).then(|| &contacts[0]);
     for m in arr(value, "messages") {
-        match inbound_message(m) {
+        match inbound_message(m, only_contact) {
             Some(message) => {
                 let contact = contacts
                     .iter()
@@ -116,13 +119,15 @@ fn contact_profile(c: &Value) -> ContactProfile {
     }
 }
 
-fn inbound_message(m: &Value) -> Option<InboundMessage> {
+fn inbound_message(m: &Value, only_contact: Option<&ContactProfile>) -> Option<InboundMessage> {
     let wamid = str_of(m, "id")?.to_string();
     let timestamp = lenient_i64(m.get("timestamp")?)?;
-    let from = str_of(m, "from").unwrap_or("").to_string();
-    let from_user_id = opt_string(m, "from_user_id");
+    let mut from = str_of(m, "from").unwrap_or("").to_string();
+    let mut from_user_id = opt_string(m, "from_user_id").filter(|u| !u.is_empty());
     if from.is_empty() && from_user_id.is_none() {
-        return None;
+        let contact = only_contact?;
+        from_user_id = Some(contact.user_id.clone().filter(|u| !u.is_empty())?);
+        from = contact.wa_id.clone();
     }
     Some(InboundMessage {
         wamid,
@@ -387,6 +392,28 @@ mod tests {
             e => panic!("{e:?}"),
         }
         assert!(matches!(events[3], WebhookEvent::Unhandled { .. }));
+    }
+
+    #[test]
+    fn a_sender_known_only_by_the_contacts_bsuid_is_a_message_from_that_bsuid() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",
+            "value":{"metadata":{"phone_number_id":"P1"},
+            "contacts":[{"wa_id":"","user_id":"US.1349","profile":{"name":"A","username":"a"}}],
+            "messages":[{"id":"w1","timestamp":"10","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        match &parse_webhook(body)[..] {
+            [WebhookEvent::Message { contact, message, .. }] => {
+                assert_eq!(message.from_user_id.as_deref(), Some("US.1349"));
+                assert_eq!(message.from, "");
+                assert_eq!(contact.user_id.as_deref(), Some("US.1349"));
+            }
+            e => panic!("{e:?}"),
+        }
+        // Two contacts and no sender id on the message: whose it is cannot be told.
+        let two = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",
+            "value":{"metadata":{"phone_number_id":"P1"},
+            "contacts":[{"user_id":"US.1"},{"user_id":"US.2"}],
+            "messages":[{"id":"w1","timestamp":"10","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        assert!(matches!(&parse_webhook(two)[..], [WebhookEvent::Unhandled { .. }]));
     }
 
     #[test]

@@ -27,6 +27,18 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 /// Parses and stores a batch of claimed jobs, then records their outcomes.
 pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
     let served = app.config.whatsapp.phone_number_ids.clone();
+    // The live soft-launch share, read fresh per batch; on a failed read the batch waits.
+    let launch = match crate::settings::current(&app.store, &app.config).await {
+        Ok(e) => crate::domain::soft_launch::SoftLaunch::from_settings(&e),
+        Err(e) => {
+            tracing::warn!(error = %e, "ingest: could not read the live settings; jobs will retry");
+            let outcomes = jobs
+                .iter()
+                .map(|j| (j.id, j.lease_token, super::retry_or_wait(app, j.attempt, e.to_string())))
+                .collect();
+            return finish(app, outcomes).await;
+        }
+    };
     let parsed: Vec<(u64, u64, u32, Vec<_>)> = jobs
         .iter()
         .map(|j| (j.id, j.lease_token, j.attempt, parse_webhook(&j.payload)))
@@ -37,7 +49,7 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
             let mut results = Vec::with_capacity(parsed.len());
             for (id, token, attempt, events) in &parsed {
                 let mut sp = tx.savepoint()?;
-                let r = apply_events(&sp, *id, events, &served);
+                let r = apply_events(&sp, *id, events, &served, &launch);
                 if r.is_ok() {
                     sp.commit()?;
                 } else {
@@ -83,6 +95,11 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
             }
         }
     }
+    finish(app, outcomes).await;
+}
+
+/// Records the jobs' outcomes in the journal.
+async fn finish(app: &App, outcomes: Vec<(u64, u64, Outcome)>) {
     let done = outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Done)).count();
     match app.queue.finish_many(outcomes).await {
         Ok(_) => Metrics::add(&app.metrics.jobs_done_total, done as u64),

@@ -71,7 +71,7 @@ async fn ingest_round(q: &Queue, store: &Store, max: usize, acks: &mut Acks) -> 
             let mut out = Vec::new();
             for (id, events) in &parsed {
                 let sp = tx.savepoint()?;
-                out.push(crate::store::apply_events(&sp, *id, events, &[])?);
+                out.push(crate::store::apply_events(&sp, *id, events, &[], &Default::default())?);
                 sp.commit()?;
             }
             Ok(out)

@@ -289,7 +289,7 @@ async fn plan(
     loop {
         let wait = app.limiter.lock().expect("limiter lock").try_acquire(
             &row.phone_number_id,
-            &row.to,
+            row.to.id(),
             crate::domain::now_ms(),
         );
         match wait {

@@ -477,7 +477,7 @@ async fn respond_counted(
 ) -> (frontdesk::engine::Outcome, frontdesk::store::RoundTrips) {
     let events = frontdesk::whatsapp::parse::parse_webhook(text_webhook("P1", from, wamid, text).as_bytes());
     app.store
-        .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[]).map(|_| ()))
+        .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[], &Default::default()).map(|_| ()))
         .await
         .unwrap();
     let w = wamid.to_string();

@@ -393,22 +393,21 @@ async fn hand_back_resumes_with_a_note_without_handoff_loops_and_slack_hears_of_
         note.contains(&format!("<https://desk.example/app/c/{conv}|")) && note.contains("model handoff"),
         "{note}"
     );
-    // The link opens the conversation page (after login), not a 404.
+    // The link, as Slack received it, opens the conversation page for a logged-in agent
+    // (not a 404, not a redirect to the login page).
     let path = note
         .split("<https://desk.example")
         .nth(1)
         .and_then(|r| r.split('|').next())
         .unwrap()
         .to_string();
-    tokio::task::block_in_place(|| {
-        crate::inbox_auth::cli_add(&s, crate::inbox_auth::ADMIN, "admin", Some(crate::inbox_auth::ADMIN_PW))
-    });
-    let cookie = crate::inbox_auth::login(&s, crate::inbox_auth::ADMIN, crate::inbox_auth::ADMIN_PW)
-        .await
-        .1
-        .unwrap();
+    let (agent, agent_pw) = ("agent@shop.example", "agent horse battery staple");
+    tokio::task::block_in_place(|| crate::inbox_auth::cli_add(&s, agent, "agent", Some(agent_pw)));
+    let cookie = crate::inbox_auth::login(&s, agent, agent_pw).await.1.unwrap();
     let (st, page, _) = crate::inbox_auth::get(&s, &path, Some(&cookie)).await;
     assert!(st == 200 && page.contains("31750000001"), "{path}: {st}");
+    let (anonymous, _, _) = crate::inbox_auth::get(&s, &path, None).await;
+    assert_ne!(anonymous, 200, "the page is behind the login");
     // An agent hands it back with a note.
     let http = reqwest::Client::new();
     let token = s.app().control_token.expose().to_string();

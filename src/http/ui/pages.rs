@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::domain::owner::Owner;
+use crate::domain::soft_launch::LaunchGroup;
 use crate::store::engine::HandoffRow;
 use crate::store::inbox::{Author, ConversationHead, ConversationRow, ThreadItem, View};
 use crate::store::users::User;
@@ -153,6 +154,7 @@ pub fn inbox(
                                 span.when { (ago(now, r.last_message_at)) }
                             }
                             @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
+                            @else if r.launch_group == LaunchGroup::People && r.owner == Owner::Human { div.reason.soft-launch { "Straight to people: soft launch" } }
                             div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
                             span.owner {
                                 (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
@@ -302,6 +304,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     " Assigned to: " (h.assigned_to.as_deref().unwrap_or("nobody")) "."
                     @if h.opted_out { " The customer opted out of bot messages (STOP)." }
                 }
+                @if h.launch_group == LaunchGroup::People { p.reason.soft-launch { "Soft launch: this conversation went straight to people when it started; the bot does not answer it unless someone hands it back." } }
                 @if let Some(n) = v.notice { p.notice role="status" { (n) } }
                 @if let Some(p) = v.problem { p.problem role="alert" { (p) } }
                 div.actions {
@@ -631,6 +634,16 @@ fn civil(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// A wait in words: "850 ms", "42 s", "12 min", "3.5 h".
+fn duration(ms: i64) -> String {
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        1_000..120_000 => format!("{} s", ms / 1_000),
+        120_000..7_200_000 => format!("{} min", ms / 60_000),
+        _ => format!("{:.1} h", ms as f64 / 3_600_000.0),
+    }
+}
+
 pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paused: Option<&str>) -> Markup {
     let col = |f: &dyn Fn(&crate::store::dashboard::Day) -> f64| d.days.iter().map(f).collect::<Vec<f64>>();
     let count = |v: f64| format!("{v:.0}");
@@ -656,6 +669,26 @@ pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paus
                     (chart("Bot answers and handoffs", &d.days, &[Series { name: "bot answered", class: "s1", values: col(&|x| x.answered as f64) }, Series { name: "handed off", class: "s2", values: col(&|x| x.handoffs as f64) }], &count))
                     (chart("Model cost per day", &d.days, &[Series { name: "USD", class: "s3", values: col(&|x| x.cost_usd) }], &usd))
                     (chart("p95 reply time (engine)", &d.days, &[Series { name: "p95", class: "s4", values: col(&|x| x.p95_ms.unwrap_or(0) as f64) }], &ms))
+                }
+                h2 { "Soft launch: bot vs people" }
+                p { "Conversations that started in these days, by the group soft launch put them in (" code { "soft_launch.percent" } ", " code { "soft_launch.allow" } " in Live settings)." }
+                table.launch {
+                    thead { tr { th { "group" } th { "conversations" } th { "resolved without handoff" } th { "median time to first reply" } } }
+                    tbody {
+                        @for g in &d.launch {
+                            tr data-group=(g.group.as_str()) {
+                                td { (match g.group { LaunchGroup::Bot => "bot", LaunchGroup::People => "people (soft launch)" }) }
+                                td.conversations { (g.conversations) }
+                                td.resolved {
+                                    (g.resolved_without_handoff)
+                                    @if g.conversations > 0 { " (" (format!("{:.0}", 100.0 * g.resolved_without_handoff as f64 / g.conversations as f64)) "%)" }
+                                }
+                                td.first-reply data-ms=(g.median_first_reply_ms.map(|m| m.to_string()).unwrap_or_default()) {
+                                    (g.median_first_reply_ms.map(duration).unwrap_or_else(|| "-".into()))
+                                }
+                            }
+                        }
+                    }
                 }
                 h2 { "Route mix" }
                 @if replies == 0 { p.empty { "No replies yet." } }
