@@ -123,6 +123,7 @@ pub async fn run(
                     base_url: s.base_url(),
                     api_key: Secret::default(),
                     timeout_ms: 10_000,
+                    ..Default::default()
                 },
             );
             config.llm.tiers.commodity = vec!["scripted:scripted-commodity".into()];
