@@ -37,5 +37,6 @@ mod queue_jobs;
 mod routing;
 mod secrets;
 mod signature;
+mod slow_models;
 mod telemetry;
 mod tls;
