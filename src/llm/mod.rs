@@ -194,7 +194,8 @@ pub(crate) async fn send_with_retry(
                     .and_then(|v| v.parse::<u64>().ok());
                 let text = match resp.text().await {
                     Ok(t) => t,
-                    Err(e) if e.is_timeout() => {
+                    // The timeout covers the body too: a server that stalls mid-answer.
+                    Err(e) if e.is_timeout() && !policy.on_timeout => {
                         return Err(LlmError {
                             retryable: false,
                             message: format!("{what}: timed out"),

@@ -282,6 +282,21 @@ async fn a_timed_out_request_reaches_the_server_once() {
     assert_eq!(trigger, "model_unavailable");
     assert!(reason.contains("timed out"), "{reason}");
     s.stop().await;
+    // Asked for (retry_on_timeout), a timed-out request is sent again, max_retries times.
+    let o = FakeLlm::start(Kind::OpenAi).await;
+    o.script(vec![hang(), hang(), hang()]);
+    let s = shop_with_local_model(&o, |c| {
+        let p = c.llm.providers.get_mut("local").unwrap();
+        (p.timeout_ms, p.retry_on_timeout) = (300, true);
+        c.llm.max_retries = 2;
+    })
+    .await;
+    say(&s, "31770000002", "wamid.hang-2", "are you open on sunday?").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    settle(&s).await;
+    assert_eq!(o.requests().len(), 3);
+    assert_eq!(s.app().models.retries.load(std::sync::atomic::Ordering::Relaxed), 2);
+    s.stop().await;
 }
 
 /// The reply's time budget runs out before the (slow) model answers: the customer gets

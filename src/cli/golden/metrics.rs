@@ -558,7 +558,10 @@ mod tests {
     #[test]
     fn parse_stats_count_each_turns_model_output() {
         let turn = |lines: &[(&str, &str)]| -> Vec<Value> {
-            lines.iter().map(|(m, o)| serde_json::json!({ "model": m, "outcome": o })).collect()
+            lines
+                .iter()
+                .map(|(m, o)| serde_json::json!({ "model": m, "outcome": o }))
+                .collect()
         };
         let mut p = ParseStats::default();
         p.add_turn(&turn(&[("local:m", "ok")]));
@@ -568,7 +571,10 @@ mod tests {
             ("local:m", "ok"),
             ("parse:local:m", "forgiven: code_fence, unknown_sources"),
         ]));
-        p.add_turn(&turn(&[("local:m", "ok"), ("parse:local:m", "refused: the reply is just `true`")]));
+        p.add_turn(&turn(&[
+            ("local:m", "ok"),
+            ("parse:local:m", "refused: the reply is just `true`"),
+        ]));
         p.add_turn(&turn(&[("tool:order_status", "ok in 3 ms")]));
         let want = ParseStats {
             model_turns: 3,

@@ -372,7 +372,8 @@ fn read_trace(run: &mut CaseRun, trace: &crate::store::engine::Trace, wall_ms: u
             });
         }
     }
-    run.parse.add_turn(trace.attempts.as_array().map(Vec::as_slice).unwrap_or_default());
+    run.parse
+        .add_turn(trace.attempts.as_array().map(Vec::as_slice).unwrap_or_default());
     run.answered |= trace.outcome == "answered";
     run.guard_blocked += usize::from(trace.guard.starts_with("blocked"));
     run.cost_usd += trace.cost_usd;
