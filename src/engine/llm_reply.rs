@@ -107,6 +107,7 @@ pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>,
                             if !p.slips.is_empty() {
                                 let names: Vec<&str> = p.slips.iter().map(|s| s.as_str()).collect();
                                 crate::metrics::Metrics::add(&deps.metrics.llm_reply_slips_total, p.slips.len() as u64);
+                                tracing::info!(model = %model, slips = %names.join(","), "model reply: formatting slips forgiven");
                                 out.attempts
                                     .push(note(&model, format!("forgiven: {}", names.join(", "))));
                             }
@@ -114,6 +115,7 @@ pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>,
                         }
                         Err(e) => {
                             crate::metrics::Metrics::add(&deps.metrics.llm_reply_refused_total, 1);
+                            tracing::warn!(model = %model, error = %e.message(), "model reply refused; handing off");
                             out.attempts.push(note(&model, format!("refused: {}", e.message())));
                             Err(e)
                         }

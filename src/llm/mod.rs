@@ -240,6 +240,8 @@ pub(crate) async fn send_with_retry(
         }
         attempt += 1;
         policy.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // On the `llm` span of `Models::chat` (OpenTelemetry export shows it).
+        tracing::Span::current().record("retries", attempt);
         tracing::info!(attempt, error = %err, "model call failed; retrying");
         let backoff = retry_after.map(|s| s.min(10) * 1000).unwrap_or(200 * (1 << attempt));
         tokio::time::sleep(Duration::from_millis(backoff)).await;
@@ -361,6 +363,7 @@ impl Models {
                 "gen_ai.request.model" = %m.model,
                 "gen_ai.usage.input_tokens" = tracing::field::Empty,
                 "gen_ai.usage.output_tokens" = tracing::field::Empty,
+                retries = tracing::field::Empty,
                 error = tracing::field::Empty,
             );
             let result = provider.chat(&r).instrument(span.clone()).await.map_err(|mut e| {
