@@ -79,6 +79,7 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
                 base_url: model,
                 api_key: Secret::new("k"),
                 timeout_ms: 5_000,
+                ..Default::default()
             },
         );
         c.llm.tiers.commodity = vec!["anthropic:claude-haiku-4-5".into()];

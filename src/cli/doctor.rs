@@ -388,7 +388,7 @@ async fn models(r: &mut Report, config: &Config) {
                 .into(),
         items: vec![crate::llm::Item::User("ping".into())],
         tools: Vec::new(),
-        reply_schema: crate::llm::reply_schema(),
+        reply_schema: crate::llm::reply_schema(&[], 1000),
         max_tokens: 60,
     };
     for (tier, chain) in chains {

@@ -220,6 +220,14 @@ fn print_report(r: &Report, kb: &str, show_failures: usize) {
         m("handoff_precision"),
         m("handoff_recall")
     );
+    println!(
+        "model output {} model turns: strict-parse failure rate {:.3}, slips forgiven {}, repairs asked {}, refused {}",
+        m("model_turns"),
+        m("strict_parse_failure_rate"),
+        m("parse_slips"),
+        m("parse_repairs"),
+        m("parse_refused")
+    );
     let stages: Vec<String> = [
         "",
         ".retrieval",

@@ -372,7 +372,13 @@ pub struct ProviderConfig {
     /// e.g. `https://api.anthropic.com`, `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`.
     pub base_url: String,
     pub api_key: Secret,
+    /// How long one request to this provider may take, in milliseconds (a local model on
+    /// a small machine needs minutes, not the 20 s a hosted API gets).
     pub timeout_ms: u64,
+    /// Whether a request that timed out is sent again (`llm.max_retries` times). Off: a
+    /// timed-out request usually keeps the server busy, so the next model in the chain
+    /// is asked instead.
+    pub retry_on_timeout: bool,
 }
 
 impl Default for ProviderConfig {
@@ -382,6 +388,7 @@ impl Default for ProviderConfig {
             base_url: String::new(),
             api_key: Secret::default(),
             timeout_ms: 20_000,
+            retry_on_timeout: false,
         }
     }
 }
@@ -435,6 +442,10 @@ pub struct EngineConfig {
     /// Refresh the conversation's rolling summary when the history older than the last
     /// six turns and not yet summarised passes this many (estimated) input tokens.
     pub summary_after_tokens: usize,
+    /// The longest a reply may take from the start of its job, in milliseconds: model
+    /// calls, tool rounds and a repair included. When it runs out the conversation is
+    /// handed to a person and the bridge text is sent (trigger `model_unavailable`).
+    pub reply_budget_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -456,6 +467,7 @@ impl Default for EngineConfig {
             budget_contact_daily_tokens: 0,
             budget_global_daily_tokens: 0,
             summary_after_tokens: 4_000,
+            reply_budget_ms: 120_000,
         }
     }
 }

@@ -104,6 +104,9 @@ impl Config {
         if self.queue.max_attempts == 0 {
             err("queue.max_attempts", "must be at least 1".into());
         }
+        if self.engine.reply_budget_ms < 100 {
+            err("engine.reply_budget_ms", "must be at least 100".into());
+        }
         if self.queue.lease_ms < 100 {
             err("queue.lease_ms", "must be at least 100".into());
         }

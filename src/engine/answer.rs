@@ -3,11 +3,11 @@
 //! with the offline responder (and its order tool) or the tier's models (with the rolling
 //! summary). Each step's policy is a pure function; this file only sequences them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::decide::{self, Decision, RouteInput};
+use super::decide::{self, Decision, HandoffTrigger, RouteInput};
 use super::facts::{Facts, chain_of, has_remote};
 use super::run::Run;
 use super::{Deps, context, llm_reply, memory, offline, retrieve, tools, triggers};
@@ -90,10 +90,38 @@ pub async fn answer(
     let decision = match routed.decision {
         Some(d) => d,
         None if routed.offline => offline_step(&step, &mut run).await,
-        None => model_step(&step, &mut run, routed.tier).await,
+        None => {
+            // The reply's time budget, counted from the start of this step sequence: when
+            // it runs out the model's answer is abandoned and a person takes over.
+            let budget = Duration::from_millis(deps.config.engine.reply_budget_ms);
+            let left = budget.saturating_sub(t.elapsed());
+            match tokio::time::timeout(left, model_step(&step, &mut run, routed.tier)).await {
+                Ok(d) => d,
+                Err(_) => out_of_time(&mut run, budget),
+            }
+        }
     };
     run.hits = hits;
     Ok((run, decision))
+}
+
+/// The handoff when the reply's time budget ran out (`engine.reply_budget_ms`).
+fn out_of_time(run: &mut Run, budget: Duration) -> Decision {
+    let reason = format!(
+        "no answer within the reply's time budget of {} s (engine.reply_budget_ms)",
+        budget.as_secs_f64()
+    );
+    tracing::warn!(
+        budget_ms = budget.as_millis() as u64,
+        "reply: the time budget ran out; handing off"
+    );
+    run.guard = "skipped: out of time".into();
+    run.attempts.push(crate::llm::Attempt {
+        model: "budget".into(),
+        outcome: reason.clone(),
+        args: None,
+    });
+    Decision::handoff(HandoffTrigger::ModelUnavailable, reason)
 }
 
 /// The offline responder: an order number with an order tool is looked up; anything

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::Deps;
 use super::context::{ContextInput, items, passage_id, system_prompt};
 use super::decide::{Decision, HandoffTrigger};
-use super::structured::{self, ModelReply};
+use super::structured::{self, Expect, ModelReply, Refusal};
 use crate::domain::guard;
 use crate::llm::{Attempt, ChatRequest, Item, ModelRef, Output, ToolCall, price};
 
@@ -33,12 +33,18 @@ pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>,
     let started = Instant::now();
     let known: Vec<String> = ctx.passages.iter().map(passage_id).collect();
     let llm = &deps.config.llm;
+    let expect = Expect {
+        sources: &known,
+        max_chars: llm.max_reply_chars,
+        question: ctx.question,
+        prompt_markers: &PROMPT_MARKERS,
+    };
     let mut req = ChatRequest {
         model: String::new(),
         system: system_prompt(ctx),
         items: items(ctx),
         tools: super::tools::defs(&llm.tools),
-        reply_schema: crate::llm::reply_schema(),
+        reply_schema: crate::llm::reply_schema(&known, llm.max_reply_chars),
         max_tokens: llm.max_output_tokens,
     };
     let mut out = LlmOutcome {
@@ -83,16 +89,37 @@ pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>,
                 req.items.push(Item::ToolCalls(calls));
                 req.items.push(Item::ToolResults(results));
             }
-            Output::Reply(raw) => match structured::parse(&raw, &known, llm.max_reply_chars) {
-                Err(e) if !repaired => {
+            Output::Reply(raw) => match structured::parse(&raw, &expect) {
+                Err(e) if e.repairable() && !repaired => {
                     repaired = true;
-                    tracing::info!(model = %model, error = %e, "malformed model reply; asking once for a repair");
+                    let e = e.message();
+                    tracing::info!(model = %model, error = %e, "unusable model reply; asking once for a repair");
+                    crate::metrics::Metrics::add(&deps.metrics.llm_reply_repairs_total, 1);
+                    out.attempts.push(note(&model, format!("repair asked: {e}")));
                     req.items.push(Item::Assistant(raw));
                     req.items.push(Item::User(format!(
-                        "(system) Your answer could not be used: {e}. Answer again with only the reply structure: reply, handoff, reason, confidence, sources."
+                        "(system) Your answer could not be used: {e}. Answer again with only the reply structure: reply, handoff, reason, confidence (a number from 0 to 1), sources (passage ids from the list)."
                     )));
                 }
                 parsed => {
+                    let parsed = match parsed {
+                        Ok(p) => {
+                            if !p.slips.is_empty() {
+                                let names: Vec<&str> = p.slips.iter().map(|s| s.as_str()).collect();
+                                crate::metrics::Metrics::add(&deps.metrics.llm_reply_slips_total, p.slips.len() as u64);
+                                tracing::info!(model = %model, slips = %names.join(","), "model reply: formatting slips forgiven");
+                                out.attempts
+                                    .push(note(&model, format!("forgiven: {}", names.join(", "))));
+                            }
+                            Ok(p.reply)
+                        }
+                        Err(e) => {
+                            crate::metrics::Metrics::add(&deps.metrics.llm_reply_refused_total, 1);
+                            tracing::warn!(model = %model, error = %e.message(), "model reply refused; handing off");
+                            out.attempts.push(note(&model, format!("refused: {}", e.message())));
+                            Err(e)
+                        }
+                    };
                     let t = Instant::now();
                     (out.decision, out.guard) = judge(parsed, threshold, &grounding(ctx, &tool_results), &out.guard);
                     out.guard_ms = t.elapsed().as_millis() as u64;
@@ -104,6 +131,24 @@ pub async fn answer(deps: &Deps<'_>, chain: &[ModelRef], ctx: &ContextInput<'_>,
     out.llm_ms = started.elapsed().as_millis() as u64;
     out
 }
+
+/// A trace line about the reply's parse (slips forgiven, a repair asked, a refusal).
+fn note(model: &ModelRef, outcome: String) -> Attempt {
+    Attempt {
+        model: format!("parse:{model}"),
+        outcome,
+        args: None,
+    }
+}
+
+/// Fixed sentences of the system prompt (`context::system_prompt`) a reply must not
+/// repeat: who the assistant is (without the business name, which a reply may well
+/// contain) and the last rule.
+const PROMPT_MARKERS: [&str; 3] = [
+    "You are the WhatsApp assistant of",
+    "answer customers' questions using only the passages below",
+    "Answer with the reply structure only",
+];
 
 /// Runs one round of tool calls; returns (call id, result) for the model.
 async fn run_tools(
@@ -157,19 +202,28 @@ fn grounding<'a>(ctx: &'a ContextInput<'_>, tool_results: &'a [String]) -> Vec<&
     g
 }
 
-/// What the model's (parsed) reply comes to: malformed twice, the model handing off, too
-/// unsure, or a reply the grounding guard passes or blocks. Returns the decision and the
+/// What the model's (parsed) reply comes to: unusable (malformed after a repair, or
+/// degenerate), a confidence that cannot be trusted, the model handing off, too unsure,
+/// or a reply the grounding guard passes or blocks. Returns the decision and the
 /// trace's guard line (`guard` unchanged when the guard did not run).
 pub fn judge(
-    parsed: Result<ModelReply, String>,
+    parsed: Result<ModelReply, Refusal>,
     threshold: f64,
     grounding: &[&str],
     guard: &str,
 ) -> (Decision, String) {
     let r = match parsed {
-        Err(e) => {
+        Err(Refusal::Malformed(e)) => {
             let reason = format!("the model's reply was malformed twice: {e}");
             return (Decision::handoff(HandoffTrigger::MalformedReply, reason), guard.into());
+        }
+        Err(Refusal::Degenerate(e)) => {
+            let reason = format!("the model's reply is unusable: {e}");
+            return (Decision::handoff(HandoffTrigger::MalformedReply, reason), guard.into());
+        }
+        Err(e @ Refusal::UntrustedConfidence(_)) => {
+            let reason = format!("the model's {}, so it cannot be trusted", e.message());
+            return (Decision::handoff(HandoffTrigger::LowConfidence, reason), guard.into());
         }
         Ok(r) => r,
     };
@@ -219,7 +273,7 @@ pub fn judge(
 mod tests {
     use super::*;
 
-    fn reply(text: &str, handoff: bool, confidence: f64) -> Result<ModelReply, String> {
+    fn reply(text: &str, handoff: bool, confidence: f64) -> Result<ModelReply, Refusal> {
         Ok(ModelReply {
             reply: text.into(),
             handoff,
@@ -254,7 +308,7 @@ mod tests {
         assert_eq!(guard, "skipped");
         let (d, _) = judge(reply("We open at 9:00.", false, 0.3), 0.5, &grounding, "skipped");
         assert_eq!(trigger(&d), Some(HandoffTrigger::LowConfidence));
-        let (d, _) = judge(Err("not JSON".into()), 0.5, &grounding, "skipped");
+        let (d, _) = judge(Err(Refusal::Malformed("not JSON".into())), 0.5, &grounding, "skipped");
         assert!(matches!(
             d,
             Decision::Handoff {
@@ -263,5 +317,14 @@ mod tests {
                 ..
             }
         ));
+        let degenerate = Refusal::Degenerate("the reply is just `true`".into());
+        let (d, _) = judge(Err(degenerate), 0.5, &grounding, "skipped");
+        assert!(
+            matches!(d, Decision::Handoff { trigger: HandoffTrigger::MalformedReply, ref reason, .. } if reason.contains("unusable: the reply is just `true`"))
+        );
+        let (d, _) = judge(Err(Refusal::UntrustedConfidence(1520.0)), 0.5, &grounding, "skipped");
+        assert!(
+            matches!(d, Decision::Handoff { trigger: HandoffTrigger::LowConfidence, ref reason, .. } if reason.contains("confidence 1520 is not a probability"))
+        );
     }
 }

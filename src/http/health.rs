@@ -86,6 +86,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     body.push_str(&app.reply_stages.render());
     body.push_str(&app.labeled.render());
     body.push_str(&app.models.usage.render());
+    body.push_str(&format!(
+        "# HELP frontdesk_llm_retries_total Model calls tried again after a failure (429, 5xx, a dropped connection; a timeout only with retry_on_timeout).\n# TYPE frontdesk_llm_retries_total counter\nfrontdesk_llm_retries_total {}\n",
+        app.models.retries.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     body.push_str("# HELP frontdesk_model_circuit_open 1 while a provider's circuit breaker is open (calls skip it).\n# TYPE frontdesk_model_circuit_open gauge\n");
     for (provider, open) in app.models.circuits(crate::domain::now_ms()) {
         body.push_str(&format!(

@@ -17,12 +17,12 @@ pub const REPLY_TOOL: &str = "reply";
 pub struct Anthropic {
     base_url: String,
     api_key: crate::config::Secret,
-    retries: u32,
+    retries: super::RetryPolicy,
     client: reqwest::Client,
 }
 
 impl Anthropic {
-    pub fn new(p: &ProviderConfig, retries: u32) -> crate::error::Result<Anthropic> {
+    pub fn new(p: &ProviderConfig, retries: super::RetryPolicy) -> crate::error::Result<Anthropic> {
         Ok(Anthropic {
             base_url: p.base_url.trim_end_matches('/').to_string(),
             api_key: p.api_key.clone(),
@@ -143,7 +143,7 @@ impl Provider for Anthropic {
             let url = format!("{}/v1/messages", self.base_url);
             let body = body(req);
             let (_, v) = send_with_retry(
-                self.retries,
+                &self.retries,
                 || {
                     self.client
                         .post(&url)
@@ -176,7 +176,7 @@ mod tests {
                 Item::User("what is wrong with my wheel?".into()),
             ],
             tools: Vec::new(),
-            reply_schema: crate::llm::reply_schema(),
+            reply_schema: crate::llm::reply_schema(&[], 1000),
             max_tokens: 100,
         };
         let b = body(&req);

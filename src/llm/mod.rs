@@ -101,26 +101,84 @@ pub trait Provider: Send + Sync {
     fn chat<'a>(&'a self, req: &'a ChatRequest) -> ChatFuture<'a>;
 }
 
-/// The reply every model must give, as a JSON schema.
-pub fn reply_schema() -> Value {
+/// Longest `reason` a reply may give, in characters (the schema's limit; the parser
+/// keeps whatever it gets).
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// The reply every model must give, as a JSON schema carrying the constraints the parser
+/// enforces: `confidence` within 0..1, `sources` only the passage ids offered this turn
+/// (`sources`; none offered: an empty list), `reply` at most `max_reply_chars`. Servers
+/// that constrain decoding with the schema (llama.cpp, vLLM, Ollama, OpenAI) then cannot
+/// produce most of the slips the parser would otherwise have to forgive. That `reply` is
+/// empty exactly when `handoff` is true is not expressed: strict schema subsets refuse a
+/// top-level `anyOf`, so the parser checks it.
+pub fn reply_schema(sources: &[String], max_reply_chars: usize) -> Value {
+    let source_items = if sources.is_empty() {
+        serde_json::json!({ "type": "string" })
+    } else {
+        serde_json::json!({ "type": "string", "enum": sources })
+    };
     serde_json::json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["reply", "handoff", "reason", "confidence", "sources"],
         "properties": {
-            "reply": { "type": "string", "description": "The message to send the customer (empty when handing off)." },
+            "reply": { "type": "string", "maxLength": max_reply_chars, "description": "The message to send the customer (empty when handing off)." },
             "handoff": { "type": "boolean", "description": "true when a person should take over." },
-            "reason": { "type": "string", "description": "Why you answered or handed off, in one sentence." },
-            "confidence": { "type": "number", "description": "0 to 1: how sure you are the reply is right and complete." },
-            "sources": { "type": "array", "items": { "type": "string" }, "description": "Ids of the passages the reply relies on." }
+            "reason": { "type": "string", "maxLength": MAX_REASON_CHARS, "description": "Why you answered or handed off, in one sentence." },
+            "confidence": { "type": "number", "minimum": 0, "maximum": 1, "description": "0 to 1: how sure you are the reply is right and complete." },
+            "sources": { "type": "array", "items": source_items, "maxItems": sources.len(), "description": "Ids of the passages the reply relies on." }
         }
     })
 }
 
+/// The keywords `strict_subset` leaves out.
+const LIMIT_KEYWORDS: [&str; 6] = ["maxLength", "minLength", "maxItems", "minItems", "minimum", "maximum"];
+
+/// `schema` without length, count and range limits, for an API whose strict mode refuses
+/// some of them (OpenAI's own has changed which over time; one refused keyword fails
+/// every request). The `enum` of sources stays; the parser still enforces the limits.
+pub fn strict_subset(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !LIMIT_KEYWORDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), strict_subset(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strict_subset).collect()),
+        other => other.clone(),
+    }
+}
+
+/// When a provider's call is tried again.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// More attempts after the first, on 429/5xx/overloaded and connection errors.
+    pub retries: u32,
+    /// Whether a timed-out request is also tried again. Off by default: a request that
+    /// timed out is usually still running on the server (a local model serves one at a
+    /// time), so a second one only queues behind it.
+    pub on_timeout: bool,
+    /// Retries made, for /metrics (shared by every provider of `Models`).
+    pub counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RetryPolicy {
+    pub fn new(retries: u32, p: &ProviderConfig, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            on_timeout: p.retry_on_timeout,
+            counter,
+        }
+    }
+}
+
 /// Sends a request built by `build` (fresh per attempt), retrying retryable failures with
-/// exponential backoff: at most `retries` more attempts.
+/// exponential backoff: at most `policy.retries` more attempts; a timeout only when the
+/// policy says so.
 pub(crate) async fn send_with_retry(
-    retries: u32,
+    policy: &RetryPolicy,
     build: impl Fn() -> reqwest::RequestBuilder,
     what: &str,
 ) -> Result<(reqwest::StatusCode, Value), LlmError> {
@@ -134,7 +192,17 @@ pub(crate) async fn send_with_retry(
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
-                let text = resp.text().await.unwrap_or_default();
+                let text = match resp.text().await {
+                    Ok(t) => t,
+                    // The timeout covers the body too: a server that stalls mid-answer.
+                    Err(e) if e.is_timeout() && !policy.on_timeout => {
+                        return Err(LlmError {
+                            retryable: false,
+                            message: format!("{what}: timed out"),
+                        });
+                    }
+                    Err(_) => String::new(),
+                };
                 if status.is_success() {
                     return serde_json::from_str(&text).map(|v| (status, v)).map_err(|e| LlmError {
                         retryable: true,
@@ -153,7 +221,7 @@ pub(crate) async fn send_with_retry(
             }
             Err(e) => Err((
                 LlmError {
-                    retryable: true,
+                    retryable: !e.is_timeout() || policy.on_timeout,
                     message: format!(
                         "{what}: {}",
                         if e.is_timeout() {
@@ -167,10 +235,14 @@ pub(crate) async fn send_with_retry(
             )),
         };
         let Err((err, retry_after)) = result;
-        if !err.retryable || attempt >= retries {
+        if !err.retryable || attempt >= policy.retries {
             return Err(err);
         }
         attempt += 1;
+        policy.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // On the `llm` span of `Models::chat` (OpenTelemetry export shows it).
+        tracing::Span::current().record("retries", attempt);
+        tracing::info!(attempt, error = %err, "model call failed; retrying");
         let backoff = retry_after.map(|s| s.min(10) * 1000).unwrap_or(200 * (1 << attempt));
         tokio::time::sleep(Duration::from_millis(backoff)).await;
     }
@@ -190,6 +262,8 @@ pub struct Models {
     cooldown_ms: i64,
     /// Calls, tokens, cost and latency by model, for /metrics.
     pub usage: crate::metrics::ModelUsage,
+    /// Model calls tried again after a failure (429, 5xx, a dropped connection), for /metrics.
+    pub retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The providers' API keys, blanked out of their error messages (a provider may echo
     /// the key it refused), which go to logs, traces and the inbox.
     redactor: crate::config::Redactor,
@@ -208,10 +282,12 @@ pub struct Attempt {
 impl Models {
     pub fn from_config(config: &LlmConfig) -> crate::error::Result<Models> {
         let mut providers: HashMap<String, (String, Box<dyn Provider>)> = HashMap::new();
+        let retries = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let policy = |p: &ProviderConfig| RetryPolicy::new(config.max_retries, p, retries.clone());
         for (name, p) in &config.providers {
             let client: Box<dyn Provider> = match p.kind.as_str() {
-                "anthropic" => Box::new(anthropic::Anthropic::new(p, config.max_retries)?),
-                "openai" => Box::new(openai::OpenAi::new(p, config.max_retries)?),
+                "anthropic" => Box::new(anthropic::Anthropic::new(p, policy(p))?),
+                "openai" => Box::new(openai::OpenAi::new(p, policy(p))?),
                 "offline" => continue,
                 other => {
                     return Err(crate::Error::Invalid(format!(
@@ -230,6 +306,7 @@ impl Models {
             threshold: config.breaker_failures,
             cooldown_ms: config.breaker_cooldown_ms as i64,
             usage: Default::default(),
+            retries,
             redactor: crate::config::Redactor::new(config.providers.values().map(|p| p.api_key.expose().to_string())),
         })
     }
@@ -286,6 +363,7 @@ impl Models {
                 "gen_ai.request.model" = %m.model,
                 "gen_ai.usage.input_tokens" = tracing::field::Empty,
                 "gen_ai.usage.output_tokens" = tracing::field::Empty,
+                retries = tracing::field::Empty,
                 error = tracing::field::Empty,
             );
             let result = provider.chat(&r).instrument(span.clone()).await.map_err(|mut e| {

@@ -1,6 +1,8 @@
 //! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`): OpenAI,
 //! Ollama, vLLM, llama.cpp server. The final answer is requested as JSON following the
 //! reply schema (`response_format: json_schema`); HTTP tools are offered as functions.
+//! Local servers (llama.cpp, vLLM, Ollama) get the whole schema, limits included, and
+//! turn it into a grammar; OpenAI's own API gets its strict subset (`strict_subset`).
 
 use serde_json::{Value, json};
 
@@ -10,17 +12,25 @@ use crate::config::ProviderConfig;
 pub struct OpenAi {
     base_url: String,
     api_key: crate::config::Secret,
-    retries: u32,
+    retries: super::RetryPolicy,
     client: reqwest::Client,
+    /// Whether the schema keeps its length, count and range limits (not for OpenAI's API).
+    schema_limits: bool,
+}
+
+/// Whether `base_url` is OpenAI's own API, whose strict mode refuses some schema limits.
+pub fn is_openai_api(base_url: &str) -> bool {
+    reqwest::Url::parse(base_url).is_ok_and(|u| u.host_str() == Some("api.openai.com"))
 }
 
 impl OpenAi {
-    pub fn new(p: &ProviderConfig, retries: u32) -> crate::error::Result<OpenAi> {
+    pub fn new(p: &ProviderConfig, retries: super::RetryPolicy) -> crate::error::Result<OpenAi> {
         Ok(OpenAi {
             base_url: p.base_url.trim_end_matches('/').to_string(),
             api_key: p.api_key.clone(),
             retries,
             client: super::http_client(p)?,
+            schema_limits: !is_openai_api(&p.base_url),
         })
     }
 }
@@ -123,9 +133,12 @@ impl Provider for OpenAi {
     fn chat<'a>(&'a self, req: &'a ChatRequest) -> ChatFuture<'a> {
         Box::pin(async move {
             let url = format!("{}/chat/completions", self.base_url);
-            let body = body(req);
+            let mut body = body(req);
+            if !self.schema_limits {
+                body["response_format"]["json_schema"]["schema"] = super::strict_subset(&req.reply_schema);
+            }
             let (_, v) = send_with_retry(
-                self.retries,
+                &self.retries,
                 || {
                     let r = self.client.post(&url).json(&body);
                     if self.api_key.is_empty() {
@@ -159,7 +172,7 @@ mod tests {
                 Item::User("and this?".into()),
             ],
             tools: Vec::new(),
-            reply_schema: crate::llm::reply_schema(),
+            reply_schema: crate::llm::reply_schema(&[], 1000),
             max_tokens: 100,
         };
         let b = body(&req);
@@ -168,5 +181,21 @@ mod tests {
             json!({ "type": "image_url", "image_url": { "url": "data:image/png;base64,QUJD" } })
         );
         assert_eq!(b["messages"][2], json!({ "role": "user", "content": "and this?" }));
+    }
+
+    #[test]
+    fn openai_itself_gets_the_strict_subset_local_servers_the_limits() {
+        assert!(is_openai_api("https://api.openai.com/v1"));
+        assert!(!is_openai_api("http://127.0.0.1:11434/v1") && !is_openai_api("http://gpu-box:8000/v1"));
+        let ids = vec!["hours#1".to_string()];
+        let full = crate::llm::reply_schema(&ids, 700);
+        assert_eq!(full["properties"]["confidence"]["maximum"], 1);
+        assert_eq!(full["properties"]["reply"]["maxLength"], 700);
+        assert_eq!(full["properties"]["sources"]["items"]["enum"], json!(["hours#1"]));
+        let subset = crate::llm::strict_subset(&full);
+        assert!(subset["properties"]["confidence"].get("maximum").is_none());
+        assert!(subset["properties"]["reply"].get("maxLength").is_none());
+        assert_eq!(subset["properties"]["sources"]["items"]["enum"], json!(["hours#1"]));
+        assert_eq!(subset["required"], full["required"]);
     }
 }

@@ -178,6 +178,25 @@ impl Queue {
             .await
     }
 
+    /// Extends the leases of `jobs` (id, lease token) by the configured time, in one
+    /// write; per job, whether it was still held (`false`: lost — expired and re-claimed,
+    /// or done).
+    pub async fn renew_many(&self, jobs: Vec<(u64, u64)>) -> Result<Vec<bool>> {
+        let until = crate::domain::now_ms() as u64 + self.config.lease_ms;
+        self.writer
+            .submit(move |txn, fx| {
+                jobs.iter()
+                    .map(|(id, token)| ops::renew(txn, fx, *id, *token, until))
+                    .collect()
+            })
+            .await
+    }
+
+    /// How long a claim holds a job unless renewed.
+    pub fn lease_ms(&self) -> u64 {
+        self.config.lease_ms
+    }
+
     /// Records how jobs ended, in one write. Returns, per job, whether the lease was
     /// still held (a lost lease means another worker owns the job now). While the journal
     /// cannot be written (a full disk) it keeps trying for up to half a lease, so work

@@ -25,37 +25,10 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
         let (app, stop) = (app.clone(), stop.clone());
         let span = tracing::info_span!("media_batch", worker, jobs = jobs.len());
         async move {
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            let mut unfinished = Vec::new();
-            for job in jobs {
-                if stop.is_cancelled() {
-                    unfinished.push((job.id, job.lease_token));
-                    continue;
-                }
-                let wamid = String::from_utf8_lossy(&job.payload).to_string();
-                let last = job.attempt >= job.max_attempts.min(app.config.media.max_attempts);
-                let deps = app.media_deps();
-                let step = tokio::select! {
-                    step = crate::media::process(&deps, &wamid, last) => step,
-                    _ = stop.cancelled() => {
-                        unfinished.push((job.id, job.lease_token));
-                        continue;
-                    }
-                };
-                let outcome = match step {
-                    Ok(Step::Settled | Step::Failed(_)) => Outcome::Done,
-                    Ok(Step::Retry(problem)) => {
-                        Metrics::add(&app.metrics.media_retried_total, 1);
-                        tracing::info!(%wamid, attempt = job.attempt, %problem, "media: will retry");
-                        app.queue.retry_later(job.attempt, problem.to_string())
-                    }
-                    Err(e) => {
-                        tracing::warn!(%wamid, error = %e, "media job failed; will retry");
-                        super::retry_or_wait(&app, job.attempt, e.to_string())
-                    }
-                };
-                outcomes.push((job.id, job.lease_token, outcome));
-            }
+            // Transcription and description can outlast a lease: the batch's leases are
+            // renewed until its outcomes are recorded.
+            let held: Vec<(u64, u64)> = jobs.iter().map(|j| (j.id, j.lease_token)).collect();
+            let (outcomes, unfinished) = super::with_heartbeat(&app.queue, &held, read_all(&app, &stop, jobs)).await;
             if let Err(e) = app.queue.finish_many(outcomes).await {
                 tracing::error!(error = %e, "could not record media job outcomes; they will re-run (idempotent)");
             }
@@ -68,4 +41,45 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
         .instrument(span)
     })
     .await;
+}
+
+/// Reads the claimed jobs' media one after another; returns their outcomes and the jobs
+/// a stop left unread (to give back).
+async fn read_all(
+    app: &App,
+    stop: &CancellationToken,
+    jobs: Vec<crate::queue::ClaimedJob>,
+) -> (Vec<(u64, u64, Outcome)>, Vec<(u64, u64)>) {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut unfinished = Vec::new();
+    for job in jobs {
+        if stop.is_cancelled() {
+            unfinished.push((job.id, job.lease_token));
+            continue;
+        }
+        let wamid = String::from_utf8_lossy(&job.payload).to_string();
+        let last = job.attempt >= job.max_attempts.min(app.config.media.max_attempts);
+        let deps = app.media_deps();
+        let step = tokio::select! {
+            step = crate::media::process(&deps, &wamid, last) => step,
+            _ = stop.cancelled() => {
+                unfinished.push((job.id, job.lease_token));
+                continue;
+            }
+        };
+        let outcome = match step {
+            Ok(Step::Settled | Step::Failed(_)) => Outcome::Done,
+            Ok(Step::Retry(problem)) => {
+                Metrics::add(&app.metrics.media_retried_total, 1);
+                tracing::info!(%wamid, attempt = job.attempt, %problem, "media: will retry");
+                app.queue.retry_later(job.attempt, problem.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(%wamid, error = %e, "media job failed; will retry");
+                super::retry_or_wait(app, job.attempt, e.to_string())
+            }
+        };
+        outcomes.push((job.id, job.lease_token, outcome));
+    }
+    (outcomes, unfinished)
 }

@@ -91,6 +91,40 @@ pub(crate) async fn claim_loop<F, Fut>(
     }
 }
 
+/// Runs `work` while keeping the leases of `jobs` (id, lease token): renewed every third
+/// of a lease, so a job that takes longer than a lease (a slow local model) is never
+/// reaped and run a second time while its worker is alive. A lease found lost is logged
+/// (the job is another worker's now; its outcome here will not be recorded).
+pub(crate) async fn with_heartbeat<T>(queue: &Queue, jobs: &[(u64, u64)], work: impl Future<Output = T>) -> T {
+    let every = Duration::from_millis((queue.lease_ms() / 3).max(10));
+    let beat = async {
+        let mut held: Vec<(u64, u64)> = jobs.to_vec();
+        loop {
+            tokio::time::sleep(every).await;
+            if held.is_empty() {
+                continue;
+            }
+            match queue.renew_many(held.clone()).await {
+                Ok(kept) => {
+                    let mut kept = kept.into_iter();
+                    held.retain(|(id, _)| {
+                        let still = kept.next().unwrap_or(false);
+                        if !still {
+                            tracing::warn!(job = id, "lease lost while the job was running");
+                        }
+                        still
+                    });
+                }
+                Err(e) => log_queue_error(queue, "heartbeat", &e, "cannot renew leases; trying again"),
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = beat => never,
+    }
+}
+
 /// Logs a worker's queue error, quietly while the journal has a known storage fault (the
 /// journal logs that itself, once, instead of every worker every second).
 fn log_queue_error(queue: &Queue, queue_name: &str, e: &crate::error::Error, what: &str) {

@@ -20,33 +20,42 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
     super::claim_loop(&app.queue, REPLY_QUEUE, 8, &shutdown, |jobs| {
         let app = app.clone();
         async move {
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                let span = tracing::info_span!(
-                    "reply",
-                    worker,
-                    job = job.id,
-                    conversation = tracing::field::Empty,
-                    route = tracing::field::Empty,
-                    model = tracing::field::Empty,
-                    outcome = tracing::field::Empty,
-                    cost_usd = tracing::field::Empty,
-                );
-                let outcome = match reply_to(&app, &job).instrument(span).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::warn!(worker, job = job.id, error = %e, "reply failed; will retry");
-                        super::retry_or_wait(&app, job.attempt, e.to_string())
-                    }
-                };
-                outcomes.push((job.id, job.lease_token, outcome));
-            }
+            let held: Vec<(u64, u64)> = jobs.iter().map(|j| (j.id, j.lease_token)).collect();
+            // A reply with a slow model outlasts a lease: the batch's leases are renewed
+            // until its outcomes are recorded.
+            let outcomes = super::with_heartbeat(&app.queue, &held, reply_to_all(&app, worker, jobs)).await;
             if let Err(e) = app.queue.finish_many(outcomes).await {
                 tracing::error!(error = %e, "could not record reply outcomes; they will re-run (idempotent)");
             }
         }
     })
     .await;
+}
+
+/// Answers the claimed jobs one after another; returns their outcomes.
+async fn reply_to_all(app: &App, worker: usize, jobs: Vec<ClaimedJob>) -> Vec<(u64, u64, Outcome)> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let span = tracing::info_span!(
+            "reply",
+            worker,
+            job = job.id,
+            conversation = tracing::field::Empty,
+            route = tracing::field::Empty,
+            model = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            cost_usd = tracing::field::Empty,
+        );
+        let outcome = match reply_to(app, &job).instrument(span).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(worker, job = job.id, error = %e, "reply failed; will retry");
+                super::retry_or_wait(app, job.attempt, e.to_string())
+            }
+        };
+        outcomes.push((job.id, job.lease_token, outcome));
+    }
+    outcomes
 }
 
 async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {

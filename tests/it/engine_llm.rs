@@ -34,6 +34,7 @@ pub async fn shop_with_models(
             base_url: base,
             api_key: Secret::new(KEY),
             timeout_ms: 2_000,
+            ..Default::default()
         };
         c.llm.providers.insert("anthropic".into(), p("anthropic", ab));
         c.llm.providers.insert("openai".into(), p("openai", ob));

@@ -39,6 +39,7 @@ mod routing;
 mod secrets;
 mod senders;
 mod signature;
+mod slow_models;
 mod soft_launch;
 mod telemetry;
 mod tls;

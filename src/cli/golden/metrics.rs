@@ -46,6 +46,47 @@ pub struct CaseRun {
     pub routes: Vec<String>,
     /// Why the case could not run (timeout, error).
     pub error: Option<String>,
+    /// How the model's structured replies parsed (`parse:` lines of the traces).
+    #[serde(default)]
+    pub parse: ParseStats,
+}
+
+/// How a run's model replies parsed: final replies read, those that needed anything
+/// beyond the strict structure (a slip forgiven, a repair, a refusal), and each count.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ParseStats {
+    /// Turns a model answered (its reply parsed or refused).
+    pub model_turns: usize,
+    /// Turns whose reply was not strictly the structure the first time.
+    pub not_strict: usize,
+    pub slips: usize,
+    pub repairs: usize,
+    pub refused: usize,
+}
+
+impl ParseStats {
+    /// Reads one turn's trace attempts.
+    pub fn add_turn(&mut self, attempts: &[Value]) {
+        let mut model_answered = false;
+        let mut not_strict = false;
+        for a in attempts {
+            let (model, outcome) = (a["model"].as_str().unwrap_or(""), a["outcome"].as_str().unwrap_or(""));
+            if model.starts_with("parse:") {
+                not_strict = true;
+                if let Some(list) = outcome.strip_prefix("forgiven: ") {
+                    self.slips += list.split(", ").count();
+                } else if outcome.starts_with("repair asked") {
+                    self.repairs += 1;
+                } else if outcome.starts_with("refused") {
+                    self.refused += 1;
+                }
+            } else if outcome == "ok" && !["tool:", "summary:", "budget"].iter().any(|p| model.starts_with(p)) {
+                model_answered = true;
+            }
+        }
+        self.model_turns += usize::from(model_answered);
+        self.not_strict += usize::from(model_answered && not_strict);
+    }
 }
 
 /// What went wrong in a case, by metric family.
@@ -100,6 +141,8 @@ pub fn lower_is_better(metric: &str) -> bool {
         || metric.starts_with("p95_")
         || metric.starts_with("cost")
         || metric == "errors"
+        || metric.starts_with("parse_")
+        || metric == "strict_parse_failure_rate"
 }
 
 /// Which case check a metric depends on (to name the failing cases of a gate).
@@ -436,6 +479,23 @@ pub fn score(cases: &[Case], runs: Vec<CaseRun>) -> Report {
         r.case_reports.iter().filter(|c| c.run.error.is_some()).count() as f64,
     );
     m.insert("pass_rate".into(), ratio(r.passed, r.cases));
+    let mut parse = ParseStats::default();
+    for c in &r.case_reports {
+        let p = c.run.parse;
+        parse.model_turns += p.model_turns;
+        parse.not_strict += p.not_strict;
+        parse.slips += p.slips;
+        parse.repairs += p.repairs;
+        parse.refused += p.refused;
+    }
+    m.insert("model_turns".into(), parse.model_turns as f64);
+    m.insert(
+        "strict_parse_failure_rate".into(),
+        ratio(parse.not_strict, parse.model_turns),
+    );
+    m.insert("parse_slips".into(), parse.slips as f64);
+    m.insert("parse_repairs".into(), parse.repairs as f64);
+    m.insert("parse_refused".into(), parse.refused as f64);
     r.metrics = m;
     r
 }
@@ -494,6 +554,37 @@ pub fn compare(baseline: &Report, now: &Report, tolerance: f64) -> Vec<Regressio
 mod tests {
     use super::*;
     use crate::cli::golden::parse_cases;
+
+    #[test]
+    fn parse_stats_count_each_turns_model_output() {
+        let turn = |lines: &[(&str, &str)]| -> Vec<Value> {
+            lines
+                .iter()
+                .map(|(m, o)| serde_json::json!({ "model": m, "outcome": o }))
+                .collect()
+        };
+        let mut p = ParseStats::default();
+        p.add_turn(&turn(&[("local:m", "ok")]));
+        p.add_turn(&turn(&[
+            ("local:m", "ok"),
+            ("parse:local:m", "repair asked: confidence 1520 is not a probability"),
+            ("local:m", "ok"),
+            ("parse:local:m", "forgiven: code_fence, unknown_sources"),
+        ]));
+        p.add_turn(&turn(&[
+            ("local:m", "ok"),
+            ("parse:local:m", "refused: the reply is just `true`"),
+        ]));
+        p.add_turn(&turn(&[("tool:order_status", "ok in 3 ms")]));
+        let want = ParseStats {
+            model_turns: 3,
+            not_strict: 2,
+            slips: 2,
+            repairs: 1,
+            refused: 1,
+        };
+        assert_eq!(p, want);
+    }
 
     fn cases() -> Vec<Case> {
         parse_cases(

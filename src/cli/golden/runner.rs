@@ -123,6 +123,7 @@ pub async fn run(
                     base_url: s.base_url(),
                     api_key: Secret::default(),
                     timeout_ms: 10_000,
+                    ..Default::default()
                 },
             );
             config.llm.tiers.commodity = vec!["scripted:scripted-commodity".into()];
@@ -371,6 +372,8 @@ fn read_trace(run: &mut CaseRun, trace: &crate::store::engine::Trace, wall_ms: u
             });
         }
     }
+    run.parse
+        .add_turn(trace.attempts.as_array().map(Vec::as_slice).unwrap_or_default());
     run.answered |= trace.outcome == "answered";
     run.guard_blocked += usize::from(trace.guard.starts_with("blocked"));
     run.cost_usd += trace.cost_usd;
