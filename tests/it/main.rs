@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod crash;
 mod dedupe;
+mod dependency_faults;
 mod demo_documents;
 mod disk_full;
 mod disk_io;
