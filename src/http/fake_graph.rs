@@ -230,6 +230,11 @@ impl FakeGraph {
         self.with(|s| s.failures.extend(std::iter::repeat_n(failure, times)));
     }
 
+    /// Drops the failures still scripted: the Graph API has recovered.
+    pub fn clear_failures(&self) {
+        self.with(|s| s.failures.clear());
+    }
+
     /// Messages accepted so far.
     pub fn sent(&self) -> Vec<SentMessage> {
         self.with(|s| s.sent.clone())
