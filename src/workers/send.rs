@@ -1,6 +1,7 @@
 //! The send worker: turns ledger rows into Graph API sends. Per batch: decide what may go
 //! now (window, order, rate limits, pause), mark those `sending` in one durable write,
-//! send them concurrently, record every outcome in one write. A row Meta may already
+//! send them concurrently, record every outcome in one write (a retry waits at least the
+//! answer's `Retry-After`, capped). A row Meta may already
 //! have (crash or timeout mid-request) is never resent blindly: the worker waits
 //! `send.reconcile_grace_ms` for a status webhook to reconcile it first.
 
