@@ -513,6 +513,10 @@ mod tests {
             wait(honour_retry_after(failed(Some(20)), Some(86_400_000))),
             Some(RETRY_AFTER_CAP_MS)
         );
-        assert_eq!(wait(honour_retry_after(failed(None), Some(1_000))), None, "a final failure stays final");
+        assert_eq!(
+            wait(honour_retry_after(failed(None), Some(1_000))),
+            None,
+            "a final failure stays final"
+        );
     }
 }

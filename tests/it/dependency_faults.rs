@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use frontdesk::http::fake_graph::{Failure, FakeGraph};
+use frontdesk::http::fake_graph::{Failure, FakeGraph, StatusScript};
 use frontdesk::whatsapp::signature::sign;
 use serde_json::json;
 
@@ -64,7 +64,10 @@ async fn a_bare_429_with_retry_after_waits_that_long_then_sends_once() {
         attempts[1] - attempts[0]
     );
     let (state, tries, _) = reply_row(&s);
-    assert!(["accepted", "sent", "delivered", "read"].contains(&state.as_str()), "{state}");
+    assert!(
+        ["accepted", "sent", "delivered", "read"].contains(&state.as_str()),
+        "{state}"
+    );
     assert_eq!(tries, 2, "the operator sees the retried attempt");
     assert_eq!(s.metric("sends_retried_total"), 1);
     s.stop().await;
@@ -80,8 +83,7 @@ async fn a_bare_429_without_retry_after_backs_off_then_sends_once() {
     assert_eq!(reply_row(&s).1, 3);
     assert_eq!(s.metric("sends_retried_total"), 2);
     // Out of attempts, the reason stays on the row for the operator.
-    s.graph
-        .fail_next(Failure::RateLimited { retry_after_s: None }, 10);
+    s.graph.fail_next(Failure::RateLimited { retry_after_s: None }, 10);
     ask(&s, "31695000003", "wamid.ra-3").await;
     s.wait_until("the reply failed", |s| reply_row(s).0 == "failed").await;
     s.idle().await;
@@ -98,9 +100,15 @@ async fn a_bare_429_without_retry_after_backs_off_then_sends_once() {
 async fn a_reset_or_a_late_body_is_never_resent_blindly() {
     let s = TestServer::start_with(|c| {
         c.whatsapp.request_timeout_ms = 300;
-        c.send.reconcile_grace_ms = 600;
+        c.send.reconcile_grace_ms = 1_500;
     })
     .await;
+    // Statuses come later than any retry backoff (at most 200 ms here) but well within
+    // the grace period: a blind resend would beat the status and show as a second send.
+    s.graph.set_statuses(Some(StatusScript {
+        steps: vec![("sent".into(), 500), ("delivered".into(), 20)],
+        ..Default::default()
+    }));
     // Meta took the message, then the connection broke: the status webhook settles it.
     s.graph.fail_next(Failure::Reset { accepted: true }, 1);
     ask(&s, "31695000011", "wamid.reset-1").await;
@@ -163,14 +171,15 @@ async fn graph_failing_across_a_kill_9_every_acknowledged_message_gets_one_reply
     let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
         let start = Instant::now();
         while !cond() {
-            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
     // Mid-outage: the sends are being refused and retried.
-    tokio::task::block_in_place(|| {
-        wait_for("failing sends before the kill", &|| graph.send_attempts().len() >= 24)
-    });
+    tokio::task::block_in_place(|| wait_for("failing sends before the kill", &|| graph.send_attempts().len() >= 24));
     assert!(graph.sent().is_empty(), "nothing got through the outage");
     server.kill9();
 
@@ -179,12 +188,16 @@ async fn graph_failing_across_a_kill_9_every_acknowledged_message_gets_one_reply
     graph.set_webhook(&format!("{}/webhook", server.base), SECRET);
     let before = graph.send_attempts().len();
     tokio::task::block_in_place(|| {
-        wait_for("failing sends after the restart", &|| graph.send_attempts().len() >= before + 12)
+        wait_for("failing sends after the restart", &|| {
+            graph.send_attempts().len() >= before + 12
+        })
     });
     graph.clear_failures();
     let replies = |from: &str| graph.sent().iter().filter(|m| m.body["to"] == from).count();
     tokio::task::block_in_place(|| {
-        wait_for("a reply to every customer", &|| customers.iter().all(|c| replies(c) >= 1))
+        wait_for("a reply to every customer", &|| {
+            customers.iter().all(|c| replies(c) >= 1)
+        })
     });
     // Idle as seen from outside: every queue empty, on two looks.
     let metrics = format!("{}/metrics", server.base);
@@ -240,10 +253,18 @@ async fn vision_model_down_asks_the_customer_to_type_and_says_why() {
     })
     .await;
     let png = [&b"\x89PNG\r\n\x1a\n"[..], &[7u8; 300]].concat();
-    for (from, id, steps) in [("31695000021", "down", vision_down), ("31695000022", "hangs", vision_hangs)] {
+    for (from, id, steps) in [
+        ("31695000021", "down", vision_down),
+        ("31695000022", "hangs", vision_hangs),
+    ] {
         o.script(steps);
         s.graph.add_media(id, "image/png", png.clone());
-        let body = media_webhook(from, &format!("wamid.img-{id}"), "image", json!({ "id": id, "mime_type": "image/png" }));
+        let body = media_webhook(
+            from,
+            &format!("wamid.img-{id}"),
+            "image",
+            json!({ "id": id, "mime_type": "image/png" }),
+        );
         assert_eq!(s.post_webhook(body.as_bytes()).await, 200, "acknowledged");
         s.wait_until("the request to type", |s| sent_to(s, from) >= 1).await;
         s.idle().await;
