@@ -168,6 +168,7 @@ mod tests {
 
     fn api(http_status: u16, code: Option<i64>, subcode: Option<i64>) -> GraphError {
         GraphError::Api {
+            retry_after_ms: None,
             http_status,
             code,
             subcode,

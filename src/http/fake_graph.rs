@@ -4,7 +4,8 @@
 //! optional reordering and duplicates, retried like Meta while the receiver is down),
 //! serves media downloads, answers `/me` and `/me/permissions` for token checks (a token
 //! without `whatsapp_business_messaging` gets Meta's permission error, code 10, on sends
-//! and number reads), fails on request (131047, 131056, 190, 500, slow), and records
+//! and number reads), fails on request (131047, 131056, 190, 500, slow, a bare 429 with or
+//! without `Retry-After`, a reset connection, a late body), and records
 //! every request's method, path and query (to prove what was never asked).
 
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +39,15 @@ pub enum Failure {
     /// Accept the message but answer with the wamid of the message accepted before it
     /// (what a fake restarted with its counter back at 1 used to do).
     ReuseWamid,
+    /// A bare HTTP 429 (plain text, no Graph error object), with a `Retry-After` header
+    /// of that many seconds if given.
+    RateLimited { retry_after_s: Option<u64> },
+    /// The connection breaks before a whole answer arrives. With `accepted`, Meta had
+    /// already taken the message (wamid, statuses); without, it never saw it.
+    Reset { accepted: bool },
+    /// Accept the message and send the answer's headers at once, but its body only after
+    /// `ms` (longer than the client's timeout = the answer is lost).
+    SlowBody { ms: u64 },
 }
 
 impl Failure {
@@ -109,6 +119,8 @@ struct FakeState {
     media_url_fetches: usize,
     /// Every request received: `METHOD /path?query`, as sent.
     requests: Vec<String>,
+    /// When each send request arrived (ms since start), failed or not.
+    send_attempts: Vec<u64>,
     /// The permissions `/me/permissions` lists as granted to the token.
     permissions: Vec<String>,
     next: u64,
@@ -157,6 +169,7 @@ impl FakeGraph {
                 uploads: Vec::new(),
                 media_url_fetches: 0,
                 requests: Vec::new(),
+                send_attempts: Vec::new(),
                 permissions: vec![MESSAGING.into(), "whatsapp_business_management".into()],
                 next: 1,
                 run: format!("{:x}", crate::domain::now_ms()),
@@ -217,6 +230,11 @@ impl FakeGraph {
         self.with(|s| s.failures.extend(std::iter::repeat_n(failure, times)));
     }
 
+    /// Drops the failures still scripted: the Graph API has recovered.
+    pub fn clear_failures(&self) {
+        self.with(|s| s.failures.clear());
+    }
+
     /// Messages accepted so far.
     pub fn sent(&self) -> Vec<SentMessage> {
         self.with(|s| s.sent.clone())
@@ -255,6 +273,11 @@ impl FakeGraph {
     /// Every request received so far, as `METHOD /path?query` (path and query as sent).
     pub fn requests(&self) -> Vec<String> {
         self.with(|s| s.requests.clone())
+    }
+
+    /// When each send request arrived (ms since the fake started), whatever its answer.
+    pub fn send_attempts(&self) -> Vec<u64> {
+        self.with(|s| s.send_attempts.clone())
     }
 
     /// How many media URLs were handed out (step one of a download).
@@ -363,8 +386,12 @@ async fn messages(
     if v.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") || number.is_some() == user_id.is_some() {
         return graph_error(131008, 400, "Required parameter is missing");
     }
-    let failure = fake.with(|s| s.failures.pop_front());
-    let (mut hang, mut reuse) = (0, false);
+    let failure = fake.with(|s| {
+        let at_ms = s.started.elapsed().as_millis() as u64;
+        s.send_attempts.push(at_ms);
+        s.failures.pop_front()
+    });
+    let (mut hang, mut reuse, mut slow_body, mut reset) = (0, false, 0, false);
     match failure {
         Some(Failure::Code {
             code,
@@ -377,6 +404,16 @@ async fn messages(
         }
         Some(Failure::AcceptThenHang { ms }) => hang = ms,
         Some(Failure::ReuseWamid) => reuse = true,
+        Some(Failure::RateLimited { retry_after_s }) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+            if let Some(secs) = retry_after_s {
+                r.headers_mut().insert("retry-after", secs.into());
+            }
+            return r;
+        }
+        Some(Failure::Reset { accepted: false }) => return broken_answer(),
+        Some(Failure::Reset { accepted: true }) => reset = true,
+        Some(Failure::SlowBody { ms }) => slow_body = ms,
         None => {}
     }
     let to = match (number, user_id) {
@@ -409,11 +446,39 @@ async fn messages(
     if hang > 0 {
         tokio::time::sleep(Duration::from_millis(hang)).await;
     }
-    Json(
-        json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
-                 "messages": [{ "id": wamid, "message_status": "accepted" }] }),
+    if reset {
+        return broken_answer();
+    }
+    let answer = json!({ "messaging_product": "whatsapp", "contacts": [{ "input": to, "wa_id": to }],
+                 "messages": [{ "id": wamid, "message_status": "accepted" }] });
+    if slow_body > 0 {
+        let late = futures_util::stream::once(async move {
+            tokio::time::sleep(Duration::from_millis(slow_body)).await;
+            Ok::<_, std::io::Error>(Bytes::from(answer.to_string()))
+        });
+        return (
+            [("content-type", "application/json")],
+            axum::body::Body::from_stream(late),
+        )
+            .into_response();
+    }
+    Json(answer).into_response()
+}
+
+/// An answer whose body fails at once: the server drops the connection mid-answer, so
+/// the client sees a reset, never a status it could trust.
+fn broken_answer() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        ))
+    });
+    (
+        [("content-type", "application/json")],
+        axum::body::Body::from_stream(broken),
     )
-    .into_response()
+        .into_response()
 }
 
 /// Records every request, matched by a route or not.

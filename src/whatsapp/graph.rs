@@ -18,6 +18,8 @@ pub enum GraphError {
         code: Option<i64>,
         subcode: Option<i64>,
         title: String,
+        /// How long Meta asked us to wait (its `Retry-After` header, in seconds), if it did.
+        retry_after_ms: Option<u64>,
     },
     /// No usable answer: connection refused, reset, or timed out. For a send, Meta may or
     /// may not have the message.
@@ -101,6 +103,7 @@ impl GraphClient {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| GraphError::Api {
+                retry_after_ms: None,
                 http_status: 200,
                 code: None,
                 subcode: None,
@@ -121,6 +124,7 @@ impl GraphClient {
             .file_name(file_name.to_string())
             .mime_str(mime)
             .map_err(|e| GraphError::Api {
+                retry_after_ms: None,
                 http_status: 400,
                 code: None,
                 subcode: None,
@@ -143,6 +147,7 @@ impl GraphClient {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| GraphError::Api {
+                retry_after_ms: None,
                 http_status: 200,
                 code: None,
                 subcode: None,
@@ -253,6 +258,7 @@ impl GraphClient {
             let status = resp.status().as_u16();
             if matches!(status, 401 | 403 | 404) {
                 last = Some(GraphError::Api {
+                    retry_after_ms: None,
                     http_status: status,
                     code: None,
                     subcode: None,
@@ -262,6 +268,7 @@ impl GraphClient {
             }
             if status >= 400 {
                 return Err(GraphError::Api {
+                    retry_after_ms: None,
                     http_status: status,
                     code: None,
                     subcode: None,
@@ -299,6 +306,7 @@ impl GraphClient {
 
 fn too_large(max: u64) -> GraphError {
     GraphError::Api {
+        retry_after_ms: None,
         http_status: 413,
         code: None,
         subcode: None,
@@ -330,6 +338,11 @@ fn transport(e: reqwest::Error, is_send: bool) -> GraphError {
 
 async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
     let status = resp.status().as_u16();
+    let retry_after_ms = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after_ms);
     let text = resp.text().await.map_err(|e| GraphError::Transport {
         detail: e.to_string(),
         maybe_delivered: true,
@@ -347,7 +360,27 @@ async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
             code: e.and_then(|e| e.get("code")).and_then(Value::as_i64),
             subcode: e.and_then(|e| e.get("error_subcode")).and_then(Value::as_i64),
             title,
+            retry_after_ms,
         });
     }
     Ok(v)
+}
+
+/// A `Retry-After` header in delay-seconds, as milliseconds. The HTTP-date form (which
+/// the Graph API does not use) is ignored: the send then backs off as usual.
+fn retry_after_ms(value: &str) -> Option<u64> {
+    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after_ms;
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        assert_eq!(retry_after_ms("2"), Some(2_000));
+        assert_eq!(retry_after_ms(" 0 "), Some(0));
+        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after_ms("-1"), None);
+    }
 }

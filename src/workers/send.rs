@@ -1,6 +1,7 @@
 //! The send worker: turns ledger rows into Graph API sends. Per batch: decide what may go
 //! now (window, order, rate limits, pause), mark those `sending` in one durable write,
-//! send them concurrently, record every outcome in one write. A row Meta may already
+//! send them concurrently, record every outcome in one write (a retry waits at least the
+//! answer's `Retry-After`, capped). A row Meta may already
 //! have (crash or timeout mid-request) is never resent blindly: the worker waits
 //! `send.reconcile_grace_ms` for a status webhook to reconcile it first.
 
@@ -28,6 +29,8 @@ const BATCH: usize = 16;
 const ORDER_WAIT_MS: u64 = 100;
 /// Rate-limit waits shorter than this are slept; longer ones give the job back.
 const SLEEP_LIMIT_MS: u64 = 250;
+/// The longest a `Retry-After` header may hold a send back.
+const RETRY_AFTER_CAP_MS: u64 = 5 * 60 * 1_000;
 
 /// Runs one send worker until shutdown.
 pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
@@ -310,7 +313,7 @@ fn failed(app: &App, code: Option<i64>) {
 }
 
 fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<SendOutcome>) -> Outcome {
-    let retry = |updates: &mut Vec<SendOutcome>, code: Option<i64>, reason: String| {
+    let retry = |updates: &mut Vec<SendOutcome>, code: Option<i64>, reason: String, retry_after_ms: Option<u64>| {
         Metrics::add(&app.metrics.sends_retried_total, 1);
         if job.attempt >= job.max_attempts {
             updates.push(SendOutcome::Failed(
@@ -323,7 +326,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
             Outcome::Done
         } else {
             updates.push(SendOutcome::Retrying(row.id, code, reason.clone()));
-            app.queue.retry_later(job.attempt, reason)
+            honour_retry_after(app.queue.retry_later(job.attempt, reason), retry_after_ms)
         }
     };
     match e {
@@ -340,7 +343,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
         GraphError::Transport {
             detail,
             maybe_delivered: false,
-        } => retry(updates, None, format!("Graph API unreachable: {detail}")),
+        } => retry(updates, None, format!("Graph API unreachable: {detail}"), None),
         GraphError::Refused(why) => {
             failed(app, None);
             updates.push(SendOutcome::Failed(row.id, None, format!("not sent: {why}"), false));
@@ -350,11 +353,12 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
             http_status,
             code,
             title,
+            retry_after_ms,
             ..
         } => {
             let reason = describe(code, &title);
             match action_for(code, http_status) {
-                ErrorAction::Retry => retry(updates, code, reason),
+                ErrorAction::Retry => retry(updates, code, reason, retry_after_ms),
                 ErrorAction::NeedsTemplate => {
                     failed(app, code);
                     updates.push(SendOutcome::Failed(row.id, code, reason, true));
@@ -380,6 +384,19 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                 }
             }
         }
+    }
+}
+
+/// A retry waits at least as long as Meta's `Retry-After` asked (capped at
+/// `RETRY_AFTER_CAP_MS`, so a wild header cannot park a reply for hours), and never less
+/// than the queue's own backoff.
+fn honour_retry_after(outcome: Outcome, retry_after_ms: Option<u64>) -> Outcome {
+    match (outcome, retry_after_ms) {
+        (Outcome::Failed { error, retry_in_ms }, Some(asked)) => Outcome::Failed {
+            error,
+            retry_in_ms: retry_in_ms.map(|backoff| backoff.max(asked.min(RETRY_AFTER_CAP_MS))),
+        },
+        (outcome, _) => outcome,
     }
 }
 
@@ -454,6 +471,7 @@ async fn with_uploaded_media(app: &App, row: &OutboundRow) -> Result<OutboundBod
             maybe_delivered: false,
         })?
         .map_err(|e| GraphError::Api {
+            retry_after_ms: None,
             http_status: 400,
             code: None,
             subcode: None,
@@ -469,4 +487,36 @@ async fn with_uploaded_media(app: &App, row: &OutboundRow) -> Result<OutboundBod
         caption: caption.clone(),
         filename: filename.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(retry_in_ms: Option<u64>) -> Outcome {
+        Outcome::Failed {
+            error: "429".into(),
+            retry_in_ms,
+        }
+    }
+
+    #[test]
+    fn retry_after_sets_the_least_wait_within_the_cap() {
+        let wait = |o: Outcome| match o {
+            Outcome::Failed { retry_in_ms, .. } => retry_in_ms,
+            _ => panic!("not a failure"),
+        };
+        assert_eq!(wait(honour_retry_after(failed(Some(20)), Some(1_000))), Some(1_000));
+        assert_eq!(wait(honour_retry_after(failed(Some(5_000)), Some(1_000))), Some(5_000));
+        assert_eq!(wait(honour_retry_after(failed(Some(20)), None)), Some(20));
+        assert_eq!(
+            wait(honour_retry_after(failed(Some(20)), Some(86_400_000))),
+            Some(RETRY_AFTER_CAP_MS)
+        );
+        assert_eq!(
+            wait(honour_retry_after(failed(None), Some(1_000))),
+            None,
+            "a final failure stays final"
+        );
+    }
 }

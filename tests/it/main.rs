@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod dedupe;
 mod demo_documents;
+mod dependency_faults;
 mod disk_full;
 mod disk_io;
 mod doctor;
