@@ -93,12 +93,22 @@ fn examples_file(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_centroid_classifier_routes_by_label() {
+    an_embedding_classifier_routes_by_label("centroid").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knn_classifier_routes_by_label() {
+    an_embedding_classifier_routes_by_label("knn").await;
+}
+
+/// `classifier` (centroid or knn) over the examples file labels messages and routes them.
+async fn an_embedding_classifier_routes_by_label(classifier: &'static str) {
     let (a, o) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let examples = examples_file(dir.path());
     let s = shop_with_models(&a, &o, move |c| {
         crate::support::with_local_embedder(c);
-        c.router.classifier = "centroid".into();
+        c.router.classifier = classifier.into();
         c.router.examples = Some(examples);
         c.router.label_routes = [
             ("billing_dispute".to_string(), "reasoning".to_string()),
@@ -125,7 +135,7 @@ async fn the_centroid_classifier_routes_by_label() {
     let t = trace(&s, "wamid.rc-1");
     assert_eq!(t.route, "reasoning", "{t:?}");
     assert!(
-        t.route_reason.starts_with("centroid label billing_dispute ("),
+        t.route_reason.starts_with(&format!("{classifier} label billing_dispute (")),
         "{}",
         t.route_reason
     );
@@ -141,7 +151,7 @@ async fn the_centroid_classifier_routes_by_label() {
     assert!(
         trace(&s, "wamid.rc-2")
             .route_reason
-            .starts_with("centroid label safety (")
+            .starts_with(&format!("{classifier} label safety ("))
     );
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(
@@ -155,7 +165,7 @@ async fn the_centroid_classifier_routes_by_label() {
     let t = trace(&s, "wamid.rc-3");
     assert_eq!(t.route, "commodity");
     assert!(
-        t.route_reason.starts_with("centroid label hours ("),
+        t.route_reason.starts_with(&format!("{classifier} label hours (")),
         "{}",
         t.route_reason
     );
