@@ -55,6 +55,9 @@ const CALIBRATION_PRECISION: f64 = 0.8;
 
 type Labelled = Vec<(String, Vec<f32>)>;
 
+/// A fitted classifier's answer for one vector: its label and similarity.
+type Nearest<'a> = &'a dyn Fn(&[f32]) -> Option<(String, f32)>;
+
 /// Predictions for `test` by `method` fitted on `train`, and, asked for, the predictions
 /// on `train` itself that a floor may be calibrated on (5-fold for centroids,
 /// leave-one-out for kNN). Out-of-scope examples never form a centroid nor vote as a
@@ -72,7 +75,7 @@ fn predict(
             .map(|(l, v)| (l.as_str(), v.as_slice()))
             .filter(|(l, _)| Some(*l) != oos_label)
     };
-    let classify = |nearest: &dyn Fn(&[f32]) -> Option<(String, f32)>, data: &Labelled| -> Vec<Prediction> {
+    let classify = |nearest: Nearest<'_>, data: &Labelled| -> Vec<Prediction> {
         data.iter()
             .filter_map(|(gold, v)| {
                 nearest(v).map(|(label, similarity)| Prediction {
@@ -87,7 +90,11 @@ fn predict(
         Method::Centroid => {
             let c = Centroids::fit(fitted());
             let on_test = classify(&|v| c.nearest(v).map(|(l, s)| (l.to_string(), s)), test);
-            let on_train = if on_train { cross_validate(train, 5, oos_label) } else { Vec::new() };
+            let on_train = if on_train {
+                cross_validate(train, 5, oos_label)
+            } else {
+                Vec::new()
+            };
             (on_test, on_train)
         }
         Method::Knn => {
@@ -95,7 +102,11 @@ fn predict(
             let on_test = classify(&|v| k.nearest(v).map(|(l, s)| (l.to_string(), s)), test);
             let on_train = if on_train {
                 // The in-scope examples left out one at a time, the out-of-scope ones as they are.
-                let oos: Labelled = train.iter().filter(|(l, _)| Some(l.as_str()) == oos_label).cloned().collect();
+                let oos: Labelled = train
+                    .iter()
+                    .filter(|(l, _)| Some(l.as_str()) == oos_label)
+                    .cloned()
+                    .collect();
                 let mut p = k.leave_one_out();
                 p.extend(classify(&|v| k.nearest(v).map(|(l, s)| (l.to_string(), s)), &oos));
                 p
@@ -121,7 +132,8 @@ fn k_fold(method: Method, examples: &Labelled, folds: usize, oos_label: Option<&
     (0..folds)
         .flat_map(|f| {
             let (test, train): (Vec<_>, Vec<_>) = examples.iter().zip(&fold_of).partition(|(_, k)| **k == f);
-            let strip = |v: Vec<(&(String, Vec<f32>), &usize)>| -> Labelled { v.into_iter().map(|(e, _)| e.clone()).collect() };
+            let strip =
+                |v: Vec<(&(String, Vec<f32>), &usize)>| -> Labelled { v.into_iter().map(|(e, _)| e.clone()).collect() };
             predict(method, &strip(train), &strip(test), oos_label, false).0
         })
         .collect()
@@ -147,7 +159,11 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
         Split::Folds { data, folds } => {
             let examples = read_examples(data)?;
             if examples.len() < folds * 2 {
-                anyhow::bail!("{}: {} examples are too few for {folds} folds", data.display(), examples.len());
+                anyhow::bail!(
+                    "{}: {} examples are too few for {folds} folds",
+                    data.display(),
+                    examples.len()
+                );
             }
             (examples, None)
         }
@@ -195,11 +211,19 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
                 (true, None) => anyhow::bail!("--calibrate needs --oos-label"),
                 (false, _) => a.min_similarity,
             };
-            let how = if a.calibrate { "calibrated on the training file" } else { "given" };
+            let how = if a.calibrate {
+                "calibrated on the training file"
+            } else {
+                "given"
+            };
             (
                 on_test,
                 floor,
-                format!("held out: {} trained, {} scored, floor {floor:.2} {how}", train.len(), test.len()),
+                format!(
+                    "held out: {} trained, {} scored, floor {floor:.2} {how}",
+                    train.len(),
+                    test.len()
+                ),
             )
         }
         (Split::HeldOut { .. }, None) => unreachable!("held-out mode embeds a test file"),
@@ -233,7 +257,11 @@ pub fn run(a: Args<'_>) -> anyhow::Result<ExitCode> {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
         for s in sweep.iter().chain(std::iter::once(&at)) {
             let mark = if std::ptr::eq(s, &at) {
-                if a.calibrate { " <- calibrated floor" } else { " <- --min-similarity" }
+                if a.calibrate {
+                    " <- calibrated floor"
+                } else {
+                    " <- --min-similarity"
+                }
             } else {
                 ""
             };

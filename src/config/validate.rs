@@ -415,7 +415,12 @@ impl Config {
                     );
                 }
                 if self.knowledge.embedder == "none" {
-                    err("router.classifier", format!("{c} needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off"));
+                    err(
+                        "router.classifier",
+                        format!(
+                            "{c} needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off"
+                        ),
+                    );
                 }
             }
             other => err(

@@ -169,8 +169,16 @@ pub fn calibrate_floor(predictions: &[Prediction], oos_label: &str, min_precisio
             }
         }
         let recall = tp as f64 / gold_oos as f64;
-        let precision = if predicted == 0 { 0.0 } else { tp as f64 / predicted as f64 };
-        let f1 = if tp == 0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+        let precision = if predicted == 0 {
+            0.0
+        } else {
+            tp as f64 / predicted as f64
+        };
+        let f1 = if tp == 0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
         (recall, precision, f1)
     };
     let floors: Vec<(f32, (f64, f64, f64))> = (0..100).map(|i| i as f32 / 100.0).map(|f| (f, at(f))).collect();
@@ -271,6 +279,10 @@ mod tests {
         let mut with_label = preds.to_vec();
         with_label.push(p("oos", "oos", 0.95));
         assert_eq!(calibrate_floor(&with_label, "oos", 0.8), Some(0.51));
-        assert_eq!(calibrate_floor(&preds[..4], "oos", 0.8), None, "no out-of-scope examples");
+        assert_eq!(
+            calibrate_floor(&preds[..4], "oos", 0.8),
+            None,
+            "no out-of-scope examples"
+        );
     }
 }

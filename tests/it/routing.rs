@@ -135,7 +135,8 @@ async fn an_embedding_classifier_routes_by_label(classifier: &'static str) {
     let t = trace(&s, "wamid.rc-1");
     assert_eq!(t.route, "reasoning", "{t:?}");
     assert!(
-        t.route_reason.starts_with(&format!("{classifier} label billing_dispute (")),
+        t.route_reason
+            .starts_with(&format!("{classifier} label billing_dispute (")),
         "{}",
         t.route_reason
     );
