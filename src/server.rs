@@ -88,11 +88,11 @@ pub async fn start_with(
             }
         }
     });
-    // The centroid classifier embeds its examples now rather than on the first message.
-    if app.config.router.classifier == "centroid" {
+    // The centroid and kNN classifiers embed their examples now rather than on the first message.
+    if matches!(app.config.router.classifier.as_str(), "centroid" | "knn") {
         let a = app.clone();
         tokio::spawn(async move {
-            if let Err(e) = a.classifier.centroids(&a.knowledge.embedder).await {
+            if let Err(e) = a.classifier.fitted(&a.knowledge.embedder).await {
                 tracing::error!(error = %e, "embedding the routing examples failed; messages route without the classifier");
             }
         });

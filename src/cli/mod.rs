@@ -350,13 +350,24 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Routing classifier quality (nearest centroid over embeddings): k-fold
-    /// cross-validation over labelled messages; accuracy, macro precision, out-of-scope
-    /// and routing-bucket precision, at a similarity floor and over a sweep of floors.
+    /// Routing classifier quality (nearest centroid or kNN over embeddings): k-fold
+    /// cross-validation over labelled messages (`--data`), or fitted on `--train` and scored
+    /// on `--test` (held out); accuracy, macro precision, out-of-scope and routing-bucket
+    /// precision, at a similarity floor and over a sweep of floors.
     Routing {
-        /// JSONL of {"text","label"} (other fields are ignored).
-        #[arg(long)]
-        data: PathBuf,
+        /// JSONL of {"text","label"} (other fields are ignored), for k-fold cross-validation.
+        #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+        data: Option<PathBuf>,
+        /// Held-out mode: the classifier's examples (JSONL like --data)…
+        #[arg(long, requires = "test")]
+        train: Option<PathBuf>,
+        /// …and the messages it is scored on (never used for fitting or the floor).
+        #[arg(long, requires = "train")]
+        test: Option<PathBuf>,
+        /// The classifier (router.classifier): nearest centroid, or k nearest examples with
+        /// distance-weighted votes.
+        #[arg(long, value_enum, default_value = "centroid")]
+        classifier: eval_routing::Method,
         /// A config for the embedder (default: built-in defaults, the local model).
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
@@ -368,11 +379,16 @@ pub enum EvalCommand {
         /// Below this similarity no label applies (router.min_similarity).
         #[arg(long, default_value_t = 0.4)]
         min_similarity: f32,
+        /// Held-out mode: choose the floor on the training file instead (the lowest floor
+        /// with the most out-of-scope recall at out-of-scope precision ≥ 0.8 over its
+        /// cross-validated / leave-one-out predictions); needs --oos-label.
+        #[arg(long, requires = "train", conflicts_with = "min_similarity")]
+        calibrate: bool,
         /// A file of labels (one per line) routed to one bucket, e.g. reasoning: its
         /// routing precision and recall are reported.
         #[arg(long)]
         bucket: Option<PathBuf>,
-        /// Fail (exit 1) when METRIC is below VALUE at --min-similarity, e.g. accuracy=0.8.
+        /// Fail (exit 1) when METRIC is below VALUE at the floor, e.g. accuracy=0.8.
         #[arg(long = "gate", value_parser = parse_gate)]
         gates: Vec<(String, f64)>,
         #[arg(long)]
@@ -571,21 +587,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command:
                 Some(EvalCommand::Routing {
                     data,
+                    train,
+                    test,
+                    classifier,
                     config,
                     folds,
                     oos_label,
                     min_similarity,
+                    calibrate,
                     bucket,
                     gates,
                     json,
                 }),
             ..
         } => eval_routing::run(eval_routing::Args {
-            data: &data,
+            split: match (&data, &train, &test) {
+                (_, Some(train), Some(test)) => eval_routing::Split::HeldOut { train, test },
+                (Some(data), _, _) => eval_routing::Split::Folds { data, folds },
+                _ => anyhow::bail!("eval routing needs --data FILE, or --train FILE and --test FILE"),
+            },
+            classifier,
             config: config.as_ref(),
-            folds,
             oos_label: oos_label.as_deref(),
             min_similarity,
+            calibrate,
             bucket: bucket.as_deref(),
             gates: &gates,
             json,

@@ -213,12 +213,13 @@ pub struct RouterConfig {
     /// sensitive-topics rule (disputes, complaints, legal, safety → reasoning).
     pub rules: Vec<RuleConfig>,
     /// When no rule matches: `off`, `centroid` (nearest centroid over embeddings of the
-    /// labelled examples; needs an embedder) or `zero_shot` (a label call on the commodity tier).
+    /// labelled examples; needs an embedder), `knn` (distance-weighted vote of the nearest
+    /// examples; needs an embedder) or `zero_shot` (a label call on the commodity tier).
     pub classifier: String,
     /// JSONL of `{"text","label"}`: the centroid classifier's examples (zero-shot takes
     /// its label list from here and from `label_routes`).
     pub examples: Option<PathBuf>,
-    /// Centroid: below this cosine similarity no label applies (the message routes as if
+    /// Centroid / kNN: below this cosine similarity no label applies (the message routes as if
     /// unclassified).
     pub min_similarity: f32,
     /// Where each label goes: `commodity`, `reasoning` or `handoff`; labels not listed go

@@ -407,20 +407,25 @@ impl Config {
         }
         match self.router.classifier.as_str() {
             "off" | "zero_shot" => {}
-            "centroid" => {
+            c @ ("centroid" | "knn") => {
                 if self.router.examples.is_none() {
                     err(
                         "router.examples",
-                        "the centroid classifier needs a JSONL file of {\"text\",\"label\"} examples".into(),
+                        format!("the {c} classifier needs a JSONL file of {{\"text\",\"label\"}} examples"),
                     );
                 }
                 if self.knowledge.embedder == "none" {
-                    err("router.classifier", "centroid needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off".into());
+                    err(
+                        "router.classifier",
+                        format!(
+                            "{c} needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off"
+                        ),
+                    );
                 }
             }
             other => err(
                 "router.classifier",
-                format!("{other:?} is not off, centroid or zero_shot"),
+                format!("{other:?} is not off, centroid, knn or zero_shot"),
             ),
         }
         if let Some(p) = &self.router.examples

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod event;
 pub mod guard;
 pub mod injection;
+pub mod knn;
 pub mod ledger;
 pub mod media;
 pub mod message;

@@ -93,12 +93,22 @@ fn examples_file(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_centroid_classifier_routes_by_label() {
+    an_embedding_classifier_routes_by_label("centroid").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knn_classifier_routes_by_label() {
+    an_embedding_classifier_routes_by_label("knn").await;
+}
+
+/// `classifier` (centroid or knn) over the examples file labels messages and routes them.
+async fn an_embedding_classifier_routes_by_label(classifier: &'static str) {
     let (a, o) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let examples = examples_file(dir.path());
     let s = shop_with_models(&a, &o, move |c| {
         crate::support::with_local_embedder(c);
-        c.router.classifier = "centroid".into();
+        c.router.classifier = classifier.into();
         c.router.examples = Some(examples);
         c.router.label_routes = [
             ("billing_dispute".to_string(), "reasoning".to_string()),
@@ -125,7 +135,8 @@ async fn the_centroid_classifier_routes_by_label() {
     let t = trace(&s, "wamid.rc-1");
     assert_eq!(t.route, "reasoning", "{t:?}");
     assert!(
-        t.route_reason.starts_with("centroid label billing_dispute ("),
+        t.route_reason
+            .starts_with(&format!("{classifier} label billing_dispute (")),
         "{}",
         t.route_reason
     );
@@ -141,7 +152,7 @@ async fn the_centroid_classifier_routes_by_label() {
     assert!(
         trace(&s, "wamid.rc-2")
             .route_reason
-            .starts_with("centroid label safety (")
+            .starts_with(&format!("{classifier} label safety ("))
     );
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(
@@ -155,7 +166,7 @@ async fn the_centroid_classifier_routes_by_label() {
     let t = trace(&s, "wamid.rc-3");
     assert_eq!(t.route, "commodity");
     assert!(
-        t.route_reason.starts_with("centroid label hours ("),
+        t.route_reason.starts_with(&format!("{classifier} label hours (")),
         "{}",
         t.route_reason
     );
@@ -367,4 +378,113 @@ async fn the_rolling_summary_is_refreshed_shown_and_erased() {
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversation_summaries"), 0);
     assert_eq!(texts(&s).len(), 8);
     s.stop().await;
+}
+
+/// Runs `frontdesk eval routing ARGS --json`: exit code and the report.
+fn eval_routing(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["eval", "routing", "--json"])
+        .args(args)
+        .env("FRONTDESK_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn write_jsonl(path: &std::path::Path, rows: &[(&str, &str)]) {
+    let text: String = rows
+        .iter()
+        .map(|(text, label)| format!("{}\n", json!({ "text": text, "label": label })))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn eval_routing_held_out_calibrates_the_floor_on_the_training_file_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.jsonl");
+    write_jsonl(
+        &train,
+        &[
+            ("what time do you open", "hours"),
+            ("are you open on sunday", "hours"),
+            ("until when are you open today", "hours"),
+            ("what are your opening hours", "hours"),
+            ("when do you close on saturday", "hours"),
+            ("I want my money back", "refund"),
+            ("can I get a refund for my order", "refund"),
+            ("please refund the broken bike", "refund"),
+            ("how do I return this for a refund", "refund"),
+            ("refund me the helmet", "refund"),
+            ("where is my parcel", "delivery"),
+            ("when will my order arrive", "delivery"),
+            ("my package has not been delivered", "delivery"),
+            ("track my delivery please", "delivery"),
+            ("how long does shipping take", "delivery"),
+            ("who won the football match yesterday", "oos"),
+            ("tell me a joke about penguins", "oos"),
+            ("what is the capital of australia", "oos"),
+        ],
+    );
+    let test = dir.path().join("test.jsonl");
+    write_jsonl(
+        &test,
+        &[
+            ("are you open tomorrow morning", "hours"),
+            ("I'd like a refund please", "refund"),
+            ("has my order shipped yet", "delivery"),
+            ("recommend a good movie", "oos"),
+        ],
+    );
+    // Another test file: a floor looked up on the scored data would move with it.
+    let other = dir.path().join("other.jsonl");
+    write_jsonl(
+        &other,
+        &[
+            ("what is the weather like on mars", "oos"),
+            ("sing me a song", "oos"),
+            ("closing time on friday?", "hours"),
+        ],
+    );
+    for classifier in ["centroid", "knn"] {
+        let args = |t: &std::path::Path| {
+            let (code, report, err) = eval_routing(&[
+                "--classifier",
+                classifier,
+                "--train",
+                train.to_str().unwrap(),
+                "--test",
+                t.to_str().unwrap(),
+                "--oos-label",
+                "oos",
+                "--calibrate",
+            ]);
+            assert_eq!(code, 0, "{classifier}: {err}");
+            report
+        };
+        let (a, b) = (args(&test), args(&other));
+        assert_eq!(a["classifier"], classifier);
+        assert!(
+            a["mode"].as_str().unwrap().contains("calibrated on the training file"),
+            "{a}"
+        );
+        assert_eq!(a["at"]["examples"], 4, "only the test file is scored: {a}");
+        assert_eq!(b["at"]["examples"], 3);
+        let floor = a["floor"].as_f64().unwrap();
+        assert!(floor > 0.0 && floor < 1.0, "{classifier}: {a}");
+        assert_eq!(
+            a["floor"], b["floor"],
+            "{classifier}: the floor depends on the training file only"
+        );
+        assert_eq!(a["at"]["min_similarity"], a["floor"]);
+    }
+    // Calibrating needs a held-out file: never on the data being scored.
+    let (code, _, err) = eval_routing(&["--data", train.to_str().unwrap(), "--oos-label", "oos", "--calibrate"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--train"), "{err}");
 }
