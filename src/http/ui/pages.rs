@@ -673,11 +673,11 @@ pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paus
                 h2 { "Soft launch: bot vs people" }
                 p { "Conversations that started in these days, by the group soft launch put them in (" code { "soft_launch.percent" } ", " code { "soft_launch.allow" } " in Live settings)." }
                 table.launch {
-                    thead { tr { th { "group" } th { "conversations" } th { "resolved without handoff" } th { "median time to first reply" } } }
+                    thead { tr { th { "group" } th { "started" } th { "resolved, no handoff" } th { "median first reply" } } }
                     tbody {
                         @for g in &d.launch {
                             tr data-group=(g.group.as_str()) {
-                                td { (match g.group { LaunchGroup::Bot => "bot", LaunchGroup::People => "people (soft launch)" }) }
+                                td { (match g.group { LaunchGroup::Bot => "bot", LaunchGroup::People => "people" }) }
                                 td.conversations { (g.conversations) }
                                 td.resolved {
                                     (g.resolved_without_handoff)
