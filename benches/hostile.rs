@@ -118,11 +118,7 @@ fn start(graph: &FakeGraph) -> Server {
         .spawn()
         .unwrap();
     let base = common::listening_base(&mut child);
-    Server {
-        child,
-        base,
-        dir,
-    }
+    Server { child, base, dir }
 }
 
 /// `n` logins at once with wrong passwords, each from its own loopback address

@@ -296,11 +296,7 @@ impl External {
             .spawn()
             .unwrap();
         let base = format!("{}/webhook", common::listening_base(&mut child));
-        External {
-            child,
-            base,
-            _dir: dir,
-        }
+        External { child, base, _dir: dir }
     }
 
     fn rss_mib(&self) -> (u64, u64) {
