@@ -72,7 +72,9 @@ fn template_ref(v: &Value) -> Option<TemplateRef> {
 
 fn template_status(v: &Value) -> Option<HealthEvent> {
     let event = text(v, "event")?;
-    let code = text(v, "reason").filter(|r| !r.eq_ignore_ascii_case("NONE") && !r.is_empty());
+    let code = text(v, "reason")
+        .filter(|r| !r.eq_ignore_ascii_case("NONE"))
+        .or_else(|| v.pointer("/other_info/title").and_then(scalar));
     let explanation = v
         .pointer("/rejection_info/reason")
         .or_else(|| v.pointer("/other_info/description"))
