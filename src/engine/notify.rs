@@ -39,10 +39,13 @@ pub async fn health_changes(
     if url.is_empty() || changes.is_empty() {
         return;
     }
+    // The admin health panel (`/admin/health` in `http::ui::PAGES`).
+    let link = format!("{}/admin/health", config.server.public_url.trim_end_matches('/'));
     let mut text = format!("{}: WhatsApp account health changed.", config.bot.business_name);
     for c in changes {
         text.push_str(&format!("\n• {}", c.summary()));
     }
+    text.push_str(&format!("\n<{link}|Open the health panel>"));
     post(url.expose(), &text, &metrics.notify_failed_total, "health change").await;
 }
 

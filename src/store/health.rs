@@ -2,7 +2,7 @@
 //! recorded once (by fingerprint, so a re-run changes nothing) and moves the current
 //! state; the health panel, the inbox banner, the composer and `doctor` read it back.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::domain::health::{HealthEvent, QualityRating, TemplateStatus};
@@ -193,6 +193,38 @@ impl HealthSnapshot {
     /// The template `name` (any language) when it is blocked, with its state.
     pub fn blocked_template(&self, name: &str) -> Option<&TemplateHealth> {
         self.templates.iter().find(|t| t.name == name && t.is_blocked())
+    }
+}
+
+/// The template `name`/`language` when Meta has it rejected, paused, disabled, ….
+pub fn blocked_template(conn: &Connection, name: &str, language: &str) -> Result<Option<TemplateHealth>> {
+    let t = conn
+        .query_row(
+            "SELECT status, reason, category, quality FROM template_health WHERE name = ?1 AND language = ?2",
+            params![name, language],
+            |r| {
+                Ok(TemplateHealth {
+                    name: name.to_string(),
+                    language: language.to_string(),
+                    status: r.get::<_, Option<String>>(0)?.map(|x| TemplateStatus::parse(&x)),
+                    reason: r.get(1)?,
+                    category: r.get(2)?,
+                    quality: r.get::<_, Option<String>>(3)?.map(|x| QualityRating::parse(&x)),
+                })
+            },
+        )
+        .optional()?;
+    Ok(t.filter(TemplateHealth::is_blocked))
+}
+
+impl TemplateHealth {
+    /// "PAUSED: FIRST_PAUSE: …" — the status and Meta's reason, for a person.
+    pub fn why(&self) -> String {
+        let status = self.status.map(TemplateStatus::as_str).unwrap_or("UNKNOWN");
+        match &self.reason {
+            Some(r) => format!("{status}: {}", r.trim_end_matches('.')),
+            None => status.to_string(),
+        }
     }
 }
 
