@@ -228,6 +228,21 @@ impl TemplateHealth {
     }
 }
 
+/// The health recorded in the database file at `db` (for `frontdesk doctor`, beside a
+/// running server); `None` when its schema predates account health.
+pub fn read_file(db: &std::path::Path, recent: usize) -> Result<Option<HealthSnapshot>> {
+    let conn = super::connect(db)?;
+    let known: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'health_events'",
+        [],
+        |r| r.get(0),
+    )?;
+    if known == 0 {
+        return Ok(None);
+    }
+    Ok(Some(snapshot(&conn, recent)?))
+}
+
 /// Reads the current health and the `recent` newest changes.
 pub fn snapshot(conn: &Connection, recent: usize) -> Result<HealthSnapshot> {
     let mut s = HealthSnapshot::default();

@@ -186,3 +186,42 @@ async fn the_inbox_warns_and_a_paused_template_is_neither_offered_nor_used_as_th
     assert!(s.graph.sent().is_empty());
     s.stop().await;
 }
+
+/// `frontdesk doctor` reports the same health, from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_the_account_health_from_the_store() {
+    let s = TestServer::start().await;
+    let config = s.cli_config();
+    let run = |config: std::path::PathBuf| {
+        let o = std::process::Command::new(crate::support::bin())
+            .args(["doctor", "--config"])
+            .arg(&config)
+            .env("FRONTDESK_LOG", "warn")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let c = config.clone();
+    let out = tokio::task::spawn_blocking(move || run(c)).await.unwrap();
+    assert!(
+        out.contains("WARN  account health: no health webhook received yet"),
+        "{out}"
+    );
+    for path in [
+        "meta/phone_number_quality_update/flagged.json",
+        "pywa/account_update/account_restriction.json",
+        "pywa/template_status_update/rejected.json",
+    ] {
+        assert_eq!(s.post_webhook(&fixture(path)).await, 200, "{path}");
+    }
+    s.idle().await;
+    let out = tokio::task::spawn_blocking(move || run(config)).await.unwrap();
+    for line in [
+        "WARN  account health: number 15550783881: quality RED, messaging limit TIER_10K",
+        "FAIL  account health: WhatsApp account 102290129340398 is restricted: account: ACCOUNT_RESTRICTION",
+        "WARN  account health: template abandoned_cart (en) is not used: Meta has it REJECTED: INVALID_FORMAT",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    s.stop().await;
+}
