@@ -185,6 +185,8 @@ pub struct Labeled {
     pub handoffs: LabeledCounter,
     /// Sends that failed for good, by Graph error code (`none`: unreachable).
     pub send_failures: LabeledCounter,
+    /// Account-health changes from Meta's webhooks, by kind (number_quality, account, …).
+    pub health_changes: LabeledCounter,
 }
 
 impl Labeled {
@@ -194,6 +196,11 @@ impl Labeled {
             &mut out,
             "frontdesk_handoffs_by_trigger_total",
             "Conversations handed to a person, by what triggered it.",
+        );
+        self.health_changes.render_into(
+            &mut out,
+            "frontdesk_health_changes_total",
+            "Account-health changes Meta reported (quality, limit tier, restrictions, templates), by kind.",
         );
         self.send_failures.render_into(
             &mut out,

@@ -215,6 +215,59 @@ fn stores(r: &mut Report, config: &Config) {
         }
     }
     journal(r, config, &db);
+    if db.exists() {
+        account_health(r, &db);
+    }
+}
+
+/// The account health Meta's webhooks reported, as the admin panel shows it: a number
+/// rated YELLOW/RED or a template Meta will not send is a warning, a restricted account
+/// a failure.
+fn account_health(r: &mut Report, db: &Path) {
+    let h = match crate::store::health::read_file(db, 5) {
+        Ok(Some(h)) => h,
+        Ok(None) => return,
+        Err(e) => return r.warn("account health", format!("could not be read: {e}")),
+    };
+    if h.recent.is_empty() {
+        return r.warn(
+            "account health",
+            "no health webhook received yet (subscribe the app to phone_number_quality_update, account_update and message_template_status_update)",
+        );
+    }
+    for n in &h.numbers {
+        let line = format!(
+            "number {}: quality {}, messaging limit {}",
+            n.display_phone_number,
+            n.rating.as_str(),
+            n.limit_tier.as_deref().unwrap_or("unknown")
+        );
+        if n.rating.is_degraded() {
+            r.warn("account health", line);
+        } else {
+            r.ok("account health", line);
+        }
+    }
+    for a in &h.accounts {
+        if a.restricted {
+            r.fail(
+                "account health",
+                format!("WhatsApp account {} is restricted: {}", a.waba_id, a.detail),
+                "see the account's quality and restrictions in Meta's WhatsApp Manager",
+            );
+        }
+    }
+    for t in h.templates.iter().filter(|t| t.is_blocked()) {
+        r.warn(
+            "account health",
+            format!(
+                "template {} ({}) is not used: Meta has it {}",
+                t.name,
+                t.language,
+                t.why()
+            ),
+        );
+    }
 }
 
 /// The journal: damaged, empty, or missing where the database says there was one, is a

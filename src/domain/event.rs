@@ -1,10 +1,11 @@
 //! What one webhook delivery means, as a list of typed events: inbound messages,
-//! delivery statuses, and anything else kept raw for a person to look at.
+//! delivery statuses, account health, and anything else kept raw for a person to look at.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::delivery::DeliveryState;
+use super::health::HealthEvent;
 use super::message::{InboundMessage, WhatsAppError};
 
 /// The customer as the webhook's `contacts[]` describes them.
@@ -50,6 +51,9 @@ pub enum WebhookEvent {
         phone_number_id: String,
         status: StatusUpdate,
     },
+    /// Account health: a number's quality or limit, the account's restrictions, a
+    /// template's status, category or quality. `waba_id` is the entry's id.
+    Health { waba_id: String, health: HealthEvent },
     /// Something not handled (another webhook field, an `errors[]` block, a shape we
     /// could not read): kept raw with the reason.
     Unhandled { reason: String, raw: Value },

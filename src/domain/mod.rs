@@ -11,6 +11,7 @@ pub mod circuit;
 pub mod delivery;
 pub mod event;
 pub mod guard;
+pub mod health;
 pub mod injection;
 pub mod knn;
 pub mod ledger;

@@ -83,6 +83,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         app.queue.health(),
         app.store.health(),
     ]));
+    if let Ok(health) = app.store.read(|c| crate::store::health::snapshot(c, 0)).await {
+        body.push_str(&render_account_health(&health));
+    }
     body.push_str(&app.reply_stages.render());
     body.push_str(&app.labeled.render());
     body.push_str(&app.models.usage.render());
@@ -98,4 +101,38 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// The account-health gauges: quality rating per number, restriction per account,
+/// templates that cannot be used.
+fn render_account_health(h: &crate::store::health::HealthSnapshot) -> String {
+    let mut out = String::from(
+        "# HELP frontdesk_number_quality_rating Quality rating Meta reported per business number (0 unknown, 1 green, 2 yellow, 3 red).\n# TYPE frontdesk_number_quality_rating gauge\n",
+    );
+    for n in &h.numbers {
+        out.push_str(&format!(
+            "frontdesk_number_quality_rating{{number=\"{}\",limit_tier=\"{}\"}} {}\n",
+            label(&n.display_phone_number),
+            label(n.limit_tier.as_deref().unwrap_or("")),
+            n.rating.gauge()
+        ));
+    }
+    out.push_str("# HELP frontdesk_account_restricted 1 while Meta restricts or bans the WhatsApp Business Account.\n# TYPE frontdesk_account_restricted gauge\n");
+    for a in &h.accounts {
+        out.push_str(&format!(
+            "frontdesk_account_restricted{{waba_id=\"{}\"}} {}\n",
+            label(&a.waba_id),
+            u8::from(a.restricted)
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP frontdesk_templates_blocked Templates Meta rejected, paused or disabled (not offered, not used).\n# TYPE frontdesk_templates_blocked gauge\nfrontdesk_templates_blocked {}\n",
+        h.templates.iter().filter(|t| t.is_blocked()).count()
+    ));
+    out
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

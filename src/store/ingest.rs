@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::delivery::{DeliveryState, next_state};
 use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
+use crate::domain::health::HealthEvent;
 use crate::domain::message::{InboundMessage, MessageKind};
 use crate::domain::owner::Owner;
 use crate::domain::soft_launch::{LaunchGroup, SoftLaunch};
@@ -25,6 +26,8 @@ pub struct IngestReport {
     /// Wamids of inbound messages the bot should answer (new or seen before: the reply
     /// queue dedupes them, so a re-run after a crash loses none and doubles none).
     pub answerable: Vec<String>,
+    /// Health events seen for the first time (a re-run reports none): metrics, Slack.
+    pub health_changes: Vec<HealthEvent>,
     /// Wamids of inbound media to download and read (queued like `answerable`).
     pub media: Vec<String>,
 }
@@ -94,6 +97,11 @@ pub fn apply_events(
                     report.statuses_applied += 1;
                 } else {
                     report.statuses_ignored += 1;
+                }
+            }
+            WebhookEvent::Health { waba_id, health } => {
+                if super::health::apply(conn, job_id, waba_id, health, now)? {
+                    report.health_changes.push(health.clone());
                 }
             }
             WebhookEvent::Unhandled { reason, raw } => {

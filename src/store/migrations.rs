@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0015_journal_marker.sql"),
     ),
     (16, "soft_launch", include_str!("../../migrations/0016_soft_launch.sql")),
+    (
+        17,
+        "account_health",
+        include_str!("../../migrations/0017_account_health.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

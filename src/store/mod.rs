@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
 pub mod engine;
+pub mod health;
 pub mod inbox;
 mod ingest;
 pub mod journal_marker;

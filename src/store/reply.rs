@@ -53,6 +53,14 @@ pub struct ConversationFacts {
     pub spent: Option<Spent>,
 }
 
+/// The account-health state of a bridge template Meta will not send.
+fn blocked_bridge(conn: &Connection, body: &OutboundBody) -> Result<Option<super::health::TemplateHealth>> {
+    match body {
+        OutboundBody::Template { name, language, .. } => super::health::blocked_template(conn, name, language),
+        _ => Ok(None),
+    }
+}
+
 /// Reads the facts of `q`; call it inside one read transaction so they are of one moment.
 pub fn conversation_facts(conn: &Connection, q: &FactsQuery<'_>) -> Result<ConversationFacts> {
     let conv = q.conversation_id;
@@ -154,6 +162,19 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         done.queued = ledger::insert_within_window(conn, &req, now)?;
         done.window_closed = done.queued.is_none();
         match (done.queued, &m.outside_window) {
+            (None, Some((template, _))) if blocked_bridge(conn, template)?.is_some() => {
+                // Meta rejected, paused or disabled the bridge template: not used. Kept as
+                // a failed row like a bridge without a template, and the inbox says why.
+                let why = blocked_bridge(conn, template)?.map(|t| t.why()).unwrap_or_default();
+                let (id, new) = ledger::insert(conn, &req, now)?;
+                ledger::mark_failed(conn, id, Some(131047), ledger::WINDOW_CLOSED_REASON, true, now)?;
+                if new {
+                    let note = format!(
+                        "The 24-hour window had closed when this conversation was handed off, and the bridge template was not used: Meta has it {why}. Nothing reached the customer."
+                    );
+                    super::inbox::add_note(conn, r.conversation_id, "bot", &note, now)?;
+                }
+            }
             (None, Some((template, note))) => {
                 let req = ledger::NewOutbound {
                     body: template.clone(),

@@ -5,4 +5,5 @@ pub mod dedupe_keys;
 pub mod error_codes;
 pub mod graph;
 pub mod parse;
+pub mod parse_health;
 pub mod signature;

@@ -40,16 +40,31 @@ pub fn parse_webhook(body: &[u8]) -> Vec<WebhookEvent> {
             out.push(unhandled("entry without changes[]".into(), entry));
             continue;
         };
+        let waba_id = match entry.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
         for change in changes {
-            parse_change(change, &mut out);
+            parse_change(&waba_id, change, &mut out);
         }
     }
     out
 }
 
-fn parse_change(change: &Value, out: &mut Vec<WebhookEvent>) {
+fn parse_change(waba_id: &str, change: &Value, out: &mut Vec<WebhookEvent>) {
     let field = str_of(change, "field").unwrap_or("");
     let value = change.get("value").unwrap_or(&Value::Null);
+    if let Some(parsed) = super::parse_health::health_event(field, value) {
+        out.push(match parsed {
+            Some(health) => WebhookEvent::Health {
+                waba_id: waba_id.to_string(),
+                health,
+            },
+            None => unhandled(format!("{field} change without the fields it needs"), change),
+        });
+        return;
+    }
     if field != "messages" {
         out.push(unhandled(format!("webhook field {field:?} is not handled"), change));
         return;
@@ -374,7 +389,7 @@ mod tests {
                         {"from":"31","id":"w2","timestamp":10,"type":"poll","poll":{}}]}}]},
           {"id":"2","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"P2"},
             "statuses":[{"id":"o1","status":"read","timestamp":"11","recipient_id":"31"}]}},
-            {"field":"account_update","value":{"event":"X"}}]}]}"#;
+            {"field":"account_update","value":{"no_event":"X"}}]}]}"#;
         let events = parse_webhook(body);
         assert_eq!(events.len(), 4);
         match &events[1] {
@@ -391,7 +406,8 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        assert!(matches!(events[3], WebhookEvent::Unhandled { .. }));
+        // An account_update without the fields it needs is kept raw.
+        assert!(matches!(events[3], WebhookEvent::Unhandled { .. }), "{:?}", events[3]);
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
                 match r {
                     Ok(report) => {
                         record(&app.metrics, &report, id);
+                        record_health(app, &report).await;
                         // Queued before the job is marked done, keyed by wamid: a re-run
                         // after a crash queues nothing twice.
                         match queue_replies(app, &report).await {
@@ -131,6 +132,15 @@ async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result
         app.queue.enqueue_unique(format!("reply:{wamid}"), job).await?;
     }
     Ok(())
+}
+
+/// Counts and announces (Slack) the health changes a job recorded for the first time.
+async fn record_health(app: &App, report: &IngestReport) {
+    for change in &report.health_changes {
+        app.labeled.health_changes.add(&[("kind", change.kind())], 1.0);
+        tracing::warn!(change = %change.summary(), "account health changed");
+    }
+    crate::engine::notify::health_changes(&app.config, &app.metrics, &report.health_changes).await;
 }
 
 fn record(metrics: &Metrics, report: &IngestReport, job: u64) {

@@ -351,7 +351,7 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
 }
 
 /// A fake Slack incoming webhook: records each JSON body.
-async fn fake_slack() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+pub(crate) async fn fake_slack() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let g = got.clone();
     let app = axum::Router::new().route(

@@ -33,13 +33,14 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A short label per event: `message:<type>`, `status:<state>`, or `unhandled`.
+/// A short label per event: `message:<type>`, `status:<state>`, `health:<kind>`, or `unhandled`.
 fn labels(events: &[WebhookEvent]) -> Vec<String> {
     events
         .iter()
         .map(|e| match e {
             WebhookEvent::Message { message, .. } => format!("message:{}", message.kind.type_name()),
             WebhookEvent::Status { status, .. } => format!("status:{}", status.status),
+            WebhookEvent::Health { health, .. } => format!("health:{}", health.kind()),
             WebhookEvent::Unhandled { .. } => "unhandled".into(),
         })
         .collect()
@@ -104,8 +105,17 @@ fn every_fixture_parses_to_the_right_kind() {
         let got = labels(&events);
         match EXPECTED.iter().find(|(n, _)| n == name) {
             Some((_, want)) => assert_eq!(got, *want, "{name}"),
-            // Other webhook fields (account_update, calls, templates, ...) are kept raw.
-            None => assert!(got.iter().all(|l| l == "unhandled"), "{name}: {got:?}"),
+            // The health fields are typed; other fields (calls, echoes, ...) are kept raw.
+            None => {
+                let want = match name.split('/').next().unwrap_or("") {
+                    "account_update" => "health:account",
+                    "template_status_update" => "health:template_status",
+                    "template_category_update" => "health:template_category",
+                    "template_quality_update" => "health:template_quality",
+                    _ => "unhandled",
+                };
+                assert!(got.iter().all(|l| l == want), "{name}: {got:?}, want {want}");
+            }
         }
         let json = serde_json::to_string_pretty(&events).unwrap();
         insta::assert_snapshot!(name.replace('/', "__"), json);
@@ -162,7 +172,18 @@ async fn every_fixture_goes_through_the_webhook() {
         })
         .collect();
     assert_eq!(msgs.len(), distinct.len());
-    assert!(s.query_i64("SELECT COUNT(*) FROM raw_events") >= 30);
+    // The other webhook fields (calls, echoes, preferences, …) are kept raw; the health
+    // fields (17 account updates, 4 template updates) are typed and stored as health.
+    assert!(s.query_i64("SELECT COUNT(*) FROM raw_events") >= 8);
+    let health: std::collections::BTreeSet<String> = files
+        .iter()
+        .flat_map(|(_, b)| parse_webhook(b))
+        .filter(|e| matches!(e, WebhookEvent::Health { .. }))
+        .map(|e| serde_json::to_string(&e).unwrap())
+        .collect();
+    assert!(health.len() >= 20, "{}", health.len());
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM health_events"), health.len() as i64);
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM template_health"), 4);
     assert!(s.query_i64("SELECT COUNT(*) FROM status_events") >= 5);
     s.stop().await;
 }

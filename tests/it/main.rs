@@ -26,6 +26,7 @@ mod fake_transcriber;
 mod fixtures;
 mod golden;
 mod handshake;
+mod health;
 mod hostile_files;
 mod inbox;
 mod inbox_auth;

@@ -318,3 +318,12 @@ pub async fn dashboard(State(app): State<Arc<App>>, Extension(s): Extension<Sess
         Err(e) => internal(e),
     }
 }
+
+/// `GET /admin/health`: the account health Meta reported — each number's quality rating
+/// and messaging limit tier, restrictions, templates and their status, recent changes.
+pub async fn health(State(app): State<Arc<App>>, Extension(s): Extension<Session>) -> Response {
+    match app.store.read(|c| crate::store::health::snapshot(c, 50)).await {
+        Ok(h) => pages::health(&s, &h, &app.config.whatsapp.templates, crate::domain::now_ms()).into_response(),
+        Err(e) => internal(e),
+    }
+}

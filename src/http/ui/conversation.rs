@@ -82,10 +82,11 @@ async fn render(
                 .into_iter()
                 .rev()
                 .find(|h| h.resolved_at.is_none());
-            Ok(Some((head, inbox::thread(c, id)?, open)))
+            let health = crate::store::health::snapshot(c, 0)?;
+            Ok(Some((head, inbox::thread(c, id)?, open, health)))
         })
         .await;
-    let (head, thread, handoff) = match loaded {
+    let (head, thread, handoff, health) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => {
             return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).")
@@ -99,6 +100,7 @@ async fn render(
         thread: &thread,
         handoff: handoff.as_ref(),
         templates: &app.config.whatsapp.templates,
+        health: &health,
         canned: &app.config.inbox.canned_replies,
         now: crate::domain::now_ms(),
         send_key: &key,
@@ -345,6 +347,19 @@ pub async fn template(
         )
         .await;
     };
+    let (n, l) = (name.to_string(), language.to_string());
+    match app
+        .store
+        .read(move |c| crate::store::health::blocked_template(c, &n, &l))
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(t)) => {
+            let problem = format!("Template {name} ({language}) was not sent: Meta has it {}.", t.why());
+            return render(&app, &s, id, None, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        Err(e) => return internal(e),
+    }
     let params: Vec<String> = f
         .params
         .lines()

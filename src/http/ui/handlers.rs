@@ -206,16 +206,20 @@ pub async fn inbox(
     let (user, text) = (s.user.id, search.clone());
     match app
         .store
-        .read(move |c| inbox::list(c, view, user, text.as_deref(), LIST_LIMIT))
+        .read(move |c| {
+            let rows = inbox::list(c, view, user, text.as_deref(), LIST_LIMIT)?;
+            Ok((rows, crate::store::health::snapshot(c, 0)?.warnings()))
+        })
         .await
     {
-        Ok(rows) => pages::inbox(
+        Ok((rows, warnings)) => pages::inbox(
             &s,
             view,
             search.as_deref().unwrap_or(""),
             &rows,
             crate::domain::now_ms(),
             app.send_pause.reason().as_deref(),
+            &warnings,
         )
         .into_response(),
         Err(e) => internal(e),

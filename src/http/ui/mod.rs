@@ -156,6 +156,11 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         method: "GET",
+        path: "/admin/health",
+        access: Access::Admin,
+    },
+    Page {
+        method: "GET",
         path: "/admin/settings",
         access: Access::Admin,
     },
@@ -221,6 +226,7 @@ fn handler(page: &Page) -> MethodRouter<Arc<App>> {
         ("GET", "/account") => get(handlers::account),
         ("POST", "/account/password") => post(handlers::change_password),
         ("GET", "/admin/dashboard") => get(admin::dashboard),
+        ("GET", "/admin/health") => get(admin::health),
         ("GET", "/admin/settings") => get(admin::settings),
         ("POST", "/admin/settings") => post(admin::set),
         ("GET", "/admin/kb") => get(admin::kb),

@@ -46,6 +46,7 @@ pub fn layout_live(
                             button #notify type="button" hidden { "Notify me" }
                             @if s.user.role == crate::domain::auth::Role::Admin {
                                 a href="/admin/dashboard" { "Dashboard" }
+                                a href="/admin/health" { "Health" }
                                 a href="/admin/settings" { "Settings" }
                                 a href="/admin/kb" { "Knowledge" }
                                 a href="/admin/users" { "Users" }
@@ -115,6 +116,20 @@ pub fn paused_banner(reason: Option<&str>) -> Markup {
     html! { @if let Some(r) = reason { p.banner role="alert" { "Sending is paused: " (r) ". Replies wait and go out when it is fixed." } } }
 }
 
+/// The account-health banner: numbers rated YELLOW/RED, a restricted account.
+pub fn health_banner(warnings: &[String]) -> Markup {
+    html! {
+        @if !warnings.is_empty() {
+            div.banner.health role="alert" {
+                "WhatsApp account health: "
+                @for (i, w) in warnings.iter().enumerate() { @if i > 0 { "; " } (w) }
+                ". Meta may limit or block sending; see " a href="/admin/health" { "Account health" } "."
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn inbox(
     session: &Session,
     view: View,
@@ -122,6 +137,7 @@ pub fn inbox(
     rows: &[ConversationRow],
     now: i64,
     paused: Option<&str>,
+    health_warnings: &[String],
 ) -> Markup {
     let tab = |v: View, label: &str| {
         html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) } aria-current=[(v == view).then_some("page")] { (label) } }
@@ -132,6 +148,7 @@ pub fn inbox(
         Some(("inbox", None)),
         html! {
             (paused_banner(paused))
+            (health_banner(health_warnings))
             h1.sr { "Inbox" }
             nav.tabs aria-label="Filter" {
                 (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
@@ -240,6 +257,8 @@ pub struct ConversationView<'a> {
     pub thread: &'a [ThreadItem],
     pub handoff: Option<&'a HandoffRow>,
     pub templates: &'a [crate::config::TemplateConfig],
+    /// Account health: the banner, and templates Meta will not send (not offered).
+    pub health: &'a crate::store::health::HealthSnapshot,
     pub canned: &'a [crate::config::CannedReply],
     pub now: i64,
     /// A one-time key for the composer, so a double submit sends once.
@@ -280,15 +299,26 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
         .thread
         .iter()
         .any(|i| i.needs_template && i.state.as_deref() == Some("failed"));
+    let blocked = |t: &crate::config::TemplateConfig| {
+        v.health
+            .templates
+            .iter()
+            .find(|b| b.name == t.name && b.language == t.language && b.is_blocked())
+    };
     let template_form = html! {
         form #template method="post" action={ "/app/c/" (h.id) "/template" } {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="key" value=(v.send_key);
             label { "Template" select name="template" {
-                @for t in v.templates { option value={ (t.name) "|" (t.language) } { (t.name) " (" (t.language) ") " (t.description) } }
+                @for t in v.templates.iter().filter(|t| blocked(t).is_none()) { option value={ (t.name) "|" (t.language) } { (t.name) " (" (t.language) ") " (t.description) } }
             } }
             label { "Parameters, one per line" textarea name="params" rows="2" dir="auto" {} }
             button type="submit" { "Send template" }
+        }
+        @for t in v.templates {
+            @if let Some(b) = blocked(t) {
+                p.hint.template-blocked { "Not offered: " (t.name) " (" (t.language) "), Meta has it " (b.why()) "." }
+            }
         }
     };
     layout_live(
@@ -296,6 +326,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
         Some(session),
         Some(("conversation", Some(h.id))),
         html! {
+            (health_banner(&v.health.warnings()))
             p { a href="/app" { "← Inbox" } }
             section.card {
                 h1 { (name) " " span.number { (h.wa_id.as_deref().unwrap_or("")) } }
@@ -699,6 +730,72 @@ pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paus
                             svg.meter viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-label={ (route) " share" } { rect class="s1" x="0" y="0" height="6" width=(format!("{:.1}", 100.0 * *n as f64 / replies.max(1) as f64)) {} }
                         }
                     }
+                }
+            }
+        },
+    )
+}
+
+/// The account-health panel.
+pub fn health(
+    session: &Session,
+    h: &crate::store::health::HealthSnapshot,
+    configured: &[crate::config::TemplateConfig],
+    now: i64,
+) -> Markup {
+    layout(
+        "Account health",
+        Some(session),
+        html! {
+            (health_banner(&h.warnings()))
+            h1 { "Account health" }
+            p.hint { "As Meta's webhooks reported it (phone_number_quality_update, account_update, message_template_* fields)." }
+            section.card {
+                h2 { "Numbers" }
+                @if h.numbers.is_empty() { p.empty { "No quality update received yet." } } @else {
+                    table { thead { tr { th { "Number" } th { "Quality rating" } th { "Messaging limit" } th { "Last event" } th { "Updated" } } }
+                        tbody { @for n in &h.numbers { tr {
+                            td { (n.display_phone_number) }
+                            td.rating data-rating=(n.rating.as_str()) { (n.rating.as_str()) }
+                            td { (n.limit_tier.as_deref().unwrap_or("—")) }
+                            td { (n.last_event) }
+                            td { (ago(now, Some(n.updated_at))) }
+                        } } }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Account" }
+                @if h.accounts.is_empty() { p.empty { "No account update received yet." } } @else {
+                    ul { @for a in &h.accounts { li {
+                        (a.waba_id) ": " @if a.restricted { strong { "restricted" } } @else { "not restricted" } " — " (a.detail)
+                    } } }
+                }
+            }
+            section.card {
+                h2 { "Templates" }
+                @if h.templates.is_empty() && configured.is_empty() { p.empty { "No templates." } } @else {
+                    table { thead { tr { th { "Template" } th { "Language" } th { "Status" } th { "Reason" } th { "Category" } th { "Quality" } th { "Offered" } } }
+                        tbody {
+                            @for t in &h.templates { tr {
+                                td { (t.name) } td { (t.language) }
+                                td { (t.status.map(crate::domain::health::TemplateStatus::as_str).unwrap_or("—")) }
+                                td { (t.reason.as_deref().unwrap_or("")) }
+                                td { (t.category.as_deref().unwrap_or("")) }
+                                td { (t.quality.map(crate::domain::health::QualityRating::as_str).unwrap_or("")) }
+                                td { @if t.is_blocked() { "no" } @else { "yes" } }
+                            } }
+                            @for c in configured.iter().filter(|c| !h.templates.iter().any(|t| t.name == c.name && t.language == c.language)) { tr {
+                                td { (c.name) } td { (c.language) } td { "—" } td { "no update from Meta yet" } td {} td {} td { "yes" }
+                            } }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Recent changes" }
+                @if h.recent.is_empty() { p.empty { "None yet." } } @else {
+                    ul.changes { @for c in &h.recent { li { (ago(now, Some(c.created_at))) ": " (c.summary) } } }
                 }
             }
         },
