@@ -320,4 +320,44 @@ mod tests {
         let err = Store::open(&p).err().expect("must fail").to_string();
         assert!(err.contains("not a valid SQLite database"), "{err}");
     }
+
+    /// A write that reads before it writes, while another process holds the write lock
+    /// and commits: it waits and succeeds. (With a deferred transaction it failed at once
+    /// as busy, which is how a `frontdesk user add` beside a busy server failed.)
+    #[test]
+    fn a_read_then_write_waits_out_another_writer_instead_of_failing_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let mut other = connect(&path).unwrap();
+        let held = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        held.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (1, 'other', 'a', 's', '')",
+            [],
+        )
+        .unwrap();
+        let (read, after_read) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(store.write(move |c| {
+                let n: i64 = c.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))?;
+                let _ = read.send(());
+                c.execute(
+                    "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (2, 'store', 'a', 's', ?1)",
+                    [n],
+                )?;
+                Ok(())
+            }))
+        });
+        // The other process commits once this write has read (deferred), or once the write
+        // is seen waiting for the lock (immediate: it cannot read before the commit).
+        let _ = after_read.recv_timeout(std::time::Duration::from_millis(500));
+        held.commit().unwrap();
+        writer
+            .join()
+            .unwrap()
+            .expect("the write waited for the lock instead of failing busy");
+    }
 }

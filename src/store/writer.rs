@@ -150,7 +150,10 @@ impl Writer {
 }
 
 fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> rusqlite::Result<()> {
-    let mut tx = conn.transaction()?;
+    // IMMEDIATE: the write lock is taken (waiting out the busy timeout) before any op reads.
+    // A deferred transaction that reads first and writes second fails at once as busy when
+    // another process (a CLI command, the server) committed in between, busy timeout or not.
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for op in batch.iter_mut() {
         let mut sp = tx.savepoint()?;
         if op.apply(&mut sp) {

@@ -15,24 +15,10 @@
 // dialog or horizontal overflow.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { shots, axe } from './common.mjs';
 import assert from 'node:assert/strict';
 
 const { FD_BASE: base, FD_EMAIL: email, FD_PASSWORD: password, FD_SECRET: secret, FD_GRAPH: graph } = process.env;
-const shots = process.env.FD_SHOTS || 'target/browser-screenshots';
-mkdirSync(shots, { recursive: true });
-console.log(`screenshots: ${shots}`);
-
-/** axe-core, run in the page (through the DevTools protocol, so the page's CSP stays on). */
-const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-/** Fails on any serious or critical accessibility violation axe-core finds on the page. */
-async function axe(page, what) {
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`));
-  assert.deepEqual(violations, [], `axe on ${what}`);
-}
 
 /** Makes the fake Graph API answer the next send with this error. */
 async function failNextSend(code, title) {

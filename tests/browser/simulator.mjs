@@ -7,22 +7,10 @@
 // keyboard; axe-core finds no serious or critical violation. Fails (exit 1) on any error,
 // script dialog or horizontal overflow.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { shots, axe } from './common.mjs';
 import assert from 'node:assert/strict';
 
 const base = process.env.FD_BASE;
-const shots = process.env.FD_SHOTS || 'target/browser-screenshots';
-mkdirSync(shots, { recursive: true });
-console.log(`screenshots: ${shots}`);
-
-const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-async function axe(page, what) {
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`));
-  assert.deepEqual(violations, [], `axe on ${what}`);
-}
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

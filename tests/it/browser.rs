@@ -59,28 +59,20 @@ async fn the_inbox_in_chromium() {
     let shots = root.join("target/browser-screenshots");
     let base = s.base.clone();
     let graph = format!("http://{}", s.graph.addr);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("tests/browser/inbox.mjs")
-            .current_dir(root)
-            .env("FD_BASE", base)
-            .env("FD_EMAIL", ADMIN)
-            .env("FD_PASSWORD", ADMIN_PW)
-            .env("FD_SECRET", crate::support::SECRET)
-            .env("FD_SHOTS", shots)
-            .env("FD_CLOSED_CONVERSATION", closed.to_string())
-            .env("FD_GRAPH", graph)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    println!("{stdout}");
-    assert!(out.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
+    run_flow(
+        root,
+        "tests/browser/inbox.mjs",
+        vec![
+            ("FD_BASE", base),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_SECRET", crate::support::SECRET.into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_CLOSED_CONVERSATION", closed.to_string()),
+            ("FD_GRAPH", graph),
+        ],
+    )
+    .await;
     assert_eq!(
         s.graph
             .sent()
@@ -148,23 +140,12 @@ async fn the_simulator_in_chromium() {
     let base = format!("http://{addr}");
     graph.set_webhook(&format!("{base}/webhook"), crate::support::SECRET);
     let shots = root.join("target/browser-screenshots");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("tests/browser/simulator.mjs")
-            .current_dir(root)
-            .env("FD_BASE", base)
-            .env("FD_SHOTS", shots)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    println!("{stdout}");
-    assert!(out.status.success(), "the simulator flow failed:\n{stdout}\n{stderr}");
+    run_flow(
+        root,
+        "tests/browser/simulator.mjs",
+        vec![("FD_BASE", base), ("FD_SHOTS", shots.display().to_string())],
+    )
+    .await;
     // The 4,096-character message arrived whole; the refused ones never did.
     let inbound: Vec<String> = running
         .app
@@ -186,4 +167,28 @@ async fn the_simulator_in_chromium() {
         "nothing over the limit arrived"
     );
     running.stop().await.unwrap();
+}
+
+/// Runs one browser flow (`node SCRIPT` from the crate root, with `env`), prints its
+/// output, and fails the test with it when the flow fails.
+async fn run_flow(root: &'static Path, script: &'static str, env: Vec<(&'static str, String)>) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .current_dir(root)
+            .envs(env)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser flow {script} failed:\n{stdout}\n{stderr}"
+    );
 }
