@@ -120,15 +120,7 @@ fn predict(
 
 /// Stratified k-fold predictions (fold = position within its label, modulo `folds`).
 fn k_fold(method: Method, examples: &Labelled, folds: usize, oos_label: Option<&str>) -> Vec<Prediction> {
-    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
-    let fold_of: Vec<usize> = examples
-        .iter()
-        .map(|(l, _)| {
-            let n = seen.entry(l.as_str()).or_default();
-            *n += 1;
-            (*n - 1) % folds
-        })
-        .collect();
+    let fold_of = crate::domain::centroid::stratified_folds(examples, folds);
     (0..folds)
         .flat_map(|f| {
             let (test, train): (Vec<_>, Vec<_>) = examples.iter().zip(&fold_of).partition(|(_, k)| **k == f);

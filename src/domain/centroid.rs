@@ -67,20 +67,26 @@ pub struct Prediction {
     pub similarity: f32,
 }
 
-/// Stratified k-fold predictions: each example is classified by centroids fitted on the
-/// other folds. Examples labelled `oos_label` never train a centroid (out of scope is
-/// "none of the labels"), but are classified.
-pub fn cross_validate(examples: &[(String, Vec<f32>)], folds: usize, oos_label: Option<&str>) -> Vec<Prediction> {
-    let folds = folds.max(2);
+/// Each example's fold for stratified k-fold: its position within its own label, modulo
+/// `folds` (every label spread evenly over the folds, in file order, no seed).
+pub fn stratified_folds<V>(examples: &[(String, V)], folds: usize) -> Vec<usize> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    let fold_of: Vec<usize> = examples
+    examples
         .iter()
         .map(|(l, _)| {
             let n = seen.entry(l.as_str()).or_default();
             *n += 1;
             (*n - 1) % folds
         })
-        .collect();
+        .collect()
+}
+
+/// Stratified k-fold predictions: each example is classified by centroids fitted on the
+/// other folds. Examples labelled `oos_label` never train a centroid (out of scope is
+/// "none of the labels"), but are classified.
+pub fn cross_validate(examples: &[(String, Vec<f32>)], folds: usize, oos_label: Option<&str>) -> Vec<Prediction> {
+    let folds = folds.max(2);
+    let fold_of = stratified_folds(examples, folds);
     let mut out = Vec::with_capacity(examples.len());
     for f in 0..folds {
         let train = examples
