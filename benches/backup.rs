@@ -33,7 +33,7 @@ async fn main() {
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
     graph.set_statuses(None);
     let mut c = common::config(dir.path(), &graph);
-    c.knowledge.embedder = "none".into();
+    c.knowledge.embedder = frontdesk::config::EmbedderKind::None;
     c.bot.enabled = false;
     std::fs::create_dir_all(&c.storage.data_dir).unwrap();
     let store = frontdesk::store::Store::open(&c.sqlite_path()).unwrap();

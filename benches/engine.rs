@@ -71,7 +71,11 @@ const QUESTIONS: &[&str] = &[
 async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engine::Trace>) {
     let model = instant_model().await;
     let env = start(|c| {
-        c.knowledge.embedder = embedder.into();
+        c.knowledge.embedder = if embedder == "none" {
+            frontdesk::config::EmbedderKind::None
+        } else {
+            frontdesk::config::EmbedderKind::Local
+        };
         c.llm.providers.insert(
             "anthropic".into(),
             ProviderConfig {

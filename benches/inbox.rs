@@ -1,5 +1,6 @@
 //! The agent inbox at size: a database seeded with 10,000 conversations and 1,000,000
-//! messages (100 each, customer and bot turns, searchable text; 2,000 handed off), then
+//! messages (100 each, customer and bot turns, searchable text; 2,000 handed off) and one
+//! conversation with 2,000 customer messages (the paged thread), then
 //! the real server on loopback and a logged-in admin asking for the inbox pages.
 //! Reports p50/p95 request time (loopback round trip: an upper bound of server time) per
 //! page, and `GET /healthz` in the same process as the baseline.
@@ -19,6 +20,44 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
+/// When the long thread's messages start (ms), one a second after it.
+fn long_thread_start() -> i64 {
+    1_700_000_000_000
+}
+
+/// A time in the middle of the long thread (an "Earlier messages" cursor).
+fn long_thread_middle() -> i64 {
+    long_thread_start() + 1_000 * 1_000
+}
+
+/// One more conversation, handed off, with `n` customer messages: the long thread.
+fn seed_long_thread(store: &frontdesk::store::Store, n: i64) -> i64 {
+    store
+        .call_blocking(move |c| {
+            let tx = c.transaction()?;
+            let start = long_thread_start();
+            tx.execute(
+                "INSERT INTO contacts (wa_id, name, created_at, updated_at) VALUES ('31699999999', 'Long Thread', ?1, ?1)",
+                [start],
+            )?;
+            let contact = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO conversations (phone_number_id, contact_id, owner, last_inbound_at, last_message_at, created_at) VALUES ('P1', ?1, 'human', ?2, ?2, ?2)",
+                rusqlite::params![contact, start + n * 1000],
+            )?;
+            let id = tx.last_insert_rowid();
+            for i in 0..n {
+                tx.execute(
+                    "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, status, wa_timestamp, created_at) VALUES (?1, ?2, 'in', 'customer', 'text', ?3, '{}', 'received', ?4, ?5)",
+                    rusqlite::params![format!("wamid.long.{i}"), id, format!("long thread message {i}"), (start + i * 1000) / 1000, start + i * 1000],
+                )?;
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+        .unwrap()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let (conversations, per, requests) = (
@@ -29,7 +68,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let graph = frontdesk::http::fake_graph::FakeGraph::start(TOKEN).await.unwrap();
     let mut c = common::config(dir.path(), &graph);
-    c.knowledge.embedder = "none".into();
+    c.knowledge.embedder = frontdesk::config::EmbedderKind::None;
     std::fs::create_dir_all(&c.storage.data_dir).unwrap();
     let store = frontdesk::store::Store::open(&c.sqlite_path()).unwrap();
     let started = Instant::now();
@@ -39,6 +78,7 @@ async fn main() {
         conversations * per,
         started.elapsed().as_secs_f64()
     );
+    let long_id = seed_long_thread(&store, 2_000);
     let rt_store = store.clone();
     frontdesk::accounts::add_user(
         &rt_store,
@@ -87,6 +127,14 @@ async fn main() {
             "/app?view=all&q=gravel%20helmet".into(),
         ),
         ("conversation (100 messages)", format!("/app/c/{human_id}")),
+        (
+            "conversation (2,000 messages, newest page of 50)",
+            format!("/app/c/{long_id}"),
+        ),
+        (
+            "conversation (2,000 messages, an earlier page)",
+            format!("/app/c/{long_id}?before={}", long_thread_middle()),
+        ),
     ];
     println!("| page | requests | p50 ms | p95 ms | p95 / baseline p95 |");
     println!("|---|---|---|---|---|");

@@ -70,6 +70,7 @@ pub fn order_tool(url: String) -> crate::config::ToolConfig {
         description: "Look up one of the customer's orders by its number (like SS-10421): status, carrier, tracking, expected date, items.".into(),
         parameters: serde_json::json!({ "type": "object", "properties": { "order_id": { "type": "string", "description": "The order number, like SS-10421" } }, "required": ["order_id"] }),
         url,
+        id_prefixes: vec!["SS".into()],
         ..Default::default()
     }
 }

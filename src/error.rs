@@ -42,13 +42,45 @@ impl Error {
 }
 
 impl From<std::io::Error> for Error {
+    /// By what the failure means for the caller: a missing file is `NotFound`, data or an
+    /// argument the OS refused is `Invalid`, a permission problem is `Internal` (retrying
+    /// cannot fix it; an operator must); the rest — a full disk, an interrupted or failing
+    /// device, a dropped connection — is `Unavailable`, which may pass.
     fn from(err: std::io::Error) -> Self {
-        Error::Unavailable(format!("I/O: {err}"))
+        use std::io::ErrorKind as K;
+        let message = format!("I/O: {err}");
+        match err.kind() {
+            K::NotFound => Error::NotFound(message),
+            K::InvalidInput | K::InvalidData | K::InvalidFilename => Error::Invalid(message),
+            K::PermissionDenied => Error::Internal(message),
+            _ => Error::Unavailable(message),
+        }
     }
 }
 
 impl From<serde_json::Error> for Error {
     fn from(err: serde_json::Error) -> Self {
         Error::Invalid(format!("JSON: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error as IoError, ErrorKind};
+
+    use super::Error;
+
+    #[test]
+    fn io_errors_keep_their_meaning() {
+        let kind = |k: ErrorKind| Error::from(IoError::new(k, "x"));
+        assert!(matches!(kind(ErrorKind::NotFound), Error::NotFound(m) if m == "I/O: x"));
+        assert!(matches!(kind(ErrorKind::InvalidData), Error::Invalid(_)));
+        assert!(matches!(kind(ErrorKind::PermissionDenied), Error::Internal(_)));
+        assert!(matches!(kind(ErrorKind::StorageFull), Error::Unavailable(_)));
+        assert!(matches!(kind(ErrorKind::ConnectionReset), Error::Unavailable(_)));
+        assert!(matches!(
+            Error::from(IoError::from_raw_os_error(28)),
+            Error::Unavailable(m) if m.contains("No space left")
+        ));
     }
 }

@@ -9,7 +9,7 @@
 //! - [`http`]: axum routes — webhook, health, metrics, control API, the inbox, the demo
 //!   simulator, and the fake Graph API and scripted model used by the demo and tests.
 //! - [`workers`]: background loops that claim queue jobs (ingest, reply, send, media,
-//!   maintenance).
+//!   outbound webhooks, maintenance).
 //! - [`demo_data`]: the demo shop's documents, orders and order tool.
 //! - [`app`]: `App`, the handles every part shares.
 //! - [`engine`]: the reply engine (route, retrieve, answer or hand off, trace).

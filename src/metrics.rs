@@ -57,6 +57,11 @@ counters! {
     media_read_total: "Inbound media downloaded and turned into text (transcript, description, document text).",
     media_failed_total: "Inbound media that could not be used (too large, wrong type, expired, a service down, unsupported).",
     media_retried_total: "Media job attempts that failed in a way that may pass and will be retried.",
+    audit_write_failed_total: "Audit log entries that could not be written after the action they record was done (logged at error with the action).",
+    outbound_webhooks_delivered_total: "Outbound webhook events a receiver took (2xx).",
+    outbound_webhooks_retried_total: "Outbound webhook attempts that failed and will be retried.",
+    outbound_webhooks_dead_total: "Outbound webhook events that ran out of attempts (dead letters; later events of their conversation wait).",
+    outbound_webhooks_dropped_total: "Outbound webhook events not kept because their endpoint had webhooks.max_pending undelivered.",
 }
 
 impl Metrics {

@@ -3,6 +3,7 @@
 //! comes through here; the send worker does the rest.
 
 use crate::config::TemplateConfig;
+use crate::domain::outbound::OutboundBody;
 use crate::error::{Error, Result};
 use crate::queue::{Ingress, Queue};
 use crate::store::Store;
@@ -89,6 +90,23 @@ fn check_template(templates: &[TemplateConfig], body: &crate::domain::outbound::
         ))),
         Some(_) => Ok(()),
     }
+}
+
+/// The approved template a handoff's bridge text gives way to once the 24-hour window has
+/// closed (`engine.bridge_template`, one of `whatsapp.templates`, without parameters);
+/// `None` when none is configured.
+pub fn bridge_template(config: &crate::config::Config) -> Option<OutboundBody> {
+    let name = config.engine.bridge_template.trim();
+    let t = config
+        .whatsapp
+        .templates
+        .iter()
+        .find(|t| !name.is_empty() && t.name == name)?;
+    Some(OutboundBody::Template {
+        name: t.name.clone(),
+        language: t.language.clone(),
+        params: Vec::new(),
+    })
 }
 
 /// Queues the send job for ledger row `id` (a no-op if it was queued before). The key

@@ -34,7 +34,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         err("server.tls_cert_file", e.to_string());
     }
     let kb = &config.knowledge;
-    if kb.embedder == "local"
+    if kb.embedder == crate::config::EmbedderKind::Local
         && let Err(e) = crate::knowledge::embed::find_model_dir(kb.model_dir.as_deref())
     {
         err("knowledge.model_dir", e.to_string());
@@ -82,7 +82,7 @@ mod tests {
         let mut c = Config::default();
         c.whatsapp.app_secret = Secret::new("s");
         c.whatsapp.verify_token = Secret::new("t");
-        c.knowledge.embedder = "none".into();
+        c.knowledge.embedder = crate::config::EmbedderKind::None;
         c.storage.data_dir = dir.path().join("data");
         assert!(blocking_problems(&c).is_none(), "{:?}", blocking_problems(&c));
         assert!(c.storage.data_dir.is_dir(), "a first start creates the data dir");

@@ -71,6 +71,7 @@ pub async fn start_with(
         0 => {}
         n => tracing::warn!(messages = n, "queued unsent ledger rows that had no send job"),
     }
+    crate::workers::hooks::sync_endpoints(&app).await?;
     let mut workers = JoinSet::new();
     let worker_stop = CancellationToken::new();
     // A changed embedding model re-embeds in the background; BM25 serves meanwhile. Each
@@ -89,7 +90,7 @@ pub async fn start_with(
         }
     });
     // The centroid and kNN classifiers embed their examples now rather than on the first message.
-    if matches!(app.config.router.classifier.as_str(), "centroid" | "knn") {
+    if app.config.router.classifier.uses_embeddings() {
         let a = app.clone();
         tokio::spawn(async move {
             if let Err(e) = a.classifier.fitted(&a.knowledge.embedder).await {
@@ -110,6 +111,7 @@ pub async fn start_with(
         workers.spawn(crate::workers::reply::run(app.clone(), i, worker_stop.clone()));
     }
     workers.spawn(crate::workers::maintenance::run(app.clone(), worker_stop.clone()));
+    workers.spawn(crate::workers::hooks::run(app.clone(), worker_stop.clone()));
     // Awaited with the workers, so nothing holds the stores once the server stopped.
     workers.spawn(crate::workers::send::probe_while_paused(
         app.clone(),
@@ -139,7 +141,7 @@ pub async fn start_with(
     };
     // HTTP-01 answers come from a plain listener (port 80), bound now so a taken port
     // stops the start with a clear error.
-    let http01 = if acme.enabled() && acme.challenge == "http-01" {
+    let http01 = if acme.enabled() && acme.challenge == crate::config::AcmeChallenge::Http01 {
         let l = TcpListener::bind(&acme.http_listen)
             .await
             .map_err(|e| Error::unavailable(&format!("binding server.acme.http_listen {}", acme.http_listen), e))?;

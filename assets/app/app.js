@@ -6,6 +6,110 @@
   var body = document.body;
   var page = body.getAttribute('data-page');
   var conversation = body.getAttribute('data-conversation');
+
+  // The server writes times in UTC (labelled so); here they become the viewer's own:
+  // each message's clock time, and the day separators drawn again by local days.
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function dayKey(d) { return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()); }
+  function localTimes() {
+    var thread = document.querySelector('ol.thread');
+    if (!thread || !window.Intl) return;
+    var clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+    var full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+    var words = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+    var now = new Date();
+    var yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    var today = dayKey(now);
+    var before = dayKey(yesterday);
+    var old = thread.querySelectorAll('li.day');
+    for (var i = 0; i < old.length; i++) old[i].remove();
+    var items = thread.querySelectorAll('li[data-at]');
+    var last = null;
+    for (var j = 0; j < items.length; j++) {
+      var at = new Date(Number(items[j].getAttribute('data-at')));
+      var time = items[j].querySelector('time.at');
+      if (time) { time.textContent = clock.format(at); time.title = full.format(at); }
+      var key = dayKey(at);
+      if (key === last) continue;
+      last = key;
+      var separator = document.createElement('li');
+      separator.className = 'day';
+      var label = document.createElement('time');
+      label.setAttribute('datetime', key);
+      label.textContent = key === today ? 'Today' : key === before ? 'Yesterday' : words.format(at);
+      separator.appendChild(label);
+      thread.insertBefore(separator, items[j]);
+    }
+    var zone = document.querySelector('p.tz');
+    var name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) zone.textContent = name ? 'Times in your time zone (' + name + ').' : 'Times in your time zone.';
+  }
+  localTimes();
+
+  // The conversation opens at its newest message, just above the composer (which stays
+  // at the bottom of the screen); an older page ("?before=") opens at its top.
+  var log = document.querySelector('div.log');
+  var composerCard = document.querySelector('section.composer');
+  function toNewest() {
+    if (!log) return;
+    var bottom = log.getBoundingClientRect().bottom + window.scrollY;
+    var room = window.innerHeight - (composerCard ? composerCard.offsetHeight : 0);
+    window.scrollTo(0, Math.max(0, bottom - room + 8));
+  }
+  function atNewest() {
+    if (!log) return false;
+    var room = window.innerHeight - (composerCard ? composerCard.offsetHeight : 0);
+    return log.getBoundingClientRect().bottom <= room + 80;
+  }
+  // (After an action shown at the top — assigned, taken over, handed back, closed — the
+  // page stays at the top, where its notice is.)
+  var query = new URLSearchParams(location.search);
+  var topNotice = ['assigned', 'taken', 'handed_back', 'closed'].indexOf(query.get('notice')) >= 0;
+  if (log && !location.hash && !query.get('before') && !topNotice) toNewest();
+
+  // Every thread entry carries a unique data-key; pages merge by it.
+  function keysOf(list) {
+    var keys = {};
+    var items = list.querySelectorAll('li[data-key]');
+    for (var i = 0; i < items.length; i++) keys[items[i].getAttribute('data-key')] = true;
+    return keys;
+  }
+
+  // "Earlier messages" loads the page before in place (it is a plain link without script):
+  // its entries go on top of the thread, and the screen stays on what was being read.
+  document.addEventListener('click', function (e) {
+    var link = e.target.closest ? e.target.closest('a.earlier') : null;
+    if (!link || !window.fetch) return;
+    e.preventDefault();
+    fetch(link.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var thread = document.querySelector('ol.thread');
+        var older = doc.querySelector('ol.thread');
+        if (!thread || !older) { location.href = link.href; return; }
+        var have = keysOf(thread);
+        var first = thread.querySelector('li[data-key]');
+        var height = document.documentElement.scrollHeight;
+        var items = older.querySelectorAll('li[data-key]');
+        for (var i = 0; i < items.length; i++) {
+          if (!have[items[i].getAttribute('data-key')]) thread.insertBefore(document.importNode(items[i], true), first);
+        }
+        localTimes();
+        window.scrollBy(0, document.documentElement.scrollHeight - height);
+        var next = doc.querySelector('a.earlier');
+        var holder = link.parentNode;
+        if (next) {
+          link.href = next.getAttribute('href');
+          link.focus();
+        } else {
+          holder.remove();
+          if (log) log.focus();
+        }
+      })
+      .catch(function () { location.href = link.href; });
+  });
+
   if (!page || !window.EventSource || !window.fetch) return;
 
   var busy = false;
@@ -22,6 +126,26 @@
     var old = document.querySelector(selector);
     if (fresh && old && !inUse(old)) old.replaceWith(fresh);
   }
+  // The fresh page's thread, with the entries older than its first that this page
+  // already shows (earlier pages loaded here, or entries pushed off the newest page by
+  // new ones) kept on top.
+  function mergeThread(doc) {
+    var fresh = doc.querySelector('ol.thread');
+    var old = document.querySelector('ol.thread');
+    if (!fresh || !old || inUse(old)) return;
+    var pinned = atNewest();
+    var freshKeys = keysOf(fresh);
+    var firstFresh = fresh.querySelector('li[data-at]');
+    var from = firstFresh ? Number(firstFresh.getAttribute('data-at')) : Infinity;
+    var kept = old.querySelectorAll('li[data-key]');
+    for (var i = 0; i < kept.length; i++) {
+      var key = kept[i].getAttribute('data-key');
+      if (!freshKeys[key] && Number(kept[i].getAttribute('data-at')) <= from) fresh.insertBefore(kept[i], firstFresh);
+    }
+    old.replaceWith(fresh);
+    localTimes();
+    if (pinned) toNewest();
+  }
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
@@ -32,7 +156,7 @@
         var doc = new DOMParser().parseFromString(html, 'text/html');
         if (page === 'conversation') {
           // Keep the composer (and whatever the agent is typing) as it is.
-          swap(doc, 'ol.thread');
+          mergeThread(doc);
           swap(doc, 'section.packet');
           swap(doc, 'p.status');
           swap(doc, 'div.actions');
@@ -75,6 +199,83 @@
     canned.addEventListener('change', function () {
       var option = canned.options[canned.selectedIndex];
       if (option && option.getAttribute('data-text')) { composer.value = option.getAttribute('data-text'); composer.focus(); }
+    });
+  }
+
+  // Keyboard: Ctrl+Enter (or ⌘+Enter) sends the reply; "/" in an empty composer opens the
+  // canned replies as a list to pick with the arrow keys and Enter (Escape closes it).
+  if (composer && composer.form) {
+    var picker = null;
+    var closePicker = function (refocus) {
+      if (!picker) return;
+      var list = picker;
+      picker = null;
+      if (refocus) composer.focus();
+      list.remove();
+    };
+    var choose = function (option) {
+      composer.value = option.getAttribute('data-text');
+      composer.dispatchEvent(new Event('input'));
+      closePicker(true);
+      composer.setSelectionRange(composer.value.length, composer.value.length);
+    };
+    var openPicker = function () {
+      var options = canned ? canned.querySelectorAll('option[data-text]') : [];
+      if (!options.length) return false;
+      picker = document.createElement('ul');
+      picker.className = 'canned-picker';
+      picker.setAttribute('role', 'listbox');
+      picker.setAttribute('aria-label', 'Canned replies (arrow keys, Enter to pick, Escape to close)');
+      picker.tabIndex = -1;
+      for (var i = 0; i < options.length; i++) {
+        var item = document.createElement('li');
+        item.id = 'canned-option-' + i;
+        item.setAttribute('role', 'option');
+        item.setAttribute('aria-selected', i === 0 ? 'true' : 'false');
+        item.setAttribute('data-text', options[i].getAttribute('data-text'));
+        var title = document.createElement('strong');
+        title.textContent = options[i].textContent;
+        var text = document.createElement('span');
+        text.textContent = options[i].getAttribute('data-text');
+        item.appendChild(title);
+        item.appendChild(text);
+        item.addEventListener('mousedown', function (e) { e.preventDefault(); choose(e.currentTarget); });
+        picker.appendChild(item);
+      }
+      picker.setAttribute('aria-activedescendant', 'canned-option-0');
+      picker.addEventListener('keydown', function (e) {
+        var items = picker.querySelectorAll('[role="option"]');
+        var at = 0;
+        for (var j = 0; j < items.length; j++) { if (items[j].getAttribute('aria-selected') === 'true') at = j; }
+        var next = at;
+        if (e.key === 'ArrowDown') next = Math.min(at + 1, items.length - 1);
+        else if (e.key === 'ArrowUp') next = Math.max(at - 1, 0);
+        else if (e.key === 'Home') next = 0;
+        else if (e.key === 'End') next = items.length - 1;
+        else if (e.key === 'Enter') { e.preventDefault(); choose(items[at]); return; }
+        else if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); closePicker(true); return; }
+        else return;
+        e.preventDefault();
+        items[at].setAttribute('aria-selected', 'false');
+        items[next].setAttribute('aria-selected', 'true');
+        picker.setAttribute('aria-activedescendant', items[next].id);
+        items[next].scrollIntoView({ block: 'nearest' });
+      });
+      picker.addEventListener('focusout', function (e) {
+        if (picker && !picker.contains(e.relatedTarget)) closePicker(false);
+      });
+      var after = composer.closest('label') || composer;
+      after.parentNode.insertBefore(picker, after.nextSibling);
+      picker.focus();
+      return true;
+    };
+    composer.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        if (composer.value.trim()) composer.form.requestSubmit();
+      } else if (e.key === '/' && !composer.value && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        if (openPicker()) e.preventDefault();
+      }
     });
   }
 

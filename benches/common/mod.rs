@@ -78,7 +78,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
     let mut c = config(dir.path(), &graph);
     // Answer at once and skip the embedding model unless a bench asks for them.
     c.engine.debounce_ms = 0;
-    c.knowledge.embedder = "none".into();
+    c.knowledge.embedder = frontdesk::config::EmbedderKind::None;
     tweak(&mut c);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = frontdesk::server::start(c, listener, Default::default()).await.unwrap();

@@ -74,7 +74,8 @@ pub(crate) fn render_config(data_dir: &Path, verify_token: &str, app_secret: &st
 
 pub fn check_config(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    print!("{}", config.to_redacted_toml());
+    // Secret fields print as `***`; passwords inside URLs are blanked by the redactor.
+    print!("{}", config.redactor().redact(&config.to_redacted_toml()));
     let problems = crate::preflight::problems(&config);
     for p in &problems {
         eprintln!("{p}");

@@ -23,10 +23,10 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
-                println!("{:<12} {:>8} {:>8} {:>16}", "queue", "waiting", "due", "oldest age (s)");
+                println!("{:<16} {:>8} {:>8} {:>16}", "queue", "waiting", "due", "oldest age (s)");
                 for q in &stats.queues {
                     println!(
-                        "{:<12} {:>8} {:>8} {:>16.1}",
+                        "{:<16} {:>8} {:>8} {:>16.1}",
                         q.queue,
                         q.ready,
                         q.due,
@@ -49,7 +49,7 @@ pub fn run(command: QueueCommand) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(d)?);
                 } else {
                     println!(
-                        "{:>8}  {:<10} attempts={:<3} {}",
+                        "{:>8}  {:<16} attempts={:<3} {}",
                         d.id,
                         d.queue,
                         d.attempts,

@@ -23,6 +23,84 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// What a customer's unusable media leads to (`media.on_failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaFailure {
+    /// A polite request to type the message instead.
+    #[default]
+    AskText,
+    /// A person takes over.
+    Handoff,
+}
+
+/// The router's classifier for messages no rule matched (`router.classifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassifierKind {
+    /// No classifier: unmatched messages take the default route.
+    #[default]
+    Off,
+    /// Nearest centroid over embeddings of the labelled examples.
+    Centroid,
+    /// Distance-weighted vote of the nearest labelled examples.
+    Knn,
+    /// A label call on the commodity tier.
+    ZeroShot,
+}
+
+impl ClassifierKind {
+    /// Centroid and kNN compare embeddings: they need labelled examples and an embedder.
+    pub fn uses_embeddings(self) -> bool {
+        matches!(self, ClassifierKind::Centroid | ClassifierKind::Knn)
+    }
+}
+
+impl std::fmt::Display for ClassifierKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClassifierKind::Off => "off",
+            ClassifierKind::Centroid => "centroid",
+            ClassifierKind::Knn => "knn",
+            ClassifierKind::ZeroShot => "zero_shot",
+        })
+    }
+}
+
+/// How the ACME CA checks that this server answers for its domains (`server.acme.challenge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum AcmeChallenge {
+    /// Answered on `server.listen` (port 443).
+    #[default]
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    /// Answered on `server.acme.http_listen` (port 80).
+    #[serde(rename = "http-01")]
+    Http01,
+}
+
+impl std::fmt::Display for AcmeChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+            AcmeChallenge::Http01 => "http-01",
+        })
+    }
+}
+
+/// Where vectors for the knowledge base come from (`knowledge.embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderKind {
+    /// all-MiniLM-L6-v2 on the CPU.
+    #[default]
+    Local,
+    /// A remote OpenAI-compatible `/v1/embeddings` endpoint (`[knowledge.remote]`).
+    Openai,
+    /// No vectors: keyword (BM25) retrieval only.
+    None,
+}
+
 /// The whole configuration of one frontdesk instance.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -43,6 +121,7 @@ pub struct Config {
     pub log: LogConfig,
     pub media: MediaConfig,
     pub extract: ExtractConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// The sandbox that reads untrusted files (customers' documents, uploaded knowledge-base
@@ -76,6 +155,51 @@ impl Default for ExtractConfig {
     }
 }
 
+/// Outbound webhooks: endpoints of the team's other tools that receive signed JSON
+/// events (docs/webhooks.md), delivered through the journal with retries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// `[[webhooks.endpoints]]`: at most `MAX_WEBHOOK_ENDPOINTS`.
+    pub endpoints: Vec<WebhookEndpoint>,
+    /// Time allowed for one delivery (connect, send, answer headers), in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts per event before it is a dead letter (`frontdesk queue dead`).
+    pub max_attempts: u32,
+    /// Undelivered events kept per endpoint; past it new events for that endpoint are
+    /// dropped and counted (`frontdesk_webhook_events_dropped_total`).
+    pub max_pending: u32,
+}
+
+/// Most endpoints one instance delivers to.
+pub const MAX_WEBHOOK_ENDPOINTS: usize = 10;
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            endpoints: Vec::new(),
+            timeout_ms: 10_000,
+            max_attempts: 15,
+            max_pending: 10_000,
+        }
+    }
+}
+
+/// One receiver of outbound webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// A short name, unique among the endpoints (shown in logs and `frontdesk queue`).
+    pub name: String,
+    /// `https://…`; `http://` only to a loopback address.
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Frontdesk-Signature`; at least 16 characters.
+    pub secret: Secret,
+    /// The event types it receives; empty means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
 /// Inbound media: download limits, what to do when a file cannot be understood, and the
 /// services that turn voice notes and images into text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,7 +213,7 @@ pub struct MediaConfig {
     /// When a customer's only message is media the bot cannot use (too large, wrong
     /// type, expired, a service down, a video): `ask_text` (a polite request to type it)
     /// or `handoff` (a person takes over).
-    pub on_failure: String,
+    pub on_failure: MediaFailure,
     /// How long a reply waits for the media of its burst to be read, in milliseconds.
     pub reply_wait_ms: u64,
     /// Attempts for a media job whose failure may pass (Graph or a service down).
@@ -120,7 +244,7 @@ impl Default for MediaConfig {
             max_audio_bytes: 16 * 1024 * 1024,
             max_video_bytes: 16 * 1024 * 1024,
             max_document_bytes: 100 * 1024 * 1024,
-            on_failure: "ask_text".into(),
+            on_failure: MediaFailure::AskText,
             reply_wait_ms: 45_000,
             max_attempts: 3,
             retention_days: 90,
@@ -215,7 +339,7 @@ pub struct RouterConfig {
     /// When no rule matches: `off`, `centroid` (nearest centroid over embeddings of the
     /// labelled examples; needs an embedder), `knn` (distance-weighted vote of the nearest
     /// examples; needs an embedder) or `zero_shot` (a label call on the commodity tier).
-    pub classifier: String,
+    pub classifier: ClassifierKind,
     /// JSONL of `{"text","label"}`: the centroid classifier's examples (zero-shot takes
     /// its label list from here and from `label_routes`).
     pub examples: Option<PathBuf>,
@@ -231,7 +355,7 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             rules: Vec::new(),
-            classifier: "off".into(),
+            classifier: ClassifierKind::Off,
             examples: None,
             min_similarity: 0.4,
             label_routes: Default::default(),
@@ -318,6 +442,10 @@ pub struct ToolConfig {
     pub headers: std::collections::BTreeMap<String, Secret>,
     pub timeout_ms: u64,
     pub max_response_bytes: usize,
+    /// The letters that start the identifiers this tool looks up (`["SS"]` for order
+    /// numbers like SS-10421): the offline responder then also reads `ss 10421`,
+    /// `SS10421`, `#10421` and `order 10421` as SS-10421. Empty: only the dashed form.
+    pub id_prefixes: Vec<String>,
 }
 
 impl Default for ToolConfig {
@@ -331,6 +459,7 @@ impl Default for ToolConfig {
             headers: Default::default(),
             timeout_ms: 5_000,
             max_response_bytes: 16_384,
+            id_prefixes: Vec::new(),
         }
     }
 }
@@ -410,7 +539,9 @@ pub struct EngineConfig {
     pub bridge_text: String,
     /// The approved template (a `whatsapp.templates` name, no parameters) sent instead of
     /// the bridge text when a handoff comes after the 24-hour window closed, when Meta
-    /// would refuse free text (empty = none: nothing is sent, the conversation is flagged).
+    /// would refuse free text, or when Meta refuses a queued bridge text because the window
+    /// closed before it went out (131047) (empty = none: nothing is sent, the conversation
+    /// is flagged).
     pub bridge_template: String,
     /// Below this retrieval similarity (cosine, 0..1) the bot hands off instead of answering.
     pub confidence_threshold: f64,
@@ -517,7 +648,7 @@ pub struct AcmeConfig {
     pub directory_url: String,
     /// `tls-alpn-01` (answered on `server.listen`, which must be reachable on port 443) or
     /// `http-01` (answered on `http_listen`, which must be reachable on port 80).
-    pub challenge: String,
+    pub challenge: AcmeChallenge,
     /// Plain-HTTP listener for `http-01` (e.g. `0.0.0.0:80`); it answers challenges and
     /// redirects everything else to `server.public_url`.
     pub http_listen: String,
@@ -535,7 +666,7 @@ impl Default for AcmeConfig {
             domains: Vec::new(),
             email: String::new(),
             directory_url: "https://acme-v02.api.letsencrypt.org/directory".into(),
-            challenge: "tls-alpn-01".into(),
+            challenge: AcmeChallenge::TlsAlpn01,
             http_listen: String::new(),
             ca_root_file: PathBuf::new(),
             renew_before_days: 30,
@@ -740,7 +871,7 @@ impl Default for BotConfig {
 pub struct KnowledgeConfig {
     /// `local` (all-MiniLM-L6-v2 on the CPU), `openai` (a remote OpenAI-compatible
     /// `/v1/embeddings` endpoint, see `[knowledge.remote]`) or `none` (BM25 only).
-    pub embedder: String,
+    pub embedder: EmbedderKind,
     /// The remote embedding endpoint, for `embedder = "openai"`.
     pub remote: RemoteEmbedderConfig,
     /// Directory with model.safetensors, tokenizer.json and config.json; unset = look in
@@ -808,7 +939,7 @@ impl Default for RemoteEmbedderConfig {
 impl Default for KnowledgeConfig {
     fn default() -> Self {
         KnowledgeConfig {
-            embedder: "local".into(),
+            embedder: EmbedderKind::Local,
             model_dir: None,
             chunk_target_tokens: 250,
             chunk_max_tokens: 400,

@@ -31,6 +31,7 @@ impl Config {
         typed.extend(self.llm.providers.values().map(|p| &p.api_key));
         typed.extend(self.llm.tools.iter().flat_map(|t| t.headers.values()));
         typed.extend(self.log.otlp_headers.values());
+        typed.extend(self.webhooks.endpoints.iter().map(|e| &e.secret));
         let mut out: Vec<String> = typed.iter().map(|s| s.expose().to_string()).collect();
         for header in self.llm.tools.iter().flat_map(|t| t.headers.values()) {
             out.extend(env_references(header.expose()).filter_map(|name| std::env::var(name).ok()));
@@ -43,7 +44,8 @@ impl Config {
         ];
         let tool_urls = self.llm.tools.iter().map(|t| &t.url);
         let provider_urls = self.llm.providers.values().map(|p| &p.base_url);
-        for u in urls.into_iter().chain(tool_urls).chain(provider_urls) {
+        let hook_urls = self.webhooks.endpoints.iter().map(|e| &e.url);
+        for u in urls.into_iter().chain(tool_urls).chain(provider_urls).chain(hook_urls) {
             if let Ok(parsed) = url::Url::parse(u)
                 && let Some(password) = parsed.password()
             {
@@ -157,12 +159,16 @@ mod tests {
             headers = { Authorization = "eight-secret" }
             [log.otlp_headers]
             Authorization = "nine-secret"
+            [[webhooks.endpoints]]
+            name = "crm"
+            url = "https://hooks.example/in"
+            secret = "ten-secret-0123456"
         "#;
         let c = Config::from_toml_str(text).unwrap();
         let found = c.secrets();
-        assert_eq!(found.len(), 9, "{found:?}");
+        assert_eq!(found.len(), 10, "{found:?}");
         assert_eq!(
-            declared, 9,
+            declared, 10,
             "a Secret field was added or removed: update Config::secrets and this test"
         );
         let debug = format!("{c:?}");

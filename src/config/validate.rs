@@ -190,12 +190,6 @@ impl Config {
             }
         }
         let m = &self.media;
-        if !matches!(m.on_failure.as_str(), "ask_text" | "handoff") {
-            err(
-                "media.on_failure",
-                format!("{:?} is not one of \"ask_text\", \"handoff\"", m.on_failure),
-            );
-        }
         if !m.transcription_url.is_empty()
             && reqwest::Url::parse(&m.transcription_url)
                 .map(|u| !matches!(u.scheme(), "http" | "https"))
@@ -255,23 +249,14 @@ impl Config {
                     format!("{:?} must be an https:// URL", acme.directory_url),
                 );
             }
-            match acme.challenge.as_str() {
-                "tls-alpn-01" => {}
-                "http-01" => {
-                    if acme.http_listen.parse::<SocketAddr>().is_err() {
-                        err(
-                            "server.acme.http_listen",
-                            format!(
-                                "{:?} is not an address like 0.0.0.0:80 (http-01 needs a plain-HTTP listener)",
-                                acme.http_listen
-                            ),
-                        );
-                    }
-                }
-                other => err(
-                    "server.acme.challenge",
-                    format!("{other:?} is not one of \"tls-alpn-01\", \"http-01\""),
-                ),
+            if acme.challenge == super::AcmeChallenge::Http01 && acme.http_listen.parse::<SocketAddr>().is_err() {
+                err(
+                    "server.acme.http_listen",
+                    format!(
+                        "{:?} is not an address like 0.0.0.0:80 (http-01 needs a plain-HTTP listener)",
+                        acme.http_listen
+                    ),
+                );
             }
             if !acme.ca_root_file.as_os_str().is_empty()
                 && let Err(e) = std::fs::read(&acme.ca_root_file)
@@ -336,6 +321,52 @@ impl Config {
                 err("llm.providers", format!("{name}: base_url needs an http(s) URL"));
             }
         }
+        let hooks = &self.webhooks;
+        if hooks.endpoints.len() > super::MAX_WEBHOOK_ENDPOINTS {
+            err(
+                "webhooks.endpoints",
+                format!(
+                    "{} endpoints; at most {} (point several tools at one receiver, e.g. n8n)",
+                    hooks.endpoints.len(),
+                    super::MAX_WEBHOOK_ENDPOINTS
+                ),
+            );
+        }
+        for (i, e) in hooks.endpoints.iter().enumerate() {
+            let n = &e.name;
+            if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                err(
+                    "webhooks.endpoints",
+                    format!("endpoint {}: name {n:?} must be 1-64 of a-z, 0-9, _ and -", i + 1),
+                );
+            }
+            if hooks.endpoints[..i].iter().any(|o| &o.name == n) {
+                err("webhooks.endpoints", format!("{n}: two endpoints have this name"));
+            }
+            if let Err(why) = crate::domain::webhook::check_endpoint_url(&e.url) {
+                err("webhooks.endpoints", format!("{n}: url: {why}"));
+            }
+            if e.secret.expose().chars().count() < 16 {
+                err(
+                    "webhooks.endpoints",
+                    format!("{n}: secret must be at least 16 characters (the receiver checks the signature with it)"),
+                );
+            }
+            for k in &e.events {
+                if crate::domain::webhook::EventKind::parse(k).is_none() {
+                    err(
+                        "webhooks.endpoints",
+                        format!("{n}: unknown event type {k:?} (see docs/webhooks.md)"),
+                    );
+                }
+            }
+        }
+        if hooks.timeout_ms == 0 || hooks.max_attempts == 0 || hooks.max_pending == 0 {
+            err(
+                "webhooks",
+                "timeout_ms, max_attempts and max_pending must be at least 1".into(),
+            );
+        }
         for t in &self.llm.tools {
             let n = &t.name;
             if n.is_empty()
@@ -355,6 +386,16 @@ impl Config {
             }
             if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
                 err("llm.tools", format!("{n}: url needs http(s)://"));
+            }
+            if let Some(p) = t
+                .id_prefixes
+                .iter()
+                .find(|p| !(1..=5).contains(&p.len()) || !p.chars().all(|c| c.is_ascii_alphabetic()))
+            {
+                err(
+                    "llm.tools",
+                    format!("{n}: id_prefixes entry {p:?} must be 1-5 letters (like \"SS\" for SS-10421)"),
+                );
             }
             let props = t.parameters.get("properties").and_then(|p| p.as_object());
             if t.parameters.get("type").and_then(|v| v.as_str()) != Some("object") || props.is_none() {
@@ -405,28 +446,22 @@ impl Config {
         if let Err(e) = crate::domain::router::parse_rules(&self.router.rules_text()) {
             err("router.rules", e);
         }
-        match self.router.classifier.as_str() {
-            "off" | "zero_shot" => {}
-            c @ ("centroid" | "knn") => {
-                if self.router.examples.is_none() {
-                    err(
-                        "router.examples",
-                        format!("the {c} classifier needs a JSONL file of {{\"text\",\"label\"}} examples"),
-                    );
-                }
-                if self.knowledge.embedder == "none" {
-                    err(
-                        "router.classifier",
-                        format!(
-                            "{c} needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off"
-                        ),
-                    );
-                }
+        let c = self.router.classifier;
+        if c.uses_embeddings() {
+            if self.router.examples.is_none() {
+                err(
+                    "router.examples",
+                    format!("the {c} classifier needs a JSONL file of {{\"text\",\"label\"}} examples"),
+                );
             }
-            other => err(
-                "router.classifier",
-                format!("{other:?} is not off, centroid, knn or zero_shot"),
-            ),
+            if self.knowledge.embedder == super::EmbedderKind::None {
+                err(
+                    "router.classifier",
+                    format!(
+                        "{c} needs an embedder (knowledge.embedder = \"local\" or \"openai\"); use zero_shot or off"
+                    ),
+                );
+            }
         }
         if let Some(p) = &self.router.examples
             && !p.is_file()
@@ -466,12 +501,6 @@ impl Config {
             err("engine.retrieval_k", "must be between 1 and 20".into());
         }
         let kb = &self.knowledge;
-        if !matches!(kb.embedder.as_str(), "local" | "openai" | "none") {
-            err(
-                "knowledge.embedder",
-                format!("{:?} is not one of \"local\", \"openai\", \"none\"", kb.embedder),
-            );
-        }
         if !(0.0..=1.0).contains(&kb.mmr_lambda) {
             err(
                 "knowledge.mmr_lambda",
@@ -487,7 +516,7 @@ impl Config {
         if kb.rescore_factor == 0 {
             err("knowledge.rescore_factor", "must be at least 1".into());
         }
-        if kb.embedder == "openai" {
+        if kb.embedder == super::EmbedderKind::Openai {
             let r = &kb.remote;
             if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
                 err(
@@ -511,7 +540,7 @@ impl Config {
             if r.batch_size == 0 {
                 err("knowledge.remote.batch_size", "must be at least 1".into());
             }
-        } else if kb.embedder == "none" {
+        } else if kb.embedder == super::EmbedderKind::None {
             out.push(Problem {
                 severity: Severity::Warning,
                 key: "knowledge.embedder",
@@ -589,6 +618,49 @@ mod tests {
                 }),
             ),
         ];
+        let hook = |url: &str, secret: &str, events: &[&str]| crate::config::WebhookEndpoint {
+            name: "crm".into(),
+            url: url.into(),
+            secret: Secret::new(secret),
+            events: events.iter().map(|e| e.to_string()).collect(),
+        };
+        let good_hook = hook("https://hooks.example/in", "0123456789abcdef", &["message.received"]);
+        let hooks: Vec<(&str, Vec<crate::config::WebhookEndpoint>)> = vec![
+            (
+                "crm: url: http:// is allowed only to a loopback address",
+                vec![hook("http://hooks.example/in", "0123456789abcdef", &[])],
+            ),
+            (
+                "crm: secret must be at least 16 characters",
+                vec![hook("https://hooks.example/in", "short", &[])],
+            ),
+            (
+                "crm: unknown event type \"message.deleted\"",
+                vec![hook(
+                    "https://hooks.example/in",
+                    "0123456789abcdef",
+                    &["message.deleted"],
+                )],
+            ),
+            (
+                "crm: two endpoints have this name",
+                vec![good_hook.clone(), good_hook.clone()],
+            ),
+            ("11 endpoints; at most 10", vec![good_hook.clone(); 11]),
+        ];
+        for (message, endpoints) in hooks {
+            let mut c = good(dir.path());
+            c.webhooks.endpoints = endpoints;
+            let msg = blocking(&c).unwrap_or_default();
+            assert!(
+                msg.contains("webhooks.endpoints") && msg.contains(message),
+                "{message}: {msg}"
+            );
+        }
+        let mut c = good(dir.path());
+        c.webhooks.endpoints = vec![good_hook, hook("http://127.0.0.1:9/in", "0123456789abcdef", &[])];
+        c.webhooks.endpoints[1].name = "local".into();
+        assert_eq!(blocking(&c), None, "https and loopback http are fine");
         for (key, mutate) in cases {
             let mut c = good(dir.path());
             mutate(&mut c);

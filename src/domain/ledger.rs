@@ -104,6 +104,12 @@ pub fn callback_data(ledger_id: i64) -> String {
     format!("fd:{ledger_id}")
 }
 
+/// The idempotency key of the one retry of failed ledger row `ledger_id`: a failed
+/// message is sent again at most once (a retry that fails too has its own retry).
+pub fn retry_key(ledger_id: i64) -> String {
+    format!("retry:{ledger_id}")
+}
+
 /// The ledger id in a callback string we sent, if it is one of ours.
 pub fn ledger_id_from_callback(data: &str) -> Option<i64> {
     data.strip_prefix("fd:")?.parse().ok()
@@ -136,5 +142,6 @@ mod tests {
         assert!(Accepted.is_with_meta() && !Sending.is_with_meta() && !Failed.is_with_meta());
         assert_eq!(super::ledger_id_from_callback(&super::callback_data(42)), Some(42));
         assert_eq!(super::ledger_id_from_callback("other"), None);
+        assert_eq!(super::retry_key(7), "retry:7");
     }
 }

@@ -5,6 +5,7 @@ pub mod address;
 pub mod auth;
 pub mod backoff;
 pub mod budget;
+pub mod calendar;
 pub mod centroid;
 pub mod cert_validity;
 pub mod circuit;
@@ -14,6 +15,7 @@ pub mod guard;
 pub mod health;
 pub mod injection;
 pub mod knn;
+pub mod labels;
 pub mod ledger;
 pub mod media;
 pub mod message;
@@ -26,6 +28,7 @@ pub mod router;
 pub mod settings;
 pub mod soft_launch;
 pub mod tool_url;
+pub mod webhook;
 pub mod window;
 
 /// Cosine similarity of two unit vectors (their dot product).

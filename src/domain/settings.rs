@@ -245,10 +245,79 @@ impl Effective {
     pub fn list(&self) -> Vec<(&'static str, &str, Source)> {
         self.values.iter().map(|(k, (v, s))| (*k, v.as_str(), *s)).collect()
     }
+
+    /// Whether a desk-wide daily budget is set (then today's spend can stop the bot).
+    pub fn has_global_budget(&self) -> bool {
+        self.number("budget.global_daily_usd") > 0.0 || self.number("budget.global_daily_tokens") > 0.0
+    }
+
+    /// The rollback in force, given the whole desk's model spend today: the kill switch,
+    /// or a spent desk-wide budget (per-contact budgets stop one customer, not the desk).
+    pub fn rollback(&self, global_usd: f64, global_tokens: u64) -> Option<Rollback> {
+        if self.switch("kill_switch") {
+            return Some(Rollback::KillSwitch);
+        }
+        let none = super::budget::Meter {
+            usd: 0.0,
+            tokens: 0.0,
+            limit_usd: 0.0,
+            limit_tokens: 0.0,
+        };
+        let desk = super::budget::Meter {
+            usd: global_usd,
+            tokens: global_tokens as f64,
+            limit_usd: self.number("budget.global_daily_usd"),
+            limit_tokens: self.number("budget.global_daily_tokens"),
+        };
+        match super::budget::allowance(none, desk) {
+            super::budget::Allowance::Exhausted(why) => Some(Rollback::BudgetSpent(why)),
+            _ => None,
+        }
+    }
+}
+
+/// A rollback in force: the bot answers nobody and every customer gets the static reply
+/// (and goes to people). Every inbox and admin page says so in a banner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rollback {
+    /// The live setting `kill_switch` is on.
+    KillSwitch,
+    /// The desk's daily model budget is spent (why, in words), until the next UTC day.
+    BudgetSpent(String),
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kill_switch_or_a_spent_desk_budget_is_a_rollback() {
+        let defaults: Vec<(&'static str, String)> = SPECS
+            .iter()
+            .map(|s| (s.key, if s.key == "kill_switch" { "off" } else { "0" }.to_string()))
+            .collect();
+        let with = |o: &[(&str, &str)]| {
+            let o: Vec<(String, String)> = o.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Effective::new(&defaults, &o)
+        };
+        assert_eq!(
+            with(&[]).rollback(1e9, u64::MAX),
+            None,
+            "no budget set: nothing is spent"
+        );
+        assert!(!with(&[]).has_global_budget());
+        assert_eq!(
+            with(&[("kill_switch", "on")]).rollback(0.0, 0),
+            Some(Rollback::KillSwitch)
+        );
+        let budget = with(&[("budget.global_daily_usd", "2")]);
+        assert!(budget.has_global_budget());
+        assert_eq!(budget.rollback(1.99, 0), None);
+        assert!(matches!(budget.rollback(2.0, 0), Some(Rollback::BudgetSpent(why)) if why.contains("$2.0000")));
+        let tokens = with(&[("budget.global_daily_tokens", "1000")]);
+        assert!(matches!(tokens.rollback(0.0, 1000), Some(Rollback::BudgetSpent(why)) if why.contains("1000 tokens")));
+        // A contact's own budget never stops the desk.
+        assert_eq!(with(&[("budget.contact_daily_usd", "1")]).rollback(5.0, 0), None);
+    }
+
     use super::*;
 
     #[test]

@@ -209,23 +209,15 @@ fn reply_key(facts: &Facts) -> String {
 /// A handoff's bridge message with, when `engine.bridge_template` is set, that approved
 /// template to send instead if the 24-hour window has closed (Meta refuses free text then).
 fn bridge(deps: &Deps<'_>, message: Option<BotMessage>) -> Option<BotMessage> {
-    let name = deps.config.engine.bridge_template.trim();
-    let template = deps
-        .config
-        .whatsapp
-        .templates
-        .iter()
-        .find(|t| !name.is_empty() && t.name == name);
+    let template = crate::outbound::bridge_template(deps.config);
     message.map(|m| BotMessage {
-        outside_window: template.map(|t| {
-            let body = OutboundBody::Template {
-                name: t.name.clone(),
-                language: t.language.clone(),
-                params: Vec::new(),
+        outside_window: template.map(|body| {
+            let (name, language) = match &body {
+                OutboundBody::Template { name, language, .. } => (name.clone(), language.clone()),
+                _ => Default::default(),
             };
             let note = format!(
-                "The 24-hour window had closed when this conversation was handed off, so the customer got the approved template \"{}\" ({}) instead of the bridge text. Anything free-form has to wait until the customer writes again.",
-                t.name, t.language
+                "The 24-hour window had closed when this conversation was handed off, so the customer got the approved template \"{name}\" ({language}) instead of the bridge text. Anything free-form has to wait until the customer writes again."
             );
             (body, note)
         }),

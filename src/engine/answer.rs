@@ -151,8 +151,8 @@ async fn offline_step(s: &Step<'_>, run: &mut Run) -> Decision {
 
 /// An order number and an order tool: the tool's answer, or a handoff when it has none.
 async fn offline_order(s: &Step<'_>, run: &mut Run) -> Option<Decision> {
-    let order = triggers::order_id(s.question)?;
     let tool = s.deps.config.llm.tools.iter().find(|t| t.name == ORDER_TOOL)?;
+    let order = triggers::order_id(s.question, &tool.id_prefixes)?;
     let t = Instant::now();
     let args = json!({ "order_id": order });
     let o = tools::call(tool, &args, &s.facts.wa_id).await;

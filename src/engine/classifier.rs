@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::config::RouterConfig;
+use crate::config::{ClassifierKind, RouterConfig};
 use crate::domain::centroid::Centroids;
 use crate::domain::knn::Knn;
 use crate::domain::router::{Classified, Route};
@@ -107,12 +107,12 @@ pub fn read_examples(path: &Path) -> Result<Vec<(String, String)>> {
 impl Classifier {
     pub fn from_config(config: &RouterConfig) -> Result<Classifier> {
         let examples = match &config.examples {
-            Some(p) if config.classifier != "off" => read_examples(p)?,
+            Some(p) if config.classifier != ClassifierKind::Off => read_examples(p)?,
             _ => Vec::new(),
         };
-        if matches!(config.classifier.as_str(), "centroid" | "knn") && examples.is_empty() {
+        if config.classifier.uses_embeddings() && examples.is_empty() {
             return Err(Error::Invalid(format!(
-                "router.classifier = {:?} needs labelled examples in router.examples",
+                "router.classifier = \"{}\" needs labelled examples in router.examples",
                 config.classifier
             )));
         }
@@ -147,7 +147,7 @@ impl Classifier {
         self.fitted
             .get_or_try_init(|| async {
                 let (emb, examples) = (embedder.clone(), self.examples.clone());
-                let knn = self.config.classifier == "knn";
+                let knn = self.config.classifier == ClassifierKind::Knn;
                 let started = std::time::Instant::now();
                 let c = tokio::task::spawn_blocking(move || -> Result<Fitted> {
                     let mut vectors = Vec::with_capacity(examples.len());
@@ -185,9 +185,9 @@ impl Classifier {
         vector: &[f32],
         commodity: &[ModelRef],
     ) -> Result<Classification> {
-        match self.config.classifier.as_str() {
-            by @ ("centroid" | "knn") => {
-                let by = if by == "knn" { "knn" } else { "centroid" };
+        match self.config.classifier {
+            kind @ (ClassifierKind::Centroid | ClassifierKind::Knn) => {
+                let by = if kind == ClassifierKind::Knn { "knn" } else { "centroid" };
                 let fitted = self.fitted(embedder).await?;
                 Ok(match fitted.nearest(vector) {
                     Some((label, score)) if score >= self.config.min_similarity => Classification {
@@ -212,8 +212,8 @@ impl Classifier {
                     },
                 })
             }
-            "zero_shot" => Ok(self.zero_shot(models, text, commodity).await),
-            _ => Ok(Classification::default()),
+            ClassifierKind::ZeroShot => Ok(self.zero_shot(models, text, commodity).await),
+            ClassifierKind::Off => Ok(Classification::default()),
         }
     }
 

@@ -74,10 +74,13 @@ pub enum HandoffTrigger {
     ModelHandoff,
     /// The reply stated a fact nothing supports (the grounding guard).
     Ungrounded,
+    /// The process stopped twice while this reply was being made (a crash, a kill, a power
+    /// cut mid-call): rather than risk a third, a person answers.
+    ReplyInterrupted,
 }
 
 impl HandoffTrigger {
-    pub const ALL: [HandoffTrigger; 15] = [
+    pub const ALL: [HandoffTrigger; 16] = [
         HandoffTrigger::KillSwitch,
         HandoffTrigger::AskedForHuman,
         HandoffTrigger::MediaFailed,
@@ -93,6 +96,7 @@ impl HandoffTrigger {
         HandoffTrigger::MalformedReply,
         HandoffTrigger::ModelHandoff,
         HandoffTrigger::Ungrounded,
+        HandoffTrigger::ReplyInterrupted,
     ];
 
     /// The stored name (traces, handoff rows, the metric's label).
@@ -113,6 +117,7 @@ impl HandoffTrigger {
             HandoffTrigger::MalformedReply => "malformed_reply",
             HandoffTrigger::ModelHandoff => "model_handoff",
             HandoffTrigger::Ungrounded => "ungrounded",
+            HandoffTrigger::ReplyInterrupted => "reply_interrupted",
         }
     }
 
@@ -128,6 +133,48 @@ impl HandoffTrigger {
             HandoffTrigger::KillSwitch | HandoffTrigger::Budget => "static_reply",
             _ => "bridge_text",
         }
+    }
+
+    /// Why the conversation came to a person, in a sentence an agent understands (no
+    /// thresholds, scores or setting names: those are the admin's details).
+    pub fn for_agent(self) -> &'static str {
+        match self {
+            HandoffTrigger::KillSwitch => {
+                "The bot is switched off (kill switch), so every conversation comes to a person."
+            }
+            HandoffTrigger::AskedForHuman => "The customer asked to talk to a person.",
+            HandoffTrigger::MediaFailed => "The customer sent a photo, voice note or file the bot could not read.",
+            HandoffTrigger::Routed => "Your team's routing rules send conversations like this one to a person.",
+            HandoffTrigger::Budget => "The bot reached its spending limit for today, so people answer until tomorrow.",
+            HandoffTrigger::Sensitive => "The topic looks sensitive, so a person should answer it.",
+            HandoffTrigger::ToolFailed => "The bot could not look up the order, so a person should check it.",
+            HandoffTrigger::NoKnowledge => "The bot's knowledge base has nothing about this question.",
+            HandoffTrigger::NoVectors => {
+                "The bot found something that might fit but could not tell whether it answers the question, so it asked a person."
+            }
+            HandoffTrigger::LowConfidence => {
+                "The bot was not sure enough of its answer, so it asked a person instead of guessing."
+            }
+            HandoffTrigger::ModelUnavailable => "The bot's AI service did not respond, so a person should reply.",
+            HandoffTrigger::ToolLoop => "The bot got stuck looking things up and stopped.",
+            HandoffTrigger::MalformedReply => "The bot could not put together a proper answer.",
+            HandoffTrigger::ModelHandoff => "The bot judged that a person should handle this.",
+            HandoffTrigger::Ungrounded => {
+                "The bot's draft stated something (a price, date or number) it could not back up, so it was not sent."
+            }
+            HandoffTrigger::ReplyInterrupted => {
+                "The bot's answer was interrupted twice (the server stopped while it worked), so a person takes over."
+            }
+        }
+    }
+
+    /// `for_agent` of a stored trigger name; a name this version does not know gets a
+    /// general sentence.
+    pub fn explain(stored: &str) -> &'static str {
+        HandoffTrigger::parse(stored).map_or(
+            "The bot handed this conversation to a person.",
+            HandoffTrigger::for_agent,
+        )
     }
 
     /// Whether a hand-back shortly before suppresses this trigger (no handoff loops); a
@@ -162,7 +209,7 @@ pub struct Policy {
 impl Policy {
     pub fn of(config: &crate::config::Config) -> Policy {
         Policy {
-            media_failure_handoff: config.media.on_failure == "handoff",
+            media_failure_handoff: config.media.on_failure == crate::config::MediaFailure::Handoff,
             handoff_cooldown_ms: config.engine.handoff_cooldown_ms as i64,
         }
     }

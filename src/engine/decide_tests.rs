@@ -338,3 +338,25 @@ fn triggers_keep_their_stored_names() {
     assert_eq!(handoff_message(&s, "ungrounded"), "A teammate will answer.");
     assert_eq!(handoff_message(&s, "something_new"), "A teammate will answer.");
 }
+
+#[test]
+fn every_trigger_has_its_own_plain_sentence_for_agents() {
+    let mut seen = std::collections::HashSet::new();
+    for t in HandoffTrigger::ALL {
+        let s = t.for_agent();
+        assert!(
+            s.ends_with('.') && s.starts_with(char::is_uppercase),
+            "{t}: a sentence, not a label: {s}"
+        );
+        assert!(
+            !s.contains('_') && !s.contains('$') && !s.chars().any(|c| c.is_ascii_digit()),
+            "{t}: no setting names, sums or scores: {s}"
+        );
+        assert!(seen.insert(s), "{t}: its own sentence");
+        assert_eq!(HandoffTrigger::explain(t.as_str()), s);
+    }
+    assert_eq!(
+        HandoffTrigger::explain("something_new"),
+        "The bot handed this conversation to a person."
+    );
+}

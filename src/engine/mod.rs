@@ -93,6 +93,20 @@ pub async fn respond(
     inbound: &InboundForReply,
     burst: Option<&Burst>,
 ) -> Result<Outcome> {
+    respond_unless_interrupted(deps, wamid, inbound, burst, false).await
+}
+
+/// `respond`, except that a reply whose making was `interrupted` twice already (the
+/// process stopped while it ran) hands off to a person where it would ask a model or
+/// search: the slow, outside part a stop is most likely to catch. The cheap, fixed
+/// plans (opt-out, kill switch, rules, a recorded handoff) run as usual.
+pub async fn respond_unless_interrupted(
+    deps: &Deps<'_>,
+    wamid: &str,
+    inbound: &InboundForReply,
+    burst: Option<&Burst>,
+    interrupted: bool,
+) -> Result<Outcome> {
     let started = Instant::now();
     let Gathered { facts, settings } = facts::gather(deps, wamid, inbound, burst).await?;
     let (run, decision) = match decide::decide(&facts, &settings, &Policy::of(deps.config)) {
@@ -106,6 +120,13 @@ pub async fn respond(
             route_reason,
             guard,
         } => (Run::by_rule(route_reason, guard), decision),
+        Plan::Route { .. } if interrupted => (
+            Run::by_rule("interrupted twice while answering".into(), ""),
+            Decision::handoff(
+                HandoffTrigger::ReplyInterrupted,
+                "the process stopped twice while this reply was being made",
+            ),
+        ),
         Plan::Route { allowance } => answer::answer(deps, &facts, &settings, allowance).await?,
     };
     act::reply(deps, (&facts, &settings), run, decision, started).await

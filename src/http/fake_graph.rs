@@ -42,6 +42,9 @@ pub enum Failure {
     /// A bare HTTP 429 (plain text, no Graph error object), with a `Retry-After` header
     /// of that many seconds if given.
     RateLimited { retry_after_s: Option<u64> },
+    /// A bare HTTP 429 whose `Retry-After` is an HTTP-date (RFC 9110), `in_s` seconds
+    /// from now.
+    RateLimitedUntil { in_s: u64 },
     /// The connection breaks before a whole answer arrives. With `accepted`, Meta had
     /// already taken the message (wamid, statuses); without, it never saw it.
     Reset { accepted: bool },
@@ -240,6 +243,12 @@ impl FakeGraph {
         self.with(|s| s.sent.clone())
     }
 
+    /// Messages accepted after the first `from` (a long run's collector reads only what is
+    /// new).
+    pub fn sent_since(&self, from: usize) -> Vec<SentMessage> {
+        self.with(|s| s.sent.get(from..).map(<[SentMessage]>::to_vec).unwrap_or_default())
+    }
+
     /// Mark-as-read / typing requests received.
     pub fn reads(&self) -> Vec<Value> {
         self.with(|s| s.reads.clone())
@@ -408,6 +417,14 @@ async fn messages(
             let mut r = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
             if let Some(secs) = retry_after_s {
                 r.headers_mut().insert("retry-after", secs.into());
+            }
+            return r;
+        }
+        Some(Failure::RateLimitedUntil { in_s }) => {
+            let until = std::time::SystemTime::now() + Duration::from_secs(in_s);
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+            if let Ok(v) = httpdate::fmt_http_date(until).parse() {
+                r.headers_mut().insert("retry-after", v);
             }
             return r;
         }

@@ -123,8 +123,8 @@ async fn complete(State(scripts): State<Scripts>, Json(req): Json<Value>) -> Jso
                 &first_passage(&system).map(|p| vec![p.0]).unwrap_or_default(),
             )),
             (None, Some(result)) => content(order_answer(&result)),
-            (None, None) if tools_offered && crate::engine::triggers::order_id(&last_user).is_some() => {
-                let order = crate::engine::triggers::order_id(&last_user).unwrap_or_default();
+            (None, None) if tools_offered && crate::engine::triggers::order_id(&last_user, &[]).is_some() => {
+                let order = crate::engine::triggers::order_id(&last_user, &[]).unwrap_or_default();
                 json!({ "role": "assistant", "content": null, "tool_calls": [{ "id": "call_1", "type": "function", "function": { "name": "order_status", "arguments": json!({ "order_id": order }).to_string() } }] })
             }
             (None, None) if model.contains("reasoning") => {

@@ -5,6 +5,7 @@
 
 pub mod chunk;
 pub mod embed;
+pub mod embed_cache;
 pub mod eval;
 pub mod fetch;
 pub mod fuse;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::KnowledgeConfig;
+use crate::config::{EmbedderKind, KnowledgeConfig};
 use crate::domain::quant_index::QuantIndex;
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -73,16 +74,15 @@ pub struct Knowledge {
 
 /// The embedder the config asks for.
 pub fn embedder_from_config(config: &KnowledgeConfig) -> Result<Arc<dyn Embedder>> {
-    match config.embedder.as_str() {
-        "none" => Ok(Arc::new(NoEmbedder)),
-        "local" => {
+    match config.embedder {
+        EmbedderKind::None => Ok(Arc::new(NoEmbedder)),
+        EmbedderKind::Local => {
             let dir = embed::find_model_dir(config.model_dir.as_deref())?;
-            Ok(Arc::new(LocalMiniLm::load(&dir)?))
+            Ok(embed_cache::CachedEmbedder::from_env(Arc::new(LocalMiniLm::load(
+                &dir,
+            )?)))
         }
-        "openai" => Ok(Arc::new(remote_embed::RemoteEmbedder::new(config.remote.clone())?)),
-        other => Err(Error::Invalid(format!(
-            "knowledge.embedder = {other:?} is not one of \"local\", \"openai\", \"none\""
-        ))),
+        EmbedderKind::Openai => Ok(Arc::new(remote_embed::RemoteEmbedder::new(config.remote.clone())?)),
     }
 }
 

@@ -149,6 +149,18 @@ impl Queue {
             .await
     }
 
+    /// As `enqueue_unique` for several jobs, in one durable write.
+    pub async fn enqueue_unique_many(&self, jobs: Vec<(String, NewJob)>) -> Result<Vec<Ingress>> {
+        let expires = crate::domain::now_ms() as u64 + self.config.dedupe_ttl_hours * 3_600_000;
+        self.writer
+            .submit(move |txn, fx| {
+                jobs.into_iter()
+                    .map(|(key, job)| ops::ingress(txn, fx, &[key], expires, job))
+                    .collect()
+            })
+            .await
+    }
+
     /// Queues a job; returns its id once durable.
     pub async fn enqueue(&self, job: NewJob) -> Result<u64> {
         self.writer.submit(move |txn, fx| ops::enqueue(txn, fx, job)).await

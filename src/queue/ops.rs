@@ -17,6 +17,9 @@ pub struct ClaimedJob {
     /// This claim's number, 1 for the first.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// Times the process stopped while holding this job before (a crash, a kill, a
+    /// power cut), as found at start-up.
+    pub crashes: u32,
     pub lease_token: u64,
     pub payload: Vec<u8>,
 }
@@ -156,6 +159,7 @@ pub(super) fn claim(
             queue: meta.queue.clone(),
             attempt: meta.attempts,
             max_attempts: meta.max_attempts,
+            crashes: meta.crashes,
             lease_token: token,
             payload,
         });

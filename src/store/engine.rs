@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::domain::owner::Owner;
+use crate::domain::webhook::EventKind;
 use crate::error::Result;
 
 /// A handoff to record.
@@ -60,7 +61,14 @@ pub fn start_handoff(conn: &Connection, h: &NewHandoff, now: i64) -> Result<i64>
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![h.conversation_id, h.inbound_wamid, h.trigger, h.reason, h.confidence, h.summary, h.sources_json, h.cost_usd, now],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    super::webhooks::record_for_conversation(
+        conn,
+        EventKind::HandedOff,
+        h.conversation_id,
+        serde_json::json!({ "by": "bot", "trigger": h.trigger, "reason": h.reason, "inbound_wamid": h.inbound_wamid }),
+    )?;
+    Ok(id)
 }
 
 /// The handoff an inbound message triggered, if any: (id, trigger).
@@ -200,13 +208,12 @@ pub fn hand_back(conn: &Connection, conversation_id: i64, actor: &str, note: &st
         params![conversation_id, now, actor, note],
     )?;
     if changed {
-        super::settings::audit(
+        super::settings::audit_conversation(conn, now, actor, "conversation.handback", conversation_id, note)?;
+        super::webhooks::record_for_conversation(
             conn,
-            now,
-            actor,
-            "conversation.handback",
-            &format!("conversation:{conversation_id}"),
-            note,
+            EventKind::HandedBack,
+            conversation_id,
+            serde_json::json!({ "by": actor, "note": note }),
         )?;
     }
     Ok(changed)
@@ -291,6 +298,15 @@ pub struct Spent {
     pub global_tokens: u64,
 }
 
+/// The whole desk's model spend since `since` (Unix ms): (USD, tokens in + out).
+pub fn global_spent_since(conn: &Connection, since: i64) -> Result<(f64, u64)> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens_in + tokens_out), 0) FROM reply_traces WHERE created_at >= ?1",
+        [since],
+        |r| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64)),
+    )?)
+}
+
 /// Model spend since `since` (Unix ms).
 pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Result<Spent> {
     let row = |r: &rusqlite::Row| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64));
@@ -301,7 +317,7 @@ pub fn spent_since(conn: &Connection, conversation_id: i64, since: i64) -> Resul
         params![conversation_id, since],
         row,
     )?;
-    let global = conn.query_row("SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(tokens_in + tokens_out), 0) FROM reply_traces WHERE created_at >= ?1", [since], row)?;
+    let global = global_spent_since(conn, since)?;
     Ok(Spent {
         contact_usd: contact.0,
         contact_tokens: contact.1,

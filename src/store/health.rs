@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::domain::health::{HealthEvent, QualityRating, TemplateStatus};
+use crate::domain::webhook::EventKind;
 use crate::error::Result;
 
 /// Records `event` (from webhook job `job_id`) and updates the state it is about.
@@ -33,6 +34,19 @@ pub fn apply(conn: &Connection, job_id: u64, waba_id: &str, event: &HealthEvent,
     if inserted == 0 {
         return Ok(false);
     }
+    super::webhooks::record(
+        conn,
+        EventKind::AccountHealthChanged,
+        &format!("account:{waba_id}"),
+        || {
+            Ok(serde_json::json!({
+                "waba_id": waba_id,
+                "kind": event.kind(),
+                "summary": event.summary(),
+                "event": event,
+            }))
+        },
+    )?;
     match event {
         HealthEvent::NumberQuality {
             display_phone_number,

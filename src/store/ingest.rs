@@ -9,8 +9,10 @@ use crate::domain::delivery::{DeliveryState, next_state};
 use crate::domain::event::{ContactProfile, StatusUpdate, WebhookEvent};
 use crate::domain::health::HealthEvent;
 use crate::domain::message::{InboundMessage, MessageKind};
+use crate::domain::outbound::OutboundBody;
 use crate::domain::owner::Owner;
 use crate::domain::soft_launch::{LaunchGroup, SoftLaunch};
+use crate::domain::webhook::EventKind;
 use crate::error::Result;
 
 /// What one delivery changed.
@@ -30,17 +32,22 @@ pub struct IngestReport {
     pub health_changes: Vec<HealthEvent>,
     /// Wamids of inbound media to download and read (queued like `answerable`).
     pub media: Vec<String>,
+    /// Ledger rows to queue for sending: (id, created_at) — the bridge template that
+    /// replaces a bridge text Meta refused with a `failed` status for a closed window.
+    pub sends: Vec<(i64, i64)>,
 }
 
 /// Applies `events` from journal job `job_id`. `served` limits the business numbers
-/// accepted (empty = all); `launch` puts each new conversation in its soft-launch group.
-/// Call inside a transaction.
+/// accepted (empty = all); `launch` puts each new conversation in its soft-launch group;
+/// `bridge_template` (`engine.bridge_template`, if any) replaces a bridge text that a
+/// status reports refused for a closed 24-hour window. Call inside a transaction.
 pub fn apply_events(
     conn: &Connection,
     job_id: u64,
     events: &[WebhookEvent],
     served: &[String],
     launch: &SoftLaunch,
+    bridge_template: Option<&OutboundBody>,
 ) -> Result<IngestReport> {
     let now = crate::domain::now_ms();
     let mut report = IngestReport::default();
@@ -93,7 +100,7 @@ pub fn apply_events(
                 phone_number_id,
                 status,
             } => {
-                if apply_status(conn, phone_number_id, status, now)? {
+                if apply_status(conn, phone_number_id, status, bridge_template, now, &mut report.sends)? {
                     report.statuses_applied += 1;
                 } else {
                     report.statuses_ignored += 1;
@@ -168,8 +175,10 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
 }
 
 /// A `user_changed_number` / `user_changed_user_id` system message: the same contact row
-/// (and so its conversations and their history) takes the new number or BSUID. A key
-/// another contact already holds is left where it is (`OR IGNORE`), never stolen.
+/// (and so its conversations and their history) takes the new number or BSUID. When
+/// another contact already holds the new key (the customer wrote from it before this
+/// message arrived), that contact is merged into this one first (`contacts::merge`), so
+/// the history is one thread under one contact.
 fn rekey_contact(
     conn: &Connection,
     contact_id: i64,
@@ -177,15 +186,22 @@ fn rekey_contact(
     new_user_id: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    if let Some(new) = new_wa_id.filter(|w| !w.is_empty()) {
+    for (column, new) in [("wa_id", new_wa_id), ("user_id", new_user_id)] {
+        let Some(new) = new.filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        let holder: Option<i64> = conn
+            .query_row(
+                &format!("SELECT id FROM contacts WHERE {column} = ?1 AND id <> ?2"),
+                params![new, contact_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(other) = holder {
+            super::contacts::merge(conn, contact_id, other, now)?;
+        }
         conn.execute(
-            "UPDATE OR IGNORE contacts SET wa_id = ?1, updated_at = ?2 WHERE id = ?3",
-            params![new, now, contact_id],
-        )?;
-    }
-    if let Some(new) = new_user_id.filter(|u| !u.is_empty()) {
-        conn.execute(
-            "UPDATE OR IGNORE contacts SET user_id = ?1, updated_at = ?2 WHERE id = ?3",
+            &format!("UPDATE contacts SET {column} = ?1, updated_at = ?2 WHERE id = ?3"),
             params![new, now, contact_id],
         )?;
     }
@@ -254,12 +270,32 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
          WHERE id = ?2",
         params![sent_at_ms, conversation_id],
     )?;
+    super::webhooks::record_for_conversation(
+        conn,
+        EventKind::MessageReceived,
+        conversation_id,
+        serde_json::json!({ "message": {
+            "wamid": msg.wamid,
+            "type": msg.kind.type_name(),
+            "text": msg.kind.text(),
+            "timestamp": msg.timestamp,
+            "reply_to": msg.context.as_ref().and_then(|c| c.replied_to.as_deref()),
+        }}),
+    )?;
     Ok(true)
 }
 
 /// Records the callback and moves the current state forward if it may. `true` when the
-/// current state changed.
-fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now: i64) -> Result<bool> {
+/// current state changed. A bridge text it fails for a closed window falls back to
+/// `bridge_template`, whose row is added to `sends`.
+fn apply_status(
+    conn: &Connection,
+    phone_number_id: &str,
+    s: &StatusUpdate,
+    bridge_template: Option<&OutboundBody>,
+    now: i64,
+    sends: &mut Vec<(i64, i64)>,
+) -> Result<bool> {
     // A late status for a message to an erased contact: keep nothing that names them.
     if !s.recipient.is_empty() && super::contacts::erased(conn, &s.recipient)? {
         return Ok(false);
@@ -314,7 +350,7 @@ fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now:
         "UPDATE messages SET status = ?1 WHERE wamid = ?2 AND direction = 'out'",
         params![next.as_str(), s.wamid],
     )?;
-    super::ledger::reconcile(
+    let moved = super::ledger::reconcile(
         conn,
         &s.wamid,
         s.callback_data.as_deref(),
@@ -324,6 +360,9 @@ fn apply_status(conn: &Connection, phone_number_id: &str, s: &StatusUpdate, now:
             .as_deref(),
         now,
     )?;
+    if let Some(id) = moved {
+        sends.extend(super::ledger::bridge_fallback(conn, id, bridge_template, now)?);
+    }
     Ok(true)
 }
 

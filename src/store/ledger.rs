@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::ledger::{LedgerState, ledger_id_from_callback};
 use crate::domain::outbound::{OutboundBody, Recipient};
+use crate::domain::webhook::EventKind;
 use crate::error::{Error, Result};
 
 /// A request to send one message.
@@ -75,6 +76,21 @@ pub fn insert_within_window(conn: &Connection, req: &NewOutbound, now: i64) -> R
     }
     let id = insert(conn, req, now)?.0;
     Ok(Some((id, created_at(conn, id)?)))
+}
+
+/// The row that went out as the retry of failed row `id`, if one did: its key is
+/// `domain::ledger::retry_key`, or (retries made before a retry became once-only)
+/// that key followed by `:` and the form's one-time key.
+pub fn retry_of(conn: &Connection, id: i64) -> Result<Option<i64>> {
+    let key = crate::domain::ledger::retry_key(id);
+    Ok(conn
+        .query_row(
+            "SELECT id FROM outbound WHERE idempotency_key = ?1 OR (idempotency_key > ?1 || ':' AND idempotency_key < ?1 || ';')
+             ORDER BY id LIMIT 1",
+            [&key],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// The row with its conversation's number, recipient and window.
@@ -156,8 +172,42 @@ pub fn mark_accepted(conn: &Connection, id: i64, wamid: &str, now: i64) -> Resul
         "UPDATE outbound SET wamid = COALESCE(wamid, ?2), accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1",
         params![id, wamid, now],
     )?;
-    set_state(conn, id, LedgerState::Accepted, "", &[], now)?;
+    if set_state(conn, id, LedgerState::Accepted, "", &[], now)? {
+        outbound_event(conn, id, EventKind::MessageSent)?;
+    }
     insert_conversation_message(conn, id, wamid, now)
+}
+
+/// Records `message.sent` / `message.failed` for ledger row `id` (docs/webhooks.md).
+fn outbound_event(conn: &Connection, id: i64, kind: EventKind) -> Result<()> {
+    let row = conn
+        .query_row(
+            "SELECT conversation_id, wamid, author, kind, text, error_code, error_reason FROM outbound WHERE id = ?1",
+            [id],
+            |r| {
+                let message = serde_json::json!({ "message": {
+                    "id": id,
+                    "wamid": r.get::<_, Option<String>>(1)?,
+                    "author": r.get::<_, String>(2)?,
+                    "type": r.get::<_, String>(3)?,
+                    "text": r.get::<_, Option<String>>(4)?,
+                }});
+                let error = serde_json::json!({
+                    "code": r.get::<_, Option<i64>>(5)?,
+                    "reason": r.get::<_, Option<String>>(6)?,
+                });
+                Ok((r.get::<_, i64>(0)?, message, error))
+            },
+        )
+        .optional()?;
+    let Some((conversation_id, mut extra, error)) = row else {
+        return Ok(());
+    };
+    if kind == EventKind::MessageFailed {
+        extra["error"] = error;
+    }
+    super::webhooks::record_for_conversation(conn, kind, conversation_id, extra)?;
+    Ok(())
 }
 
 /// A failed attempt that will be retried: back to queued with the reason.
@@ -179,14 +229,16 @@ pub fn mark_failed(
     needs_template: bool,
     now: i64,
 ) -> Result<()> {
-    set_state(
+    if set_state(
         conn,
         id,
         LedgerState::Failed,
         ", error_code = ?4, error_reason = ?5",
         &[&code, &reason],
         now,
-    )?;
+    )? {
+        outbound_event(conn, id, EventKind::MessageFailed)?;
+    }
     if needs_template {
         conn.execute(
             "UPDATE conversations SET needs_template = 1 WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)",
@@ -258,6 +310,114 @@ fn unrecorded_reason(u: &SendOutcome, e: &Error) -> String {
     }
 }
 
+/// Whether a failure means the 24-hour window had closed (Meta's 131047, or 470 as older
+/// API versions said it).
+fn window_closed_code(code: Option<i64>) -> bool {
+    matches!(code, Some(131047 | 470))
+}
+
+/// A handoff's bridge text (key `bridge:<handoff id>`) that failed because the 24-hour
+/// window had closed by the time it went out — refused by Meta (131047 at once or as a
+/// `failed` status) or held back by the send worker — falls back to `template` (the
+/// configured `engine.bridge_template`): one ledger row keyed `bridge:<handoff id>:template`
+/// and one note in the inbox, whatever the number of calls. Not when Meta has the
+/// template rejected, paused or disabled (the note says so instead), nor for any other
+/// row or failure; with no template the failed row stays as the thread's only trace.
+/// Returns the template row's (id, created_at) while it is still to be sent.
+pub fn bridge_fallback(
+    conn: &Connection,
+    id: i64,
+    template: Option<&OutboundBody>,
+    now: i64,
+) -> Result<Option<(i64, i64)>> {
+    let row = conn
+        .query_row(
+            "SELECT conversation_id, idempotency_key, kind, state, error_code FROM outbound WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((conversation_id, key, kind, state, code)) = row else {
+        return Ok(None);
+    };
+    let is_bridge = key.starts_with("bridge:") && !key.ends_with(":template") && kind != "template";
+    if !is_bridge || LedgerState::parse(&state) != Some(LedgerState::Failed) || !window_closed_code(code) {
+        return Ok(None);
+    }
+    let Some(template @ OutboundBody::Template { name, language, .. }) = template else {
+        return Ok(None);
+    };
+    if let Some(blocked) = super::health::blocked_template(conn, name, language)? {
+        let note = format!(
+            "The bridge text could not go out: the 24-hour window had closed by the time it was sent, and the bridge template \"{name}\" ({language}) was not used: Meta has it {}. Nothing reached the customer.",
+            blocked.why()
+        );
+        let said: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM conversation_notes WHERE conversation_id = ?1 AND text = ?2)",
+            params![conversation_id, note],
+            |r| r.get(0),
+        )?;
+        if !said {
+            super::inbox::add_note(conn, conversation_id, "bot", &note, now)?;
+        }
+        return Ok(None);
+    }
+    let req = NewOutbound {
+        conversation_id,
+        author: "bot".into(),
+        body: template.clone(),
+        reply_to: None,
+        idempotency_key: format!("{key}:template"),
+    };
+    let (template_id, new) = insert(conn, &req, now)?;
+    if new {
+        let note = format!(
+            "The bridge text could not go out: the 24-hour window had closed by the time it was sent, so the customer got the approved template \"{name}\" ({language}) instead. Anything free-form has to wait until the customer writes again."
+        );
+        super::inbox::add_note(conn, conversation_id, "bot", &note, now)?;
+    }
+    let pending: bool = conn.query_row(
+        "SELECT state IN ('queued', 'sending') FROM outbound WHERE id = ?1",
+        [template_id],
+        |r| r.get(0),
+    )?;
+    Ok(pending.then_some((template_id, created_at(conn, template_id)?)))
+}
+
+/// `bridge_fallback` for each of `ids`, each in its own savepoint: one that cannot be
+/// written is logged and rolled back alone (its failed row stays visible). Returns the
+/// template rows to queue.
+pub fn bridge_fallbacks(
+    tx: &mut rusqlite::Savepoint<'_>,
+    ids: &[i64],
+    template: Option<&OutboundBody>,
+    now: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let mut queued = Vec::new();
+    if template.is_none() {
+        return Ok(queued);
+    }
+    for &id in ids {
+        let sp = tx.savepoint()?;
+        match bridge_fallback(&sp, id, template, now) {
+            Ok(q) => {
+                sp.commit()?;
+                queued.extend(q);
+            }
+            Err(e) => tracing::error!(ledger = id, error = %e, "could not fall back to the bridge template"),
+        }
+    }
+    Ok(queued)
+}
+
 /// Whether an earlier message of the same conversation is still waiting to go out
 /// (messages to one customer leave in order).
 pub fn earlier_pending(conn: &Connection, conversation_id: i64, id: i64) -> Result<bool> {
@@ -288,7 +448,7 @@ pub fn created_at(conn: &Connection, id: i64) -> Result<i64> {
 
 /// Applies a status webhook to the ledger: finds the row by wamid, or by the ledger id
 /// in `biz_opaque_callback_data` (which also recovers a send whose acceptance was never
-/// recorded because the process died), and moves it forward.
+/// recorded because the process died), and moves it forward. Returns the row's id when it moved.
 pub fn reconcile(
     conn: &Connection,
     wamid: &str,
@@ -297,27 +457,29 @@ pub fn reconcile(
     code: Option<i64>,
     reason: Option<&str>,
     now: i64,
-) -> Result<bool> {
+) -> Result<Option<i64>> {
     let by_wamid: Option<i64> = conn
         .query_row("SELECT id FROM outbound WHERE wamid = ?1", [wamid], |r| r.get(0))
         .optional()?;
     let id = match by_wamid.or_else(|| callback.and_then(ledger_id_from_callback)) {
         Some(id) => id,
-        None => return Ok(false),
+        None => return Ok(None),
     };
     let row_wamid: Option<Option<String>> = conn
         .query_row("SELECT wamid FROM outbound WHERE id = ?1", [id], |r| r.get(0))
         .optional()?;
     match row_wamid {
-        None => return Ok(false),
-        Some(Some(w)) if w != wamid => return Ok(false),
+        None => return Ok(None),
+        Some(Some(w)) if w != wamid => return Ok(None),
         Some(None) => {
             // Meta has it but we never recorded the acceptance: record it now.
             conn.execute(
                 "UPDATE outbound SET wamid = ?2, accepted_at = COALESCE(accepted_at, ?3) WHERE id = ?1",
                 params![id, wamid, now],
             )?;
-            set_state(conn, id, LedgerState::Accepted, "", &[], now)?;
+            if set_state(conn, id, LedgerState::Accepted, "", &[], now)? {
+                outbound_event(conn, id, EventKind::MessageSent)?;
+            }
             insert_conversation_message(conn, id, wamid, now)?;
         }
         Some(Some(_)) => {}
@@ -334,10 +496,13 @@ pub fn reconcile(
     } else {
         set_state(conn, id, state, "", &[], now)?
     };
+    if moved && state == LedgerState::Failed {
+        outbound_event(conn, id, EventKind::MessageFailed)?;
+    }
     if moved && code == Some(131047) {
         conn.execute("UPDATE conversations SET needs_template = 1 WHERE id = (SELECT conversation_id FROM outbound WHERE id = ?1)", [id])?;
     }
-    Ok(moved)
+    Ok(moved.then_some(id))
 }
 
 /// Shows an accepted outbound message in its conversation (`messages`, direction out).
@@ -355,4 +520,73 @@ fn insert_conversation_message(conn: &Connection, id: i64, wamid: &str, now: i64
         params![id, now],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(conversation_id: i64, key: &str) -> NewOutbound {
+        NewOutbound {
+            conversation_id,
+            author: "bot".into(),
+            body: OutboundBody::Text {
+                body: "A teammate will answer.".into(),
+                preview_url: false,
+            },
+            reply_to: None,
+            idempotency_key: key.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_bridge_failed_for_a_closed_window_falls_back_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db")).unwrap();
+        let template = OutboundBody::Template {
+            name: "bridge_to_team".into(),
+            language: "en_US".into(),
+            params: Vec::new(),
+        };
+        store
+            .transaction_blocking(|c| {
+                c.execute(
+                    "INSERT INTO contacts (wa_id, created_at, updated_at) VALUES ('31', 1, 1)",
+                    [],
+                )?;
+                c.execute(
+                    "INSERT INTO conversations (phone_number_id, contact_id, created_at) VALUES ('P1', 1, 1)",
+                    [],
+                )?;
+                let (bridge, _) = insert(c, &text(1, "bridge:7"), 10)?;
+                let (answer, _) = insert(c, &text(1, "reply:wamid.1"), 10)?;
+                let (other, _) = insert(c, &text(1, "bridge:8"), 10)?;
+                for id in [bridge, answer] {
+                    mark_failed(c, id, Some(131047), WINDOW_CLOSED_REASON, true, 11)?;
+                }
+                mark_failed(c, other, Some(131026), "undeliverable", false, 11)?;
+                assert_eq!(bridge_fallback(c, bridge, None, 12)?, None, "no template configured");
+                assert_eq!(bridge_fallback(c, answer, Some(&template), 12)?, None, "not a bridge");
+                assert_eq!(bridge_fallback(c, other, Some(&template), 12)?, None, "another failure");
+                let first = bridge_fallback(c, bridge, Some(&template), 12)?.expect("the template row");
+                assert_eq!(
+                    bridge_fallback(c, bridge, Some(&template), 13)?,
+                    Some(first),
+                    "the same row"
+                );
+                assert_eq!(
+                    bridge_fallback(c, first.0, Some(&template), 13)?,
+                    None,
+                    "the template row is no bridge text"
+                );
+                let row = get(c, first.0)?;
+                assert_eq!(row.body, template);
+                let notes: i64 = c.query_row("SELECT COUNT(*) FROM conversation_notes", [], |r| r.get(0))?;
+                assert_eq!(notes, 1, "said once");
+                let rows: i64 = c.query_row("SELECT COUNT(*) FROM outbound", [], |r| r.get(0))?;
+                assert_eq!(rows, 4);
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -61,6 +61,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account_health",
         include_str!("../../migrations/0017_account_health.sql"),
     ),
+    (
+        18,
+        "outbound_webhooks",
+        include_str!("../../migrations/0018_outbound_webhooks.sql"),
+    ),
+    (
+        19,
+        "labels_and_priority",
+        include_str!("../../migrations/0019_labels_and_priority.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

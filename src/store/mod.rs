@@ -22,6 +22,7 @@ pub mod retention;
 pub mod settings;
 pub mod summaries;
 pub mod users;
+pub mod webhooks;
 mod writer;
 
 pub use ingest::{IngestReport, apply_events};
@@ -44,6 +45,8 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
     calls: Arc<Calls>,
+    /// The newest webhook delivery id seen committed (`webhook_signal`).
+    outbox: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 /// Reads and writes through a store (all its clones), counted for measurements.
@@ -141,12 +144,14 @@ impl Store {
         let health = Arc::new(StorageHealth::new("sqlite"));
         let again = path.to_path_buf();
         let reopen = Box::new(move || connect(&again));
+        let outbox = Arc::new(tokio::sync::watch::channel(0).0);
         Ok(Store {
-            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone())),
+            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone(), outbox.clone())),
             health,
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_path_buf(),
             calls: Default::default(),
+            outbox,
         })
     }
 
@@ -177,13 +182,21 @@ impl Store {
             Ok(c)
         });
         let health = Arc::new(StorageHealth::new("sqlite"));
+        let outbox = Arc::new(tokio::sync::watch::channel(0).0);
         Ok(Store {
-            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone())),
+            writer: Arc::new(writer::Writer::start(conn, reopen, health.clone(), outbox.clone())),
             health,
             reader: Arc::new(Mutex::new(reader)),
             path: PathBuf::new(),
             calls: Default::default(),
+            outbox,
         })
+    }
+
+    /// A receiver that changes after every commit that wrote outbound-webhook deliveries
+    /// (the webhook worker waits on it instead of polling).
+    pub fn webhook_signal(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.outbox.subscribe()
     }
 
     /// Where the database lives.

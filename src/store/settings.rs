@@ -74,6 +74,11 @@ pub fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &s
     Ok(())
 }
 
+/// Appends an audit entry about conversation `id` (subject `conversation:<id>`).
+pub fn audit_conversation(conn: &Connection, now: i64, actor: &str, action: &str, id: i64, detail: &str) -> Result<()> {
+    audit(conn, now, actor, action, &format!("conversation:{id}"), detail)
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use rusqlite::{Connection, Savepoint};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::storage_health::{FaultKind, StorageHealth};
@@ -77,7 +77,14 @@ impl Drop for Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`; `reopen` opens the write connection again.
-    pub(super) fn start(conn: Connection, reopen: Reopen, health: Arc<StorageHealth>) -> Writer {
+    /// `outbox` is bumped to the newest webhook delivery id after a commit that wrote one
+    /// (looked up only while someone listens: the webhook worker).
+    pub(super) fn start(
+        conn: Connection,
+        reopen: Reopen,
+        health: Arc<StorageHealth>,
+        outbox: Arc<watch::Sender<i64>>,
+    ) -> Writer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Op>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -99,6 +106,9 @@ impl Writer {
                         Some(c) => match run_batch(c, &mut batch) {
                             Ok(()) => {
                                 health.committed();
+                                if outbox.receiver_count() > 0 {
+                                    signal_outbox(c, &outbox);
+                                }
                                 Ok(())
                             }
                             Err(e) => match storage_fault(&e) {
@@ -164,6 +174,22 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> rusqlite::Resu
     }
     // A failed COMMIT leaves nothing behind: SQLite rolled back, or dropping `tx` does.
     tx.commit()
+}
+
+/// Tells the webhook worker when a commit wrote new deliveries (one indexed lookup).
+fn signal_outbox(conn: &Connection, outbox: &watch::Sender<i64>) {
+    match conn.query_row("SELECT COALESCE(MAX(id), 0) FROM webhook_deliveries", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(newest) => {
+            outbox.send_if_modified(|seen| {
+                let new = newest > *seen;
+                *seen = (*seen).max(newest);
+                new
+            });
+        }
+        Err(e) => tracing::debug!(error = %e, "SQLite: reading the newest webhook delivery failed"),
+    }
 }
 
 /// Whether a failed batch is the storage's fault, and of which kind.

@@ -90,7 +90,7 @@ pub async fn keep_current(
                 Err(e) => {
                     tracing::error!(error = %e, retry_in_s = retry.as_secs(), domains = ?config.domains,
                         "ordering a certificate failed; check that the domains resolve to this server and that port {} reaches it",
-                        if config.challenge == "http-01" { 80 } else { 443 });
+                        if config.challenge == crate::config::AcmeChallenge::Http01 { 80 } else { 443 });
                     let pause = retry;
                     retry = (retry * 2).min(check_every);
                     pause
@@ -183,7 +183,7 @@ async fn run_order(config: &AcmeConfig, account: &Account, certs: &Certificates)
                     )));
                 }
             }
-            let kind = if config.challenge == "http-01" {
+            let kind = if config.challenge == crate::config::AcmeChallenge::Http01 {
                 ChallengeType::Http01
             } else {
                 ChallengeType::TlsAlpn01

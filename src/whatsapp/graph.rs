@@ -342,7 +342,7 @@ async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(retry_after_ms);
+        .and_then(|v| retry_after_ms(v, std::time::SystemTime::now()));
     let text = resp.text().await.map_err(|e| GraphError::Transport {
         detail: e.to_string(),
         maybe_delivered: true,
@@ -366,21 +366,67 @@ async fn read_json(resp: reqwest::Response) -> Result<Value, GraphError> {
     Ok(v)
 }
 
-/// A `Retry-After` header in delay-seconds, as milliseconds. The HTTP-date form (which
-/// the Graph API does not use) is ignored: the send then backs off as usual.
-fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1_000))
+/// A `Retry-After` header (RFC 9110 §10.2.3) as milliseconds to wait from `now`: either
+/// delay-seconds or an HTTP-date (any of the three date formats; a date already past is
+/// no wait). The send worker caps it like the seconds form.
+fn retry_after_ms(value: &str, now: std::time::SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.saturating_mul(1_000));
+    }
+    let until = httpdate::parse_http_date(value).ok()?;
+    let wait = until.duration_since(now).unwrap_or_default();
+    Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
     use super::retry_after_ms;
 
     #[test]
     fn retry_after_is_read_in_seconds() {
-        assert_eq!(retry_after_ms("2"), Some(2_000));
-        assert_eq!(retry_after_ms(" 0 "), Some(0));
-        assert_eq!(retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(retry_after_ms("-1"), None);
+        let now = SystemTime::now();
+        assert_eq!(retry_after_ms("2", now), Some(2_000));
+        assert_eq!(retry_after_ms(" 0 ", now), Some(0));
+        assert_eq!(retry_after_ms("-1", now), None);
+        assert_eq!(retry_after_ms("1.5", now), None);
+        assert_eq!(retry_after_ms("", now), None);
+    }
+
+    #[test]
+    fn retry_after_is_read_as_an_http_date() {
+        // Wed, 21 Oct 2015 07:28:00 GMT, RFC 9110's example.
+        let date = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let before = |s: u64| date - Duration::from_secs(s);
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", before(90)),
+            Some(90_000)
+        );
+        // The obsolete forms a recipient must accept.
+        assert_eq!(
+            retry_after_ms("Wednesday, 21-Oct-15 07:28:00 GMT", before(2)),
+            Some(2_000)
+        );
+        assert_eq!(retry_after_ms("Wed Oct 21 07:28:00 2015", before(2)), Some(2_000));
+        // Sub-second distance to the date is kept.
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", date - Duration::from_millis(1_500)),
+            Some(1_500)
+        );
+        // A date in the past: no wait.
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", date + Duration::from_secs(5)),
+            Some(0)
+        );
+        // Far ahead: read as it is (the send worker caps it).
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", before(86_400)),
+            Some(86_400_000)
+        );
+        // Not a date.
+        assert_eq!(retry_after_ms("Wed, 32 Oct 2015 07:28:00 GMT", before(1)), None);
+        assert_eq!(retry_after_ms("tomorrow", before(1)), None);
     }
 }

@@ -27,6 +27,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 /// Parses and stores a batch of claimed jobs, then records their outcomes.
 pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
     let served = app.config.whatsapp.phone_number_ids.clone();
+    let bridge_template = crate::outbound::bridge_template(&app.config);
     // The live soft-launch share, read fresh per batch; on a failed read the batch waits.
     let launch = match crate::settings::current(&app.store, &app.config).await {
         Ok(e) => crate::domain::soft_launch::SoftLaunch::from_settings(&e),
@@ -49,7 +50,7 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
             let mut results = Vec::with_capacity(parsed.len());
             for (id, token, attempt, events) in &parsed {
                 let mut sp = tx.savepoint()?;
-                let r = apply_events(&sp, *id, events, &served, &launch);
+                let r = apply_events(&sp, *id, events, &served, &launch, bridge_template.as_ref());
                 if r.is_ok() {
                     sp.commit()?;
                 } else {
@@ -111,6 +112,9 @@ async fn finish(app: &App, outcomes: Vec<(u64, u64, Outcome)>) {
 }
 
 async fn queue_replies(app: &App, report: &IngestReport) -> crate::error::Result<()> {
+    for &(id, created_at) in &report.sends {
+        crate::outbound::queue_send(&app.queue, id, created_at).await?;
+    }
     // Media is read whether or not the bot answers: agents see transcripts too.
     for wamid in &report.media {
         let mut job = app.queue.job(super::media::MEDIA_QUEUE, wamid.as_bytes().to_vec());

@@ -58,6 +58,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             if last_sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(3_600)) {
                 last_sweep = Some(std::time::Instant::now());
                 sweep_media_files(&app).await;
+                prune_webhook_deliveries(&app, now).await;
             }
         }
     }
@@ -75,6 +76,26 @@ async fn scheduled_backup(app: &App, now: i64) {
         Ok(Some(path)) => tracing::info!(path = %path.display(), "scheduled backup written"),
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "scheduled backup failed; retrying in a minute"),
+    }
+}
+
+/// Deletes outbound-webhook events delivered more than a week ago (kept that long for
+/// inspection), a batch per write.
+async fn prune_webhook_deliveries(app: &App, now: i64) {
+    let cutoff = now - 7 * 86_400_000;
+    loop {
+        match app
+            .store
+            .write(move |c| crate::store::webhooks::prune_delivered(c, cutoff, 2_000))
+            .await
+        {
+            Ok(2_000) => {}
+            Ok(_) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "pruning delivered webhook events failed");
+                break;
+            }
+        }
     }
 }
 

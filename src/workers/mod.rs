@@ -1,6 +1,7 @@
 //! Background workers: they claim jobs from the queue and do the slow work that
 //! handlers never wait for. Each stops when the shutdown token is cancelled.
 
+pub mod hooks;
 pub mod ingest;
 pub mod maintenance;
 pub mod media;
@@ -21,8 +22,15 @@ use crate::queue::{ClaimedJob, Outcome, Queue};
 /// set aside in dead letters as a possible poison pill. Media jobs handle customers'
 /// files, the one input that could take a process down: one death is enough. Other jobs
 /// get one more run, so work caught in flight by a kill or a power cut still completes.
+/// A reply job gets a third run, which hands the conversation to a person instead of
+/// asking a model again (`reply::last_chance`): a customer is never left in silence by a
+/// reply that dead-lettered.
 pub fn crash_limit(queue: &str) -> u32 {
-    if queue == media::MEDIA_QUEUE { 1 } else { 2 }
+    match queue {
+        media::MEDIA_QUEUE => 1,
+        reply::REPLY_QUEUE => 3,
+        _ => 2,
+    }
 }
 
 /// How long a job waits while a store cannot be written (a full disk) before it runs again.
@@ -229,5 +237,6 @@ mod tests {
     fn customer_files_are_set_aside_after_one_crash_other_jobs_after_two() {
         assert_eq!(crash_limit(media::MEDIA_QUEUE), 1);
         assert_eq!(crash_limit(crate::queue::WEBHOOK_QUEUE), 2);
+        assert_eq!(crash_limit(reply::REPLY_QUEUE), 3);
     }
 }

@@ -71,7 +71,14 @@ async fn ingest_round(q: &Queue, store: &Store, max: usize, acks: &mut Acks) -> 
             let mut out = Vec::new();
             for (id, events) in &parsed {
                 let sp = tx.savepoint()?;
-                out.push(crate::store::apply_events(&sp, *id, events, &[], &Default::default())?);
+                out.push(crate::store::apply_events(
+                    &sp,
+                    *id,
+                    events,
+                    &[],
+                    &Default::default(),
+                    None,
+                )?);
                 sp.commit()?;
             }
             Ok(out)

@@ -99,13 +99,23 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
     {
         tracing::warn!(%wamid, error = %e, "reply: could not mark the message read");
     }
-    match crate::engine::respond(&app.engine(), &wamid, &inbound, Some(&burst)).await? {
+    let interrupted = last_chance(job);
+    if interrupted {
+        tracing::warn!(%wamid, crashes = job.crashes, "reply: interrupted twice while answering; a person takes over");
+    }
+    match crate::engine::respond_unless_interrupted(&app.engine(), &wamid, &inbound, Some(&burst), interrupted).await? {
         crate::engine::Outcome::Silent => {
             tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)")
         }
         outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }
     Ok(Outcome::Done)
+}
+
+/// Whether this is the reply job's last run before the crash limit sets it aside: the
+/// process stopped while holding it on every run but this one.
+fn last_chance(job: &ClaimedJob) -> bool {
+    job.crashes > 0 && job.crashes + 1 >= super::crash_limit(REPLY_QUEUE)
 }
 
 /// Holds a conversation for one reply; released on drop.

@@ -115,6 +115,8 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             }
         })
         .collect();
+    let bridge_template = crate::outbound::bridge_template(&app.config);
+    let template = bridge_template.clone();
     let marked = app
         .store
         .write(move |tx| {
@@ -124,14 +126,22 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
                     marked.push(id);
                 }
             }
+            let mut closed = Vec::new();
             for (id, code, reason, nt) in fails {
                 ledger::mark_failed(tx, id, code, &reason, nt, now)?;
+                if nt {
+                    closed.push(id);
+                }
             }
-            Ok(marked)
+            let fallbacks = ledger::bridge_fallbacks(tx, &closed, template.as_ref(), now)?;
+            Ok((marked, fallbacks))
         })
         .await;
     let marked = match marked {
-        Ok(m) => m,
+        Ok((m, fallbacks)) => {
+            queue_fallbacks(&app, fallbacks).await;
+            m
+        }
         Err(e) => return retry_batch(&app, &jobs, "write", e).await,
     };
 
@@ -186,12 +196,24 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     }
     let now = crate::domain::now_ms();
     let touched: Vec<i64> = updates.iter().map(SendOutcome::ledger_id).collect();
+    let closed: Vec<i64> = updates
+        .iter()
+        .filter_map(|u| match u {
+            SendOutcome::Failed(id, _, _, true) => Some(*id),
+            _ => None,
+        })
+        .collect();
     match app
         .store
-        .write(move |tx| ledger::record_outcomes(tx, updates, now))
+        .write(move |tx| {
+            let unrecorded = ledger::record_outcomes(tx, updates, now)?;
+            let fallbacks = ledger::bridge_fallbacks(tx, &closed, bridge_template.as_ref(), now)?;
+            Ok((unrecorded, fallbacks))
+        })
         .await
     {
-        Ok(unrecorded) => {
+        Ok((unrecorded, fallbacks)) => {
+            queue_fallbacks(&app, fallbacks).await;
             for (id, e) in &unrecorded {
                 tracing::error!(ledger = id, error = %e, "send: could not record the outcome; the row is marked failed with the reason");
                 failed(&app, None);
@@ -210,6 +232,20 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
     }
     if let Err(e) = app.queue.finish_many(outcomes).await {
         tracing::error!(error = %e, "send: could not record job outcomes; they will re-run (no resend: the ledger decides)");
+    }
+}
+
+/// Queues the bridge templates that replace bridge texts refused for a closed window (a
+/// job that cannot be queued now is queued at the next start, from the ledger).
+async fn queue_fallbacks(app: &App, fallbacks: Vec<(i64, i64)>) {
+    for (id, created_at) in fallbacks {
+        tracing::info!(
+            ledger = id,
+            "the 24-hour window closed before the bridge went out: the bridge template goes instead"
+        );
+        if let Err(e) = crate::outbound::queue_send(&app.queue, id, created_at).await {
+            tracing::error!(ledger = id, error = %e, "send: could not queue the bridge template; it is queued at the next start");
+        }
     }
 }
 

@@ -9,8 +9,16 @@
 // get the static reply; uploads a document and finds it by search; sends a template in
 // a conversation whose 24-hour window closed; opens the dashboard. Then issue 21's fixes, at 1280 and 390 px:
 // settings refuse an unknown model provider; the users table fits; a bot message that failed to send shows
-// with its reason and a retry (or template) action; Arabic reads right to left in the list and the thread;
+// with its reason and a retry (or template) action, retried once only (the button goes; a stale tab's second retry is refused); Arabic reads right to left in the list and the thread;
 // the thread is reachable by keyboard; an expired session keeps the typed reply and leads back to it.
+// The list shows each conversation's reply-window countdown ("closes in 23 h", closed ones marked).
+// Keyboard: "/" in an empty composer opens the canned replies (Escape closes, arrows + Enter pick), and
+// Ctrl+Enter / ⌘+Enter sends, at both widths.
+// Handoff reasons read as plain sentences (list, packet, thread), the raw trigger one click away (admin).
+// While the kill switch is on, every page (settings, inbox, conversation, knowledge, dashboard) carries the
+// rollback banner, at both widths too; once off, none does.
+// Throughout, in a browser set to Asia/Kathmandu: every message shows its time in that zone, day
+// separators fall on its days (a conversation back-dated two days shows two), our messages carry ticks.
 // axe-core checks those pages (no serious or critical violation). Fails (exit 1) on any error, script
 // dialog or horizontal overflow.
 import { chromium } from 'playwright-core';
@@ -19,6 +27,10 @@ import { shots, axe } from './common.mjs';
 import assert from 'node:assert/strict';
 
 const { FD_BASE: base, FD_EMAIL: email, FD_PASSWORD: password, FD_SECRET: secret, FD_GRAPH: graph } = process.env;
+/** The viewer's time zone in this flow, and its clock time and calendar day (YYYY-MM-DD). */
+const zone = 'Asia/Kathmandu';
+const localClock = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit' });
+const localDay = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' });
 
 /** Makes the fake Graph API answer the next send with this error. */
 async function failNextSend(code, title) {
@@ -53,7 +65,8 @@ const problems = [];
 const expectedStatuses = [];
 let page = null;
 try {
-  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  // A time zone 5 h 45 min from UTC (an hour-only mistake would show) and 24-hour clocks.
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 }, timezoneId: zone, locale: 'en-GB' });
   page = await context.newPage();
   page.on('dialog', (d) => { problems.push(`a script dialog opened: ${d.message()}`); d.dismiss(); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -63,6 +76,36 @@ try {
     const expected = expectedStatuses.find((st) => m.text() === `Failed to load resource: the server responded with a status of ${st} (${{ 401: 'Unauthorized', 422: 'Unprocessable Entity' }[st]})`);
     if (expected === undefined) problems.push(`console error: ${m.text()}`);
   });
+  // Every message shows its time in the viewer's zone; a day separator stands before the
+  // first message of each local day ("Today" for today's); ours carry a delivery tick.
+  const checkTimes = async (what, minDays = 1) => {
+    // (ICU may name it by its older spelling, Asia/Katmandu.)
+    await page.waitForFunction(() => /^Times in your time zone \(Asia\/Kath?mandu\)\.$/.test((document.querySelector('p.tz') || {}).textContent), null, { timeout: 5000 })
+      .catch(() => { throw new Error(`${what}: the times are not labelled with the viewer's zone`); });
+    const rows = await page.evaluate(() => [...document.querySelectorAll('ol.thread > li')].map((li) => li.classList.contains('day')
+      ? { day: li.querySelector('time').getAttribute('datetime'), label: li.textContent }
+      : { at: Number(li.dataset.at), shown: (li.querySelector('time.at') || {}).textContent, ours: li.matches('.agent, .bot'), tick: !!li.querySelector('.tick') }));
+    const today = localDay.format(new Date());
+    let day = null;
+    let days = 0;
+    for (const [i, r] of rows.entries()) {
+      if (r.day !== undefined) {
+        days += 1;
+        const next = rows[i + 1];
+        assert.ok(next && next.at, `${what}: a separator stands before a message`);
+        assert.equal(r.day, localDay.format(new Date(next.at)), `${what}: the separator names the next message's day`);
+        assert.notEqual(r.day, day, `${what}: one separator per day`);
+        if (r.day === today) assert.equal(r.label, 'Today');
+        else assert.ok(r.label.includes(String(Number(r.day.slice(8)))), `${what}: "${r.label}" names day ${r.day}`);
+        day = r.day;
+        continue;
+      }
+      assert.equal(localDay.format(new Date(r.at)), day, `${what}: a message under its own day`);
+      assert.equal(r.shown, localClock.format(new Date(r.at)), `${what}: a message's time in the viewer's zone`);
+      if (r.ours) assert.ok(r.tick, `${what}: a delivery tick on our message`);
+    }
+    assert.ok(days >= minDays, `${what}: ${days} day separator(s), expected at least ${minDays}`);
+  };
   const noOverflow = async (what) => {
     const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(scroll <= width, `${what}: ${scroll} px wide content on a ${width} px screen`);
@@ -92,6 +135,9 @@ try {
   assert.equal(await page.locator('img[src="x"]').count(), 0, 'no injected image');
   assert.equal(await page.locator('main svg, main b, main script, a[href^="javascript:"]').count(), 0, 'no injected markup');
   assert.ok((await page.textContent('ul.conversations')).includes(hostile), 'the hostile name is shown as text');
+  // The handoff's reason in plain words, not the engine's trigger name.
+  await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).locator('.reason', { hasText: 'The customer asked to talk to a person.' }).waitFor();
+  assert.ok(!(await page.textContent('ul.conversations')).includes('asked_for_human'), 'no trigger name in the list');
   await noOverflow('inbox with a conversation');
   await page.screenshot({ path: `${shots}/2-inbox-handoff.png`, fullPage: true });
 
@@ -99,6 +145,12 @@ try {
   await page.locator('ul.conversations li', { hasText: 'I want to talk to a human' }).locator('a.open').click();
   await page.waitForURL(/\/app\/c\/\d+$/);
   await page.getByText('Why it was handed over').waitFor();
+  await page.locator('section.packet p.why', { hasText: 'The customer asked to talk to a person.' }).waitFor();
+  // The raw details (an admin here) are one click away.
+  const raw = page.locator('section.packet details.raw');
+  assert.equal(await raw.locator('code', { hasText: 'asked_for_human' }).isVisible(), false, 'raw details start folded');
+  await raw.locator('summary').click();
+  await raw.locator('code', { hasText: 'asked_for_human' }).waitFor();
   assert.equal(await page.locator('ol.thread svg, ol.thread b, ol.thread script, ol.thread img, a[href^="javascript:"]').count(), 0, 'the thread shows the payloads as text');
   assert.ok((await page.textContent('ol.thread')).includes('<svg onload=alert(3)>'));
   await page.fill('textarea[name="text"]', 'Hi, this is Sam from the shop. How can I help?');
@@ -106,6 +158,7 @@ try {
   await page.getByText('Sent. The ticks show').waitFor();
   await page.locator('li.agent .tick', { hasText: /delivered|read/ }).waitFor({ timeout: 5000 });
   assert.equal(await page.locator('img[src="x"]').count(), 0);
+  await checkTimes('conversation');
   await noOverflow('conversation');
   await page.screenshot({ path: `${shots}/3-conversation-replied.png`, fullPage: true });
 
@@ -143,12 +196,18 @@ try {
   await page.click('a[href="/admin/settings"]');
   await page.click('form.kill button[type="submit"]');
   await page.locator('form.kill', { hasText: 'Kill switch is ON' }).waitFor();
+  const rollbackBanner = async (what) => {
+    await page.locator('div.banner.rollback', { hasText: 'The kill switch is on' }).waitFor()
+      .catch(() => { throw new Error(`${what}: no kill-switch banner`); });
+  };
+  await rollbackBanner('settings');
   await noOverflow('settings');
   await page.screenshot({ path: `${shots}/5-kill-switch-on.png`, fullPage: true });
   await webhook('31699900002', `wamid.browser-kill-${Date.now()}`, 'Kim', 'are you open on sunday?');
   await page.goto(`${base}/app?view=human`);
   await page.locator('ul.conversations li', { hasText: 'Kim' }).locator('a.open').click();
   await page.locator('li.bot', { hasText: 'Our assistant is offline' }).waitFor({ timeout: 5000 });
+  await rollbackBanner('conversation');
   await page.screenshot({ path: `${shots}/6-static-reply.png`, fullPage: true });
 
   // Upload a document and find it by search.
@@ -159,6 +218,7 @@ try {
   await page.fill('input[name="q"]', 'how long can I use a gift card');
   await page.keyboard.press('Enter');
   await page.locator('ol.hits li', { hasText: 'valid for two years' }).first().waitFor();
+  await rollbackBanner('knowledge base');
   await noOverflow('knowledge base');
   await axe(page, 'knowledge base');
   await page.screenshot({ path: `${shots}/7-knowledge-search.png`, fullPage: true });
@@ -166,6 +226,9 @@ try {
   // A conversation whose 24-hour window closed: no composer, a template picker instead.
   await page.goto(`${base}/app/c/${process.env.FD_CLOSED_CONVERSATION}`);
   await page.getByText('The 24-hour window is closed').waitFor();
+  // Its customer wrote two days ago (FD_CLOSED_CONVERSATION was back-dated): two days.
+  await checkTimes('a conversation over two days', 2);
+  await page.screenshot({ path: `${shots}/8a-day-separators.png`, fullPage: true });
   assert.equal(await page.locator('textarea#composer').count(), 0, 'no free-text composer');
   await page.selectOption('select[name="template"]', 'order_update|en_US');
   await page.fill('textarea[name="params"]', 'SS-10421');
@@ -177,6 +240,7 @@ try {
   await page.click('a[href="/admin/dashboard"]');
   await page.locator('figure.chart svg').first().waitFor();
   assert.equal(await page.locator('figure.chart').count(), 4);
+  await rollbackBanner('dashboard');
   await noOverflow('dashboard');
   await page.screenshot({ path: `${shots}/9-dashboard.png`, fullPage: true });
 
@@ -185,6 +249,7 @@ try {
   await page.goto(`${base}/admin/settings`);
   await page.click('form.kill button[type="submit"]');
   await page.locator('form.kill', { hasText: 'Kill switch is off' }).waitFor();
+  assert.equal(await page.locator('div.banner.rollback').count(), 0, 'no banner once the kill switch is off');
 
   // Settings refuse a model chain naming a provider the config does not have.
   const tier = page.locator('section.setting form', { has: page.locator('input[name="key"][value="tier.commodity"]') });
@@ -220,6 +285,30 @@ try {
     await page.setViewportSize({ width, height: 900 });
     const n = width === 1280 ? 1 : 2;
 
+    // The kill switch on: the banner on the inbox fits this width; off again, it goes.
+    await page.goto(`${base}/admin/settings`);
+    await page.click('form.kill button[type="submit"]');
+    await page.locator('form.kill', { hasText: 'Kill switch is ON' }).waitFor();
+    await page.goto(`${base}/app?view=all`);
+    await rollbackBanner(`inbox at ${width} px`);
+    await noOverflow(`kill-switch banner at ${width} px`);
+    await axe(page, `inbox with the kill-switch banner at ${width} px`);
+    await page.screenshot({ path: `${shots}/10a-kill-switch-banner-${width}.png`, fullPage: true });
+    await page.click('div.banner.rollback a[href="/admin/settings"]');
+    await page.click('form.kill button[type="submit"]');
+    await page.locator('form.kill', { hasText: 'Kill switch is off' }).waitFor();
+    assert.equal(await page.locator('div.banner.rollback').count(), 0, 'no banner once the kill switch is off');
+
+    // A kill-switch handoff in plain words; its raw details unfold for an admin.
+    await conversationOf('Kim');
+    await page.locator('section.packet p.why', { hasText: 'The bot is switched off (kill switch)' }).waitFor();
+    await page.locator('section.packet details.raw summary').click();
+    await page.locator('section.packet details.raw code', { hasText: 'kill_switch' }).waitFor();
+    await page.locator('ol.thread li.system', { hasText: 'Handed to a person. The bot is switched off' }).waitFor();
+    await noOverflow(`handoff packet at ${width} px`);
+    await axe(page, `handoff packet with raw details at ${width} px`);
+    await page.screenshot({ path: `${shots}/10b-handoff-reason-${width}.png`, fullPage: true });
+
     // Users: no overflow, labelled headers.
     await page.goto(`${base}/admin/users`);
     await noOverflow(`users at ${width} px`);
@@ -244,9 +333,21 @@ try {
     await page.screenshot({ path: `${shots}/12-failed-bot-message-${width}.png`, fullPage: true });
     if (width === 1280) {
       assert.match(await failed.textContent(), /cannot receive|undeliverable/i, 'the reason is shown');
+      // A second tab left open on the same message (without live updates, so its Retry
+      // button stays): after the first tab's retry, its Retry is refused with why.
+      const stale = await context.newPage();
+      await stale.route('**/app/static/app.js', (r) => r.abort());
+      await stale.goto(page.url());
       await failed.locator('form.retry button').click();
       await page.getByText('Sent again.').waitFor();
       await page.locator('ol.thread li.bot:not(.failed) .tick', { hasText: /sent|delivered|read/ }).waitFor({ timeout: 5000 });
+      // The retried message has no Retry button any more.
+      assert.equal(await failed.locator('form.retry').count(), 0, 'no Retry once a retry exists');
+      await failed.getByText('Sent again below.').waitFor();
+      await stale.locator('ol.thread li.bot.failed form.retry button').click();
+      await stale.getByText('This message was already sent again').waitFor();
+      await stale.screenshot({ path: `${shots}/13a-second-retry-refused-${width}.png`, fullPage: true });
+      await stale.close();
       await page.screenshot({ path: `${shots}/13-retried-${width}.png`, fullPage: true });
     } else {
       assert.match(await failed.textContent(), /131047|template|24-hour/i, 'the reason is shown');
@@ -267,6 +368,10 @@ try {
       return li && getComputedStyle(li.querySelector('.last')).direction === 'rtl';
     }, `ليلى ${n}`, { timeout: 5000 }).catch(() => { throw new Error('the Arabic message in the list does not read right to left'); });
     assert.equal(await page.locator('h1').count(), 1, 'the inbox has one h1');
+    // The reply-window countdown in the list: open for a new message, closed (and marked
+    // urgent) for the conversation whose window closed.
+    await page.locator('ul.conversations li', { hasText: `ليلى ${n}` }).locator('span.window:not(.soon)', { hasText: /^reply window closes in 2[34] h$/ }).waitFor();
+    await page.locator('ul.conversations li', { hasText: '31699900009' }).locator('span.window.soon', { hasText: 'reply window closed: template only' }).waitFor();
     await noOverflow(`inbox at ${width} px`);
     await axe(page, `inbox at ${width} px`);
     await page.screenshot({ path: `${shots}/14-inbox-rtl-${width}.png`, fullPage: true });
@@ -274,6 +379,7 @@ try {
     await rightToLeft('ol.thread li.customer .text', 'the Arabic bubble');
     assert.equal(await page.locator('#composer').getAttribute('dir'), 'auto');
     await page.locator('ol.thread li.bot .tick', { hasText: /sent|delivered|read/ }).first().waitFor({ timeout: 5000 });
+    await checkTimes(`conversation at ${width} px`);
     // The thread (a log) is reachable by keyboard.
     await page.locator('body').focus();
     let onLog = false;
@@ -285,6 +391,42 @@ try {
     await noOverflow(`RTL conversation at ${width} px`);
     await axe(page, `conversation at ${width} px`);
     await page.screenshot({ path: `${shots}/15-conversation-rtl-${width}.png`, fullPage: true });
+
+    // Keyboard: "/" in the empty composer opens the canned replies (focus moves to the
+    // list); Escape closes it untouched; arrows and Enter pick one; Ctrl+Enter (⌘+Enter
+    // at 390 px) sends.
+    const picker = page.locator('ul.canned-picker[role="listbox"]');
+    await page.locator('#composer').focus();
+    await page.keyboard.press('/');
+    await picker.waitFor();
+    assert.ok(await page.evaluate(() => document.activeElement.matches('ul.canned-picker')), 'the list has the focus');
+    await page.keyboard.press('Escape');
+    assert.equal(await picker.count(), 0, 'Escape closes the list');
+    assert.equal(await page.inputValue('#composer'), '', 'nothing picked, no slash typed');
+    assert.ok(await page.evaluate(() => document.activeElement.id === 'composer'), 'back in the composer');
+    await page.keyboard.press('/');
+    await picker.waitFor();
+    assert.deepEqual(await picker.locator('[role="option"] strong').allTextContents(), ['Hours', 'Deposit']);
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await picker.getAttribute('aria-activedescendant'), 'canned-option-1');
+    await noOverflow(`canned replies at ${width} px`);
+    await axe(page, `canned-reply list at ${width} px`);
+    await page.screenshot({ path: `${shots}/18-canned-picker-${width}.png`, fullPage: true });
+    await page.keyboard.press('Enter');
+    assert.equal(await picker.count(), 0, 'picking closes the list');
+    const deposit = "E-bikes need a 50 euro deposit, returned when you bring the bike back.";
+    assert.equal(await page.inputValue('#composer'), deposit);
+    assert.ok(await page.evaluate(() => document.activeElement.id === 'composer'), 'back in the composer to edit');
+    await page.keyboard.type(` (${width})`);
+    // A slash in a composer with text is just a slash.
+    await page.keyboard.press('/');
+    assert.equal(await picker.count(), 0);
+    await page.keyboard.press('Backspace');
+    await page.keyboard.press(width === 1280 ? 'Control+Enter' : 'Meta+Enter');
+    await page.getByText('Sent. The ticks show').waitFor();
+    await page.locator('li.agent', { hasText: `${deposit} (${width})` }).waitFor();
+    assert.equal(await page.inputValue('#composer'), '', 'the composer is empty after sending');
+    await page.goto(page.url().split('?')[0]);
   }
 
   // An expired session keeps the typed reply and leads back to it after login.

@@ -223,7 +223,7 @@ async fn certificates_are_issued_reused_and_renewed_by_a_real_acme_ca() {
     // listener; the old certificate is served until the new one arrives.
     let s = TestServer::start_with(|c| {
         acme_config(c, data.path(), https_port, &pebble, &ca);
-        c.server.acme.challenge = "http-01".into();
+        c.server.acme.challenge = frontdesk::config::AcmeChallenge::Http01;
         c.server.acme.http_listen = format!("127.0.0.1:{http_port}");
         c.server.acme.renew_before_days = 100_000;
     })
@@ -267,7 +267,7 @@ fn acme_config_mistakes_are_named() {
     };
     let mut c = crate::support::test_config(dir.path());
     c.server.acme.domains = vec!["https://chat.example.com".into(), "10.0.0.1".into()];
-    c.server.acme.challenge = "http-01".into();
+    c.server.acme.challenge = frontdesk::config::AcmeChallenge::Http01;
     c.server.acme.directory_url = "http://ca.invalid/dir".into();
     c.server.acme.ca_root_file = PathBuf::from("/nonexistent/root.pem");
     c.server.tls_cert_file = PathBuf::from("cert.pem");
@@ -285,8 +285,14 @@ fn acme_config_mistakes_are_named() {
     }
     let mut c = crate::support::test_config(dir.path());
     c.server.acme.domains = vec!["chat.example.com".into()];
-    c.server.acme.challenge = "dns-01".into();
-    assert!(problems(&c).contains("\"dns-01\" is not one of"), "{}", problems(&c));
-    c.server.acme.challenge = "tls-alpn-01".into();
+    c.server.acme.challenge = frontdesk::config::AcmeChallenge::TlsAlpn01;
     assert!(!problems(&c).contains("server.acme"), "{}", problems(&c));
+    // A challenge type that does not exist is refused when the file is read, naming the key
+    // and the two that do.
+    let e = frontdesk::config::Config::from_toml_str("[server.acme]\nchallenge = \"dns-01\"\n")
+        .unwrap_err()
+        .to_string();
+    for wanted in ["server.acme.challenge", "dns-01", "tls-alpn-01", "http-01"] {
+        assert!(e.contains(wanted), "{wanted:?} missing from: {e}");
+    }
 }

@@ -43,6 +43,16 @@ async fn the_inbox_in_chromium() {
             params: 1,
             description: "Your order {{1}} has news".into(),
         }];
+        c.inbox.canned_replies = vec![
+            frontdesk::config::CannedReply {
+                title: "Hours".into(),
+                text: "We're open Tuesday to Saturday, 9:00-18:00.".into(),
+            },
+            frontdesk::config::CannedReply {
+                title: "Deposit".into(),
+                text: "E-bikes need a 50 euro deposit, returned when you bring the bike back.".into(),
+            },
+        ];
     })
     .await;
     tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
@@ -55,6 +65,16 @@ async fn the_inbox_in_chromium() {
     s.app()
         .store
         .call_blocking(move |c| Ok(c.execute("UPDATE conversations SET last_inbound_at = 0 WHERE id = ?1", [closed])?))
+        .unwrap();
+    // Its customer wrote two days ago, for the day separators.
+    s.app()
+        .store
+        .call_blocking(move |c| {
+            Ok(c.execute(
+                "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE conversation_id = ?1",
+                [closed],
+            )?)
+        })
         .unwrap();
     let shots = root.join("target/browser-screenshots");
     let base = s.base.clone();
@@ -81,6 +101,19 @@ async fn the_inbox_in_chromium() {
             .count(),
         1
     );
+    // The canned reply picked with "/" went once per width, as typed on top of it.
+    for width in [1280, 390] {
+        let picked = format!("E-bikes need a 50 euro deposit, returned when you bring the bike back. ({width})");
+        assert_eq!(
+            s.graph
+                .sent()
+                .iter()
+                .filter(|m| m.body["text"]["body"].as_str() == Some(picked.as_str()))
+                .count(),
+            1,
+            "{picked}"
+        );
+    }
     let ups = s.graph.uploads();
     assert_eq!(
         (ups.len(), ups[0].mime_type.as_str(), ups[0].file_name.as_str()),
@@ -105,6 +138,49 @@ async fn the_inbox_in_chromium() {
         .expect("the template was sent");
     assert_eq!(template.body["template"]["name"], "order_update");
     assert!(template.body.to_string().contains("SS-10421"), "{}", template.body);
+    s.stop().await;
+}
+
+/// A long conversation (130+ entries) at 390 and 1280 px: only the newest page renders,
+/// the page opens on the newest message with the composer on screen, "Earlier messages"
+/// loads the pages before in place (and works as a plain link without script), a live
+/// message joins the end; the conversation is assigned to a teammate and back to nobody
+/// (`tests/browser/thread.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_thread_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = shop(|_| {}).await;
+    // A long address: the "Assign to" picker must still fit a phone.
+    let teammate = "sam.from.the.workshop.with.a.long.address@bicycle-repairs-and-rentals.example";
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, teammate, "agent", Some("sam's long password"));
+    });
+    let wa_id = "31699900077";
+    crate::engine::say(&s, wa_id, "wamid.thread-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let start = frontdesk::domain::now_ms() - 3_600_000;
+    s.insert_history(id, start, 128);
+    let shots = root.join("target/browser-screenshots");
+    run_flow(
+        root,
+        "tests/browser/thread.mjs",
+        vec![
+            ("FD_BASE", s.base.clone()),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_SECRET", crate::support::SECRET.into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_CONVERSATION", id.to_string()),
+            ("FD_WA_ID", wa_id.into()),
+            ("FD_TEAMMATE", teammate.into()),
+        ],
+    )
+    .await;
     s.stop().await;
 }
 

@@ -34,6 +34,7 @@ async fn same_delivery_twice_is_one_row() {
         queue: "webhook".into(),
         attempt: 1,
         max_attempts: 3,
+        crashes: 0,
         lease_token: 0,
         payload: batch.into_bytes(),
     }];

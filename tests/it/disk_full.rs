@@ -107,7 +107,7 @@ async fn a_full_disk_refuses_webhooks_then_heals_without_a_restart() {
     let server = TestServer::start_with(|c| {
         c.storage.data_dir = data.clone();
         // Retrieval plays no part here; BM25 alone starts faster.
-        c.knowledge.embedder = "none".into();
+        c.knowledge.embedder = frontdesk::config::EmbedderKind::None;
     })
     .await;
     // A session made while there is space: the inbox must still read while full.

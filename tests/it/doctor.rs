@@ -115,7 +115,8 @@ fn doctor_fails_a_sandbox_that_cannot_read_files() {
 /// gets the fix for its cause: the network, the token, or a permission.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_tests_sending_with_any_token_and_fixes_each_cause() {
-    let server = crate::support::TestServer::start_with(|c| c.knowledge.embedder = "none".into()).await;
+    let server =
+        crate::support::TestServer::start_with(|c| c.knowledge.embedder = frontdesk::config::EmbedderKind::None).await;
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, graph_url: &str, ids: &str| {
         let path = dir.path().join(name);

@@ -221,17 +221,7 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
 }
 
 pub fn admin_cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(crate::support::bin())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::support::cli(config, args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +467,7 @@ async fn respond_counted(
 ) -> (frontdesk::engine::Outcome, frontdesk::store::RoundTrips) {
     let events = frontdesk::whatsapp::parse::parse_webhook(text_webhook("P1", from, wamid, text).as_bytes());
     app.store
-        .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[], &Default::default()).map(|_| ()))
+        .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[], &Default::default(), None).map(|_| ()))
         .await
         .unwrap();
     let w = wamid.to_string();

@@ -2,7 +2,8 @@
 //! drive table-driven scenarios from webhook in to reply out through the fake Graph API:
 //! grounded answers, the guard blocking an invented price, malformed output repaired
 //! once then handed off, the model handing off, low confidence, fallback when the
-//! primary fails, retries on 429, the circuit breaker opening and closing, routing of a
+//! primary fails, hangs mid-answer or answers with a body that is not JSON, retries on
+//! 429, the circuit breaker opening and closing, routing of a
 //! sensitive message to the reasoning tier, and the cost in the trace.
 
 use std::time::Duration;
@@ -154,6 +155,20 @@ async fn model_scenarios_end_to_end() {
             vec![reply("We open at 9:00.", 0.9)],
             "when do you open",
             Want::Answer("9:00", "openai:gpt-4o-mini"),
+        ),
+        (
+            "primary's answer hangs mid-body",
+            vec![Step::StallBody(60_000)],
+            vec![reply("We open at 9:00.", 0.9)],
+            "when do you open",
+            Want::Answer("9:00", "openai:gpt-4o-mini"),
+        ),
+        (
+            "primary answers 200 with a body that is not JSON",
+            vec![Step::NotJson, Step::NotJson],
+            vec![reply("We're closed on Sundays and Mondays.", 0.9)],
+            "are you open on sunday?",
+            Want::Answer("closed on Sundays", "openai:gpt-4o-mini"),
         ),
         (
             "all models down",
@@ -308,7 +323,8 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
     ]);
     let s = shop_with_models(&a, &o, |c| {
         c.llm.breaker_failures = 1;
-        c.llm.breaker_cooldown_ms = 800;
+        // Long enough that a loaded machine still asks and scrapes inside the cooldown.
+        c.llm.breaker_cooldown_ms = 3_000;
     })
     .await;
     say(&s, "31740000001", "wamid.cb-1", "are you open on sunday?").await;
@@ -332,7 +348,7 @@ async fn the_circuit_opens_after_failures_and_closes_after_a_good_trial() {
         metrics.contains("frontdesk_reply_stage_seconds_count{stage=\"total\"} 2"),
         "{metrics}"
     );
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     a.script(vec![reply("We're closed on Sundays.", 0.9)]);
     say(&s, "31740000003", "wamid.cb-3", "are you open on sunday?").await;
     s.wait_until("the third answer", |s| s.graph.sent().len() == 3).await;

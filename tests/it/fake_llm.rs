@@ -1,6 +1,7 @@
 //! Fake model providers on 127.0.0.1 port 0: the Anthropic Messages API and an
 //! OpenAI-compatible chat completions endpoint, each answering from a script (replies,
-//! tool calls, HTTP errors, delays, malformed output) in the provider's own JSON, and
+//! tool calls, HTTP errors, delays, malformed output, a body that stalls or is not JSON)
+//! in the provider's own JSON, or with a standing answer once the script is used up, and
 //! recording every request with its headers.
 
 use std::collections::VecDeque;
@@ -34,6 +35,11 @@ pub enum Step {
     Status(u16),
     /// Wait, then do the step.
     Delay(u64, Box<Step>),
+    /// A 200 whose headers and first bytes come at once, the rest of the body only after
+    /// this many ms: a stream that hangs mid-answer.
+    StallBody(u64),
+    /// A 200 whose body is not JSON at all (cut off mid-object).
+    NotJson,
 }
 
 pub fn reply(text: &str, confidence: f64) -> Step {
@@ -53,6 +59,8 @@ pub enum Kind {
 #[derive(Default)]
 struct Inner {
     script: VecDeque<Step>,
+    /// The answer once the script is used up (none: a "no script left" malformed reply).
+    otherwise: Option<Step>,
     requests: Vec<(HeaderMap, Value)>,
 }
 
@@ -93,6 +101,12 @@ impl FakeLlm {
         self.inner.lock().unwrap().script.extend(steps);
     }
 
+    /// What every request gets once the script is used up: a provider that keeps failing,
+    /// hangs, or has recovered.
+    pub fn otherwise(&self, step: Step) {
+        self.inner.lock().unwrap().otherwise = Some(step);
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         self.inner
             .lock()
@@ -116,8 +130,10 @@ async fn handle(
     let step = {
         let mut g = inner.lock().unwrap();
         g.requests.push((headers.clone(), body.clone()));
+        let otherwise = g.otherwise.clone();
         g.script
             .pop_front()
+            .or(otherwise)
             .unwrap_or_else(|| Step::Malformed("(the fake has no script left)".into()))
     };
     let authorized = match kind {
@@ -190,6 +206,27 @@ async fn answer(kind: Kind, step: Step, body: &Value) -> Response {
             "choices": [{ "index": 0, "finish_reason": "tool_calls", "message": { "role": "assistant", "content": null,
                 "tool_calls": [{ "id": "call_1", "type": "function", "function": { "name": name, "arguments": arguments.to_string() } }] } }] }))
         .into_response(),
+        (_, Step::StallBody(ms)) => {
+            let chunks = futures_util::stream::unfold(0u8, move |i| async move {
+                match i {
+                    0 => Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"id\": \"msg_fake\", ")), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Some((Ok(bytes::Bytes::from_static(b"\"content\": []}")), 2))
+                    }
+                    _ => None,
+                }
+            });
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from_stream(chunks))
+                .unwrap()
+        }
+        (_, Step::NotJson) => (
+            [("content-type", "application/json")],
+            "{\"id\": \"msg_fake\", \"content\": [{\"type\": \"te",
+        )
+            .into_response(),
         (_, Step::Delay(..)) => unreachable!("one level of delay"),
     }
 }

@@ -18,6 +18,10 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
     let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let (_, list, _) = get(&s, "/app", Some(&cookie)).await;
     assert!(list.contains(&format!("href=\"/app/c/{id}\"")), "{list}");
+    assert!(
+        list.contains("<span class=\"window\">reply window closes in 23 h</span>"),
+        "the list's countdown: {list}"
+    );
     let path = format!("/app/c/{id}");
     let (st, page, _) = get(&s, &path, Some(&cookie)).await;
     assert_eq!(st, 200);
@@ -31,6 +35,10 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
     );
     assert!(page.contains("pulling in a teammate"), "the bridge is in the thread");
     assert!(page.contains("Reply window: 23 h"), "{page}");
+    assert!(
+        page.contains("Ctrl+Enter (⌘+Enter on a Mac) sends.") && !page.contains("Type / in an empty reply"),
+        "no canned replies configured: no \"/\" hint"
+    );
     // Reply: the real send path; the same form twice sends once.
     let csrf = csrf_of(&page);
     let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
@@ -392,6 +400,159 @@ async fn admins_flip_live_settings_from_the_page() {
     s.stop().await;
 }
 
+/// While the bot is rolled back — the kill switch on, or the desk's daily budget spent —
+/// every inbox and admin page says so in a banner (admins with the way to Settings);
+/// without a rollback no page has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_shows_a_banner_while_the_bot_is_rolled_back() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, "agent@shop.example", "agent", Some(ADMIN_PW));
+    });
+    say(&s, "31659900031", "wamid.rb-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let admin = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let agent = login(&s, "agent@shop.example", ADMIN_PW).await.1.unwrap();
+    let conversation = format!("/app/c/{id}");
+    let admin_pages = [
+        "/app",
+        "/app?view=all",
+        conversation.as_str(),
+        "/account",
+        "/admin/dashboard",
+        "/admin/health",
+        "/admin/settings",
+        "/admin/kb",
+        "/admin/users",
+    ];
+    let agent_pages = ["/app", conversation.as_str(), "/account"];
+    assert!(banners(&s, &admin, &admin_pages).await.iter().all(Option::is_none));
+    let csrf = csrf_of(&get(&s, "/admin/settings", Some(&admin)).await.1);
+    let set = |key: &'static str, value: &'static str| set_setting(&s, &admin, &csrf, key, value);
+    set("kill_switch", "on").await;
+    for b in banners(&s, &admin, &admin_pages).await {
+        let b = b.expect("a banner on every admin's page");
+        assert!(
+            b.contains("The kill switch is on") && b.contains("href=\"/admin/settings\""),
+            "{b}"
+        );
+    }
+    for b in banners(&s, &agent, &agent_pages).await {
+        let b = b.expect("a banner on every agent's page");
+        assert!(b.contains("static reply") && !b.contains("/admin/settings"), "{b}");
+    }
+    set("kill_switch", "off").await;
+    // The desk's budget: spent today → the same banner, saying why.
+    set("budget.global_daily_usd", "0.5").await;
+    let now = frontdesk::domain::now_ms();
+    s.app()
+        .store
+        .call_blocking(move |c| {
+            Ok(c.execute(
+                "INSERT INTO reply_traces (conversation_id, inbound_wamid, route, route_reason, model, cost_usd, outcome, guard, retrieved_json, stages_json, created_at)
+                 VALUES (?1, 'wamid.rb-spent', 'commodity', 'test', 'test:model', 0.75, 'answered', 'passed', '[]', '{}', ?2)",
+                [id, now],
+            )?)
+        })
+        .unwrap();
+    for b in banners(&s, &admin, &admin_pages).await {
+        let b = b.expect("a banner while the budget is spent");
+        assert!(b.contains("daily budget of $0.5000 is spent ($0.7500)"), "{b}");
+    }
+    set("budget.global_daily_usd", "0").await;
+    assert!(banners(&s, &agent, &agent_pages).await.iter().all(Option::is_none));
+    s.stop().await;
+}
+
+/// Handoff reasons read as a sentence an agent understands — in the list, the packet and
+/// the thread — never the engine's scores, trigger names or costs; admins get those in a
+/// "Raw details" disclosure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_reasons_read_plainly_with_raw_details_for_admins() {
+    use frontdesk::engine::HandoffTrigger;
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, "agent@shop.example", "agent", Some(ADMIN_PW));
+    });
+    say(
+        &s,
+        "31659900041",
+        "wamid.hr-1",
+        "Do you also repair vintage typewriters from the fifties?",
+    )
+    .await;
+    s.wait_until("the handoff", |s| s.query_i64("SELECT COUNT(*) FROM handoffs") == 1)
+        .await;
+    settle(&s).await;
+    let (id, trigger, reason): (i64, String, String) = s
+        .app()
+        .store
+        .call_blocking(|c| {
+            Ok(
+                c.query_row("SELECT conversation_id, trigger, reason FROM handoffs", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?,
+            )
+        })
+        .unwrap();
+    assert_eq!(trigger, "low_confidence", "{reason}");
+    assert!(reason.contains("similar") && reason.contains("threshold"), "{reason}");
+    let plain = HandoffTrigger::LowConfidence.for_agent();
+    let agent = login(&s, "agent@shop.example", ADMIN_PW).await.1.unwrap();
+    let admin = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let path = format!("/app/c/{id}");
+    for page in [
+        get(&s, "/app", Some(&agent)).await.1,
+        get(&s, &path, Some(&agent)).await.1,
+    ] {
+        assert!(page.contains(plain), "{page}");
+        for raw in ["low_confidence", "similar;", "threshold", "$0.0000", "Raw details"] {
+            assert!(!page.contains(raw), "an agent's page shows {raw:?}: {page}");
+        }
+    }
+    let agent_page = get(&s, &path, Some(&agent)).await.1;
+    assert_eq!(
+        agent_page.matches(plain).count(),
+        2,
+        "the packet and the thread's handoff entry"
+    );
+    let page = get(&s, &path, Some(&admin)).await.1;
+    assert!(page.contains(plain), "{page}");
+    let raw = page
+        .split("<details class=\"raw\">")
+        .nth(1)
+        .expect("the raw details for an admin");
+    assert!(
+        raw.contains("<code>low_confidence</code>") && raw.contains("threshold") && raw.contains("$0.0000"),
+        "{raw}"
+    );
+    s.stop().await;
+}
+
+/// Each page's rollback banner (its inner HTML), or None.
+async fn banners(s: &crate::support::TestServer, cookie: &str, pages: &[&str]) -> Vec<Option<String>> {
+    let mut found = Vec::new();
+    for p in pages {
+        let (st, page, _) = get(s, p, Some(cookie)).await;
+        assert_eq!(st, 200, "{p}");
+        found.push(
+            page.split("class=\"banner rollback\"")
+                .nth(1)
+                .map(|b| b[..b.find("</div>").unwrap()].to_string()),
+        );
+    }
+    found
+}
+
+/// Sets a live setting from the admin page.
+async fn set_setting(s: &crate::support::TestServer, cookie: &str, csrf: &str, key: &str, value: &str) {
+    let form = [("csrf", csrf), ("key", key), ("value", value), ("action", "set")];
+    assert_eq!(post(s, "/admin/settings", cookie, &form).await.0, StatusCode::SEE_OTHER);
+}
+
 /// A multipart body with `files` parts: (body, content type).
 fn multipart(files: &[(&str, &str)]) -> (Vec<u8>, String) {
     let boundary = "fdboundary7MA4YWxk";
@@ -518,6 +679,77 @@ async fn the_dashboard_charts_what_the_bot_did() {
     s.stop().await;
 }
 
+/// A message that failed to send is sent again once: after the retry its Retry button is
+/// gone ("Sent again below."), and a second retry of it (another tab's form, a
+/// resubmitted form, each with its own one-time key) is refused with why and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_message_is_retried_once() {
+    use frontdesk::http::fake_graph::Failure;
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    s.graph.fail_next(Failure::code(131026), 1);
+    say(&s, "31652200009", "wamid.rt-1", "are you open on sunday?").await;
+    s.wait_until("the failed answer", |s| {
+        s.query_i64("SELECT COUNT(*) FROM outbound WHERE state = 'failed'") == 1
+    })
+    .await;
+    let (id, failed) = (
+        s.query_i64("SELECT id FROM conversations"),
+        s.query_i64("SELECT id FROM outbound WHERE state = 'failed'"),
+    );
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let path = format!("/app/c/{id}");
+    // Two tabs open on the failed message, each with its own form key.
+    let (first_tab, second_tab) = (
+        get(&s, &path, Some(&cookie)).await.1,
+        get(&s, &path, Some(&cookie)).await.1,
+    );
+    let retry_field = format!("name=\"ledger\" value=\"{failed}\"");
+    assert!(first_tab.contains(&retry_field), "{first_tab}");
+    let key_of = |page: &str| page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
+    let failed_id = failed.to_string();
+    let (st, _) = post(
+        &s,
+        &format!("{path}/retry"),
+        &cookie,
+        &[
+            ("csrf", &csrf_of(&first_tab)),
+            ("key", &key_of(&first_tab)),
+            ("ledger", &failed_id),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    s.wait_until("the retry went out", |s| s.graph.sent().len() == 1).await;
+    let (st, body) = post(
+        &s,
+        &format!("{path}/retry"),
+        &cookie,
+        &[
+            ("csrf", &csrf_of(&second_tab)),
+            ("key", &key_of(&second_tab)),
+            ("ledger", &failed_id),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("already sent again"), "{body}");
+    settle(&s).await;
+    assert_eq!(s.graph.sent().len(), 1, "one copy went out");
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM outbound"),
+        2,
+        "the failed row and its one retry"
+    );
+    let page = get(&s, &path, Some(&cookie)).await.1;
+    assert!(
+        !page.contains(&retry_field),
+        "no Retry button on a retried message: {page}"
+    );
+    assert!(page.contains("Sent again below."), "{page}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canned_replies_fill_the_composer_or_go_as_they_are() {
     let s = shop(|c| {
@@ -535,6 +767,12 @@ async fn canned_replies_fill_the_composer_or_go_as_they_are() {
     let page = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await.1;
     assert!(
         page.contains("data-text=\"We're open Tuesday to Saturday, 9:00-18:00.\">Hours</option>"),
+        "{page}"
+    );
+    // The composer names its shortcuts: Ctrl/⌘+Enter, and "/" for these canned replies.
+    assert!(
+        page.contains("aria-keyshortcuts=\"Control+Enter Meta+Enter\"")
+            && page.contains("Type / in an empty reply to pick a canned reply."),
         "{page}"
     );
     let key = page.split("name=\"key\" value=\"").nth(1).unwrap()[..64].to_string();
@@ -664,5 +902,270 @@ async fn customer_media_shows_in_the_thread_and_downloads_safely() {
         get(&s, &format!("/app/c/{id}/media/{img_id}"), None).await.0,
         StatusCode::SEE_OTHER
     );
+    s.stop().await;
+}
+
+/// A 130-entry thread opens on its newest 50 with "Earlier messages"; following the links
+/// pages back 50 at a time to the first message, each entry on exactly one page, each
+/// older page with a way back to the newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_thread_is_paged_newest_first() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31656600077", "wamid.long-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let start = frontdesk::domain::now_ms() - 86_400_000;
+    s.insert_history(id, start, 128);
+    let total = s.query_i64(&format!(
+        "SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = {id} AND direction = 'in')
+              + (SELECT COUNT(*) FROM outbound WHERE conversation_id = {id})
+              + (SELECT COUNT(*) FROM handoffs WHERE conversation_id = {id})"
+    )) as usize;
+    assert!(total > 130, "{total}");
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let keys = |page: &str| -> Vec<String> {
+        page.split("data-key=\"")
+            .skip(1)
+            .map(|k| k.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let earlier = |page: &str| {
+        page.split("class=\"earlier\" href=\"")
+            .nth(1)
+            .map(|h| h.split('"').next().unwrap().to_string())
+    };
+    let (st, newest, _) = get(&s, &format!("/app/c/{id}"), Some(&cookie)).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        keys(&newest).len(),
+        frontdesk::store::inbox::THREAD_PAGE,
+        "the newest page is bounded"
+    );
+    assert!(newest.contains("can I talk to a human"), "the newest message is on it");
+    assert!(!newest.contains("history line 000."), "the oldest is not");
+    assert!(!newest.contains("Newest messages"), "the newest page needs no way back");
+    let mut seen = keys(&newest);
+    let mut next = earlier(&newest).expect("an Earlier messages link");
+    let mut pages = 1;
+    loop {
+        assert!(next.starts_with(&format!("/app/c/{id}?before=")), "{next}");
+        let (st, page, _) = get(&s, &next, Some(&cookie)).await;
+        assert_eq!(st, 200);
+        pages += 1;
+        let these = keys(&page);
+        assert!(!these.is_empty() && these.len() <= frontdesk::store::inbox::THREAD_PAGE);
+        assert!(these.iter().all(|k| !seen.contains(k)), "no entry on two pages");
+        assert!(
+            page.contains(&format!("href=\"/app/c/{id}\">Newest messages")),
+            "a way back"
+        );
+        seen.extend(these);
+        match earlier(&page) {
+            Some(n) => next = n.replace("&amp;", "&"),
+            None => {
+                assert!(
+                    page.contains("history line 000."),
+                    "the last page holds the first message"
+                );
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        (pages, seen.len()),
+        (3, total),
+        "every entry once, in three pages: {seen:?}"
+    );
+    s.stop().await;
+}
+
+/// Assigning to any teammate: the page offers the desk's users in "Assign to"; picking
+/// one puts the conversation under their Mine (not the assigner's), audited with the
+/// teammate's id; an unknown user is refused (422) and changes nothing; "nobody" clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_assigned_to_any_teammate() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, "sam@shop.example", "agent", Some("sam's long password"));
+    });
+    say(&s, "31656600088", "wamid.assign-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let sam = s.query_i64("SELECT id FROM users WHERE email = 'sam@shop.example'");
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let path = format!("/app/c/{id}");
+    let page = get(&s, &path, Some(&cookie)).await.1;
+    assert!(
+        page.contains(&format!("<option value=\"{sam}\">sam@shop.example</option>")),
+        "the teammate is offered: {page}"
+    );
+    let csrf = csrf_of(&page);
+    let (st, _) = post(
+        &s,
+        &format!("{path}/assign"),
+        &cookie,
+        &[("csrf", &csrf), ("to", &sam.to_string())],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.query_i64(&format!("SELECT assigned_to FROM conversations WHERE id = {id}")),
+        sam
+    );
+    assert_eq!(
+        s.query_i64(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.assign' AND actor = 'user:{ADMIN}' AND detail = '{{\"user_id\":{sam}}}'"
+        )),
+        1,
+        "audited with the teammate"
+    );
+    let page = get(&s, &path, Some(&cookie)).await.1;
+    assert!(page.contains("Assigned to: sam@shop.example."), "{page}");
+    assert!(
+        page.contains(&format!("<option value=\"{sam}\" selected>sam@shop.example</option>")),
+        "the picker shows who has it"
+    );
+    // Under Sam's Mine, not the admin's.
+    let sam_cookie = login(&s, "sam@shop.example", "sam's long password").await.1.unwrap();
+    assert!(
+        get(&s, "/app?view=mine", Some(&sam_cookie))
+            .await
+            .1
+            .contains("31656600088")
+    );
+    assert!(!get(&s, "/app?view=mine", Some(&cookie)).await.1.contains("31656600088"));
+    // A user who does not exist: refused, nothing changes.
+    let (st, body) = post(
+        &s,
+        &format!("{path}/assign"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "999999")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("No such teammate"), "{body}");
+    let (st, _) = post(
+        &s,
+        &format!("{path}/assign"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "someone")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        s.query_i64(&format!("SELECT assigned_to FROM conversations WHERE id = {id}")),
+        sam
+    );
+    // Nobody: unassigned again (in the Unassigned tab).
+    post(
+        &s,
+        &format!("{path}/assign"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "nobody")],
+    )
+    .await;
+    assert_eq!(
+        s.query_i64(&format!(
+            "SELECT COUNT(*) FROM conversations WHERE id = {id} AND assigned_to IS NULL"
+        )),
+        1
+    );
+    assert!(
+        get(&s, "/app?view=unassigned", Some(&cookie))
+            .await
+            .1
+            .contains("31656600088")
+    );
+    s.stop().await;
+}
+
+/// Priority and labels: set on the conversation page (labels normalised, odd ones and one
+/// too many refused, escaped), audited, shown in the list and filterable by label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_and_labels_are_set_shown_and_filtered() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    say(&s, "31656600091", "wamid.lab-1", "can I talk to a human").await;
+    say(&s, "31656600092", "wamid.lab-2", "can I talk to a human too").await;
+    s.wait_until("the bridges", |s| s.graph.sent().len() == 2).await;
+    let id = s.query_i64(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '31656600091'",
+    );
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+    let path = format!("/app/c/{id}");
+    let csrf = csrf_of(&get(&s, &path, Some(&cookie)).await.1);
+    let act = |what: &'static str, form: Vec<(&'static str, String)>| {
+        let (s, cookie, csrf, path) = (&s, cookie.clone(), csrf.clone(), path.clone());
+        async move {
+            let mut f: Vec<(&str, String)> = vec![("csrf", csrf)];
+            f.extend(form);
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(s, &format!("{path}/{what}"), &cookie, &f).await
+        }
+    };
+    assert_eq!(
+        act("priority", vec![("priority", "urgent".into())]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        act("priority", vec![("priority", "critical".into())]).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        act("labels", vec![("add", "  VIP Customer ".into())]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        act("labels", vec![("add", "refund".into())]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let (st, body) = act("labels", vec![("add", "<b>x</b>".into())]).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("A label is one or a few words"), "{body}");
+    for i in 0..6 {
+        act("labels", vec![("add", format!("extra{i}"))]).await;
+    }
+    let (st, body) = act("labels", vec![("add", "one-too-many".into())]).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("at most 8 labels"), "{body}");
+    assert_eq!(
+        s.query_i64(&format!(
+            "SELECT COUNT(*) FROM conversation_labels WHERE conversation_id = {id}"
+        )),
+        8
+    );
+    assert_eq!(
+        act("labels", vec![("remove", "extra5".into())]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        s.query_i64(&format!("SELECT priority FROM conversations WHERE id = {id}")),
+        3
+    );
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('conversation.priority', 'conversation.label')"),
+        1 + 8 + 1,
+        "every change audited"
+    );
+    let page = get(&s, &path, Some(&cookie)).await.1;
+    assert!(
+        page.contains("<option value=\"urgent\" selected>urgent</option>"),
+        "{page}"
+    );
+    assert!(page.contains("<span class=\"label\">vip-customer</span>"), "{page}");
+    // In the list, and filterable by label.
+    let (_, all, _) = get(&s, "/app?view=all", Some(&cookie)).await;
+    assert!(
+        all.contains("priority: urgent") && all.contains(">vip-customer</a>"),
+        "{all}"
+    );
+    assert!(all.contains("31656600092"));
+    let (_, only, _) = get(&s, "/app?view=all&label=VIP%20customer", Some(&cookie)).await;
+    assert!(only.contains("31656600091") && !only.contains("31656600092"), "{only}");
+    assert!(only.contains("Only conversations labelled"), "{only}");
+    let (_, none, _) = get(&s, "/app?view=all&label=extra5", Some(&cookie)).await;
+    assert!(!none.contains("31656600091"), "a removed label no longer matches");
     s.stop().await;
 }

@@ -18,7 +18,7 @@ use crate::support::{TestServer, write_config_file};
 
 fn remote_config(fake: &FakeOpenAi, dim: usize) -> KnowledgeConfig {
     let mut c = KnowledgeConfig {
-        embedder: "openai".into(),
+        embedder: frontdesk::config::EmbedderKind::Openai,
         ..Default::default()
     };
     c.remote.base_url = fake.base_url();
@@ -409,7 +409,7 @@ async fn search_and_status_over_http_need_the_control_token() {
     assert_eq!(get("/kb/status", false).await.unwrap().status(), 401);
     server.stop().await;
 
-    let server = TestServer::start_with(|c| c.knowledge.embedder = "none".into()).await;
+    let server = TestServer::start_with(|c| c.knowledge.embedder = frontdesk::config::EmbedderKind::None).await;
     let r = http
         .get(format!("{}/api/control/kb/status", server.base))
         .bearer_auth(server.app().control_token.expose())

@@ -52,18 +52,7 @@ fn local_embeddings_match_the_python_reference() {
 }
 
 pub fn kb_cli(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin())
-        .arg("kb")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::support::cli(config, &[&["kb"], args].concat())
 }
 
 pub fn demo_kb() -> PathBuf {
@@ -261,11 +250,13 @@ fn kill_9_mid_ingest_leaves_a_consistent_index() {
         .map(|i| serde_json::json!({ "id": format!("doc-{i:04}"), "title": format!("Part {i}"), "text": format!("Spare part number {i} fits city bikes and costs {} euro.", i % 90 + 5) }).to_string())
         .collect();
     std::fs::write(&corpus, lines.join("\n")).unwrap();
+    // Real model work to interrupt: no vectors read back from a development cache.
     let mut child = Command::new(bin())
         .args(["kb", "add"])
         .arg(&corpus)
         .arg("--config")
         .arg(&config)
+        .env_remove("FRONTDESK_EMBED_CACHE")
         .spawn()
         .unwrap();
     let store_path = dir.path().join("data/frontdesk.db");

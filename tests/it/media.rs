@@ -449,7 +449,7 @@ async fn unusable_media_gets_a_request_to_type_or_a_person_never_silence() {
     s.stop().await;
 
     // media.on_failure = "handoff": a person takes over instead.
-    let s = crate::engine::shop(|c| c.media.on_failure = "handoff".into()).await;
+    let s = crate::engine::shop(|c| c.media.on_failure = frontdesk::config::MediaFailure::Handoff).await;
     s.graph.add_media("html", "image/jpeg", b"<html>".to_vec());
     post(
         &s,

@@ -3,6 +3,7 @@
 //! examples, the zero-shot label call, daily token budgets, and the rolling summary
 //! (refreshed past the token threshold, shown to the model, erased with the contact).
 
+use frontdesk::config::ClassifierKind;
 use serde_json::json;
 
 use crate::engine::{admin_cli, say, settle, texts};
@@ -93,22 +94,22 @@ fn examples_file(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_centroid_classifier_routes_by_label() {
-    an_embedding_classifier_routes_by_label("centroid").await;
+    an_embedding_classifier_routes_by_label(ClassifierKind::Centroid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_knn_classifier_routes_by_label() {
-    an_embedding_classifier_routes_by_label("knn").await;
+    an_embedding_classifier_routes_by_label(ClassifierKind::Knn).await;
 }
 
 /// `classifier` (centroid or knn) over the examples file labels messages and routes them.
-async fn an_embedding_classifier_routes_by_label(classifier: &'static str) {
+async fn an_embedding_classifier_routes_by_label(classifier: ClassifierKind) {
     let (a, o) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let examples = examples_file(dir.path());
     let s = shop_with_models(&a, &o, move |c| {
         crate::support::with_local_embedder(c);
-        c.router.classifier = classifier.into();
+        c.router.classifier = classifier;
         c.router.examples = Some(examples);
         c.router.label_routes = [
             ("billing_dispute".to_string(), "reasoning".to_string()),
@@ -186,7 +187,7 @@ async fn an_embedding_classifier_routes_by_label(classifier: &'static str) {
 async fn zero_shot_labels_come_from_the_commodity_tier() {
     let (a, o) = fakes().await;
     let s = shop_with_models(&a, &o, |c| {
-        c.router.classifier = "zero_shot".into();
+        c.router.classifier = frontdesk::config::ClassifierKind::ZeroShot;
         c.router.label_routes = [
             ("refund_dispute".to_string(), "reasoning".to_string()),
             ("hours".to_string(), "commodity".to_string()),

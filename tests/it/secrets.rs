@@ -28,6 +28,8 @@ const SLACK_TAIL: &str = "slack-hook-Rb55Wc";
 const TRANSCRIBE_KEY: &str = "whisper-key-Ja40Ud";
 const OTLP_SECRET: &str = "Basic otlp-cred-Fe72Xo";
 const TOOL_SECRET: &str = "Bearer tool-key-Gi18Yr";
+const HOOK_SECRET: &str = "whsec-hook-Tq84Nz0123";
+const HOOK_PASSWORD: &str = "hookpass-Vd31Mm";
 
 /// An outside service that refuses everything and echoes the credentials it was sent,
 /// as some do ("Incorrect API key provided: …").
@@ -99,7 +101,12 @@ otlp_endpoint = "{echo}/v1/traces"
 Authorization = "{OTLP_SECRET}"
 [extract]
 binary = "{bin}"
+[[webhooks.endpoints]]
+name = "crm"
+url = "{hook_url}"
+secret = "{HOOK_SECRET}"
 "#,
+        hook_url = echo.replacen("http://", &format!("http://hookuser:{HOOK_PASSWORD}@"), 1) + "/hook",
         data = dir.join("data").display(),
         bin = bin().display(),
     )
@@ -309,6 +316,8 @@ async fn no_output_ever_shows_a_configured_secret() {
         "otlp-cred-Fe72Xo",
         TOOL_SECRET,
         "tool-key-Gi18Yr",
+        HOOK_SECRET,
+        HOOK_PASSWORD,
     ] {
         let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         for form in [secret, encoded.as_str()] {

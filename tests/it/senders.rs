@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::engine::{say, shop};
+use crate::engine::{owner, say, shop};
 use crate::support::TestServer;
 
 const OLD_BSUID: &str = "US.13491208655302741918";
@@ -109,5 +109,89 @@ async fn a_changed_number_keeps_the_contact_and_replies_go_to_the_new_number() {
     );
     assert_eq!(contact_keys(&s).0.as_deref(), Some("31780000002"));
     assert_eq!(s.graph.sent()[1].body["to"], "31780000002");
+    s.stop().await;
+}
+
+/// The conversation each inbound message is stored in, by wamid.
+fn conversation_of(s: &TestServer, wamid: &str) -> i64 {
+    let w = wamid.to_string();
+    s.app()
+        .store
+        .call_blocking(move |c| {
+            Ok(
+                c.query_row("SELECT conversation_id FROM messages WHERE wamid = ?1", [&w], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_number_that_wrote_first_merges_both_histories_into_one_conversation() {
+    let s = shop(|_| {}).await;
+    say(&s, "31780000011", "wamid.merge-1", "hello, do you rent bikes?").await;
+    s.wait_until("the reply", |s| s.graph.sent().len() == 1).await;
+    // The customer writes from the new number before Meta's system message arrives.
+    say(&s, "31780000012", "wamid.merge-2", "and e-bikes?").await;
+    s.wait_until("the second reply", |s| s.graph.sent().len() == 2).await;
+    s.idle().await;
+    assert_eq!(counts(&s), (2, 2, 2), "two keys, two contacts so far");
+    let mut change = fixture("pywa/system/phone_number_change.json", "wamid.merge-sys");
+    let m = &mut change["entry"][0]["changes"][0]["value"]["messages"][0];
+    m["from"] = "31780000011".into();
+    m["system"]["wa_id"] = "31780000012".into();
+    post(&s, &change).await;
+    s.idle().await;
+    assert_eq!(
+        counts(&s),
+        (1, 1, 3),
+        "one contact, one conversation, the whole history"
+    );
+    assert_eq!(contact_keys(&s).0.as_deref(), Some("31780000012"));
+    let conv = s.query_i64("SELECT id FROM conversations");
+    for wamid in ["wamid.merge-1", "wamid.merge-2", "wamid.merge-sys"] {
+        assert_eq!(conversation_of(&s, wamid), conv, "{wamid}");
+    }
+    assert_eq!(
+        s.query_i64(&format!("SELECT COUNT(*) FROM outbound WHERE conversation_id = {conv}")),
+        2,
+        "both replies in the thread"
+    );
+    // "and e-bikes?" alone, from a stranger, was handed to a person: the joined
+    // conversation stays theirs, so the next message lands in it and the bot stays silent.
+    assert_eq!(owner(&s, "31780000012"), "human");
+    say(&s, "31780000012", "wamid.merge-3", "how much is the deposit?").await;
+    s.idle().await;
+    assert_eq!(counts(&s), (1, 1, 4));
+    assert_eq!(conversation_of(&s, "wamid.merge-3"), conv);
+    assert_eq!(s.graph.sent().len(), 2, "a person owns it: the bot is silent");
+    assert_eq!(s.graph.sent()[1].body["to"], "31780000012");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_bsuid_that_wrote_first_merges_both_histories_into_one_conversation() {
+    let s = shop(|_| {}).await;
+    post(&s, &fixture("derived/bsuid_only_text.json", "wamid.bmerge-1")).await;
+    s.wait_until("the reply", |s| s.graph.sent().len() == 1).await;
+    let mut early = fixture("derived/bsuid_only_text.json", "wamid.bmerge-2");
+    early["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] = NEW_BSUID.into();
+    post(&s, &early).await;
+    s.wait_until("the second reply", |s| s.graph.sent().len() == 2).await;
+    s.idle().await;
+    assert_eq!(counts(&s), (2, 2, 2));
+    post(&s, &fixture("derived/user_changed_user_id.json", "wamid.bmerge-sys")).await;
+    s.idle().await;
+    assert_eq!(
+        counts(&s),
+        (1, 1, 3),
+        "one contact, one conversation, the whole history"
+    );
+    assert_eq!(contact_keys(&s), (None, Some(NEW_BSUID.into())));
+    let conv = s.query_i64("SELECT id FROM conversations");
+    for wamid in ["wamid.bmerge-1", "wamid.bmerge-2", "wamid.bmerge-sys"] {
+        assert_eq!(conversation_of(&s, wamid), conv, "{wamid}");
+    }
     s.stop().await;
 }

@@ -37,13 +37,13 @@ pub fn test_config(dir: &Path) -> Config {
     c.extract.binary = bin();
     // Keyword retrieval only: loading the local model and embedding every message costs
     // seconds per test. Tests of vector retrieval turn it on (`with_local_embedder`).
-    c.knowledge.embedder = "none".into();
+    c.knowledge.embedder = frontdesk::config::EmbedderKind::None;
     c
 }
 
 /// Turns the local embedding model back on, for tests of vector retrieval.
 pub fn with_local_embedder(c: &mut Config) {
-    c.knowledge.embedder = "local".into();
+    c.knowledge.embedder = frontdesk::config::EmbedderKind::Local;
 }
 
 /// A server running inside the test process, talking to a fake Graph API.
@@ -133,6 +133,24 @@ impl TestServer {
             .store
             .call_blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
             .unwrap()
+    }
+
+    /// Stores `n` customer messages ("history line 000." …), one a second from `start_ms`,
+    /// straight into conversation `id`: a long thread without a webhook per line.
+    pub fn insert_history(&self, id: i64, start_ms: i64, n: i64) {
+        self.app()
+            .store
+            .call_blocking(move |c| {
+                for i in 0..n {
+                    c.execute(
+                        "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, status, wa_timestamp, created_at)
+                         VALUES (?1, ?2, 'in', 'customer', 'text', ?3, '{}', 'received', ?4, ?4)",
+                        rusqlite::params![format!("wamid.history-{i}"), id, format!("history line {i:03}."), start_ms + i * 1000],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     /// Waits until `cond` holds (polling), failing after 15 s with `what`.
@@ -251,6 +269,26 @@ pub fn peak_kib(pid: u32) -> Option<u64> {
 /// Path to the built binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_frontdesk"))
+}
+
+/// `frontdesk ARGS --config CONFIG`: whether it succeeded, its stdout and stderr.
+pub fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `frontdesk queue ARGS --config CONFIG`, as `cli`.
+pub fn queue_cli(config: &Path, args: &[&str]) -> (bool, String, String) {
+    cli(config, &[&["queue"], args].concat())
 }
 
 /// Writes a config file for the real binary into `dir`, returning its path.

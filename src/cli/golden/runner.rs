@@ -250,7 +250,7 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         let wamid = format!("wamid.eval.{index}.{t}");
         let events = crate::whatsapp::parse::parse_webhook(webhook(&phone, &wa_id, &wamid, turn).as_bytes());
         app.store
-            .write(move |c| crate::store::apply_events(c, 0, &events, &[], &Default::default()).map(|_| ()))
+            .write(move |c| crate::store::apply_events(c, 0, &events, &[], &Default::default(), None).map(|_| ()))
             .await?;
         let w = wamid.clone();
         let found = app

@@ -244,10 +244,11 @@ pub async fn upload(
         crate::domain::now_ms(),
         format!("{{\"added\":{},\"updated\":{}}}", report.added, report.updated),
     );
-    let _ = app
+    let written = app
         .store
         .write(move |c| crate::store::settings::audit(c, now, &actor, "kb.upload", "knowledge", &detail))
         .await;
+    super::handlers::audit_written(&app, "kb.upload", written);
     let notice = format!(
         "{} added, {} updated, {} unchanged ({} chunks).",
         report.added, report.updated, report.unchanged, report.chunks

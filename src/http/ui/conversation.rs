@@ -1,6 +1,6 @@
 //! The conversation page and its actions: reply as the agent (the real send path: ledger,
 //! 24-hour window, rate limits), send a template when the window is closed, take over,
-//! hand back to the bot with a note, assign, private notes, and retry a message that
+//! hand back to the bot with a note, assign (to any teammate), priority and labels, private notes, and retry a message that
 //! failed to send. Each action is audited
 //! and answers with a redirect back to the page (so a reload does not repeat it); the
 //! composer's one-time key makes a double submit one message.
@@ -29,6 +29,8 @@ fn notice(code: &str) -> Option<&'static str> {
         "taken" => "You are handling this conversation; the bot stays silent.",
         "handed_back" => "Handed back to the bot.",
         "assigned" => "Assignment changed.",
+        "prioritised" => "Priority set.",
+        "labelled" => "Labels changed.",
         "noted" => "Note added.",
         "closed" => "Closed. The bot answers if the customer writes again.",
         "retried" => "Sent again. The ticks show when WhatsApp delivers it.",
@@ -39,6 +41,8 @@ fn notice(code: &str) -> Option<&'static str> {
 #[derive(Deserialize)]
 pub struct ShowQuery {
     notice: Option<String>,
+    /// Show the page of the thread written before this time (ms): "Earlier messages".
+    before: Option<i64>,
 }
 
 pub async fn show(
@@ -61,9 +65,21 @@ pub async fn show(
     {
         return internal(e);
     }
-    render(&app, &s, id, q.notice.as_deref().and_then(notice), None, StatusCode::OK).await
+    let page = Page {
+        notice: q.notice.as_deref().and_then(notice),
+        before: q.before,
+    };
+    render_page(&app, &s, id, page, None, StatusCode::OK).await
 }
 
+/// Which page of the thread, and the notice a redirect carried.
+#[derive(Default)]
+struct Page<'a> {
+    notice: Option<&'a str>,
+    before: Option<i64>,
+}
+
+/// The newest page with a problem (a refused action).
 async fn render(
     app: &App,
     s: &Session,
@@ -72,6 +88,19 @@ async fn render(
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let page = Page { notice, before: None };
+    render_page(app, s, id, page, problem, status).await
+}
+
+async fn render_page(
+    app: &App,
+    s: &Session,
+    id: i64,
+    page: Page<'_>,
+    problem: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let before = page.before;
     let loaded = app
         .store
         .read(move |c| {
@@ -83,10 +112,17 @@ async fn render(
                 .rev()
                 .find(|h| h.resolved_at.is_none());
             let health = crate::store::health::snapshot(c, 0)?;
-            Ok(Some((head, inbox::thread(c, id)?, open, health)))
+            let team = crate::store::users::list(c)?;
+            Ok(Some((
+                head,
+                inbox::thread(c, id, before, inbox::THREAD_PAGE)?,
+                open,
+                health,
+                team,
+            )))
         })
         .await;
-    let (head, thread, handoff, health) = match loaded {
+    let (head, thread, handoff, health, team) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => {
             return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).")
@@ -97,15 +133,18 @@ async fn render(
     let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
     let view = pages::ConversationView {
         head: &head,
-        thread: &thread,
+        thread: &thread.items,
+        earlier: thread.earlier,
+        before,
         handoff: handoff.as_ref(),
+        team: &team,
         templates: &app.config.whatsapp.templates,
         health: &health,
         canned: &app.config.inbox.canned_replies,
         now: crate::domain::now_ms(),
         send_key: &key,
         attach_key: &attach_key,
-        notice,
+        notice: page.notice,
         problem,
     };
     (status, pages::conversation(s, &view)).into_response()
@@ -382,7 +421,8 @@ pub struct RetryForm {
 
 /// `POST /app/c/{id}/retry`: a message that failed to send (the bot's or an agent's) goes
 /// out again as a new ledger row with the same body and author (the failed row stays, as
-/// history). The 24-hour window and the limits are checked again by `enqueue`.
+/// history), once: a second retry of the same row is refused (409, the page says why) and
+/// sends nothing. The 24-hour window and the limits are checked again by `enqueue`.
 pub async fn retry(
     State(app): State<Arc<App>>,
     Extension(s): Extension<Session>,
@@ -397,19 +437,35 @@ pub async fn retry(
         .into_response();
     }
     let ledger_id = f.ledger;
-    let row = match app.store.read(move |c| crate::store::ledger::get(c, ledger_id)).await {
-        Ok(r) if r.conversation_id == id && r.state == crate::domain::ledger::LedgerState::Failed => r,
+    let found = app
+        .store
+        .read(move |c| {
+            Ok((
+                crate::store::ledger::get(c, ledger_id)?,
+                crate::store::ledger::retry_of(c, ledger_id)?,
+            ))
+        })
+        .await;
+    let row = match found {
+        Ok((r, None)) if r.conversation_id == id && r.state == crate::domain::ledger::LedgerState::Failed => r,
+        Ok((r, Some(_))) if r.conversation_id == id => {
+            let problem = "This message was already sent again (once is the limit); its ticks show in the thread. \
+                           If that copy fails too, retry it instead.";
+            return render(&app, &s, id, None, Some(problem), StatusCode::CONFLICT).await;
+        }
         Ok(_) | Err(Error::NotFound(_)) => {
             return pages::error(StatusCode::NOT_FOUND, "No failed message to retry here.").into_response();
         }
         Err(e) => return internal(e),
     };
+    // One retry per failed row, whatever the form's key: a second click, a second tab or
+    // a resubmitted form finds the same key and sends nothing more.
     let req = NewOutbound {
         conversation_id: id,
         author: row.author.clone(),
         body: row.body.clone(),
         reply_to: row.reply_to.clone(),
-        idempotency_key: format!("retry:{ledger_id}:{}", f.key),
+        idempotency_key: crate::domain::ledger::retry_key(ledger_id),
     };
     match app.outbound.enqueue(req).await {
         Ok(new_id) => {
@@ -417,9 +473,7 @@ pub async fn retry(
             let detail = format!("{{\"retry_of\":{ledger_id},\"outbound\":{new_id}}}");
             if let Err(e) = app
                 .store
-                .write(move |c| {
-                    crate::store::settings::audit(c, now, &who, "message.retry", &format!("conversation:{id}"), &detail)
-                })
+                .write(move |c| crate::store::settings::audit_conversation(c, now, &who, "message.retry", id, &detail))
                 .await
             {
                 return internal(e);
@@ -481,7 +535,28 @@ pub async fn assign(
     let user = match f.to.as_str() {
         "me" => Some(s.user.id),
         "nobody" => None,
-        _ => return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Assign to me or to nobody.").into_response(),
+        other => match other.parse::<i64>() {
+            // Any teammate: a user of this desk (the audit log records who, by id).
+            Ok(teammate) => match app.store.read(move |c| crate::store::users::by_id(c, teammate)).await {
+                Ok(Some(_)) => Some(teammate),
+                Ok(None) => {
+                    return render(
+                        &app,
+                        &s,
+                        id,
+                        None,
+                        Some("No such teammate (they may have been removed); pick another."),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+                Err(e) => return internal(e),
+            },
+            Err(_) => {
+                return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Assign to a teammate or to nobody.")
+                    .into_response();
+            }
+        },
     };
     let (who, now) = (s.actor(), crate::domain::now_ms());
     match app.store.write(move |c| inbox::assign(c, id, user, &who, now)).await {
@@ -621,4 +696,76 @@ pub async fn media(State(app): State<Arc<App>>, Path((id, message_id)): Path<(i6
         bytes,
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PriorityForm {
+    priority: String,
+}
+
+/// `POST /app/c/{id}/priority`: none, low, high or urgent (audited).
+pub async fn priority(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<PriorityForm>,
+) -> Response {
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let Some(p) = crate::domain::labels::Priority::parse(&f.priority) else {
+        return pages::error(StatusCode::UNPROCESSABLE_ENTITY, "Pick none, low, high or urgent.").into_response();
+    };
+    let (who, now) = (s.actor(), crate::domain::now_ms());
+    match app.store.write(move |c| inbox::set_priority(c, id, p, &who, now)).await {
+        Ok(()) => back(id, "prioritised"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LabelForm {
+    #[serde(default)]
+    add: String,
+    #[serde(default)]
+    remove: String,
+}
+
+/// `POST /app/c/{id}/labels`: adds the label typed in `add` (normalised; refused with
+/// the reason when odd or one too many) or removes `remove` (audited).
+pub async fn labels(
+    State(app): State<Arc<App>>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    Form(f): Form<LabelForm>,
+) -> Response {
+    use crate::domain::labels::{LABEL_MAX_CHARS, LABELS_PER_CONVERSATION, label};
+    if let Some(r) = missing(&app, id).await {
+        return r;
+    }
+    let (who, now) = (s.actor(), crate::domain::now_ms());
+    if !f.remove.is_empty() {
+        let gone = f.remove.clone();
+        return match app
+            .store
+            .write(move |c| inbox::remove_label(c, id, &gone, &who, now))
+            .await
+        {
+            Ok(()) => back(id, "labelled"),
+            Err(e) => internal(e),
+        };
+    }
+    let Some(new) = label(&f.add) else {
+        let problem =
+            format!("A label is one or a few words of letters, digits, - or _ (at most {LABEL_MAX_CHARS} characters).");
+        return render(&app, &s, id, None, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    match app.store.write(move |c| inbox::add_label(c, id, &new, &who, now)).await {
+        Ok(true) => back(id, "labelled"),
+        Ok(false) => {
+            let problem = format!("A conversation carries at most {LABELS_PER_CONVERSATION} labels; remove one first.");
+            render(&app, &s, id, None, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => internal(e),
+    }
 }

@@ -167,10 +167,11 @@ pub async fn login(
         Err(e) => return internal(e),
     };
     let (id, when) = (user.email.clone(), crate::domain::now_ms());
-    let _ = app
+    let written = app
         .store
         .write(move |c| crate::store::settings::audit(c, when, &format!("user:{id}"), "user.login", &id, "{}"))
         .await;
+    audit_written(&app, "user.login", written);
     let to = if user.must_change_password {
         "/account".to_string()
     } else {
@@ -191,6 +192,8 @@ pub async fn logout(State(app): State<Arc<App>>, Extension(s): Extension<Session
 pub struct InboxQuery {
     view: Option<String>,
     q: Option<String>,
+    /// Only conversations with this label.
+    label: Option<String>,
 }
 
 /// Conversations a list shows at most.
@@ -203,11 +206,12 @@ pub async fn inbox(
 ) -> Response {
     let view = View::parse(q.view.as_deref().unwrap_or("human"));
     let search: Option<String> = q.q.map(|t| t.chars().take(200).collect());
-    let (user, text) = (s.user.id, search.clone());
+    let label = q.label.as_deref().and_then(crate::domain::labels::label);
+    let (user, text, wanted) = (s.user.id, search.clone(), label.clone());
     match app
         .store
         .read(move |c| {
-            let rows = inbox::list(c, view, user, text.as_deref(), LIST_LIMIT)?;
+            let rows = inbox::list(c, view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
             Ok((rows, crate::store::health::snapshot(c, 0)?.warnings()))
         })
         .await
@@ -216,6 +220,7 @@ pub async fn inbox(
             &s,
             view,
             search.as_deref().unwrap_or(""),
+            label.as_deref(),
             &rows,
             crate::domain::now_ms(),
             app.send_pause.reason().as_deref(),
@@ -423,5 +428,14 @@ pub async fn remove_user(
         Ok(None) => render(None, Some("No such user.".into()), StatusCode::NOT_FOUND).await,
         Err(crate::error::Error::Invalid(p)) => render(None, Some(p), StatusCode::UNPROCESSABLE_ENTITY).await,
         Err(e) => internal(e),
+    }
+}
+
+/// Counts and logs an audit entry that could not be written after its action was done (the
+/// action stands; the operator is told the log has a gap, never silently).
+pub(super) fn audit_written(app: &App, action: &str, written: crate::error::Result<()>) {
+    if let Err(e) = written {
+        crate::metrics::Metrics::add(&app.metrics.audit_write_failed_total, 1);
+        tracing::error!(action, error = %e, "audit log entry lost: the action was done but could not be recorded");
     }
 }

@@ -1,8 +1,8 @@
 //! The browser app (inbox and admin pages): server-rendered HTML (maud escapes every
 //! value, so customer text is inert), one embedded stylesheet, no inline script.
 //!
-//! Every page is declared once in `PAGES` with the access it needs; the router is built
-//! from that table and the authorization test walks the same table, so a page cannot
+//! Every page is declared once in `PAGES` with the access it needs and its handler; the
+//! router is built from that table and the authorization test walks the same table, so a page cannot
 //! exist without a rule. The access check loads the session from its cookie (idle and
 //! absolute expiry), checks the role, and on every state-changing request checks the
 //! Origin and the session's CSRF token.
@@ -45,6 +45,8 @@ pub struct Page {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    /// The handler, with any per-route layer (a larger body limit for uploads).
+    pub handler: fn() -> MethodRouter<Arc<App>>,
 }
 
 /// Every route of the browser app, with its access rule.
@@ -53,200 +55,202 @@ pub const PAGES: &[Page] = &[
         method: "GET",
         path: "/",
         access: Access::Public,
+        handler: || get(|| async { Redirect::to("/app") }),
     },
     Page {
         method: "GET",
         path: "/login",
         access: Access::Public,
+        handler: || get(handlers::login_page),
     },
     Page {
         method: "POST",
         path: "/login",
         access: Access::Public,
+        handler: || post(handlers::login),
     },
     Page {
         method: "GET",
         path: "/app/static/{file}",
         access: Access::Public,
+        handler: || get(handlers::asset),
     },
     Page {
         method: "POST",
         path: "/logout",
         access: Access::Agent,
+        handler: || post(handlers::logout),
     },
     Page {
         method: "GET",
         path: "/app",
         access: Access::Agent,
+        handler: || get(handlers::inbox),
     },
     Page {
         method: "GET",
         path: "/app/events",
         access: Access::Agent,
+        handler: || get(events::stream),
     },
     Page {
         method: "GET",
         path: "/app/c/{id}",
         access: Access::Agent,
+        handler: || get(conversation::show),
     },
     Page {
         method: "GET",
         path: "/app/c/{id}/media/{message_id}",
         access: Access::Agent,
+        handler: || get(conversation::media),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/reply",
         access: Access::Agent,
+        handler: || post(conversation::reply),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/attach",
         access: Access::Agent,
+        handler: || post(conversation::attach).layer(axum::extract::DefaultBodyLimit::max(conversation::ATTACH_LIMIT)),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/template",
         access: Access::Agent,
+        handler: || post(conversation::template),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/takeover",
         access: Access::Agent,
+        handler: || post(conversation::take_over),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/handback",
         access: Access::Agent,
+        handler: || post(conversation::hand_back),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/assign",
         access: Access::Agent,
+        handler: || post(conversation::assign),
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/priority",
+        access: Access::Agent,
+        handler: || post(conversation::priority),
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/labels",
+        access: Access::Agent,
+        handler: || post(conversation::labels),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/close",
         access: Access::Agent,
+        handler: || post(conversation::close),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/note",
         access: Access::Agent,
+        handler: || post(conversation::note),
     },
     Page {
         method: "POST",
         path: "/app/c/{id}/retry",
         access: Access::Agent,
+        handler: || post(conversation::retry),
     },
     Page {
         method: "GET",
         path: "/account",
         access: Access::Agent,
+        handler: || get(handlers::account),
     },
     Page {
         method: "POST",
         path: "/account/password",
         access: Access::Agent,
+        handler: || post(handlers::change_password),
     },
     Page {
         method: "GET",
         path: "/admin/dashboard",
         access: Access::Admin,
+        handler: || get(admin::dashboard),
     },
     Page {
         method: "GET",
         path: "/admin/health",
         access: Access::Admin,
+        handler: || get(admin::health),
     },
     Page {
         method: "GET",
         path: "/admin/settings",
         access: Access::Admin,
+        handler: || get(admin::settings),
     },
     Page {
         method: "POST",
         path: "/admin/settings",
         access: Access::Admin,
+        handler: || post(admin::set),
     },
     Page {
         method: "GET",
         path: "/admin/kb",
         access: Access::Admin,
+        handler: || get(admin::kb),
     },
     Page {
         method: "POST",
         path: "/admin/kb/upload",
         access: Access::Admin,
+        handler: || post(admin::upload).layer(axum::extract::DefaultBodyLimit::max(admin::UPLOAD_LIMIT)),
     },
     Page {
         method: "POST",
         path: "/admin/kb/remove",
         access: Access::Admin,
+        handler: || post(admin::remove),
     },
     Page {
         method: "GET",
         path: "/admin/users",
         access: Access::Admin,
+        handler: || get(handlers::users),
     },
     Page {
         method: "POST",
         path: "/admin/users",
         access: Access::Admin,
+        handler: || post(handlers::add_user),
     },
     Page {
         method: "POST",
         path: "/admin/users/remove",
         access: Access::Admin,
+        handler: || post(handlers::remove_user),
     },
 ];
-
-fn handler(page: &Page) -> MethodRouter<Arc<App>> {
-    match (page.method, page.path) {
-        ("GET", "/") => get(|| async { Redirect::to("/app") }),
-        ("GET", "/login") => get(handlers::login_page),
-        ("POST", "/login") => post(handlers::login),
-        ("GET", "/app/static/{file}") => get(handlers::asset),
-        ("POST", "/logout") => post(handlers::logout),
-        ("GET", "/app") => get(handlers::inbox),
-        ("GET", "/app/events") => get(events::stream),
-        ("GET", "/app/c/{id}") => get(conversation::show),
-        ("GET", "/app/c/{id}/media/{message_id}") => get(conversation::media),
-        ("POST", "/app/c/{id}/reply") => post(conversation::reply),
-        ("POST", "/app/c/{id}/attach") => {
-            post(conversation::attach).layer(axum::extract::DefaultBodyLimit::max(conversation::ATTACH_LIMIT))
-        }
-        ("POST", "/app/c/{id}/template") => post(conversation::template),
-        ("POST", "/app/c/{id}/takeover") => post(conversation::take_over),
-        ("POST", "/app/c/{id}/handback") => post(conversation::hand_back),
-        ("POST", "/app/c/{id}/assign") => post(conversation::assign),
-        ("POST", "/app/c/{id}/close") => post(conversation::close),
-        ("POST", "/app/c/{id}/note") => post(conversation::note),
-        ("POST", "/app/c/{id}/retry") => post(conversation::retry),
-        ("GET", "/account") => get(handlers::account),
-        ("POST", "/account/password") => post(handlers::change_password),
-        ("GET", "/admin/dashboard") => get(admin::dashboard),
-        ("GET", "/admin/health") => get(admin::health),
-        ("GET", "/admin/settings") => get(admin::settings),
-        ("POST", "/admin/settings") => post(admin::set),
-        ("GET", "/admin/kb") => get(admin::kb),
-        ("POST", "/admin/kb/upload") => {
-            post(admin::upload).layer(axum::extract::DefaultBodyLimit::max(admin::UPLOAD_LIMIT))
-        }
-        ("POST", "/admin/kb/remove") => post(admin::remove),
-        ("GET", "/admin/users") => get(handlers::users),
-        ("POST", "/admin/users") => post(handlers::add_user),
-        ("POST", "/admin/users/remove") => post(handlers::remove_user),
-        (m, p) => panic!("PAGES lists {m} {p} but no handler is wired for it"),
-    }
-}
 
 /// The browser app's routes, each behind its access check, with security headers.
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     let mut router = Router::new();
     for page in PAGES {
         let access = page.access;
-        let guarded = handler(page).route_layer(from_fn_with_state(
+        let guarded = (page.handler)().route_layer(from_fn_with_state(
             (app.clone(), access, form_limit(page)),
             check_access,
         ));
@@ -261,6 +265,9 @@ pub struct Session {
     pub user: User,
     pub csrf: String,
     pub token_hash: String,
+    /// The rollback in force when the request came (kill switch, spent desk budget):
+    /// every page's frame shows it as a banner.
+    pub rollback: Option<crate::domain::settings::Rollback>,
 }
 
 impl Session {
@@ -313,6 +320,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Resul
     let hash = crate::accounts::token_hash(token);
     let (idle, max) = (app.config.auth.idle_ms(), app.config.auth.max_ms());
     let h = hash.clone();
+    let defaults = crate::settings::defaults(&app.config);
     let found = app
         .store
         .read(move |c| {
@@ -320,10 +328,18 @@ pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Resul
                 return Ok(None);
             };
             let user = users::by_id(c, session.0)?.map(|u| u.0);
-            Ok(Some((session, user)))
+            // The live settings, and today's desk-wide spend only when a desk budget is set.
+            let settings = crate::domain::settings::Effective::new(&defaults, &crate::store::settings::overrides(c)?);
+            let (usd, tokens) = if settings.has_global_budget() {
+                let today = crate::domain::calendar::utc_day(crate::domain::now_ms()) * crate::domain::calendar::DAY_MS;
+                crate::store::engine::global_spent_since(c, today)?
+            } else {
+                (0.0, 0)
+            };
+            Ok(Some((session, user, settings.rollback(usd, tokens))))
         })
         .await?;
-    let Some(((_, csrf, created, seen), user)) = found else {
+    let Some(((_, csrf, created, seen), user, rollback)) = found else {
         return Ok(None);
     };
     let now = crate::domain::now_ms();
@@ -346,6 +362,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Resul
         user,
         csrf,
         token_hash: hash,
+        rollback,
     }))
 }
 

@@ -5,8 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use crate::domain::calendar;
+use crate::domain::labels::Priority;
 use crate::domain::owner::Owner;
 use crate::domain::soft_launch::LaunchGroup;
+use crate::engine::HandoffTrigger;
 use crate::store::engine::HandoffRow;
 use crate::store::inbox::{Author, ConversationHead, ConversationRow, ThreadItem, View};
 use crate::store::users::User;
@@ -59,7 +62,10 @@ pub fn layout_live(
                         }
                     }
                 }
-                main { (content) }
+                main {
+                    @if let Some(s) = session { (rollback_banner(s)) }
+                    (content)
+                }
             }
         }
     }
@@ -111,6 +117,26 @@ fn ago(now: i64, at: Option<i64>) -> String {
     }
 }
 
+/// The banner every signed-in page shows while a rollback is in force: the kill switch is
+/// on, or the desk's daily model budget is spent. Admins get the way to Settings.
+fn rollback_banner(session: &Session) -> Markup {
+    use crate::domain::settings::Rollback;
+    let admin = session.user.role == crate::domain::auth::Role::Admin;
+    html! {
+        @match &session.rollback {
+            Some(Rollback::KillSwitch) => div.banner.rollback role="alert" {
+                "The kill switch is on: the bot answers nobody. Every customer who writes gets the static reply, and their conversation goes to people."
+                @if admin { " " a href="/admin/settings" { "Turn the bot back on in Settings" } "." }
+            },
+            Some(Rollback::BudgetSpent(why)) => div.banner.rollback role="alert" {
+                "The bot is paused until midnight UTC: " (why) ". Every customer who writes gets the static reply, and their conversation goes to people."
+                @if admin { " " a href="/admin/settings" { "Raise the daily budget in Settings" } "." }
+            },
+            None => {},
+        }
+    }
+}
+
 /// The banner shown while sending is paused (e.g. the access token was refused).
 pub fn paused_banner(reason: Option<&str>) -> Markup {
     html! { @if let Some(r) = reason { p.banner role="alert" { "Sending is paused: " (r) ". Replies wait and go out when it is fixed." } } }
@@ -134,13 +160,15 @@ pub fn inbox(
     session: &Session,
     view: View,
     search: &str,
+    label: Option<&str>,
     rows: &[ConversationRow],
     now: i64,
     paused: Option<&str>,
     health_warnings: &[String],
 ) -> Markup {
+    let label_filter = label;
     let tab = |v: View, label: &str| {
-        html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) } aria-current=[(v == view).then_some("page")] { (label) } }
+        html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) @if let Some(l) = label_filter { "&label=" (l) } } aria-current=[(v == view).then_some("page")] { (label) } }
     };
     layout_live(
         "Inbox",
@@ -155,8 +183,12 @@ pub fn inbox(
             }
             form.search method="get" action="/app" role="search" {
                 input type="hidden" name="view" value=(view.as_str());
+                @if let Some(l) = label_filter { input type="hidden" name="label" value=(l); }
                 input type="search" name="q" value=(search) placeholder="Search name, number or text" aria-label="Search conversations";
                 button type="submit" { "Search" }
+            }
+            @if let Some(l) = label_filter {
+                p.filter { "Only conversations labelled " span.label { (l) } " · " a href={ "/app?view=" (view.as_str()) } { "show all" } }
             }
             @if rows.is_empty() {
                 p.empty { "Nothing here." }
@@ -170,12 +202,22 @@ pub fn inbox(
                                 " " span.number { (r.wa_id.as_deref().unwrap_or("")) }
                                 span.when { (ago(now, r.last_message_at)) }
                             }
-                            @if let Some(reason) = &r.handoff_reason { div.reason { "Handed off: " (reason) } }
+                            @if r.priority != Priority::None || !r.labels.is_empty() {
+                                div.tags {
+                                    @if r.priority != Priority::None { span class={ "priority " (r.priority.as_str()) } { "priority: " (r.priority.as_str()) } }
+                                    @for l in &r.labels { a.label href={ "/app?view=" (view.as_str()) "&label=" (l) } aria-label={ "Only conversations labelled " (l) } { (l) } }
+                                }
+                            }
+                            @if r.handoff_reason.is_some() { div.reason { (HandoffTrigger::explain(r.handoff_trigger.as_deref().unwrap_or_default())) } }
                             @else if r.launch_group == LaunchGroup::People && r.owner == Owner::Human { div.reason.soft-launch { "Straight to people: soft launch" } }
                             div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
                             span.owner {
                                 (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
                                 @if let Some(a) = &r.assigned_to { " · " (a) }
+                                @if !r.closed && r.last_inbound_at.is_some() {
+                                    @let left = crate::domain::window::remaining_ms(r.last_inbound_at, now);
+                                    " · " span.window.soon[left < crate::domain::window::SOON_MS] { (crate::domain::window::closes_in(left)) }
+                                }
                             }
                         }
                     }
@@ -254,8 +296,15 @@ pub fn users(session: &Session, all: &[User], notice: Option<&str>, problem: Opt
 /// Everything the conversation page shows.
 pub struct ConversationView<'a> {
     pub head: &'a ConversationHead,
+    /// One page of the thread (`store::inbox::THREAD_PAGE` entries at most), oldest first.
     pub thread: &'a [ThreadItem],
+    /// The `before` cursor of the page before this one, when there is one.
+    pub earlier: Option<i64>,
+    /// The cursor this page was asked for (`None`: the newest page).
+    pub before: Option<i64>,
     pub handoff: Option<&'a HandoffRow>,
+    /// The desk's users, to assign the conversation to.
+    pub team: &'a [User],
     pub templates: &'a [crate::config::TemplateConfig],
     /// Account health: the banner, and templates Meta will not send (not offered).
     pub health: &'a crate::store::health::HealthSnapshot,
@@ -283,6 +332,8 @@ fn tick(state: &str) -> &'static str {
 pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
     let h = v.head;
     let name = h.name.as_deref().unwrap_or("(no name)");
+    // Admins see the engine's raw handoff details (trigger, scores, cost) a click away.
+    let admin = session.user.role == crate::domain::auth::Role::Admin;
     let remaining = crate::domain::window::remaining_ms(h.last_inbound_at, v.now);
     let form = |action: &str, label: &str, extra: Markup| {
         html! {
@@ -335,6 +386,32 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     " Assigned to: " (h.assigned_to.as_deref().unwrap_or("nobody")) "."
                     @if h.opted_out { " The customer opted out of bot messages (STOP)." }
                 }
+                div.triage {
+                    form.inline.priority method="post" action={ "/app/c/" (h.id) "/priority" } {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        label { "Priority"
+                            select name="priority" {
+                                @for p in Priority::ALL { option value=(p.as_str()) selected[p == h.priority] { (p.as_str()) } }
+                            }
+                        }
+                        button.secondary type="submit" { "Set" }
+                    }
+                    div.labels {
+                        @for l in &h.labels {
+                            form.inline.label method="post" action={ "/app/c/" (h.id) "/labels" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                input type="hidden" name="remove" value=(l);
+                                span.label { (l) }
+                                button.secondary.remove type="submit" aria-label={ "Remove label " (l) } { "×" }
+                            }
+                        }
+                        form.inline.add-label method="post" action={ "/app/c/" (h.id) "/labels" } {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            input type="text" name="add" maxlength="40" placeholder="New label" aria-label="New label" dir="auto";
+                            button.secondary type="submit" { "Add label" }
+                        }
+                    }
+                }
                 @if h.launch_group == LaunchGroup::People { p.reason.soft-launch { "Soft launch: this conversation went straight to people when it started; the bot does not answer it unless someone hands it back." } }
                 @if let Some(n) = v.notice { p.notice role="status" { (n) } }
                 @if let Some(p) = v.problem { p.problem role="alert" { (p) } }
@@ -342,27 +419,50 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     @if h.owner == Owner::Bot { (form("takeover", "Take over", html! {})) }
                     @else { (form("handback", "Hand back to bot", html! { input type="text" name="note" placeholder="Note for the bot (optional)" aria-label="Note for the bot"; })) }
                     @if h.assigned_to.as_deref() != Some(session.user.email.as_str()) { (form("assign", "Assign to me", html! { input type="hidden" name="to" value="me"; })) }
-                    @else { (form("assign", "Unassign", html! { input type="hidden" name="to" value="nobody"; })) }
+                    form.inline.assign method="post" action={ "/app/c/" (h.id) "/assign" } {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        label { "Assign to"
+                            select name="to" {
+                                option value="nobody" selected[h.assigned_to.is_none()] { "nobody" }
+                                @for u in v.team { option value=(u.id) selected[h.assigned_to.as_deref() == Some(u.email.as_str())] { (u.email) } }
+                            }
+                        }
+                        button.secondary type="submit" { "Assign" }
+                    }
                     @if !h.closed { (form("close", "Close", html! {})) }
                 }
             }
             @if let Some(p) = v.handoff {
                 section.card.packet aria-label="Handoff" {
                     h2 { "Why it was handed over" }
-                    p { (p.reason) }
+                    p.why { (HandoffTrigger::explain(&p.trigger)) }
                     p { (p.summary) }
-                    p.hint {
-                        "Trigger: " (p.trigger)
-                        @if let Some(c) = p.confidence { " · confidence " (format!("{c:.2}")) }
-                        " · model cost so far $" (format!("{:.4}", p.cost_usd))
-                    }
-                    @if let Some(src) = p.sources.as_array().filter(|a| !a.is_empty()) {
-                        p.hint { "Sources: " @for (i, s) in src.iter().enumerate() { @if i > 0 { ", " } (s.as_str().unwrap_or("")) } }
+                    @if admin {
+                        details.raw {
+                            summary { "Raw details" }
+                            p.hint { "Trigger: " code { (p.trigger) } }
+                            p.hint { "Engine's reason: " (p.reason) }
+                            p.hint {
+                                @if let Some(c) = p.confidence { "Confidence " (format!("{c:.2}")) " · " }
+                                "model cost so far $" (format!("{:.4}", p.cost_usd))
+                            }
+                            @if let Some(src) = p.sources.as_array().filter(|a| !a.is_empty()) {
+                                p.hint { "Sources: " @for (i, s) in src.iter().enumerate() { @if i > 0 { ", " } (s.as_str().unwrap_or("")) } }
+                            }
+                        }
                     }
                 }
             }
-            div.log role="log" tabindex="0" aria-label="Messages" { ol.thread {
-                @for item in v.thread {
+            p.hint.tz { "Times in UTC." }
+            div.log role="log" tabindex="0" aria-label="Messages" {
+            @if let Some(cursor) = v.earlier {
+                p.earlier { a.earlier href={ "/app/c/" (h.id) "?before=" (cursor) } { "Earlier messages" } }
+            }
+            ol.thread {
+                @for (item, day) in v.thread.iter().zip(day_starts(v.thread)) {
+                    @if let Some(day) = day {
+                        li.day { time datetime=(&calendar::iso(day * calendar::DAY_MS)[..10]) { (calendar::day_label(day, calendar::utc_day(v.now))) } }
+                    }
                     @let (class, who) = match &item.author {
                         Author::Customer => ("customer", name.to_string()),
                         Author::Bot => ("bot", "Bot".to_string()),
@@ -370,9 +470,15 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         Author::Note(e) => ("note", format!("Note by {e}")),
                         Author::System => ("system", String::new()),
                     };
-                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } {
+                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } data-at=(item.at) data-key=(item.key) {
                         @if !who.is_empty() { span.author { (who) } }
-                        span.text dir="auto" { (item.text) }
+                        span.text dir="auto" {
+                            (item.text)
+                            @if let Some((trigger, _)) = &item.handoff { " " (HandoffTrigger::explain(trigger)) }
+                        }
+                        @if let Some((trigger, reason)) = item.handoff.as_ref().filter(|_| admin) {
+                            details.raw { summary { "Raw details" } span.hint { code { (trigger) } ": " (reason) } }
+                        }
                         @if let Some(m) = &item.media {
                             @let href = format!("/app/c/{}/media/{}", h.id, m.message_id);
                             @if m.media_type == "image" || m.media_type == "sticker" {
@@ -390,29 +496,55 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                                 _ => {}
                             }
                         }
-                        @if let Some(st) = &item.state { span.tick title=(st) { (tick(st)) } }
+                        span.meta {
+                            time.at datetime=(calendar::iso(item.at)) title={ (calendar::day_words(calendar::utc_day(item.at))) ", " (calendar::hh_mm(item.at)) " UTC" } { (calendar::hh_mm(item.at)) }
+                            @if let Some(st) = &item.state { " · " span.tick title=(st) { (tick(st)) } }
+                        }
                         @if let Some(e) = &item.error { span.problem { (e) } }
                         @if item.state.as_deref() == Some("failed") { (failed_actions(session, v, item, remaining)) }
                     }
                 }
-            } }
-            section.card {
+            }
+            @if v.before.is_some() {
+                p.earlier { a href={ "/app/c/" (h.id) } { "Newest messages" } }
+            }
+            }
+            // The composer stays at the bottom of the screen (sticky) while the thread
+            // scrolls, so it is in reach on a phone without scrolling past the thread.
+            section.card.composer aria-label="Reply" {
                 @if remaining > 0 {
-                    p.hint { "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left." }
-                    form method="post" action={ "/app/c/" (h.id) "/reply" } {
+                    form #reply method="post" action={ "/app/c/" (h.id) "/reply" } {
                         input type="hidden" name="csrf" value=(session.csrf);
                         input type="hidden" name="key" value=(v.send_key);
                         @if !v.canned.is_empty() {
-                            label { "Canned reply"
+                            label.canned { "Canned reply"
                                 select #canned name="canned" {
                                     option value="" { "(write your own)" }
                                     @for (i, c) in v.canned.iter().enumerate() { option value=(i) data-text=(c.text) { (c.title) } }
                                 }
                             }
                         }
-                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="3" maxlength="4096" dir="auto" {} }
-                        button type="submit" { "Send" }
+                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="2" maxlength="4096" dir="auto" aria-keyshortcuts="Control+Enter Meta+Enter" aria-describedby="composer-keys" {} }
+                        div.send-row {
+                            p.hint #composer-keys {
+                                "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left. "
+                                "Ctrl+Enter (⌘+Enter on a Mac) sends."
+                                @if !v.canned.is_empty() { " Type / in an empty reply to pick a canned reply." }
+                            }
+                            button type="submit" { "Send" }
+                        }
                     }
+                } @else {
+                    p.problem { "The 24-hour window is closed: WhatsApp only allows an approved template." }
+                    @if v.templates.is_empty() {
+                        p.hint { "No templates are configured (whatsapp.templates)." }
+                    } @else {
+                        (template_form)
+                    }
+                }
+            }
+            section.card.tools aria-label="File, template and note" {
+                @if remaining > 0 {
                     form.attach method="post" action={ "/app/c/" (h.id) "/attach?csrf=" (session.csrf) } enctype="multipart/form-data" {
                         input type="hidden" name="key" value=(v.attach_key);
                         label { "Send a photo or document" input type="file" name="file" required; }
@@ -421,13 +553,6 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     }
                     @if wants_template && !v.templates.is_empty() {
                         p.problem { "WhatsApp refused a message because only an approved template may go now." }
-                        (template_form)
-                    }
-                } @else {
-                    p.problem { "The 24-hour window is closed: WhatsApp only allows an approved template." }
-                    @if v.templates.is_empty() {
-                        p.hint { "No templates are configured (whatsapp.templates)." }
-                    } @else {
                         (template_form)
                     }
                 }
@@ -441,14 +566,30 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
     )
 }
 
-/// Under a message that was not sent: send it again (while the 24-hour window is open),
-/// or, when only a template may go now, the way to the template form.
+/// For each thread item (sorted by time), the UTC day it starts when it is the first of
+/// that day: where the thread shows a day separator.
+fn day_starts(thread: &[ThreadItem]) -> Vec<Option<i64>> {
+    let mut previous = None;
+    thread
+        .iter()
+        .map(|item| {
+            let day = calendar::utc_day(item.at);
+            (previous.replace(day) != Some(day)).then_some(day)
+        })
+        .collect()
+}
+
+/// Under a message that was not sent: send it again (while the 24-hour window is open,
+/// and only once: a message already retried says so instead), or, when only a template
+/// may go now, the way to the template form.
 fn failed_actions(session: &Session, v: &ConversationView<'_>, item: &ThreadItem, remaining: i64) -> Markup {
     let Some(ledger) = item.ledger_id else {
         return html! {};
     };
     html! {
-        @if remaining > 0 && !item.needs_template {
+        @if item.retried_by.is_some() {
+            span.hint.block.retried { "Sent again below." }
+        } @else if remaining > 0 && !item.needs_template {
             form.inline.retry method="post" action={ "/app/c/" (v.head.id) "/retry" } {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="key" value=(v.send_key);
@@ -610,7 +751,7 @@ pub fn chart(
     let bw = W / n as f64;
     let day_label = |start: i64| {
         let days_since_epoch = start / crate::store::dashboard::DAY_MS;
-        let (y, m, d) = civil(days_since_epoch);
+        let (y, m, d) = crate::domain::calendar::civil(days_since_epoch);
         let _ = y;
         format!(
             "{d} {}",
@@ -650,19 +791,6 @@ pub fn chart(
             }
         }
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil_from_days).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A wait in words: "850 ms", "42 s", "12 min", "3.5 h".
