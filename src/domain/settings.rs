@@ -21,7 +21,7 @@ enum Kind {
     Chain,
     /// Routing rules, one per line (`super::router::parse_rules`).
     Rules,
-    /// Customers' numbers (`super::soft_launch::normalize_allow`); `-` for none.
+    /// Customers' numbers or BSUIDs (`super::soft_launch::normalize_allow`); `-` for none.
     Numbers,
 }
 
@@ -94,7 +94,7 @@ pub const SPECS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "soft_launch.allow",
-        help: "soft launch pilot: customers' numbers (separated by commas or lines) whose new conversations the bot answers, all others start with people; - for none (then soft_launch.percent applies)",
+        help: "soft launch pilot: customers' numbers or BSUIDs (separated by commas or lines) whose new conversations the bot answers, all others start with people; - for none (then soft_launch.percent applies)",
         kind: Kind::Numbers,
     },
 ];

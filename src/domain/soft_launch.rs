@@ -38,8 +38,8 @@ impl LaunchGroup {
 pub struct SoftLaunch {
     /// Percent (0-100) of new conversations the bot answers.
     pub percent: f64,
-    /// When not empty, only these customers' numbers (digits) go to the bot, whatever
-    /// the percentage: a staff-only pilot.
+    /// When not empty, only these customers go to the bot, whatever the percentage: a
+    /// staff-only pilot. Each entry is a number (digits) or a BSUID (kept as written).
     pub allow: Vec<String>,
 }
 
@@ -67,11 +67,23 @@ impl SoftLaunch {
 
     /// The group of a new conversation on business number `phone_number_id` with the
     /// customer `customer` (their number, or their BSUID when that is all we know);
-    /// `number` is the customer's number when known, for the allow-list.
-    pub fn assign(&self, phone_number_id: &str, customer: &str, number: Option<&str>) -> LaunchGroup {
+    /// `number` and `bsuid` are what we know of the customer, for the allow-list (a
+    /// customer who writes from a username has only a BSUID).
+    pub fn assign(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        number: Option<&str>,
+        bsuid: Option<&str>,
+    ) -> LaunchGroup {
         if !self.allow.is_empty() {
-            let listed = number.is_some_and(|n| self.allow.iter().any(|a| a == digits(n).as_str()));
-            return if listed { LaunchGroup::Bot } else { LaunchGroup::People };
+            let by_number = number.is_some_and(|n| self.allow.iter().any(|a| a == digits(n).as_str()));
+            let by_bsuid = bsuid.is_some_and(|b| !b.is_empty() && self.allow.iter().any(|a| a == b));
+            return if by_number || by_bsuid {
+                LaunchGroup::Bot
+            } else {
+                LaunchGroup::People
+            };
         }
         let threshold = (self.percent.clamp(0.0, 100.0) * (BUCKETS as f64) / 100.0).round() as u64;
         if bucket(phone_number_id, customer) < threshold {
@@ -94,15 +106,25 @@ fn digits(n: &str) -> String {
     n.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// The numbers of an allow-list value (`-` or empty for none): separated by commas,
-/// semicolons or lines; `+` and spaces inside a number dropped.
+/// The entries of an allow-list value (`-` or empty for none): separated by commas,
+/// semicolons or lines; a number loses its `+` and spaces, a BSUID is kept as written.
 pub fn allow_list(value: &str) -> Vec<String> {
     value
         .split([',', '\n', ';'])
-        .map(digits)
+        .map(str::trim)
+        .map(|part| if is_bsuid(part) { part.to_string() } else { digits(part) })
         .filter(|n| !n.is_empty())
         .collect()
 }
+
+/// Whether an allow-list entry is a business-scoped user id rather than a number: it has
+/// a letter (Meta's BSUIDs start with the country, like `US.13491208655302741918`).
+fn is_bsuid(part: &str) -> bool {
+    part.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+/// The longest BSUID Meta documents.
+const BSUID_MAX: usize = 256;
 
 /// Checks an allow-list value; returns it normalised (numbers joined by commas, or `-`).
 pub fn normalize_allow(value: &str) -> Result<String, String> {
@@ -115,6 +137,21 @@ pub fn normalize_allow(value: &str) -> Result<String, String> {
     }
     let mut out = Vec::new();
     for part in v.split([',', '\n', ';']).map(str::trim).filter(|p| !p.is_empty()) {
+        if is_bsuid(part) {
+            let ok = part.len() <= BSUID_MAX
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+            if !ok {
+                return Err(format!(
+                    "soft_launch.allow: {part:?} is neither a phone number (digits with the country code) nor a BSUID (up to 256 letters, digits and . _ - :)"
+                ));
+            }
+            if !out.iter().any(|o| o == part) {
+                out.push(part.to_string());
+            }
+            continue;
+        }
         let n: String = part
             .strip_prefix('+')
             .unwrap_or(part)
@@ -123,7 +160,7 @@ pub fn normalize_allow(value: &str) -> Result<String, String> {
             .collect();
         if n.len() < 5 || n.len() > 20 || !n.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(
-                "soft_launch.allow: {part:?} is not a phone number (digits with the country code)"
+                "soft_launch.allow: {part:?} is not a phone number (digits with the country code) nor a BSUID (like US.13491208655302741918)"
             ));
         }
         if !out.contains(&n) {
@@ -148,7 +185,7 @@ mod tests {
     fn on_bot(launch: &SoftLaunch) -> usize {
         (0..1000)
             .map(|i| format!("3161{i:07}"))
-            .filter(|n| launch.assign("P1", n, Some(n)) == LaunchGroup::Bot)
+            .filter(|n| launch.assign("P1", n, Some(n), None) == LaunchGroup::Bot)
             .count()
     }
 
@@ -167,9 +204,12 @@ mod tests {
         let fifty = share(50.0);
         for i in 0..1000 {
             let n = format!("3162{i:07}");
-            assert_eq!(ten.assign("P1", &n, Some(&n)), ten.assign("P1", &n, Some(&n)));
-            if ten.assign("P1", &n, Some(&n)) == LaunchGroup::Bot {
-                assert_eq!(fifty.assign("P1", &n, Some(&n)), LaunchGroup::Bot, "{n}");
+            assert_eq!(
+                ten.assign("P1", &n, Some(&n), None),
+                ten.assign("P1", &n, Some(&n), None)
+            );
+            if ten.assign("P1", &n, Some(&n), None) == LaunchGroup::Bot {
+                assert_eq!(fifty.assign("P1", &n, Some(&n), None), LaunchGroup::Bot, "{n}");
             }
         }
     }
@@ -183,13 +223,41 @@ mod tests {
         assert_eq!(pilot.allow, vec!["31600000001", "31600000002"]);
         let bot: Vec<String> = (0..1000)
             .map(|i| format!("31600{i:06}"))
-            .filter(|n| pilot.assign("P1", n, Some(n)) == LaunchGroup::Bot)
+            .filter(|n| pilot.assign("P1", n, Some(n), None) == LaunchGroup::Bot)
             .collect();
         assert_eq!(bot, vec!["31600000001", "31600000002"]);
         assert_eq!(
-            pilot.assign("P1", "US.1", None),
+            pilot.assign("P1", "US.1", None, Some("US.1")),
             LaunchGroup::People,
             "a customer without a number is not on the list"
+        );
+    }
+
+    #[test]
+    fn an_allow_list_can_name_a_customer_known_only_by_bsuid() {
+        let value = normalize_allow("+31 600000001\nUS.13491208655302741918, US.13491208655302741918").unwrap();
+        assert_eq!(value, "31600000001,US.13491208655302741918");
+        let pilot = SoftLaunch {
+            percent: 0.0,
+            allow: allow_list(&value),
+        };
+        let bsuid = "US.13491208655302741918";
+        assert_eq!(pilot.assign("P1", bsuid, None, Some(bsuid)), LaunchGroup::Bot);
+        assert_eq!(
+            pilot.assign("P1", "31600000009", Some("31600000009"), Some(bsuid)),
+            LaunchGroup::Bot,
+            "a number we have not listed, with a listed BSUID"
+        );
+        assert_eq!(pilot.assign("P1", "US.2", None, Some("US.2")), LaunchGroup::People);
+        assert_eq!(
+            pilot.assign("P1", "", None, Some("")),
+            LaunchGroup::People,
+            "an empty BSUID matches nothing"
+        );
+        assert!(normalize_allow("US.1<script>").is_err(), "a BSUID has no markup");
+        assert!(
+            normalize_allow(&format!("US.{}", "1".repeat(300))).is_err(),
+            "at most 256 characters"
         );
     }
 

@@ -72,8 +72,9 @@ pub fn apply_events(
                 let number = Some(contact.wa_id.as_str())
                     .filter(|n| !n.is_empty())
                     .or(Some(message.from.as_str()).filter(|n| !n.is_empty()));
-                let customer = number.or(message.from_user_id.as_deref()).unwrap_or("");
-                let group = launch.assign(phone_number_id, customer, number);
+                let bsuid = message.from_user_id.as_deref().or(contact.user_id.as_deref());
+                let customer = number.or(bsuid).unwrap_or("");
+                let group = launch.assign(phone_number_id, customer, number, bsuid);
                 let conversation_id = upsert_conversation(conn, phone_number_id, contact_id, group, now)?;
                 let inserted = insert_message(conn, conversation_id, message, now)?;
                 // Stickers too: kept for the inbox, though never read or answered.

@@ -8,11 +8,11 @@ use serde_json::Value;
 use crate::engine::{owner, say, shop};
 use crate::support::TestServer;
 
-const OLD_BSUID: &str = "US.13491208655302741918";
+pub(crate) const OLD_BSUID: &str = "US.13491208655302741918";
 const NEW_BSUID: &str = "US.99999999999999999999";
 
 /// A fixture from `tests/fixtures/webhooks/`, addressed to P1, with its wamid, sent now.
-fn fixture(path: &str, wamid: &str) -> Value {
+pub(crate) fn fixture(path: &str, wamid: &str) -> Value {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/webhooks")
         .join(path);
@@ -27,7 +27,7 @@ fn fixture(path: &str, wamid: &str) -> Value {
     v
 }
 
-async fn post(s: &TestServer, body: &Value) {
+pub(crate) async fn post(s: &TestServer, body: &Value) {
     assert_eq!(s.post_webhook(body.to_string().as_bytes()).await, 200);
 }
 

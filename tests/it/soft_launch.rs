@@ -83,7 +83,7 @@ async fn a_ten_percent_soft_launch_routes_new_conversations_sticks_and_the_dashb
     let numbers: Vec<String> = (0..100).map(|i| format!("3179000{i:04}")).collect();
     let expected_bot: Vec<&String> = numbers
         .iter()
-        .filter(|n| ten.assign("P1", n, Some(n)) == LaunchGroup::Bot)
+        .filter(|n| ten.assign("P1", n, Some(n), None) == LaunchGroup::Bot)
         .collect();
     // 9 of these 100 (the 1,000-conversation share is the unit test's).
     assert!(
@@ -207,5 +207,23 @@ async fn a_pilot_allow_list_puts_exactly_those_numbers_on_the_bot() {
     for n in &numbers {
         assert_eq!(sent_to(&s, n), usize::from(on_bot.contains(&n)), "{n}");
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pilot_allow_list_can_name_a_customer_known_only_by_bsuid() {
+    use crate::senders::{OLD_BSUID, fixture, post};
+    let s = shop(|_| {}).await;
+    set(&s, "soft_launch.allow", &format!("31792230001, {OLD_BSUID}")).await;
+    // A username-only customer (no number anywhere, only `contacts[].user_id`).
+    post(&s, &fixture("derived/bsuid_only_text.json", "wamid.pilot-bsuid")).await;
+    say(&s, "31792230002", "wamid.pilot-unlisted", "when are you open?").await;
+    s.wait_until("the listed BSUID's answer", |s| !s.graph.sent().is_empty())
+        .await;
+    s.idle().await;
+    let sent = s.graph.sent();
+    assert_eq!(sent.len(), 1, "only the listed customer is answered: {sent:?}");
+    assert_eq!(sent[0].body["recipient"], OLD_BSUID, "{}", sent[0].body);
+    assert_eq!(group_of(&s, "31792230002"), "people");
     s.stop().await;
 }
