@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod quant_index;
 pub mod rate;
 pub mod router;
+pub mod sentiment;
 pub mod settings;
 pub mod soft_launch;
 pub mod tool_url;

@@ -1,9 +1,10 @@
 //! The admin dashboard's numbers: per day, customer messages, bot answers, handoffs, model
 //! cost and p95 reply time; over the whole window, the route mix, cost per conversation and
-//! the soft-launch groups' outcomes side by side.
+//! the soft-launch groups' outcomes side by side (with how the customer wrote back).
 
 use rusqlite::{Connection, params};
 
+use crate::domain::sentiment::{self, Sentiment};
 use crate::domain::soft_launch::LaunchGroup;
 use crate::error::Result;
 
@@ -33,6 +34,12 @@ pub struct GroupFigures {
     /// Median time from the customer's first message to the first reply queued (bot or
     /// person), ms; `None` before any reply.
     pub median_first_reply_ms: Option<i64>,
+    /// How the customer's next message after the first reply read (a word-list reading,
+    /// `domain::sentiment`): conversations where the customer wrote again, and of those
+    /// how many read positive and negative.
+    pub next_messages: i64,
+    pub next_positive: i64,
+    pub next_negative: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,7 +137,11 @@ pub fn launch_figures(conn: &Connection, since: i64) -> Result<Vec<GroupFigures>
         "SELECT c.launch_group,
                 EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id),
                 (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in'),
-                (SELECT MIN(o.created_at) FROM outbound o WHERE o.conversation_id = c.id)
+                (SELECT MIN(o.created_at) FROM outbound o WHERE o.conversation_id = c.id),
+                (SELECT m.text FROM messages m
+                  WHERE m.conversation_id = c.id AND m.direction = 'in' AND m.kind = 'text'
+                    AND m.created_at > (SELECT MIN(o.created_at) FROM outbound o WHERE o.conversation_id = c.id)
+                  ORDER BY m.id LIMIT 1)
          FROM conversations c WHERE c.created_at >= ?1",
     )?;
     let mut out: Vec<(GroupFigures, Vec<i64>)> = [LaunchGroup::Bot, LaunchGroup::People]
@@ -142,6 +153,9 @@ pub fn launch_figures(conn: &Connection, since: i64) -> Result<Vec<GroupFigures>
                     conversations: 0,
                     resolved_without_handoff: 0,
                     median_first_reply_ms: None,
+                    next_messages: 0,
+                    next_positive: 0,
+                    next_negative: 0,
                 },
                 Vec::new(),
             )
@@ -153,9 +167,10 @@ pub fn launch_figures(conn: &Connection, since: i64) -> Result<Vec<GroupFigures>
             r.get::<_, bool>(1)?,
             r.get::<_, Option<i64>>(2)?,
             r.get::<_, Option<i64>>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })? {
-        let (group, handed_off, first_in, first_out) = r?;
+        let (group, handed_off, first_in, first_out, next) = r?;
         let group = LaunchGroup::parse(group.as_deref());
         let Some((figures, waits)) = out.iter_mut().find(|(f, _)| f.group == group) else {
             continue;
@@ -166,6 +181,14 @@ pub fn launch_figures(conn: &Connection, since: i64) -> Result<Vec<GroupFigures>
         }
         if let (Some(i), Some(o)) = (first_in, first_out) {
             waits.push((o - i).max(0));
+        }
+        if let Some(text) = next {
+            figures.next_messages += 1;
+            match sentiment::read(&text) {
+                Sentiment::Positive => figures.next_positive += 1,
+                Sentiment::Negative => figures.next_negative += 1,
+                Sentiment::Neutral => {}
+            }
         }
     }
     Ok(out

@@ -47,6 +47,22 @@ fn conversation_of(s: &TestServer, number: &str) -> i64 {
 }
 
 /// The dashboard row of `group`: (conversations, resolved without handoff, median ms).
+/// The dashboard's "customer wrote back" figures of `group`: (positive, negative).
+fn wrote_back(page: &str, group: &str) -> (i64, i64) {
+    let row = page.split(&format!("data-group=\"{group}\"")).nth(1).unwrap();
+    let attr = |name: &str| -> i64 {
+        row.split(&format!("{name}=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (attr("data-positive"), attr("data-negative"))
+}
+
 fn dashboard_row(page: &str, group: &str) -> (i64, i64, Option<i64>) {
     let row = page
         .split(&format!("data-group=\"{group}\""))
@@ -157,6 +173,10 @@ async fn a_ten_percent_soft_launch_routes_new_conversations_sticks_and_the_dashb
     .await;
     assert!(st.is_redirection() || st.is_success(), "{st}");
     s.wait_until("the agent's reply", |s| sent_to(s, people[0]) == 1).await;
+    // How each group's customers wrote back after the first reply.
+    say(&s, people[0], "wamid.sl-thanks", "thanks, perfect 👍").await;
+    say(&s, expected_bot[0], "wamid.sl-useless", "that is useless").await;
+    s.idle().await;
 
     // The dashboard compares both groups.
     let (st, dash, _) = get(&s, "/admin/dashboard", Some(&cookie)).await;
@@ -171,6 +191,8 @@ async fn a_ten_percent_soft_launch_routes_new_conversations_sticks_and_the_dashb
     assert_eq!(dashboard_row(&dash, "people").0, people_count);
     assert_eq!(dashboard_row(&dash, "people").1, 1, "the one a person answered");
     assert!(dashboard_row(&dash, "people").2.is_some());
+    assert_eq!(wrote_back(&dash, "people"), (1, 0), "{dash}");
+    assert_eq!(wrote_back(&dash, "bot"), (0, 1), "{dash}");
 
     // Every ramp is in the audit log.
     let audit: serde_json::Value = reqwest::Client::new()

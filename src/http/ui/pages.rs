@@ -830,9 +830,9 @@ pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paus
                     (chart("p95 reply time (engine)", &d.days, &[Series { name: "p95", class: "s4", values: col(&|x| x.p95_ms.unwrap_or(0) as f64) }], &ms))
                 }
                 h2 { "Soft launch: bot vs people" }
-                p { "Conversations that started in these days, by the group soft launch put them in (" code { "soft_launch.percent" } ", " code { "soft_launch.allow" } " in Live settings)." }
+                p { "Conversations that started in these days, by the group soft launch put them in (" code { "soft_launch.percent" } ", " code { "soft_launch.allow" } " in Live settings). \"Customer wrote back\" reads the customer's next text after the first reply with a word list (thanks, useless, 👍, 👎 … in several languages): a rough signal, not a survey." }
                 table.launch {
-                    thead { tr { th { "group" } th { "started" } th { "resolved, no handoff" } th { "median first reply" } } }
+                    thead { tr { th { "group" } th { "started" } th { "resolved, no handoff" } th { "median first reply" } th { "customer wrote back" } } }
                     tbody {
                         @for g in &d.launch {
                             tr data-group=(g.group.as_str()) {
@@ -844,6 +844,11 @@ pub fn dashboard(session: &Session, d: &crate::store::dashboard::Dashboard, paus
                                 }
                                 td.first-reply data-ms=(g.median_first_reply_ms.map(|m| m.to_string()).unwrap_or_default()) {
                                     (g.median_first_reply_ms.map(duration).unwrap_or_else(|| "-".into()))
+                                }
+                                td.next data-positive=(g.next_positive) data-negative=(g.next_negative) {
+                                    @if g.next_messages == 0 { "-" } @else {
+                                        (g.next_messages) ": " (g.next_positive) " positive, " (g.next_negative) " negative"
+                                    }
                                 }
                             }
                         }
