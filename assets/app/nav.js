@@ -17,17 +17,21 @@
   var panel = document.querySelector('details.contact-panel');
   if (panel && window.matchMedia && window.matchMedia('(min-width: 60rem)').matches) panel.open = true;
 
-  var help = document.getElementById('shortcuts');
-  var main = document.querySelector('main');
-  if (!main || (page !== 'inbox' && page !== 'conversation')) return;
+  if (page !== 'inbox' && page !== 'conversation') return;
 
   // Where "no next conversation" and the like are said (visibly, and to screen readers).
+  // (A live update may replace the whole of <main>: it is put back when needed.)
   var status = document.createElement('p');
   status.className = 'notice nav-status';
   status.setAttribute('role', 'status');
   status.hidden = true;
-  main.insertBefore(status, main.firstChild);
+  function place() {
+    var main = document.querySelector('main');
+    if (main && !main.contains(status)) main.insertBefore(status, main.firstChild);
+  }
+  place();
   function say(text) {
+    place();
     status.textContent = text;
     status.hidden = !text;
   }
@@ -124,7 +128,8 @@
     else if (!e.altKey && e.key === 'k') step = -1;
     else if (e.altKey && e.key === 'ArrowDown') step = 1;
     else if (e.altKey && e.key === 'ArrowUp') step = -1;
-    else if (e.key === '?' && help) {
+    else if (e.key === '?' && document.getElementById('shortcuts')) {
+      var help = document.getElementById('shortcuts');
       e.preventDefault();
       help.open = !help.open;
       if (help.open) {
