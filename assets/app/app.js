@@ -163,6 +163,7 @@
         } else {
           swap(doc, 'ul.conversations');
           swap(doc, 'p.empty');
+          swap(doc, 'nav.tabs');
           if (!document.querySelector('ul.conversations') && doc.querySelector('ul.conversations')) swap(doc, 'main');
         }
         body.setAttribute('data-updated', String(Date.now()));

@@ -151,6 +151,9 @@ pub fn merge(conn: &Connection, keep: i64, gone: i64, now: i64) -> Result<()> {
 /// Deletes everything stored about `wa_id`; `None` when no such contact exists. Leaves a
 /// tombstone (a hash of the number) so late delivery statuses do not store it again.
 pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Option<Erased>> {
+    if wa_id.is_empty() {
+        return Ok(None);
+    }
     let Some(contact) = conn
         .query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa_id], |r| {
             r.get::<_, i64>(0)
@@ -158,6 +161,31 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
         .optional()?
     else {
         return Ok(None);
+    };
+    erase_contact(conn, contact, actor, now)
+}
+
+/// Deletes everything stored about contact `contact` (the inbox's erase action, which
+/// knows the contact by its conversation): as `erase`, for a contact known by its number
+/// or, when that is all we know, its BSUID (then the tombstone and the audit subject are
+/// a hash of the BSUID). `None` when no such contact exists.
+pub fn erase_contact(conn: &Connection, contact: i64, actor: &str, now: i64) -> Result<Option<Erased>> {
+    let Some((wa_id, user_id)) = conn
+        .query_row("SELECT wa_id, user_id FROM contacts WHERE id = ?1", [contact], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    // The subject: the number, else the BSUID (a contact always has one of the two).
+    let subject_key = if wa_id.is_empty() {
+        user_id.as_str()
+    } else {
+        wa_id.as_str()
     };
     let convs: Vec<i64> = {
         let mut st = conn.prepare("SELECT id FROM conversations WHERE contact_id = ?1")?;
@@ -198,16 +226,28 @@ pub fn erase(conn: &Connection, wa_id: &str, actor: &str, now: i64) -> Result<Op
         super::webhooks::erase_conversation(conn, *c)?;
         conn.execute("DELETE FROM conversations WHERE id = ?1", [c])?;
     }
-    // Raw webhook parts kept for inspection may quote the number.
-    let pattern = format!("%{wa_id}%");
-    conn.execute("DELETE FROM raw_events WHERE raw LIKE ?1", [&pattern])?;
+    // Raw webhook parts kept for inspection may quote the number or the BSUID.
+    for key in [&wa_id, &user_id].into_iter().filter(|k| !k.is_empty()) {
+        let pattern = format!(
+            "%{}%",
+            key.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        conn.execute("DELETE FROM raw_events WHERE raw LIKE ?1 ESCAPE '\\'", [&pattern])?;
+    }
     conn.execute("DELETE FROM contacts WHERE id = ?1", [contact])?;
-    conn.execute(
-        "INSERT OR REPLACE INTO erased_contacts (subject, erased_at) VALUES (?1, ?2)",
-        params![subject_hash(wa_id), now],
-    )?;
+    if !subject_key.is_empty() {
+        conn.execute(
+            "INSERT OR REPLACE INTO erased_contacts (subject, erased_at) VALUES (?1, ?2)",
+            params![subject_hash(subject_key), now],
+        )?;
+    }
     let detail = serde_json::to_string(&e).unwrap_or_default();
-    super::settings::audit(conn, now, actor, "contact.erase", &subject_hash(wa_id), &detail)?;
+    let subject = if subject_key.is_empty() {
+        format!("contact:{contact}")
+    } else {
+        subject_hash(subject_key)
+    };
+    super::settings::audit(conn, now, actor, "contact.erase", &subject, &detail)?;
     Ok(Some(e))
 }
 

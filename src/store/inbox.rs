@@ -36,6 +36,29 @@ impl View {
         }
     }
 
+    /// Every view, in the order the tabs show them.
+    pub const ALL: [View; 6] = [
+        View::NeedsHuman,
+        View::Mine,
+        View::Unassigned,
+        View::Bot,
+        View::Closed,
+        View::All,
+    ];
+
+    /// The SQL condition on `conversations c` that keeps this view's conversations (`?2`
+    /// is the viewer's user id): shared by the list and its unread counts per tab.
+    pub fn filter(self) -> &'static str {
+        match self {
+            View::NeedsHuman => "c.owner = 'human'",
+            View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
+            View::Mine => "c.assigned_to = ?2 AND c.closed_at IS NULL",
+            View::Unassigned => "c.owner = 'human' AND c.assigned_to IS NULL",
+            View::Closed => "c.closed_at IS NOT NULL",
+            View::All => "1",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             View::NeedsHuman => "human",
@@ -98,14 +121,7 @@ pub fn list(
     label: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ConversationRow>> {
-    let filter = match view {
-        View::NeedsHuman => "c.owner = 'human'",
-        View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
-        View::Mine => "c.assigned_to = ?2 AND c.closed_at IS NULL",
-        View::Unassigned => "c.owner = 'human' AND c.assigned_to IS NULL",
-        View::Closed => "c.closed_at IS NOT NULL",
-        View::All => "1",
-    };
+    let filter = view.filter();
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     let (search_sql, like, fts) = match search {
         Some(q) => (

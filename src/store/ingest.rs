@@ -141,6 +141,13 @@ fn upsert_contact(conn: &Connection, profile: &ContactProfile, msg: &InboundMess
         .filter(|u| !u.is_empty())
         .or(profile.user_id.as_deref())
         .filter(|u| !u.is_empty());
+    // The same for one erased while known only by the BSUID (`contacts::erase_contact`).
+    if let Some(uid) = user_id {
+        conn.execute(
+            "DELETE FROM erased_contacts WHERE subject = ?1",
+            [super::contacts::subject_hash(uid)],
+        )?;
+    }
     let mut existing: Option<i64> = None;
     if let Some(uid) = user_id {
         existing = conn

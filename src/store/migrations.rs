@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "labels_and_priority",
         include_str!("../../migrations/0019_labels_and_priority.sql"),
     ),
+    (
+        20,
+        "contact_panel_and_unread",
+        include_str!("../../migrations/0020_contact_panel_and_unread.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

@@ -4,6 +4,7 @@
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
 pub mod backup;
+pub mod contact_panel;
 pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
@@ -21,6 +22,7 @@ pub mod reply;
 pub mod retention;
 pub mod settings;
 pub mod summaries;
+pub mod unread;
 pub mod users;
 pub mod webhooks;
 mod writer;

@@ -184,6 +184,72 @@ async fn a_long_thread_in_chromium() {
     s.stop().await;
 }
 
+/// The contact panel, erasing a contact and the keyboard moves between conversations at
+/// 1280 and 390 px (`tests/browser/contact.mjs`): three customers (one with a hostile
+/// name), an admin and an agent; afterwards the erased customer's rows are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_panel_erase_and_keyboard_moves_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = crate::support::TestServer::start().await;
+    let agent = "agent@shop.example";
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, agent, "agent", Some("agent password 1"));
+    });
+    let victim_wa_id = "31699900051";
+    let people = [
+        (victim_wa_id, "<img src=x onerror=alert(1)>"),
+        ("31699900052", "Bea Bikes"),
+        ("31699900053", "Cas Cargo"),
+    ];
+    for (i, (wa_id, name)) in people.iter().enumerate() {
+        let body = crate::support::text_webhook("P1", wa_id, &format!("wamid.contact-{i}"), "hello, a question")
+            .replace(
+                "\"name\":\"Customer\"",
+                &format!("\"name\":{}", serde_json::Value::from(*name)),
+            );
+        assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+        // One after the other, so the list's order is fixed.
+        s.wait_until("the conversation", |s| {
+            s.query_i64("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == i as i64 + 1
+        })
+        .await;
+    }
+    s.idle().await;
+    let victim = s.query_i64(&format!(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '{victim_wa_id}'"
+    ));
+    let shots = root.join("target/browser-screenshots");
+    run_flow(
+        root,
+        "tests/browser/contact.mjs",
+        vec![
+            ("FD_BASE", s.base.clone()),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_AGENT", agent.into()),
+            ("FD_AGENT_PASSWORD", "agent password 1".into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_VICTIM", victim.to_string()),
+            ("FD_VICTIM_WA_ID", victim_wa_id.into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        s.query_i64(&format!("SELECT COUNT(*) FROM contacts WHERE wa_id = '{victim_wa_id}'")),
+        0
+    );
+    assert_eq!(
+        s.query_i64(&format!("SELECT COUNT(*) FROM conversations WHERE id = {victim}")),
+        0
+    );
+    assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversations"), 2);
+    s.stop().await;
+}
+
 /// The demo's WhatsApp simulator (an in-process server in demo mode, as `frontdesk demo`
 /// runs it) at 1280 and 390 px: the text limit counts characters (4,096 Arabic letters
 /// go, 4,097 are refused with the reason and kept in the box), a refusal from the server

@@ -11,6 +11,7 @@ mod backup;
 mod bridge_template;
 mod browser;
 mod cli;
+mod contact_panel;
 mod crash;
 mod dedupe;
 mod demo_documents;

@@ -130,8 +130,14 @@ async fn render_page(
         }
         Err(e) => return internal(e),
     };
+    // The contact panel (its own read: who the customer is across their conversations).
+    let contact = match super::contact::load(app, id).await {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
     let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
     let view = pages::ConversationView {
+        contact: contact.as_ref(),
         head: &head,
         thread: &thread.items,
         earlier: thread.earlier,

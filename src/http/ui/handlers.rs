@@ -194,6 +194,18 @@ pub struct InboxQuery {
     q: Option<String>,
     /// Only conversations with this label.
     label: Option<String>,
+    /// A notice a redirect carried (a fixed text per code, never the request's).
+    notice: Option<String>,
+}
+
+/// The inbox's notices.
+fn inbox_notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "erased" => {
+            "The contact was erased: everything stored about them is gone. The audit log keeps the erasure, without their number."
+        }
+        _ => return None,
+    })
 }
 
 /// Conversations a list shows at most.
@@ -212,11 +224,12 @@ pub async fn inbox(
         .store
         .read(move |c| {
             let rows = inbox::list(c, view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
-            Ok((rows, crate::store::health::snapshot(c, 0)?.warnings()))
+            let unread = crate::store::unread::counts(c, user)?;
+            Ok((rows, crate::store::health::snapshot(c, 0)?.warnings(), unread))
         })
         .await
     {
-        Ok((rows, warnings)) => pages::inbox(
+        Ok((rows, warnings, unread)) => pages::inbox(
             &s,
             view,
             search.as_deref().unwrap_or(""),
@@ -225,6 +238,8 @@ pub async fn inbox(
             crate::domain::now_ms(),
             app.send_pause.reason().as_deref(),
             &warnings,
+            &unread,
+            q.notice.as_deref().and_then(inbox_notice),
         )
         .into_response(),
         Err(e) => internal(e),

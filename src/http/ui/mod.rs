@@ -8,6 +8,7 @@
 //! Origin and the session's CSRF token.
 
 mod admin;
+mod contact;
 mod conversation;
 mod events;
 mod handlers;
@@ -170,6 +171,18 @@ pub const PAGES: &[Page] = &[
         path: "/app/c/{id}/retry",
         access: Access::Agent,
         handler: || post(conversation::retry),
+    },
+    Page {
+        method: "GET",
+        path: "/app/c/{id}/erase",
+        access: Access::Admin,
+        handler: || get(contact::erase_step),
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/erase",
+        access: Access::Admin,
+        handler: || post(contact::erase),
     },
     Page {
         method: "GET",

@@ -38,7 +38,7 @@ pub fn layout_live(
                 title { (title) " · frontdesk" }
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/app/static/app.css";
-                @if live.is_some() { script src="/app/static/app.js" defer {} }
+                @if live.is_some() { script src="/app/static/app.js" defer {} script src="/app/static/nav.js" defer {} }
             }
             body data-page=[live.map(|l| l.0)] data-conversation=[live.and_then(|l| l.1)] {
                 @if let Some(s) = session {
@@ -65,8 +65,33 @@ pub fn layout_live(
                 main {
                     @if let Some(s) = session { (rollback_banner(s)) }
                     (content)
+                    @if let Some((kind, _)) = live { (shortcuts_help(kind)) }
                 }
             }
+        }
+    }
+}
+
+/// The keyboard shortcuts of the inbox and conversation pages (`nav.js` and `app.js` do
+/// them; `?` opens this help). A `<details>`, readable without script.
+fn shortcuts_help(kind: &str) -> Markup {
+    html! {
+        details.shortcuts #shortcuts {
+            summary { "Keyboard shortcuts" }
+            dl {
+                @if kind == "inbox" {
+                    dt { kbd { "j" } " or " kbd { "Alt" } "+" kbd { "↓" } } dd { "Next conversation of this tab" }
+                    dt { kbd { "k" } " or " kbd { "Alt" } "+" kbd { "↑" } } dd { "Previous conversation of this tab" }
+                    dt { kbd { "Enter" } } dd { "Open it" }
+                } @else {
+                    dt { kbd { "j" } " or " kbd { "Alt" } "+" kbd { "↓" } } dd { "Open the next conversation of your inbox tab" }
+                    dt { kbd { "k" } " or " kbd { "Alt" } "+" kbd { "↑" } } dd { "Open the previous conversation of your inbox tab" }
+                    dt { kbd { "Ctrl" } "+" kbd { "Enter" } " (" kbd { "⌘" } "+" kbd { "Enter" } ")" } dd { "Send the reply" }
+                    dt { kbd { "/" } } dd { "Canned replies, in an empty reply" }
+                }
+                dt { kbd { "?" } } dd { "Show or hide these shortcuts" }
+            }
+            p.hint { "Letter shortcuts do nothing while you type in a box." }
         }
     }
 }
@@ -165,10 +190,17 @@ pub fn inbox(
     now: i64,
     paused: Option<&str>,
     health_warnings: &[String],
+    unread: &[(View, i64)],
+    notice: Option<&str>,
 ) -> Markup {
     let label_filter = label;
     let tab = |v: View, label: &str| {
-        html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) @if let Some(l) = label_filter { "&label=" (l) } } aria-current=[(v == view).then_some("page")] { (label) } }
+        // The tab's unread conversations (`store::unread`), when there are any.
+        let count = unread.iter().find(|(u, _)| *u == v).map(|(_, n)| *n).filter(|n| *n > 0);
+        html! { a.tab.active[v == view] href={ "/app?view=" (v.as_str()) @if let Some(l) = label_filter { "&label=" (l) } } aria-current=[(v == view).then_some("page")] {
+            (label)
+            @if let Some(n) = count { " " span.count data-view=(v.as_str()) { (n) span.sr { " unread" } } }
+        } }
     };
     layout_live(
         "Inbox",
@@ -178,6 +210,7 @@ pub fn inbox(
             (paused_banner(paused))
             (health_banner(health_warnings))
             h1.sr { "Inbox" }
+            @if let Some(n) = notice { p.notice role="status" { (n) } }
             nav.tabs aria-label="Filter" {
                 (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
             }
@@ -316,6 +349,8 @@ pub struct ConversationView<'a> {
     pub attach_key: &'a str,
     pub notice: Option<&'a str>,
     pub problem: Option<&'a str>,
+    /// The contact panel (`http::ui::contact`).
+    pub contact: Option<&'a crate::store::contact_panel::ContactPanel>,
 }
 
 fn tick(state: &str) -> &'static str {
@@ -432,6 +467,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     @if !h.closed { (form("close", "Close", html! {})) }
                 }
             }
+            @if let Some(contact) = v.contact { (super::contact::panel(session, contact, h.id, v.now)) }
             @if let Some(p) = v.handoff {
                 section.card.packet aria-label="Handoff" {
                     h2 { "Why it was handed over" }
