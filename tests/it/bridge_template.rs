@@ -75,7 +75,7 @@ async fn a_bridge_meta_refuses_for_a_closed_window_falls_back_to_the_template_on
     assert_eq!(rows[1].0, "template");
     assert_ne!(rows[1].1, "failed");
     let page = conversation_page(&s).await;
-    assert_eq!(page.matches(LATE_NOTE).count(), 1, "{page}");
+    assert_eq!(in_thread(&page).matches(LATE_NOTE).count(), 1, "{page}");
     assert!(page.contains("the customer got the approved template"), "{page}");
     s.stop().await;
 }
@@ -115,7 +115,7 @@ async fn a_failed_status_for_a_closed_window_sends_the_bridge_template_once() {
     assert_eq!(rows[0], ("text".into(), "failed".into(), Some(131047)));
     assert_eq!(rows.len(), 2, "{rows:?}");
     let page = conversation_page(&s).await;
-    assert_eq!(page.matches(LATE_NOTE).count(), 1, "{page}");
+    assert_eq!(in_thread(&page).matches(LATE_NOTE).count(), 1, "{page}");
     s.stop().await;
 }
 
@@ -137,7 +137,7 @@ async fn a_late_refused_bridge_stays_failed_without_a_usable_template() {
     assert!(s.graph.sent().is_empty(), "nothing reached the customer");
     assert_eq!(ledger(&s), vec![("text".into(), "failed".into(), Some(131047))]);
     let page = conversation_page(&s).await;
-    assert_eq!(page.matches(LATE_NOTE).count(), 1, "{page}");
+    assert_eq!(in_thread(&page).matches(LATE_NOTE).count(), 1, "{page}");
     assert!(
         page.contains("(en_US) was not used: Meta has it PAUSED: FIRST_PAUSE"),
         "{page}"
@@ -199,7 +199,8 @@ async fn a_handoff_after_the_window_closed_sends_the_bridge_template_and_the_inb
     let (st, page, _) = get(&s, &format!("/app/c/{conv}"), Some(&cookie)).await;
     assert_eq!(st, 200);
     assert_eq!(
-        page.matches("The 24-hour window had closed when this conversation was handed off")
+        in_thread(&page)
+            .matches("The 24-hour window had closed when this conversation was handed off")
             .count(),
         1,
         "{page}"
@@ -225,4 +226,10 @@ fn the_bridge_template_must_be_a_configured_template_without_parameters() {
     c.whatsapp.templates[0].params = 0;
     let problems = format!("{:?}", c.problems());
     assert!(!problems.contains("engine.bridge_template"), "{problems}");
+}
+
+/// The thread of a conversation page (the contact panel above it lists the same notes
+/// among the customer's notes).
+fn in_thread(page: &str) -> &str {
+    page.split("class=\"thread\"").nth(1).unwrap_or_default()
 }
