@@ -46,6 +46,24 @@
   }
   localTimes();
 
+  // Snooze (teamwork.rs): wake times in the viewer's zone, and the snooze form told the
+  // browser's UTC offset (minutes east), by which the server reads "tomorrow 9:00" and a
+  // picked date and time.
+  (function snoozeTimes() {
+    if (!window.Intl) return;
+    var format = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    var times = document.querySelectorAll('time.local[datetime]');
+    for (var i = 0; i < times.length; i++) {
+      var at = new Date(times[i].getAttribute('datetime'));
+      if (!isNaN(at.getTime())) times[i].textContent = format.format(at);
+    }
+    var offsets = document.querySelectorAll('form.snooze input[name="tz"]');
+    for (var j = 0; j < offsets.length; j++) offsets[j].value = String(-new Date().getTimezoneOffset());
+    var rule = document.querySelector('form.snooze .tz-rule');
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (rule && zone) rule.textContent = 'Times are in your time zone (' + zone + '). It wakes at that time or when the customer writes.';
+  })();
+
   // The conversation opens at its newest message, just above the composer (which stays
   // at the bottom of the screen); an older page ("?before=") opens at its top.
   var log = document.querySelector('div.log');
@@ -174,7 +192,8 @@
       });
   }
 
-  var events = new EventSource('/app/events');
+  // A conversation page also hears who else is on it (presence events).
+  var events = new EventSource(page === 'conversation' && conversation ? '/app/events?conversation=' + conversation : '/app/events');
   // The stream starts at the store's state when it connects; anything that changed
   // between this page's render and that moment is fetched once, on the first open.
   var opened = false;
@@ -190,7 +209,7 @@
       new Notification('frontdesk', { body: 'A conversation needs a person.' });
     }
   }
-  ['message', 'handoff', 'status', 'note', 'sync'].forEach(function (k) { events.addEventListener(k, onEvent); });
+  ['message', 'handoff', 'status', 'note', 'sync', 'snooze'].forEach(function (k) { events.addEventListener(k, onEvent); });
 
   // A canned reply fills the composer, to send as it is or edit first.
   var canned = document.getElementById('canned');
@@ -306,6 +325,53 @@
         if (composer.value) { store.setItem(draftKey, composer.value); store.setItem(pendingKey, composer.value); }
       });
     }
+  }
+
+  // Collision warning (teamwork.rs): this page tells the server it is open — every third
+  // of the presence time to live while visible, and "typing" when the composer changes
+  // (at most every 2 s) — and shows who else is on the conversation, as the server pushes
+  // it. A reply sent while a teammate types, or after a teammate's reply landed, comes
+  // back held with "Send anyway" (the server's check).
+  var presence = document.querySelector('p.presence');
+  var csrfField = document.querySelector('input[name="csrf"]');
+  if (presence && conversation && csrfField) {
+    var presenceUrl = '/app/c/' + conversation + '/presence';
+    var csrf = csrfField.value;
+    var showPresence = function (others) {
+      var words = others.map(function (o) { return o.typing ? o.name + ' is typing…' : o.name + ' is also viewing'; }).join('; ');
+      presence.textContent = words;
+      presence.hidden = !words;
+    };
+    var beat = function (state) {
+      return fetch(presenceUrl, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf },
+        body: 'state=' + state,
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (d) { if (d && d.others) showPresence(d.others); })
+        .catch(function () {});
+    };
+    var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
+    beat('viewing');
+    setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); });
+    var typedAt = 0;
+    if (composer) {
+      composer.addEventListener('input', function () {
+        var now = Date.now();
+        if (now - typedAt >= 2000) { typedAt = now; beat('typing'); }
+      });
+    }
+    window.addEventListener('pagehide', function () {
+      if (navigator.sendBeacon) navigator.sendBeacon(presenceUrl, new URLSearchParams({ state: 'gone', csrf: csrf }));
+    });
+    events.addEventListener('presence', function (e) {
+      var d = {};
+      try { d = JSON.parse(e.data || '{}'); } catch (_) { return; }
+      if (String(d.conversation_id) === conversation && d.others) showPresence(d.others);
+    });
   }
 
   var button = document.getElementById('notify');

@@ -71,6 +71,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "labels_and_priority",
         include_str!("../../migrations/0019_labels_and_priority.sql"),
     ),
+    (20, "snooze", include_str!("../../migrations/0020_snooze.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

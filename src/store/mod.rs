@@ -20,6 +20,7 @@ mod migrations;
 pub mod reply;
 pub mod retention;
 pub mod settings;
+pub mod snooze;
 pub mod summaries;
 pub mod users;
 pub mod webhooks;

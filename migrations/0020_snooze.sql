@@ -1,0 +1,8 @@
+-- Snoozing a conversation until a time: it leaves the working tabs until `snoozed_until`
+-- (Unix ms) passes or the customer writes (`snooze_woke_at`, set by the ingest of their
+-- message). Waking by time writes nothing: the list compares with the clock. Both are
+-- cleared when an agent deals with the conversation (a reply, a close, "Wake now").
+ALTER TABLE conversations ADD COLUMN snoozed_until INTEGER;
+ALTER TABLE conversations ADD COLUMN snooze_woke_at INTEGER;
+-- The Snoozed tab (soonest wake first) and the live stream's "which snoozes just ended".
+CREATE INDEX conversations_snoozed ON conversations(snoozed_until) WHERE snoozed_until IS NOT NULL;
