@@ -49,7 +49,7 @@
   // Snooze (teamwork.rs): wake times in the viewer's zone, and the snooze form told the
   // browser's UTC offset (minutes east), by which the server reads "tomorrow 9:00" and a
   // picked date and time.
-  (function snoozeTimes() {
+  function snoozeTimes() {
     if (!window.Intl) return;
     var format = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
     var times = document.querySelectorAll('time.local[datetime]');
@@ -62,7 +62,8 @@
     var rule = document.querySelector('form.snooze .tz-rule');
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (rule && zone) rule.textContent = 'Times are in your time zone (' + zone + '). It wakes at that time or when the customer writes.';
-  })();
+  }
+  snoozeTimes();
 
   // The conversation opens at its newest message, just above the composer (which stays
   // at the bottom of the screen); an older page ("?before=") opens at its top.
@@ -82,7 +83,7 @@
   // (After an action shown at the top — assigned, taken over, handed back, closed — the
   // page stays at the top, where its notice is.)
   var query = new URLSearchParams(location.search);
-  var topNotice = ['assigned', 'taken', 'handed_back', 'closed'].indexOf(query.get('notice')) >= 0;
+  var topNotice = ['assigned', 'taken', 'handed_back', 'closed', 'snoozed', 'woken'].indexOf(query.get('notice')) >= 0;
   if (log && !location.hash && !query.get('before') && !topNotice) toNewest();
 
   // Every thread entry carries a unique data-key; pages merge by it.
@@ -167,7 +168,11 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+    // A page a form's answer left at its action's address (a refused or held reply at
+    // /app/c/ID/reply) is refreshed from the conversation's own address.
+    var own = '/app/c/' + conversation;
+    var from = page === 'conversation' && conversation && location.pathname !== own ? own : location.href;
+    fetch(from, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
@@ -183,6 +188,7 @@
           swap(doc, 'p.empty');
           if (!document.querySelector('ul.conversations') && doc.querySelector('ul.conversations')) swap(doc, 'main');
         }
+        snoozeTimes();
         body.setAttribute('data-updated', String(Date.now()));
       })
       .catch(function () {})
@@ -342,8 +348,14 @@
       presence.textContent = words;
       presence.hidden = !words;
     };
-    var beat = function (state) {
-      return fetch(presenceUrl, {
+    // Beats go at least 1.5 s apart (the server takes one a second per page): one due
+    // sooner waits, and "typing" wins over "viewing" while it waits.
+    var lastBeat = 0;
+    var dueState = null;
+    var dueTimer = null;
+    var send = function (state) {
+      lastBeat = Date.now();
+      fetch(presenceUrl, {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf },
@@ -352,6 +364,16 @@
         .then(function (r) { return r.json(); })
         .then(function (d) { if (d && d.others) showPresence(d.others); })
         .catch(function () {});
+    };
+    var beat = function (state) {
+      if (dueState !== 'typing') dueState = state;
+      if (dueTimer) return;
+      dueTimer = setTimeout(function () {
+        dueTimer = null;
+        var state = dueState;
+        dueState = null;
+        send(state);
+      }, Math.max(0, lastBeat + 1500 - Date.now()));
     };
     var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
     beat('viewing');

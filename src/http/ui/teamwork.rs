@@ -271,7 +271,7 @@ pub fn snooze_block(session: &Session, id: i64, t: &Teamwork) -> Markup {
                 }
                 _ => {
                     @if let Some(words) = t.snooze.woke_words() {
-                        p.woke role="status" {
+                        div.woke role="status" {
                             (capitalised(words)) "."
                             form.inline method="post" action=(action) {
                                 input type="hidden" name="csrf" value=(session.csrf);
