@@ -8,6 +8,14 @@ use crate::domain::soft_launch::LaunchGroup;
 use crate::domain::webhook::EventKind;
 use crate::error::Result;
 
+/// Not snoozed now (`?3` is the clock): never snoozed, its time came, or the customer
+/// woke it (`domain::snooze::SnoozeState`).
+macro_rules! awake {
+    () => {
+        "(c.snoozed_until IS NULL OR c.snoozed_until <= ?3 OR c.snooze_woke_at IS NOT NULL)"
+    };
+}
+
 /// Which conversations a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -37,6 +45,21 @@ impl View {
             "snoozed" => View::Snoozed,
             "all" => View::All,
             _ => View::NeedsHuman,
+        }
+    }
+
+    /// The view's condition on `conversations c` (`?2` is the viewer, `?3` the clock):
+    /// the working tabs leave out what is snoozed now; Snoozed is the partial index's
+    /// range (`conversations_snoozed`).
+    pub fn filter(self) -> &'static str {
+        match self {
+            View::NeedsHuman => concat!("c.owner = 'human' AND ", awake!()),
+            View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
+            View::Mine => concat!("c.assigned_to = ?2 AND c.closed_at IS NULL AND ", awake!()),
+            View::Unassigned => concat!("c.owner = 'human' AND c.assigned_to IS NULL AND ", awake!()),
+            View::Closed => "c.closed_at IS NOT NULL",
+            View::Snoozed => "c.snoozed_until > ?3 AND c.snooze_woke_at IS NULL",
+            View::All => "1",
         }
     }
 
@@ -105,17 +128,7 @@ pub fn list(
     label: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ConversationRow>> {
-    // The working tabs leave out what is snoozed now (`?3` is the clock).
-    let awake = super::snooze::AWAKE_SQL;
-    let filter = match view {
-        View::NeedsHuman => format!("c.owner = 'human' AND {awake}"),
-        View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL".into(),
-        View::Mine => format!("c.assigned_to = ?2 AND c.closed_at IS NULL AND {awake}"),
-        View::Unassigned => format!("c.owner = 'human' AND c.assigned_to IS NULL AND {awake}"),
-        View::Closed => "c.closed_at IS NOT NULL".into(),
-        View::Snoozed => super::snooze::SNOOZED_SQL.into(),
-        View::All => "1".into(),
-    };
+    let filter = view.filter();
     // Snoozed: the soonest to wake first (the partial index's order); else newest activity.
     let order = if view == View::Snoozed {
         "c.snoozed_until ASC"

@@ -1,18 +1,13 @@
 //! Snoozed conversations: the stored wake time and the customer's wake (set by ingest in
 //! the message's own write), read as `domain::snooze::SnoozeState` with the clock. A
 //! snooze, a "Wake now" and the end of a woken mark are audited like assignment and
-//! priority (`conversation.snooze`, `conversation.wake`).
+//! priority (`conversation.snooze`, `conversation.wake`). The lists' conditions are
+//! `inbox::View::filter`.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::snooze::SnoozeState;
 use crate::error::Result;
-
-/// The list's condition for a conversation that is not asleep now (`?3` is the clock).
-pub const AWAKE_SQL: &str = "(c.snoozed_until IS NULL OR c.snoozed_until <= ?3 OR c.snooze_woke_at IS NOT NULL)";
-/// The list's condition for a conversation asleep now (`?3` is the clock); the partial
-/// index `conversations_snoozed` serves it.
-pub const SNOOZED_SQL: &str = "c.snoozed_until > ?3 AND c.snooze_woke_at IS NULL";
 
 /// Conversation `id`'s snooze at `now`.
 pub fn state(conn: &Connection, id: i64, now: i64) -> Result<SnoozeState> {
@@ -88,6 +83,7 @@ pub fn woken(conn: &Connection, after: i64, through: i64) -> Result<Vec<i64>> {
 mod tests {
     use super::*;
     use crate::domain::snooze::WakeCause;
+    use crate::store::inbox::View;
 
     fn store() -> (tempfile::TempDir, crate::store::Store, i64) {
         let dir = tempfile::tempdir().unwrap();
@@ -117,14 +113,20 @@ mod tests {
                 assert_eq!(state(c, id, 500)?, SnoozeState::Snoozed { until: 1_000 });
                 let asleep = |now: i64| -> Result<bool> {
                     Ok(c.query_row(
-                        &format!("SELECT COUNT(*) FROM conversations c WHERE c.id = ?1 AND ?2 = ?2 AND {SNOOZED_SQL}"),
+                        &format!(
+                            "SELECT COUNT(*) FROM conversations c WHERE c.id = ?1 AND ?2 = ?2 AND {}",
+                            View::Snoozed.filter()
+                        ),
                         params![id, 0, now],
                         |r| r.get::<_, i64>(0),
                     )? == 1)
                 };
                 let awake = |now: i64| -> Result<bool> {
                     Ok(c.query_row(
-                        &format!("SELECT COUNT(*) FROM conversations c WHERE c.id = ?1 AND ?2 = ?2 AND {AWAKE_SQL}"),
+                        &format!(
+                            "SELECT COUNT(*) FROM conversations c WHERE c.id = ?1 AND ?2 = ?2 AND {}",
+                            View::NeedsHuman.filter()
+                        ),
                         params![id, 0, now],
                         |r| r.get::<_, i64>(0),
                     )? == 1)
@@ -180,13 +182,13 @@ mod tests {
                 let from = "FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to";
                 let list = plan(&format!(
                     "SELECT c.id {from} WHERE {} ORDER BY c.snoozed_until ASC LIMIT 50",
-                    SNOOZED_SQL.replace("?3", "12345")
+                    View::Snoozed.filter().replace("?3", "12345")
                 ))?;
                 assert!(list.contains("conversations_snoozed"), "{list}");
                 assert!(!list.contains("TEMP B-TREE"), "no sort: {list}");
                 let working = plan(&format!(
-                    "SELECT c.id {from} WHERE c.owner = 'human' AND {} ORDER BY c.last_message_at DESC LIMIT 50",
-                    AWAKE_SQL.replace("?3", "12345")
+                    "SELECT c.id {from} WHERE {} ORDER BY c.last_message_at DESC LIMIT 50",
+                    View::NeedsHuman.filter().replace("?3", "12345").replace("?2", "1")
                 ))?;
                 assert!(working.contains("conversations_recent"), "{working}");
                 let stream = plan("SELECT id FROM conversations WHERE snoozed_until > 1 AND snoozed_until <= 2 AND snooze_woke_at IS NULL")?;
