@@ -1,6 +1,7 @@
 //! The inbox and the demo's simulator in a real browser: Debian chromium driven by
 //! playwright-core (npm, with axe-core for accessibility checks; installed by
-//! `./scripts/test`) through `tests/browser/inbox.mjs` and `tests/browser/simulator.mjs`,
+//! `./scripts/test`) through `tests/browser/inbox.mjs`, `thread.mjs`, `teamwork.mjs` (two
+//! agents in two browser contexts) and `tests/browser/simulator.mjs`,
 //! against this real server. Screenshots land in `target/browser-screenshots/`. Set
 //! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
 
