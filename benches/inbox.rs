@@ -1,6 +1,6 @@
 //! The agent inbox at size: a database seeded with 10,000 conversations and 1,000,000
 //! messages (100 each, customer and bot turns, searchable text; 2,000 handed off) and one
-//! conversation with 2,000 customer messages (the paged thread), then
+//! conversation with 2,000 customer messages (the paged thread), one in 25 snoozed, then
 //! the real server on loopback and a logged-in admin asking for the inbox pages.
 //! Reports p50/p95 request time (loopback round trip: an upper bound of server time) per
 //! page, and `GET /healthz` in the same process as the baseline.
@@ -79,6 +79,17 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let long_id = seed_long_thread(&store, 2_000);
+    // One conversation in 25 snoozed until tomorrow (the Snoozed tab; the working tabs
+    // leave them out by comparing with the clock).
+    let tomorrow = frontdesk::domain::now_ms() + 86_400_000;
+    store
+        .call_blocking(move |c| {
+            Ok(c.execute(
+                "UPDATE conversations SET snoozed_until = ?1 + id WHERE id % 25 = 0",
+                [tomorrow],
+            )?)
+        })
+        .unwrap();
     let rt_store = store.clone();
     frontdesk::accounts::add_user(
         &rt_store,
@@ -117,6 +128,7 @@ async fn main() {
         ("inbox: needs a human", "/app?view=human".into()),
         ("inbox: all", "/app?view=all".into()),
         ("inbox: mine", "/app?view=mine".into()),
+        ("inbox: snoozed (400 of 10,000)", "/app?view=snoozed".into()),
         ("inbox: search a name", "/app?view=all&q=Customer%209999".into()),
         (
             "inbox: search a rare word (1 in 1,000 messages)",

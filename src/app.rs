@@ -1,5 +1,6 @@
-//! `App`: the handles every part shares (config, stores, queue, services, metrics). It is
-//! composed here and started by `server`, which wires it to HTTP and the workers.
+//! `App`: the handles every part shares (config, stores, queue, services, metrics, the
+//! inbox's presence board). It is composed here and started by `server`, which wires it
+//! to HTTP and the workers.
 
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ pub struct App {
     pub outbound: crate::outbound::Outbound,
     /// Conversations a reply worker is answering right now (one reply at a time each).
     pub replying: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Who has which conversation open and who is typing in it (the inbox's collision
+    /// warning): memory only, bounded, entries expire without heartbeats.
+    pub presence: std::sync::Mutex<crate::domain::presence::Board>,
 }
 
 impl App {
@@ -136,7 +140,11 @@ impl App {
         let config_data_dir = config.storage.data_dir.clone();
         let media = crate::media::MediaService::new(&config_data_dir, &config.extract);
         let outbound = crate::outbound::Outbound::new(store.clone(), queue.clone(), config.whatsapp.templates.clone());
+        let presence = std::sync::Mutex::new(crate::domain::presence::Board::new(
+            i64::try_from(config.inbox.presence_ttl_ms).unwrap_or(i64::MAX),
+        ));
         let app = App {
+            presence,
             outbound,
             config,
             store,

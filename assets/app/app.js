@@ -46,6 +46,25 @@
   }
   localTimes();
 
+  // Snooze (teamwork.rs): wake times in the viewer's zone, and the snooze form told the
+  // browser's UTC offset (minutes east), by which the server reads "tomorrow 9:00" and a
+  // picked date and time.
+  function snoozeTimes() {
+    if (!window.Intl) return;
+    var format = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    var times = document.querySelectorAll('time.local[datetime]');
+    for (var i = 0; i < times.length; i++) {
+      var at = new Date(times[i].getAttribute('datetime'));
+      if (!isNaN(at.getTime())) times[i].textContent = format.format(at);
+    }
+    var offsets = document.querySelectorAll('form.snooze input[name="tz"]');
+    for (var j = 0; j < offsets.length; j++) offsets[j].value = String(-new Date().getTimezoneOffset());
+    var rule = document.querySelector('form.snooze .tz-rule');
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (rule && zone) rule.textContent = 'Times are in your time zone (' + zone + '). It wakes at that time or when the customer writes.';
+  }
+  snoozeTimes();
+
   // The conversation opens at its newest message, just above the composer (which stays
   // at the bottom of the screen); an older page ("?before=") opens at its top.
   var log = document.querySelector('div.log');
@@ -64,7 +83,7 @@
   // (After an action shown at the top — assigned, taken over, handed back, closed — the
   // page stays at the top, where its notice is.)
   var query = new URLSearchParams(location.search);
-  var topNotice = ['assigned', 'taken', 'handed_back', 'closed'].indexOf(query.get('notice')) >= 0;
+  var topNotice = ['assigned', 'taken', 'handed_back', 'closed', 'snoozed', 'woken'].indexOf(query.get('notice')) >= 0;
   if (log && !location.hash && !query.get('before') && !topNotice) toNewest();
 
   // Every thread entry carries a unique data-key; pages merge by it.
@@ -149,7 +168,11 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+    // A page a form's answer left at its action's address (a refused or held reply at
+    // /app/c/ID/reply) is refreshed from the conversation's own address.
+    var own = '/app/c/' + conversation;
+    var from = page === 'conversation' && conversation && location.pathname !== own ? own : location.href;
+    fetch(from, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
@@ -166,6 +189,7 @@
           swap(doc, 'nav.tabs');
           if (!document.querySelector('ul.conversations') && doc.querySelector('ul.conversations')) swap(doc, 'main');
         }
+        snoozeTimes();
         body.setAttribute('data-updated', String(Date.now()));
       })
       .catch(function () {})
@@ -175,7 +199,8 @@
       });
   }
 
-  var events = new EventSource('/app/events');
+  // A conversation page also hears who else is on it (presence events).
+  var events = new EventSource(page === 'conversation' && conversation ? '/app/events?conversation=' + conversation : '/app/events');
   // The stream starts at the store's state when it connects; anything that changed
   // between this page's render and that moment is fetched once, on the first open.
   var opened = false;
@@ -191,7 +216,7 @@
       new Notification('frontdesk', { body: 'A conversation needs a person.' });
     }
   }
-  ['message', 'handoff', 'status', 'note', 'sync'].forEach(function (k) { events.addEventListener(k, onEvent); });
+  ['message', 'handoff', 'status', 'note', 'sync', 'snooze'].forEach(function (k) { events.addEventListener(k, onEvent); });
 
   // A canned reply fills the composer, to send as it is or edit first.
   var canned = document.getElementById('canned');
@@ -307,6 +332,69 @@
         if (composer.value) { store.setItem(draftKey, composer.value); store.setItem(pendingKey, composer.value); }
       });
     }
+  }
+
+  // Collision warning (teamwork.rs): this page tells the server it is open — every third
+  // of the presence time to live while visible, and "typing" when the composer changes
+  // (at most every 2 s) — and shows who else is on the conversation, as the server pushes
+  // it. A reply sent while a teammate types, or after a teammate's reply landed, comes
+  // back held with "Send anyway" (the server's check).
+  var presence = document.querySelector('p.presence');
+  var csrfField = document.querySelector('input[name="csrf"]');
+  if (presence && conversation && csrfField) {
+    var presenceUrl = '/app/c/' + conversation + '/presence';
+    var csrf = csrfField.value;
+    var showPresence = function (others) {
+      var words = others.map(function (o) { return o.typing ? o.name + ' is typing…' : o.name + ' is also viewing'; }).join('; ');
+      presence.textContent = words;
+      presence.hidden = !words;
+    };
+    // Beats go at least 1.5 s apart (the server takes one a second per page): one due
+    // sooner waits, and "typing" wins over "viewing" while it waits.
+    var lastBeat = 0;
+    var dueState = null;
+    var dueTimer = null;
+    var send = function (state) {
+      lastBeat = Date.now();
+      fetch(presenceUrl, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf },
+        body: 'state=' + state,
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (d) { if (d && d.others) showPresence(d.others); })
+        .catch(function () {});
+    };
+    var beat = function (state) {
+      if (dueState !== 'typing') dueState = state;
+      if (dueTimer) return;
+      dueTimer = setTimeout(function () {
+        dueTimer = null;
+        var state = dueState;
+        dueState = null;
+        send(state);
+      }, Math.max(0, lastBeat + 1500 - Date.now()));
+    };
+    var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
+    beat('viewing');
+    setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); });
+    var typedAt = 0;
+    if (composer) {
+      composer.addEventListener('input', function () {
+        var now = Date.now();
+        if (now - typedAt >= 2000) { typedAt = now; beat('typing'); }
+      });
+    }
+    window.addEventListener('pagehide', function () {
+      if (navigator.sendBeacon) navigator.sendBeacon(presenceUrl, new URLSearchParams({ state: 'gone', csrf: csrf }));
+    });
+    events.addEventListener('presence', function (e) {
+      var d = {};
+      try { d = JSON.parse(e.data || '{}'); } catch (_) { return; }
+      if (String(d.conversation_id) === conversation && d.others) showPresence(d.others);
+    });
   }
 
   var button = document.getElementById('notify');

@@ -272,11 +272,23 @@ impl MediaConfig {
 }
 
 /// The agent inbox.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboxConfig {
     /// Ready answers agents pick in the composer (`[[inbox.canned_replies]]`).
     pub canned_replies: Vec<CannedReply>,
+    /// How long an agent stays listed as viewing a conversation after their page's last
+    /// heartbeat (the collision warning; the page beats every third of this).
+    pub presence_ttl_ms: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            canned_replies: Vec::new(),
+            presence_ttl_ms: 30_000,
+        }
+    }
 }
 
 /// One canned reply: a short title for the picker and the text it puts in the composer.

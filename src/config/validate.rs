@@ -490,6 +490,12 @@ impl Config {
                 );
             }
         }
+        if !(3_000..=600_000).contains(&self.inbox.presence_ttl_ms) {
+            err(
+                "inbox.presence_ttl_ms",
+                "must be between 3000 and 600000 (pages beat every third of it, at most once a second)".into(),
+            );
+        }
         let a = &self.auth;
         if !(a.session_idle_minutes > 0.0 && a.session_max_hours > 0.0 && a.login_window_minutes > 0.0)
             || a.login_max_failures == 0

@@ -42,6 +42,18 @@ pub fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// (year, month 1–12, day 1–31) → days since 1970-01-01, the inverse of `civil` (Howard
+/// Hinnant's days_from_civil).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The UTC day (days since the epoch) moment `ms` falls on.
 pub fn utc_day(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
@@ -106,5 +118,9 @@ mod tests {
         assert_eq!(hh_mm(DAY_MS - 1), "23:59");
         assert_eq!(utc_day(DAY_MS), 1);
         assert_eq!(utc_day(-1), -1);
+        for day in [-800_000, -1, 0, 1, 11_016, 20_429, 2_932_896] {
+            let (y, m, d) = civil(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
     }
 }

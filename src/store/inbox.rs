@@ -8,6 +8,14 @@ use crate::domain::soft_launch::LaunchGroup;
 use crate::domain::webhook::EventKind;
 use crate::error::Result;
 
+/// Not snoozed now (`?3` is the clock): never snoozed, its time came, or the customer
+/// woke it (`domain::snooze::SnoozeState`).
+macro_rules! awake {
+    () => {
+        "(c.snoozed_until IS NULL OR c.snoozed_until <= ?3 OR c.snooze_woke_at IS NOT NULL)"
+    };
+}
+
 /// Which conversations a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -21,6 +29,9 @@ pub enum View {
     Unassigned,
     /// Closed by an agent (until the customer writes again).
     Closed,
+    /// Snoozed until a time that has not come (and the customer has not written since):
+    /// out of the working tabs (needs a human, mine, unassigned) until then.
+    Snoozed,
     All,
 }
 
@@ -31,30 +42,35 @@ impl View {
             "mine" => View::Mine,
             "unassigned" => View::Unassigned,
             "closed" => View::Closed,
+            "snoozed" => View::Snoozed,
             "all" => View::All,
             _ => View::NeedsHuman,
         }
     }
 
     /// Every view, in the order the tabs show them.
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::NeedsHuman,
         View::Mine,
         View::Unassigned,
         View::Bot,
+        View::Snoozed,
         View::Closed,
         View::All,
     ];
 
     /// The SQL condition on `conversations c` that keeps this view's conversations (`?2`
-    /// is the viewer's user id): shared by the list and its unread counts per tab.
+    /// is the viewer's user id, `?3` the clock): shared by the list and its unread counts
+    /// per tab. The working tabs leave out what is snoozed now; Snoozed is the partial
+    /// index's range (`conversations_snoozed`).
     pub fn filter(self) -> &'static str {
         match self {
-            View::NeedsHuman => "c.owner = 'human'",
+            View::NeedsHuman => concat!("c.owner = 'human' AND ", awake!()),
             View::Bot => "c.owner = 'bot' AND c.closed_at IS NULL",
-            View::Mine => "c.assigned_to = ?2 AND c.closed_at IS NULL",
-            View::Unassigned => "c.owner = 'human' AND c.assigned_to IS NULL",
+            View::Mine => concat!("c.assigned_to = ?2 AND c.closed_at IS NULL AND ", awake!()),
+            View::Unassigned => concat!("c.owner = 'human' AND c.assigned_to IS NULL AND ", awake!()),
             View::Closed => "c.closed_at IS NOT NULL",
+            View::Snoozed => "c.snoozed_until > ?3 AND c.snooze_woke_at IS NULL",
             View::All => "1",
         }
     }
@@ -66,6 +82,7 @@ impl View {
             View::Mine => "mine",
             View::Unassigned => "unassigned",
             View::Closed => "closed",
+            View::Snoozed => "snoozed",
             View::All => "all",
         }
     }
@@ -96,6 +113,8 @@ pub struct ConversationRow {
     pub priority: Priority,
     /// Agents' labels, sorted. Typed by agents: shown escaped like customer text.
     pub labels: Vec<String>,
+    /// Snoozed (until when), woken from a snooze (why), or neither.
+    pub snooze: crate::domain::snooze::SnoozeState,
 }
 
 /// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
@@ -122,6 +141,13 @@ pub fn list(
     limit: usize,
 ) -> Result<Vec<ConversationRow>> {
     let filter = view.filter();
+    // Snoozed: the soonest to wake first (the partial index's order); else newest activity.
+    let order = if view == View::Snoozed {
+        "c.snoozed_until ASC"
+    } else {
+        "c.last_message_at DESC"
+    };
+    let now = crate::domain::now_ms();
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     let (search_sql, like, fts) = match search {
         Some(q) => (
@@ -148,10 +174,11 @@ pub fn list(
                 c.closed_at IS NOT NULL, c.launch_group,
                 (SELECT trigger FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_at IS NULL ORDER BY h.id DESC LIMIT 1),
                 c.last_inbound_at, c.priority,
-                (SELECT group_concat(label, ' ') FROM (SELECT label FROM conversation_labels l WHERE l.conversation_id = c.id ORDER BY label))
+                (SELECT group_concat(label, ' ') FROM (SELECT label FROM conversation_labels l WHERE l.conversation_id = c.id ORDER BY label)),
+                c.snoozed_until, c.snooze_woke_at
          FROM conversations c JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.assigned_to
          WHERE {filter} {search_sql} {label_sql}
-         ORDER BY c.last_message_at DESC LIMIT ?1"
+         ORDER BY {order} LIMIT ?1"
     );
     let mut st = conn.prepare_cached(&sql)?;
     let map = |r: &rusqlite::Row| {
@@ -171,25 +198,25 @@ pub fn list(
             launch_group: LaunchGroup::parse(r.get::<_, Option<String>>(10)?.as_deref()),
             priority: Priority::from_stored(r.get(13)?),
             labels: split_labels(r.get(14)?),
+            snooze: crate::domain::snooze::SnoozeState::of(r.get(15)?, r.get(16)?, now),
         })
     };
-    // The statement binds as many values as its highest placeholder (?3 is unused).
+    // The statement binds as many values as its highest placeholder (?3, the clock, only
+    // where a view leaves out snoozed conversations).
     use rusqlite::types::Value;
     let mut values: Vec<Value> = vec![
         Value::Integer(limit as i64),
         Value::Integer(user_id),
-        Value::Integer(0),
+        Value::Integer(now),
         Value::Text(like),
         Value::Text(fts),
         Value::Text(label.unwrap_or_default().to_string()),
     ];
-    values.truncate(if label.is_some() {
-        6
-    } else if search.is_some() {
-        5
-    } else {
-        2
-    });
+    let highest = (1..=values.len())
+        .rev()
+        .find(|i| sql.contains(&format!("?{i}")))
+        .unwrap_or(0);
+    values.truncate(highest);
     let rows = st
         .query_map(rusqlite::params_from_iter(values), map)?
         .collect::<Result<_, _>>()?;
@@ -630,6 +657,7 @@ pub fn close(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<()> {
         "UPDATE conversations SET closed_at = ?2, assigned_to = NULL WHERE id = ?1",
         params![id, now],
     )?;
+    super::snooze::closed(conn, id)?;
     super::settings::audit_conversation(conn, now, actor, "conversation.close", id, "{}")?;
     super::webhooks::record_for_conversation(conn, EventKind::Resolved, id, serde_json::json!({ "by": actor }))?;
     Ok(())

@@ -274,9 +274,10 @@ fn insert_message(conn: &Connection, conversation_id: i64, msg: &InboundMessage,
             last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
             last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
             needs_template = 0,
-            closed_at = NULL
+            closed_at = NULL,
+            snooze_woke_at = CASE WHEN snoozed_until > ?3 AND snooze_woke_at IS NULL THEN ?3 ELSE snooze_woke_at END
          WHERE id = ?2",
-        params![sent_at_ms, conversation_id],
+        params![sent_at_ms, conversation_id, now],
     )?;
     super::webhooks::record_for_conversation(
         conn,

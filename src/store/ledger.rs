@@ -522,6 +522,36 @@ fn insert_conversation_message(conn: &Connection, id: i64, wamid: &str, now: i64
     Ok(())
 }
 
+/// The newest ledger row of conversation `id` (0 when none): what a conversation page
+/// was made after, for the collision check of its reply.
+pub fn newest_in(conn: &Connection, conversation_id: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(id), 0) FROM outbound WHERE conversation_id = ?1",
+        [conversation_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// The newest message another agent (an `agent:` author other than `author`) queued in
+/// conversation `id` after ledger row `after`: (their email, the text).
+pub fn agent_reply_since(
+    conn: &Connection,
+    conversation_id: i64,
+    after: i64,
+    author: &str,
+) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT author, text FROM outbound INDEXED BY outbound_conversation
+             WHERE conversation_id = ?1 AND id > ?2 AND author LIKE 'agent:%' AND author <> ?3
+             ORDER BY id DESC LIMIT 1",
+            params![conversation_id, after, author],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?
+        .map(|(who, text)| (who.trim_start_matches("agent:").to_string(), text)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "contact_panel_and_unread",
         include_str!("../../migrations/0020_contact_panel_and_unread.sql"),
     ),
+    (21, "snooze", include_str!("../../migrations/0021_snooze.sql")),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

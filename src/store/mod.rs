@@ -21,6 +21,7 @@ mod migrations;
 pub mod reply;
 pub mod retention;
 pub mod settings;
+pub mod snooze;
 pub mod summaries;
 pub mod unread;
 pub mod users;

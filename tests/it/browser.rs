@@ -1,6 +1,7 @@
 //! The inbox and the demo's simulator in a real browser: Debian chromium driven by
 //! playwright-core (npm, with axe-core for accessibility checks; installed by
-//! `./scripts/test`) through `tests/browser/inbox.mjs` and `tests/browser/simulator.mjs`,
+//! `./scripts/test`) through `tests/browser/inbox.mjs`, `thread.mjs`, `contact.mjs`,
+//! `teamwork.mjs` (two agents in two browser contexts) and `tests/browser/simulator.mjs`,
 //! against this real server. Screenshots land in `target/browser-screenshots/`. Set
 //! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
 
@@ -247,6 +248,67 @@ async fn the_contact_panel_erase_and_keyboard_moves_in_chromium() {
         0
     );
     assert_eq!(s.query_i64("SELECT COUNT(*) FROM conversations"), 2);
+    s.stop().await;
+}
+
+/// Two agents on one conversation, each in a browser context of their own, at 1280 and
+/// 390 px: the collision warning (viewing, typing, a Send held until "Send anyway") and
+/// snoozing until a picked time in the owner's time zone, woken by the customer
+/// (`tests/browser/teamwork.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_and_a_snooze_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = shop(|_| {}).await;
+    let (teammate, teammate_pw) = ("sam@shop.example", "sam's long password");
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, teammate, "agent", Some(teammate_pw));
+    });
+    let wa_id = "31699900088";
+    crate::engine::say(&s, wa_id, "wamid.teamwork-1", "can I talk to a human").await;
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    let shots = root.join("target/browser-screenshots");
+    run_flow(
+        root,
+        "tests/browser/teamwork.mjs",
+        vec![
+            ("FD_BASE", s.base.clone()),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_TEAMMATE", teammate.into()),
+            ("FD_TEAMMATE_PASSWORD", teammate_pw.into()),
+            ("FD_SECRET", crate::support::SECRET.into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_CONVERSATION", id.to_string()),
+            ("FD_WA_ID", wa_id.into()),
+        ],
+    )
+    .await;
+    crate::engine::settle(&s).await;
+    // Each held reply went once, after "Send anyway".
+    for width in [1280, 390] {
+        for text in [
+            format!("Sam answers at {width}."),
+            format!("The owner answers at {width}."),
+        ] {
+            let sent = s
+                .graph
+                .sent()
+                .iter()
+                .filter(|m| m.body["text"]["body"].as_str() == Some(text.as_str()))
+                .count();
+            assert_eq!(sent, 1, "{text}");
+        }
+    }
+    assert_eq!(
+        s.query_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.snooze'"),
+        4,
+        "a picked time and an hour, at each width"
+    );
     s.stop().await;
 }
 

@@ -45,6 +45,7 @@ mod senders;
 mod signature;
 mod slow_models;
 mod soft_launch;
+mod teamwork;
 mod telemetry;
 mod tls;
 mod webhooks_out;

@@ -1,7 +1,7 @@
 //! The conversation page and its actions: reply as the agent (the real send path: ledger,
 //! 24-hour window, rate limits), send a template when the window is closed, take over,
 //! hand back to the bot with a note, assign (to any teammate), priority and labels, private notes, and retry a message that
-//! failed to send. Each action is audited
+//! failed to send (snooze and the collision check of a reply: `teamwork.rs`). Each action is audited
 //! and answers with a redirect back to the page (so a reload does not repeat it); the
 //! composer's one-time key makes a double submit one message.
 
@@ -34,7 +34,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "noted" => "Note added.",
         "closed" => "Closed. The bot answers if the customer writes again.",
         "retried" => "Sent again. The ticks show when WhatsApp delivers it.",
-        _ => return None,
+        other => return super::teamwork::notice(other),
     })
 }
 
@@ -68,6 +68,7 @@ pub async fn show(
     let page = Page {
         notice: q.notice.as_deref().and_then(notice),
         before: q.before,
+        held: None,
     };
     render_page(&app, &s, id, page, None, StatusCode::OK).await
 }
@@ -77,6 +78,8 @@ pub async fn show(
 struct Page<'a> {
     notice: Option<&'a str>,
     before: Option<i64>,
+    /// A reply the collision check held back (its text goes back into the composer).
+    held: Option<super::teamwork::Held>,
 }
 
 /// The newest page with a problem (a refused action).
@@ -88,7 +91,10 @@ async fn render(
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let page = Page { notice, before: None };
+    let page = Page {
+        notice,
+        ..Page::default()
+    };
     render_page(app, s, id, page, problem, status).await
 }
 
@@ -135,6 +141,10 @@ async fn render_page(
         Ok(p) => p,
         Err(e) => return internal(e),
     };
+    let teamwork = match super::teamwork::load(app, s, id, page.held).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
     let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
     let view = pages::ConversationView {
         contact: contact.as_ref(),
@@ -152,6 +162,7 @@ async fn render_page(
         attach_key: &attach_key,
         notice: page.notice,
         problem,
+        teamwork: &teamwork,
     };
     (status, pages::conversation(s, &view)).into_response()
 }
@@ -179,6 +190,12 @@ pub struct ReplyForm {
     #[serde(default)]
     canned: String,
     key: String,
+    /// The newest ledger row when the page was made (the collision check).
+    #[serde(default)]
+    seen: Option<i64>,
+    /// Set once a reply was held back: send it anyway.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// Sends `body` as the agent: a person now owns the conversation (the bot stays silent).
@@ -196,11 +213,16 @@ async fn send_as_agent(app: &Arc<App>, s: &Session, id: i64, key: &str, body: Ou
     let (who, now) = (s.actor(), crate::domain::now_ms());
     if let Err(e) = app
         .store
-        .write(move |c| inbox::take_over(c, id, &who, now).map(|_| ()))
+        .write(move |c| {
+            inbox::take_over(c, id, &who, now)?;
+            // An agent answering deals with a conversation woken from a snooze.
+            crate::store::snooze::handled(c, id, now)
+        })
         .await
     {
         return internal(e);
     }
+    super::teamwork::sent(app, s, id);
     let req = NewOutbound {
         conversation_id: id,
         author: format!("agent:{}", s.user.email),
@@ -241,6 +263,19 @@ pub async fn reply(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
+    }
+    if f.confirm.is_empty() {
+        match super::teamwork::collision(&app, &s, id, f.seen).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                let page = Page {
+                    held: Some(super::teamwork::Held { text, why }),
+                    ..Page::default()
+                };
+                return render_page(&app, &s, id, page, None, StatusCode::CONFLICT).await;
+            }
+            Err(e) => return internal(e),
+        }
     }
     send_as_agent(
         &app,

@@ -224,7 +224,7 @@ pub async fn inbox(
         .store
         .read(move |c| {
             let rows = inbox::list(c, view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
-            let unread = crate::store::unread::counts(c, user)?;
+            let unread = crate::store::unread::counts(c, user, crate::domain::now_ms())?;
             Ok((rows, crate::store::health::snapshot(c, 0)?.warnings(), unread))
         })
         .await

@@ -13,6 +13,7 @@ mod conversation;
 mod events;
 mod handlers;
 mod pages;
+mod teamwork;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,6 +172,18 @@ pub const PAGES: &[Page] = &[
         path: "/app/c/{id}/retry",
         access: Access::Agent,
         handler: || post(conversation::retry),
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/snooze",
+        access: Access::Agent,
+        handler: || post(teamwork::snooze),
+    },
+    Page {
+        method: "POST",
+        path: "/app/c/{id}/presence",
+        access: Access::Agent,
+        handler: || post(teamwork::presence),
     },
     Page {
         method: "GET",

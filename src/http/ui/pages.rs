@@ -212,7 +212,7 @@ pub fn inbox(
             h1.sr { "Inbox" }
             @if let Some(n) = notice { p.notice role="status" { (n) } }
             nav.tabs aria-label="Filter" {
-                (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
+                (tab(View::NeedsHuman, "Needs a human")) (tab(View::Mine, "Mine")) (tab(View::Unassigned, "Unassigned")) (tab(View::Bot, "Bot handling")) (tab(View::Snoozed, "Snoozed")) (tab(View::Closed, "Closed")) (tab(View::All, "All"))
             }
             form.search method="get" action="/app" role="search" {
                 input type="hidden" name="view" value=(view.as_str());
@@ -241,6 +241,7 @@ pub fn inbox(
                                     @for l in &r.labels { a.label href={ "/app?view=" (view.as_str()) "&label=" (l) } aria-label={ "Only conversations labelled " (l) } { (l) } }
                                 }
                             }
+                            (super::teamwork::list_mark(r.snooze))
                             @if r.handoff_reason.is_some() { div.reason { (HandoffTrigger::explain(r.handoff_trigger.as_deref().unwrap_or_default())) } }
                             @else if r.launch_group == LaunchGroup::People && r.owner == Owner::Human { div.reason.soft-launch { "Straight to people: soft launch" } }
                             div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
@@ -351,6 +352,8 @@ pub struct ConversationView<'a> {
     pub problem: Option<&'a str>,
     /// The contact panel (`http::ui::contact`).
     pub contact: Option<&'a crate::store::contact_panel::ContactPanel>,
+    /// Snooze, who else is here, a held reply (`teamwork.rs`).
+    pub teamwork: &'a super::teamwork::Teamwork,
 }
 
 fn tick(state: &str) -> &'static str {
@@ -466,6 +469,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     }
                     @if !h.closed { (form("close", "Close", html! {})) }
                 }
+                (super::teamwork::snooze_block(session, h.id, v.teamwork))
             }
             @if let Some(contact) = v.contact { (super::contact::panel(session, contact, h.id, v.now)) }
             @if let Some(p) = v.handoff {
@@ -548,10 +552,12 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
             // The composer stays at the bottom of the screen (sticky) while the thread
             // scrolls, so it is in reach on a phone without scrolling past the thread.
             section.card.composer aria-label="Reply" {
+                (super::teamwork::presence_line(v.teamwork))
                 @if remaining > 0 {
                     form #reply method="post" action={ "/app/c/" (h.id) "/reply" } {
                         input type="hidden" name="csrf" value=(session.csrf);
                         input type="hidden" name="key" value=(v.send_key);
+                        (super::teamwork::composer_fields(v.teamwork))
                         @if !v.canned.is_empty() {
                             label.canned { "Canned reply"
                                 select #canned name="canned" {
@@ -560,7 +566,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                                 }
                             }
                         }
-                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="2" maxlength="4096" dir="auto" aria-keyshortcuts="Control+Enter Meta+Enter" aria-describedby="composer-keys" {} }
+                        label { "Reply as " (session.user.email) textarea #composer name="text" rows="2" maxlength="4096" dir="auto" aria-keyshortcuts="Control+Enter Meta+Enter" aria-describedby="composer-keys" { (v.teamwork.draft()) } }
                         div.send-row {
                             p.hint #composer-keys {
                                 "Reply window: " (remaining / 3_600_000) " h " ((remaining % 3_600_000) / 60_000) " min left. "
