@@ -151,6 +151,12 @@ async fn an_agent_answers_a_handoff_and_hands_it_back() {
 
 /// Reads the event stream until an event of `kind` arrives: its `id:` line.
 async fn next_event(r: &mut reqwest::Response, kind: &str, buf: &mut String) -> String {
+    next_event_field(r, kind, "id: ", buf).await
+}
+
+/// Reads the event stream until an event of `kind` arrives (within 10 s): the value of
+/// its line starting with `field` (`"id: "`, `"data: "`).
+pub(crate) async fn next_event_field(r: &mut reqwest::Response, kind: &str, field: &str, buf: &mut String) -> String {
     loop {
         if let Some(at) = buf.find(&format!("event: {kind}\n")) {
             let rest = buf[at..].to_string();
@@ -159,14 +165,14 @@ async fn next_event(r: &mut reqwest::Response, kind: &str, buf: &mut String) -> 
                 *buf = rest[end + 2..].to_string();
                 return event
                     .lines()
-                    .find_map(|l| l.strip_prefix("id: "))
+                    .find_map(|l| l.strip_prefix(field))
                     .unwrap_or_default()
                     .to_string();
             }
         }
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
             .await
-            .expect("an event within 5 s")
+            .expect("an event within 10 s")
             .unwrap()
             .expect("the stream is open");
         buf.push_str(&String::from_utf8_lossy(&chunk));

@@ -39,26 +39,7 @@ async fn handed_off(s: &TestServer, wa_id: &str) -> i64 {
 
 /// Reads the event stream until an event of `kind` arrives: its `data:` line.
 async fn next_data(r: &mut reqwest::Response, kind: &str, buf: &mut String) -> String {
-    loop {
-        if let Some(at) = buf.find(&format!("event: {kind}\n")) {
-            let rest = buf[at..].to_string();
-            if let Some(end) = rest.find("\n\n") {
-                let event = rest[..end].to_string();
-                *buf = rest[end + 2..].to_string();
-                return event
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data: "))
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        }
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
-            .await
-            .expect("an event within 10 s")
-            .unwrap()
-            .expect("the stream is open");
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    crate::inbox::next_event_field(r, kind, "data: ", buf).await
 }
 
 /// Days since the epoch → "YYYY-MM-DD".
