@@ -1,13 +1,21 @@
-//! Power-loss tests of the ingest path across both stores: the journal on a simulated redb
+//! Power-loss tests of the whole path across both stores: the journal on a simulated redb
 //! disk and SQLite (WAL) on a simulated VFS, one power switch for both. Webhooks are
 //! acknowledged (ingress returned Ok), claimed, written to SQLite as the ingest worker
 //! does (a savepoint per job, `store::apply_events`), reply jobs queued, jobs marked done;
-//! the power goes at a chosen storage call and unsynced writes are dropped, torn or
-//! reordered. After a restart: SQLite passes `integrity_check`; every job the journal
-//! had confirmed done has its message in SQLite (a job is marked done only after its
-//! SQLite commit is durable); once the recovered jobs ran, every acknowledged message is
-//! stored exactly once and nothing is dead. The negative control runs SQLite with
-//! `synchronous=OFF` and must be caught losing done messages.
+//! reply jobs write their ledger row (idempotency key per message) and queue a send job;
+//! send jobs mark the row `sending` durably, hand it to "Meta" (in memory, beyond the
+//! power cut, like the real Graph API: it keeps what it accepted) and record the
+//! acceptance. The power goes at a chosen storage call and unsynced writes are dropped,
+//! torn or reordered. After a restart: SQLite passes `integrity_check`; every job the
+//! journal had confirmed done has its message in SQLite (a job is marked done only after
+//! its SQLite commit is durable); Meta's status webhooks for what it accepted are applied
+//! (`ledger::reconcile`, by the ledger id in the callback data), as they arrive in
+//! production before the send worker's reconcile grace ends; once the recovered jobs
+//! ran, every acknowledged message is stored exactly once, has exactly one reply row,
+//! Meta received exactly one send for it, and nothing is dead. Two negative controls:
+//! SQLite with `synchronous=OFF` must be caught losing done messages, and a restart
+//! that resends `sending` rows without waiting for Meta's statuses must be caught
+//! sending a reply twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +63,120 @@ struct Acks {
     done: BTreeSet<String>,
 }
 
+/// The Graph API's side, which a power cut here does not touch: every send it accepted,
+/// by the ledger id in its callback data, with the wamid it answered.
+#[derive(Debug, Default)]
+struct Meta {
+    accepted: BTreeMap<i64, Vec<String>>,
+    next: u64,
+}
+
+impl Meta {
+    fn accept(&mut self, ledger_id: i64) -> String {
+        self.next += 1;
+        let wamid = format!("wamid.meta.{}", self.next);
+        self.accepted.entry(ledger_id).or_default().push(wamid.clone());
+        wamid
+    }
+}
+
+/// One reply round as the reply worker leaves it: the reply's ledger row (one per
+/// customer message, by its idempotency key) and its send job, then the reply job done.
+async fn reply_round(q: &Queue, store: &Store, max: usize) -> Result<usize, ()> {
+    let jobs = q.claim("reply", max).await.map_err(drop)?;
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let wamids: Vec<String> = jobs
+        .iter()
+        .map(|j| String::from_utf8_lossy(&j.payload).into_owned())
+        .collect();
+    let ids = store
+        .write(move |tx| {
+            let mut ids = Vec::new();
+            for wamid in &wamids {
+                let conversation_id: i64 =
+                    tx.query_row("SELECT conversation_id FROM messages WHERE wamid = ?1", [wamid], |r| {
+                        r.get(0)
+                    })?;
+                let new = crate::store::ledger::NewOutbound {
+                    conversation_id,
+                    author: "bot".into(),
+                    body: crate::domain::outbound::OutboundBody::Text {
+                        body: format!("re: {wamid}"),
+                        preview_url: false,
+                    },
+                    reply_to: Some(wamid.clone()),
+                    idempotency_key: format!("reply:{wamid}"),
+                };
+                ids.push(crate::store::ledger::insert(tx, &new, 1_700_000_000_000)?.0);
+            }
+            Ok(ids)
+        })
+        .await
+        .map_err(drop)?;
+    for id in ids {
+        let job = q.job(crate::outbound::SEND_QUEUE, id.to_string().into_bytes());
+        q.enqueue_unique(format!("send:{id}"), job).await.map_err(drop)?;
+    }
+    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, Outcome::Done)).collect();
+    q.finish_many(outcomes).await.map_err(drop)?;
+    Ok(jobs.len())
+}
+
+/// One send round as `workers::send` does it: a row already accepted is done; otherwise
+/// `sending` is made durable before Meta is called, then the acceptance is recorded.
+async fn send_round(q: &Queue, store: &Store, meta: &mut Meta, max: usize) -> Result<usize, ()> {
+    let jobs = q.claim(crate::outbound::SEND_QUEUE, max).await.map_err(drop)?;
+    for j in &jobs {
+        let id: i64 = String::from_utf8_lossy(&j.payload).parse().map_err(drop)?;
+        let now = 1_700_000_000_000;
+        let go = store
+            .write(move |tx| crate::store::ledger::mark_sending(tx, id, now))
+            .await
+            .map_err(drop)?;
+        if go {
+            let wamid = meta.accept(id);
+            store
+                .write(move |tx| crate::store::ledger::mark_accepted(tx, id, &wamid, now))
+                .await
+                .map_err(drop)?;
+        }
+        q.finish_many(vec![(j.id, j.lease_token, Outcome::Done)])
+            .await
+            .map_err(drop)?;
+    }
+    Ok(jobs.len())
+}
+
+/// Meta's status webhooks for everything it accepted, applied as the ingest of a status
+/// does (`ledger::reconcile`, by wamid or by the ledger id in the callback data).
+async fn statuses(store: &Store, meta: &Meta) -> Result<(), String> {
+    let sent: Vec<(i64, String)> = meta
+        .accepted
+        .iter()
+        .flat_map(|(id, wamids)| wamids.iter().map(move |w| (*id, w.clone())))
+        .collect();
+    store
+        .write(move |tx| {
+            for (id, wamid) in &sent {
+                let callback = crate::domain::ledger::callback_data(*id);
+                crate::store::ledger::reconcile(
+                    tx,
+                    wamid,
+                    Some(&callback),
+                    crate::domain::ledger::LedgerState::Delivered,
+                    None,
+                    None,
+                    1_700_000_000_000,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// One ingest round as `workers::ingest` does it: claim, store in one SQLite transaction
 /// (a savepoint per job), queue reply jobs, mark done. `Err` once storage fails.
 async fn ingest_round(q: &Queue, store: &Store, max: usize, acks: &mut Acks) -> Result<usize, ()> {
@@ -99,10 +221,15 @@ async fn ingest_round(q: &Queue, store: &Store, max: usize, acks: &mut Acks) -> 
     Ok(jobs.len())
 }
 
-async fn workload(q: &Queue, store: &Store, rng: &mut StdRng, steps: usize, acks: &mut Acks) {
+async fn workload(q: &Queue, store: &Store, rng: &mut StdRng, steps: usize, acks: &mut Acks, meta: &mut Meta) {
     let mut n = 0;
     for _ in 0..steps {
-        let ok = if rng.random_bool(0.6) {
+        let roll = rng.random_range(0..100);
+        let ok = if roll < 15 {
+            reply_round(q, store, rng.random_range(1..4)).await.is_ok()
+        } else if roll < 30 {
+            send_round(q, store, meta, rng.random_range(1..4)).await.is_ok()
+        } else if roll < 75 {
             n += 1;
             let wamid = format!("wamid.{n}");
             let keys = crate::whatsapp::dedupe_keys::dedupe_keys(&body(&wamid));
@@ -162,8 +289,9 @@ fn stored(store: &Store) -> Result<BTreeMap<String, usize>, String> {
 }
 
 /// Runs the workload with the power cut at storage call `crash_at`, restarts, checks.
-/// Returns (ACKs checked, violations).
-fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, synchronous: &'static str) -> (usize, Vec<String>) {
+/// Returns (ACKs checked, replies checked against Meta, violations).
+fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, fault: Fault) -> (usize, usize, Vec<String>) {
+    let synchronous = if fault == Fault::SqliteUnsynced { "OFF" } else { "FULL" };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -171,10 +299,11 @@ fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, synchronous: &'s
     let mut rng = StdRng::seed_from_u64(seed);
     let m = Machine::new();
     let mut acks = Acks::default();
+    let mut meta = Meta::default();
     rt.block_on(async {
         let (q, store) = m.open(synchronous);
         m.power.crash_after(crash_at);
-        workload(&q, &store, &mut rng, steps, &mut acks).await;
+        workload(&q, &store, &mut rng, steps, &mut acks, &mut meta).await;
         // The process dies: nothing more reaches storage.
         m.power.crash_after(1);
         drop(q);
@@ -184,6 +313,7 @@ fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, synchronous: &'s
     m.vfs.power_cycle(tear, &mut rng);
     m.power.restore();
     let mut v = Vec::new();
+    let mut replies_checked = 0;
     rt.block_on(async {
         let (q, store) = m.open("FULL");
         match store.call_blocking(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?)) {
@@ -200,17 +330,26 @@ fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, synchronous: &'s
             v.push(format!("lease recovery: {e}"));
             return;
         }
+        if fault != Fault::ResendWithoutStatuses
+            && let Err(e) = statuses(&store, &meta).await
+        {
+            v.push(format!("status webhooks after the restart: {e}"));
+            return;
+        }
         let mut rounds = 0;
         loop {
-            match ingest_round(&q, &store, 8, &mut Acks::default()).await {
-                Ok(0) => break,
-                Ok(_) => rounds += 1,
-                Err(()) => {
-                    v.push("ingest after the restart failed".into());
+            let ingested = ingest_round(&q, &store, 8, &mut Acks::default()).await;
+            let replied = reply_round(&q, &store, 8).await;
+            let sent = send_round(&q, &store, &mut meta, 8).await;
+            match (ingested, replied, sent) {
+                (Ok(0), Ok(0), Ok(0)) => break,
+                (Ok(_), Ok(_), Ok(_)) => rounds += 1,
+                _ => {
+                    v.push("a worker round after the restart failed".into());
                     return;
                 }
             }
-            assert!(rounds < 1_000, "the queue never drained");
+            assert!(rounds < 1_000, "the queues never drained");
         }
         let after = stored(&store).unwrap_or_default();
         for wamid in &acks.acked {
@@ -224,8 +363,46 @@ fn run_once(seed: u64, steps: usize, crash_at: u64, tear: Tear, synchronous: &'s
         if stats.dead > 0 || stats.leased > 0 {
             v.push(format!("after draining: {stats:?}"));
         }
+        // One reply row per acknowledged message, sent to Meta exactly once.
+        let rows: Vec<(i64, String, String)> = store
+            .call_blocking(|c| {
+                let mut st = c.prepare("SELECT id, reply_to, state FROM outbound ORDER BY id")?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .unwrap_or_default();
+        replies_checked = rows.len();
+        let mut replies: BTreeMap<&str, usize> = BTreeMap::new();
+        for (id, reply_to, state) in &rows {
+            *replies.entry(reply_to.as_str()).or_insert(0) += 1;
+            match meta.accepted.get(id).map_or(0, Vec::len) {
+                1 => {}
+                n => v.push(format!("the reply to {reply_to} (row {id}) reached Meta {n} times")),
+            }
+            if state == "queued" || state == "sending" {
+                v.push(format!("the reply to {reply_to} is still {state}"));
+            }
+        }
+        for wamid in &acks.acked {
+            match replies.get(wamid.as_str()) {
+                Some(1) => {}
+                n => v.push(format!("ACKed {wamid} has {n:?} reply rows")),
+            }
+        }
     });
-    (acks.acked.len(), v)
+    (acks.acked.len(), replies_checked, v)
+}
+
+/// What a run plants (the controls), or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// SQLite never syncs (`synchronous=OFF`).
+    SqliteUnsynced,
+    /// After the restart `sending` rows are resent before Meta's statuses arrive.
+    ResendWithoutStatuses,
 }
 
 /// How many storage calls the whole workload makes.
@@ -239,7 +416,7 @@ fn calls_of(seed: u64, steps: usize) -> u64 {
     rt.block_on(async {
         let (q, store) = m.open("FULL");
         let start = m.power.calls();
-        workload(&q, &store, &mut rng, steps, &mut Acks::default()).await;
+        workload(&q, &store, &mut rng, steps, &mut Acks::default(), &mut Meta::default()).await;
         let n = m.power.calls() - start;
         m.power.crash_after(1);
         drop(q);
@@ -252,13 +429,14 @@ fn calls_of(seed: u64, steps: usize) -> u64 {
 struct Sweep {
     points: usize,
     acks: usize,
+    replies: usize,
     failing: usize,
     first: Vec<String>,
 }
 
 /// `points` crash points spread evenly over a workload's storage calls, tear modes in
 /// rotation, each on the same seeded workload.
-fn sweep(seed: u64, steps: usize, points: u64, synchronous: &'static str) -> Sweep {
+fn sweep(seed: u64, steps: usize, points: u64, fault: Fault) -> Sweep {
     let total = calls_of(seed, steps);
     let tears = [Tear::DropAll, Tear::Prefix, Tear::Subset];
     let mut out = Sweep::default();
@@ -268,9 +446,10 @@ fn sweep(seed: u64, steps: usize, points: u64, synchronous: &'static str) -> Swe
         let stride = (total / points).max(1);
         let at = (i * stride + rng.random_range(0..stride)).clamp(1, total);
         let tear = tears[i as usize % tears.len()];
-        let (acks, v) = run_once(seed, steps, at, tear, synchronous);
+        let (acks, replies, v) = run_once(seed, steps, at, tear, fault);
         out.points += 1;
         out.acks += acks;
+        out.replies += replies;
         if !v.is_empty() {
             out.failing += 1;
             if out.first.len() < 5 {
@@ -285,24 +464,44 @@ fn sweep(seed: u64, steps: usize, points: u64, synchronous: &'static str) -> Swe
 #[test]
 fn no_acknowledged_message_is_lost_across_both_stores_at_a_power_cut() {
     let started = std::time::Instant::now();
-    let s = sweep(22, 30, 120, "FULL");
+    let s = sweep(22, 40, 120, Fault::None);
     eprintln!(
-        "power loss, journal + SQLite: {} crash points, {} ACKs checked, {} failing, {:.1} s",
+        "power loss, journal + SQLite: {} crash points, {} ACKs checked, {} replies checked against Meta, {} failing, {:.1} s",
         s.points,
         s.acks,
+        s.replies,
         s.failing,
         started.elapsed().as_secs_f64()
     );
     assert!(s.failing == 0, "violations: {:#?}", s.first);
+    assert!(
+        s.replies > s.points,
+        "the workload reaches the send step: {} replies",
+        s.replies
+    );
 }
 
 /// The harness can fail: SQLite without fsync (`synchronous=OFF`) loses commits the
 /// journal already counted as done.
 #[test]
 fn the_harness_catches_sqlite_commits_that_were_never_synced() {
-    let s = sweep(22, 30, 60, "OFF");
+    let s = sweep(22, 40, 60, Fault::SqliteUnsynced);
     eprintln!(
         "negative control (synchronous=OFF): {} of {} crash points failed, e.g. {:?}",
+        s.failing,
+        s.points,
+        s.first.first()
+    );
+    assert!(s.failing > 0, "the planted bug went unnoticed at {} points", s.points);
+}
+
+/// The harness can fail on the send path too: a restart that resends the rows left
+/// `sending` before Meta's status webhooks reconcile them sends a reply twice.
+#[test]
+fn the_harness_catches_a_resend_before_the_statuses_arrive() {
+    let s = sweep(22, 40, 60, Fault::ResendWithoutStatuses);
+    eprintln!(
+        "negative control (resend without statuses): {} of {} crash points failed, e.g. {:?}",
         s.failing,
         s.points,
         s.first.first()
