@@ -553,3 +553,36 @@ fn sqlite_reopens_its_write_connection_after_an_io_error() {
         assert_eq!(ids, vec![1, 3], "the failed write left nothing, the others are there");
     });
 }
+
+/// The bench tier of the whole path: 10,000 crash points (`FRONTDESK_POWER_LOSS_POINTS`
+/// to change) over workloads of random seeds (`FRONTDESK_POWER_LOSS_SEED`, 22 by
+/// default), 250 points per seed; see benches/README.md.
+#[test]
+#[ignore = "bench tier: minutes; run with --ignored"]
+fn both_stores_power_loss_bench_tier() {
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+    let points = env("FRONTDESK_POWER_LOSS_POINTS", 10_000);
+    let mut rng = StdRng::seed_from_u64(env("FRONTDESK_POWER_LOSS_SEED", 22));
+    let started = std::time::Instant::now();
+    let mut total = Sweep::default();
+    let mut left = points;
+    while left > 0 {
+        let n = left.min(250);
+        let s = sweep(rng.random(), rng.random_range(20..60), n, Fault::None);
+        total.points += s.points;
+        total.acks += s.acks;
+        total.replies += s.replies;
+        total.failing += s.failing;
+        total.first.extend(s.first);
+        left -= n;
+    }
+    eprintln!(
+        "power loss, journal + SQLite (bench tier): {} crash points, {} ACKs checked, {} replies checked against Meta, {} failing, {:.0} s",
+        total.points,
+        total.acks,
+        total.replies,
+        total.failing,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(total.failing == 0, "violations: {:#?}", total.first);
+}
