@@ -1,6 +1,8 @@
 //! The built-in offline responder (pure): no model. When retrieval is confident it
-//! answers with the best passage, cleaned up for WhatsApp and cited; otherwise it hands
-//! off — except that a short unclear first message gets one clarifying question. An
+//! answers with the best passage, cleaned up for WhatsApp and cited; otherwise the
+//! documents do not answer the question and it hands off (`no_answer`: the customer is
+//! told the bot does not know, `unknown_text`, rather than shown the nearest passage) —
+//! except that a short unclear first message gets one clarifying question. An
 //! order number is answered from the order tool's reply. It powers the demo and is the
 //! engine's degraded mode.
 
@@ -32,7 +34,7 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     };
     if confidence < threshold {
         return Decision::Handoff {
-            trigger: HandoffTrigger::LowConfidence,
+            trigger: HandoffTrigger::NoAnswer,
             reason: format!(
                 "the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}",
                 best.title
@@ -123,7 +125,7 @@ fn may_clarify(decision: &Decision, text: &str) -> bool {
     matches!(
         decision,
         Decision::Handoff {
-            trigger: HandoffTrigger::LowConfidence | HandoffTrigger::NoKnowledge,
+            trigger: HandoffTrigger::LowConfidence | HandoffTrigger::NoAnswer | HandoffTrigger::NoKnowledge,
             ..
         }
     ) && !is_question(text)
@@ -150,18 +152,23 @@ pub fn clarify_once(decision: Decision, text: &str, last_bot: Option<&str>) -> (
 }
 
 /// A question mark, or a first word that opens a question (English, Dutch, German, French, Spanish).
-fn is_question(text: &str) -> bool {
+pub fn is_question(text: &str) -> bool {
+    text.contains('?')
+        || text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| opens_question(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()))
+}
+
+/// Whether `word` (lower case, bare) opens a question.
+pub fn opens_question(word: &str) -> bool {
     const OPENERS: &[&str] = &[
         "how", "what", "when", "where", "which", "who", "why", "can", "could", "do", "does", "is", "are", "will",
         "would", "should", "hoe", "wat", "wanneer", "waar", "kan", "kunnen", "wie", "was", "wann", "wo", "kann",
         "können", "quand", "où", "comment", "combien", "pouvez", "est-ce", "cuándo", "dónde", "cómo", "cuánto",
         "puedo", "pueden",
     ];
-    text.contains('?')
-        || text
-            .split_whitespace()
-            .next()
-            .is_some_and(|w| OPENERS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase().as_str()))
+    OPENERS.contains(&word)
 }
 
 /// Markdown passage → WhatsApp text: headings become *bold* lines, table rows become
@@ -260,7 +267,7 @@ mod tests {
             }
         ));
         assert!(
-            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: HandoffTrigger::LowConfidence, confidence: Some(c), .. } if c == 0.2)
+            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: HandoffTrigger::NoAnswer, confidence: Some(c), .. } if c == 0.2)
         );
         assert!(matches!(
             decide(&[hit("Financing", "", None, "x")], 0.5),
