@@ -3,7 +3,8 @@
 //! tool results. Otherwise the reply is not sent ("never invent IDs, dates or prices").
 //!
 //! Facts are compared in a normal form: digits with any currency sign, thousands
-//! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM`, ids
+//! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM` (a reply's
+//! "9am" or "5.30 pm" as `9:00`, `17:30`), ids
 //! (tokens mixing letters and digits, like `SS-1042` or `#A17`) upper-cased without `#`.
 //! Small counting words are fine; only digits are checked. A day with a month name
 //! ("14 December", "Dec 14th", "14 december", ISO `2026-12-14`) is also a fact of its own,
@@ -118,19 +119,38 @@ fn dates(text: &str) -> impl Iterator<Item = String> + '_ {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ungrounded(pub Vec<String>);
 
-/// The facts of `text`, normalised.
+/// The facts of `text`, normalised, as what a reply may be grounded by: a clock time
+/// written with am/pm ("9am", "5.30 pm") counts both as its number and as the time
+/// (`9:00`, `17:30`).
 pub fn facts(text: &str) -> HashSet<String> {
+    facts_as(text, true)
+}
+
+/// The facts of `text`; `given`: as grounding (a clock time also as its bare number)
+/// rather than as a reply (a clock time only as the time it is).
+fn facts_as(text: &str, given: bool) -> HashSet<String> {
     let mut out = HashSet::new();
-    for raw in text.split(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?'
-            )
-    }) {
-        let token = raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/'));
+    let tokens: Vec<&str> = text
+        .split(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?'
+                )
+        })
+        .map(|raw| raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/')))
+        .filter(|t| !t.is_empty())
+        .collect();
+    for (i, &token) in tokens.iter().enumerate() {
         if !token.chars().any(|c| c.is_ascii_digit()) {
             continue;
+        }
+        let times = clock_times(token, tokens.get(i + 1).copied());
+        if !times.is_empty() {
+            out.extend(times);
+            if !given {
+                continue;
+            }
         }
         if let Some((n, _)) = super::guard_context::number_with_unit_word(token) {
             out.insert(n);
@@ -141,6 +161,51 @@ pub fn facts(text: &str) -> HashSet<String> {
     }
     out.extend(dates(text));
     out
+}
+
+/// A clock time written with am/pm — glued ("9am", "5.30pm"), before the next word
+/// ("9 am", "5:30 p.m."), or a range of them ("9am-6pm") — as `H:MM` on the 24-hour
+/// clock; empty when `token` is not one.
+pub(super) fn clock_times(token: &str, next: Option<&str>) -> Vec<String> {
+    let half = |w: &str| match w.to_lowercase().trim_end_matches('.') {
+        "am" | "a.m" => Some(false),
+        "pm" | "p.m" => Some(true),
+        _ => None,
+    };
+    let one = |t: &str, after: Option<bool>| -> Option<String> {
+        let lower = t.to_lowercase();
+        let digits_end = lower
+            .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
+            .unwrap_or(lower.len());
+        let (time, suffix) = lower.split_at(digits_end);
+        let pm = if suffix.is_empty() { after? } else { half(suffix)? };
+        let (h, m) = match time.split_once([':', '.']) {
+            Some((h, m)) if m.len() == 2 => (h, m),
+            Some(_) => return None,
+            None => (time, "00"),
+        };
+        let h: u32 = h.parse().ok()?;
+        let m_ok = m.chars().all(|c| c.is_ascii_digit()) && m < "60";
+        if !(1..=12).contains(&h) || !m_ok {
+            return None;
+        }
+        let h = match (pm, h) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+        Some(format!("{h}:{m}"))
+    };
+    let after = next.and_then(half);
+    if let Some((a, b)) = token.split_once(['-', '–'])
+        && let Some(close) = one(b, after)
+    {
+        // "9-6pm": which half of the day the 9 is in is not said; it stays a number.
+        let open = one(a, None).or_else(|| normalize(a));
+        return open.into_iter().chain([close]).collect();
+    }
+    one(token, after).into_iter().collect()
 }
 
 pub(super) fn normalize(token: &str) -> Option<String> {
@@ -215,7 +280,7 @@ pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
             " ".repeat(c[0].len())
         }
     });
-    let mut said = facts(&blanked);
+    let mut said = facts_as(&blanked, false);
     said.extend(dates(reply));
     let mut missing: Vec<String> = said.into_iter().filter(|f| !grounded(f, &known)).collect();
     if missing.is_empty() {
@@ -371,6 +436,28 @@ mod tests {
         ] {
             assert_eq!(check(reply, &[prices]), Ok(()), "{reply}");
         }
+    }
+
+    #[test]
+    fn clock_times_with_am_and_pm_are_times() {
+        assert_eq!(clock_times("9am", None), vec!["9:00".to_string()]);
+        assert_eq!(clock_times("5.30", Some("p.m")), vec!["17:30".to_string()]);
+        assert_eq!(clock_times("12pm", None), vec!["12:00".to_string()]);
+        assert_eq!(
+            clock_times("9am-6pm", None),
+            vec!["9:00".to_string(), "18:00".to_string()]
+        );
+        assert!(clock_times("9", None).is_empty() && clock_times("13pm", None).is_empty());
+        // Written with am/pm in a reply, checked as the time it is, in its context.
+        assert_eq!(check("On Sundays we open at 12pm and close at 4pm.", &[HOURS]), Ok(()));
+        assert_eq!(check("We open at 9am on Saturdays.", &[HOURS]), Ok(()));
+        assert_eq!(
+            check("We open at 9am on Sundays.", &[HOURS]).unwrap_err().0,
+            vec!["9:00 (sun, opens)".to_string()]
+        );
+        assert!(check("Open 9 to 6pm.", &["We are open from 9:00 to 18:00, that is 9 to 6."]).is_ok());
+        // A 9 somewhere does not ground "9am" any more.
+        assert!(check("Come at 9am.", &["Repairs take 9 days."]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! either side leaves unsaid is compatible (no day, no role, no unit), so an unrecognised
 //! word never blocks an answer; only a clear contradiction does.
 
-use super::guard::normalize;
+use super::guard::{clock_times, normalize};
 
 /// Whether a time opens or closes a span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ const DAY_SPAN: &[&str] = &[
 
 /// Words between two times that make a span of them ("09:00 to 18:00").
 const TIME_SPAN: &[&str] = &[
-    "to", "until", "till", "-", "–", "—", "tot", "t/m", "bis", "à", "a", "hasta",
+    "to", "until", "till", "-", "–", "—", "tot", "t/m", "bis", "à", "a", "hasta", "am", "pm", "a.m", "p.m",
 ];
 
 /// Words just before a time that say it opens something.
@@ -318,10 +318,18 @@ pub fn mentions(text: &str) -> Vec<Mention> {
         let days = days_of(&words);
         // Facts per token: a token "09:00-18:00" is two times.
         let mut facts: Vec<Option<Vec<String>>> = Vec::with_capacity(toks.len());
-        for t in &toks {
+        for (i, t) in toks.iter().enumerate() {
             let raw = t.trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '/' | '\'' | ','));
             if !raw.chars().any(|c| c.is_ascii_digit()) {
                 facts.push(None);
+                continue;
+            }
+            let next = toks
+                .get(i + 1)
+                .map(|n| n.trim_matches(|c: char| matches!(c, ',' | ':' | ';')));
+            let clock: Vec<String> = clock_times(raw, next).into_iter().filter(|f| is_time(f)).collect();
+            if !clock.is_empty() {
+                facts.push(Some(clock));
                 continue;
             }
             let split: Vec<&str> = raw.split('-').collect();
@@ -362,7 +370,7 @@ pub fn mentions(text: &str) -> Vec<Mention> {
                 } else if span_to_next_time(&words, i, &time_at) {
                     Some(Role::Opens)
                 } else {
-                    cue_before(&words, i, &time_at)
+                    cue_before(&words, i)
                 };
                 closes_next = role == Some(Role::Opens) && span_to_next_time(&words, i, &time_at);
                 out.push(Mention {
@@ -437,10 +445,12 @@ fn span_to_next_time(words: &[String], i: usize, time_at: &dyn Fn(usize) -> bool
     j < words.len() && between <= 2
 }
 
-/// The role the nearest cue word within four words before the time at `i` gives it.
-fn cue_before(words: &[String], i: usize, time_at: &dyn Fn(usize) -> bool) -> Option<Role> {
+/// The role the nearest cue word within four words before the time at `i` gives it (no
+/// number in between).
+fn cue_before(words: &[String], i: usize) -> Option<Role> {
     for j in (i.saturating_sub(4)..i).rev() {
-        if time_at(j) {
+        // A number in between takes the cue ("open 9 to 6pm": the 9 opens).
+        if words[j].chars().any(|c| c.is_ascii_digit()) {
             return None;
         }
         let w = words[j].as_str();
