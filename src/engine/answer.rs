@@ -27,6 +27,8 @@ struct Step<'a> {
     settings: &'a Effective,
     question: &'a str,
     hits: &'a [Hit],
+    /// Each part's best passage when the message asks several things.
+    part_tops: &'a [i64],
     threshold: f64,
 }
 
@@ -72,7 +74,7 @@ pub async fn answer(
     };
     let routed = decide::route(input, &allowance, |t| has_remote(&chain_of(settings, t), &remote));
     let found = retrieve::search(deps, facts, text, vector).await?;
-    let hits = run.keep_data_only(found);
+    let hits = run.keep_data_only(found.hits);
     run.retrieval_ms = t.elapsed().as_millis() as u64;
     run.route = routed.label.into();
     run.route_reason = routed.reason;
@@ -85,6 +87,7 @@ pub async fn answer(
         settings,
         question: text,
         hits: &hits,
+        part_tops: &found.part_tops,
         threshold: settings.number("confidence_threshold"),
     };
     let unanswered = match (&routed.decision, routed.offline) {
@@ -162,7 +165,7 @@ async fn offline_step(s: &Step<'_>, run: &mut Run) -> Decision {
         Some(d) => d,
         None => {
             run.guard = "passed: quoted from the knowledge base".into();
-            offline::decide(s.hits, s.threshold)
+            offline::decide_parts(s.hits, s.part_tops, s.threshold)
         }
     };
     let last_bot = s

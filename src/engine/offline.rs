@@ -42,6 +42,44 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
             confidence: Some(confidence),
         };
     }
+    Decision::Answer {
+        text: quote(hit),
+        confidence,
+        sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)],
+    }
+}
+
+/// `decide` for a message that asks several things (`part_tops`: each part's best
+/// passage, in the order asked): when every part's passage is confident, each is quoted
+/// (once, in that order) and cited; otherwise as `decide` — the best passage, or a
+/// handoff.
+pub fn decide_parts(hits: &[Hit], part_tops: &[i64], threshold: f64) -> Decision {
+    let mut chosen: Vec<&Hit> = Vec::new();
+    for id in part_tops {
+        let Some(h) = hits.iter().find(|h| h.chunk_id == *id) else {
+            return decide(hits, threshold);
+        };
+        if h.similarity.is_none_or(|s| s < threshold) {
+            return decide(hits, threshold);
+        }
+        if !chosen.iter().any(|c| c.chunk_id == h.chunk_id) {
+            chosen.push(h);
+        }
+    }
+    if chosen.len() < 2 {
+        return decide(hits, threshold);
+    }
+    let confidence = chosen.iter().filter_map(|h| h.similarity).fold(1.0, f64::min);
+    let text = chosen.iter().map(|h| quote(h)).collect::<Vec<_>>().join("\n\n");
+    Decision::Answer {
+        text,
+        confidence,
+        sources: chosen.iter().map(|h| format!("{}#{}", h.doc_id, h.chunk_id)).collect(),
+    }
+}
+
+/// A passage as a WhatsApp message with its citation.
+fn quote(hit: &Hit) -> String {
     let body = whatsapp_text(&hit.text);
     // Section paths start with the document's own heading; cite it once.
     let section = hit
@@ -55,11 +93,7 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     } else {
         format!("{} › {section}", hit.title)
     };
-    Decision::Answer {
-        text: format!("{body}\n\n(From: {cite})"),
-        confidence,
-        sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)],
-    }
+    format!("{body}\n\n(From: {cite})")
 }
 
 /// An order-tool answer (the demo's order JSON, or any object with these fields) as a
@@ -276,6 +310,38 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_message_asking_two_things_gets_both_passages_when_both_are_confident() {
+        let mut hours = hit("Opening Hours", "", Some(0.62), "Sunday: 12:00 - 16:00");
+        hours.chunk_id = 1;
+        let mut shipping = hit("Shipping", "Shipping > Belgium", Some(0.55), "Belgium: DHL, €9.95.");
+        shipping.chunk_id = 2;
+        let mut far = hit("Gift Cards", "", Some(0.3), "Gift cards never expire.");
+        far.chunk_id = 3;
+        let hits = [hours.clone(), shipping.clone(), far.clone()];
+        let d = decide_parts(&hits, &[1, 2], 0.5);
+        let Decision::Answer {
+            text,
+            confidence,
+            sources,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            text,
+            "Sunday: 12:00 - 16:00\n\n(From: Opening Hours)\n\nBelgium: DHL, €9.95.\n\n(From: Shipping › Belgium)"
+        );
+        assert_eq!(confidence, 0.55);
+        assert_eq!(sources, vec!["opening hours#1".to_string(), "shipping#2".to_string()]);
+        // A part nothing answers confidently: as one question (the best passage).
+        let d = decide_parts(&hits, &[1, 3], 0.5);
+        assert!(matches!(d, Decision::Answer { ref sources, .. } if sources == &vec!["opening hours#1".to_string()]));
+        // Both parts found the same passage, or there are no parts: as one question.
+        assert_eq!(decide_parts(&hits, &[1, 1], 0.5), decide(&hits, 0.5));
+        assert_eq!(decide_parts(&hits, &[], 0.5), decide(&hits, 0.5));
     }
 
     #[test]

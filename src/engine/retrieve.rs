@@ -10,8 +10,18 @@ use super::facts::Facts;
 use crate::error::Result;
 use crate::knowledge::{Hit, Mode};
 
+/// What a reply's retrieval found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The passages, best first.
+    pub hits: Vec<Hit>,
+    /// When the message asks several things: each part's best passage (chunk id), in the
+    /// order asked; empty otherwise.
+    pub part_tops: Vec<i64>,
+}
+
 /// The passages for `text` (embedded as `vector`), best first.
-pub async fn search(deps: &Deps<'_>, facts: &Facts, text: &str, vector: Vec<f32>) -> Result<Vec<Hit>> {
+pub async fn search(deps: &Deps<'_>, facts: &Facts, text: &str, vector: Vec<f32>) -> Result<Found> {
     let k = deps.config.engine.retrieval_k;
     let found = deps.knowledge.search_embedded(text, vector, k, Mode::Hybrid).await?;
     // The turn alone keeps a change of topic findable; the pair finds what "it" refers to.
@@ -25,7 +35,10 @@ pub async fn search(deps: &Deps<'_>, facts: &Facts, text: &str, vector: Vec<f32>
     };
     let asked = parts(text);
     if asked.len() < 2 {
-        return Ok(found);
+        return Ok(Found {
+            hits: found,
+            part_tops: Vec::new(),
+        });
     }
     let mut per_part = Vec::with_capacity(asked.len());
     // Each part alone: what a part points back to ("what does that cost?") is the whole
@@ -33,7 +46,11 @@ pub async fn search(deps: &Deps<'_>, facts: &Facts, text: &str, vector: Vec<f32>
     for part in &asked {
         per_part.push(deps.knowledge.search(part, k, Mode::Hybrid).await?);
     }
-    Ok(merge_parts(found, per_part, deps.config.engine.max_passages.max(k)))
+    let part_tops = per_part.iter().filter_map(|p| p.first().map(|h| h.chunk_id)).collect();
+    Ok(Found {
+        hits: merge_parts(found, per_part, deps.config.engine.max_passages.max(k)),
+        part_tops,
+    })
 }
 
 /// The questions a message asks, when it asks more than one: split at sentence ends and

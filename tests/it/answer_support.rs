@@ -1,7 +1,7 @@
 //! Answers from what this turn was given, through the real server with the demo
 //! business's documents and a fake model: a wrong opening time that appears elsewhere in
 //! the documents is not sent; a question that asks two things gets both documents'
-//! passages; a question the documents do not answer gets the honest "I don't know" text
+//! passages (in the model's prompt; the offline responder quotes both); a question the documents do not answer gets the honest "I don't know" text
 //! and a person, with a model and with the offline responder.
 
 use frontdesk::config::EngineConfig;
@@ -113,6 +113,23 @@ async fn a_question_that_asks_two_things_gets_both_passages() {
     );
     assert!(texts(&s)[0].contains("€9.95"), "{:?}", texts(&s));
     assert_eq!(t.guard, "passed");
+    s.stop().await;
+
+    // The offline responder quotes both passages, each cited.
+    let s = crate::engine::shop(|c| c.engine.retrieval_k = 1).await;
+    load_demo_docs(&s).await;
+    let question = "what are your opening hours on saturday and do you ship to Belgium?";
+    say(&s, "31720000006", "wamid.s-6", question).await;
+    s.wait_until("the answer", |s| s.graph.sent().len() == 1).await;
+    settle(&s).await;
+    let answer = &texts(&s)[0];
+    assert!(
+        answer.contains("Saturday: 09:00 - 17:00")
+            && answer.contains("(From: Opening Hours › Shop hours)")
+            && answer.contains("€9.95")
+            && answer.contains("(From: Shipping and Delivery › Belgium"),
+        "{answer}"
+    );
     s.stop().await;
 }
 
