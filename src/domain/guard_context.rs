@@ -169,14 +169,14 @@ fn unit_word(word: &str) -> Option<Unit> {
         "month" | "months" | "maand" | "maanden" | "monat" | "monate" | "monaten" | "mois" | "mes" | "meses" => {
             Unit::Months
         }
-        "year" | "years" | "jaar" | "jaren" | "jahr" | "jahre" | "jahren" | "an" | "ans" | "année" | "années"
-        | "año" | "años" => Unit::Years,
+        "year" | "years" | "jaar" | "jaren" | "jahr" | "jahre" | "jahren" | "ans" | "année" | "années" | "año"
+        | "años" => Unit::Years,
         "hour" | "hours" | "hrs" | "hr" | "uur" | "uren" | "stunde" | "stunden" | "heure" | "heures" | "hora"
         | "horas" => Unit::Hours,
         "minute" | "minutes" | "min" | "mins" | "minuten" | "minuto" | "minutos" => Unit::Minutes,
         "km" | "kilometre" | "kilometres" | "kilometer" | "kilometers" => Unit::Km,
         "kg" | "kilo" | "kilos" => Unit::Kg,
-        "%" | "percent" | "procent" | "prozent" | "pour" | "por" => Unit::Percent,
+        "%" | "percent" | "procent" | "prozent" => Unit::Percent,
         _ => return None,
     })
 }
