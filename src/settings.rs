@@ -15,6 +15,7 @@ pub fn defaults(config: &Config) -> Vec<(&'static str, String)> {
         ("kill_switch", if e.kill_switch { "on" } else { "off" }.to_string()),
         ("static_reply", e.static_reply.clone()),
         ("bridge_text", e.bridge_text.clone()),
+        ("unknown_text", e.unknown_text.clone()),
         ("confidence_threshold", e.confidence_threshold.to_string()),
         ("debounce_ms", e.debounce_ms.to_string()),
         ("tier.commodity", chain(&config.llm.tiers.commodity)),

@@ -555,8 +555,19 @@ pub struct EngineConfig {
     /// closed before it went out (131047) (empty = none: nothing is sent, the conversation
     /// is flagged).
     pub bridge_template: String,
+    /// Sent instead of the bridge text when the documents do not answer the question
+    /// (handoff `no_answer`): the bot says it does not know and that a person will reply.
+    pub unknown_text: String,
     /// Below this retrieval similarity (cosine, 0..1) the bot hands off instead of answering.
     pub confidence_threshold: f64,
+    /// With a model: when no passage retrieved for a question is at least this similar
+    /// (cosine, 0..1), the documents do not answer it — the customer gets `unknown_text`
+    /// and a person answers, instead of a reply built from the nearest passage. 0 = off.
+    /// (The offline responder uses `confidence_threshold`.)
+    pub answer_floor: f64,
+    /// A question that asks several things is searched part by part; the passages of
+    /// all parts together are at most this many (at least `retrieval_k`).
+    pub max_passages: usize,
     /// Passages retrieved per customer message.
     pub retrieval_k: usize,
     /// Start with the bot switched off (live setting `kill_switch`).
@@ -597,7 +608,10 @@ impl Default for EngineConfig {
         EngineConfig {
             bridge_text: "I'm pulling in a teammate; they'll reply within 4 hours.".into(),
             bridge_template: String::new(),
+            unknown_text: "Sorry, I don't have that information, and I'd rather not guess. I've asked a teammate, who will reply here within 4 hours.".into(),
             confidence_threshold: 0.5,
+            answer_floor: 0.1,
+            max_passages: 6,
             retrieval_k: 4,
             kill_switch: false,
             static_reply: "Thanks for your message! Our assistant is offline right now; a teammate will reply as soon as possible.".into(),

@@ -295,6 +295,24 @@ impl Config {
                 "must be 1-4096 bytes: it is the message customers get when a person takes over".into(),
             );
         }
+        if self.engine.unknown_text.trim().is_empty() || self.engine.unknown_text.len() > 4096 {
+            err(
+                "engine.unknown_text",
+                "must be 1-4096 bytes: customers get it when the documents do not answer their question".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.engine.answer_floor) {
+            err(
+                "engine.answer_floor",
+                "must be between 0 and 1 (a cosine similarity; 0 = off)".into(),
+            );
+        }
+        if self.engine.max_passages == 0 || self.engine.max_passages > 20 {
+            err(
+                "engine.max_passages",
+                "must be 1-20: the passages of a several-part question, together".into(),
+            );
+        }
         if self.engine.static_reply.trim().is_empty() || self.engine.static_reply.len() > 4096 {
             err(
                 "engine.static_reply",

@@ -3,16 +3,23 @@
 //! tool results. Otherwise the reply is not sent ("never invent IDs, dates or prices").
 //!
 //! Facts are compared in a normal form: digits with any currency sign, thousands
-//! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM`, ids
+//! separator or trailing ".00" removed (`€1,250.00` ≡ `1250`), times as `H:MM` (a reply's
+//! "9am" or "5.30 pm" as `9:00`, `17:30`), ids
 //! (tokens mixing letters and digits, like `SS-1042` or `#A17`) upper-cased without `#`.
 //! Small counting words are fine; only digits are checked. A day with a month name
 //! ("14 December", "Dec 14th", "14 december", ISO `2026-12-14`) is also a fact of its own,
 //! `date:14-12`: a "14" elsewhere and a "December" elsewhere do not ground it.
+//!
+//! Support, not presence: what is checked against is only what this turn's reply was
+//! made from, and a fact must also fit its context there (`guard_context`): a time with
+//! its weekday and whether it opens or closes, a number with its unit.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use super::guard_context::{Mention, mentions};
 
 /// Month names (English, Dutch, German, French, Spanish; common abbreviations) → number.
 const MONTHS: &[(&str, u32)] = &[
@@ -112,19 +119,41 @@ fn dates(text: &str) -> impl Iterator<Item = String> + '_ {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ungrounded(pub Vec<String>);
 
-/// The facts of `text`, normalised.
+/// The facts of `text`, normalised, as what a reply may be grounded by: a clock time
+/// written with am/pm ("9am", "5.30 pm") counts both as its number and as the time
+/// (`9:00`, `17:30`).
 pub fn facts(text: &str) -> HashSet<String> {
+    facts_as(text, true)
+}
+
+/// The facts of `text`; `given`: as grounding (a clock time also as its bare number)
+/// rather than as a reply (a clock time only as the time it is).
+fn facts_as(text: &str, given: bool) -> HashSet<String> {
     let mut out = HashSet::new();
-    for raw in text.split(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?'
-            )
-    }) {
-        let token = raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/'));
+    let tokens: Vec<&str> = text
+        .split(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '(' | ')' | '[' | ']' | '"' | '\'' | '*' | '_' | '<' | '>' | ';' | '!' | '?'
+                )
+        })
+        .map(|raw| raw.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '-' | '/')))
+        .filter(|t| !t.is_empty())
+        .collect();
+    for (i, &token) in tokens.iter().enumerate() {
         if !token.chars().any(|c| c.is_ascii_digit()) {
             continue;
+        }
+        let times = clock_times(token, tokens.get(i + 1).copied());
+        if !times.is_empty() {
+            out.extend(times);
+            if !given {
+                continue;
+            }
+        }
+        if let Some((n, _)) = super::guard_context::number_with_unit_word(token) {
+            out.insert(n);
         }
         if let Some(f) = normalize(token) {
             out.insert(f);
@@ -134,7 +163,52 @@ pub fn facts(text: &str) -> HashSet<String> {
     out
 }
 
-fn normalize(token: &str) -> Option<String> {
+/// A clock time written with am/pm — glued ("9am", "5.30pm"), before the next word
+/// ("9 am", "5:30 p.m."), or a range of them ("9am-6pm") — as `H:MM` on the 24-hour
+/// clock; empty when `token` is not one.
+pub(super) fn clock_times(token: &str, next: Option<&str>) -> Vec<String> {
+    let half = |w: &str| match w.to_lowercase().trim_end_matches('.') {
+        "am" | "a.m" => Some(false),
+        "pm" | "p.m" => Some(true),
+        _ => None,
+    };
+    let one = |t: &str, after: Option<bool>| -> Option<String> {
+        let lower = t.to_lowercase();
+        let digits_end = lower
+            .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
+            .unwrap_or(lower.len());
+        let (time, suffix) = lower.split_at(digits_end);
+        let pm = if suffix.is_empty() { after? } else { half(suffix)? };
+        let (h, m) = match time.split_once([':', '.']) {
+            Some((h, m)) if m.len() == 2 => (h, m),
+            Some(_) => return None,
+            None => (time, "00"),
+        };
+        let h: u32 = h.parse().ok()?;
+        let m_ok = m.chars().all(|c| c.is_ascii_digit()) && m < "60";
+        if !(1..=12).contains(&h) || !m_ok {
+            return None;
+        }
+        let h = match (pm, h) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+        Some(format!("{h}:{m}"))
+    };
+    let after = next.and_then(half);
+    if let Some((a, b)) = token.split_once(['-', '–'])
+        && let Some(close) = one(b, after)
+    {
+        // "9-6pm": which half of the day the 9 is in is not said; it stays a number.
+        let open = one(a, None).or_else(|| normalize(a));
+        return open.into_iter().chain([close]).collect();
+    }
+    one(token, after).into_iter().collect()
+}
+
+pub(super) fn normalize(token: &str) -> Option<String> {
     let t = token.trim_start_matches('#');
     let has_alpha = t.chars().any(|c| c.is_alphabetic());
     let stripped: String = t
@@ -172,7 +246,7 @@ fn normalize(token: &str) -> Option<String> {
 }
 
 /// `1,250.00` → `1250`; `3,5` (decimal comma) → `3.5`; `08` → `8`.
-fn number(n: &str) -> String {
+pub(super) fn number(n: &str) -> String {
     let n = if n.matches(',').count() == 1 && !n.contains('.') && n.split(',').nth(1).is_some_and(|d| d.len() != 3) {
         n.replace(',', ".")
     } else {
@@ -190,7 +264,12 @@ fn number(n: &str) -> String {
     }
 }
 
-/// Checks `reply` against everything the bot was given.
+/// Checks `reply` against everything the bot was given for this turn (`grounding`: the
+/// passages offered, the conversation shown, tool results — never the whole knowledge
+/// base). A fact must appear there, and where the reply gives it a context (a time's
+/// weekday or whether it opens or closes, a number's unit) some mention of it there must
+/// fit that context (`guard_context`): "we open at 9:00 on Sunday" is not supported by
+/// "Tuesday: 09:00 - 18:00".
 pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
     let known: HashSet<String> = grounding.iter().flat_map(|g| facts(g)).collect();
     // A written-out date stands for its day number: "4 January" needs `date:4-1` only.
@@ -201,10 +280,14 @@ pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
             " ".repeat(c[0].len())
         }
     });
-    let mut said = facts(&blanked);
+    let mut said = facts_as(&blanked, false);
     said.extend(dates(reply));
     let mut missing: Vec<String> = said.into_iter().filter(|f| !grounded(f, &known)).collect();
+    if missing.is_empty() {
+        missing = out_of_context(&blanked, grounding);
+    }
     missing.sort();
+    missing.dedup();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -212,7 +295,29 @@ pub fn check(reply: &str, grounding: &[&str]) -> Result<(), Ungrounded> {
     }
 }
 
+/// The reply's facts that appear in `grounding` but only in another context: each is
+/// given with the context the reply gave it. A fact whose every mention in `grounding`
+/// was not read as one (inside a range token like "9-18") is not judged here.
+fn out_of_context(reply: &str, grounding: &[&str]) -> Vec<String> {
+    let said: Vec<Mention> = mentions(reply).into_iter().filter(Mention::has_context).collect();
+    if said.is_empty() {
+        return Vec::new();
+    }
+    let given: Vec<Mention> = grounding.iter().flat_map(|g| mentions(g)).collect();
+    said.iter()
+        .filter(|m| {
+            let same: Vec<&Mention> = given.iter().filter(|g| g.fact == m.fact).collect();
+            !same.is_empty() && !same.iter().any(|g| m.supported_by(g))
+        })
+        .map(Mention::describe)
+        .collect()
+}
+
 fn grounded(fact: &str, known: &HashSet<String>) -> bool {
+    // "30-day" when the 30 is known (the unit is the context check's).
+    if let Some((n, _)) = super::guard_context::number_with_unit_word(fact) {
+        return known.contains(fact) || known.contains(&n);
+    }
     if known.contains(fact) || fact.starts_with("date:") {
         return known.contains(fact);
     }
@@ -273,6 +378,86 @@ mod tests {
             vec!["date:3-3".to_string()]
         );
         assert_eq!(facts("Mar 5"), HashSet::from(["5".to_string(), "date:5-3".to_string()]));
+    }
+
+    /// The demo's opening hours, as retrieval hands them over.
+    const HOURS: &str = "## Shop hours\n\n- Monday: closed\n- Tuesday: 09:00 - 18:00\n- Wednesday: 09:00 - 18:00\n\
+        - Thursday: 09:00 - 20:00 (late evening)\n- Friday: 09:00 - 18:00\n- Saturday: 09:00 - 17:00\n- Sunday: 12:00 - 16:00\n\n\
+        ## Workshop hours\n\n- Monday: closed\n- Tuesday to Friday: 08:30 - 17:30\n- Saturday: 09:00 - 13:00\n- Sunday: closed\n\n\
+        Bikes dropped off before 10:00 on a weekday are usually ready the same day. On Thursdays you can collect a finished repair until 20:00.";
+
+    #[test]
+    fn a_wrong_opening_time_that_appears_elsewhere_is_caught() {
+        // The issue's case: 9:00 is an opening time, but not Sunday's.
+        assert_eq!(
+            check("On Sunday we open at 9:00.", &[HOURS]).unwrap_err().0,
+            vec!["9:00 (sun, opens)".to_string()]
+        );
+        assert!(check("Sunday: 9:00 - 16:00", &[HOURS]).is_err());
+        // A closing time given as an opening time.
+        assert_eq!(
+            check("The shop opens at 18:00 on Friday.", &[HOURS]).unwrap_err().0,
+            vec!["18:00 (fri, opens)".to_string()]
+        );
+        // Saturday's workshop closing time is not Sunday's.
+        assert!(check("On Sunday the workshop closes at 13:00.", &[HOURS]).is_err());
+        // A price grounded only by a number of days.
+        assert_eq!(
+            check("The service costs €14.", &["Repairs take 14 days."])
+                .unwrap_err()
+                .0,
+            vec!["14 (money)".to_string()]
+        );
+    }
+
+    #[test]
+    fn correct_answers_about_hours_and_prices_still_pass() {
+        for reply in [
+            "On Sunday we're open from 12:00 to 16:00.",
+            "Sundays: 12:00 - 16:00. The workshop is closed on Sundays.",
+            "We open at 9:00 on Saturday and close at 17:00; the workshop is open 09:00 - 13:00.",
+            "On Wednesday the workshop opens at 8:30 and closes at 17:30.",
+            "On Thursday the shop is open until 20:00.",
+            "We're open Tuesday to Friday from 9:00, and on Sunday from 12:00 until 16:00.",
+            "Drop your bike off before 10:00 on Tuesday and it's usually ready the same day.",
+            "The shop opens at 9:00.",
+            "Our hours: Tuesday–Saturday 9:00, Sunday 12:00.",
+            "Tuesday — 09:00 - 18:00\nSunday — 12:00 - 16:00",
+        ] {
+            assert_eq!(check(reply, &[HOURS]), Ok(()), "{reply}");
+        }
+        let prices = "| Wheel | Labour |\n|---|---|\n| Front wheel | €15 |\n| Rear wheel | 20 |\nReturns within 30 days; a 2-year warranty.";
+        for reply in [
+            "A front wheel puncture is €15.",
+            "The rear wheel costs 20 euros.",
+            "You can return it within 30 days.",
+            "That comes with a 2-year warranty, so 2 years.",
+            "It's a 30-day return window.",
+        ] {
+            assert_eq!(check(reply, &[prices]), Ok(()), "{reply}");
+        }
+    }
+
+    #[test]
+    fn clock_times_with_am_and_pm_are_times() {
+        assert_eq!(clock_times("9am", None), vec!["9:00".to_string()]);
+        assert_eq!(clock_times("5.30", Some("p.m")), vec!["17:30".to_string()]);
+        assert_eq!(clock_times("12pm", None), vec!["12:00".to_string()]);
+        assert_eq!(
+            clock_times("9am-6pm", None),
+            vec!["9:00".to_string(), "18:00".to_string()]
+        );
+        assert!(clock_times("9", None).is_empty() && clock_times("13pm", None).is_empty());
+        // Written with am/pm in a reply, checked as the time it is, in its context.
+        assert_eq!(check("On Sundays we open at 12pm and close at 4pm.", &[HOURS]), Ok(()));
+        assert_eq!(check("We open at 9am on Saturdays.", &[HOURS]), Ok(()));
+        assert_eq!(
+            check("We open at 9am on Sundays.", &[HOURS]).unwrap_err().0,
+            vec!["9:00 (sun, opens)".to_string()]
+        );
+        assert!(check("Open 9 to 6pm.", &["We are open from 9:00 to 18:00, that is 9 to 6."]).is_ok());
+        // A 9 somewhere does not ground "9am" any more.
+        assert!(check("Come at 9am.", &["Repairs take 9 days."]).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod circuit;
 pub mod delivery;
 pub mod event;
 pub mod guard;
+pub mod guard_context;
 pub mod health;
 pub mod injection;
 pub mod knn;

@@ -43,6 +43,11 @@ pub const SPECS: &[SettingSpec] = &[
         kind: Kind::Text,
     },
     SettingSpec {
+        key: "unknown_text",
+        help: "what customers get when the documents do not answer their question (a person takes over)",
+        kind: Kind::Text,
+    },
+    SettingSpec {
         key: "confidence_threshold",
         help: "below this retrieval similarity (0-1) the bot hands off",
         kind: Kind::Number(0.0, 1.0),

@@ -27,6 +27,8 @@ struct Step<'a> {
     settings: &'a Effective,
     question: &'a str,
     hits: &'a [Hit],
+    /// Each part's best passage when the message asks several things.
+    part_tops: &'a [i64],
     threshold: f64,
 }
 
@@ -72,7 +74,7 @@ pub async fn answer(
     };
     let routed = decide::route(input, &allowance, |t| has_remote(&chain_of(settings, t), &remote));
     let found = retrieve::search(deps, facts, text, vector).await?;
-    let hits = run.keep_data_only(found);
+    let hits = run.keep_data_only(found.hits);
     run.retrieval_ms = t.elapsed().as_millis() as u64;
     run.route = routed.label.into();
     run.route_reason = routed.reason;
@@ -85,12 +87,21 @@ pub async fn answer(
         settings,
         question: text,
         hits: &hits,
+        part_tops: &found.part_tops,
         threshold: settings.number("confidence_threshold"),
     };
-    let decision = match routed.decision {
-        Some(d) => d,
-        None if routed.offline => offline_step(&step, &mut run).await,
-        None => {
+    let unanswered = match (&routed.decision, routed.offline) {
+        (None, false) => nothing_answers(&step, routed.tier),
+        _ => None,
+    };
+    let decision = match (routed.decision, unanswered) {
+        (Some(d), _) => d,
+        (None, _) if routed.offline => offline_step(&step, &mut run).await,
+        (None, Some(d)) => {
+            run.guard = "skipped: the documents do not answer".into();
+            d
+        }
+        (None, None) => {
             // The reply's time budget, counted from the start of this step sequence: when
             // it runs out the model's answer is abandoned and a person takes over.
             let budget = Duration::from_millis(deps.config.engine.reply_budget_ms);
@@ -103,6 +114,28 @@ pub async fn answer(
     };
     run.hits = hits;
     Ok((run, decision))
+}
+
+/// With a model: a question on the commodity tier that no retrieved passage answers
+/// (`decide::unanswered`), unless tools are configured and it carries something a tool
+/// could look up: an order number (`triggers::order_id`) or any id-like token (letters
+/// with digits, or four digits or more).
+fn nothing_answers(s: &Step<'_>, tier: Tier) -> Option<Decision> {
+    let tools = &s.deps.config.llm.tools;
+    let lookup = !tools.is_empty()
+        && (tools
+            .iter()
+            .any(|t| triggers::order_id(s.question, &t.id_prefixes).is_some())
+            || s.question.split_whitespace().any(id_like));
+    let asks = tier == Tier::Commodity && !lookup && offline::is_question(s.question);
+    let best = s.hits.iter().filter_map(|h| h.similarity).reduce(f64::max);
+    decide::unanswered(best, s.deps.config.engine.answer_floor, asks)
+}
+
+/// A token a tool might look up: letters with digits (`SS-1`, `A17`), or four digits or more.
+fn id_like(token: &str) -> bool {
+    let digits = token.chars().filter(char::is_ascii_digit).count();
+    digits >= 4 || (digits > 0 && token.chars().any(char::is_alphabetic))
 }
 
 /// The handoff when the reply's time budget ran out (`engine.reply_budget_ms`).
@@ -132,7 +165,7 @@ async fn offline_step(s: &Step<'_>, run: &mut Run) -> Decision {
         Some(d) => d,
         None => {
             run.guard = "passed: quoted from the knowledge base".into();
-            offline::decide(s.hits, s.threshold)
+            offline::decide_parts(s.hits, s.part_tops, s.threshold)
         }
     };
     let last_bot = s

@@ -64,6 +64,9 @@ pub enum HandoffTrigger {
     NoVectors,
     /// The best passage or the model's confidence is below the threshold.
     LowConfidence,
+    /// Nothing retrieved answers the question (every passage under the similarity floor):
+    /// the customer is told the bot does not know (`unknown_text`) and a person answers.
+    NoAnswer,
     /// Every model of the chain failed.
     ModelUnavailable,
     /// The model kept calling tools.
@@ -80,7 +83,7 @@ pub enum HandoffTrigger {
 }
 
 impl HandoffTrigger {
-    pub const ALL: [HandoffTrigger; 16] = [
+    pub const ALL: [HandoffTrigger; 17] = [
         HandoffTrigger::KillSwitch,
         HandoffTrigger::AskedForHuman,
         HandoffTrigger::MediaFailed,
@@ -97,6 +100,7 @@ impl HandoffTrigger {
         HandoffTrigger::ModelHandoff,
         HandoffTrigger::Ungrounded,
         HandoffTrigger::ReplyInterrupted,
+        HandoffTrigger::NoAnswer,
     ];
 
     /// The stored name (traces, handoff rows, the metric's label).
@@ -112,6 +116,7 @@ impl HandoffTrigger {
             HandoffTrigger::NoKnowledge => "no_knowledge",
             HandoffTrigger::NoVectors => "no_vectors",
             HandoffTrigger::LowConfidence => "low_confidence",
+            HandoffTrigger::NoAnswer => "no_answer",
             HandoffTrigger::ModelUnavailable => "model_unavailable",
             HandoffTrigger::ToolLoop => "tool_loop",
             HandoffTrigger::MalformedReply => "malformed_reply",
@@ -127,10 +132,12 @@ impl HandoffTrigger {
     }
 
     /// The setting whose text the handoff sends: the static reply under the kill switch
-    /// or a spent budget, else the bridge.
+    /// or a spent budget, the honest "I don't have that information" when the documents
+    /// do not answer, else the bridge.
     pub fn message_setting(self) -> &'static str {
         match self {
             HandoffTrigger::KillSwitch | HandoffTrigger::Budget => "static_reply",
+            HandoffTrigger::NoAnswer | HandoffTrigger::NoKnowledge => "unknown_text",
             _ => "bridge_text",
         }
     }
@@ -154,6 +161,9 @@ impl HandoffTrigger {
             }
             HandoffTrigger::LowConfidence => {
                 "The bot was not sure enough of its answer, so it asked a person instead of guessing."
+            }
+            HandoffTrigger::NoAnswer => {
+                "The documents do not answer this question, so the bot told the customer it does not know and asked a person."
             }
             HandoffTrigger::ModelUnavailable => "The bot's AI service did not respond, so a person should reply.",
             HandoffTrigger::ToolLoop => "The bot got stuck looking things up and stopped.",
@@ -188,6 +198,22 @@ impl std::fmt::Display for HandoffTrigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// With a model: the handoff when the documents do not answer a question — retrieval
+/// judged its passages (`best`, the highest similarity; `None` when keyword-only) and
+/// none reaches `floor` (0 = off). Only for a question (`asks`) on the commodity tier
+/// with no order number for a tool: "thanks!" or "yes please" is the model's to answer,
+/// and judgement or an order lookup does not depend on the documents.
+pub fn unanswered(best: Option<f64>, floor: f64, asks: bool) -> Option<Decision> {
+    let best = best?;
+    (asks && floor > 0.0 && best < floor).then(|| Decision::Handoff {
+        trigger: HandoffTrigger::NoAnswer,
+        reason: format!(
+            "no passage answers the question: the closest is only {best:.2} similar (engine.answer_floor {floor:.2})"
+        ),
+        confidence: Some(best),
+    })
 }
 
 /// The text a handoff sends: the setting its trigger names (an unknown stored trigger

@@ -322,6 +322,8 @@ fn triggers_keep_their_stored_names() {
         "malformed_reply",
         "model_handoff",
         "ungrounded",
+        "reply_interrupted",
+        "no_answer",
     ];
     for (t, name) in HandoffTrigger::ALL.into_iter().zip(names) {
         assert_eq!((t.as_str(), t.to_string()), (name, name.to_string()));
@@ -332,11 +334,35 @@ fn triggers_keep_their_stored_names() {
     let s = settings(&[
         ("static_reply", "We are closed."),
         ("bridge_text", "A teammate will answer."),
+        ("unknown_text", "I don't know; a teammate will."),
     ]);
+    assert_eq!(handoff_message(&s, "no_answer"), "I don't know; a teammate will.");
+    assert_eq!(handoff_message(&s, "no_knowledge"), "I don't know; a teammate will.");
+    assert_eq!(handoff_message(&s, "low_confidence"), "A teammate will answer.");
     assert_eq!(handoff_message(&s, "kill_switch"), "We are closed.");
     assert_eq!(handoff_message(&s, "budget"), "We are closed.");
     assert_eq!(handoff_message(&s, "ungrounded"), "A teammate will answer.");
     assert_eq!(handoff_message(&s, "something_new"), "A teammate will answer.");
+}
+
+#[test]
+fn a_question_no_passage_answers_goes_to_a_person_with_the_honest_text() {
+    let no_answer = |d: Option<Decision>| {
+        matches!(
+            d,
+            Some(Decision::Handoff {
+                trigger: HandoffTrigger::NoAnswer,
+                confidence: Some(_),
+                ..
+            })
+        )
+    };
+    assert!(no_answer(unanswered(Some(0.12), 0.3, true)));
+    // Close enough, not a question ("thanks!"), keyword-only retrieval, or the floor off.
+    assert_eq!(unanswered(Some(0.45), 0.3, true), None);
+    assert_eq!(unanswered(Some(0.12), 0.3, false), None);
+    assert_eq!(unanswered(None, 0.3, true), None);
+    assert_eq!(unanswered(Some(0.12), 0.0, true), None);
 }
 
 #[test]

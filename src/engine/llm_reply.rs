@@ -186,16 +186,22 @@ async fn run_tools(
     results
 }
 
-/// Everything a reply's facts may come from: the passages and their titles, the
-/// conversation, the question, the business name and the tools' results.
-fn grounding<'a>(ctx: &'a ContextInput<'_>, tool_results: &'a [String]) -> Vec<&'a str> {
+/// Everything a reply's facts may come from: what this turn's model was given and
+/// nothing more — the passages offered (text, title, section), the turns of the
+/// conversation it was shown (`context::HISTORY_TURNS`) and the summary of the older
+/// ones, the owner's instructions and a hand-back note, the question, the business name
+/// and the tools' results. Not the rest of the knowledge base, not older turns.
+pub fn grounding<'a>(ctx: &'a ContextInput<'_>, tool_results: &'a [String]) -> Vec<&'a str> {
     let mut g: Vec<&str> = ctx
         .passages
         .iter()
-        .map(|h| h.text.as_str())
-        .chain(ctx.passages.iter().map(|h| h.title.as_str()))
+        .flat_map(|h| [h.text.as_str(), h.title.as_str(), h.section.as_str()])
         .collect();
-    g.extend(ctx.history.iter().map(|h| h.1.as_str()));
+    let shown = ctx.history.len().saturating_sub(super::context::HISTORY_TURNS);
+    g.extend(ctx.history[shown..].iter().map(|h| h.1.as_str()));
+    g.extend(ctx.summary);
+    g.extend(ctx.handback_note);
+    g.push(ctx.instructions);
     g.push(ctx.question);
     g.push(ctx.business);
     g.extend(tool_results.iter().map(String::as_str));
@@ -288,6 +294,46 @@ mod tests {
             Decision::Handoff { trigger, .. } => Some(*trigger),
             Decision::Answer { .. } => None,
         }
+    }
+
+    #[test]
+    fn only_what_this_turn_was_given_grounds_a_reply() {
+        let history: Vec<(bool, String)> = (0..8)
+            .map(|i| (i % 2 == 0, format!("turn {i}: code {}", 100 + i)))
+            .collect();
+        let passage = crate::knowledge::Hit {
+            doc_id: "hours".into(),
+            chunk_id: 1,
+            title: "Opening Hours".into(),
+            source: String::new(),
+            section: "Opening Hours > Shop hours".into(),
+            score: 0.0,
+            similarity: Some(0.6),
+            text: "- Sunday: 12:00 - 16:00".into(),
+        };
+        let ctx = ContextInput {
+            business: "Spoke & Sprocket",
+            instructions: "",
+            first_contact: false,
+            customer_name: None,
+            customer_wa_id: "31600000000",
+            history: &history,
+            handback_note: None,
+            summary: Some("The customer asked about order 555."),
+            passages: std::slice::from_ref(&passage),
+            question: "and on sunday?",
+            max_reply_chars: 600,
+        };
+        let tools = vec!["{\"order_id\":\"SS-1\"}".to_string()];
+        let g = grounding(&ctx, &tools);
+        // Shown: the last six turns, the summary, the passage and the tool's result.
+        for ok in ["Sunday we open at 12:00.", "Code 107, order 555, SS-1."] {
+            assert_eq!(guard::check(ok, &g), Ok(()), "{ok}");
+        }
+        // Turn 1 is older than what the model saw.
+        assert!(guard::check("Code 101.", &g).is_err());
+        // Only a closing time on Sunday, not an opening one.
+        assert!(guard::check("On Sunday we open at 16:00.", &g).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The built-in offline responder (pure): no model. When retrieval is confident it
-//! answers with the best passage, cleaned up for WhatsApp and cited; otherwise it hands
-//! off — except that a short unclear first message gets one clarifying question. An
+//! answers with the best passage, cleaned up for WhatsApp and cited; otherwise the
+//! documents do not answer the question and it hands off (`no_answer`: the customer is
+//! told the bot does not know, `unknown_text`, rather than shown the nearest passage) —
+//! except that a short unclear first message gets one clarifying question. An
 //! order number is answered from the order tool's reply. It powers the demo and is the
 //! engine's degraded mode.
 
@@ -32,7 +34,7 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     };
     if confidence < threshold {
         return Decision::Handoff {
-            trigger: HandoffTrigger::LowConfidence,
+            trigger: HandoffTrigger::NoAnswer,
             reason: format!(
                 "the closest passage (\"{}\") is only {confidence:.2} similar; the threshold is {threshold:.2}",
                 best.title
@@ -40,6 +42,44 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
             confidence: Some(confidence),
         };
     }
+    Decision::Answer {
+        text: quote(hit),
+        confidence,
+        sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)],
+    }
+}
+
+/// `decide` for a message that asks several things (`part_tops`: each part's best
+/// passage, in the order asked): when every part's passage is confident, each is quoted
+/// (once, in that order) and cited; otherwise as `decide` — the best passage, or a
+/// handoff.
+pub fn decide_parts(hits: &[Hit], part_tops: &[i64], threshold: f64) -> Decision {
+    let mut chosen: Vec<&Hit> = Vec::new();
+    for id in part_tops {
+        let Some(h) = hits.iter().find(|h| h.chunk_id == *id) else {
+            return decide(hits, threshold);
+        };
+        if h.similarity.is_none_or(|s| s < threshold) {
+            return decide(hits, threshold);
+        }
+        if !chosen.iter().any(|c| c.chunk_id == h.chunk_id) {
+            chosen.push(h);
+        }
+    }
+    if chosen.len() < 2 {
+        return decide(hits, threshold);
+    }
+    let confidence = chosen.iter().filter_map(|h| h.similarity).fold(1.0, f64::min);
+    let text = chosen.iter().map(|h| quote(h)).collect::<Vec<_>>().join("\n\n");
+    Decision::Answer {
+        text,
+        confidence,
+        sources: chosen.iter().map(|h| format!("{}#{}", h.doc_id, h.chunk_id)).collect(),
+    }
+}
+
+/// A passage as a WhatsApp message with its citation.
+fn quote(hit: &Hit) -> String {
     let body = whatsapp_text(&hit.text);
     // Section paths start with the document's own heading; cite it once.
     let section = hit
@@ -53,11 +93,7 @@ pub fn decide(hits: &[Hit], threshold: f64) -> Decision {
     } else {
         format!("{} › {section}", hit.title)
     };
-    Decision::Answer {
-        text: format!("{body}\n\n(From: {cite})"),
-        confidence,
-        sources: vec![format!("{}#{}", hit.doc_id, hit.chunk_id)],
-    }
+    format!("{body}\n\n(From: {cite})")
 }
 
 /// An order-tool answer (the demo's order JSON, or any object with these fields) as a
@@ -123,7 +159,7 @@ fn may_clarify(decision: &Decision, text: &str) -> bool {
     matches!(
         decision,
         Decision::Handoff {
-            trigger: HandoffTrigger::LowConfidence | HandoffTrigger::NoKnowledge,
+            trigger: HandoffTrigger::LowConfidence | HandoffTrigger::NoAnswer | HandoffTrigger::NoKnowledge,
             ..
         }
     ) && !is_question(text)
@@ -150,18 +186,23 @@ pub fn clarify_once(decision: Decision, text: &str, last_bot: Option<&str>) -> (
 }
 
 /// A question mark, or a first word that opens a question (English, Dutch, German, French, Spanish).
-fn is_question(text: &str) -> bool {
+pub fn is_question(text: &str) -> bool {
+    text.contains('?')
+        || text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| opens_question(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()))
+}
+
+/// Whether `word` (lower case, bare) opens a question.
+pub fn opens_question(word: &str) -> bool {
     const OPENERS: &[&str] = &[
         "how", "what", "when", "where", "which", "who", "why", "can", "could", "do", "does", "is", "are", "will",
         "would", "should", "hoe", "wat", "wanneer", "waar", "kan", "kunnen", "wie", "was", "wann", "wo", "kann",
         "können", "quand", "où", "comment", "combien", "pouvez", "est-ce", "cuándo", "dónde", "cómo", "cuánto",
         "puedo", "pueden",
     ];
-    text.contains('?')
-        || text
-            .split_whitespace()
-            .next()
-            .is_some_and(|w| OPENERS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase().as_str()))
+    OPENERS.contains(&word)
 }
 
 /// Markdown passage → WhatsApp text: headings become *bold* lines, table rows become
@@ -260,7 +301,7 @@ mod tests {
             }
         ));
         assert!(
-            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: HandoffTrigger::LowConfidence, confidence: Some(c), .. } if c == 0.2)
+            matches!(decide(&[hit("Financing", "", Some(0.2), "x")], 0.5), Decision::Handoff { trigger: HandoffTrigger::NoAnswer, confidence: Some(c), .. } if c == 0.2)
         );
         assert!(matches!(
             decide(&[hit("Financing", "", None, "x")], 0.5),
@@ -269,6 +310,38 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_message_asking_two_things_gets_both_passages_when_both_are_confident() {
+        let mut hours = hit("Opening Hours", "", Some(0.62), "Sunday: 12:00 - 16:00");
+        hours.chunk_id = 1;
+        let mut shipping = hit("Shipping", "Shipping > Belgium", Some(0.55), "Belgium: DHL, €9.95.");
+        shipping.chunk_id = 2;
+        let mut far = hit("Gift Cards", "", Some(0.3), "Gift cards never expire.");
+        far.chunk_id = 3;
+        let hits = [hours.clone(), shipping.clone(), far.clone()];
+        let d = decide_parts(&hits, &[1, 2], 0.5);
+        let Decision::Answer {
+            text,
+            confidence,
+            sources,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            text,
+            "Sunday: 12:00 - 16:00\n\n(From: Opening Hours)\n\nBelgium: DHL, €9.95.\n\n(From: Shipping › Belgium)"
+        );
+        assert_eq!(confidence, 0.55);
+        assert_eq!(sources, vec!["opening hours#1".to_string(), "shipping#2".to_string()]);
+        // A part nothing answers confidently: as one question (the best passage).
+        let d = decide_parts(&hits, &[1, 3], 0.5);
+        assert!(matches!(d, Decision::Answer { ref sources, .. } if sources == &vec!["opening hours#1".to_string()]));
+        // Both parts found the same passage, or there are no parts: as one question.
+        assert_eq!(decide_parts(&hits, &[1, 1], 0.5), decide(&hits, 0.5));
+        assert_eq!(decide_parts(&hits, &[], 0.5), decide(&hits, 0.5));
     }
 
     #[test]

@@ -329,12 +329,6 @@ pub fn chunk_id_high_water(conn: &Connection) -> Result<usize> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM kb_chunks", [], |r| r.get::<_, i64>(0))? as usize)
 }
 
-/// The text of every chunk (what the golden eval's independent grounding check reads).
-pub fn all_chunk_texts(conn: &Connection) -> Result<Vec<String>> {
-    let mut st = conn.prepare("SELECT text FROM kb_chunks ORDER BY id")?;
-    Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-}
-
 /// The chunks with these ids (any order).
 pub fn chunks_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<ChunkRow>> {
     let mut st = conn.prepare_cached(

@@ -122,7 +122,11 @@ async fn answers_from_the_knowledge_base_and_discloses_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
-    let s = shop(|c| c.engine.bridge_text = "A teammate will take it from here.".into()).await;
+    let s = shop(|c| {
+        c.engine.bridge_text = "A teammate will take it from here.".into();
+        c.engine.unknown_text = "I don't know that; a teammate will take it from here.".into();
+    })
+    .await;
     let cases = [
         ("31622220001", "Can I talk to a real person please?", "asked_for_human"),
         (
@@ -130,7 +134,7 @@ async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
             "My bike was stolen outside your shop, I want compensation",
             "sensitive",
         ),
-        ("31622220003", "what is the capital of france", "low_confidence"),
+        ("31622220003", "what is the capital of france", "no_answer"),
     ];
     for (i, (from, text, _)) in cases.iter().enumerate() {
         say(&s, from, &format!("wamid.h-{i}"), text).await;
@@ -157,10 +161,16 @@ async fn each_handoff_trigger_sends_one_bridge_and_silences_the_bot() {
         });
         assert_eq!(trace.unwrap().unwrap().outcome, "handoff");
     }
-    assert!(
-        texts(&s).iter().all(|t| t == "A teammate will take it from here."),
-        "{:?}",
-        texts(&s)
+    // The documents do not answer the third: the customer is told so.
+    let mut sent = texts(&s);
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            "A teammate will take it from here.",
+            "A teammate will take it from here.",
+            "I don't know that; a teammate will take it from here."
+        ],
     );
     // Meta re-delivers one of them, and the customers write again: no second bridge, no bot reply.
     say(&s, "31622220001", "wamid.h-0", "Can I talk to a real person please?").await;

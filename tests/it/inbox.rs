@@ -504,9 +504,9 @@ async fn handoff_reasons_read_plainly_with_raw_details_for_admins() {
             )
         })
         .unwrap();
-    assert_eq!(trigger, "low_confidence", "{reason}");
+    assert_eq!(trigger, "no_answer", "{reason}");
     assert!(reason.contains("similar") && reason.contains("threshold"), "{reason}");
-    let plain = HandoffTrigger::LowConfidence.for_agent();
+    let plain = HandoffTrigger::NoAnswer.for_agent();
     let agent = login(&s, "agent@shop.example", ADMIN_PW).await.1.unwrap();
     let admin = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
     let path = format!("/app/c/{id}");
@@ -515,7 +515,7 @@ async fn handoff_reasons_read_plainly_with_raw_details_for_admins() {
         get(&s, &path, Some(&agent)).await.1,
     ] {
         assert!(page.contains(plain), "{page}");
-        for raw in ["low_confidence", "similar;", "threshold", "$0.0000", "Raw details"] {
+        for raw in ["no_answer", "similar;", "threshold", "$0.0000", "Raw details"] {
             assert!(!page.contains(raw), "an agent's page shows {raw:?}: {page}");
         }
     }
@@ -532,7 +532,7 @@ async fn handoff_reasons_read_plainly_with_raw_details_for_admins() {
         .nth(1)
         .expect("the raw details for an admin");
     assert!(
-        raw.contains("<code>low_confidence</code>") && raw.contains("threshold") && raw.contains("$0.0000"),
+        raw.contains("<code>no_answer</code>") && raw.contains("threshold") && raw.contains("$0.0000"),
         "{raw}"
     );
     s.stop().await;

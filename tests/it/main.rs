@@ -5,6 +5,7 @@
 mod support;
 
 mod acme;
+mod answer_support;
 mod architecture;
 mod auth_bounds;
 mod backup;

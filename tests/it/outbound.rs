@@ -75,10 +75,10 @@ async fn bot_replies_once_with_read_receipt_and_ticks() {
     s.wait_until("a reply", |s| s.graph.sent().len() == 1).await;
     let sent = &s.graph.sent()[0];
     assert_eq!(sent.body["to"], "31690000001");
-    // The knowledge base is empty, so the engine hands off: the reply is the bridge.
+    // The knowledge base is empty, so the engine hands off, saying it does not know.
     assert_eq!(
         sent.body["text"]["body"],
-        frontdesk::config::EngineConfig::default().bridge_text
+        frontdesk::config::EngineConfig::default().unknown_text
     );
     assert!(
         sent.body["biz_opaque_callback_data"]

@@ -524,8 +524,11 @@ pub fn compare(baseline: &Report, now: &Report, tolerance: f64) -> Vec<Regressio
         } else {
             tolerance
         };
-        let headline =
-            !name.contains('.') && !matches!(name.as_str(), "answered_cases" | "guard_blocked" | "tokens_per_message");
+        let headline = !name.contains('.')
+            && !matches!(
+                name.as_str(),
+                "answered_cases" | "guard_blocked" | "tokens_per_message" | "model_turns"
+            );
         if headline && worse > allowed {
             out.push(Regression::Metric {
                 name: name.clone(),

@@ -48,7 +48,6 @@ struct Bench {
     app: App,
     scripted: Option<ScriptedModel>,
     _orders: tokio::task::JoinHandle<()>,
-    kb_texts: Vec<String>,
     judge: Option<ModelRef>,
     timeout: Duration,
 }
@@ -172,12 +171,10 @@ pub async fn run(
     } else {
         load_paths(&app, &opts.kb).await?;
     }
-    let kb_texts = app.store.read(crate::store::knowledge::all_chunk_texts).await?;
     let bench = Arc::new(Bench {
         app,
         scripted,
         _orders: orders,
-        kb_texts,
         judge,
         timeout: opts.timeout,
     });
@@ -241,6 +238,24 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
     let mut run = CaseRun::default();
     let mut conversation = None;
     let mut passages: Vec<i64> = Vec::new();
+    // The independent grounding check, turn by turn: every fact the customer was told
+    // must be supported (`guard::check`, context included) by what that turn's reply was
+    // made from — the passages retrieved for it, the conversation so far, the customer's
+    // orders (what the order tool returns) and the fixed texts — not merely appear
+    // somewhere in the knowledge base.
+    let orders: Vec<String> = crate::demo_data::orders()
+        .iter()
+        .filter(|o| o["customer_wa_id"].as_str() == Some(wa_id.as_str()))
+        .map(Value::to_string)
+        .collect();
+    let settings = crate::settings::current(&app.store, &app.config).await?;
+    let fixed = [
+        settings.get("bridge_text").to_string(),
+        settings.get("static_reply").to_string(),
+        settings.get("unknown_text").to_string(),
+        app.config.bot.business_name.clone(),
+    ];
+    let mut told = 0usize;
     for (t, turn) in case.turns.iter().enumerate() {
         if t + 1 == case.turns.len()
             && let (Some(model), Some(script)) = (&bench.scripted, &case.script)
@@ -273,6 +288,43 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
             .await?
             .context("the engine left no trace")?;
         read_trace(&mut run, &trace, wall, &mut passages);
+        let given: Vec<i64> = trace
+            .retrieved
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|h| h.get("withheld").is_none())
+            .filter_map(|h| h["chunk_id"].as_i64())
+            .collect();
+        let conv = inbound.conversation_id;
+        let (history, chunks) = app
+            .store
+            .read(move |c| {
+                Ok((
+                    crate::store::conversations::history(c, conv, i64::MAX, 1_000)?,
+                    crate::store::knowledge::chunks_by_id(c, &given)?,
+                ))
+            })
+            .await?;
+        let bot: Vec<&String> = history
+            .iter()
+            .filter(|(from_customer, _)| !from_customer)
+            .map(|h| &h.1)
+            .collect();
+        let mut grounding: Vec<&str> = chunks
+            .iter()
+            .flat_map(|c| [c.text.as_str(), c.title.as_str(), c.section.as_str()])
+            .collect();
+        grounding.extend(case.turns[..=t].iter().map(String::as_str));
+        grounding.extend(bot[..told.min(bot.len())].iter().map(|b| b.as_str()));
+        grounding.extend(orders.iter().map(String::as_str));
+        grounding.extend(fixed.iter().map(String::as_str));
+        for m in bot.iter().skip(told) {
+            if let Err(crate::domain::guard::Ungrounded(facts)) = crate::domain::guard::check(m, &grounding) {
+                run.ungrounded.extend(facts);
+            }
+        }
+        told = bot.len();
     }
     let conv = conversation.context("no turns")?;
     let (history, handoffs) = app
@@ -290,27 +342,6 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         .map(|(_, t)| t.clone())
         .collect();
     run.handed_off = !handoffs.is_empty();
-    // The independent grounding check: every fact the customer was told must appear in
-    // the knowledge base, the conversation, the customer's orders or the fixed texts.
-    let orders: Vec<String> = crate::demo_data::orders()
-        .iter()
-        .filter(|o| o["customer_wa_id"].as_str() == Some(wa_id.as_str()))
-        .map(Value::to_string)
-        .collect();
-    let settings = crate::settings::current(&app.store, &app.config).await?;
-    let mut grounding: Vec<&str> = bench.kb_texts.iter().map(String::as_str).collect();
-    grounding.extend(case.turns.iter().map(String::as_str));
-    grounding.extend(orders.iter().map(String::as_str));
-    grounding.extend([
-        settings.get("bridge_text"),
-        settings.get("static_reply"),
-        app.config.bot.business_name.as_str(),
-    ]);
-    for m in &run.bot_messages {
-        if let Err(crate::domain::guard::Ungrounded(facts)) = crate::domain::guard::check(m, &grounding) {
-            run.ungrounded.extend(facts);
-        }
-    }
     if let Some(judge) = &bench.judge
         && run.answered
     {
