@@ -68,7 +68,7 @@ const QUESTIONS: &[&str] = &[
 
 /// Sends `n` questions from distinct customers one after another; returns per-message
 /// latency (ms) from POST to the reply accepted by the fake Graph API, and the traces.
-async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engine::Trace>) {
+async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::handoffs::Trace>) {
     let model = instant_model().await;
     let env = start(|c| {
         c.knowledge.embedder = if embedder == "none" {
@@ -126,7 +126,7 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
         .call_blocking(move |c| {
             let mut out = Vec::new();
             for i in 0..n {
-                if let Some(t) = frontdesk::store::engine::trace_for(c, &format!("wamid.eng-{embedder}-{i}"))? {
+                if let Some(t) = frontdesk::store::handoffs::trace_for(c, &format!("wamid.eng-{embedder}-{i}"))? {
                     out.push(t);
                 }
             }
@@ -138,8 +138,8 @@ async fn run(embedder: &str, n: usize) -> (Vec<f64>, Vec<frontdesk::store::engin
 }
 
 fn stage(
-    traces: &[frontdesk::store::engine::Trace],
-    f: impl Fn(&frontdesk::store::engine::Trace) -> f64,
+    traces: &[frontdesk::store::handoffs::Trace],
+    f: impl Fn(&frontdesk::store::handoffs::Trace) -> f64,
 ) -> (f64, f64) {
     let mut v: Vec<f64> = traces.iter().map(f).collect();
     (pct(&mut v.clone(), 0.5), pct(&mut v, 0.95))
@@ -152,7 +152,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let ms = |t: &frontdesk::store::engine::Trace, k: &str| t.stages_ms[k].as_f64().unwrap_or(0.0);
+        let ms = |t: &frontdesk::store::handoffs::Trace, k: &str| t.stages_ms[k].as_f64().unwrap_or(0.0);
         println!("| run | messages | webhook → accepted p50 ms | p95 ms | engine total p95 | retrieval p95 | model call p95 | send enqueue p95 | overhead (total − model) p50 / p95 |");
         println!("|---|---|---|---|---|---|---|---|---|");
         for embedder in ["none", "local"] {

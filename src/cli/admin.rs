@@ -102,7 +102,7 @@ pub fn handback(config_path: &Path, id: i64, note: &str) -> anyhow::Result<ExitC
     let (_, store) = open(config_path)?;
     let (who, n) = (actor(), note.to_string());
     let changed = store
-        .transaction_blocking(move |c| crate::store::engine::hand_back(c, id, &who, &n, crate::domain::now_ms()))?;
+        .transaction_blocking(move |c| crate::store::handoffs::hand_back(c, id, &who, &n, crate::domain::now_ms()))?;
     if !changed {
         anyhow::bail!("conversation {id} is not owned by a person (or does not exist); nothing to hand back");
     }

@@ -14,7 +14,7 @@ use crate::domain::outbound::OutboundBody;
 use crate::domain::settings::Effective;
 use crate::error::Result;
 use crate::knowledge::Hit;
-use crate::store::engine::NewHandoff;
+use crate::store::handoffs::NewHandoff;
 use crate::store::reply::{BotMessage, Recorded, ReplyRecord};
 
 /// What the bot confirms after STOP and after START.
@@ -145,7 +145,7 @@ fn finish_trace(
     confidence: Option<f64>,
     t_send: Instant,
     started: Instant,
-) -> crate::store::engine::Trace {
+) -> crate::store::handoffs::Trace {
     let span = tracing::Span::current();
     span.record("conversation", facts.conversation_id);
     span.record("route", run.route.as_str());

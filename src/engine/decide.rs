@@ -12,7 +12,7 @@ use super::triggers;
 use crate::domain::budget::{self, Allowance};
 use crate::domain::router::{self, Classified, Route, Rule, Tier};
 use crate::domain::settings::Effective;
-use crate::store::engine::Handback;
+use crate::store::handoffs::Handback;
 
 /// Answer the customer, or hand the conversation to a person.
 #[derive(Debug, Clone, PartialEq)]

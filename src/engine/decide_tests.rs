@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::owner::Owner;
-use crate::store::engine::Spent;
+use crate::store::handoffs::Spent;
 
 fn settings(overrides: &[(&str, &str)]) -> Effective {
     let defaults = crate::settings::defaults(&crate::config::Config::default());

@@ -136,7 +136,7 @@ pub async fn respond_unless_interrupted(
 pub async fn hand_back(store: &Store, conversation_id: i64, actor: &str, note: &str) -> Result<bool> {
     let (actor, note, now) = (actor.to_string(), note.to_string(), crate::domain::now_ms());
     store
-        .write(move |c| crate::store::engine::hand_back(c, conversation_id, &actor, &note, now))
+        .write(move |c| crate::store::handoffs::hand_back(c, conversation_id, &actor, &note, now))
         .await
 }
 
@@ -148,7 +148,7 @@ pub async fn auto_hand_back(store: &Store, minutes: f64) -> Result<usize> {
     }
     let before = crate::domain::now_ms() - (minutes * 60_000.0) as i64;
     let idle = store
-        .read(move |c| crate::store::engine::idle_human_conversations(c, before))
+        .read(move |c| crate::store::handoffs::idle_human_conversations(c, before))
         .await?;
     let note = format!("no activity for {minutes} minutes; the bot resumed on its own");
     for &id in &idle {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::knowledge::Hit;
 use crate::llm::Attempt;
-use crate::store::engine::Trace;
+use crate::store::handoffs::Trace;
 use crate::store::reply::NewSummary;
 
 /// What one reply run used, for its trace.

@@ -174,7 +174,7 @@ async fn settings_unset(State(app): State<Arc<App>>, Path(key): Path<String>) ->
 async fn trace(State(app): State<Arc<App>>, Path(wamid): Path<String>) -> Response {
     match app
         .store
-        .read(move |c| crate::store::engine::trace_for(c, &wamid))
+        .read(move |c| crate::store::handoffs::trace_for(c, &wamid))
         .await
     {
         Ok(Some(t)) => Json(t).into_response(),
@@ -187,7 +187,11 @@ async fn trace(State(app): State<Arc<App>>, Path(wamid): Path<String>) -> Respon
 
 /// `GET /conversations/{id}/handoffs`: the handoff packets of a conversation.
 async fn handoffs(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
-    match app.store.read(move |c| crate::store::engine::handoffs_for(c, id)).await {
+    match app
+        .store
+        .read(move |c| crate::store::handoffs::handoffs_for(c, id))
+        .await
+    {
         Ok(h) => Json(h).into_response(),
         Err(e) => error_response(e),
     }

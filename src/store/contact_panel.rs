@@ -104,7 +104,7 @@ pub fn for_conversation(conn: &Connection, conversation_id: i64) -> Result<Optio
             Ok(ContactConversation {
                 id: r.get(0)?,
                 phone_number_id: r.get(1)?,
-                owner: super::engine::stored_owner(&r.get::<_, String>(2)?),
+                owner: super::handoffs::stored_owner(&r.get::<_, String>(2)?),
                 closed: r.get(3)?,
                 created_at: r.get(4)?,
                 last_message_at: r.get(5)?,

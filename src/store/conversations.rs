@@ -29,7 +29,7 @@ pub fn inbound_for_reply(conn: &Connection, wamid: &str) -> Result<Option<Inboun
                 Ok(InboundForReply {
                     conversation_id: r.get(0)?,
                     phone_number_id: r.get(1)?,
-                    owner: super::engine::stored_owner(&r.get::<_, String>(2)?),
+                    owner: super::handoffs::stored_owner(&r.get::<_, String>(2)?),
                     name: r.get(3)?,
                     text: r.get(4)?,
                     wa_id: r.get(5)?,

@@ -186,7 +186,7 @@ pub fn list(
             id: r.get(0)?,
             name: r.get(1)?,
             wa_id: r.get(2)?,
-            owner: super::engine::stored_owner(&r.get::<_, String>(3)?),
+            owner: super::handoffs::stored_owner(&r.get::<_, String>(3)?),
             last_message_at: r.get(4)?,
             last_text: r.get(5)?,
             handoff_reason: r.get(6)?,
@@ -319,7 +319,7 @@ pub fn head(conn: &Connection, id: i64) -> Result<Option<ConversationHead>> {
                     id: r.get(0)?,
                     name: r.get(1)?,
                     wa_id: r.get(2)?,
-                    owner: super::engine::stored_owner(&r.get::<_, String>(3)?),
+                    owner: super::handoffs::stored_owner(&r.get::<_, String>(3)?),
                     last_inbound_at: r.get(4)?,
                     needs_template: r.get::<_, i64>(5)? != 0,
                     assigned_to: r.get(6)?,
@@ -636,7 +636,7 @@ fn newest_page(items: &mut Vec<ThreadItem>, limit: usize) -> Option<i64> {
 pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bool> {
     let from = crate::domain::owner::Owner::Bot;
     let to = from.take_over().expect("a bot-owned conversation can be taken over");
-    let changed = super::engine::move_owner(conn, id, from, to)?;
+    let changed = super::handoffs::move_owner(conn, id, from, to)?;
     if changed {
         super::settings::audit_conversation(conn, now, actor, "conversation.takeover", id, "{}")?;
         super::webhooks::record_for_conversation(
@@ -652,7 +652,7 @@ pub fn take_over(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<bo
 /// Closes a conversation: the bot owns it again (a handoff is resolved with `note`),
 /// nobody is assigned, and it leaves the working lists until the customer writes.
 pub fn close(conn: &Connection, id: i64, actor: &str, now: i64) -> Result<()> {
-    super::engine::hand_back(conn, id, actor, "closed", now)?;
+    super::handoffs::hand_back(conn, id, actor, "closed", now)?;
     conn.execute(
         "UPDATE conversations SET closed_at = ?2, assigned_to = NULL WHERE id = ?1",
         params![id, now],

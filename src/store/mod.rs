@@ -8,10 +8,9 @@ pub mod contact_panel;
 pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
-pub mod engine;
+pub mod handoffs;
 pub mod health;
 pub mod inbox;
-mod ingest;
 pub mod journal_marker;
 pub mod knowledge;
 pub mod ledger;
@@ -25,11 +24,12 @@ pub mod snooze;
 pub mod summaries;
 pub mod unread;
 pub mod users;
+mod webhook_events;
 pub mod webhooks;
 mod writer;
 
-pub use ingest::{IngestReport, apply_events};
 pub use messages::{MessageRow, list_contact_messages, list_messages};
+pub use webhook_events::{IngestReport, apply_events};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use super::engine::{self, Handback, NewHandoff, Spent, Trace};
+use super::handoffs::{self, Handback, NewHandoff, Spent, Trace};
 use super::{contacts, conversations, ledger, summaries};
 use crate::domain::outbound::OutboundBody;
 use crate::domain::owner::Owner;
@@ -73,19 +73,19 @@ pub fn conversation_facts(conn: &Connection, q: &FactsQuery<'_>) -> Result<Conve
         Vec::new()
     };
     Ok(ConversationFacts {
-        owner: engine::owner(conn, conv)?,
+        owner: handoffs::owner(conn, conv)?,
         opted_out: contacts::opted_out(conn, conv)?,
-        handoff_for_inbound: engine::handoff_for_inbound(conn, q.wamid)?,
+        handoff_for_inbound: handoffs::handoff_for_inbound(conn, q.wamid)?,
         recent_inbound: conversations::recent_inbound(conn, conv, q.recent_since)?,
         history_start,
         history: conversations::history(conn, conv, history_start, q.history_turns)?,
-        bot_messages_sent: engine::bot_messages_sent(conn, conv)?,
-        last_handback: engine::last_handback(conn, conv)?,
+        bot_messages_sent: handoffs::bot_messages_sent(conn, conv)?,
+        last_handback: handoffs::last_handback(conn, conv)?,
         summary,
         unsummarized,
         spent: q
             .spent_since
-            .map(|since| engine::spent_since(conn, conv, since))
+            .map(|since| handoffs::spent_since(conn, conv, since))
             .transpose()?,
     })
 }
@@ -144,7 +144,7 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         summaries::put(conn, r.conversation_id, &s.text, s.through, &s.model, now)?;
     }
     if let Some(h) = &r.handoff {
-        done.handoff_id = Some(engine::start_handoff(conn, h, now)?);
+        done.handoff_id = Some(handoffs::start_handoff(conn, h, now)?);
     }
     if let Some(m) = &r.message {
         let key = match (&m.key, done.handoff_id) {
@@ -198,7 +198,7 @@ pub fn record_reply(conn: &Connection, r: &ReplyRecord, now: i64) -> Result<Reco
         }
     }
     if let Some(t) = &r.trace {
-        engine::record_trace(conn, t, now)?;
+        handoffs::record_trace(conn, t, now)?;
     }
     Ok(done)
 }

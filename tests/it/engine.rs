@@ -6,7 +6,7 @@
 
 use frontdesk::config::EngineConfig;
 use frontdesk::store::conversations::inbound_for_reply;
-use frontdesk::store::engine::{handoffs_for, trace_for};
+use frontdesk::store::handoffs::{handoffs_for, trace_for};
 
 use crate::support::{TestServer, text_webhook};
 
@@ -194,7 +194,7 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
         .call_blocking(|c| inbound_for_reply(c, "wamid.c-1"))
         .unwrap()
         .unwrap();
-    let h = frontdesk::store::engine::NewHandoff {
+    let h = frontdesk::store::handoffs::NewHandoff {
         conversation_id: inbound.conversation_id,
         inbound_wamid: "wamid.c-1".into(),
         trigger: "asked_for_human".into(),
@@ -207,7 +207,7 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
     // The handoff committed, then the process died before queueing the bridge.
     s.app()
         .store
-        .write(move |c| frontdesk::store::engine::start_handoff(c, &h, 1))
+        .write(move |c| frontdesk::store::handoffs::start_handoff(c, &h, 1))
         .await
         .unwrap();
     let inbound = s

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use frontdesk::config::{EngineConfig, ProviderConfig, Secret};
-use frontdesk::store::engine::{handoffs_for, trace_for};
+use frontdesk::store::handoffs::{handoffs_for, trace_for};
 use serde_json::json;
 
 use crate::engine::{owner, say, settle, shop, texts};
@@ -47,7 +47,7 @@ pub async fn shop_with_models(
     .await
 }
 
-pub fn trace(s: &TestServer, wamid: &str) -> frontdesk::store::engine::Trace {
+pub fn trace(s: &TestServer, wamid: &str) -> frontdesk::store::handoffs::Trace {
     let w = wamid.to_string();
     s.app()
         .store

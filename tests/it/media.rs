@@ -147,7 +147,7 @@ async fn a_voice_note_is_transcribed_and_answered() {
         let trace = s
             .app()
             .store
-            .read(move |c| frontdesk::store::engine::trace_for(c, &w))
+            .read(move |c| frontdesk::store::handoffs::trace_for(c, &w))
             .await
             .unwrap();
         panic!(

@@ -362,7 +362,7 @@ async fn the_rolling_summary_is_refreshed_shown_and_erased() {
     let packet = s
         .app()
         .store
-        .call_blocking(move |c| frontdesk::store::engine::handoffs_for(c, conv))
+        .call_blocking(move |c| frontdesk::store::handoffs::handoffs_for(c, conv))
         .unwrap()
         .pop()
         .unwrap();

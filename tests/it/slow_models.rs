@@ -7,7 +7,7 @@
 //! budget ending in the bridge message.
 
 use frontdesk::config::{EngineConfig, ProviderConfig, Secret};
-use frontdesk::store::engine::handoffs_for;
+use frontdesk::store::handoffs::handoffs_for;
 use serde_json::{Value, json};
 
 use crate::engine::{say, settle, shop, texts};

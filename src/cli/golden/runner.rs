@@ -284,7 +284,7 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         let w = wamid.clone();
         let trace = app
             .store
-            .read(move |c| crate::store::engine::trace_for(c, &w))
+            .read(move |c| crate::store::handoffs::trace_for(c, &w))
             .await?
             .context("the engine left no trace")?;
         read_trace(&mut run, &trace, wall, &mut passages);
@@ -332,7 +332,7 @@ async fn play(bench: &Bench, index: usize, case: &Case) -> anyhow::Result<CaseRu
         .read(move |c| {
             Ok((
                 crate::store::conversations::history(c, conv, i64::MAX, 1_000)?,
-                crate::store::engine::handoffs_for(c, conv)?,
+                crate::store::handoffs::handoffs_for(c, conv)?,
             ))
         })
         .await?;
@@ -371,7 +371,7 @@ async fn accept_sends(app: &App, conversation_id: i64) -> anyhow::Result<()> {
 }
 
 /// Reads one turn's trace into the case's run.
-fn read_trace(run: &mut CaseRun, trace: &crate::store::engine::Trace, wall_ms: u64, passages: &mut Vec<i64>) {
+fn read_trace(run: &mut CaseRun, trace: &crate::store::handoffs::Trace, wall_ms: u64, passages: &mut Vec<i64>) {
     let route = match trace.route.as_str() {
         "rule" => Some("handoff"),
         "none" => None,

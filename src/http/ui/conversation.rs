@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::domain::outbound::OutboundBody;
 use crate::error::Error;
 use crate::store::ledger::NewOutbound;
-use crate::store::{engine as handoffs, inbox};
+use crate::store::{handoffs, inbox};
 
 use pages::internal;
 

@@ -358,7 +358,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap) -> crate::error::Resul
             let settings = crate::domain::settings::Effective::new(&defaults, &crate::store::settings::overrides(c)?);
             let (usd, tokens) = if settings.has_global_budget() {
                 let today = crate::domain::calendar::utc_day(crate::domain::now_ms()) * crate::domain::calendar::DAY_MS;
-                crate::store::engine::global_spent_since(c, today)?
+                crate::store::handoffs::global_spent_since(c, today)?
             } else {
                 (0.0, 0)
             };

@@ -10,7 +10,7 @@ use crate::domain::labels::Priority;
 use crate::domain::owner::Owner;
 use crate::domain::soft_launch::LaunchGroup;
 use crate::engine::HandoffTrigger;
-use crate::store::engine::HandoffRow;
+use crate::store::handoffs::HandoffRow;
 use crate::store::inbox::{Author, ConversationHead, ConversationRow, ThreadItem, View};
 use crate::store::users::User;
 

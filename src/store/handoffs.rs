@@ -1,6 +1,7 @@
-//! The conversation engine's rows: handoffs (owner moves to a human in the same write),
-//! reply traces, the facts one reply reads (`conversation_facts`, one read transaction)
-//! and what it leaves (`record_reply`, one write).
+//! Who answers a conversation and why it changed: handoffs (the owner moves to a person
+//! in the same write), hand-backs and owner moves; the reply traces the engine leaves
+//! and the model spend read from them. (`reply.rs` composes these into one reply's
+//! reads and writes.)
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
