@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use frontdesk::config::QueueConfig;
-use frontdesk::queue::{NewJob, Outcome, Queue};
+use frontdesk::queue::{JobOutcome, NewJob, Queue};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -53,7 +53,7 @@ async fn run(group: bool, jobs: usize, producers: usize, consumers: usize) -> (f
                 q.finish_many(
                     claimed
                         .into_iter()
-                        .map(|j| (j.id, j.lease_token, Outcome::Done))
+                        .map(|j| (j.id, j.lease_token, JobOutcome::Done))
                         .collect(),
                 )
                 .await

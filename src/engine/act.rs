@@ -9,7 +9,7 @@ use serde_json::json;
 use super::decide::{self, Decision, HandoffTrigger, Policy};
 use super::facts::Facts;
 use super::run::{Run, silent_trace};
-use super::{Deps, Outcome};
+use super::{Deps, ReplyOutcome};
 use crate::domain::outbound::OutboundBody;
 use crate::domain::settings::Effective;
 use crate::error::Result;
@@ -23,7 +23,7 @@ const OPTED_IN_TEXT: &str = "You're subscribed again: our assistant will answer 
 
 /// STOP/START: records a change with its confirmation (the one bot message an opted-out
 /// contact gets) and a silent trace.
-pub async fn opt(deps: &Deps<'_>, facts: &Facts, opt_out: bool, changed: bool) -> Result<Outcome> {
+pub async fn opt(deps: &Deps<'_>, facts: &Facts, opt_out: bool, changed: bool) -> Result<ReplyOutcome> {
     let confirm = if opt_out { OPTED_OUT_TEXT } else { OPTED_IN_TEXT };
     let outcome = if opt_out { "opted_out" } else { "opted_in" };
     let record = ReplyRecord {
@@ -42,11 +42,11 @@ pub async fn opt(deps: &Deps<'_>, facts: &Facts, opt_out: bool, changed: bool) -
     };
     record_and_queue(deps, record).await?;
     tracing::info!(wamid = %facts.wamid, conversation = facts.conversation_id, opt_out, "opt-out changed");
-    Ok(Outcome::Silent)
+    Ok(ReplyOutcome::Silent)
 }
 
 /// Sends nothing and records why.
-pub async fn silent(deps: &Deps<'_>, facts: &Facts, reason: &str) -> Result<Outcome> {
+pub async fn silent(deps: &Deps<'_>, facts: &Facts, reason: &str) -> Result<ReplyOutcome> {
     tracing::debug!(wamid = %facts.wamid, reason, "the bot stays silent");
     let record = ReplyRecord {
         conversation_id: facts.conversation_id,
@@ -54,7 +54,7 @@ pub async fn silent(deps: &Deps<'_>, facts: &Facts, reason: &str) -> Result<Outc
         ..Default::default()
     };
     record_and_queue(deps, record).await?;
-    Ok(Outcome::Silent)
+    Ok(ReplyOutcome::Silent)
 }
 
 /// Queues the message of a handoff this message recorded before (idempotent per handoff).
@@ -64,7 +64,7 @@ pub async fn finish_handoff(
     settings: &Effective,
     id: i64,
     trigger: &str,
-) -> Result<Outcome> {
+) -> Result<ReplyOutcome> {
     let record = ReplyRecord {
         conversation_id: facts.conversation_id,
         message: bridge(
@@ -74,7 +74,7 @@ pub async fn finish_handoff(
         ..Default::default()
     };
     record_and_queue(deps, record).await?;
-    Ok(Outcome::Silent)
+    Ok(ReplyOutcome::Silent)
 }
 
 /// Answers or hands off (after the hand-back cooldown), and records the run's trace.
@@ -84,7 +84,7 @@ pub async fn reply(
     mut run: Run,
     decision: Decision,
     started: Instant,
-) -> Result<Outcome> {
+) -> Result<ReplyOutcome> {
     let (facts, settings) = gathered;
     let policy = Policy::of(deps.config);
     let last = facts.conversation.last_handback.as_ref();
@@ -107,7 +107,7 @@ pub async fn reply(
                 text
             };
             record.message = bot_message(Some(reply_key(facts)), body);
-            (Outcome::Answered, Some(confidence), None)
+            (ReplyOutcome::Answered, Some(confidence), None)
         }
         Decision::Handoff {
             trigger,
@@ -119,7 +119,7 @@ pub async fn reply(
                 deps,
                 bot_message(None, settings.get(trigger.message_setting()).to_string()),
             );
-            (Outcome::HandedOff, confidence, Some(trigger))
+            (ReplyOutcome::HandedOff, confidence, Some(trigger))
         }
     };
     let trace = finish_trace(deps, facts, run, outcome.trace_name(), confidence, t_send, started);

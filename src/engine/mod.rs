@@ -68,18 +68,18 @@ pub struct Deps<'a> {
 
 /// What the engine did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ReplyOutcome {
     Answered,
     HandedOff,
     /// A person owns the conversation, or the contact opted out.
     Silent,
 }
 
-impl Outcome {
+impl ReplyOutcome {
     /// The trace's outcome of an answer or a handoff.
     fn trace_name(&self) -> &'static str {
         match self {
-            Outcome::Answered => "answered",
+            ReplyOutcome::Answered => "answered",
             _ => "handoff",
         }
     }
@@ -92,7 +92,7 @@ pub async fn respond(
     wamid: &str,
     inbound: &InboundForReply,
     burst: Option<&Burst>,
-) -> Result<Outcome> {
+) -> Result<ReplyOutcome> {
     respond_unless_interrupted(deps, wamid, inbound, burst, false).await
 }
 
@@ -106,7 +106,7 @@ pub async fn respond_unless_interrupted(
     inbound: &InboundForReply,
     burst: Option<&Burst>,
     interrupted: bool,
-) -> Result<Outcome> {
+) -> Result<ReplyOutcome> {
     let started = Instant::now();
     let Gathered { facts, settings } = facts::gather(deps, wamid, inbound, burst).await?;
     let (run, decision) = match decide::decide(&facts, &settings, &Policy::of(deps.config)) {

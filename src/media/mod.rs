@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::domain::media::{self as rules, Problem};
 use crate::error::Result;
-use crate::store::media::{self as rows, Outcome};
+use crate::store::media::{self as rows, MediaReading};
 use crate::whatsapp::graph::GraphError;
 
 pub use files::MediaFiles;
@@ -74,7 +74,7 @@ pub async fn process(app: &Deps<'_>, wamid: &str, last_attempt: bool) -> Result<
     if row.status != "pending" {
         return Ok(Step::Settled);
     }
-    let mut found = Outcome::default();
+    let mut found = MediaReading::default();
     let result = read(app, &row, &media, &mut found).await;
     let now = crate::domain::now_ms();
     let w = wamid.to_string();
@@ -115,7 +115,7 @@ async fn read(
     app: &Deps<'_>,
     row: &rows::MediaRow,
     media: &crate::domain::message::Media,
-    found: &mut Outcome,
+    found: &mut MediaReading,
 ) -> std::result::Result<(&'static str, String, Option<String>), Problem> {
     if row.media_type == "video" {
         return Err(Problem::Unsupported("videos are not watched by the bot".into()));

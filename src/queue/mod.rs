@@ -18,7 +18,7 @@ mod writer;
 pub(crate) mod power_loss;
 
 pub use inspect::{DeadJob, QueueStats, QueueStatsRow};
-pub use ops::{ClaimedJob, Ingress, NewJob, Outcome};
+pub use ops::{ClaimedJob, Ingress, JobOutcome, NewJob};
 pub use tables::JobMeta;
 pub use writer::CommitStats;
 
@@ -214,7 +214,7 @@ impl Queue {
     /// cannot be written (a full disk) it keeps trying for up to half a lease, so work
     /// done just before or during the fault is recorded once it heals instead of being
     /// run again when the lease runs out.
-    pub async fn finish_many(&self, done: Vec<(u64, u64, Outcome)>) -> Result<Vec<bool>> {
+    pub async fn finish_many(&self, done: Vec<(u64, u64, JobOutcome)>) -> Result<Vec<bool>> {
         let give_up = std::time::Instant::now() + std::time::Duration::from_millis(self.config.lease_ms / 2);
         let mut pause = std::time::Duration::from_millis(100);
         loop {
@@ -239,7 +239,7 @@ impl Queue {
     }
 
     /// Records how one job ended.
-    pub async fn finish(&self, job: &ClaimedJob, outcome: Outcome) -> Result<bool> {
+    pub async fn finish(&self, job: &ClaimedJob, outcome: JobOutcome) -> Result<bool> {
         Ok(self
             .finish_many(vec![(job.id, job.lease_token, outcome)])
             .await?
@@ -247,14 +247,14 @@ impl Queue {
     }
 
     /// A failure outcome with this queue's backoff for `attempt`.
-    pub fn retry_later(&self, attempt: u32, error: impl Into<String>) -> Outcome {
+    pub fn retry_later(&self, attempt: u32, error: impl Into<String>) -> JobOutcome {
         let delay = backoff_ms(
             attempt,
             self.config.backoff_base_ms,
             self.config.backoff_max_ms,
             rand::random::<f64>(),
         );
-        Outcome::Failed {
+        JobOutcome::Failed {
             error: error.into(),
             retry_in_ms: Some(delay),
         }

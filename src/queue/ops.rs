@@ -44,7 +44,7 @@ pub struct NewJob {
 
 /// How a worker finished a job.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum JobOutcome {
     Done,
     /// Failed; retried after `retry_in_ms` unless out of attempts (or `retry_in_ms` is
     /// `None`, meaning the failure is permanent).
@@ -192,7 +192,7 @@ pub(super) fn finish(
     fx: &mut Effects,
     id: u64,
     token: u64,
-    outcome: &Outcome,
+    outcome: &JobOutcome,
     now: u64,
 ) -> R<bool> {
     let mut jobs = txn.open_table(JOBS)?;
@@ -206,11 +206,11 @@ pub(super) fn finish(
     txn.open_table(LEASED)?.remove((lease.until_ms, id))?;
     meta.lease = None;
     match outcome {
-        Outcome::Done => {
+        JobOutcome::Done => {
             jobs.remove(id)?;
             txn.open_table(PAYLOADS)?.remove(id)?;
         }
-        Outcome::Defer { delay_ms } => {
+        JobOutcome::Defer { delay_ms } => {
             meta.attempts = meta.attempts.saturating_sub(1);
             meta.run_at_ms = now + delay_ms;
             jobs.insert(id, meta.encode().as_slice())?;
@@ -218,7 +218,7 @@ pub(super) fn finish(
                 .insert((meta.queue.as_str(), meta.run_at_ms, id), ())?;
             fx.made_ready(&meta.queue);
         }
-        Outcome::Failed { error, retry_in_ms } => {
+        JobOutcome::Failed { error, retry_in_ms } => {
             meta.last_error = Some(error.clone());
             match retry_in_ms {
                 Some(delay) if meta.attempts < meta.max_attempts => {

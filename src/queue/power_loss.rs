@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use redb::{Builder, Database, Durability, ReadableTable};
 
 use super::tables::{DEAD, DEDUPE, JOBS, JobMeta, LEASED, PAYLOADS, READY};
-use super::{ClaimedJob, Ingress, Outcome, Queue, WEBHOOK_QUEUE};
+use super::{ClaimedJob, Ingress, JobOutcome, Queue, WEBHOOK_QUEUE};
 use crate::config::QueueConfig;
 use crate::sim::power::Tear;
 use crate::sim::redb_disk::SimDisk;
@@ -125,7 +125,7 @@ async fn workload(q: &Queue, rng: &mut StdRng, steps: usize, acks: &mut Acks) {
                     }
                     Err(_) => break,
                 }
-                match q.finish(&job, Outcome::Done).await {
+                match q.finish(&job, JobOutcome::Done).await {
                     Ok(true) => {
                         acks.done.insert(job.id);
                         true
@@ -139,7 +139,7 @@ async fn workload(q: &Queue, rng: &mut StdRng, steps: usize, acks: &mut Acks) {
             }
             6 if !claimed.is_empty() => {
                 let job = claimed.remove(rng.random_range(0..claimed.len()));
-                let outcome = Outcome::Failed {
+                let outcome = JobOutcome::Failed {
                     error: "simulated".into(),
                     retry_in_ms: Some(0),
                 };

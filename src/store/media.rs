@@ -112,7 +112,7 @@ pub fn for_conversation(conn: &Connection, conversation_id: i64) -> Result<Vec<(
 
 /// What a finished media job found.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct MediaReading {
     pub sha256: Option<String>,
     pub mime_type: Option<String>,
     pub size_bytes: Option<i64>,
@@ -123,7 +123,7 @@ pub struct Outcome {
 
 /// Marks the media read; the message's text becomes `turn_text` when given (what the bot
 /// and the inbox search see).
-pub fn finish(conn: &Connection, wamid: &str, o: &Outcome, turn_text: Option<&str>, now: i64) -> Result<()> {
+pub fn finish(conn: &Connection, wamid: &str, o: &MediaReading, turn_text: Option<&str>, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE media SET status = 'done', sha256 = ?2, mime_type = ?3, size_bytes = ?4, derived_kind = ?5, derived_text = ?6,
                           language = ?7, error = NULL, updated_at = ?8 WHERE wamid = ?1",
@@ -136,7 +136,7 @@ pub fn finish(conn: &Connection, wamid: &str, o: &Outcome, turn_text: Option<&st
 }
 
 /// Marks the media unusable, keeping whatever was stored of it.
-pub fn fail(conn: &Connection, wamid: &str, o: &Outcome, error: &str, now: i64) -> Result<()> {
+pub fn fail(conn: &Connection, wamid: &str, o: &MediaReading, error: &str, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE media SET status = 'failed', sha256 = ?2, mime_type = ?3, size_bytes = ?4, error = ?5, updated_at = ?6 WHERE wamid = ?1",
         params![wamid, o.sha256, o.mime_type, o.size_bytes, error, now],

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::WebhookEndpoint;
 use crate::metrics::Metrics;
-use crate::queue::{ClaimedJob, NewJob, Outcome};
+use crate::queue::{ClaimedJob, JobOutcome, NewJob};
 use crate::store::webhooks::{self, Delivery, EndpointRow};
 
 /// The queue of outbound-webhook deliveries (shown by `frontdesk queue`).
@@ -189,27 +189,27 @@ async fn deliver_batch(app: Arc<App>, client: reqwest::Client, freed: Arc<Notify
 }
 
 /// One job: `(outcome, delivered)`.
-async fn deliver(app: &App, client: &reqwest::Client, job: &ClaimedJob) -> (Outcome, bool) {
+async fn deliver(app: &App, client: &reqwest::Client, job: &ClaimedJob) -> (JobOutcome, bool) {
     let id: i64 = String::from_utf8_lossy(&job.payload).parse().unwrap_or(-1);
     let row = match app.store.read(move |c| webhooks::get(c, id)).await {
         Ok(r) => r,
         Err(e) => return (super::retry_or_wait(app, job.attempt, e.to_string()), false),
     };
     let Some(d) = row else {
-        return (Outcome::Done, false); // erased, or its endpoint was removed
+        return (JobOutcome::Done, false); // erased, or its endpoint was removed
     };
     if d.delivered {
-        return (Outcome::Done, false);
+        return (JobOutcome::Done, false);
     }
     if d.behind_earlier {
         // Not its turn (cannot happen through the relay; kept safe): back to the relay.
         return match app.store.write(move |tx| webhooks::mark_queued(tx, &[id], false)).await {
-            Ok(()) => (Outcome::Done, false),
+            Ok(()) => (JobOutcome::Done, false),
             Err(e) => (super::retry_or_wait(app, job.attempt, e.to_string()), false),
         };
     }
     let Some(endpoint) = app.config.webhooks.endpoints.iter().find(|e| e.name == d.endpoint) else {
-        return (Outcome::Done, false);
+        return (JobOutcome::Done, false);
     };
     match post(client, endpoint, &d).await {
         Ok(()) => {
@@ -217,7 +217,7 @@ async fn deliver(app: &App, client: &reqwest::Client, job: &ClaimedJob) -> (Outc
             match app.store.write(move |tx| webhooks::mark_delivered(tx, id, now)).await {
                 Ok(()) => {
                     Metrics::add(&app.metrics.outbound_webhooks_delivered_total, 1);
-                    (Outcome::Done, true)
+                    (JobOutcome::Done, true)
                 }
                 // Delivered but not recorded: it goes again (receivers dedupe on the id).
                 Err(e) => (super::retry_or_wait(app, job.attempt, e.to_string()), false),

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::metrics::Metrics;
-use crate::queue::{ClaimedJob, Outcome, WEBHOOK_QUEUE};
+use crate::queue::{ClaimedJob, JobOutcome, WEBHOOK_QUEUE};
 use crate::store::{IngestReport, apply_events};
 use crate::whatsapp::parse::parse_webhook;
 
@@ -72,7 +72,7 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
                         // Queued before the job is marked done, keyed by wamid: a re-run
                         // after a crash queues nothing twice.
                         match queue_replies(app, &report).await {
-                            Ok(()) => outcomes.push((id, token, Outcome::Done)),
+                            Ok(()) => outcomes.push((id, token, JobOutcome::Done)),
                             Err(e) => outcomes.push((id, token, super::retry_or_wait(app, attempt, e.to_string()))),
                         }
                     }
@@ -101,8 +101,11 @@ pub async fn process_batch(app: &Arc<App>, jobs: Vec<ClaimedJob>) {
 }
 
 /// Records the jobs' outcomes in the journal.
-async fn finish(app: &App, outcomes: Vec<(u64, u64, Outcome)>) {
-    let done = outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Done)).count();
+async fn finish(app: &App, outcomes: Vec<(u64, u64, JobOutcome)>) {
+    let done = outcomes
+        .iter()
+        .filter(|(_, _, o)| matches!(o, JobOutcome::Done))
+        .count();
     match app.queue.finish_many(outcomes).await {
         Ok(_) => Metrics::add(&app.metrics.jobs_done_total, done as u64),
         Err(e) => {

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::media::Step;
 use crate::metrics::Metrics;
-use crate::queue::Outcome;
+use crate::queue::JobOutcome;
 
 /// The queue of media jobs.
 pub const MEDIA_QUEUE: &str = "media";
@@ -49,7 +49,7 @@ async fn read_all(
     app: &App,
     stop: &CancellationToken,
     jobs: Vec<crate::queue::ClaimedJob>,
-) -> (Vec<(u64, u64, Outcome)>, Vec<(u64, u64)>) {
+) -> (Vec<(u64, u64, JobOutcome)>, Vec<(u64, u64)>) {
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut unfinished = Vec::new();
     for job in jobs {
@@ -68,7 +68,7 @@ async fn read_all(
             }
         };
         let outcome = match step {
-            Ok(Step::Settled | Step::Failed(_)) => Outcome::Done,
+            Ok(Step::Settled | Step::Failed(_)) => JobOutcome::Done,
             Ok(Step::Retry(problem)) => {
                 Metrics::add(&app.metrics.media_retried_total, 1);
                 tracing::info!(%wamid, attempt = job.attempt, %problem, "media: will retry");

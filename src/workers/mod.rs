@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{ClaimedJob, Outcome, Queue};
+use crate::queue::{ClaimedJob, JobOutcome, Queue};
 
 /// How many times the process may die while running a job of `queue` before the job is
 /// set aside in dead letters as a possible poison pill. Media jobs handle customers'
@@ -41,9 +41,9 @@ const STORAGE_WAIT_MS: u64 = 1_000;
 /// counted and the job waits, so a long outage cannot use up its attempts and
 /// dead-letter it. Otherwise it is retried with backoff (or dead-lettered when out of
 /// attempts).
-pub(crate) fn retry_or_wait(app: &crate::app::App, attempt: u32, error: impl Into<String>) -> Outcome {
+pub(crate) fn retry_or_wait(app: &crate::app::App, attempt: u32, error: impl Into<String>) -> JobOutcome {
     if app.store.health().fault().is_some() || app.queue.health().fault().is_some() {
-        Outcome::Defer {
+        JobOutcome::Defer {
             delay_ms: STORAGE_WAIT_MS,
         }
     } else {

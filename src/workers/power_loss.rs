@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use redb::Durability;
 
 use crate::queue::power_loss::{open, queue_on};
-use crate::queue::{Ingress, Outcome, Queue, WEBHOOK_QUEUE};
+use crate::queue::{Ingress, JobOutcome, Queue, WEBHOOK_QUEUE};
 use crate::sim::power::{Power, Tear};
 use crate::sim::redb_disk::SimDisk;
 use crate::sim::sqlite_vfs::SimVfs;
@@ -119,7 +119,7 @@ async fn reply_round(q: &Queue, store: &Store, max: usize) -> Result<usize, ()> 
         let job = q.job(crate::outbound::SEND_QUEUE, id.to_string().into_bytes());
         q.enqueue_unique(format!("send:{id}"), job).await.map_err(drop)?;
     }
-    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, Outcome::Done)).collect();
+    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, JobOutcome::Done)).collect();
     q.finish_many(outcomes).await.map_err(drop)?;
     Ok(jobs.len())
 }
@@ -142,7 +142,7 @@ async fn send_round(q: &Queue, store: &Store, meta: &mut Meta, max: usize) -> Re
                 .await
                 .map_err(drop)?;
         }
-        q.finish_many(vec![(j.id, j.lease_token, Outcome::Done)])
+        q.finish_many(vec![(j.id, j.lease_token, JobOutcome::Done)])
             .await
             .map_err(drop)?;
     }
@@ -213,7 +213,7 @@ async fn ingest_round(q: &Queue, store: &Store, max: usize, acks: &mut Acks) -> 
             q.enqueue_unique(format!("reply:{wamid}"), job).await.map_err(drop)?;
         }
     }
-    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, Outcome::Done)).collect();
+    let outcomes = jobs.iter().map(|j| (j.id, j.lease_token, JobOutcome::Done)).collect();
     q.finish_many(outcomes).await.map_err(drop)?;
     for j in &jobs {
         acks.done.insert(wamid_of(&j.payload));

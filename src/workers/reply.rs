@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::error::Result;
-use crate::queue::{ClaimedJob, Outcome};
+use crate::queue::{ClaimedJob, JobOutcome};
 use crate::store::conversations;
 
 /// The queue of reply jobs (payload: the inbound wamid).
@@ -33,7 +33,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 }
 
 /// Answers the claimed jobs one after another; returns their outcomes.
-async fn reply_to_all(app: &App, worker: usize, jobs: Vec<ClaimedJob>) -> Vec<(u64, u64, Outcome)> {
+async fn reply_to_all(app: &App, worker: usize, jobs: Vec<ClaimedJob>) -> Vec<(u64, u64, JobOutcome)> {
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
         let span = tracing::info_span!(
@@ -58,7 +58,7 @@ async fn reply_to_all(app: &App, worker: usize, jobs: Vec<ClaimedJob>) -> Vec<(u
     outcomes
 }
 
-async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
+async fn reply_to(app: &App, job: &ClaimedJob) -> Result<JobOutcome> {
     let wamid = String::from_utf8_lossy(&job.payload).to_string();
     let w = wamid.clone();
     // One read transaction: the texts and the media states are of the same moment (a media
@@ -73,24 +73,24 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         .await?;
     let Some((inbound, burst)) = found else {
         tracing::warn!(%wamid, "reply: message not found; nothing to answer");
-        return Ok(Outcome::Done);
+        return Ok(JobOutcome::Done);
     };
     // Bursts: a newer message's job answers this one too, unless the burst already
     // waited as long as it may.
     let waited = crate::domain::now_ms() - burst.oldest_at;
     if burst.newer_exists && waited < app.config.engine.debounce_max_ms as i64 {
         tracing::debug!(%wamid, "reply: a newer message will be answered with this one");
-        return Ok(Outcome::Done);
+        return Ok(JobOutcome::Done);
     }
     // The media of the burst is read first (bounded), so the answer can use it.
     if burst.parts.iter().any(|p| p.media_status.as_deref() == Some("pending"))
         && waited < app.config.media.reply_wait_ms as i64
     {
-        return Ok(Outcome::Defer { delay_ms: 250 });
+        return Ok(JobOutcome::Defer { delay_ms: 250 });
     }
     // One reply at a time per conversation.
     let Some(_turn) = ConversationTurn::take(app, inbound.conversation_id) else {
-        return Ok(Outcome::Defer { delay_ms: 200 });
+        return Ok(JobOutcome::Defer { delay_ms: 200 });
     };
     if inbound.owner.bot_answers()
         && app.config.send.read_receipts
@@ -104,12 +104,12 @@ async fn reply_to(app: &App, job: &ClaimedJob) -> Result<Outcome> {
         tracing::warn!(%wamid, crashes = job.crashes, "reply: interrupted twice while answering; a person takes over");
     }
     match crate::engine::respond_unless_interrupted(&app.engine(), &wamid, &inbound, Some(&burst), interrupted).await? {
-        crate::engine::Outcome::Silent => {
+        crate::engine::ReplyOutcome::Silent => {
             tracing::debug!(%wamid, "reply: the bot stays silent (a person owns it, or the contact opted out)")
         }
         outcome => tracing::debug!(%wamid, ?outcome, "reply: done"),
     }
-    Ok(Outcome::Done)
+    Ok(JobOutcome::Done)
 }
 
 /// Whether this is the reply job's last run before the crash limit sets it aside: the

@@ -18,7 +18,7 @@ use crate::domain::outbound::{MediaSource, OutboundBody};
 use crate::domain::window;
 use crate::metrics::Metrics;
 use crate::outbound::SEND_QUEUE;
-use crate::queue::{ClaimedJob, Outcome};
+use crate::queue::{ClaimedJob, JobOutcome};
 use crate::store::ledger::{self, OutboundRow, SendOutcome};
 use crate::whatsapp::error_codes::{ErrorAction, action_for, describe};
 use crate::whatsapp::graph::GraphError;
@@ -45,7 +45,7 @@ pub async fn run(app: Arc<App>, worker: usize, shutdown: CancellationToken) {
 // A plan lives for one job; boxing the row would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum Plan {
-    Finish(Outcome),
+    Finish(JobOutcome),
     Send(OutboundRow),
     Fail {
         code: Option<i64>,
@@ -180,15 +180,15 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             (Plan::Fail { .. }, _) => {
                 Metrics::add(&app.metrics.sends_failed_total, 1);
                 app.labeled.send_failures.add(&[("code", "refused")], 1.0);
-                Outcome::Done
+                JobOutcome::Done
             }
-            (Plan::Send(_), None) => Outcome::Defer {
+            (Plan::Send(_), None) => JobOutcome::Defer {
                 delay_ms: ORDER_WAIT_MS,
             },
             (Plan::Send(row), Some(Ok(wamid))) => {
                 Metrics::add(&app.metrics.sends_accepted_total, 1);
                 updates.push(SendOutcome::Accepted(row.id, wamid));
-                Outcome::Done
+                JobOutcome::Done
             }
             (Plan::Send(row), Some(Err(e))) => on_error(&app, job, &row, e, &mut updates),
         };
@@ -224,7 +224,7 @@ async fn process_batch(app: Arc<App>, jobs: Vec<ClaimedJob>) {
             // `sending` and reconcile by status webhook or after the grace period).
             tracing::error!(error = %e, "send: could not record outcomes; their jobs retry");
             for ((job, (_, _, outcome)), row) in jobs.iter().zip(outcomes.iter_mut()).zip(&ids) {
-                if touched.contains(row) && matches!(outcome, Outcome::Done) {
+                if touched.contains(row) && matches!(outcome, JobOutcome::Done) {
                     *outcome = super::retry_or_wait(&app, job.attempt, format!("recording the send outcome: {e}"));
                 }
             }
@@ -278,13 +278,13 @@ async fn plan(
     };
     let Some(row) = row else {
         tracing::warn!(job = job.id, "send: no ledger row for this job");
-        return Plan::Finish(Outcome::Done);
+        return Plan::Finish(JobOutcome::Done);
     };
     if row.state.is_final() {
-        return Plan::Finish(Outcome::Done);
+        return Plan::Finish(JobOutcome::Done);
     }
     if app.send_pause.reason().is_some() {
-        return Plan::Finish(Outcome::Defer {
+        return Plan::Finish(JobOutcome::Defer {
             delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 5_000),
         });
     }
@@ -293,7 +293,7 @@ async fn plan(
         // A previous attempt's outcome is unknown: Meta may have it. Wait for its status.
         let waited = now - row.sending_at.unwrap_or(now);
         if waited < grace {
-            return Plan::Finish(Outcome::Defer {
+            return Plan::Finish(JobOutcome::Defer {
                 delay_ms: (grace - waited) as u64,
             });
         }
@@ -321,7 +321,7 @@ async fn plan(
         };
     }
     if earlier_pending {
-        return Plan::Finish(Outcome::Defer {
+        return Plan::Finish(JobOutcome::Defer {
             delay_ms: ORDER_WAIT_MS,
         });
     }
@@ -334,7 +334,7 @@ async fn plan(
         match wait {
             Ok(()) => return Plan::Send(row),
             Err(ms) if ms <= SLEEP_LIMIT_MS => tokio::time::sleep(Duration::from_millis(ms)).await,
-            Err(ms) => return Plan::Finish(Outcome::Defer { delay_ms: ms }),
+            Err(ms) => return Plan::Finish(JobOutcome::Defer { delay_ms: ms }),
         }
     }
 }
@@ -348,7 +348,13 @@ fn failed(app: &App, code: Option<i64>) {
     );
 }
 
-fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updates: &mut Vec<SendOutcome>) -> Outcome {
+fn on_error(
+    app: &App,
+    job: &ClaimedJob,
+    row: &OutboundRow,
+    e: GraphError,
+    updates: &mut Vec<SendOutcome>,
+) -> JobOutcome {
     let retry = |updates: &mut Vec<SendOutcome>, code: Option<i64>, reason: String, retry_after_ms: Option<u64>| {
         Metrics::add(&app.metrics.sends_retried_total, 1);
         if job.attempt >= job.max_attempts {
@@ -359,7 +365,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                 false,
             ));
             failed(app, code);
-            Outcome::Done
+            JobOutcome::Done
         } else {
             updates.push(SendOutcome::Retrying(row.id, code, reason.clone()));
             honour_retry_after(app.queue.retry_later(job.attempt, reason), retry_after_ms)
@@ -372,7 +378,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
         } => {
             // Meta may have it: leave the row `sending` and let a status reconcile it.
             tracing::warn!(ledger = row.id, %detail, "send: outcome unknown; waiting for a status webhook before any resend");
-            Outcome::Defer {
+            JobOutcome::Defer {
                 delay_ms: app.config.send.reconcile_grace_ms,
             }
         }
@@ -383,7 +389,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
         GraphError::Refused(why) => {
             failed(app, None);
             updates.push(SendOutcome::Failed(row.id, None, format!("not sent: {why}"), false));
-            Outcome::Done
+            JobOutcome::Done
         }
         GraphError::Api {
             http_status,
@@ -398,12 +404,12 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                 ErrorAction::NeedsTemplate => {
                     failed(app, code);
                     updates.push(SendOutcome::Failed(row.id, code, reason, true));
-                    Outcome::Done
+                    JobOutcome::Done
                 }
                 ErrorAction::Fail => {
                     failed(app, code);
                     updates.push(SendOutcome::Failed(row.id, code, reason, false));
-                    Outcome::Done
+                    JobOutcome::Done
                 }
                 ErrorAction::PauseToken => {
                     if app
@@ -414,7 +420,7 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
                     }
                     *app.probe_number.lock().expect("probe lock") = Some(row.phone_number_id.clone());
                     updates.push(SendOutcome::Retrying(row.id, code, reason));
-                    Outcome::Defer {
+                    JobOutcome::Defer {
                         delay_ms: app.config.send.token_probe_interval_ms.clamp(100, 60_000),
                     }
                 }
@@ -426,9 +432,9 @@ fn on_error(app: &App, job: &ClaimedJob, row: &OutboundRow, e: GraphError, updat
 /// A retry waits at least as long as Meta's `Retry-After` asked (capped at
 /// `RETRY_AFTER_CAP_MS`, so a wild header cannot park a reply for hours), and never less
 /// than the queue's own backoff.
-fn honour_retry_after(outcome: Outcome, retry_after_ms: Option<u64>) -> Outcome {
+fn honour_retry_after(outcome: JobOutcome, retry_after_ms: Option<u64>) -> JobOutcome {
     match (outcome, retry_after_ms) {
-        (Outcome::Failed { error, retry_in_ms }, Some(asked)) => Outcome::Failed {
+        (JobOutcome::Failed { error, retry_in_ms }, Some(asked)) => JobOutcome::Failed {
             error,
             retry_in_ms: retry_in_ms.map(|backoff| backoff.max(asked.min(RETRY_AFTER_CAP_MS))),
         },
@@ -529,8 +535,8 @@ async fn with_uploaded_media(app: &App, row: &OutboundRow) -> Result<OutboundBod
 mod tests {
     use super::*;
 
-    fn failed(retry_in_ms: Option<u64>) -> Outcome {
-        Outcome::Failed {
+    fn failed(retry_in_ms: Option<u64>) -> JobOutcome {
+        JobOutcome::Failed {
             error: "429".into(),
             retry_in_ms,
         }
@@ -538,8 +544,8 @@ mod tests {
 
     #[test]
     fn retry_after_sets_the_least_wait_within_the_cap() {
-        let wait = |o: Outcome| match o {
-            Outcome::Failed { retry_in_ms, .. } => retry_in_ms,
+        let wait = |o: JobOutcome| match o {
+            JobOutcome::Failed { retry_in_ms, .. } => retry_in_ms,
             _ => panic!("not a failure"),
         };
         assert_eq!(wait(honour_retry_after(failed(Some(20)), Some(1_000))), Some(1_000));

@@ -222,7 +222,7 @@ async fn a_handoff_recorded_before_a_crash_still_gets_its_bridge_once() {
         let out = frontdesk::engine::respond(&s.app().engine(), "wamid.c-1", &inbound, None)
             .await
             .unwrap();
-        assert_eq!(out, frontdesk::engine::Outcome::Silent);
+        assert_eq!(out, frontdesk::engine::ReplyOutcome::Silent);
     }
     s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
     settle(&s).await;
@@ -474,7 +474,7 @@ async fn respond_counted(
     from: &str,
     wamid: &str,
     text: &str,
-) -> (frontdesk::engine::Outcome, frontdesk::store::RoundTrips) {
+) -> (frontdesk::engine::ReplyOutcome, frontdesk::store::RoundTrips) {
     let events = frontdesk::whatsapp::parse::parse_webhook(text_webhook("P1", from, wamid, text).as_bytes());
     app.store
         .write(move |c| frontdesk::store::apply_events(c, 0, &events, &[], &Default::default(), None).map(|_| ()))
@@ -514,16 +514,16 @@ async fn a_reply_takes_at_most_three_store_round_trips() {
         .unwrap();
     // A bot answer: gather, one search, act.
     let (outcome, trips) = respond_counted(&app, "31655550001", "wamid.rt-1", "are you open on sunday?").await;
-    assert_eq!(outcome, frontdesk::engine::Outcome::Answered);
+    assert_eq!(outcome, frontdesk::engine::ReplyOutcome::Answered);
     assert_eq!((trips.reads, trips.writes), (2, 1), "{trips:?}");
     assert!(trips.total() <= 3);
     // A handoff (asks for a person): gather and act, no retrieval.
     let (outcome, trips) = respond_counted(&app, "31655550002", "wamid.rt-2", "I want to talk to a person").await;
-    assert_eq!(outcome, frontdesk::engine::Outcome::HandedOff);
+    assert_eq!(outcome, frontdesk::engine::ReplyOutcome::HandedOff);
     assert_eq!((trips.reads, trips.writes), (1, 1), "{trips:?}");
     // Silent while a person owns it: gather and the trace.
     let (outcome, trips) = respond_counted(&app, "31655550002", "wamid.rt-3", "hello?").await;
-    assert_eq!(outcome, frontdesk::engine::Outcome::Silent);
+    assert_eq!(outcome, frontdesk::engine::ReplyOutcome::Silent);
     assert_eq!((trips.reads, trips.writes), (1, 1), "{trips:?}");
     // A follow-up searches twice (the turn, and with the previous message): still one
     // gather read and one act write on the conversation.

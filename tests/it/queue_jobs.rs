@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use frontdesk::config::QueueConfig;
-use frontdesk::queue::{Ingress, NewJob, Outcome, Queue};
+use frontdesk::queue::{Ingress, JobOutcome, NewJob, Queue};
 
 fn queue(dir: &std::path::Path) -> Queue {
     let config = QueueConfig {
@@ -73,7 +73,7 @@ async fn failing_job_backs_off_then_dead_letters_then_retries() {
         (again[0].id, again[0].attempt, again[0].payload.as_slice()),
         (id, 1, &b"boom"[..])
     );
-    assert!(q.finish(&again[0], Outcome::Done).await.unwrap());
+    assert!(q.finish(&again[0], JobOutcome::Done).await.unwrap());
     assert_eq!(q.stats().unwrap().dead, 0);
     assert!(q.claim("test", 10).await.unwrap().is_empty());
 }
@@ -86,7 +86,7 @@ async fn permanent_failure_goes_straight_to_dead_letters() {
     let c = q.claim("test", 1).await.unwrap();
     q.finish(
         &c[0],
-        Outcome::Failed {
+        JobOutcome::Failed {
             error: "bad input".into(),
             retry_in_ms: None,
         },
@@ -118,10 +118,10 @@ async fn crashed_workers_job_returns_after_its_lease_expires() {
     };
     assert_eq!((second.id, second.attempt), (id, 2));
     // The crashed worker's late answer is ignored; the new holder's counts.
-    assert!(!q.finish(&crashed, Outcome::Done).await.unwrap());
+    assert!(!q.finish(&crashed, JobOutcome::Done).await.unwrap());
     assert!(!q.renew(&crashed).await.unwrap());
     assert!(q.renew(&second).await.unwrap());
-    assert!(q.finish(&second, Outcome::Done).await.unwrap());
+    assert!(q.finish(&second, JobOutcome::Done).await.unwrap());
     assert_eq!(q.stats().unwrap().leased, 0);
 }
 
