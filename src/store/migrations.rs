@@ -76,6 +76,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "contact_panel_and_unread",
         include_str!("../../migrations/0020_contact_panel_and_unread.sql"),
     ),
+    // 21 is another change's; versions may leave gaps (each is applied when missing).
+    (
+        22,
+        "canned_replies",
+        include_str!("../../migrations/0022_canned_replies.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write
