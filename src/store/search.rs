@@ -74,3 +74,50 @@ pub fn page_of(conn: &Connection, id: i64, message_id: i64) -> Result<Option<Opt
         _ => None,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_are_each_conversations_newest_match_and_pages_hold_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .transaction_blocking(|c| {
+                c.execute_batch(
+                    "INSERT INTO contacts (id, wa_id, name, created_at, updated_at) VALUES (1, '31', 'Ann', 1, 1), (2, '32', 'Bo', 1, 1);
+                     INSERT INTO conversations (id, phone_number_id, contact_id, owner, last_message_at, created_at)
+                         VALUES (10, 'P1', 1, 'bot', 1, 1), (20, 'P1', 2, 'bot', 1, 1);",
+                )?;
+                let add = |conversation: i64, at: i64, text: &str| -> Result<i64> {
+                    c.execute(
+                        "INSERT INTO messages (wamid, conversation_id, direction, sender, kind, text, body_json, status, wa_timestamp, created_at)
+                         VALUES (?1, ?2, 'in', 'customer', 'text', ?3, '{}', 'received', ?4, ?4)",
+                        params![format!("w{conversation}.{at}"), conversation, text, at],
+                    )?;
+                    Ok(c.last_insert_rowid())
+                };
+                let mut ids = Vec::new();
+                for i in 0..100 {
+                    ids.push(add(10, 1_000 + i, &format!("line {i} {}", if i % 10 == 3 { "refund" } else { "hello" }))?);
+                }
+                let other = add(20, 5_000, "a REFUNDS question")?;
+                let found = hits(c, "refund", &[10, 20])?;
+                assert_eq!(found[&10].message_id, ids[93], "the newest match of the conversation");
+                assert_eq!(found[&20].message_id, other);
+                // Only the listed conversations; nothing for a query without words.
+                assert_eq!(hits(c, "refund", &[20])?.len(), 1);
+                assert!(hits(c, "?!", &[10, 20])?.is_empty());
+                // Near the end: the newest page. Further up: a page with 25 entries after it.
+                assert_eq!(page_of(c, 10, ids[90])?, Some(None));
+                assert_eq!(page_of(c, 10, ids[40])?, Some(Some(1_000 + 65 + 1)));
+                // Another conversation's message: not found.
+                assert_eq!(page_of(c, 20, ids[40])?, None);
+                let page = crate::store::inbox::thread(c, 10, Some(1_066), crate::store::inbox::THREAD_PAGE)?;
+                assert!(page.items.iter().any(|i| i.key == format!("m{}", ids[40])));
+                Ok(())
+            })
+            .unwrap();
+    }
+}
