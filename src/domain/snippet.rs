@@ -114,6 +114,31 @@ mod tests {
     }
 
     #[test]
+    fn the_segments_are_always_a_piece_of_the_text() {
+        let texts = [
+            "",
+            "İstanbul İSTANBUL istanbul",
+            "e\u{301}clair éclair ÉCLAIR",
+            "שלום refund مرحبا refund",
+            "\u{0}\u{7}refund\r\nrefund",
+            "🚲🚲🚲 refund 🚲",
+        ];
+        for text in texts {
+            for q in ["refund", "istanbul", "éclair", "שלום", "x"] {
+                for max in [1, 5, 160] {
+                    let segments = snippet(text, &query_words(q), max);
+                    let shown: String = segments.iter().map(|s| s.text.as_str()).collect();
+                    let inner = shown.trim_start_matches('…').trim_end_matches('…');
+                    let plain: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+                    assert!(plain.contains(inner), "{text:?} / {q}: {shown:?}");
+                    assert!(inner.chars().count() <= max, "{text:?} / {q}: {shown:?}");
+                    assert!(segments.iter().all(|s| !s.text.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn markup_stays_text_and_no_match_shows_the_start() {
         let s = snippet("<script>alert(1)</script> help", &query_words("script"), 160);
         assert_eq!(marked(&s), "<[script]>alert(1)</[script]> help");
