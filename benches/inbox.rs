@@ -90,6 +90,16 @@ async fn main() {
             )?)
         })
         .unwrap();
+    // A message in the middle of the long thread: a search result opens its page.
+    let middle_message = store
+        .call_blocking(|c| {
+            Ok(
+                c.query_row("SELECT id FROM messages WHERE wamid = 'wamid.long.1000'", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .unwrap();
     let rt_store = store.clone();
     frontdesk::accounts::add_user(
         &rt_store,
@@ -146,6 +156,10 @@ async fn main() {
         (
             "conversation (2,000 messages, an earlier page)",
             format!("/app/c/{long_id}?before={}", long_thread_middle()),
+        ),
+        (
+            "conversation (2,000 messages, opened at a search result)",
+            format!("/app/c/{long_id}?m={middle_message}"),
         ),
     ];
     println!("| page | requests | p50 ms | p95 ms | p95 / baseline p95 |");

@@ -1,4 +1,5 @@
-// frontdesk inbox: live updates over Server-Sent Events, optional browser notifications.
+// frontdesk inbox: live updates over Server-Sent Events (notify.js turns handoffs into
+// browser notifications).
 // No framework and no inline script (the Content-Security-Policy forbids it). Fresh
 // HTML comes from the server, which escapes every customer-written value.
 (function () {
@@ -210,11 +211,10 @@
   function onEvent(e) {
     var data = {};
     try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
+    // Passed on to the page's other scripts (notify.js: notifications for handoffs).
+    document.dispatchEvent(new CustomEvent('frontdesk:event', { detail: { type: e.type, conversation_id: data.conversation_id } }));
     if (page === 'conversation' && String(data.conversation_id) !== conversation) return;
     refresh();
-    if (e.type === 'handoff' && document.hidden && window.Notification && Notification.permission === 'granted') {
-      new Notification('frontdesk', { body: 'A conversation needs a person.' });
-    }
   }
   ['message', 'handoff', 'status', 'note', 'sync', 'snooze'].forEach(function (k) { events.addEventListener(k, onEvent); });
 
@@ -394,14 +394,6 @@
       var d = {};
       try { d = JSON.parse(e.data || '{}'); } catch (_) { return; }
       if (String(d.conversation_id) === conversation && d.others) showPresence(d.others);
-    });
-  }
-
-  var button = document.getElementById('notify');
-  if (button && window.Notification && Notification.permission === 'default') {
-    button.hidden = false;
-    button.addEventListener('click', function () {
-      Notification.requestPermission().then(function () { button.hidden = true; });
     });
   }
 })();

@@ -501,10 +501,10 @@ impl Config {
             );
         }
         for c in &self.inbox.canned_replies {
-            if c.title.trim().is_empty() || c.text.trim().is_empty() || c.text.len() > 4096 {
+            if c.title.trim().is_empty() || c.text.trim().is_empty() || c.text.chars().count() > 4096 {
                 err(
                     "inbox.canned_replies",
-                    format!("{:?}: each needs a title and 1-4096 bytes of text", c.title),
+                    format!("{:?}: each needs a title and 1-4096 characters of text", c.title),
                 );
             }
         }

@@ -118,7 +118,7 @@ pub struct ConversationRow {
 }
 
 /// A full-text query for FTS5 from what someone typed: each word quoted, prefix-matched.
-fn fts_query(q: &str) -> Option<String> {
+pub(crate) fn fts_query(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

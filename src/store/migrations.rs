@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0020_contact_panel_and_unread.sql"),
     ),
     (21, "snooze", include_str!("../../migrations/0021_snooze.sql")),
+    (
+        22,
+        "canned_replies",
+        include_str!("../../migrations/0022_canned_replies.sql"),
+    ),
 ];
 
 /// Applies what is missing; checks what was applied before. Runs under SQLite's write

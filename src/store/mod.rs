@@ -4,6 +4,7 @@
 //! `Store::read` on a separate connection, so they never wait behind an fsync.
 
 pub mod backup;
+pub mod canned;
 pub mod contact_panel;
 pub mod contacts;
 pub mod conversations;
@@ -19,6 +20,7 @@ mod messages;
 mod migrations;
 pub mod reply;
 pub mod retention;
+pub mod search;
 pub mod settings;
 pub mod snooze;
 pub mod summaries;

@@ -1,7 +1,7 @@
 //! The inbox and the demo's simulator in a real browser: Debian chromium driven by
 //! playwright-core (npm, with axe-core for accessibility checks; installed by
 //! `./scripts/test`) through `tests/browser/inbox.mjs`, `thread.mjs`, `contact.mjs`,
-//! `teamwork.mjs` (two agents in two browser contexts) and `tests/browser/simulator.mjs`,
+//! `teamwork.mjs` (two agents in two browser contexts), `canned.mjs` and `tests/browser/simulator.mjs`,
 //! against this real server. Screenshots land in `target/browser-screenshots/`. Set
 //! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
 
@@ -309,6 +309,58 @@ async fn two_agents_and_a_snooze_in_chromium() {
         4,
         "a picked time and an hour, at each width"
     );
+    s.stop().await;
+}
+
+/// Canned replies, search and notifications at 1280 and 390 px
+/// (`tests/browser/canned.mjs`): the admin adds a canned reply on `/admin/canned`, the
+/// agent picks it with "/" and sends it (once, as stored); a search from the list opens
+/// the long thread at the matching message; with notifications allowed and the sound on,
+/// a handoff arriving while the list is open notifies and chimes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_replies_search_and_notifications_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = crate::support::TestServer::start().await;
+    let agent = "agent@shop.example";
+    tokio::task::block_in_place(|| {
+        cli_add(&s, ADMIN, "admin", Some(ADMIN_PW));
+        cli_add(&s, agent, "agent", Some("agent password 1"));
+    });
+    let body = crate::support::text_webhook("P1", "31699900061", "wamid.canned-browser", "can I talk to a human");
+    assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+    s.wait_until("the bridge", |s| s.graph.sent().len() == 1).await;
+    let id = s.query_i64("SELECT id FROM conversations");
+    s.insert_history(id, frontdesk::domain::now_ms() - 3_600_000, 300);
+    let shots = root.join("target/browser-screenshots");
+    run_flow(
+        root,
+        "tests/browser/canned.mjs",
+        vec![
+            ("FD_BASE", s.base.clone()),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_AGENT", agent.into()),
+            ("FD_AGENT_PASSWORD", "agent password 1".into()),
+            ("FD_SECRET", crate::support::SECRET.into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_CONVERSATION", id.to_string()),
+        ],
+    )
+    .await;
+    s.idle().await;
+    for width in [1280, 390] {
+        let text = format!("Your bike is ready for pickup, see you soon! ({width})");
+        let sent = s
+            .graph
+            .sent()
+            .iter()
+            .filter(|m| m.body["text"]["body"].as_str() == Some(text.as_str()))
+            .count();
+        assert_eq!(sent, 1, "{text}");
+    }
     s.stop().await;
 }
 

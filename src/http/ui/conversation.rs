@@ -43,6 +43,8 @@ pub struct ShowQuery {
     notice: Option<String>,
     /// Show the page of the thread written before this time (ms): "Earlier messages".
     before: Option<i64>,
+    /// Open on the page holding this customer message (a search result links here).
+    m: Option<i64>,
 }
 
 pub async fn show(
@@ -65,9 +67,16 @@ pub async fn show(
     {
         return internal(e);
     }
+    let before = match (q.before, q.m) {
+        (None, Some(m)) => match super::search::page_of(&app, id, m).await {
+            Ok(b) => b,
+            Err(e) => return internal(e),
+        },
+        (before, _) => before,
+    };
     let page = Page {
         notice: q.notice.as_deref().and_then(notice),
-        before: q.before,
+        before,
         held: None,
     };
     render_page(&app, &s, id, page, None, StatusCode::OK).await
@@ -145,6 +154,11 @@ async fn render_page(
         Ok(t) => t,
         Err(e) => return internal(e),
     };
+    // The canned replies, read per page: an admin's change shows on the next one.
+    let canned = match super::canned::choices(app).await {
+        Ok(c) => c,
+        Err(e) => return internal(e),
+    };
     let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
     let view = pages::ConversationView {
         contact: contact.as_ref(),
@@ -156,7 +170,7 @@ async fn render_page(
         team: &team,
         templates: &app.config.whatsapp.templates,
         health: &health,
-        canned: &app.config.inbox.canned_replies,
+        canned: &canned,
         now: crate::domain::now_ms(),
         send_key: &key,
         attach_key: &attach_key,
@@ -186,7 +200,7 @@ fn back(id: i64, code: &str) -> Response {
 pub struct ReplyForm {
     #[serde(default)]
     text: String,
-    /// A canned reply's index, used when the text is empty (no script needed).
+    /// A canned reply's key (`canned::Choice`), used when the text is empty (no script needed).
     #[serde(default)]
     canned: String,
     key: String,
@@ -244,14 +258,12 @@ pub async fn reply(
     Form(f): Form<ReplyForm>,
 ) -> Response {
     let mut text = f.text.trim().to_string();
-    if text.is_empty()
-        && let Some(c) = f
-            .canned
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| app.config.inbox.canned_replies.get(i))
-    {
-        text = c.text.clone();
+    if text.is_empty() {
+        match super::canned::text_of(&app, &f.canned).await {
+            Ok(Some(t)) => text = t,
+            Ok(None) => {}
+            Err(e) => return internal(e),
+        }
     }
     if text.is_empty() {
         return render(

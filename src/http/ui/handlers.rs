@@ -220,21 +220,32 @@ pub async fn inbox(
     let search: Option<String> = q.q.map(|t| t.chars().take(200).collect());
     let label = q.label.as_deref().and_then(crate::domain::labels::label);
     let (user, text, wanted) = (s.user.id, search.clone(), label.clone());
+    // A search looks through every tab (the tab stays chosen for when it is cleared).
+    let searching = search.as_deref().is_some_and(|t| !t.trim().is_empty());
+    let list_view = if searching { View::All } else { view };
     match app
         .store
         .read(move |c| {
-            let rows = inbox::list(c, view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
+            let rows = inbox::list(c, list_view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
+            let hits = match text.as_deref().filter(|_| searching) {
+                Some(q) => {
+                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                    crate::store::search::hits(c, q, &ids)?
+                }
+                None => Default::default(),
+            };
             let unread = crate::store::unread::counts(c, user, crate::domain::now_ms())?;
-            Ok((rows, crate::store::health::snapshot(c, 0)?.warnings(), unread))
+            Ok((rows, hits, crate::store::health::snapshot(c, 0)?.warnings(), unread))
         })
         .await
     {
-        Ok((rows, warnings, unread)) => pages::inbox(
+        Ok((rows, hits, warnings, unread)) => pages::inbox(
             &s,
             view,
             search.as_deref().unwrap_or(""),
             label.as_deref(),
             &rows,
+            &super::search::Found::new(search.as_deref().unwrap_or(""), hits),
             crate::domain::now_ms(),
             app.send_pause.reason().as_deref(),
             &warnings,

@@ -8,11 +8,13 @@
 //! Origin and the session's CSRF token.
 
 mod admin;
+mod canned;
 mod contact;
 mod conversation;
 mod events;
 mod handlers;
 mod pages;
+mod search;
 mod teamwork;
 
 use std::net::SocketAddr;
@@ -253,6 +255,30 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         method: "GET",
+        path: "/admin/canned",
+        access: Access::Admin,
+        handler: || get(canned::page),
+    },
+    Page {
+        method: "POST",
+        path: "/admin/canned",
+        access: Access::Admin,
+        handler: || post(canned::add),
+    },
+    Page {
+        method: "POST",
+        path: "/admin/canned/edit",
+        access: Access::Admin,
+        handler: || post(canned::edit),
+    },
+    Page {
+        method: "POST",
+        path: "/admin/canned/remove",
+        access: Access::Admin,
+        handler: || post(canned::remove),
+    },
+    Page {
+        method: "GET",
         path: "/admin/users",
         access: Access::Admin,
         handler: || get(handlers::users),
@@ -421,9 +447,13 @@ pub const SMALL_FORM_LIMIT: usize = 8 * 1024;
 /// The body limit of a page's urlencoded form (uploads have their own, larger limits).
 fn form_limit(page: &Page) -> usize {
     match page.path {
-        "/app/c/{id}/reply" | "/app/c/{id}/note" | "/app/c/{id}/template" | "/admin/settings" | "/admin/kb/remove" => {
-            FORM_LIMIT
-        }
+        "/app/c/{id}/reply"
+        | "/app/c/{id}/note"
+        | "/app/c/{id}/template"
+        | "/admin/settings"
+        | "/admin/kb/remove"
+        | "/admin/canned"
+        | "/admin/canned/edit" => FORM_LIMIT,
         _ => SMALL_FORM_LIMIT,
     }
 }

@@ -38,7 +38,7 @@ pub fn layout_live(
                 title { (title) " · frontdesk" }
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/app/static/app.css";
-                @if live.is_some() { script src="/app/static/app.js" defer {} script src="/app/static/nav.js" defer {} }
+                @if live.is_some() { script src="/app/static/app.js" defer {} script src="/app/static/nav.js" defer {} script src="/app/static/notify.js" defer {} script src="/app/static/found.js" defer {} }
             }
             body data-page=[live.map(|l| l.0)] data-conversation=[live.and_then(|l| l.1)] {
                 @if let Some(s) = session {
@@ -52,6 +52,7 @@ pub fn layout_live(
                                 a href="/admin/health" { "Health" }
                                 a href="/admin/settings" { "Settings" }
                                 a href="/admin/kb" { "Knowledge" }
+                                a href="/admin/canned" { "Canned replies" }
                                 a href="/admin/users" { "Users" }
                             }
                             a href="/account" { (s.user.email) }
@@ -187,6 +188,7 @@ pub fn inbox(
     search: &str,
     label: Option<&str>,
     rows: &[ConversationRow],
+    found: &super::search::Found,
     now: i64,
     paused: Option<&str>,
     health_warnings: &[String],
@@ -220,6 +222,9 @@ pub fn inbox(
                 input type="search" name="q" value=(search) placeholder="Search name, number or text" aria-label="Search conversations";
                 button type="submit" { "Search" }
             }
+            @if !search.trim().is_empty() {
+                p.filter.searching { "Results from all tabs for “" (search) "” · " a href={ "/app?view=" (view.as_str()) } { "clear the search" } }
+            }
             @if let Some(l) = label_filter {
                 p.filter { "Only conversations labelled " span.label { (l) } " · " a href={ "/app?view=" (view.as_str()) } { "show all" } }
             }
@@ -244,7 +249,8 @@ pub fn inbox(
                             (super::teamwork::list_mark(r.snooze))
                             @if r.handoff_reason.is_some() { div.reason { (HandoffTrigger::explain(r.handoff_trigger.as_deref().unwrap_or_default())) } }
                             @else if r.launch_group == LaunchGroup::People && r.owner == Owner::Human { div.reason.soft-launch { "Straight to people: soft launch" } }
-                            div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) }
+                            @if let Some(hit) = found.row(r.id) { div.last.found { (hit) } }
+                            @else { div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) } }
                             span.owner {
                                 (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
                                 @if let Some(a) = &r.assigned_to { " · " (a) }
@@ -342,7 +348,7 @@ pub struct ConversationView<'a> {
     pub templates: &'a [crate::config::TemplateConfig],
     /// Account health: the banner, and templates Meta will not send (not offered).
     pub health: &'a crate::store::health::HealthSnapshot,
-    pub canned: &'a [crate::config::CannedReply],
+    pub canned: &'a [super::canned::Choice],
     pub now: i64,
     /// A one-time key for the composer, so a double submit sends once.
     pub send_key: &'a str,
@@ -510,7 +516,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                         Author::Note(e) => ("note", format!("Note by {e}")),
                         Author::System => ("system", String::new()),
                     };
-                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } data-at=(item.at) data-key=(item.key) {
+                    li class={ (class) @if item.state.as_deref() == Some("failed") { " failed" } } id=[item.key.starts_with('m').then_some(&item.key)] data-at=(item.at) data-key=(item.key) {
                         @if !who.is_empty() { span.author { (who) } }
                         span.text dir="auto" {
                             (item.text)
@@ -562,7 +568,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                             label.canned { "Canned reply"
                                 select #canned name="canned" {
                                     option value="" { "(write your own)" }
-                                    @for (i, c) in v.canned.iter().enumerate() { option value=(i) data-text=(c.text) { (c.title) } }
+                                    @for c in v.canned { option value=(c.key) data-text=(c.text) { (c.title) } }
                                 }
                             }
                         }

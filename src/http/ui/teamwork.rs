@@ -200,7 +200,10 @@ pub struct PresenceForm {
 
 /// `POST /app/c/{id}/presence` (`state` = viewing, typing or gone): a heartbeat of the
 /// conversation page. Answers with who else is there, as JSON (`accepted`, `others`);
-/// a heartbeat too soon after the last one is 429 with `Retry-After`, and changes nothing.
+/// a heartbeat too soon after the last one is not taken (`accepted: false`, with
+/// `retry_after_ms`) and changes nothing, so nothing is pushed to the other pages. (It is
+/// not a 429: a page whose beats a slow network bunched up has done nothing wrong, and a
+/// browser logs every 4xx as an error.)
 pub async fn presence(
     State(app): State<Arc<App>>,
     Extension(s): Extension<Session>,
@@ -216,15 +219,12 @@ pub async fn presence(
         let result = b.beat(id, s.user.id, &s.user.email, activity, now);
         (result, b.others(id, s.user.id, now))
     };
-    let body = serde_json::json!({ "accepted": result.is_ok(), "others": others }).to_string();
-    let json = (header::CONTENT_TYPE, "application/json".to_string());
-    match result {
-        Err(Refused::TooSoon(ms)) => {
-            let wait = ((ms + 999) / 1000).max(1).to_string();
-            (StatusCode::TOO_MANY_REQUESTS, [json, (header::RETRY_AFTER, wait)], body).into_response()
-        }
-        Ok(()) | Err(Refused::Full) => ([json], body).into_response(),
-    }
+    let retry_after_ms = match result {
+        Err(Refused::TooSoon(ms)) => Some(ms),
+        Ok(()) | Err(Refused::Full) => None,
+    };
+    let body = serde_json::json!({ "accepted": result.is_ok(), "retry_after_ms": retry_after_ms, "others": others });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// "Tue 8 Dec, 09:00 UTC" in a `<time class="local">` the page's script relabels in the
