@@ -3,6 +3,20 @@
 // HTML comes from the server, which escapes every customer-written value.
 (function () {
   'use strict';
+  // Everything below runs again, for the new conversation, when split.js swaps one into
+  // the page (the `frontdesk:swapped` event); what the last run set up is undone first.
+  var running = null;
+  // When this page last told the server about each conversation (presence), across runs.
+  var beats = {};
+  function restart() {
+    if (running) running.abort();
+    running = new AbortController();
+    start(running.signal);
+  }
+  document.addEventListener('frontdesk:swapped', restart);
+  restart();
+
+  function start(signal) {
   var body = document.body;
   var page = body.getAttribute('data-page');
   var conversation = body.getAttribute('data-conversation');
@@ -127,7 +141,7 @@
         }
       })
       .catch(function () { location.href = link.href; });
-  });
+  }, { signal: signal });
 
   if (!page || !window.EventSource || !window.fetch) return;
 
@@ -175,9 +189,11 @@
     fetch(from, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (!html) return;
+        if (!html || signal.aborted) return;
         var doc = new DOMParser().parseFromString(html, 'text/html');
         if (page === 'conversation') {
+          // The wide screen's left column (split.rs): the inbox tab's list.
+          swap(doc, 'nav.split-list .split-rows');
           // Keep the composer (and whatever the agent is typing) as it is.
           mergeThread(doc);
           swap(doc, 'section.packet');
@@ -201,6 +217,12 @@
 
   // A conversation page also hears who else is on it (presence events).
   var events = new EventSource(page === 'conversation' && conversation ? '/app/events?conversation=' + conversation : '/app/events');
+  signal.addEventListener('abort', function () { events.close(); });
+  // With the list beside the thread (a wide screen), any conversation's change counts.
+  function listShown() {
+    var column = document.querySelector('nav.split-list');
+    return !!(column && column.offsetParent !== null);
+  }
   // The stream starts at the store's state when it connects; anything that changed
   // between this page's render and that moment is fetched once, on the first open.
   var opened = false;
@@ -210,7 +232,7 @@
   function onEvent(e) {
     var data = {};
     try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
-    if (page === 'conversation' && String(data.conversation_id) !== conversation) return;
+    if (page === 'conversation' && String(data.conversation_id) !== conversation && !listShown()) return;
     refresh();
     if (e.type === 'handoff' && document.hidden && window.Notification && Notification.permission === 'granted') {
       new Notification('frontdesk', { body: 'A conversation needs a person.' });
@@ -351,11 +373,11 @@
     };
     // Beats go at least 1.5 s apart (the server takes one a second per page): one due
     // sooner waits, and "typing" wins over "viewing" while it waits.
-    var lastBeat = 0;
+    var lastBeat = beats[conversation] || 0;
     var dueState = null;
     var dueTimer = null;
     var send = function (state) {
-      lastBeat = Date.now();
+      lastBeat = beats[conversation] = Date.now();
       fetch(presenceUrl, {
         method: 'POST',
         credentials: 'same-origin',
@@ -378,8 +400,8 @@
     };
     var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
     beat('viewing');
-    setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
-    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); });
+    var beating = setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); }, { signal: signal });
     var typedAt = 0;
     if (composer) {
       composer.addEventListener('input', function () {
@@ -387,8 +409,17 @@
         if (now - typedAt >= 2000) { typedAt = now; beat('typing'); }
       });
     }
-    window.addEventListener('pagehide', function () {
+    var gone = function () {
+      beats[conversation] = Date.now();
       if (navigator.sendBeacon) navigator.sendBeacon(presenceUrl, new URLSearchParams({ state: 'gone', csrf: csrf }));
+    };
+    window.addEventListener('pagehide', gone, { signal: signal });
+    // Another conversation swapped in (split.js): this one is left (the same one again,
+    // after a form's answer, is not).
+    signal.addEventListener('abort', function () {
+      clearInterval(beating);
+      if (dueTimer) clearTimeout(dueTimer);
+      if (body.getAttribute('data-conversation') !== conversation) gone();
     });
     events.addEventListener('presence', function (e) {
       var d = {};
@@ -402,6 +433,7 @@
     button.hidden = false;
     button.addEventListener('click', function () {
       Notification.requestPermission().then(function () { button.hidden = true; });
-    });
+    }, { signal: signal });
+  }
   }
 })();

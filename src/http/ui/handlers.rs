@@ -220,7 +220,7 @@ pub async fn inbox(
     let search: Option<String> = q.q.map(|t| t.chars().take(200).collect());
     let label = q.label.as_deref().and_then(crate::domain::labels::label);
     let (user, text, wanted) = (s.user.id, search.clone(), label.clone());
-    match app
+    let mut response = match app
         .store
         .read(move |c| {
             let rows = inbox::list(c, view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
@@ -243,7 +243,12 @@ pub async fn inbox(
         )
         .into_response(),
         Err(e) => internal(e),
+    };
+    // The tab is remembered for the conversation page's list column (`split.rs`).
+    if let Ok(cookie) = header::HeaderValue::from_str(&super::split::remember_tab(&app, view)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 pub async fn account(Extension(s): Extension<Session>) -> Response {

@@ -13,6 +13,7 @@ mod conversation;
 mod events;
 mod handlers;
 mod pages;
+mod split;
 mod teamwork;
 
 use std::net::SocketAddr;
