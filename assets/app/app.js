@@ -6,8 +6,21 @@
   // Everything below runs again, for the new conversation, when split.js swaps one into
   // the page (the `frontdesk:swapped` event); what the last run set up is undone first.
   var running = null;
-  // When this page last told the server about each conversation (presence), across runs.
-  var beats = {};
+  // Presence, across runs: which conversations this page has announced itself on, and
+  // when this browser tab last told the server about each (kept in sessionStorage too, so
+  // the spacing the server asks for holds across page loads, e.g. after a login).
+  var announced = {};
+  var beats = {
+    get: function (id) {
+      var at = 0;
+      try { at = Number(window.sessionStorage.getItem('frontdesk:beat:' + id)) || 0; } catch (_) {}
+      return Math.max(at, beats[id] || 0);
+    },
+    set: function (id) {
+      beats[id] = Date.now();
+      try { window.sessionStorage.setItem('frontdesk:beat:' + id, String(beats[id])); } catch (_) {}
+    },
+  };
   function restart() {
     if (running) running.abort();
     running = new AbortController();
@@ -373,11 +386,12 @@
     };
     // Beats go at least 1.5 s apart (the server takes one a second per page): one due
     // sooner waits, and "typing" wins over "viewing" while it waits.
-    var lastBeat = beats[conversation] || 0;
+    var lastBeat = beats.get(conversation);
     var dueState = null;
     var dueTimer = null;
     var send = function (state) {
-      lastBeat = beats[conversation] = Date.now();
+      beats.set(conversation);
+      announced[conversation] = lastBeat = Date.now();
       fetch(presenceUrl, {
         method: 'POST',
         credentials: 'same-origin',
@@ -399,7 +413,9 @@
       }, Math.max(0, lastBeat + 1500 - Date.now()));
     };
     var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
-    beat('viewing');
+    // (Not again when this page told the server within a heartbeat: a form's answer
+    // swapped in by split.js is the same visit.)
+    if (!(announced[conversation] && Date.now() - announced[conversation] < every)) beat('viewing');
     var beating = setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
     document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); }, { signal: signal });
     var typedAt = 0;
@@ -410,7 +426,8 @@
       });
     }
     var gone = function () {
-      beats[conversation] = Date.now();
+      delete announced[conversation];
+      beats.set(conversation);
       if (navigator.sendBeacon) navigator.sendBeacon(presenceUrl, new URLSearchParams({ state: 'gone', csrf: csrf }));
     };
     window.addEventListener('pagehide', gone, { signal: signal });
