@@ -21,6 +21,9 @@
   if (!window.fetch || !window.DOMParser || !window.history || !history.pushState) return;
 
   function parse(html) { return new DOMParser().parseFromString(html, 'text/html'); }
+  // The address of what the page shows (a change of its #fragment alone loads nothing).
+  function here() { return location.pathname + location.search; }
+  var shown = here();
 
   // The column marks the conversation shown.
   function mark(id) {
@@ -46,6 +49,7 @@
     if (doc.title) document.title = doc.title;
     if (how === 'push') history.pushState({ split: true }, '', url);
     else if (how === 'replace') history.replaceState({ split: true }, '', url);
+    shown = here();
     if (id) mark(id);
     document.dispatchEvent(new CustomEvent('frontdesk:swapped'));
     return true;
@@ -88,6 +92,7 @@
     open(link.href, 'push');
   });
   window.addEventListener('popstate', function () {
+    if (here() === shown) return;
     if (/^\/app\/c\/\d+$/.test(location.pathname)) open(location.href, null);
     else location.reload();
   });
