@@ -4,6 +4,33 @@
 // HTML comes from the server, which escapes every customer-written value.
 (function () {
   'use strict';
+  // Everything below runs again, for the new conversation, when split.js swaps one into
+  // the page (the `frontdesk:swapped` event); what the last run set up is undone first.
+  var running = null;
+  // Presence, across runs: which conversations this page has announced itself on, and
+  // when this browser tab last told the server about each (kept in sessionStorage too, so
+  // the spacing the server asks for holds across page loads, e.g. after a login).
+  var announced = {};
+  var beats = {
+    get: function (id) {
+      var at = 0;
+      try { at = Number(window.sessionStorage.getItem('frontdesk:beat:' + id)) || 0; } catch (_) {}
+      return Math.max(at, beats[id] || 0);
+    },
+    set: function (id) {
+      beats[id] = Date.now();
+      try { window.sessionStorage.setItem('frontdesk:beat:' + id, String(beats[id])); } catch (_) {}
+    },
+  };
+  function restart() {
+    if (running) running.abort();
+    running = new AbortController();
+    start(running.signal);
+  }
+  document.addEventListener('frontdesk:swapped', restart);
+  restart();
+
+  function start(signal) {
   var body = document.body;
   var page = body.getAttribute('data-page');
   var conversation = body.getAttribute('data-conversation');
@@ -128,7 +155,7 @@
         }
       })
       .catch(function () { location.href = link.href; });
-  });
+  }, { signal: signal });
 
   if (!page || !window.EventSource || !window.fetch) return;
 
@@ -176,9 +203,11 @@
     fetch(from, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (!html) return;
+        if (!html || signal.aborted) return;
         var doc = new DOMParser().parseFromString(html, 'text/html');
         if (page === 'conversation') {
+          // The wide screen's left column (split.rs): the inbox tab's list.
+          swap(doc, 'nav.split-list .split-rows');
           // Keep the composer (and whatever the agent is typing) as it is.
           mergeThread(doc);
           swap(doc, 'section.packet');
@@ -202,6 +231,12 @@
 
   // A conversation page also hears who else is on it (presence events).
   var events = new EventSource(page === 'conversation' && conversation ? '/app/events?conversation=' + conversation : '/app/events');
+  signal.addEventListener('abort', function () { events.close(); });
+  // With the list beside the thread (a wide screen), any conversation's change counts.
+  function listShown() {
+    var column = document.querySelector('nav.split-list');
+    return !!(column && column.offsetParent !== null);
+  }
   // The stream starts at the store's state when it connects; anything that changed
   // between this page's render and that moment is fetched once, on the first open.
   var opened = false;
@@ -213,7 +248,7 @@
     try { data = JSON.parse(e.data || '{}'); } catch (_) { return; }
     // Passed on to the page's other scripts (notify.js: notifications for handoffs).
     document.dispatchEvent(new CustomEvent('frontdesk:event', { detail: { type: e.type, conversation_id: data.conversation_id } }));
-    if (page === 'conversation' && String(data.conversation_id) !== conversation) return;
+    if (page === 'conversation' && String(data.conversation_id) !== conversation && !listShown()) return;
     refresh();
   }
   ['message', 'handoff', 'status', 'note', 'sync', 'snooze'].forEach(function (k) { events.addEventListener(k, onEvent); });
@@ -351,11 +386,12 @@
     };
     // Beats go at least 1.5 s apart (the server takes one a second per page): one due
     // sooner waits, and "typing" wins over "viewing" while it waits.
-    var lastBeat = 0;
+    var lastBeat = beats.get(conversation);
     var dueState = null;
     var dueTimer = null;
     var send = function (state) {
-      lastBeat = Date.now();
+      beats.set(conversation);
+      announced[conversation] = lastBeat = Date.now();
       fetch(presenceUrl, {
         method: 'POST',
         credentials: 'same-origin',
@@ -377,9 +413,11 @@
       }, Math.max(0, lastBeat + 1500 - Date.now()));
     };
     var every = Math.max(1500, (Number(presence.getAttribute('data-ttl')) || 30000) / 3);
-    beat('viewing');
-    setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
-    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); });
+    // (Not again when this page told the server within a heartbeat: a form's answer
+    // swapped in by split.js is the same visit.)
+    if (!(announced[conversation] && Date.now() - announced[conversation] < every)) beat('viewing');
+    var beating = setInterval(function () { if (!document.hidden) beat('viewing'); }, every);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) beat('viewing'); }, { signal: signal });
     var typedAt = 0;
     if (composer) {
       composer.addEventListener('input', function () {
@@ -387,13 +425,24 @@
         if (now - typedAt >= 2000) { typedAt = now; beat('typing'); }
       });
     }
-    window.addEventListener('pagehide', function () {
+    var gone = function () {
+      delete announced[conversation];
+      beats.set(conversation);
       if (navigator.sendBeacon) navigator.sendBeacon(presenceUrl, new URLSearchParams({ state: 'gone', csrf: csrf }));
+    };
+    window.addEventListener('pagehide', gone, { signal: signal });
+    // Another conversation swapped in (split.js): this one is left (the same one again,
+    // after a form's answer, is not).
+    signal.addEventListener('abort', function () {
+      clearInterval(beating);
+      if (dueTimer) clearTimeout(dueTimer);
+      if (body.getAttribute('data-conversation') !== conversation) gone();
     });
     events.addEventListener('presence', function (e) {
       var d = {};
       try { d = JSON.parse(e.data || '{}'); } catch (_) { return; }
       if (String(d.conversation_id) === conversation && d.others) showPresence(d.others);
     });
+  }
   }
 })();

@@ -10,12 +10,16 @@
   'use strict';
   var body = document.body;
   var page = body.getAttribute('data-page');
-  var conversation = body.getAttribute('data-conversation');
   var LIST = 'frontdesk:list';
 
   // The contact panel is collapsed on a phone (a <details>) and open on a wide screen.
-  var panel = document.querySelector('details.contact-panel');
-  if (panel && window.matchMedia && window.matchMedia('(min-width: 60rem)').matches) panel.open = true;
+  function openPanel() {
+    var panel = document.querySelector('details.contact-panel');
+    if (panel && window.matchMedia && window.matchMedia('(min-width: 60rem)').matches) panel.open = true;
+  }
+  openPanel();
+  // (split.js swaps another conversation into the page: its panel too.)
+  document.addEventListener('frontdesk:swapped', openPanel);
 
   if (page !== 'inbox' && page !== 'conversation') return;
 
@@ -89,6 +93,8 @@
   function go(step) {
     if (going || !window.fetch) return;
     going = true;
+    // (The conversation shown now: split.js may have swapped another one in.)
+    var conversation = body.getAttribute('data-conversation');
     var list = saved();
     var href = list && typeof list.href === 'string' && list.href.indexOf('/app') === 0 ? list.href : '/app';
     fetch(href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })

@@ -8,7 +8,6 @@
   'use strict';
   var body = document.body;
   var page = body.getAttribute('data-page');
-  var conversation = body.getAttribute('data-conversation');
   if (!page) return;
   var SOUND_KEY = 'frontdesk:notify-sound';
   var store = null;
@@ -68,7 +67,9 @@
   document.addEventListener('frontdesk:event', function (e) {
     var d = e.detail || {};
     if (d.type !== 'handoff' || d.conversation_id === undefined) return;
-    // Someone looking at this very conversation sees the handoff on the page.
+    // Someone looking at this very conversation sees the handoff on the page (read now:
+    // split.js swaps conversations in without a page load).
+    var conversation = body.getAttribute('data-conversation');
     if (page === 'conversation' && String(d.conversation_id) === conversation && !document.hidden) return;
     if (window.Notification && Notification.permission === 'granted') {
       try {

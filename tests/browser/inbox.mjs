@@ -383,7 +383,8 @@ try {
     // The thread (a log) is reachable by keyboard.
     await page.locator('body').focus();
     let onLog = false;
-    for (let i = 0; i < 40 && !onLog; i++) {
+    // (Past the list column beside the thread on a wide screen: up to 50 conversations.)
+    for (let i = 0; i < 200 && !onLog; i++) {
       await page.keyboard.press('Tab');
       onLog = await page.evaluate(() => document.activeElement && document.activeElement.matches('div.log[role="log"]'));
     }

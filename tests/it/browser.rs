@@ -1,7 +1,8 @@
 //! The inbox and the demo's simulator in a real browser: Debian chromium driven by
 //! playwright-core (npm, with axe-core for accessibility checks; installed by
 //! `./scripts/test`) through `tests/browser/inbox.mjs`, `thread.mjs`, `contact.mjs`,
-//! `teamwork.mjs` (two agents in two browser contexts), `canned.mjs` and `tests/browser/simulator.mjs`,
+//! `teamwork.mjs` (two agents in two browser contexts), `canned.mjs`, `split.mjs` (the list
+//! beside the conversation) and `tests/browser/simulator.mjs`,
 //! against this real server. Screenshots land in `target/browser-screenshots/`. Set
 //! FRONTDESK_SKIP_BROWSER=1 to skip on a machine without chromium (CI never does).
 
@@ -360,6 +361,75 @@ async fn canned_replies_search_and_notifications_in_chromium() {
             .filter(|m| m.body["text"]["body"].as_str() == Some(text.as_str()))
             .count();
         assert_eq!(sent, 1, "{text}");
+    }
+    s.stop().await;
+}
+
+/// The inbox list beside the conversation at 1280 px and a single column at 390 px
+/// (`tests/browser/split.mjs`): three customers handed to people (one with a hostile name);
+/// another conversation picked in the column, a reply and a note are put in place without
+/// a page load, a new customer joins the column live; the replies went once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_beside_the_conversation_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let people = [
+        ("31699900091", "Ada Anchor"),
+        ("31699900092", "Ben Brakes"),
+        ("31699900090", "<img src=x onerror=alert(1)>"),
+    ];
+    for (i, (wa_id, name)) in people.iter().enumerate() {
+        let body = crate::support::text_webhook("P1", wa_id, &format!("wamid.split-{i}"), "can I talk to a human")
+            .replace(
+                "\"name\":\"Customer\"",
+                &format!("\"name\":{}", serde_json::Value::from(*name)),
+            );
+        assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+        s.wait_until("the handoff", |s| {
+            s.query_i64("SELECT COUNT(*) FROM handoffs") == i as i64 + 1
+        })
+        .await;
+    }
+    crate::engine::settle(&s).await;
+    let id_of = |wa_id: &str| {
+        s.query_i64(&format!(
+            "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '{wa_id}'"
+        ))
+    };
+    let (first, second) = (id_of(people[0].0), id_of(people[1].0));
+    let shots = root.join("target/browser-screenshots");
+    run_flow(
+        root,
+        "tests/browser/split.mjs",
+        vec![
+            ("FD_BASE", s.base.clone()),
+            ("FD_EMAIL", ADMIN.into()),
+            ("FD_PASSWORD", ADMIN_PW.into()),
+            ("FD_SECRET", crate::support::SECRET.into()),
+            ("FD_SHOTS", shots.display().to_string()),
+            ("FD_FIRST", first.to_string()),
+            ("FD_SECOND", second.to_string()),
+        ],
+    )
+    .await;
+    crate::engine::settle(&s).await;
+    // Each reply went once (a fetch post is still one post).
+    let texts: Vec<String> = s
+        .graph
+        .sent()
+        .iter()
+        .filter_map(|m| m.body["text"]["body"].as_str().map(str::to_string))
+        .collect();
+    for prefix in ["A reply without a reload", "A reply on a phone"] {
+        assert_eq!(
+            texts.iter().filter(|t| t.starts_with(prefix)).count(),
+            1,
+            "{prefix}: {texts:?}"
+        );
     }
     s.stop().await;
 }

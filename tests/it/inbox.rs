@@ -520,6 +520,11 @@ async fn handoff_reasons_read_plainly_with_raw_details_for_admins() {
         }
     }
     let agent_page = get(&s, &path, Some(&agent)).await.1;
+    // (Beside the thread, the list column says it too: counted without it.)
+    let agent_page = agent_page
+        .split("<div class=\"split-main\">")
+        .nth(1)
+        .unwrap_or_default();
     assert_eq!(
         agent_page.matches(plain).count(),
         2,
@@ -1173,5 +1178,79 @@ async fn priority_and_labels_are_set_shown_and_filtered() {
     assert!(only.contains("Only conversations labelled"), "{only}");
     let (_, none, _) = get(&s, "/app?view=all&label=extra5", Some(&cookie)).await;
     assert!(!none.contains("31656600091"), "a removed label no longer matches");
+    s.stop().await;
+}
+
+/// The conversation page carries the inbox tab the agent came from as its left column
+/// (`split.rs`; shown on a wide screen): the tab's conversations, the open one marked,
+/// every customer name escaped, the tab the inbox page remembered; `split.js` is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_page_carries_the_tabs_list_beside_the_thread() {
+    let s = shop(|_| {}).await;
+    tokio::task::block_in_place(|| cli_add(&s, ADMIN, "admin", Some(ADMIN_PW)));
+    let hostile = "<img src=x onerror=alert(1)>";
+    for (wa_id, name) in [("31656600071", "Ada Anchor"), ("31656600072", hostile)] {
+        let body = crate::support::text_webhook("P1", wa_id, &format!("wamid.{wa_id}"), "can I talk to a human")
+            .replace(
+                "\"name\":\"Customer\"",
+                &format!("\"name\":{}", serde_json::Value::from(name)),
+            );
+        assert_eq!(s.post_webhook(body.as_bytes()).await, 200);
+    }
+    s.wait_until("two handoffs", |s| s.query_i64("SELECT COUNT(*) FROM handoffs") == 2)
+        .await;
+    settle(&s).await;
+    let id_of = |wa_id: &str| {
+        s.query_i64(&format!(
+            "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '{wa_id}'"
+        ))
+    };
+    let (ada, other) = (id_of("31656600071"), id_of("31656600072"));
+    let cookie = login(&s, ADMIN, ADMIN_PW).await.1.unwrap();
+
+    let (st, page, _) = get(&s, &format!("/app/c/{ada}"), Some(&cookie)).await;
+    assert_eq!(st, 200);
+    let column = page
+        .split("<nav class=\"split-list\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</nav>").next())
+        .unwrap_or_else(|| panic!("no list column: {page}"));
+    assert!(column.contains("Needs a human"), "{column}");
+    assert!(
+        column.contains(&format!(
+            "current\"><div class=\"who\"><a class=\"open\" href=\"/app/c/{ada}\" aria-current=\"page\">"
+        )),
+        "the open one is marked: {column}"
+    );
+    assert!(column.contains(&format!("href=\"/app/c/{other}\"")), "{column}");
+    assert!(column.contains("&lt;img src=x onerror=alert(1)&gt;"), "{column}");
+    assert!(!page.contains("<img src=x"), "the hostile name stays text: {page}");
+    assert_eq!(
+        column.matches("aria-current=\"page\"").count(),
+        1,
+        "one marked conversation"
+    );
+    assert!(page.contains("<div class=\"split-main\">"), "{page}");
+    assert!(page.contains("src=\"/app/static/split.js\""), "{page}");
+
+    // The inbox page remembers its tab (a cookie); the conversation page lists that tab.
+    let (_, _, headers) = get(&s, "/app?view=all", Some(&cookie)).await;
+    let tab = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("fd_tab="))
+        .expect("the tab is remembered");
+    assert_eq!(tab, "fd_tab=all; Path=/app; HttpOnly; SameSite=Strict");
+    let (_, all, _) = get(&s, &format!("/app/c/{other}"), Some(&format!("{cookie}; fd_tab=all"))).await;
+    assert!(all.contains("<a href=\"/app?view=all\">All</a>"), "{all}");
+    assert!(all.contains(&format!("href=\"/app/c/{ada}\"")), "{all}");
+    let (_, bot, _) = get(&s, &format!("/app/c/{ada}"), Some(&format!("{cookie}; fd_tab=bot"))).await;
+    assert!(bot.contains("Bot handling") && bot.contains("Nothing here."), "{bot}");
+
+    let (st, script, headers) = get(&s, "/app/static/split.js", None).await;
+    assert_eq!(st, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.contains("frontdesk:swapped"));
     s.stop().await;
 }

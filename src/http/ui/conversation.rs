@@ -52,6 +52,7 @@ pub async fn show(
     Extension(s): Extension<Session>,
     Path(id): Path<i64>,
     Query(q): Query<ShowQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let user = s.user.id;
     if let Err(e) = app
@@ -78,6 +79,7 @@ pub async fn show(
         notice: q.notice.as_deref().and_then(notice),
         before,
         held: None,
+        view: Some(super::split::tab_of(&headers)),
     };
     render_page(&app, &s, id, page, None, StatusCode::OK).await
 }
@@ -89,6 +91,8 @@ struct Page<'a> {
     before: Option<i64>,
     /// A reply the collision check held back (its text goes back into the composer).
     held: Option<super::teamwork::Held>,
+    /// The inbox tab of the left column (`None`: the default tab).
+    view: Option<inbox::View>,
 }
 
 /// The newest page with a problem (a refused action).
@@ -116,6 +120,7 @@ async fn render_page(
     status: StatusCode,
 ) -> Response {
     let before = page.before;
+    let (view, user) = (page.view.unwrap_or(super::split::DEFAULT_VIEW), s.user.id);
     let loaded = app
         .store
         .read(move |c| {
@@ -128,16 +133,19 @@ async fn render_page(
                 .find(|h| h.resolved_at.is_none());
             let health = crate::store::health::snapshot(c, 0)?;
             let team = crate::store::users::list(c)?;
+            // The left column: the tab's newest conversations (capped).
+            let column = inbox::list(c, view, user, None, None, super::split::COLUMN_LIMIT)?;
             Ok(Some((
                 head,
                 inbox::thread(c, id, before, inbox::THREAD_PAGE)?,
                 open,
                 health,
                 team,
+                column,
             )))
         })
         .await;
-    let (head, thread, handoff, health, team) = match loaded {
+    let (head, thread, handoff, health, team, column) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => {
             return pages::error(StatusCode::NOT_FOUND, "No such conversation (it may have been erased).")
@@ -160,6 +168,8 @@ async fn render_page(
         Err(e) => return internal(e),
     };
     let (key, attach_key) = (crate::config::random_token(), crate::config::random_token());
+    let now = crate::domain::now_ms();
+    let column = super::split::column(view, &column, id, now);
     let view = pages::ConversationView {
         contact: contact.as_ref(),
         head: &head,
@@ -171,12 +181,13 @@ async fn render_page(
         templates: &app.config.whatsapp.templates,
         health: &health,
         canned: &canned,
-        now: crate::domain::now_ms(),
+        now,
         send_key: &key,
         attach_key: &attach_key,
         notice: page.notice,
         problem,
         teamwork: &teamwork,
+        column,
     };
     (status, pages::conversation(s, &view)).into_response()
 }

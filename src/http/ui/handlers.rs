@@ -223,7 +223,7 @@ pub async fn inbox(
     // A search looks through every tab (the tab stays chosen for when it is cleared).
     let searching = search.as_deref().is_some_and(|t| !t.trim().is_empty());
     let list_view = if searching { View::All } else { view };
-    match app
+    let mut response = match app
         .store
         .read(move |c| {
             let rows = inbox::list(c, list_view, user, text.as_deref(), wanted.as_deref(), LIST_LIMIT)?;
@@ -254,7 +254,12 @@ pub async fn inbox(
         )
         .into_response(),
         Err(e) => internal(e),
+    };
+    // The tab is remembered for the conversation page's list column (`split.rs`).
+    if let Ok(cookie) = header::HeaderValue::from_str(&super::split::remember_tab(&app, view)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 pub async fn account(Extension(s): Extension<Session>) -> Response {

@@ -15,6 +15,7 @@ mod events;
 mod handlers;
 mod pages;
 mod search;
+mod split;
 mod teamwork;
 
 use std::net::SocketAddr;

@@ -39,6 +39,7 @@ pub fn layout_live(
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/app/static/app.css";
                 @if live.is_some() { script src="/app/static/app.js" defer {} script src="/app/static/nav.js" defer {} script src="/app/static/notify.js" defer {} script src="/app/static/found.js" defer {} }
+                @if live.is_some_and(|l| l.0 == "conversation") { script src="/app/static/split.js" defer {} }
             }
             body data-page=[live.map(|l| l.0)] data-conversation=[live.and_then(|l| l.1)] {
                 @if let Some(s) = session {
@@ -231,12 +232,29 @@ pub fn inbox(
             @if rows.is_empty() {
                 p.empty { "Nothing here." }
             } @else {
+                (conversation_list(rows, view, now, None, Some(found)))
+            }
+        },
+    )
+}
+
+/// The list of an inbox tab's conversations: the inbox page's, and the conversation page's
+/// left column on a wide screen (`split.rs`), where `current` (the open one) is marked.
+/// `found`: a search's matching messages, shown in place of each row's last message.
+pub fn conversation_list(
+    rows: &[ConversationRow],
+    view: View,
+    now: i64,
+    current: Option<i64>,
+    found: Option<&super::search::Found>,
+) -> Markup {
+    html! {
                 ul.conversations {
                     @for r in rows {
-                        li.unread[r.unread] {
+                        li.unread[r.unread].current[current == Some(r.id)] {
                             div.who {
                                 @if r.unread { span.dot role="img" title="Unread" aria-label="Unread" {} }
-                                a.open href={ "/app/c/" (r.id) } { strong { (r.name.as_deref().unwrap_or("(no name)")) } }
+                                a.open href={ "/app/c/" (r.id) } aria-current=[(current == Some(r.id)).then_some("page")] { strong { (r.name.as_deref().unwrap_or("(no name)")) } }
                                 " " span.number { (r.wa_id.as_deref().unwrap_or("")) }
                                 span.when { (ago(now, r.last_message_at)) }
                             }
@@ -249,7 +267,7 @@ pub fn inbox(
                             (super::teamwork::list_mark(r.snooze))
                             @if r.handoff_reason.is_some() { div.reason { (HandoffTrigger::explain(r.handoff_trigger.as_deref().unwrap_or_default())) } }
                             @else if r.launch_group == LaunchGroup::People && r.owner == Owner::Human { div.reason.soft-launch { "Straight to people: soft launch" } }
-                            @if let Some(hit) = found.row(r.id) { div.last.found { (hit) } }
+                            @if let Some(hit) = found.and_then(|f| f.row(r.id)) { div.last.found { (hit) } }
                             @else { div.last dir="auto" { (r.last_text.as_deref().unwrap_or("").chars().take(160).collect::<String>()) } }
                             span.owner {
                                 (if r.closed { "closed" } else if r.owner == Owner::Human { "needs a human" } else { "bot" })
@@ -262,9 +280,7 @@ pub fn inbox(
                         }
                     }
                 }
-            }
-        },
-    )
+    }
 }
 
 pub fn account(session: &Session, notice: Option<&str>, problem: Option<&str>) -> Markup {
@@ -360,6 +376,8 @@ pub struct ConversationView<'a> {
     pub contact: Option<&'a crate::store::contact_panel::ContactPanel>,
     /// Snooze, who else is here, a held reply (`teamwork.rs`).
     pub teamwork: &'a super::teamwork::Teamwork,
+    /// The left column on a wide screen: the agent's inbox tab (`split.rs`).
+    pub column: Markup,
 }
 
 fn tick(state: &str) -> &'static str {
@@ -422,6 +440,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
         Some(("conversation", Some(h.id))),
         html! {
             (health_banner(&v.health.warnings()))
+            div.split { (v.column) div.split-main {
             p { a href="/app" { "← Inbox" } }
             section.card {
                 h1 { (name) " " span.number { (h.wa_id.as_deref().unwrap_or("")) } }
@@ -610,6 +629,7 @@ pub fn conversation(session: &Session, v: &ConversationView<'_>) -> Markup {
                     button type="submit" { "Add note" }
                 }
             }
+            } }
         },
     )
 }
