@@ -6,7 +6,7 @@
 //  - A conversation picked in the left column is fetched and put in place of the thread
 //    area (the column stays, scrolled where it was); its address is pushed to the
 //    history, so back, forward and reload work.
-//  - The reply, note and retry forms post with fetch, and the page the server answers
+//  - The conversation's action forms post with fetch, and the page the server answers
 //    with is rendered in place: the conversation after the redirect (its address then
 //    replaces this one, as without script), a held reply (409, "Send anyway") or a
 //    refused one (422). An expired session is left to the plain post (the login form,
@@ -39,11 +39,17 @@
 
   // Puts the fetched page's conversation in place of this one; false when it has none
   // (the login form, an error page).
-  function render(doc, url, how) {
+  // `rows`: also take the fetched column's rows (after an action, which may have changed
+  // this conversation's row: its owner, labels, snooze mark); the column itself stays,
+  // scrolled where it was.
+  function render(doc, url, how, rows) {
     var fresh = doc.querySelector('div.split-main');
     var old = document.querySelector('div.split-main');
     if (!fresh || !old) return false;
     old.replaceWith(document.adoptNode(fresh));
+    var freshRows = rows ? doc.querySelector('nav.split-list ul.conversations') : null;
+    var oldRows = document.querySelector('nav.split-list ul.conversations');
+    if (freshRows && oldRows) oldRows.replaceWith(document.adoptNode(freshRows));
     var id = doc.body.getAttribute('data-conversation');
     if (id) body.setAttribute('data-conversation', id);
     if (doc.title) document.title = doc.title;
@@ -98,7 +104,10 @@
   });
 
   // The forms posted with fetch.
-  var FORMS = 'div.split-main form#reply, div.split-main form[action$="/note"], div.split-main form.retry';
+  // Every action of the conversation page: reply, note, retry, take over, hand back,
+  // assign, close, priority, labels, snooze, template. Not the attachment (a file, sent
+  // as multipart by the plain form) nor the erase (it leaves the conversation).
+  var FORMS = 'div.split-main form[method="post"][action^="/app/c/"]:not(.attach):not([action$="/erase"])';
   function fail(form, text) {
     var old = form.parentNode.querySelector('p.split-problem');
     if (old) old.remove();
@@ -140,13 +149,16 @@
             var to = new URL(r.url);
             url = to.pathname + to.search;
           }
-          render(doc, url, url ? 'replace' : null);
+          render(doc, url, url ? 'replace' : null, true);
           var composer = document.getElementById('composer');
           if (reply && composer) composer.focus({ preventScroll: true });
           return;
         }
         done();
         if (doc.querySelector('form[action="/login"]')) { form.submit(); return; }
+        // Done, and the answer is another page (an action that leaves the conversation):
+        // go there, as the plain post would have.
+        if (r.ok && r.redirected) { location.assign(r.url); return; }
         var said = doc.querySelector('main section p');
         fail(form, (said ? said.textContent + ' ' : '') + '(HTTP ' + r.status + ') What you typed is still here.');
       })

@@ -113,6 +113,12 @@ try {
   await page.click('form[action$="/note"] button[type="submit"]');
   await page.locator('ol.thread li.note', { hasText: 'A note without a reload' }).waitFor();
   assert.equal(await page.evaluate(() => window.splitMarker), 'same page', 'no full navigation on a note');
+  // Triage actions too: a priority set in place, and the column's row shows it.
+  await page.selectOption('form.priority select[name="priority"]', 'urgent');
+  await page.click('form.priority button[type="submit"]');
+  await page.locator('form.priority select[name="priority"] option[value="urgent"][selected]').waitFor({ state: 'attached' });
+  await column.locator(`li:has(a.open[href="/app/c/${second}"]) span.priority.urgent`).waitFor();
+  assert.equal(await page.evaluate(() => window.splitMarker), 'same page', 'no full navigation on a triage action');
   await noOverflow('after the reply at 1280 px');
   await axe(page, 'split page after a reply at 1280 px');
   await page.screenshot({ path: `${shots}/split-1280-replied.png` });
