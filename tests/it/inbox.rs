@@ -322,7 +322,9 @@ async fn lists_filter_search_and_mark_unread() {
         !list("view=closed").await.contains("31658800002"),
         "reopened by the customer"
     );
-    // The paused-sending alert shows as a banner.
+    // The paused-sending alert shows as a banner. (Once every send is done: a send that
+    // succeeds lifts the pause, as a working token should.)
+    settle(&s).await;
     s.app().send_pause.pause("the access token was refused (190)".into());
     assert!(
         list("view=human")
