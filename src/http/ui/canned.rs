@@ -138,18 +138,23 @@ pub async fn add(State(app): State<Arc<App>>, Extension(s): Extension<Session>, 
     answer(&app, &s, done.map(|_| true), "added", &f, None).await
 }
 
+/// The answer to an edit or removal that names no canned reply (a stale or forged form).
+async fn no_reply_named(app: &App, s: &Session) -> Response {
+    render(
+        app,
+        s,
+        None,
+        Some("Which canned reply? Reload the page."),
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
 /// `POST /admin/canned/edit`: changes one.
 pub async fn edit(State(app): State<Arc<App>>, Extension(s): Extension<Session>, Form(f): Form<ReplyForm>) -> Response {
     let Some(id) = f.id else {
-        return render(
-            &app,
-            &s,
-            None,
-            Some("Which canned reply? Reload the page."),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return no_reply_named(&app, &s).await;
     };
     let (title, text, actor, now) = (f.title.clone(), f.text.clone(), s.actor(), crate::domain::now_ms());
     let done = app
@@ -166,15 +171,7 @@ pub async fn remove(
     Form(f): Form<ReplyForm>,
 ) -> Response {
     let Some(id) = f.id else {
-        return render(
-            &app,
-            &s,
-            None,
-            Some("Which canned reply? Reload the page."),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return no_reply_named(&app, &s).await;
     };
     let (actor, now) = (s.actor(), crate::domain::now_ms());
     let done = app.store.write(move |c| canned::remove(c, id, &actor, now)).await;
